@@ -1,0 +1,64 @@
+"""Assemble the pipeline from the config: read, validate, each enabled stage, write.
+
+The graph is the same for every runner; nothing here touches record data on the driver (input
+files are matched for their paths and sizes only).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+import apache_beam as beam
+
+from corpusforge.pipelines.config import Config
+from corpusforge.pipelines.stages import enabled_stages
+from corpusforge.transforms.read import InputFile, ReadDocuments, Unreadable
+from corpusforge.transforms.validate import RecordParser, Validate
+from corpusforge.transforms.write import WriteDocuments, WriteRejected, shard_count
+
+RUN_DIR = "_run"  # small bookkeeping files the driver reads back after the run
+
+
+@dataclass
+class PipelinePlan:
+    """What was built: the stage order (for stats.json) and the inputs."""
+
+    stages: list[str]
+    files: list[InputFile]
+    missing: list[Unreadable] = field(default_factory=list)
+
+
+def record_parser(cfg: Config) -> RecordParser:
+    c = cfg.input
+    return RecordParser(c.text_field, c.id_field, c.source_field, c.url_field, c.max_chars)
+
+
+def build_pipeline(p: beam.Pipeline, cfg: Config, files: list[InputFile], output_dir: str) -> PipelinePlan:
+    input_bytes = sum(f.size for f in files)
+    doc_shards = shard_count(input_bytes, cfg.output.shard_target_mb)
+    codec = "none" if cfg.output.compression == "none" else cfg.output.compression
+
+    raw, unreadable = p | "ReadDocuments" >> ReadDocuments(
+        files, cfg.input.split_mb, skip_unreadable=cfg.input.on_unreadable == "skip"
+    )
+    docs, rejected = raw | "Validate" >> Validate(record_parser(cfg))
+    rejected_parts = [rejected]
+    order = ["read", "validate"]
+    for name, transform in enabled_stages(cfg):
+        docs, stage_rejected = docs | name >> transform
+        rejected_parts.append(stage_rejected)
+        order.append(name)
+
+    _ = docs | "WriteDocuments" >> WriteDocuments(output_dir, doc_shards, codec)
+    _ = (
+        tuple(rejected_parts)
+        | "AllRejected" >> beam.Flatten()
+        | "WriteRejected" >> WriteRejected(output_dir, max(1, doc_shards // 4), cfg.output.rejected_text, codec)
+    )
+    _ = (
+        unreadable
+        | "UnreadableJson" >> beam.Map(lambda u: json.dumps({"path": u.path, "error": u.error}))
+        | "WriteUnreadable" >> beam.io.WriteToText(f"{output_dir}/{RUN_DIR}/unreadable", file_name_suffix=".jsonl")
+    )
+    return PipelinePlan(order, files)

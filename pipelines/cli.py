@@ -1,0 +1,176 @@
+"""The ``corpusforge`` command line.
+
+    corpusforge run --input PATH_OR_GLOB [--input ...] --output DIR [--config FILE.yaml]
+                    [--set section.key=value ...] [--workers N] [--overwrite] [Beam options]
+
+Arguments it does not know are Beam pipeline options (``--runner``, ``--project``, ...). Without
+``--runner`` the run is local: Beam's FnApiRunner in multi-processing mode, one worker per core.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from typing import Any
+
+import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.options.pipeline_options import StandardOptions
+
+from corpusforge.pipelines import stats as run_stats
+from corpusforge.pipelines.build import RUN_DIR, build_pipeline
+from corpusforge.pipelines.config import Config, ConfigError, load_config
+from corpusforge.pipelines.runner import local_options, resolve_runner
+from corpusforge.transforms.read import InputError, discover_inputs
+
+LOG = logging.getLogger("corpusforge")
+OUTPUT_ENTRIES = ("documents", "rejected", "sequences", "stats.json", "report.html", RUN_DIR)
+
+
+class UsageError(RuntimeError):
+    """A problem the user can fix from the command line; printed without a traceback."""
+
+
+def _parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="corpusforge", description="Raw text corpora in, training-ready Parquet out.")
+    sub = ap.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="run the pipeline", description=__doc__,
+                         formatter_class=argparse.RawDescriptionHelpFormatter)
+    run.add_argument("--input", action="append", required=True, help="file, folder or glob (repeatable)")
+    run.add_argument("--output", required=True, help="output folder (any Beam filesystem)")
+    run.add_argument("--config", help="YAML config; unset keys take the defaults of configs/default.yaml")
+    run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key")
+    run.add_argument("--workers", type=int, help="local worker processes (default: one per core)")
+    run.add_argument("--overwrite", action="store_true", help="replace the outputs of an earlier run")
+    return ap
+
+
+def _exists(path: str) -> bool:
+    try:
+        return FileSystems.exists(path)
+    except Exception:
+        return False
+
+
+def prepare_output(output: str, overwrite: bool) -> None:
+    """Refuse to mix two runs' outputs; with --overwrite, remove the earlier run's entries only."""
+    output = output.rstrip("/")
+    present = [e for e in OUTPUT_ENTRIES if _exists(f"{output}/{e}")]
+    if present and not overwrite:
+        raise UsageError(f"output folder {output} already holds a run ({', '.join(present)}); "
+                         "pass --overwrite to replace it")
+    if present:
+        FileSystems.delete([f"{output}/{e}" for e in present])
+    if "://" not in output:
+        import os
+
+        os.makedirs(output, exist_ok=True)
+
+
+def _read_unreadable(output: str) -> list[dict[str, str]]:
+    out = []
+    try:
+        matched = FileSystems.match([f"{output}/{RUN_DIR}/unreadable*"])[0].metadata_list
+    except Exception:
+        return out
+    for m in matched:
+        with FileSystems.open(m.path) as f:
+            out.extend(json.loads(line) for line in f.read().decode("utf-8").splitlines() if line.strip())
+    return sorted(out, key=lambda u: u["path"])
+
+
+def _runner_name(runner: Any) -> str:
+    return runner if isinstance(runner, str) else type(runner).__name__
+
+
+def run(inputs: list[str], output: str, cfg: Config, beam_args: list[str], workers: int | None = None,
+        overwrite: bool = False) -> dict[str, Any]:
+    """Run the pipeline and write stats.json; returns the stats. Raises UsageError/InputError."""
+    started = time.time()
+    output = output.rstrip("/")
+    files, missing = discover_inputs(inputs, cfg.input.format)
+    if missing and cfg.input.on_unreadable == "fail":
+        raise InputError("; ".join(f"cannot read input {m.path}: {m.error}" for m in missing))
+    if not files:
+        raise InputError("no input files to read (every --input was unreadable)")
+    prepare_output(output, overwrite)
+    options = local_options(workers, beam_args)
+    runner = resolve_runner(options)
+    if not isinstance(runner, str):
+        options.view_as(StandardOptions).runner = None
+    total_mb = sum(f.size for f in files) / 1e6
+    LOG.info("reading %d file(s), %.1f MB, with %s", len(files), total_mb, _runner_name(runner))
+    pipeline = beam.Pipeline(runner=runner, options=options)
+    plan = build_pipeline(pipeline, cfg, files, output)
+    LOG.info("stages: %s", " -> ".join(plan.stages))
+    result = pipeline.run()
+    result.wait_until_finish()
+    counters = run_stats.counters_from_result(result)
+    outputs = {name: run_stats.parquet_rows(f"{output}/{name}") for name in ("documents", "rejected")}
+    unreadable = [{"path": m.path, "error": m.error} for m in missing] + _read_unreadable(output)
+    data = run_stats.build_stats(
+        counters=counters,
+        stage_order=plan.stages,
+        config=cfg.resolved(),
+        config_hash=cfg.digest(),
+        inputs=[{"path": f.path, "bytes": f.size, "format": f.format, "compression": f.compression} for f in files],
+        unreadable=unreadable,
+        outputs=outputs,
+        started=started,
+        runner=_runner_name(runner),
+    )
+    run_stats.write_json(f"{output}/stats.json", data)
+    return data
+
+
+def summary_table(data: dict[str, Any]) -> str:
+    lines = [f"{'stage':<16}{'in':>10}{'kept':>10}{'rejected':>10}  top reasons"]
+    for name in data["stage_order"]:
+        s = data["stages"].get(name, {})
+        reasons = sorted(s.get("rejected_by_reason", {}).items(), key=lambda kv: -kv[1])[:3]
+        top = ", ".join(f"{r}={n}" for r, n in reasons)
+        lines.append(f"{name:<16}{s.get('in', 0):>10}{s.get('kept', 0):>10}{s.get('rejected', 0):>10}  {top}")
+    lines.append(f"records read {data['records_read']}: kept {data['kept']} + rejected {data['rejected']}"
+                 f" ({'conserved' if data['conservation_ok'] else 'NOT CONSERVED'}) in {data['wall_time_s']:.1f}s")
+    if data["unreadable_files"]:
+        lines.append(f"unreadable files skipped: {len(data['unreadable_files'])} (listed in stats.json)")
+    return "\n".join(lines)
+
+
+def _error_message(exc: BaseException) -> str:
+    """Beam wraps worker errors in long traces; surface the line that names the problem."""
+    text = str(exc)
+    for marker in ("cannot read input file",):
+        if marker in text:
+            start = text.index(marker)
+            return text[start:].splitlines()[0]
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for noisy in ("apache_beam", "root"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    args, beam_args = _parser().parse_known_args(argv)
+    try:
+        if args.command == "run":
+            cfg = load_config(args.config, args.set)
+            data = run(args.input, args.output, cfg, beam_args, args.workers, args.overwrite)
+            print(summary_table(data))
+            print(f"output: {args.output.rstrip('/')}/ (documents/, rejected/, stats.json)")
+            return 0 if data["conservation_ok"] else 3
+    except (ConfigError, UsageError, InputError) as exc:
+        print(f"corpusforge: error: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:  # a failed pipeline: say why in one line, keep the trace in the log
+        LOG.debug("pipeline failed", exc_info=True)
+        print(f"corpusforge: error: {_error_message(exc)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

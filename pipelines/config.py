@@ -1,0 +1,129 @@
+"""Configuration: YAML in, typed and validated objects out, once, before any pipeline is built.
+
+Each top-level section is a stage (or the input/output) and maps to one pydantic model with
+``extra="forbid"``, so a misspelt key fails at start-up with its full dotted path. Defaults live on
+the models; ``configs/default.yaml`` documents every one of them and a test keeps the two in step.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+
+class ConfigError(ValueError):
+    """A configuration problem, always phrased with the full dotted key path."""
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class InputConfig(Section):
+    format: Literal["auto", "jsonl", "parquet"] = "auto"
+    text_field: str = "text"
+    id_field: str = "id"
+    source_field: str | None = "source"
+    url_field: str | None = "url"
+    max_chars: int = Field(1_000_000, gt=0)
+    split_mb: int = Field(64, gt=0)
+    on_unreadable: Literal["fail", "skip"] = "fail"
+
+
+class OutputConfig(Section):
+    rejected_text: bool = True
+    shard_target_mb: int = Field(256, gt=0)
+    compression: Literal["zstd", "snappy", "gzip", "none"] = "zstd"
+
+
+class NormalizeConfig(Section):
+    enabled: bool = True
+
+
+class Config(Section):
+    input: InputConfig = Field(default_factory=InputConfig)
+    output: OutputConfig = Field(default_factory=OutputConfig)
+    normalize: NormalizeConfig = Field(default_factory=NormalizeConfig)
+
+    def resolved(self) -> dict[str, Any]:
+        """The full config as plain data, every default filled in (written to stats.json)."""
+        return self.model_dump(mode="json")
+
+    def digest(self) -> str:
+        """A stable hash of the resolved config, so two runs can be compared at a glance."""
+        blob = json.dumps(self.resolved(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def default_config_path() -> Path:
+    return Path(str(resources.files("corpusforge.configs").joinpath("default.yaml")))
+
+
+def _set_dotted(tree: dict[str, Any], dotted: str, value: Any) -> None:
+    parts = dotted.split(".")
+    if not all(parts):
+        raise ConfigError(f"--set {dotted!r}: empty key segment")
+    node = tree
+    for i, part in enumerate(parts[:-1]):
+        child = node.get(part)
+        if child is None:
+            child = node[part] = {}
+        if not isinstance(child, dict):
+            raise ConfigError(f"{'.'.join(parts[: i + 1])}: is a value, cannot set {dotted!r} below it")
+        node = child
+    node[parts[-1]] = value
+
+
+def parse_overrides(overrides: Iterable[str]) -> list[tuple[str, Any]]:
+    """Parse ``key.path=value`` strings; values are YAML (``[en,de]``, ``false``, ``0.7``)."""
+    out = []
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"--set {item!r}: expected dotted.key=value")
+        key, raw = item.split("=", 1)
+        try:
+            value = yaml.safe_load(raw) if raw != "" else ""
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{key.strip()}: value {raw!r} is not valid YAML ({exc})") from exc
+        out.append((key.strip(), value))
+    return out
+
+
+def _format_error(exc: ValidationError) -> str:
+    lines = []
+    for err in exc.errors():
+        path = ".".join(str(p) for p in err["loc"]) or "<root>"
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key"
+        lines.append(f"{path}: {msg}")
+    return "invalid configuration:\n  " + "\n  ".join(lines)
+
+
+def load_config(path: str | Path | None = None, overrides: Iterable[str] = ()) -> Config:
+    """Load ``path`` (or only the defaults) and apply ``--set`` overrides; validate once."""
+    tree: dict[str, Any] = {}
+    if path is not None:
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(f"cannot read config file {path}: {exc}") from exc
+        try:
+            tree = yaml.safe_load(text) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"config file {path} is not valid YAML: {exc}") from exc
+        if not isinstance(tree, dict):
+            raise ConfigError(f"config file {path}: top level must be a mapping of sections")
+    for key, value in parse_overrides(overrides):
+        _set_dotted(tree, key, value)
+    try:
+        return Config.model_validate(tree)
+    except ValidationError as exc:
+        raise ConfigError(_format_error(exc)) from None

@@ -1,0 +1,130 @@
+"""stats.json: what happened to the data, stage by stage, from the run's Beam counters.
+
+Counters are namespaced ``corpusforge.<stage>``; every stage counts ``in``, ``kept``, ``chars_in``,
+``chars_kept`` and ``rejected:<reason>``, and may add its own (``unreadable_files``, per-type PII
+totals, ...). The output row counts are read back from the Parquet footers, so the conservation
+check (records read = kept + rejected) compares what was really written.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import time
+from collections import defaultdict
+from importlib import metadata
+from typing import Any
+
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.metrics.metric import MetricsFilter
+
+from corpusforge import __version__
+from corpusforge.transforms.base import NAMESPACE_PREFIX, REJECTED_PREFIX
+
+PACKAGES = ("apache-beam", "pyarrow", "datasketch", "langdetect", "presidio-analyzer", "tokenizers",
+            "pydantic", "numpy", "zstandard")
+
+
+def counters_from_result(result: Any) -> dict[str, dict[str, int]]:
+    """{stage: {counter: value}} from a finished pipeline result (committed values where known)."""
+    out: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    try:
+        counters = result.metrics().query(MetricsFilter())["counters"]
+    except Exception:  # a runner without metrics support
+        return {}
+    for c in counters:
+        ns = c.key.metric.namespace
+        if not ns.startswith(NAMESPACE_PREFIX):
+            continue
+        value = c.committed if c.committed is not None else c.attempted
+        out[ns[len(NAMESPACE_PREFIX):]][c.key.metric.name] += int(value or 0)
+    return {k: dict(v) for k, v in out.items()}
+
+
+def stage_summary(counters: dict[str, int]) -> dict[str, Any]:
+    rejected = {k[len(REJECTED_PREFIX):]: v for k, v in sorted(counters.items()) if k.startswith(REJECTED_PREFIX)}
+    summary: dict[str, Any] = {
+        "in": counters.get("in", 0),
+        "kept": counters.get("kept", 0),
+        "rejected": sum(rejected.values()),
+        "rejected_by_reason": rejected,
+        "chars_in": counters.get("chars_in", 0),
+        "chars_kept": counters.get("chars_kept", 0),
+    }
+    extra = {k: v for k, v in sorted(counters.items())
+             if k not in ("in", "kept", "chars_in", "chars_kept") and not k.startswith(REJECTED_PREFIX)}
+    if extra:
+        summary["counters"] = extra
+    return summary
+
+
+def parquet_rows(folder: str) -> dict[str, int]:
+    """Rows, files and bytes of the Parquet files under ``folder`` (footers only)."""
+    import pyarrow.parquet as pq
+
+    rows = files = size = 0
+    try:
+        matched = FileSystems.match([folder.rstrip("/") + "/**.parquet"])[0].metadata_list
+    except Exception:
+        matched = []
+    for m in matched:
+        with FileSystems.open(m.path) as f:
+            rows += pq.ParquetFile(f).metadata.num_rows
+        files += 1
+        size += m.size_in_bytes
+    return {"rows": rows, "files": files, "bytes": size}
+
+
+def package_versions() -> dict[str, str]:
+    versions = {"corpusforge": __version__, "python": platform.python_version()}
+    for name in PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+def build_stats(
+    *,
+    counters: dict[str, dict[str, int]],
+    stage_order: list[str],
+    config: dict[str, Any],
+    config_hash: str,
+    inputs: list[dict[str, Any]],
+    unreadable: list[dict[str, str]],
+    outputs: dict[str, dict[str, int]],
+    started: float,
+    runner: str,
+) -> dict[str, Any]:
+    stages = {}
+    for name in stage_order:
+        stages[name] = stage_summary(counters.get(name, {}))
+    for name in sorted(set(counters) - set(stage_order)):
+        stages[name] = stage_summary(counters[name])
+    read = stages.get("validate", {}).get("in", 0)
+    kept = outputs.get("documents", {}).get("rows", 0)
+    rejected = outputs.get("rejected", {}).get("rows", 0)
+    return {
+        "corpusforge_version": __version__,
+        "records_read": read,
+        "kept": kept,
+        "rejected": rejected,
+        "conservation_ok": read == kept + rejected,
+        "stage_order": stage_order,
+        "stages": stages,
+        "inputs": inputs,
+        "unreadable_files": unreadable,
+        "outputs": outputs,
+        "config": config,
+        "config_hash": config_hash,
+        "versions": package_versions(),
+        "runner": runner,
+        "wall_time_s": round(time.time() - started, 3),
+        "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+
+
+def write_json(path: str, data: dict[str, Any]) -> None:
+    with FileSystems.create(path) as f:
+        f.write(json.dumps(data, indent=2, ensure_ascii=False, sort_keys=False).encode("utf-8"))

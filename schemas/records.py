@@ -1,0 +1,114 @@
+"""The record contract: one typed definition of every record corpusforge moves or writes.
+
+Everything else is derived from these dataclasses: the pyarrow schemas of ``documents/``,
+``rejected/`` and ``sequences/`` (see :mod:`corpusforge.schemas.arrow`) and the dict rows handed to
+the Parquet writers. Add an annotation here and it appears in every output, typed, with no second
+definition to keep in step.
+
+Integer and float widths are given with ``Annotated[int, pa.int32()]``; a bare ``int`` is int64 and a
+bare ``float`` is float64.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from typing import Annotated, Any
+
+import pyarrow as pa
+
+Int32 = Annotated[int, pa.int32()]
+Float32 = Annotated[float, pa.float32()]
+
+
+@dataclass
+class Document:
+    """A document in flight. Stages read ``text`` and add typed annotations; none is a free dict.
+
+    ``metadata`` holds every input field corpusforge does not interpret, as a JSON string, so that
+    it comes out exactly as it went in whatever its shape.
+    """
+
+    id: str
+    text: str
+    source: str | None = None
+    url: str | None = None
+    metadata: str | None = None
+    # Where the record came from: input path and byte offset (or row index) in it. Used for stable
+    # tie-breaking (first occurrence wins) and for audit.
+    input_path: str | None = None
+    input_offset: int | None = None
+    # Annotations added by stages. None means "the stage did not run on this document".
+    lang: str | None = None
+    lang_score: Float32 | None = None
+    duplicate_count: Int32 | None = None
+    contamination: str | None = None
+    pii_counts: dict[str, Int32] | None = None
+    toxicity_score: Float32 | None = None
+    n_tokens: Int32 | None = None
+
+
+@dataclass
+class Rejection:
+    """Why a record did not survive. ``reason`` is ``stage:detail`` in lower case."""
+
+    reason: str
+    stage: str
+    detail: str | None = None
+    duplicate_of: str | None = None
+
+
+@dataclass
+class Rejected:
+    """A rejected record in flight: the document as the rejecting stage saw it, and why."""
+
+    doc: Document
+    rejection: Rejection
+
+
+@dataclass
+class SequenceRow:
+    """One training row of token ids, written under ``sequences/bucket=N/``."""
+
+    input_ids: list[Int32]
+    length: Int32
+    doc_id: str
+    chunk_index: Int32
+
+
+DOCUMENT_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(Document))
+REJECTION_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(Rejection))
+
+
+def document_row(doc: Document) -> dict[str, Any]:
+    """The Parquet row of a kept document (a plain dict; cheaper than ``dataclasses.asdict``)."""
+    return {name: getattr(doc, name) for name in DOCUMENT_FIELDS}
+
+
+def rejected_row(rejected: Rejected, include_text: bool = True) -> dict[str, Any]:
+    """The Parquet row of a rejected record: every document column, then the rejection columns."""
+    row = document_row(rejected.doc)
+    if not include_text:
+        row["text"] = None
+    for name in REJECTION_FIELDS:
+        row[name] = getattr(rejected.rejection, name)
+    return row
+
+
+def sequence_row(seq: SequenceRow) -> dict[str, Any]:
+    return {f.name: getattr(seq, f.name) for f in fields(SequenceRow)}
+
+
+__all__ = [
+    "DOCUMENT_FIELDS",
+    "Document",
+    "Float32",
+    "Int32",
+    "REJECTION_FIELDS",
+    "Rejected",
+    "Rejection",
+    "SequenceRow",
+    "document_row",
+    "field",
+    "rejected_row",
+    "sequence_row",
+]

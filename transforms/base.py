@@ -1,0 +1,126 @@
+"""The stage framework: pure per-document logic plus a thin composite PTransform around it.
+
+A stage's logic is a small class with no Beam in it (:class:`DocumentStage`): ``setup`` builds heavy
+objects once per worker, ``process`` turns one document into either a (possibly annotated) document
+or a :class:`Rejection`. :class:`ApplyStage` wraps any such logic as a composite transform that
+returns ``(kept, rejected)`` through tagged outputs and counts everything with Beam metrics under
+``corpusforge.<stage>``. Global stages (deduplication, duplicate ids) build their own composites but
+use :class:`StageCounters` so that their numbers land in stats.json the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import apache_beam as beam
+from apache_beam import pvalue
+from apache_beam.metrics import Metrics
+
+from corpusforge.schemas.records import Document, Rejected, Rejection
+
+NAMESPACE_PREFIX = "corpusforge."
+KEPT_TAG = "kept"
+REJECTED_TAG = "rejected"
+
+# Counter names shared by every stage; a rejection reason is counted under "rejected:<reason>".
+IN, KEPT, CHARS_IN, CHARS_KEPT = "in", "kept", "chars_in", "chars_kept"
+REJECTED_PREFIX = "rejected:"
+
+
+class StageCounters:
+    """Lazily created Beam counters for one stage (creating them per element would be wasteful)."""
+
+    def __init__(self, stage: str) -> None:
+        self.stage = stage
+        self.namespace = NAMESPACE_PREFIX + stage
+        self._counters: dict[str, Any] = {}
+
+    def inc(self, name: str, n: int = 1) -> None:
+        counter = self._counters.get(name)
+        if counter is None:
+            counter = self._counters[name] = Metrics.counter(self.namespace, name)
+        counter.inc(n)
+
+    def saw(self, doc: Document) -> None:
+        self.inc(IN)
+        self.inc(CHARS_IN, len(doc.text or ""))
+
+    def kept(self, doc: Document) -> None:
+        self.inc(KEPT)
+        self.inc(CHARS_KEPT, len(doc.text or ""))
+
+    def rejected(self, rejection: Rejection) -> None:
+        self.inc(REJECTED_PREFIX + rejection.reason)
+
+
+class DocumentStage:
+    """Pure per-document logic. Subclasses set ``name`` and implement ``process``.
+
+    ``process_batch`` exists for stages that are cheaper batched (tokenization, PII); the default
+    maps ``process`` over the batch. A stage instance is pickled into the graph, so keep heavy state
+    out of ``__init__`` and build it in ``setup``.
+    """
+
+    name: str = "stage"
+    batch_size: int = 0  # > 0: ApplyStage hands the logic batches of up to this many documents
+
+    def setup(self) -> None:
+        """Build heavy objects (models, indexes). Called once per worker before any document."""
+
+    def process(self, doc: Document) -> Document | Rejection:
+        raise NotImplementedError
+
+    def process_batch(self, docs: Sequence[Document]) -> list[Document | Rejection]:
+        return [self.process(doc) for doc in docs]
+
+    def reject(self, detail: str, info: str | None = None, duplicate_of: str | None = None) -> Rejection:
+        """A rejection named ``<stage>:<detail>`` (lower case, as the data contract says)."""
+        return Rejection(
+            reason=f"{self.name}:{detail}".lower(), stage=self.name, detail=info, duplicate_of=duplicate_of
+        )
+
+
+class _ApplyStageFn(beam.DoFn):
+    def __init__(self, logic: DocumentStage, batched: bool) -> None:
+        self.logic = logic
+        self.batched = batched
+
+    def setup(self) -> None:
+        self.logic.setup()
+        self.counters = StageCounters(self.logic.name)
+
+    def _route(self, doc: Document, outcome: Document | Rejection) -> Iterable[Any]:
+        if isinstance(outcome, Rejection):
+            self.counters.rejected(outcome)
+            yield pvalue.TaggedOutput(REJECTED_TAG, Rejected(doc, outcome))
+        else:
+            self.counters.kept(outcome)
+            yield outcome
+
+    def process(self, element: Any) -> Iterable[Any]:
+        docs = element if self.batched else (element,)
+        for doc in docs:
+            self.counters.saw(doc)
+        outcomes = self.logic.process_batch(docs) if self.batched else (self.logic.process(element),)
+        for doc, outcome in zip(docs, outcomes, strict=True):
+            yield from self._route(doc, outcome)
+
+
+class ApplyStage(beam.PTransform):
+    """Run a :class:`DocumentStage` over documents; returns ``(kept, rejected)`` PCollections."""
+
+    def __init__(self, logic: DocumentStage) -> None:
+        super().__init__(label=logic.name)
+        self.logic = logic
+
+    def expand(self, docs: beam.PCollection) -> tuple[beam.PCollection, beam.PCollection]:
+        batched = self.logic.batch_size > 0
+        if batched:
+            docs = docs | "Batch" >> beam.BatchElements(
+                min_batch_size=max(1, self.logic.batch_size // 4), max_batch_size=self.logic.batch_size
+            )
+        results = docs | "Apply" >> beam.ParDo(_ApplyStageFn(self.logic, batched)).with_outputs(
+            REJECTED_TAG, main=KEPT_TAG
+        )
+        return results[KEPT_TAG], results[REJECTED_TAG]

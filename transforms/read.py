@@ -1,0 +1,272 @@
+"""Reading documents: JSONL (plain, gzip, zstd) and Parquet from any Beam filesystem.
+
+Files are matched on the driver (metadata only: paths and sizes), then planned into read tasks
+inside the pipeline: byte ranges of ``input.split_mb`` for uncompressed JSONL, one task per row
+group for Parquet, one task per compressed file (gzip and zstd streams cannot be split). The tasks
+are reshuffled so that workers read in parallel; no record passes through the driver.
+
+Every raw record carries its input path and its position (byte offset of the line in the
+decompressed stream, or row index in a Parquet file), so ids derived from it are stable whatever the
+splitting, and "first occurrence" has a meaning.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import logging
+import posixpath
+import zlib
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import IO, Any
+
+import apache_beam as beam
+from apache_beam import pvalue
+from apache_beam.io.filesystem import CompressionTypes
+from apache_beam.io.filesystems import FileSystems
+
+from corpusforge.transforms.base import StageCounters
+
+LOG = logging.getLogger(__name__)
+
+JSONL_SUFFIXES = (".jsonl", ".json", ".ndjson", ".txt")
+PARQUET_SUFFIXES = (".parquet", ".pq")
+COMPRESSION_SUFFIXES = {".gz": "gzip", ".gzip": "gzip", ".zst": "zstd", ".zstd": "zstd"}
+KNOWN_SUFFIXES = JSONL_SUFFIXES + PARQUET_SUFFIXES + tuple(COMPRESSION_SUFFIXES)
+UNREADABLE_TAG = "unreadable"
+STAGE = "read"
+
+
+class InputError(RuntimeError):
+    """An input that cannot be read; the message always names the file or pattern."""
+
+
+@dataclass(frozen=True)
+class InputFile:
+    path: str
+    size: int
+    format: str  # "jsonl" or "parquet"
+    compression: str  # "none", "gzip" or "zstd"
+
+
+@dataclass(frozen=True)
+class ReadTask:
+    file: InputFile
+    start: int = 0  # byte range [start, end) for plain JSONL; row group index for Parquet
+    end: int = -1
+
+
+@dataclass(frozen=True)
+class Unreadable:
+    path: str
+    error: str
+
+
+def detect_format(path: str, configured: str = "auto") -> tuple[str, str]:
+    """(format, compression) of ``path``: compression from the last suffix, format from the rest."""
+    lower = path.lower()
+    compression = "none"
+    for suffix, kind in COMPRESSION_SUFFIXES.items():
+        if lower.endswith(suffix):
+            compression = kind
+            lower = lower[: -len(suffix)]
+            break
+    if configured != "auto":
+        return configured, compression
+    if lower.endswith(PARQUET_SUFFIXES):
+        return "parquet", compression
+    return "jsonl", compression
+
+
+def _is_glob(pattern: str) -> bool:
+    return any(ch in pattern for ch in "*?[")
+
+
+def _is_directory(path: str) -> bool:
+    if path.endswith("/"):
+        return True
+    if "://" not in path:
+        import os
+
+        return os.path.isdir(path)
+    return False
+
+
+def discover_inputs(patterns: Iterable[str], fmt: str = "auto") -> tuple[list[InputFile], list[Unreadable]]:
+    """Expand files, folders and globs into input files, sorted by path (deterministic order).
+
+    A folder is read recursively, taking files with a known suffix. A pattern that matches nothing
+    is returned as unreadable; the caller decides whether that stops the run.
+    """
+    files: dict[str, InputFile] = {}
+    missing: list[Unreadable] = []
+    for pattern in patterns:
+        folder = not _is_glob(pattern) and _is_directory(pattern)
+        query = pattern.rstrip("/") + "/**" if folder else pattern
+        try:
+            result = FileSystems.match([query])[0]
+            metadata = list(result.metadata_list)
+        except Exception as exc:  # Beam raises BeamIOError for missing literal paths
+            missing.append(Unreadable(pattern, f"no such file or pattern matched nothing ({exc})"))
+            continue
+        if folder:
+            metadata = [m for m in metadata if m.path.lower().endswith(KNOWN_SUFFIXES)]
+            metadata = [m for m in metadata if not posixpath.basename(m.path).startswith((".", "_"))]
+        if not metadata:
+            missing.append(Unreadable(pattern, "no input files matched"))
+            continue
+        for m in metadata:
+            form, compression = detect_format(m.path, fmt)
+            files[m.path] = InputFile(m.path, int(m.size_in_bytes), form, compression)
+    return [files[p] for p in sorted(files)], missing
+
+
+def open_stream(file: InputFile) -> IO[bytes]:
+    """A binary stream of the file's decompressed bytes, through Beam's FileSystems."""
+    raw = FileSystems.open(file.path, compression_type=CompressionTypes.UNCOMPRESSED)
+    if file.compression == "gzip":
+        return gzip.GzipFile(fileobj=raw, mode="rb")
+    if file.compression == "zstd":
+        import zstandard
+
+        reader = zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True)
+        return io.BufferedReader(reader, buffer_size=1 << 20)
+    return raw
+
+
+def iter_lines(stream: IO[bytes], start: int = 0, end: int = -1) -> Iterator[tuple[int, bytes]]:
+    """Yield (offset, line) for lines that *start* in [start, end) (end < 0: to the end).
+
+    Standard split semantics: a range that does not begin at 0 skips the line in progress, which
+    belongs to the previous range; a line that starts before ``end`` is read whole.
+    """
+    pos = 0
+    if start > 0:
+        stream.seek(start - 1)
+        pos = start - 1
+        pos += len(stream.readline())  # the rest of the previous range's last line (or its "\n")
+    while end < 0 or pos < end:
+        line = stream.readline()
+        if not line:
+            return
+        yield pos, line
+        pos += len(line)
+
+
+class PlanReadTasks(beam.DoFn):
+    """Split each input file into read tasks (byte ranges or Parquet row groups)."""
+
+    def __init__(self, split_bytes: int, skip_unreadable: bool) -> None:
+        self.split_bytes = split_bytes
+        self.skip_unreadable = skip_unreadable
+
+    def process(self, file: InputFile) -> Iterator[Any]:
+        if file.format == "parquet":
+            try:
+                import pyarrow.parquet as pq
+
+                with FileSystems.open(file.path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
+                    groups = pq.ParquetFile(f).metadata.num_row_groups
+            except Exception as exc:
+                yield from _unreadable(file.path, exc, self.skip_unreadable)
+                return
+            for group in range(groups):
+                yield ReadTask(file, group, group + 1)
+        elif file.compression == "none" and file.size > self.split_bytes:
+            for start in range(0, file.size, self.split_bytes):
+                yield ReadTask(file, start, min(file.size, start + self.split_bytes))
+        else:
+            yield ReadTask(file, 0, -1)
+
+
+def _unreadable(path: str, exc: BaseException, skip: bool) -> Iterator[Any]:
+    message = f"cannot read input file {path}: {type(exc).__name__}: {exc}"
+    if not skip:
+        raise InputError(message) from exc
+    LOG.warning("%s (skipped: input.on_unreadable=skip)", message)
+    yield pvalue.TaggedOutput(UNREADABLE_TAG, Unreadable(path, f"{type(exc).__name__}: {exc}"))
+
+
+class ReadRawRecords(beam.DoFn):
+    """Execute a read task: yield ``(path, position, payload)`` with payload the raw line bytes
+    (JSONL) or the row as a dict (Parquet)."""
+
+    def __init__(self, skip_unreadable: bool) -> None:
+        self.skip_unreadable = skip_unreadable
+
+    def setup(self) -> None:
+        self.counters = StageCounters(STAGE)
+
+    def process(self, task: ReadTask) -> Iterator[Any]:
+        self.counters.inc("tasks")
+        try:
+            if task.file.format == "parquet":
+                yield from self._parquet(task)
+            else:
+                yield from self._jsonl(task)
+        except (OSError, EOFError, zlib.error, ValueError, InputError) as exc:
+            # Records already yielded from this file stay read; the rest of it is reported.
+            self.counters.inc("unreadable_files")
+            yield from _unreadable(task.file.path, exc, self.skip_unreadable)
+        except Exception as exc:  # zstandard.ZstdError, pyarrow.ArrowInvalid and friends
+            self.counters.inc("unreadable_files")
+            yield from _unreadable(task.file.path, exc, self.skip_unreadable)
+
+    def _jsonl(self, task: ReadTask) -> Iterator[tuple[str, int, bytes]]:
+        path = task.file.path
+        blank = records = 0
+        try:
+            with open_stream(task.file) as stream:
+                for offset, line in iter_lines(stream, task.start, task.end):
+                    if not line.strip():
+                        blank += 1
+                        continue
+                    records += 1
+                    yield path, offset, line.rstrip(b"\r\n")
+        finally:
+            self._count(records, blank)
+
+    def _count(self, records: int, blank: int = 0) -> None:
+        if records:
+            self.counters.inc("in", records)
+            self.counters.inc("kept", records)
+        if blank:
+            self.counters.inc("blank_lines", blank)
+
+    def _parquet(self, task: ReadTask) -> Iterator[tuple[str, int, dict]]:
+        import pyarrow.parquet as pq
+
+        with FileSystems.open(task.file.path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
+            parquet = pq.ParquetFile(f)
+            first_row = sum(parquet.metadata.row_group(i).num_rows for i in range(task.start))
+            rows = parquet.read_row_group(task.start).to_pylist()
+        self._count(len(rows))
+        for i, row in enumerate(rows):
+            yield task.file.path, first_row + i, row
+
+
+class ReadDocuments(beam.PTransform):
+    """Input files in, ``(raw records, unreadable files)`` out; raw records are parsed by Validate."""
+
+    def __init__(self, files: list[InputFile], split_mb: int = 64, skip_unreadable: bool = False) -> None:
+        super().__init__()
+        self.files = files
+        self.split_bytes = split_mb << 20
+        self.skip_unreadable = skip_unreadable
+
+    def expand(self, pbegin: beam.pvalue.PBegin) -> tuple[beam.PCollection, beam.PCollection]:
+        planned = (
+            pbegin
+            | "Files" >> beam.Create(self.files)
+            | "Plan" >> beam.ParDo(PlanReadTasks(self.split_bytes, self.skip_unreadable)).with_outputs(
+                UNREADABLE_TAG, main="tasks"
+            )
+        )
+        read = (
+            planned["tasks"]
+            | "Spread" >> beam.Reshuffle()
+            | "Read" >> beam.ParDo(ReadRawRecords(self.skip_unreadable)).with_outputs(UNREADABLE_TAG, main="records")
+        )
+        unreadable = (planned[UNREADABLE_TAG], read[UNREADABLE_TAG]) | "Unreadable" >> beam.Flatten()
+        return read["records"], unreadable
