@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 OUT ?= out/sample
-SAMPLE ?= samples/sample.jsonl
+SAMPLE ?= samples/sample
 BENCH_DOCS ?= 20000
 PYTEST_ARGS ?=
 
