@@ -19,7 +19,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics.metric import MetricsFilter
 
 from corpusforge import __version__
-from corpusforge.transforms.base import NAMESPACE_PREFIX, REJECTED_PREFIX
+from corpusforge.transforms.base import HIST_PREFIX, NAMESPACE_PREFIX, REJECTED_PREFIX
 
 PACKAGES = ("apache-beam", "pyarrow", "datasketch", "langdetect", "presidio-analyzer", "tokenizers",
             "pydantic", "numpy", "zstandard")
@@ -52,9 +52,19 @@ def stage_summary(counters: dict[str, int]) -> dict[str, Any]:
         "chars_kept": counters.get("chars_kept", 0),
     }
     extra = {k: v for k, v in sorted(counters.items())
-             if k not in ("in", "kept", "chars_in", "chars_kept") and not k.startswith(REJECTED_PREFIX)}
+             if k not in ("in", "kept", "chars_in", "chars_kept") and not k.startswith((REJECTED_PREFIX, HIST_PREFIX))}
     if extra:
         summary["counters"] = extra
+    histograms: dict[str, dict[str, int]] = defaultdict(dict)
+    for key, value in counters.items():
+        if key.startswith(HIST_PREFIX):
+            name, _, lower = key[len(HIST_PREFIX):].rpartition(":")
+            histograms[name][lower] = value
+    if histograms:
+        # buckets keyed by their lower bound, in ascending order
+        summary["histograms"] = {
+            name: dict(sorted(b.items(), key=lambda kv: float(kv[0]))) for name, b in sorted(histograms.items())
+        }
     return summary
 
 

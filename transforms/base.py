@@ -10,6 +10,7 @@ use :class:`StageCounters` so that their numbers land in stats.json the same way
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -26,6 +27,7 @@ REJECTED_TAG = "rejected"
 # Counter names shared by every stage; a rejection reason is counted under "rejected:<reason>".
 IN, KEPT, CHARS_IN, CHARS_KEPT = "in", "kept", "chars_in", "chars_kept"
 REJECTED_PREFIX = "rejected:"
+HIST_PREFIX = "hist:"
 
 
 class StageCounters:
@@ -41,6 +43,16 @@ class StageCounters:
         if counter is None:
             counter = self._counters[name] = Metrics.counter(self.namespace, name)
         counter.inc(n)
+
+    def observe(self, name: str, value: float, edges: Sequence[float]) -> None:
+        """Count ``value`` into a histogram with ascending bucket ``edges``.
+
+        Beam has no histogram metric, so each bucket is a counter ``hist:<name>:<lower bound>``
+        (``-inf`` for values below the first edge); stats.json turns them back into histograms.
+        """
+        i = bisect.bisect_right(edges, value)
+        lower = "-inf" if i == 0 else repr(float(edges[i - 1]))
+        self.inc(f"{HIST_PREFIX}{name}:{lower}")
 
     def saw(self, doc: Document) -> None:
         self.inc(IN)
