@@ -47,10 +47,95 @@ class NormalizeConfig(Section):
     enabled: bool = True
 
 
+class LanguageConfig(Section):
+    """Language identification with langdetect (seeded, on a bounded sample of the text)."""
+
+    enabled: bool = True
+    keep: list[str] = Field(default_factory=lambda: ["en"])
+    min_score: float = Field(0.65, ge=0.0, le=1.0)
+    sample_chars: int = Field(1500, gt=0)
+    sample_chunks: int = Field(3, gt=0)
+    seed: int = 0
+    n_trial: int = Field(3, gt=0)
+
+
+class GopherQualityConfig(Section):
+    enabled: bool = True
+    min_doc_words: int = Field(50, ge=0)
+    max_doc_words: int = Field(100_000, gt=0)
+    min_avg_word_length: float = Field(3.0, ge=0)
+    max_avg_word_length: float = Field(10.0, gt=0)
+    max_symbol_word_ratio: float = Field(0.1, ge=0)
+    max_bullet_lines_ratio: float = Field(0.9, ge=0, le=1)
+    max_ellipsis_lines_ratio: float = Field(0.3, ge=0, le=1)
+    min_alpha_words_ratio: float = Field(0.8, ge=0, le=1)
+    min_stop_words: int = Field(2, ge=0)
+
+
+class GopherRepetitionConfig(Section):
+    enabled: bool = True
+    dup_line_frac: float = Field(0.3, ge=0, le=1)
+    dup_para_frac: float = Field(0.3, ge=0, le=1)
+    dup_line_char_frac: float = Field(0.2, ge=0, le=1)
+    dup_para_char_frac: float = Field(0.2, ge=0, le=1)
+    top_2gram_char_frac: float = Field(0.20, ge=0, le=1)
+    top_3gram_char_frac: float = Field(0.18, ge=0, le=1)
+    top_4gram_char_frac: float = Field(0.16, ge=0, le=1)
+    dup_5gram_char_frac: float = Field(0.15, ge=0, le=1)
+    dup_6gram_char_frac: float = Field(0.14, ge=0, le=1)
+    dup_7gram_char_frac: float = Field(0.13, ge=0, le=1)
+    dup_8gram_char_frac: float = Field(0.12, ge=0, le=1)
+    dup_9gram_char_frac: float = Field(0.11, ge=0, le=1)
+    dup_10gram_char_frac: float = Field(0.10, ge=0, le=1)
+
+
+class C4Config(Section):
+    enabled: bool = True
+    lorem_ipsum: bool = True
+    curly_brace: bool = True
+    filter_no_terminal_punct: bool = False
+    min_words_per_line: int = Field(5, ge=0)
+    max_javascript_lines_ratio: float = Field(0.1, ge=0, le=1)
+    max_policy_lines_ratio: float = Field(0.5, ge=0, le=1)
+    min_sentences: int = Field(3, ge=0)
+
+
+class FineWebConfig(Section):
+    enabled: bool = True
+    line_punct_thr: float = Field(0.12, ge=0, le=1)
+    line_punct_exclude_zero: bool = False
+    short_line_thr: float = Field(0.67, ge=0, le=1)
+    short_line_length: int = Field(30, gt=0)
+    char_duplicates_ratio: float = Field(0.1, ge=0, le=1)
+    new_line_ratio: float = Field(0.3, ge=0)
+
+
+class ExtraConfig(Section):
+    """Rules beyond the papers, for junk kinds their rules do not target directly."""
+
+    enabled: bool = True
+    max_mojibake_ratio: float = Field(0.05, ge=0)
+    max_all_caps_words_ratio: float = Field(0.5, ge=0, le=1)
+
+
+class QualityConfig(Section):
+    """Rule-based quality filtering; each family can be switched off on its own."""
+
+    enabled: bool = True
+    min_lines_for_line_ratios: int = Field(4, ge=0)
+    gopher_quality: GopherQualityConfig = Field(default_factory=GopherQualityConfig)
+    gopher_repetition: GopherRepetitionConfig = Field(default_factory=GopherRepetitionConfig)
+    c4: C4Config = Field(default_factory=C4Config)
+    fineweb: FineWebConfig = Field(default_factory=FineWebConfig)
+    extra: ExtraConfig = Field(default_factory=ExtraConfig)
+
+
 class Config(Section):
     input: InputConfig = Field(default_factory=InputConfig)
     output: OutputConfig = Field(default_factory=OutputConfig)
     normalize: NormalizeConfig = Field(default_factory=NormalizeConfig)
+    language: LanguageConfig = Field(default_factory=LanguageConfig)
+    quality: QualityConfig = Field(default_factory=QualityConfig)
 
     def resolved(self) -> dict[str, Any]:
         """The full config as plain data, every default filled in (written to stats.json)."""

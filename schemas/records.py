@@ -21,6 +21,54 @@ Float32 = Annotated[float, pa.float32()]
 
 
 @dataclass
+class QualitySignals:
+    """The numbers the quality stage thresholds, kept as one typed struct column on every document
+    it saw, so thresholds can be changed afterwards without re-running (as RedPajama v2 does).
+
+    Fractions are in [0, 1]. Definitions live in :mod:`corpusforge.transforms.text_signals`.
+    """
+
+    # Gopher quality (Rae et al. 2021)
+    n_words: Int32
+    n_lines: Int32
+    mean_word_length: Float32
+    symbol_word_ratio: Float32
+    bullet_lines_frac: Float32
+    ellipsis_lines_frac: Float32
+    alpha_words_frac: Float32
+    stop_words: Int32
+    # Gopher repetition
+    dup_line_frac: Float32
+    dup_para_frac: Float32
+    dup_line_char_frac: Float32
+    dup_para_char_frac: Float32
+    top_2gram_char_frac: Float32
+    top_3gram_char_frac: Float32
+    top_4gram_char_frac: Float32
+    dup_5gram_char_frac: Float32
+    dup_6gram_char_frac: Float32
+    dup_7gram_char_frac: Float32
+    dup_8gram_char_frac: Float32
+    dup_9gram_char_frac: Float32
+    dup_10gram_char_frac: Float32
+    # C4 (Raffel et al. 2020), evaluated per document: the text is never changed
+    c4_lorem_ipsum: bool
+    c4_curly_brace: bool
+    c4_javascript_lines_frac: Float32
+    c4_policy_lines_frac: Float32
+    c4_kept_lines_frac: Float32
+    c4_sentences: Int32
+    # FineWeb (Penedo et al. 2024)
+    line_punct_ratio: Float32
+    short_line_ratio: Float32
+    char_dup_ratio: Float32
+    list_ratio: Float32
+    # Beyond the papers: encoding damage, shouting (RedPajama v2's frac_all_caps_words)
+    mojibake_ratio: Float32
+    all_caps_words_ratio: Float32
+
+
+@dataclass
 class Document:
     """A document in flight. Stages read ``text`` and add typed annotations; none is a free dict.
 
@@ -40,6 +88,7 @@ class Document:
     # Annotations added by stages. None means "the stage did not run on this document".
     lang: str | None = None
     lang_score: Float32 | None = None
+    quality_signals: QualitySignals | None = None
     duplicate_count: Int32 | None = None
     contamination: str | None = None
     pii_counts: dict[str, Int32] | None = None
@@ -103,6 +152,7 @@ __all__ = [
     "Document",
     "Float32",
     "Int32",
+    "QualitySignals",
     "REJECTION_FIELDS",
     "Rejected",
     "Rejection",

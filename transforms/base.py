@@ -76,14 +76,20 @@ class DocumentStage:
 
     name: str = "stage"
     batch_size: int = 0  # > 0: ApplyStage hands the logic batches of up to this many documents
+    # Set by ApplyStage on the worker (after setup) so the logic can add extra counters and
+    # histograms (``observe``); None when the logic runs outside a pipeline.
+    counters: StageCounters | None = None
 
     def setup(self) -> None:
         """Build heavy objects (models, indexes). Called once per worker before any document."""
 
-    def process(self, doc: Document) -> Document | Rejection:
+    def process(self, doc: Document) -> Document | Rejection | Rejected:
+        """The kept (possibly annotated) document, or why it is rejected. Return a
+        :class:`Rejected` instead of a bare :class:`Rejection` to keep the annotations the stage
+        computed (a detected language, quality signals) on the rejected record."""
         raise NotImplementedError
 
-    def process_batch(self, docs: Sequence[Document]) -> list[Document | Rejection]:
+    def process_batch(self, docs: Sequence[Document]) -> list[Document | Rejection | Rejected]:
         return [self.process(doc) for doc in docs]
 
     def reject(self, detail: str, info: str | None = None, duplicate_of: str | None = None) -> Rejection:
@@ -101,9 +107,13 @@ class _ApplyStageFn(beam.DoFn):
     def setup(self) -> None:
         self.logic.setup()
         self.counters = StageCounters(self.logic.name)
+        self.logic.counters = self.counters
 
-    def _route(self, doc: Document, outcome: Document | Rejection) -> Iterable[Any]:
-        if isinstance(outcome, Rejection):
+    def _route(self, doc: Document, outcome: Document | Rejection | Rejected) -> Iterable[Any]:
+        if isinstance(outcome, Rejected):
+            self.counters.rejected(outcome.rejection)
+            yield pvalue.TaggedOutput(REJECTED_TAG, outcome)
+        elif isinstance(outcome, Rejection):
             self.counters.rejected(outcome)
             yield pvalue.TaggedOutput(REJECTED_TAG, Rejected(doc, outcome))
         else:
