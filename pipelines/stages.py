@@ -13,7 +13,9 @@ import apache_beam as beam
 
 from corpusforge.pipelines.config import Config
 from corpusforge.transforms.base import ApplyStage
+from corpusforge.transforms.language import IdentifyLanguage
 from corpusforge.transforms.normalize import Normalize
+from corpusforge.transforms.quality import FilterQuality
 
 StageFactory = Callable[[Config], beam.PTransform | None]
 
@@ -22,8 +24,30 @@ def _normalize(cfg: Config) -> beam.PTransform | None:
     return ApplyStage(Normalize()) if cfg.normalize.enabled else None
 
 
+def _language(cfg: Config) -> beam.PTransform | None:
+    c = cfg.language
+    if not c.enabled:
+        return None
+    return ApplyStage(
+        IdentifyLanguage(
+            keep=c.keep,
+            min_score=c.min_score,
+            seed=c.seed,
+            sample_chars=c.sample_chars,
+            sample_chunks=c.sample_chunks,
+            n_trial=c.n_trial,
+        )
+    )
+
+
+def _quality(cfg: Config) -> beam.PTransform | None:
+    return ApplyStage(FilterQuality(cfg.quality)) if cfg.quality.enabled else None
+
+
 STAGES: list[tuple[str, StageFactory]] = [
     ("normalize", _normalize),
+    ("language", _language),
+    ("quality", _quality),
 ]
 
 

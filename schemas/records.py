@@ -126,11 +126,18 @@ class SequenceRow:
 
 DOCUMENT_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(Document))
 REJECTION_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(Rejection))
+# Annotations that are flat dataclasses (struct columns); pyarrow wants them as dicts.
+_STRUCT_FIELDS: frozenset[str] = frozenset({"quality_signals"})
 
 
 def document_row(doc: Document) -> dict[str, Any]:
     """The Parquet row of a kept document (a plain dict; cheaper than ``dataclasses.asdict``)."""
-    return {name: getattr(doc, name) for name in DOCUMENT_FIELDS}
+    row = {name: getattr(doc, name) for name in DOCUMENT_FIELDS}
+    for name in _STRUCT_FIELDS:
+        value = row[name]
+        if value is not None:
+            row[name] = dict(vars(value))
+    return row
 
 
 def rejected_row(rejected: Rejected, include_text: bool = True) -> dict[str, Any]:
