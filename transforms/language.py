@@ -51,6 +51,9 @@ def sample_text(text: str, max_chars: int, chunks: int) -> str:
             sp = text.find(" ", start, start + 50)
             start = sp + 1 if sp >= 0 else start
         end = start + size
+        if end >= len(text):
+            parts.append(text[start:])
+            break
         sp = text.rfind(" ", end - 50, end)
         parts.append(text[start : sp if sp > start else end])
     return "\n".join(parts)
