@@ -15,12 +15,95 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import replace
 
 from corpusforge.schemas.records import Document, Rejected
 from corpusforge.transforms.base import DocumentStage
 
 LANG_SCORE_EDGES: tuple[float, ...] = (0.0, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 0.999)
+
+
+_SPACES = re.compile(" {2,}")
+_WORD_CACHE_MAX = 200_000
+
+
+class _NormalizeTable(dict):
+    """``str.translate`` table computing langdetect's per-character normalization on first use."""
+
+    def __missing__(self, code: int) -> str:
+        from langdetect.utils.ngram import NGram
+
+        value = self[code] = NGram.normalize(chr(code))
+        return value
+
+
+def _make_fast_detector_class():
+    """A langdetect ``Detector`` whose text preparation and n-gram extraction give exactly the
+    same n-gram list as langdetect's character loops, in the same order, several times faster:
+    normalization is one ``str.translate`` with a memo table, and the n-grams of a word (which
+    depend only on the word and on whether a space follows it) are memoized per worker. The
+    sampling of n-grams and the probability updates are langdetect's own, seed included."""
+    from langdetect.detector import Detector
+    from langdetect.utils.ngram import NGram
+
+    table = _NormalizeTable()
+    cache: dict[tuple[str, bool], list[str]] = {}
+
+    class FastDetector(Detector):
+        def append(self, text: str) -> None:
+            text = self.URL_RE.sub(" ", text)
+            text = self.MAIL_RE.sub(" ", text)
+            text = NGram.normalize_vi(text)
+            self.text += _SPACES.sub(" ", text[: self.max_text_length])
+
+        def _extract_ngrams(self) -> list[str]:
+            known = self.word_lang_prob_map
+            tokens = self.text.translate(table).split(" ")
+            last = len(tokens) - 1
+            result: list[str] = []
+            for i, word in enumerate(tokens):
+                if not word:
+                    continue
+                key = (word, i < last)
+                grams = cache.get(key)
+                if grams is None:
+                    if len(cache) > _WORD_CACHE_MAX:
+                        cache.clear()
+                    grams = cache[key] = _word_ngrams(word, i < last, known)
+                result.extend(grams)
+            return result
+
+    return FastDetector
+
+
+def _word_ngrams(word: str, trailing_space: bool, known: dict) -> list[str]:
+    """langdetect's NGram buffer run over one normalized word (after a space), then the space."""
+    out: list[str] = []
+    grams = " "
+    capital = False
+    for ch in (word + " ") if trailing_space else word:
+        last_char = grams[-1]
+        if last_char == " ":
+            grams = " "
+            capital = False
+        elif len(grams) >= 3:
+            grams = grams[1:]
+        grams += ch
+        if ch.isupper():
+            if last_char.isupper():
+                capital = True
+        else:
+            capital = False
+        if capital:
+            continue
+        for n in (1, 2, 3):
+            if len(grams) < n:
+                break
+            w = grams[-n:]
+            if w != " " and w in known:
+                out.append(w)
+    return out
 
 
 def build_factory(seed: int):  # -> langdetect.DetectorFactory (imported lazily: heavy)
@@ -68,21 +151,24 @@ class LanguageDetector:
         self.sample_chunks = sample_chunks
         self.n_trial = n_trial
         self._factory = None
+        self._detector_cls = None
 
     def setup(self) -> None:
         if self._factory is None:
             self._factory = build_factory(self.seed)
+            self._detector_cls = _make_fast_detector_class()
 
     def __getstate__(self) -> dict:
         state = dict(self.__dict__)
         state["_factory"] = None  # never pickle the profiles; setup() rebuilds them on the worker
+        state["_detector_cls"] = None
         return state
 
     def detect(self, text: str) -> tuple[str, float]:
         from langdetect.lang_detect_exception import LangDetectException
 
         self.setup()
-        detector = self._factory.create()
+        detector = self._detector_cls(self._factory)
         detector.n_trial = self.n_trial
         detector.append(sample_text(text, self.sample_chars, self.sample_chunks))
         try:
