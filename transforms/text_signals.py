@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from functools import lru_cache
 
 import numpy as np
 
@@ -48,6 +49,15 @@ _MOJIBAKE = re.compile("[\u00c2-\u00c5\u00e2\u00f0][\u0080-\u00bf\u20ac\u2122\u0
 _PARAGRAPH_SPLIT = re.compile(r"\n\s*\n")
 _FNV_MUL = np.uint64(0x100000001B3)
 _MIX = np.uint64(0x9E3779B97F4A7C15)
+
+_HAS_LETTER = re.compile(r"[^\W\d_]")
+
+
+@lru_cache(maxsize=64)
+def _cased(stop_words: frozenset[str]) -> frozenset[str]:
+    """Stop words as written at a sentence start or in capitals too, so no word is lower-cased."""
+    return frozenset(v for w in stop_words for v in (w, w.capitalize(), w.upper()))
+
 
 TOP_NGRAM_NS: tuple[int, ...] = (2, 3, 4)
 DUP_NGRAM_NS: tuple[int, ...] = (5, 6, 7, 8, 9, 10)
@@ -166,8 +176,8 @@ def compute_signals(
     # Gopher quality
     n_symbols = text.count("#") + text.count("...") + text.count("\u2026")
     caps_words = sum(1 for w in words if len(w) > 1 and w.isupper())
-    alpha_words = sum(1 for w in words if not w.isdigit() and any(c.isalpha() for c in w)) if words else 0
-    stop_hits = sum(1 for w in words if w.lower() in stop_words) if stop_words else 0
+    alpha_words = sum(1 for w in words if w.isalpha() or _HAS_LETTER.search(w))
+    stop_hits = sum(1 for w in words if w in _cased(stop_words)) if stop_words else 0
     bullet_lines = sum(1 for ln in nonempty if ln.startswith(BULLETS))
     ellipsis_lines = sum(1 for ln in nonempty if ln.endswith(ELLIPSES))
 
