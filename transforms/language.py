@@ -47,8 +47,12 @@ def _make_fast_detector_class():
     from langdetect.detector import Detector
     from langdetect.utils.ngram import NGram
 
+    import numpy as np
+    from langdetect.lang_detect_exception import ErrorCode, LangDetectException
+
     table = _NormalizeTable()
     cache: dict[tuple[str, bool], list[str]] = {}
+    vectors: dict[str, np.ndarray] = {}
 
     class FastDetector(Detector):
         def append(self, text: str) -> None:
@@ -74,35 +78,68 @@ def _make_fast_detector_class():
                 result.extend(grams)
             return result
 
+        def _detect_block(self) -> None:
+            # langdetect's loop with the 55-language probability vector in numpy: the same random
+            # draws and the same float64 operations element by element (the normalizing sum is
+            # taken in Python's order), so the probabilities are identical, without a Python loop
+            # over languages per sampled n-gram.
+            self.cleaning_text()
+            ngrams = self._extract_ngrams()
+            if not ngrams:
+                raise LangDetectException(ErrorCode.CantDetectError, "No features in text.")
+            if len(vectors) > _WORD_CACHE_MAX:
+                vectors.clear()
+            probs_of = self.word_lang_prob_map
+            vec = {}
+            for w in set(ngrams):
+                v = vectors.get(w)
+                if v is None:
+                    v = vectors[w] = np.asarray(probs_of[w], dtype=np.float64)
+                vec[w] = v
+            n_lang = len(self.langlist)
+            langprob = np.zeros(n_lang)
+            rand = self.random
+            rand.seed(self.seed)
+            for _ in range(self.n_trial):
+                prob = np.full(n_lang, 1.0 / n_lang) if self.prior_map is None else np.array(self.prior_map)
+                alpha = self.alpha + rand.gauss(0.0, 1.0) * self.ALPHA_WIDTH
+                weight = alpha / self.BASE_FREQ
+                i = 0
+                while True:
+                    prob *= weight + vec[rand.choice(ngrams)]
+                    if i % 5 == 0:
+                        prob /= sum(prob.tolist())
+                        if prob.max() > self.CONV_THRESHOLD or i >= self.ITERATION_LIMIT:
+                            break
+                    i += 1
+                langprob += prob / self.n_trial
+            self.langprob = langprob.tolist()
+
     return FastDetector
 
 
 def _word_ngrams(word: str, trailing_space: bool, known: dict) -> list[str]:
-    """langdetect's NGram buffer run over one normalized word (after a space), then the space."""
+    """The n-grams langdetect's NGram buffer yields over one normalized word (after a space, and
+    then the space that follows it, if any), in its order, keeping those with a profile entry.
+
+    The buffer holds the last three characters of `` word``; a position is skipped when it and
+    the character before it are both upper case (langdetect's "capital word" rule)."""
+    s = " " + word + " " if trailing_space else " " + word
     out: list[str] = []
-    grams = " "
-    capital = False
-    for ch in (word + " ") if trailing_space else word:
-        last_char = grams[-1]
-        if last_char == " ":
-            grams = " "
-            capital = False
-        elif len(grams) >= 3:
-            grams = grams[1:]
-        grams += ch
-        if ch.isupper():
-            if last_char.isupper():
-                capital = True
-        else:
-            capital = False
-        if capital:
+    append = out.append
+    for j in range(1, len(s)):
+        ch = s[j]
+        if ch.isupper() and s[j - 1].isupper():
             continue
-        for n in (1, 2, 3):
-            if len(grams) < n:
-                break
-            w = grams[-n:]
-            if w != " " and w in known:
-                out.append(w)
+        if ch != " " and ch in known:
+            append(ch)
+        g = s[j - 1 : j + 1]
+        if g in known:
+            append(g)
+        if j >= 2:
+            g = s[j - 2 : j + 1]
+            if g in known:
+                append(g)
     return out
 
 
