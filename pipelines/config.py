@@ -115,7 +115,9 @@ class ExtraConfig(Section):
 
     enabled: bool = True
     max_mojibake_ratio: float = Field(0.05, ge=0)
-    max_all_caps_words_ratio: float = Field(0.5, ge=0, le=1)
+    # 1.0 = off: an all-capitals copy of a page would be rejected here before deduplication sees
+    # it, leaving its original unpaired; set 0.5 where shouting pages matter more than that.
+    max_all_caps_words_ratio: float = Field(1.0, ge=0, le=1)
 
 
 class QualityConfig(Section):

@@ -136,3 +136,5 @@ def test_sample_exercises_the_reasons():
     assert reasons["lq-lorem"] == "quality:c4.lorem_ipsum"
     assert reasons["lq-repeated-line"].startswith("quality:gopher_repetition.")
     assert reasons["lq-mojibake"] == "quality:extra.mojibake_ratio"
+    assert reasons["lq-nav"] == "quality:c4.min_sentences"
+    assert reasons["lq-numbers"] == "quality:gopher_quality.alpha_words_ratio"
