@@ -36,6 +36,9 @@ from corpusforge.transforms.text_signals import compute_signals
 
 Rule = tuple[str, Callable[[QualitySignals], bool]]
 N_WORDS_EDGES: tuple[float, ...] = (0, 50, 100, 300, 1000, 3000, 10000, 100000)
+FRACTION_EDGES: tuple[float, ...] = tuple(i / 10 for i in range(11))
+# Signals whose distribution stats.json shows (besides n_words), to help choose thresholds.
+HISTOGRAM_SIGNALS: tuple[str, ...] = ("line_punct_ratio", "dup_line_frac", "dup_5gram_char_frac", "alpha_words_frac")
 
 
 def build_rules(cfg: QualityConfig, has_stop_words: bool = True) -> list[Rule]:
@@ -146,6 +149,8 @@ class FilterQuality(DocumentStage):
         broken = first_broken_rule(signals, rules)
         if self.counters is not None:
             self.counters.observe("n_words", signals.n_words, N_WORDS_EDGES)
+            for name in HISTOGRAM_SIGNALS:
+                self.counters.observe(name, getattr(signals, name), FRACTION_EDGES)
         annotated = replace(doc, quality_signals=signals)
         if broken is not None:
             return Rejected(annotated, self.reject(broken))
