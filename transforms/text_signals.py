@@ -105,9 +105,12 @@ def _ngram_hashes(ids: np.ndarray, n: int) -> np.ndarray:
 def ngram_signals(words: Sequence[str], total_chars: int) -> tuple[dict[int, float], dict[int, float]]:
     """Gopher's top n-gram character fractions (n=2..4) and duplicate n-gram fractions (n=5..10).
 
-    Both are shares of ``total_chars`` (the text's length, as Gopher and datatrove define them). *Top*: characters covered by the most frequent
-    n-gram (times its count) when it occurs more than once. *Duplicate*: characters of words that lie
-    in an n-gram occurring earlier in the text; a word in several such n-grams counts once.
+    Both are shares of ``total_chars`` (the text's length, as in Gopher and datatrove). *Top*: the
+    characters of the most frequent n-gram, with the single spaces between its words (as datatrove
+    joins them), times its count, when it occurs more than once. *Duplicate*: the characters of the
+    words that lie in an n-gram occurring earlier in the text, spaces not counted; a word in several
+    such n-grams counts once. Not counting spaces here is deliberately the milder reading: a news
+    page that repeats one summary sentence sits right at the 8- to 10-gram limits otherwise.
     """
     top = dict.fromkeys(TOP_NGRAM_NS, 0.0)
     dup = dict.fromkeys(DUP_NGRAM_NS, 0.0)
@@ -128,7 +131,7 @@ def ngram_signals(words: Sequence[str], total_chars: int) -> tuple[dict[int, flo
         best = int(np.argmax(counts))
         if counts[best] > 1:
             i = int(first[best])
-            top[n] = float(csum[i + n] - csum[i]) * int(counts[best]) / total
+            top[n] = float(csum[i + n] - csum[i] + n - 1) * int(counts[best]) / total
     for n in DUP_NGRAM_NS:
         if len(words) < n + 1:
             break
