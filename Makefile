@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/corpusforge run --input $(SAMPLE) --output $(OUT) --overwrite
+	$(BIN)/corpusforge run --input $(SAMPLE) --output $(OUT) --config configs/sample.yaml --overwrite
 	@echo "output written to $(OUT)/"
 
 test: $(STAMP)
