@@ -10,7 +10,12 @@ from __future__ import annotations
 
 import os
 
-from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions, WorkerOptions
+from apache_beam.options.pipeline_options import (
+    DirectOptions,
+    PipelineOptions,
+    StandardOptions,
+    WorkerOptions,
+)
 from apache_beam.runners.direct.direct_runner import DirectRunner
 
 LOCAL_RUNNER_NAMES = {None, "", "DirectRunner", "directrunner", "direct", "LocalRunner"}

@@ -13,7 +13,7 @@ import pytest
 import zstandard
 from apache_beam.testing.util import assert_that, equal_to
 
-from corpusforge.transforms.read import InputError, ReadDocuments, detect_format, discover_inputs, iter_lines
+from corpusforge.transforms.read import ReadDocuments, detect_format, discover_inputs, iter_lines
 
 RECORDS = [{"id": f"r{i}", "text": f"document number {i} " + "word " * (i % 7)} for i in range(40)]
 

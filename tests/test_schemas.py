@@ -3,7 +3,14 @@ from __future__ import annotations
 import pyarrow as pa
 
 from corpusforge.schemas import arrow
-from corpusforge.schemas.records import DOCUMENT_FIELDS, Document, Rejected, Rejection, document_row, rejected_row
+from corpusforge.schemas.records import (
+    DOCUMENT_FIELDS,
+    Document,
+    Rejected,
+    Rejection,
+    document_row,
+    rejected_row,
+)
 
 
 def test_document_schema_is_derived_from_the_dataclass():
