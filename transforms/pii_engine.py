@@ -39,7 +39,7 @@ log = logging.getLogger(__name__)
 # Per-entity gates: the minimal shape of any match. A document where no gate fires skips presidio.
 GATES: dict[str, re.Pattern[str]] = {
     "EMAIL_ADDRESS": re.compile(r"[\w.+\-]@[\w\-]"),
-    "PHONE_NUMBER": re.compile(r"\d(?:(?:[ .\-]|\) ?| ?\()?\d){6}"),
+    "PHONE_NUMBER": re.compile(r"\d(?:(?:[ .\-/]|\)[ .\-/]?|[ .\-/]?\()?\d){6}"),
     "CREDIT_CARD": re.compile(r"\d(?:[ \-]?\d){11}"),
     "IP_ADDRESS": re.compile(r"\d{1,3}\.\d{1,3}\.\d{1,3}\.\d|[0-9A-Fa-f]{0,4}:[0-9A-Fa-f]{0,4}:[0-9A-Fa-f]"),
     "IBAN_CODE": re.compile(r"[A-Za-z]{2}\d{2} ?[A-Za-z0-9]{4}"),

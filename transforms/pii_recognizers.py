@@ -249,10 +249,10 @@ class IpRecognizer(_RegexRecognizer):
 
 # --- phone numbers ------------------------------------------------------------------------------
 
-# A run of digits with single separators (space, dot, dash, parentheses), an optional leading "+",
+# A run of digits with single separators (space, dot, dash, slash, parentheses), an optional "+",
 # and an optional extension. Never across a line break.
 _PHONE = re.compile(
-    r"(?<![\w+.\-/:])(?:\+|\()?\d(?:(?:[ .\-]|\) ?| ?\()?\d){5,17}"
+    r"(?<![\w+.\-/:])(?:\(?\+|\()?\d(?:(?:[ .\-/]|\)[ .\-/]?|[ .\-/]?\()?\d){5,17}"
     r"(?:\s?(?:x|ext\.?|#)\s?\d{1,5})?(?![\w/]|[.,\-:]\d)"
 )
 _NANP = re.compile(
@@ -262,7 +262,7 @@ _EXTENSION = re.compile(r"\s?(?:x|ext\.?|#)\s?\d{1,5}$")
 _DATE_LIKE = re.compile(
     r"\d{4}[\-./]\d{1,2}[\-./]\d{1,2}"          # 2024-03-01
     r"|\d{1,2}[\-./]\d{1,2}[\-./]\d{2,4}"       # 01.03.2024, 3/1/24
-    r"|\d{4} ?[\-–] ?\d{4}"                     # 2019-2020
+    r"|(?:1[5-9]|20)\d\d ?[\-–/] ?(?:(?:1[5-9]|20)\d\d|\d\d)"  # 2019-2020, 2019/20
     r"|\d{5}-\d{4}"                              # US ZIP+4
 )
 _PHONE_CONTEXT = re.compile(
@@ -299,13 +299,13 @@ class PhoneRecognizer(_RegexRecognizer):
         n = _digit_count(core)
         if n < 7 or n > 15 or _DATE_LIKE.fullmatch(core) or raw.count("(") != raw.count(")"):
             return None
-        if raw.startswith("+"):
+        if core.lstrip("(").startswith("+"):
             try:
-                if phonenumbers.is_possible_number(phonenumbers.parse(core, None)):
+                if phonenumbers.is_possible_number(phonenumbers.parse(core.replace("(+", "+", 1), None)):
                     return STRONG, start, end
             except phonenumbers.NumberParseException:
                 pass
-            return None
+            # not a number phonenumbers knows: judge it by context like any other digit group
         if _ISBN_BEFORE.search(_context_before(text, start, 16)):
             return None
         if _NANP.fullmatch(raw):
