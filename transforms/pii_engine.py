@@ -37,15 +37,22 @@ from corpusforge.transforms.pii_recognizers import (
 log = logging.getLogger(__name__)
 
 # Per-entity gates: the minimal shape of any match. A document where no gate fires skips presidio.
-GATES: dict[str, re.Pattern[str]] = {
-    "EMAIL_ADDRESS": re.compile(r"[\w.+\-]@[\w\-]"),
+# Scanning a page once per entity with a regex that starts with a character class is what costs,
+# so the digit-shaped entities share one scan: runs of digits and separators (``_DIGIT_RUN``), and
+# each entity's gate is tried only on those short runs. Emails and IPv6 gates start from a literal
+# ("@", ":"), which the regex engine finds fast; IBANs from a digit pair after two letters.
+_DIGIT_RUN = re.compile(r"\d[\d .\-/()+]{5,}\d")
+DIGIT_GATES: dict[str, re.Pattern[str]] = {
     "PHONE_NUMBER": re.compile(r"\d(?:(?:[ .\-/]|\)[ .\-/]?|[ .\-/]?\()?\d){6}"),
     "CREDIT_CARD": re.compile(r"\d(?:[ \-]?\d){11}"),
-    "IP_ADDRESS": re.compile(r"\d{1,3}\.\d{1,3}\.\d{1,3}\.\d|[0-9A-Fa-f]{0,4}:[0-9A-Fa-f]{0,4}:[0-9A-Fa-f]"),
-    "IBAN_CODE": re.compile(r"[A-Za-z]{2}\d{2} ?[A-Za-z0-9]{4}"),
+    "IP_ADDRESS": re.compile(r"\d{1,3}\.\d{1,3}\.\d{1,3}\.\d"),
     "US_SSN": re.compile(r"\d{3}[\- ]?\d{2}[\- ]?\d{4}"),
 }
-# Any gate needs a digit or an "@" (or a colon for IPv6): one scan rules most prose out.
+_EMAIL_GATE = re.compile(r"[\w.+\-]@[\w\-]")
+_IPV6_GATE = re.compile(r":[0-9A-Fa-f]{0,4}:[0-9A-Fa-f]")
+_IBAN_GATE = re.compile(r"\d\d ?[A-Za-z0-9]{4}")
+GATED_ENTITIES = frozenset({*DIGIT_GATES, "EMAIL_ADDRESS", "IBAN_CODE"})
+# Any gate needs a digit or an "@": one scan rules most prose out.
 _ANY_GATE = re.compile(r"[\d@]")
 _URL = re.compile(r"(?:https?://|www\.)[^\s<>\"')\]]+", re.IGNORECASE)
 
@@ -200,7 +207,7 @@ class PiiScrubber:
             registry=registry, nlp_engine=nlp_engine, supported_languages=["en"],
             context_aware_enhancer=_NoContextEnhancer(),
         )
-        self._pattern_entities = tuple(e for e in self.entities if e in GATES)
+        self._pattern_entities = frozenset(e for e in self.entities if e in GATED_ENTITIES)
 
     @staticmethod
     def _spacy_engine(model: str):
@@ -221,10 +228,7 @@ class PiiScrubber:
         if not _ANY_GATE.search(text) and not self.ner_entities:
             return []
         w = self.window_chars
-        hits: list[tuple[int, int, str]] = []
-        for ent in self._pattern_entities:
-            for m in GATES[ent].finditer(text):
-                hits.append((m.start(), m.end(), ent))
+        hits = self._gate_hits(text)
         if self.ner_entities and text.strip():
             hits.extend((0, len(text), e) for e in self.ner_entities)
         if not hits:
@@ -243,6 +247,28 @@ class PiiScrubber:
         for win in merged:
             out.extend(self._chunks(doc, text, win))
         return out
+
+    def _gate_hits(self, text: str) -> list[tuple[int, int, str]]:
+        """(start, end, entity) for every place a gate fires."""
+        ents = self._pattern_entities
+        hits: list[tuple[int, int, str]] = []
+        if "EMAIL_ADDRESS" in ents and "@" in text:
+            hits.extend((m.start(), m.end(), "EMAIL_ADDRESS") for m in _EMAIL_GATE.finditer(text))
+        digit_gates = [(e, g) for e, g in DIGIT_GATES.items() if e in ents]
+        if digit_gates:
+            for m in _DIGIT_RUN.finditer(text):
+                run = m.group()
+                for ent, gate in digit_gates:
+                    if gate.search(run):
+                        hits.append((m.start(), m.end(), ent))
+        if "IP_ADDRESS" in ents and ":" in text:
+            hits.extend((m.start(), m.end(), "IP_ADDRESS") for m in _IPV6_GATE.finditer(text))
+        if "IBAN_CODE" in ents:
+            for m in _IBAN_GATE.finditer(text):
+                s = m.start()
+                if s >= 2 and text[s - 2:s].isalpha():
+                    hits.append((s - 2, m.end(), "IBAN_CODE"))
+        return hits
 
     def _chunks(self, doc: int, text: str, win: _Window) -> list[_Window]:
         """Cut a window into chunks of at most ``max_chunk_chars`` overlapping by ``2 * window_chars``."""
