@@ -218,7 +218,7 @@ class UsSsnRecognizer(_RegexRecognizer):
 # --- IP addresses -------------------------------------------------------------------------------
 
 _OCTET = r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
-_VERSION_BEFORE = re.compile(r"(?:\bv|version|release|ver\.?|build|firmware|\bos)\s*$")
+_VERSION_BEFORE = re.compile(r"\b(?:v|version|release|ver\.?|build|firmware|os)\s*$")
 
 
 class IpRecognizer(_RegexRecognizer):
