@@ -6,7 +6,6 @@ import pickle
 import socket
 
 import pytest
-
 from corpusforge.pipelines.config import ConfigError, PiiConfig, load_config
 from corpusforge.schemas.records import Document
 from corpusforge.transforms.pii import ScrubPII, pii_stage
@@ -186,3 +185,12 @@ def test_config_validation():
         load_config(overrides=["pii.placeholder=<{type}>"])
     with pytest.raises(ConfigError, match="pii.colour"):
         load_config(overrides=["pii.colour=red"])
+
+
+def test_default_yaml_documents_every_pii_default():
+    import yaml
+
+    from corpusforge.pipelines.config import default_config_path
+
+    documented = yaml.safe_load(default_config_path().read_text())["pii"]
+    assert documented == PiiConfig().model_dump()
