@@ -194,3 +194,20 @@ def test_default_yaml_documents_every_pii_default():
 
     documented = yaml.safe_load(default_config_path().read_text())["pii"]
     assert documented == PiiConfig().model_dump()
+
+
+def test_installed_model_directory_enables_ner_without_download(tmp_path, monkeypatch):
+    import spacy
+
+    spacy.blank("en").to_disk(tmp_path / "blank_en")
+
+    def no_download(*args, **kwargs):
+        raise AssertionError("download attempted")
+
+    monkeypatch.setattr(spacy.cli, "download", no_download)
+    s = PiiScrubber(entities=["EMAIL_ADDRESS", "PERSON"], ner_model=str(tmp_path / "blank_en"), max_chunk_chars=600)
+    s.setup()
+    assert s.ner_entities == ("PERSON",)
+    res = s.scrub("Jane Roe wrote this. " * 100 + "mail: jane@example.com")
+    assert res.counts == {"EMAIL_ADDRESS": 1}  # a blank model has no NER: nothing else found
+    assert res.analyzed_chars >= 2000  # NER reads the whole document, in bounded chunks

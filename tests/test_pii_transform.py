@@ -42,7 +42,9 @@ def test_sample_run_reports_replacements_per_type(tmp_path):
     stats = run([str(SAMPLE_DIR / "pii.jsonl")], str(out), cfg, ["--direct_running_mode=in_memory"], workers=1)
     pii = stats["stages"]["pii"]
     assert pii["in"] == pii["kept"] == 7 and pii["rejected"] == 0
-    assert pii["counters"] == {
+    assert pii["counters"]["analyzed_docs"] == 7  # every sample record has a digit or an "@"
+    assert 0 < pii["counters"]["analyzed_chars"] <= pii["chars_in"]
+    assert {k: v for k, v in pii["counters"].items() if not k.startswith("analyzed_")} == {
         "docs_with_pii": 6, "replaced:CREDIT_CARD": 2, "replaced:EMAIL_ADDRESS": 1, "replaced:IBAN_CODE": 1,
         "replaced:IP_ADDRESS": 2, "replaced:PHONE_NUMBER": 3, "replaced:US_SSN": 1,
     }

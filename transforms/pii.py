@@ -4,8 +4,9 @@ Personal data in training text leaks into model outputs. This stage wraps
 :class:`~corpusforge.transforms.pii_engine.PiiScrubber` (presidio with our recognizers, gated and
 windowed so that documents without candidates never reach the analyzer) as a batched
 :class:`~corpusforge.transforms.base.DocumentStage`. Each document gets ``pii_counts`` (replacements
-per entity type, empty when none) and the stage counts ``replaced:<TYPE>`` totals, plus
-``docs_with_pii``, which stats.json reports under ``stages.pii.counters``.
+per entity type, empty when none) and the stage counts ``replaced:<TYPE>`` totals, ``docs_with_pii``,
+and how much reached the analyzer past the gates (``analyzed_docs``, ``analyzed_chars``, to be read
+against ``in`` and ``chars_in``); stats.json reports them under ``stages.pii.counters``.
 """
 
 from __future__ import annotations
@@ -51,6 +52,9 @@ class ScrubPII(DocumentStage):
         results = self.scrubber.scrub_batch([d.text or "" for d in docs])
         out: list[Document | Rejection] = []
         for doc, res in zip(docs, results, strict=True):
+            if res.analyzed_chars and self._counters is not None:
+                self._counters.inc("analyzed_docs")
+                self._counters.inc("analyzed_chars", res.analyzed_chars)
             if res.counts and self._counters is not None:
                 self._counters.inc("docs_with_pii")
                 for entity, n in res.counts.items():

@@ -78,6 +78,7 @@ class ScrubResult:
     text: str
     counts: dict[str, int] = field(default_factory=dict)
     spans: list[Span] = field(default_factory=list)
+    analyzed_chars: int = 0  # characters of this document the analyzer saw (0: every gate said no)
 
 
 class _NoContextEnhancer(ContextAwareEnhancer):
@@ -194,6 +195,9 @@ class PiiScrubber:
 
             registry.add_recognizer(SpacyRecognizer(supported_language="en", supported_entities=list(wanted_ner)))
             self.ner_entities = wanted_ner
+            if "ner" not in nlp_engine.nlp["en"].pipe_names:
+                log.warning("pii: spaCy model %r has no 'ner' component: it will find no %s",
+                            self.ner_model, ", ".join(wanted_ner))
         else:
             from presidio_analyzer.nlp_engine import NoOpNlpEngine
 
@@ -333,10 +337,13 @@ class PiiScrubber:
         for i, text in enumerate(texts):
             windows.extend(self._windows(i, text))
         found = self._analyze(texts, windows) if windows else [[] for _ in texts]
+        analyzed = [0] * len(texts)
+        for win in windows:
+            analyzed[win.doc] += win.end - win.start
         out = []
-        for text, spans in zip(texts, found, strict=True):
+        for text, spans, seen in zip(texts, found, analyzed, strict=True):
             if not spans:
-                out.append(ScrubResult(text))
+                out.append(ScrubResult(text, analyzed_chars=seen))
                 continue
             spans = list(set(spans))
             if self.skip_urls:
@@ -348,7 +355,7 @@ class PiiScrubber:
             counts: dict[str, int] = {}
             for s in spans:
                 counts[s.entity] = counts.get(s.entity, 0) + 1
-            out.append(ScrubResult(replace_spans(text, spans, self.placeholder), counts, spans))
+            out.append(ScrubResult(replace_spans(text, spans, self.placeholder), counts, spans, seen))
         return out
 
     def scrub(self, text: str) -> ScrubResult:
