@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import apache_beam as beam
+
 from corpusforge.pipelines.config import Config
 from corpusforge.transforms.base import ApplyStage
 from corpusforge.transforms.normalize import Normalize

@@ -189,7 +189,6 @@ def test_config_validation():
 
 def test_default_yaml_documents_every_pii_default():
     import yaml
-
     from corpusforge.pipelines.config import default_config_path
 
     documented = yaml.safe_load(default_config_path().read_text())["pii"]

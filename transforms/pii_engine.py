@@ -24,14 +24,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from corpusforge.transforms.pii_recognizers import (
-    NER_ENTITIES,
-    PATTERN_ENTITIES,
-    SEPARATOR,
-    pattern_recognizers,
-)
 from presidio_analyzer import AnalyzerEngine, RecognizerRegistry, RecognizerResult
 from presidio_analyzer.context_aware_enhancers import ContextAwareEnhancer
+
+from corpusforge.transforms.pii_recognizers import NER_ENTITIES, PATTERN_ENTITIES, SEPARATOR, pattern_recognizers
 
 log = logging.getLogger(__name__)
 
