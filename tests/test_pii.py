@@ -6,6 +6,7 @@ import pickle
 import socket
 
 import pytest
+
 from corpusforge.pipelines.config import ConfigError, PiiConfig, load_config
 from corpusforge.schemas.records import Document
 from corpusforge.transforms.pii import ScrubPII, pii_stage
@@ -189,6 +190,7 @@ def test_config_validation():
 
 def test_default_yaml_documents_every_pii_default():
     import yaml
+
     from corpusforge.pipelines.config import default_config_path
 
     documented = yaml.safe_load(default_config_path().read_text())["pii"]

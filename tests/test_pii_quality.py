@@ -12,6 +12,7 @@ import json
 from collections import defaultdict
 
 import pytest
+
 from corpusforge.transforms.pii_engine import PiiScrubber
 
 pytestmark = pytest.mark.shared
