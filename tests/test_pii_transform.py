@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import apache_beam as beam
 import pyarrow.parquet as pq
 from apache_beam import Create
 from apache_beam.testing.util import assert_that, equal_to, is_empty
-from conftest import SAMPLE_DIR
+
 from corpusforge.pipelines.cli import run
 from corpusforge.pipelines.config import PiiConfig, load_config
 from corpusforge.schemas.records import Document
 from corpusforge.transforms.base import ApplyStage
 from corpusforge.transforms.pii import pii_stage
+
+SAMPLE_DIR = Path(__file__).resolve().parent.parent / "samples" / "sample"
 
 
 def test_apply_stage_scrubs_and_rejects_nothing(test_pipeline):
