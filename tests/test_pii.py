@@ -71,6 +71,9 @@ def test_dates_prices_isbns_versions_code_and_urls_survive(scrubber, text):
 def test_ambiguous_digit_groups_need_phone_context(scrubber):
     assert scrubber.scrub("We counted 780 6326 birds.").text == "We counted 780 6326 birds."
     assert scrubber.scrub("Mobile: 780 6326").text == "Mobile: <PHONE_NUMBER>"
+    count = "The number of visitors rose to 12 345 678 this year."
+    assert scrubber.scrub(count).text == count
+    assert scrubber.scrub("My phone number is 516 466 638").counts == {"PHONE_NUMBER": 1}
 
 
 def test_context_does_not_leak_between_batched_documents(scrubber):

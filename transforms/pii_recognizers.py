@@ -270,6 +270,10 @@ _PHONE_CONTEXT = re.compile(
     r"|office|\bdesk|answering|registered|\bdial|hotline|landline|\bnumber|\bmob\b|\bph\b|\bm:|\bt:|\bp:"
     r"|telefon|téléphone|teléfono"
 )
+# A digit group shaped like a large count ("12 345 678", "1.234.567") is a phone only when a word
+# that means a phone is near; "number" alone ("a number of 1 234 567 visitors") is not enough.
+_THOUSANDS = re.compile(r"\d{1,3}(?:[ .]\d{3})+")
+_COUNT_WORDS = re.compile(r"\bnumber|\btext")
 _ISBN_BEFORE = re.compile(r"isbn[\w\- ]{0,4}:?\s*$")
 
 
@@ -315,7 +319,12 @@ class PhoneRecognizer(_RegexRecognizer):
         lines = before.split("\n")
         near = "\n".join(lines[-2:])
         after = _context_after(text, end, 12).split("\n", 1)[0]
-        if _PHONE_CONTEXT.search(near) or _PHONE_CONTEXT.search(after):
+        hit = _PHONE_CONTEXT.search(near) or _PHONE_CONTEXT.search(after)
+        if hit and _THOUSANDS.fullmatch(core):
+            # only a count-like word matched: look again without those words
+            hit = any(not _COUNT_WORDS.fullmatch(m.group()) for part in (near, after)
+                      for m in _PHONE_CONTEXT.finditer(part))
+        if hit:
             return CONTEXT, start, end
         return WEAK, start, end
 
