@@ -161,9 +161,14 @@ def test_missing_ner_model_turns_person_off_not_the_run(caplog):
     s.setup()
     assert s.ner_entities == ()
     assert s.scrub("John Smith, john@example.com").text == "John Smith, <EMAIL_ADDRESS>"
+    with caplog.at_level("INFO"):
+        stage = pii_stage(PiiConfig(entities=["EMAIL_ADDRESS", "PERSON"], ner_model=None))
+    assert "PERSON and LOCATION detection is off" in caplog.text
+    assert stage.scrubber.entities == ("EMAIL_ADDRESS",)
+    caplog.clear()
     with caplog.at_level("WARNING"):
-        pii_stage(PiiConfig(entities=["PERSON"], ner_model=None))
-    assert "PERSON detection is off" in caplog.text
+        pii_stage(PiiConfig(ner_model="no_such_spacy_model"))
+    assert "'no_such_spacy_model' is not an installed" in caplog.text
 
 
 def test_stage_never_rejects_and_is_picklable_without_engine():
@@ -215,3 +220,5 @@ def test_installed_model_directory_enables_ner_without_download(tmp_path, monkey
     res = s.scrub("Jane Roe wrote this. " * 100 + "mail: jane@example.com")
     assert res.counts == {"EMAIL_ADDRESS": 1}  # a blank model has no NER: nothing else found
     assert res.analyzed_chars >= 2000  # NER reads the whole document, in bounded chunks
+    stage = pii_stage(PiiConfig(ner_model=str(tmp_path / "blank_en")))
+    assert stage.scrubber.entities[-2:] == ("PERSON", "LOCATION")  # naming the model turns them on

@@ -64,20 +64,30 @@ class ScrubPII(DocumentStage):
 
 
 def pii_stage(cfg: PiiConfig) -> ScrubPII:
-    """The stage from a ``pii`` config section; says once (here, at pipeline construction) when
-    PERSON/LOCATION were asked for but no installed spaCy NER model is named."""
+    """The stage from a ``pii`` config section.
+
+    Naming an installed spaCy NER package in ``pii.ner_model`` turns PERSON and LOCATION on as well;
+    without one the run says so once, here, when the pipeline is built (never per worker or document).
+    """
     import logging
 
     from corpusforge.transforms.pii_engine import ner_model_available
     from corpusforge.transforms.pii_recognizers import NER_ENTITIES
 
-    wanted_ner = [e for e in cfg.entities if e in NER_ENTITIES]
-    if wanted_ner and not ner_model_available(cfg.ner_model):
-        logging.getLogger(__name__).warning(
-            "pii: %s detection is off: pii.ner_model=%r is not an installed spaCy model",
-            ", ".join(wanted_ner), cfg.ner_model)
+    log = logging.getLogger(__name__)
+    entities = list(cfg.entities)
+    if ner_model_available(cfg.ner_model):
+        entities += [e for e in NER_ENTITIES if e not in entities]
+    else:
+        entities = [e for e in entities if e not in NER_ENTITIES]
+        if cfg.ner_model:
+            log.warning("pii: PERSON and LOCATION detection is off: pii.ner_model=%r is not an installed "
+                        "spaCy model (it is never downloaded)", cfg.ner_model)
+        else:
+            log.info("pii: PERSON and LOCATION detection is off (set pii.ner_model to an installed spaCy "
+                     "NER model to turn it on)")
     scrubber = PiiScrubber(
-        entities=cfg.entities, score_threshold=cfg.score_threshold, placeholder=cfg.placeholder,
+        entities=entities, score_threshold=cfg.score_threshold, placeholder=cfg.placeholder,
         ner_model=cfg.ner_model, window_chars=cfg.window_chars, max_chunk_chars=cfg.max_chunk_chars,
         context_chars=cfg.context_chars, skip_urls=cfg.skip_urls,
     )
