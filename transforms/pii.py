@@ -84,8 +84,9 @@ def pii_stage(cfg: PiiConfig) -> ScrubPII:
             log.warning("pii: PERSON and LOCATION detection is off: pii.ner_model=%r is not an installed "
                         "spaCy model (it is never downloaded)", cfg.ner_model)
         else:
-            log.info("pii: PERSON and LOCATION detection is off (set pii.ner_model to an installed spaCy "
-                     "NER model to turn it on)")
+            # a warning, not info: it must be seen once per run whatever the log level
+            log.warning("pii: PERSON and LOCATION detection is off (set pii.ner_model to an installed spaCy "
+                        "NER model to turn it on)")
     scrubber = PiiScrubber(
         entities=entities, score_threshold=cfg.score_threshold, placeholder=cfg.placeholder,
         ner_model=cfg.ner_model, window_chars=cfg.window_chars, max_chunk_chars=cfg.max_chunk_chars,
