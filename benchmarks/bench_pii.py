@@ -1,9 +1,11 @@
 """Throughput of the PII stage's logic (documents/s and MB/s per core) on a JSONL(.gz) corpus.
 
 Runs :class:`~corpusforge.transforms.pii.ScrubPII` in batches on one core, outside Beam, so the
-figure is the stage's own cost. Build a corpus with
+figure is the stage's own cost. ``benchmarks/run_bench.py`` calls it as
+``bench_pii.py --docs CORPUS --limit N``; by hand, build a corpus with
 ``python3 ../shared/tools/make_scale_corpus.py --docs 3000 --out /tmp/scale3k.jsonl.gz``.
-Writes a JSON report (stdout, and ``--out`` when given); it reports and never fails on a slow machine.
+Prints one JSON line (and writes it to ``--out`` when given); it reports and never fails on a slow
+machine.
 """
 
 from __future__ import annotations
@@ -33,13 +35,13 @@ def read_docs(path: str, limit: int) -> list[Document]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--input", default="/tmp/scale3k.jsonl.gz")
-    ap.add_argument("--docs", type=int, default=3000)
+    ap.add_argument("--docs", default="/tmp/scale3k.jsonl.gz", help="corpus: JSONL or JSONL.gz")
+    ap.add_argument("--limit", type=int, default=3000, help="documents to read from it")
     ap.add_argument("--repeat", type=int, default=1, help="passes over the documents (best pass reported)")
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
 
-    docs = read_docs(args.input, args.docs)
+    docs = read_docs(args.docs, args.limit)
     stage = pii_stage(PiiConfig())
     t0 = time.process_time()
     stage.setup()
@@ -56,7 +58,7 @@ def main() -> None:
     mb = sum(len(d.text.encode("utf-8")) for d in docs) / 1e6
     report = {
         "stage": "pii",
-        "input": args.input,
+        "input": args.docs,
         "docs": len(docs),
         "mb": round(mb, 2),
         "setup_cpu_s": round(setup_s, 3),
@@ -65,7 +67,7 @@ def main() -> None:
         "mb_per_s_per_core": round(mb / best, 2),
         "spans_replaced": replaced,
     }
-    text = json.dumps(report, indent=2)
+    text = json.dumps(report)
     print(text)
     if args.out:
         Path(args.out).write_text(text + "\n")
