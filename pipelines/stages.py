@@ -14,6 +14,7 @@ import apache_beam as beam
 from corpusforge.pipelines.config import Config
 from corpusforge.transforms.base import ApplyStage
 from corpusforge.transforms.normalize import Normalize
+from corpusforge.transforms.pii import pii_stage
 
 StageFactory = Callable[[Config], beam.PTransform | None]
 
@@ -22,8 +23,15 @@ def _normalize(cfg: Config) -> beam.PTransform | None:
     return ApplyStage(Normalize()) if cfg.normalize.enabled else None
 
 
+def _pii(cfg: Config) -> beam.PTransform | None:
+    return ApplyStage(pii_stage(cfg.pii)) if cfg.pii.enabled else None
+
+
 STAGES: list[tuple[str, StageFactory]] = [
     ("normalize", _normalize),
+    # language, quality, decontamination, dedup_exact, dedup_near go here (other branches)
+    ("pii", _pii),
+    # toxicity goes here
 ]
 
 
