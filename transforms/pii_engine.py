@@ -27,7 +27,12 @@ from pathlib import Path
 from presidio_analyzer import AnalyzerEngine, RecognizerRegistry, RecognizerResult
 from presidio_analyzer.context_aware_enhancers import ContextAwareEnhancer
 
-from corpusforge.transforms.pii_recognizers import NER_ENTITIES, PATTERN_ENTITIES, SEPARATOR, pattern_recognizers
+from corpusforge.transforms.pii_recognizers import (
+    NER_ENTITIES,
+    PATTERN_ENTITIES,
+    SEPARATOR,
+    pattern_recognizers,
+)
 
 log = logging.getLogger(__name__)
 
