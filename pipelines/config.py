@@ -75,11 +75,21 @@ class PiiConfig(Section):
         return value
 
 
+class ReportConfig(Section):
+    """report.html and run progress (not a stage: it reads the outputs after the run)."""
+
+    enabled: bool = True
+    examples_per_reason: int = Field(3, ge=0)
+    example_chars: int = Field(300, gt=0)
+    progress_every_s: float = Field(30.0, ge=0)
+
+
 class Config(Section):
     input: InputConfig = Field(default_factory=InputConfig)
     output: OutputConfig = Field(default_factory=OutputConfig)
     normalize: NormalizeConfig = Field(default_factory=NormalizeConfig)
     pii: PiiConfig = Field(default_factory=PiiConfig)
+    report: ReportConfig = Field(default_factory=ReportConfig)
 
     def resolved(self) -> dict[str, Any]:
         """The full config as plain data, every default filled in (written to stats.json)."""
