@@ -70,9 +70,10 @@ class Progress:
         self.started = clock()
         self.counts: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
         self.current: list[str] = []
-        self._last_line = self.started
+        self._last_line = float("-inf")  # the first stage change is always logged
         self._lock = threading.Lock()
         self._stop = threading.Event()
+        self._finished = False
         self._thread: threading.Thread | None = None
 
     def bundle_done(self, fused_name: str, deltas: dict[tuple[str, str], int]) -> None:
@@ -96,8 +97,8 @@ class Progress:
                 if c and c.get("in"):
                     rejected = sum(v for k, v in c.items() if k.startswith("rejected:"))
                     parts.append(f"{name} {c['in']:,} in/{c.get('kept', 0):,} kept" + (f"/{rejected:,} rej" if rejected else ""))
-            running = ", ".join(self.current) or "starting"
-        return f"[{elapsed:6.0f}s] running: {running}" + (f" | {'; '.join(parts)}" if parts else "")
+            running = "running: " + (", ".join(self.current) or "starting") if not self._finished else "pipeline done"
+        return f"[{elapsed:6.0f}s] {running}" + (f" | {'; '.join(parts)}" if parts else "")
 
     def emit(self) -> None:
         with self._lock:
@@ -117,10 +118,13 @@ class Progress:
             self._thread.start()
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, exc_type: Any, *exc: Any) -> None:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=5)
+        if exc_type is None and any(self.counts.values()):  # the totals as the runner saw them
+            self._finished = True
+            self.emit()
 
 
 def counter_deltas(monitoring_infos: Any) -> dict[tuple[str, str], int]:
