@@ -223,6 +223,15 @@ def _rank(reason: str, record_id: str) -> str:
     return hashlib.sha1(f"{reason}\x00{record_id}".encode()).hexdigest()
 
 
+def _example(cols: dict[str, list[Any]], row: int, max_chars: int) -> Example:
+    def get(column: str) -> Any:
+        values = cols.get(column)
+        return values[row] if values else None
+
+    return Example(id=str(get("id")), reason=get("reason") or "", detail=example_text(get("detail"), 200),
+                   duplicate_of=get("duplicate_of") or "", text=example_text(get("text"), max_chars))
+
+
 def rejected_examples(output_dir: str, per_reason: int, max_chars: int) -> dict[str, list[Example]]:
     """A few rejected records per reason, masked and truncated.
 
@@ -242,7 +251,7 @@ def rejected_examples(output_dir: str, per_reason: int, max_chars: int) -> dict[
                 slot.sort()
                 del slot[per_reason:]
     wanted: dict[tuple[str, int], set[int]] = {}
-    for reason, slot in picks.items():
+    for slot in picks.values():
         slot.sort()
         del slot[per_reason:]
         for _, path, rg, row in slot:
@@ -261,11 +270,6 @@ def rejected_examples(output_dir: str, per_reason: int, max_chars: int) -> dict[
                         continue
                     cols = pf.read_row_group(rg, columns=present).to_pydict()
                     for r in row_ids:
-                        get = lambda c: (cols.get(c) or [None] * (r + 1))[r]  # noqa: E731
-                        rows[(path, rg, r)] = Example(
-                            id=str(get("id")), reason=get("reason") or "",
-                            detail=example_text(get("detail"), 200), duplicate_of=get("duplicate_of") or "",
-                            text=example_text(get("text"), max_chars),
-                        )
+                        rows[(path, rg, r)] = _example(cols, r, max_chars)
     return {reason: [rows[(p, rg, r)] for _, p, rg, r in slot if (p, rg, r) in rows]
             for reason, slot in sorted(picks.items())}

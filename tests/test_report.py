@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import base64
 import io
-import json
 from html.parser import HTMLParser
-from pathlib import Path
 
 import pytest
 import yaml
