@@ -132,8 +132,9 @@ def _language(inp: ReportInputs) -> Section:
     dropped = {r.split(":", 1)[1]: n for r, n in rd.rejections(inp.stats) if r.startswith("language:")}
     if inp.languages or dropped:
         langs = sorted(set(inp.languages) | set(dropped), key=lambda k: (-(inp.languages.get(k, 0) + dropped.get(k, 0)), k))
-        sec.plot("languages", plots.hbar_chart([(k, inp.languages.get(k, 0)) for k in langs], "kept documents"),
-                 "kept documents per language (from documents/)")
+        sec.plot("languages", plots.hbar_split_chart(
+            [(k, inp.languages.get(k, 0), dropped.get(k, 0)) for k in langs], "documents"),
+            "documents per language: kept (from documents/) and rejected by the language filter")
         sec.table("languages", ["language", "kept", "rejected"],
                   [[("lang", k), ("kept", inp.languages.get(k, 0)), ("rejected", dropped.get(k, 0))] for k in langs])
     else:

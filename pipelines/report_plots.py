@@ -65,6 +65,20 @@ def hbar_chart(items: Sequence[tuple[str, float]], xlabel: str, color: str = KEP
     return _png(fig)
 
 
+def hbar_split_chart(items: Sequence[tuple[str, int, int]], xlabel: str, top: int = 30) -> str:
+    """Horizontal stacked bars of (label, kept, rejected), largest total on top."""
+    items = list(items)[:top][::-1]
+    fig = _fig(7.5, max(1.6, 0.28 * len(items) + 0.9))
+    ax = fig.subplots()
+    labels = [k for k, _, _ in items]
+    kept = [a for _, a, _ in items]
+    ax.barh(labels, kept, color=KEPT_COLOR, label="kept")
+    ax.barh(labels, [b for _, _, b in items], left=kept, color=REJECTED_COLOR, label="rejected")
+    ax.set_xlabel(xlabel)
+    ax.legend(fontsize=8, loc="lower right")
+    return _png(fig)
+
+
 def histogram_chart(series: Sequence[tuple[str, Sequence[Bucket]]], xlabel: str,
                     marks: Sequence[tuple[str, float]] = (), density: bool = False) -> str:
     """Bucketed histograms side by side on a categorical axis (bucket edges may be uneven).

@@ -164,3 +164,40 @@ def test_stage_that_ran_without_its_counters_is_reported_as_such():
     stats["stages"]["pii"].pop("counters")
     html = render(ReportInputs(stats, {}, {}))
     assert "no type recorded by" in html and "pii" not in parse(html).plots
+
+
+# --- examples read back from rejected/ -----------------------------------------------------------
+def _write_rejected(folder, rows, parts):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    folder.mkdir(parents=True)
+    size = -(-len(rows) // parts)
+    for i in range(parts):
+        chunk = rows[i * size:(i + 1) * size]
+        pq.write_table(pa.Table.from_pylist(chunk), folder / f"part-{i:05d}.parquet", row_group_size=3)
+
+
+def test_rejected_examples_are_stable_across_sharding_and_masked(tmp_path):
+    rows = [{"id": f"doc-{i}", "reason": "quality:short" if i % 3 else "dedup:exact", "detail": None,
+             "duplicate_of": "doc-0" if i % 3 == 0 else None,
+             "text": f"record {i} mail me at user{i}@example.com " + "word " * 100} for i in range(40)]
+    _write_rejected(tmp_path / "a" / "rejected", rows, 1)
+    _write_rejected(tmp_path / "b" / "rejected", rows[::-1], 4)
+    a = rd.rejected_examples(str(tmp_path / "a"), 3, 60)
+    b = rd.rejected_examples(str(tmp_path / "b"), 3, 60)
+    assert set(a) == {"quality:short", "dedup:exact"}
+    assert [e.id for e in a["quality:short"]] == [e.id for e in b["quality:short"]]
+    assert all(len(v) == 3 for v in a.values())
+    for e in a["quality:short"] + a["dedup:exact"]:
+        assert "@example.com" not in e.text and "<EMAIL>" in e.text and len(e.text) <= 62
+    assert all(e.duplicate_of == "doc-0" for e in a["dedup:exact"])
+    assert rd.rejected_examples(str(tmp_path / "a"), 0, 60) == {}
+    assert rd.rejected_examples(str(tmp_path / "missing"), 3, 60) == {}
+
+
+def test_rejected_examples_without_text_column(tmp_path):
+    rows = [{"id": "x", "reason": "invalid:empty", "text": None}]
+    _write_rejected(tmp_path / "rejected", rows, 1)
+    [e] = rd.rejected_examples(str(tmp_path), 3, 60)["invalid:empty"]
+    assert e.id == "x" and e.text == ""
