@@ -81,12 +81,24 @@ def as_int(text: str) -> int:
 # --- pure logic ----------------------------------------------------------------------------------
 def test_scrub_masks_contacts_but_keeps_ordinary_numbers():
     text = ("Write to jane.roe@example.org, call +44 20 7946 0958 or (555) 867-5309, pay with "
-            "4111-1111-1111-1111 from 192.168.10.2. In 2023 we sold 1,500 units at 3.14 each.")
+            "4111-1111-1111-1111 from 192.168.10.2. Desk: 345-899-3560x4587. In 2023 we sold 1,500 units at 3.14 each.")
     out = rd.scrub_pii(text)
-    for secret in ("jane.roe", "7946", "867-5309", "4111", "192.168"):
+    for secret in ("jane.roe", "7946", "867-5309", "4111", "192.168", "3560", "x4587"):
         assert secret not in out
-    assert out.count("<EMAIL>") == 1 and out.count("<PHONE>") == 2 and "<CARD>" in out and "<IP>" in out
+    assert out.count("<EMAIL>") == 1 and out.count("<PHONE>") == 3 and "<CARD>" in out and "<IP>" in out
     assert "In 2023 we sold 1,500 units at 3.14 each." in out
+
+
+def test_scrub_masks_ssn_iban_and_luhn_cards_only():
+    out = rd.scrub_pii("SSN 123-45-6789, IBAN GB42 NAWI 0445 4264 7886 19 or gb42nawi04454264788619, "
+                       "card 4900948022576220, not a card 4900948022576221")
+    assert "6789" not in out and "NAWI" not in out and "nawi" not in out and "4900948022576220" not in out
+    assert out.count("<IBAN>") == 2 and out.count("<CARD>") == 1
+
+
+def test_scrub_leaves_dates_years_and_decimals():
+    text = "Opened 29.11.2022 at 10.12.2022 07 and 2019-04-10; in office 1994-2020 (1828-1893); 40677.51 EUR."
+    assert rd.scrub_pii(text) == text
 
 
 def test_example_text_masks_before_cutting():
