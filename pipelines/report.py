@@ -82,6 +82,12 @@ class ReportInputs:
     examples: dict[str, list[rd.Example]]
 
 
+def _cfg(inp: ReportInputs, section: str) -> dict[str, Any]:
+    """The run's resolved config section (empty when the section does not exist in this version)."""
+    value = (inp.stats.get("config") or {}).get(section)
+    return value if isinstance(value, dict) else {}
+
+
 # --- sections --------------------------------------------------------------------------------------
 def _summary(inp: ReportInputs) -> Section:
     s = inp.stats
@@ -141,7 +147,7 @@ def _language(inp: ReportInputs) -> Section:
         sec.not_run("language", "no language tags recorded")
     score = rd.histogram(inp.stats, "language", "lang_score")
     if score:
-        marks = rd.thresholds(inp.stats.get("config", {}).get("language"), "score")
+        marks = rd.thresholds(_cfg(inp, "language"), "score")
         sec.plot("lang_score", plots.histogram_chart([("documents", score)], "language score", marks),
                  "language identification confidence")
     return sec
@@ -162,7 +168,7 @@ def _lengths(inp: ReportInputs) -> Section:
 
 def _histograms_of(inp: ReportInputs, sec: Section, stage: str, xlabel: str, config_key: str | None = None) -> int:
     hists = inp.stats.get("stages", {}).get(stage, {}).get("histograms", {})
-    config = inp.stats.get("config", {}).get(config_key or stage)
+    config = _cfg(inp, config_key or stage)
     for name in sorted(hists):
         marks = rd.thresholds(config, name)
         sec.plot(f"{stage}.{name}", plots.histogram_chart([("documents", rd.buckets(hists[name]))], xlabel or name, marks),
@@ -218,7 +224,7 @@ def _toxicity(inp: ReportInputs) -> Section:
     if not scores:
         sec.not_run("toxicity", "no toxicity_score histogram recorded by")
         return sec
-    threshold = inp.stats.get("config", {}).get("toxicity", {}).get("threshold")
+    threshold = _cfg(inp, "toxicity").get("threshold")
     marks = [("threshold", float(threshold))] if isinstance(threshold, int | float) and not isinstance(threshold, bool) else []
     sec.plot("toxicity", plots.histogram_chart([("documents", scores)], "toxicity score", marks),
              "toxicity score distribution (dashed: threshold)")
@@ -334,7 +340,7 @@ def write_report(output_dir: str, examples_per_reason: int | None = None, exampl
     """
     output_dir = output_dir.rstrip("/")
     stats = load_stats(output_dir)
-    cfg = stats.get("config", {}).get("report", {})
+    cfg = (stats.get("config") or {}).get("report") or {}
     per_reason = cfg.get("examples_per_reason", 3) if examples_per_reason is None else examples_per_reason
     chars = cfg.get("example_chars", 300) if example_chars is None else example_chars
     inputs = ReportInputs(

@@ -213,3 +213,13 @@ def test_rejected_examples_without_text_column(tmp_path):
     _write_rejected(tmp_path / "rejected", rows, 1)
     [e] = rd.rejected_examples(str(tmp_path), 3, 60)["invalid:empty"]
     assert e.id == "x" and e.text == ""
+
+
+def test_render_survives_empty_and_odd_stats():
+    report = parse(render(ReportInputs({}, {}, {})))
+    assert report.plots == {} and "validate" in report.not_run
+    stats = full_stats()
+    stats["config"] = {"toxicity": None, "quality": None}
+    stats["stages"]["quality"]["histograms"]["odd"] = {"-inf": 3, "0.0": 1}
+    report = parse(render(ReportInputs(stats, {}, {})))
+    assert "quality.odd" in report.plots and "toxicity" in report.plots
