@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter
 
 from corpusforge.pipelines.report_data import Bucket, BucketRow, FunnelRow
 
@@ -25,6 +26,17 @@ def _png(fig: Figure) -> str:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=90, bbox_inches="tight", metadata={"Software": None})
     return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _human(value: float, _pos: object = None) -> str:
+    """Axis numbers a person reads at a glance: 950, 12k, 3.4M."""
+    for div, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(value) >= div:
+            return f"{value / div:.3g}{suffix}"
+    return f"{value:g}"
+
+
+HUMAN = FuncFormatter(_human)
 
 
 def _fig(width: float = 7.5, height: float = 3.2) -> Figure:
@@ -44,8 +56,8 @@ def funnel_chart(rows: Sequence[FunnelRow]) -> str:
         ax.bar([i + 0.2 for i in x], kept, width=0.4, color=KEPT_COLOR, label="kept")
         ax.set_xticks(list(x), names, rotation=30, ha="right")
         ax.set_title(title)
-        ax.ticklabel_format(axis="y", style="sci", scilimits=(-3, 5))
-        ax.legend(fontsize=8)
+        ax.yaxis.set_major_formatter(HUMAN)
+    fig.legend(*ax.get_legend_handles_labels(), loc="outside upper right", fontsize=8)
     return _png(fig)
 
 
@@ -61,6 +73,7 @@ def hbar_chart(items: Sequence[tuple[str, float]], xlabel: str, color: str = KEP
         ax.annotate(f"{v:,.0f}" if float(v).is_integer() else f"{v:.3g}", (v, y), xytext=(3, 0),
                     textcoords="offset points", va="center", fontsize=8)
     ax.set_xlabel(xlabel)
+    ax.xaxis.set_major_formatter(HUMAN)
     ax.margins(x=0.12)
     return _png(fig)
 
@@ -131,6 +144,8 @@ def buckets_chart(rows: Sequence[BucketRow]) -> str:
     names = [str(r.bucket) for r in rows]
     ax_rows.bar(names, [r.rows for r in rows], color=KEPT_COLOR)
     ax_rows.set_title("rows per bucket")
+    ax_rows.yaxis.set_major_formatter(HUMAN)
+    ax_tok.yaxis.set_major_formatter(HUMAN)
     ax_rows.set_xlabel("bucket (max tokens)")
     ax_tok.bar(names, [r.tokens for r in rows], color=KEPT_COLOR, label="tokens")
     ax_tok.bar(names, [r.padding for r in rows], bottom=[r.tokens for r in rows], color=REJECTED_COLOR,
