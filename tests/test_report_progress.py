@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 
 import apache_beam as beam
-
 from apache_beam.testing.util import assert_that, equal_to
 
 from corpusforge.pipelines.progress import Progress, stages_in
