@@ -80,6 +80,7 @@ class ReportConfig(Section):
 
     enabled: bool = True
     examples_per_reason: int = Field(3, ge=0)
+    kept_examples: int = Field(5, ge=0)
     example_chars: int = Field(300, gt=0)
     progress_every_s: float = Field(30.0, ge=0)
 

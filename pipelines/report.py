@@ -80,6 +80,7 @@ class ReportInputs:
     stats: dict[str, Any]
     languages: dict[str, int]
     examples: dict[str, list[rd.Example]]
+    kept: list[rd.Example] = field(default_factory=list)
 
 
 def _cfg(inp: ReportInputs, section: str) -> dict[str, Any]:
@@ -262,6 +263,27 @@ def _other(inp: ReportInputs) -> Section | None:
     return sec if sec.body else None
 
 
+def _example_items(examples: list[rd.Example]) -> str:
+    return "".join(
+        f'<li data-id="{esc(e.id)}"><div class=meta><code>{esc(e.id)}</code>'
+        + (f" — {esc(e.detail)}" if e.detail else "")
+        + (f" — duplicate of <code>{esc(e.duplicate_of)}</code>" if e.duplicate_of else "")
+        + f"</div><pre>{esc(e.text) if e.text else '<i>(text not kept)</i>'}</pre></li>"
+        for e in examples
+    )
+
+
+def _kept(inp: ReportInputs) -> Section:
+    sec = Section("kept", "What survived: kept documents")
+    if not inp.kept:
+        sec.body.append('<p class="none">no kept documents to show</p>')
+        return sec
+    sec.body.append(f'<details data-kept="{len(inp.kept)}"><summary>{len(inp.kept)} kept documents, chosen by a '
+                    f"stable hash of their id (text cut short, contact-like spans masked)</summary>"
+                    f"<ul class=examples>{_example_items(inp.kept)}</ul></details>")
+    return sec
+
+
 def _examples(inp: ReportInputs) -> Section:
     sec = Section("examples", "Rejected examples")
     if not inp.examples:
@@ -270,13 +292,7 @@ def _examples(inp: ReportInputs) -> Section:
     sec.body.append("<p>A few records per reason, chosen by a stable hash of their id; text cut short, and "
                     "email, phone, card and IP-like spans masked.</p>")
     for reason, examples in inp.examples.items():
-        items = "".join(
-            f'<li data-id="{esc(e.id)}"><div class=meta><code>{esc(e.id)}</code>'
-            + (f" — {esc(e.detail)}" if e.detail else "")
-            + (f" — duplicate of <code>{esc(e.duplicate_of)}</code>" if e.duplicate_of else "")
-            + f"</div><pre>{esc(e.text) if e.text else '<i>(text not kept)</i>'}</pre></li>"
-            for e in examples
-        )
+        items = _example_items(examples)
         sec.body.append(f'<details data-reason="{esc(reason)}"><summary><code>{esc(reason)}</code> '
                         f"({len(examples)} shown)</summary><ul class=examples>{items}</ul></details>")
     return sec
@@ -295,7 +311,7 @@ SECTIONS: list[Callable[[ReportInputs], Section | None]] = [
     lambda i: _counter_section(i, "contamination", "Contamination hits per benchmark", ("decontamination",),
                                "hits:", "hits", "benchmark"),
     lambda i: _counter_section(i, "pii", "PII replacements per type", ("pii",), "replaced:", "replacements", "type"),
-    _toxicity, _sequences, _other, _examples, _config,
+    _toxicity, _sequences, _other, _kept, _examples, _config,
 ]
 
 STYLE = """
@@ -343,10 +359,12 @@ def write_report(output_dir: str, examples_per_reason: int | None = None, exampl
     cfg = (stats.get("config") or {}).get("report") or {}
     per_reason = cfg.get("examples_per_reason", 3) if examples_per_reason is None else examples_per_reason
     chars = cfg.get("example_chars", 300) if example_chars is None else example_chars
+    kept_count = cfg.get("kept_examples", 5)
     inputs = ReportInputs(
         stats=stats,
         languages=rd.kept_languages(output_dir) if rd.stage_ran(stats, "language") else {},
         examples=rd.rejected_examples(output_dir, per_reason, chars),
+        kept=rd.kept_examples(output_dir, kept_count, chars),
     )
     path = f"{output_dir}/{REPORT_FILE}"
     with FileSystems.create(path) as f:

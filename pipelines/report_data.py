@@ -264,28 +264,30 @@ def _example(cols: dict[str, list[Any]], row: int, max_chars: int) -> Example:
                    duplicate_of=get("duplicate_of") or "", text=example_text(get("text"), max_chars))
 
 
-def rejected_examples(output_dir: str, per_reason: int, max_chars: int) -> dict[str, list[Example]]:
-    """A few rejected records per reason, masked and truncated.
+def _pick_examples(folder: str, group_by: str | None, per_group: int, max_chars: int) -> dict[str, list[Example]]:
+    """A few rows of ``folder`` per value of ``group_by`` (one group "" without it), masked and cut.
 
-    Two passes so that only a handful of texts are ever read: the first reads the small ``id`` and
-    ``reason`` columns and picks, per reason, the ``per_reason`` rows with the smallest stable hash;
+    Two passes so that only a handful of texts are ever read: the first reads the small ``id`` (and
+    grouping) columns and picks, per group, the ``per_group`` rows with the smallest stable hash;
     the second reads the text of the row groups that hold a pick, and nothing else.
     """
-    if per_reason <= 0:
+    if per_group <= 0:
         return {}
-    folder = f"{output_dir}/rejected"
-    picks: dict[str, list[tuple[str, str, int, int]]] = {}  # reason -> [(rank, path, rg, row)]
-    for path, rg, cols in _iter_row_groups(folder, ["id", "reason"]):
-        for row, (rid, reason) in enumerate(zip(cols.get("id", []), cols.get("reason", []), strict=False)):
-            slot = picks.setdefault(reason or "", [])
-            slot.append((_rank(reason or "", str(rid)), path, rg, row))
-            if len(slot) > 4 * per_reason:  # keep memory bounded on huge runs
+    picks: dict[str, list[tuple[str, str, int, int]]] = {}  # group -> [(rank, path, rg, row)]
+    key_columns = ["id", group_by] if group_by else ["id"]
+    for path, rg, cols in _iter_row_groups(folder, key_columns):
+        ids = cols.get("id", [])
+        groups = cols.get(group_by, []) if group_by else [""] * len(ids)
+        for row, (rid, group) in enumerate(zip(ids, groups, strict=False)):
+            slot = picks.setdefault(group or "", [])
+            slot.append((_rank(group or "", str(rid)), path, rg, row))
+            if len(slot) > 4 * per_group:  # keep memory bounded on huge runs
                 slot.sort()
-                del slot[per_reason:]
+                del slot[per_group:]
     wanted: dict[tuple[str, int], set[int]] = {}
     for slot in picks.values():
         slot.sort()
-        del slot[per_reason:]
+        del slot[per_group:]
         for _, path, rg, row in slot:
             wanted.setdefault((path, rg), set()).add(row)
     rows: dict[tuple[str, int, int], Example] = {}
@@ -303,5 +305,15 @@ def rejected_examples(output_dir: str, per_reason: int, max_chars: int) -> dict[
                     cols = pf.read_row_group(rg, columns=present).to_pydict()
                     for r in row_ids:
                         rows[(path, rg, r)] = _example(cols, r, max_chars)
-    return {reason: [rows[(p, rg, r)] for _, p, rg, r in slot if (p, rg, r) in rows]
-            for reason, slot in sorted(picks.items())}
+    return {group: [rows[(p, rg, r)] for _, p, rg, r in slot if (p, rg, r) in rows]
+            for group, slot in sorted(picks.items())}
+
+
+def rejected_examples(output_dir: str, per_reason: int, max_chars: int) -> dict[str, list[Example]]:
+    """A few rejected records per reason, masked and truncated (see :func:`_pick_examples`)."""
+    return _pick_examples(f"{output_dir}/rejected", "reason", per_reason, max_chars)
+
+
+def kept_examples(output_dir: str, count: int, max_chars: int) -> list[Example]:
+    """A few kept documents, so a user sees what the training data looks like."""
+    return _pick_examples(f"{output_dir}/documents", None, count, max_chars).get("", [])

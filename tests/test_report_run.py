@@ -10,6 +10,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import pyarrow.dataset as ds
 import pytest
 
 from corpusforge.pipelines import cli
@@ -50,6 +51,14 @@ def test_sample_report_figures_match_stats(sample_run: Path):
     assert {"funnel", "rejections", "lengths"} <= set(report.plots)
     assert all(w > 100 and h > 50 for w, h in report.plots.values())
     assert report.external == []
+
+
+@pytest.mark.slow
+def test_kept_examples_come_from_documents(sample_run: Path):
+    html = (sample_run / "report.html").read_text()
+    kept_ids = set(re.findall(r'<li data-id="([^"]+)">', html.split('id="kept"')[1].split("</section>")[0]))
+    documents = {r["id"] for r in ds.dataset(str(sample_run / "documents"), format="parquet").to_table(columns=["id"]).to_pylist()}
+    assert len(kept_ids) == min(5, len(documents)) and kept_ids <= documents
 
 
 @pytest.mark.slow
