@@ -27,7 +27,6 @@ from typing import Any
 
 import numpy as np
 from apache_beam.io.filesystems import FileSystems
-
 from corpusforge.transforms.decontam_text import gram_hashes, gram_prefix, normalize_for_matching, word_hashes
 
 FORMAT_SUFFIXES = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".parquet": "parquet",
