@@ -60,7 +60,7 @@ class DecontaminationConfig(Section):
     benchmarks: list[str | BenchmarkEntry] = Field(default_factory=list)
     ngram: int = Field(13, ge=3)
     min_words: int = Field(8, ge=1)
-    max_item_frequency: int = Field(10, ge=1)
+    max_item_frequency: int = Field(20, ge=1)
     min_matches: int = Field(1, ge=1)
     action: Literal["reject", "cut"] = "reject"
     cut_margin: int = Field(10, ge=0)

@@ -196,3 +196,12 @@ def test_no_benchmarks_passes_everything():
 def test_missing_benchmark_file_fails_naming_it(tmp_path):
     with pytest.raises(FileNotFoundError, match="nothere"):
         logic(str(tmp_path / "nothere*.jsonl"))
+
+
+def test_passage_repeated_for_many_questions_is_not_boilerplate(tmp_path):
+    passage = ("The old ferry across the estuary ran every half hour in summer, carrying carts, cattle "
+               "and the post, until the new bridge opened upstream in the spring of 1931.")
+    records = [{"passage": passage, "question": f"Question number {i} about the ferry?"} for i in range(30)]
+    d = logic(write_jsonl(tmp_path / "reading.jsonl", records), max_item_frequency=20)
+    assert d.index.stats.ngrams_boilerplate == 0
+    assert d.check(doc(FILLER + passage + FILLER)).rejection is not None

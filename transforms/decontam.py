@@ -53,7 +53,7 @@ class Decontaminator:
     name = STAGE
 
     def __init__(self, benchmarks: Sequence[Any] = (), ngram: int = 13, min_words: int = 8,
-                 max_item_frequency: int = 10, min_matches: int = 1, action: str = "reject",
+                 max_item_frequency: int = 20, min_matches: int = 1, action: str = "reject",
                  cut_margin: int = 10, cut_min_keep_frac: float = 0.5, detail_chars: int = 200) -> None:
         self.benchmarks = [b if isinstance(b, str) else dict(b) for b in benchmarks]
         self.ngram = ngram

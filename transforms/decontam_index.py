@@ -7,8 +7,10 @@ The index is built once per worker (in ``setup``), never pickled into the graph:
   item number owning each hash in a parallel ``int32`` array (about 12 bytes per n-gram);
 * for texts shorter than n words but with at least ``min_words`` words, the hash of the whole word
   sequence, per length, matched as a run of words inside a document;
-* nothing for n-grams (or whole short texts) found in more than ``max_item_frequency`` distinct
-  items: answer templates and shared boilerplate would otherwise flag pages on their own.
+* nothing for n-grams found in more than ``max_item_frequency`` distinct texts (or whole short texts
+  found in more than that many records): answer templates and shared boilerplate would otherwise
+  flag pages on their own, while a passage repeated verbatim for several questions counts once;
+* nothing for n-grams made only of numbers (test vectors, tables): they say nothing of a benchmark.
 
 Which text of a record counts: by default every string value, including strings inside lists and
 nested objects (question, passage, choices, ...), so benchmark files never seen before work without
@@ -180,7 +182,11 @@ class BenchmarkIndex:
         whole: dict[int, list[tuple[int, int]]] = {}
         bench_ids: dict[str, int] = {}
         item_bench: list[int] = []
-        text_record: list[int] = []  # text id -> global record number (boilerplate counts records)
+        # text id -> what the boilerplate rule counts: for long texts the distinct text (a passage
+        # repeated verbatim in many records, one per question, is still one text), for short texts
+        # matched whole the record (a stock answer repeated over many records is boilerplate)
+        count_key: list[int] = []
+        first_with_hash: dict[int, int] = {}
         stats = index.stats
         for src in sources:
             b = bench_ids.setdefault(src.name, len(bench_ids))
@@ -199,23 +205,28 @@ class BenchmarkIndex:
                     words = word_hashes(text)
                     item = len(index.items)
                     if words.size >= min_words:
+                        prefix = gram_prefix(words)
                         index.items.append(Item(src.name, pos, text))
                         item_bench.append(b)
-                        text_record.append(record_no)
+                        if words.size >= n:
+                            whole_hash = int(gram_hashes(prefix, words.size)[0])
+                            count_key.append(first_with_hash.setdefault(whole_hash, item))
+                        else:
+                            count_key.append(record_no)
                     if words.size >= n:
                         stats.texts_ngram += 1
-                        g = np.unique(gram_hashes(gram_prefix(words), n)[_informative(text, n)])
+                        g = np.unique(gram_hashes(prefix, n)[_informative(text, n)])
                         grams.append(g)
                         gram_items.append(np.full(g.size, item, dtype=np.int32))
                     elif words.size >= min_words and _informative(text, words.size).any():
                         stats.texts_whole += 1
-                        h = int(gram_hashes(gram_prefix(words), words.size)[0])
+                        h = int(gram_hashes(prefix, words.size)[0])
                         whole.setdefault(int(words.size), []).append((h, item))
                     else:
                         stats.texts_ignored_short += 1
         index.benchmarks = sorted(bench_ids, key=bench_ids.__getitem__)
         index.item_benchmark = np.asarray(item_bench, dtype=np.int32)
-        records = np.asarray(text_record, dtype=np.int32)
+        records = np.asarray(count_key, dtype=np.int32)
         if grams:
             index.ngrams, index.ngram_items, dropped = _frequent_dropped(
                 np.concatenate(grams), np.concatenate(gram_items), records, max_item_frequency)
@@ -279,8 +290,9 @@ def _informative(text: str, length: int) -> np.ndarray:
 
 def _frequent_dropped(hashes: np.ndarray, owners: np.ndarray, records: np.ndarray,
                       limit: int) -> tuple[np.ndarray, np.ndarray, int]:
-    """Unique sorted hashes with their first owning text, minus those found in more than ``limit``
-    distinct benchmark records; also returns how many distinct hashes were dropped."""
+    """Unique sorted hashes with their first owning text, minus those found under more than
+    ``limit`` distinct count keys (texts or records, see ``build``); also returns how many distinct
+    hashes were dropped."""
     items = records[owners]
     order = np.lexsort((owners, items, hashes))
     hashes, items, owners = hashes[order], items[order], owners[order]
