@@ -204,3 +204,11 @@ def test_passage_repeated_for_many_questions_is_not_boilerplate(tmp_path):
     d = logic(write_jsonl(tmp_path / "reading.jsonl", records), max_item_frequency=20)
     assert d.index.stats.ngrams_boilerplate == 0
     assert d.check(doc(FILLER + passage + FILLER)).rejection is not None
+
+
+def test_cut_locates_words_in_non_ascii_text_with_punctuation_only_tokens(bench):
+    d = logic(bench, action="cut", cut_margin=0)
+    head = "Ökonomie – die Straße „am Fluss“ … café ½ naïve — ok. " * 12
+    v = d.check(doc(head + " -- " + LONG_Q + " » ende « " + head))
+    assert v.cut and v.rejection is None
+    assert "lighthouse" not in v.doc.text and v.doc.text.count("Straße") == 24

@@ -16,7 +16,9 @@ Either way ``Document.contamination`` lists the matched benchmarks, and the stag
 
 from __future__ import annotations
 
+import json
 import re
+import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -32,6 +34,7 @@ from corpusforge.transforms.decontam_text import normalize_for_matching, word_ha
 STAGE = "decontamination"
 REASON = "contamination"
 _TOKEN = re.compile(r"\S+")
+_ASCII_ALNUM = re.compile(r"[A-Za-z0-9]")
 
 
 @dataclass(frozen=True)
@@ -72,9 +75,8 @@ class Decontaminator:
         return state
 
     def setup(self) -> None:
-        if self.index is None:
-            self.index = BenchmarkIndex.build(
-                resolve_sources(self.benchmarks), self.ngram, self.min_words, self.max_item_frequency)
+        if self.index is None and self.benchmarks:
+            self.index = _shared_index(self.benchmarks, self.ngram, self.min_words, self.max_item_frequency)
 
     def check(self, doc: Document) -> Verdict:
         index = self.index
@@ -140,12 +142,32 @@ class Decontaminator:
         return "\n".join(p for p in pieces if p.strip()).strip()
 
 
+_INDEXES: dict[str, BenchmarkIndex] = {}
+_INDEXES_LOCK = threading.Lock()
+
+
+def _shared_index(benchmarks: list[Any], n: int, min_words: int, max_item_frequency: int) -> BenchmarkIndex:
+    """One index per worker process and settings, shared by every DoFn instance (Beam may run
+    several instances of a DoFn, on threads, in one process) and by the index-statistics step."""
+    key = json.dumps([benchmarks, n, min_words, max_item_frequency], sort_keys=True, default=str)
+    with _INDEXES_LOCK:
+        index = _INDEXES.get(key)
+        if index is None:
+            index = _INDEXES[key] = BenchmarkIndex.build(resolve_sources(benchmarks), n, min_words,
+                                                         max_item_frequency)
+        return index
+
+
 def _word_spans(text: str) -> list[tuple[int, int]]:
     """Character span of each matching word, in order (a token may hold none, e.g. ``--``)."""
     spans = []
     for m in _TOKEN.finditer(text):
-        for _ in normalize_for_matching(m.group()).split():
-            spans.append((m.start(), m.end()))
+        token = m.group()
+        if token.isascii():  # the common case: one word if anything survives punctuation removal
+            count = 1 if _ASCII_ALNUM.search(token) else 0
+        else:
+            count = len(normalize_for_matching(token).split())
+        spans.extend([(m.start(), m.end())] * count)
     return spans
 
 
@@ -181,7 +203,8 @@ class _IndexStatsFn(beam.DoFn):
     def process(self, _: Any) -> Iterable[None]:
         self.logic.setup()
         counters = StageCounters(STAGE)
-        assert self.logic.index is not None
+        if self.logic.index is None:
+            return ()
         for name, value in self.logic.index.stats.counters().items():
             counters.inc(name, value)
         counters.inc("index:bytes", self.logic.index.nbytes)
