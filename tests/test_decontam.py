@@ -174,6 +174,7 @@ def test_formats_and_fields(tmp_path):
 def test_record_texts_default_takes_every_string_including_lists():
     rec = {"q": "a", "choices": ["b", "c"], "meta": {"x": ["d"]}, "n": 3}
     assert record_texts(rec, None) == ["a", "b", "c", "d"]
+    assert record_texts(rec, ("meta.x", "q")) == ["d", "a"]  # dotted paths reach nested fields
     assert benchmark_name("/x/GSM8K.test.jsonl.gz") == "gsm8k.test"
 
 

@@ -151,10 +151,23 @@ def strings_of(value: Any) -> Iterator[str]:
         yield from strings_of(value.tolist())
 
 
+def _field(record: Any, path: str) -> Any:
+    """``record[path]``; a dotted path descends into nested objects (``question.stem``)."""
+    if isinstance(record, dict) and path in record:
+        return record[path]
+    node = record
+    for part in path.split("."):
+        if not isinstance(node, dict):
+            return None
+        node = node.get(part)
+    return node
+
+
 def record_texts(record: Any, fields: tuple[str, ...] | None) -> list[str]:
+    """The texts of a record to index: every string in it, or every string under ``fields``."""
     if fields is None or not isinstance(record, dict):
         return list(strings_of(record))
-    return [s for name in fields for s in strings_of(record.get(name))]
+    return [s for name in fields for s in strings_of(_field(record, name))]
 
 
 class BenchmarkIndex:
