@@ -213,3 +213,14 @@ def test_cut_locates_words_in_non_ascii_text_with_punctuation_only_tokens(bench)
     v = d.check(doc(head + " -- " + LONG_Q + " » ende « " + head))
     assert v.cut and v.rejection is None
     assert "lighthouse" not in v.doc.text and v.doc.text.count("Straße") == 24
+
+
+def test_batched_word_hashing_equals_one_text_at_a_time():
+    from corpusforge.transforms.decontam_text import word_hashes_many
+
+    texts = ["Hello, World!", "", "-- ...", "Ünïcödé ﬁsh\u0301", "a\x1eb", "1 2 3 abc 45", "x"]
+    batch = word_hashes_many(texts)
+    per_text = [word_hashes(t) for t in texts]
+    assert np.array_equal(batch.hashes, np.concatenate(per_text))
+    assert batch.n_words.tolist() == [len(h) for h in per_text]
+    assert batch.numeric.tolist()[-6:] == [True, True, True, False, True, False]

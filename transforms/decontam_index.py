@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 from apache_beam.io.filesystems import FileSystems
-from corpusforge.transforms.decontam_text import gram_hashes, gram_prefix, normalize_for_matching, word_hashes
+from corpusforge.transforms.decontam_text import gram_hashes, gram_hashes_at, gram_prefix, word_hashes_many
 
 FORMAT_SUFFIXES = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".parquet": "parquet",
                    ".pq": "parquet", ".csv": "csv"}
@@ -170,6 +170,20 @@ def record_texts(record: Any, fields: tuple[str, ...] | None) -> list[str]:
     return [s for name in fields for s in strings_of(_field(record, name))]
 
 
+@dataclass
+class _Accumulator:
+    """What index building collects over the text batches."""
+
+    grams: list[np.ndarray] = field(default_factory=list)
+    gram_items: list[np.ndarray] = field(default_factory=list)
+    whole_len: list[np.ndarray] = field(default_factory=list)
+    whole_hash: list[np.ndarray] = field(default_factory=list)
+    whole_item: list[np.ndarray] = field(default_factory=list)
+    item_bench: list[int] = field(default_factory=list)
+    count_key: list[int] = field(default_factory=list)
+    first_with_hash: dict[int, int] = field(default_factory=dict)
+
+
 class BenchmarkIndex:
     """Hashed n-grams and short whole texts of a set of benchmarks; see the module docstring."""
 
@@ -188,19 +202,11 @@ class BenchmarkIndex:
 
     @classmethod
     def build(cls, sources: Iterable[BenchmarkSource], n: int, min_words: int,
-              max_item_frequency: int) -> BenchmarkIndex:
+              max_item_frequency: int, chunk: int = 4096) -> BenchmarkIndex:
         index = cls(n, min_words, max_item_frequency)
-        grams: list[np.ndarray] = []
-        gram_items: list[np.ndarray] = []
-        whole: dict[int, list[tuple[int, int]]] = {}
-        bench_ids: dict[str, int] = {}
-        item_bench: list[int] = []
-        # text id -> what the boilerplate rule counts: for long texts the distinct text (a passage
-        # repeated verbatim in many records, one per question, is still one text), for short texts
-        # matched whole the record (a stock answer repeated over many records is boilerplate)
-        count_key: list[int] = []
-        first_with_hash: dict[int, int] = {}
         stats = index.stats
+        bench_ids: dict[str, int] = {}
+        pending: list[tuple[int, int, int, str]] = []  # (benchmark, record position, record no, text)
         for src in sources:
             b = bench_ids.setdefault(src.name, len(bench_ids))
             for pos, record in enumerate(read_records(src.path)):
@@ -214,49 +220,71 @@ class BenchmarkIndex:
                     stats.texts += 1
                     if len(text.split()) < min_words:  # never more words once punctuation is gone
                         stats.texts_ignored_short += 1
-                        continue
-                    words = word_hashes(text)
-                    item = len(index.items)
-                    if words.size >= min_words:
-                        prefix = gram_prefix(words)
-                        index.items.append(Item(src.name, pos, text))
-                        item_bench.append(b)
-                        if words.size >= n:
-                            whole_hash = int(gram_hashes(prefix, words.size)[0])
-                            count_key.append(first_with_hash.setdefault(whole_hash, item))
-                        else:
-                            count_key.append(record_no)
-                    if words.size >= n:
-                        stats.texts_ngram += 1
-                        g = np.unique(gram_hashes(prefix, n)[_informative(text, n)])
-                        grams.append(g)
-                        gram_items.append(np.full(g.size, item, dtype=np.int32))
-                    elif words.size >= min_words and _informative(text, words.size).any():
-                        stats.texts_whole += 1
-                        h = int(gram_hashes(prefix, words.size)[0])
-                        whole.setdefault(int(words.size), []).append((h, item))
                     else:
-                        stats.texts_ignored_short += 1
+                        pending.append((b, pos, record_no, text))
         index.benchmarks = sorted(bench_ids, key=bench_ids.__getitem__)
-        index.item_benchmark = np.asarray(item_bench, dtype=np.int32)
-        records = np.asarray(count_key, dtype=np.int32)
-        if grams:
+        acc = _Accumulator()
+        for start in range(0, len(pending), chunk):
+            index._add_texts(pending[start:start + chunk], acc)
+        index.item_benchmark = np.asarray(acc.item_bench, dtype=np.int32)
+        keys = np.asarray(acc.count_key, dtype=np.int32)
+        if acc.grams:
             index.ngrams, index.ngram_items, dropped = _frequent_dropped(
-                np.concatenate(grams), np.concatenate(gram_items), records, max_item_frequency)
+                np.concatenate(acc.grams), np.concatenate(acc.gram_items), keys, max_item_frequency)
             stats.ngrams, stats.ngrams_boilerplate = int(index.ngrams.size), dropped
-        for length, pairs in sorted(whole.items()):
-            arr = np.asarray(pairs, dtype=np.uint64)
-            hashes, items, dropped = _frequent_dropped(
-                arr[:, 0], arr[:, 1].astype(np.int32), records, max_item_frequency)
+        whole_len = np.concatenate(acc.whole_len) if acc.whole_len else np.zeros(0, dtype=np.int64)
+        whole_hash = np.concatenate(acc.whole_hash) if acc.whole_hash else np.zeros(0, dtype=np.uint64)
+        whole_item = np.concatenate(acc.whole_item) if acc.whole_item else np.zeros(0, dtype=np.int32)
+        for length in np.unique(whole_len).tolist():
+            sel = whole_len == length
+            hashes, items, dropped = _frequent_dropped(whole_hash[sel], whole_item[sel], keys, max_item_frequency)
             stats.whole_boilerplate += dropped
             if hashes.size:
-                index.whole[length] = (hashes, items)
+                index.whole[int(length)] = (hashes, items)
         index.filter = np.zeros(1 << (FILTER_BITS - 3), dtype=np.uint8)
         for table in (index.ngrams, *(h for h, _ in index.whole.values())):
             slot = table >> np.uint64(64 - FILTER_BITS)
             np.bitwise_or.at(index.filter, slot >> np.uint64(3),
                              np.left_shift(1, (slot & np.uint64(7)).astype(np.uint8)).astype(np.uint8))
         return index
+
+    def _add_texts(self, batch: list[tuple[int, int, int, str]], acc: _Accumulator) -> None:
+        """Hash a batch of texts in one pass and collect their n-grams and whole-text hashes."""
+        n, stats = self.n, self.stats
+        wb = word_hashes_many([t for *_, t in batch])
+        prefix = gram_prefix(wb.hashes)
+        # each text with enough words becomes an item (its id is what the hash arrays point to)
+        is_item = wb.n_words >= self.min_words
+        item_of_text = np.full(len(batch), -1, dtype=np.int32)
+        item_of_text[is_item] = np.arange(len(self.items), len(self.items) + int(is_item.sum()), dtype=np.int32)
+        long = wb.n_words >= n
+        whole_of_text = gram_hashes_at(prefix, wb.first_word, wb.n_words)
+        for k in np.flatnonzero(is_item).tolist():
+            b, pos, record_no, text = batch[k]
+            self.items.append(Item(self.benchmarks[b], pos, text))
+            acc.item_bench.append(b)
+            # the boilerplate rule counts distinct long texts, and records for short ones
+            acc.count_key.append(acc.first_with_hash.setdefault(int(whole_of_text[k]), int(item_of_text[k]))
+                                 if long[k] else record_no)
+        numeric_run = np.concatenate(([0], np.cumsum(wb.numeric)))
+        # n-grams: those inside one text, and not made only of numbers
+        g = gram_hashes(prefix, n)
+        if g.size:
+            i = np.arange(g.size)
+            ok = (wb.text_of_word[i] == wb.text_of_word[i + n - 1]) & ((numeric_run[i + n] - numeric_run[i]) < n)
+            acc.grams.append(g[ok])
+            acc.gram_items.append(item_of_text[wb.text_of_word[i[ok]]])
+        stats.texts_ngram += int(long.sum())
+        # shorter texts: matched whole, unless they are only numbers
+        short = is_item & ~long
+        first = wb.first_word[short]
+        lengths = wb.n_words[short]
+        informative = (numeric_run[first + lengths] - numeric_run[first]) < lengths
+        stats.texts_whole += int(informative.sum())
+        stats.texts_ignored_short += int((~is_item).sum() + (~informative).sum())
+        acc.whole_len.append(lengths[informative])
+        acc.whole_hash.append(whole_of_text[short][informative])
+        acc.whole_item.append(item_of_text[short][informative])
 
     @property
     def nbytes(self) -> int:
@@ -289,16 +317,6 @@ class BenchmarkIndex:
             empty = np.zeros(0, dtype=np.int64)
             return empty, empty, empty.astype(np.int32)
         return np.concatenate(starts), np.concatenate(lengths), np.concatenate(items)
-
-
-def _informative(text: str, length: int) -> np.ndarray:
-    """Per gram of ``length`` words: False when all its words are numbers. Runs such as
-    ``1 2 3 4 5 6 7 8 9 10 11 12 13`` (test cases, tables) say nothing about a benchmark."""
-    alpha = np.fromiter((not w.isdigit() for w in normalize_for_matching(text).split()), dtype=np.int32)
-    if alpha.size < length:
-        return np.zeros(0, dtype=bool)
-    c = np.concatenate(([0], np.cumsum(alpha)))
-    return (c[length:] - c[:-length]) > 0
 
 
 def _frequent_dropped(hashes: np.ndarray, owners: np.ndarray, records: np.ndarray,

@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import threading
 import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -135,16 +137,13 @@ def _mix(x: np.ndarray) -> np.ndarray:
     return x ^ (x >> U64(31))
 
 
-def word_hashes(text: str) -> np.ndarray:
-    """64-bit hashes of the words of ``normalize_for_matching(text)``, in order."""
-    data, cls = _kept_codepoints(text)
-    if data.size == 0:
-        return _EMPTY
+def _hash_words(data: np.ndarray, cls: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Word hashes, and each word's start and end in ``data`` (kept code points and classes)."""
     is_word = (cls == _WORD).view(np.int8)
     edges = np.diff(is_word, prepend=np.int8(0), append=np.int8(0))
     starts = np.flatnonzero(edges == 1)
     if starts.size == 0:
-        return _EMPTY
+        return _EMPTY, starts, starts
     ends = np.flatnonzero(edges == -1)
     pw, ipw = _BYTE_POW.ensure(data.size + 1)
     with np.errstate(over="ignore"):
@@ -152,7 +151,49 @@ def word_hashes(text: str) -> np.ndarray:
         prefix[0] = 0
         np.cumsum(data.astype(U64) * pw[: data.size], out=prefix[1:])
         raw = (prefix[ends] - prefix[starts]) * ipw[starts]
-        return _mix(raw + (ends - starts).astype(U64))
+        return _mix(raw + (ends - starts).astype(U64)), starts, ends
+
+
+def word_hashes(text: str) -> np.ndarray:
+    """64-bit hashes of the words of ``normalize_for_matching(text)``, in order."""
+    data, cls = _kept_codepoints(text)
+    if data.size == 0:
+        return _EMPTY
+    return _hash_words(data, cls)[0]
+
+
+_SEP = 0x1E  # ASCII record separator: joins many texts into one array, stable under NFKC
+
+
+@dataclass
+class WordBatch:
+    """The words of many texts hashed in one pass (index building: thousands of short texts)."""
+
+    hashes: np.ndarray  # uint64 per word, all texts in order
+    text_of_word: np.ndarray  # which text each word belongs to (non-decreasing)
+    numeric: np.ndarray  # bool per word: made only of the digits 0-9
+    n_words: np.ndarray  # words per text
+    first_word: np.ndarray  # index of each text's first word in ``hashes``
+
+
+def word_hashes_many(texts: Sequence[str]) -> WordBatch:
+    """Exactly ``[word_hashes(t) for t in texts]``, concatenated, at a fraction of the cost."""
+    joined = chr(_SEP).join(t.replace(chr(_SEP), " ") for t in texts)
+    cps = _codepoints(joined)
+    cls = _class_table()[cps]
+    sep = cps == _SEP
+    cls[sep] = _SPACE
+    keep = cls != _DELETE
+    if not keep.all():
+        cps, cls, sep = cps[keep], cls[keep], sep[keep]
+    hashes, starts, ends = _hash_words(cps, cls)
+    text_of_word = np.cumsum(sep)[starts] if starts.size else starts
+    digit = (cps >= 0x30) & (cps <= 0x39)
+    non_digit = np.concatenate(([0], np.cumsum(~digit)))
+    numeric = (non_digit[ends] - non_digit[starts]) == 0
+    n_words = np.bincount(text_of_word, minlength=len(texts))
+    first_word = np.concatenate(([0], np.cumsum(n_words)[:-1]))
+    return WordBatch(hashes, text_of_word, numeric, n_words, first_word)
 
 
 def gram_prefix(words: np.ndarray) -> np.ndarray:
@@ -174,6 +215,16 @@ def gram_hashes(prefix: np.ndarray, length: int) -> np.ndarray:
     with np.errstate(over="ignore"):
         raw = (prefix[length:] - prefix[:m]) * ipw[:m]
         return _mix(raw ^ (_LEN_SALT * U64(length)))
+
+
+def gram_hashes_at(prefix: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """Hashes of the word runs ``[starts[k], starts[k] + lengths[k])``, equal to
+    ``gram_hashes(prefix, lengths[k])[starts[k]]`` (whole texts of different lengths at once)."""
+    _, ipw = _WORD_POW.ensure(prefix.size)
+    lengths = np.asarray(lengths, dtype=U64)
+    with np.errstate(over="ignore"):
+        raw = (prefix[starts + lengths.astype(np.int64)] - prefix[starts]) * ipw[starts]
+        return _mix(raw ^ (_LEN_SALT * lengths))
 
 
 def ngram_hashes(text: str, n: int) -> np.ndarray:
