@@ -224,3 +224,18 @@ def test_batched_word_hashing_equals_one_text_at_a_time():
     assert np.array_equal(batch.hashes, np.concatenate(per_text))
     assert batch.n_words.tolist() == [len(h) for h in per_text]
     assert batch.numeric.tolist()[-6:] == [True, True, True, False, True, False]
+
+
+def test_batch_path_decides_like_one_at_a_time_and_never_across_documents(bench):
+    d = logic(bench)
+    half = len(LONG_Q_WORDS) // 2
+    docs = [
+        doc(FILLER + " ".join(LONG_Q_WORDS[:half]), "a"),  # the item split over two documents
+        doc(" ".join(LONG_Q_WORDS[half:2 * half]) + " " + FILLER, "b"),
+        doc(FILLER + LONG_Q, "c"),
+        doc("", "empty"),
+        doc(FILLER + SHORT_Q, "short"),
+    ]
+    batch = d.check_batch(docs)
+    assert [v.rejection is not None for v in batch] == [False, False, True, False, True]
+    assert [v.rejection for v in batch] == [d.check(x).rejection for x in docs]
