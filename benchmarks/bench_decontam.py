@@ -1,7 +1,10 @@
 """Decontamination throughput (documents/s on one core) and index memory, written as JSON.
 
-    python benchmarks/bench_decontam.py [--benchmarks GLOB ...] [--corpus FILE.jsonl.gz] [--docs N]
+    python benchmarks/bench_decontam.py [--benchmarks GLOB ...] [--docs CORPUS.jsonl.gz] [--limit N]
                                         [--out FILE.json]
+
+(the calling convention of ``run_bench.py``, which runs every ``bench_<stage>.py`` and reads the
+last line of output, one JSON object).
 
 Defaults: the eight dev benchmark files (``../shared/data/dev/benchmarks/*.jsonl``, about 18k items)
 against the dev pages (``docs.jsonl.gz``; a corpus from ``make_scale_corpus.py`` works the same).
@@ -29,9 +32,11 @@ def rss_mib() -> float:
 
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--benchmarks", nargs="+", default=[str(DEV / "benchmarks" / "*.jsonl")])
-    ap.add_argument("--corpus", default=str(DEV / "docs.jsonl.gz"))
-    ap.add_argument("--docs", type=int, default=5000, help="documents to time (the corpus repeats if shorter)")
+    dev_benchmarks = DEV / "benchmarks"
+    default = dev_benchmarks if dev_benchmarks.is_dir() else REPO / "samples" / "benchmarks"  # shared data absent
+    ap.add_argument("--benchmarks", nargs="+", default=[str(default / "*.jsonl")])
+    ap.add_argument("--docs", default=str(DEV / "docs.jsonl.gz"), help="the corpus (JSONL, optionally .gz)")
+    ap.add_argument("--limit", type=int, default=5000, help="documents to time (the corpus repeats if shorter)")
     ap.add_argument("--batch", type=int, default=64, help="documents per batch, as in the stage")
     ap.add_argument("--out", default=None)
     a = ap.parse_args(argv)
@@ -40,12 +45,12 @@ def main(argv: list[str] | None = None) -> dict:
     from corpusforge.transforms.decontam import Decontaminator
     from corpusforge.transforms.decontam_text import word_hashes
 
-    opener = gzip.open if a.corpus.endswith(".gz") else open
-    with opener(a.corpus, "rt", encoding="utf-8") as f:
-        rows = [json.loads(line) for line, _ in zip(f, range(a.docs), strict=False)]
+    opener = gzip.open if a.docs.endswith(".gz") else open
+    with opener(a.docs, "rt", encoding="utf-8") as f:
+        rows = [json.loads(line) for line, _ in zip(f, range(a.limit), strict=False)]
     docs = [Document(id=str(r.get("id", i)), text=r["text"]) for i, r in enumerate(rows)]
-    while len(docs) < a.docs:
-        docs += docs[: a.docs - len(docs)]
+    while len(docs) < a.limit:
+        docs += docs[: a.limit - len(docs)]
     word_hashes("warm up the code point table")  # a per-process cost, not a per-document one
 
     rss0 = rss_mib()
@@ -80,10 +85,10 @@ def main(argv: list[str] | None = None) -> dict:
         "docs_per_s_per_core": round(len(docs) / cpu_s),
         "mb_per_s_per_core": round(mb / cpu_s, 2),
     }
-    text = json.dumps(result, indent=1)
+    text = json.dumps(result)
     if a.out:
         Path(a.out).write_text(text + "\n")
-    print(text)
+    print(text)  # one line: run_bench.py reads the last JSON line
     return result
 
 

@@ -11,6 +11,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+
 from corpusforge.schemas.records import Document
 from corpusforge.transforms.decontam import Decontaminator
 from corpusforge.transforms.decontam_index import benchmark_name, record_texts

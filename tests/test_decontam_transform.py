@@ -8,11 +8,12 @@ from pathlib import Path
 import apache_beam as beam
 import yaml
 from apache_beam.testing.util import assert_that, equal_to
-from conftest import REPO, SAMPLE_DIR, local_test_pipeline
+
 from corpusforge.pipelines.config import DecontaminationConfig, load_config
 from corpusforge.pipelines.stages import enabled_stages
 from corpusforge.schemas.records import Document
 from corpusforge.transforms.decontam import Decontaminate, Decontaminator
+from tests.conftest import REPO, SAMPLE_DIR, local_test_pipeline
 
 BENCH_GLOB = str(REPO / "samples" / "benchmarks" / "*.jsonl")
 

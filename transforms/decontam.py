@@ -26,6 +26,7 @@ from typing import Any
 import apache_beam as beam
 import numpy as np
 from apache_beam import pvalue
+
 from corpusforge.schemas.records import Document, Rejected, Rejection
 from corpusforge.transforms.base import KEPT_TAG, REJECTED_TAG, StageCounters
 from corpusforge.transforms.decontam_index import BenchmarkIndex, resolve_sources

@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 from apache_beam.io.filesystems import FileSystems
+
 from corpusforge.transforms.decontam_text import gram_hashes, gram_hashes_at, gram_prefix, word_hashes_many
 
 FORMAT_SUFFIXES = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".parquet": "parquet",
