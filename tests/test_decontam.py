@@ -240,3 +240,12 @@ def test_batch_path_decides_like_one_at_a_time_and_never_across_documents(bench)
     batch = d.check_batch(docs)
     assert [v.rejection is not None for v in batch] == [False, False, True, False, True]
     assert [v.rejection for v in batch] == [d.check(x).rejection for x in docs]
+
+
+def test_jsonl_strings_may_hold_line_separators_and_names_are_lower_case(tmp_path):
+    text = "The choir sang\u2028four carols by candlelight in the chapel before the midnight bells rang out"
+    path = write_jsonl(tmp_path / "Carols.jsonl", [{"t": text}])
+    v = logic(path).check(doc(FILLER + text.replace("\u2028", " ")))
+    assert v.rejection.reason == "contamination:carols" and v.hits == {"carols": 1 + 16 - 13}
+    entry = {"name": "MyBench", "path": path}
+    assert logic(entry).check(doc(text)).hits == {"mybench": 4}

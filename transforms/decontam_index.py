@@ -35,7 +35,9 @@ from corpusforge.transforms.decontam_text import gram_hashes, gram_hashes_at, gr
 FORMAT_SUFFIXES = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".parquet": "parquet",
                    ".pq": "parquet", ".csv": "csv"}
 COMPRESSION_SUFFIXES = (".gz", ".bz2", ".zst")
-FILTER_BITS = 25  # 4 MiB bitmap: under 5% of slots set for a million n-grams
+# The prefilter bitmap has about 32 bits per indexed hash (under 4% of its bits set, so ~96% of a
+# clean page's grams never reach the binary search), between 1 MiB and 32 MiB.
+MIN_FILTER_BITS, MAX_FILTER_BITS = 23, 28
 
 
 @dataclass(frozen=True)
@@ -97,7 +99,9 @@ def resolve_sources(specs: Iterable[Any]) -> list[BenchmarkSource]:
         if not matched:
             raise FileNotFoundError(f"decontamination.benchmarks: no file matches {pattern!r}")
         for path in matched:
-            out.append(BenchmarkSource(name or benchmark_name(path), path, tuple(fields) if fields else None))
+            # names are lower case, like the reasons they end up in (contamination:<name>)
+            out.append(BenchmarkSource((name or benchmark_name(path)).lower(), path,
+                                       tuple(fields) if fields else None))
     return out
 
 
@@ -195,7 +199,8 @@ class BenchmarkIndex:
         self.items: list[Item] = []  # indexed texts
         self.benchmarks: list[str] = []
         self.item_benchmark = np.zeros(0, dtype=np.int32)
-        self.filter = np.zeros(0, dtype=np.uint8)  # bitmap over the top FILTER_BITS of every hash
+        self.filter_bits = MIN_FILTER_BITS
+        self.filter = np.zeros(0, dtype=np.uint8)  # bitmap over the top filter_bits of every hash
         self.ngrams = np.zeros(0, dtype=np.uint64)
         self.ngram_items = np.zeros(0, dtype=np.int32)
         self.whole: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # length -> (sorted hashes, items)
@@ -242,9 +247,12 @@ class BenchmarkIndex:
             stats.whole_boilerplate += dropped
             if hashes.size:
                 index.whole[int(length)] = (hashes, items)
-        index.filter = np.zeros(1 << (FILTER_BITS - 3), dtype=np.uint8)
-        for table in (index.ngrams, *(h for h, _ in index.whole.values())):
-            slot = table >> np.uint64(64 - FILTER_BITS)
+        tables = (index.ngrams, *(h for h, _ in index.whole.values()))
+        total = sum(t.size for t in tables)
+        index.filter_bits = min(MAX_FILTER_BITS, max(MIN_FILTER_BITS, int(np.ceil(np.log2(max(1, total) * 32)))))
+        index.filter = np.zeros(1 << (index.filter_bits - 3), dtype=np.uint8)
+        for table in tables:
+            slot = table >> np.uint64(64 - index.filter_bits)
             np.bitwise_or.at(index.filter, slot >> np.uint64(3),
                              np.left_shift(1, (slot & np.uint64(7)).astype(np.uint8)).astype(np.uint8))
         return index
@@ -302,7 +310,7 @@ class BenchmarkIndex:
                 continue
             g = gram_hashes(prefix, length)
             # the bitmap rules out almost every gram of a clean page before the binary search
-            slot = g >> np.uint64(64 - FILTER_BITS)
+            slot = g >> np.uint64(64 - self.filter_bits)
             maybe = np.flatnonzero((self.filter[slot >> np.uint64(3)] >> (slot & np.uint64(7)).astype(np.uint8)) & 1)
             if maybe.size == 0:
                 continue
