@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 
 class ConfigError(ValueError):
@@ -68,11 +68,40 @@ class DecontaminationConfig(Section):
     detail_chars: int = Field(200, ge=0)
 
 
+PII_ENTITIES = ("EMAIL_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD", "IP_ADDRESS", "IBAN_CODE", "US_SSN",
+                "PERSON", "LOCATION")
+
+
+class PiiConfig(Section):
+    enabled: bool = True
+    entities: list[Literal[PII_ENTITIES]] = Field(  # type: ignore[valid-type]
+        default_factory=lambda: ["EMAIL_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD", "IP_ADDRESS", "IBAN_CODE", "US_SSN"]
+    )
+    score_threshold: float = Field(0.5, ge=0.0, le=1.0)
+    placeholder: str = "<{entity}>"
+    ner_model: str | None = None
+    context_chars: int = Field(48, ge=0)
+    window_chars: int = Field(160, ge=32)
+    max_chunk_chars: int = Field(4000, ge=512)
+    skip_urls: bool = True
+    batch_size: int = Field(64, ge=1)
+
+    @field_validator("placeholder")
+    @classmethod
+    def _placeholder_ok(cls, value: str) -> str:
+        try:
+            value.format(entity="X")
+        except (KeyError, IndexError, ValueError) as exc:
+            raise ValueError(f"must be a format string using only {{entity}} ({exc})") from None
+        return value
+
+
 class Config(Section):
     input: InputConfig = Field(default_factory=InputConfig)
     output: OutputConfig = Field(default_factory=OutputConfig)
     normalize: NormalizeConfig = Field(default_factory=NormalizeConfig)
     decontamination: DecontaminationConfig = Field(default_factory=DecontaminationConfig)
+    pii: PiiConfig = Field(default_factory=PiiConfig)
 
     def resolved(self) -> dict[str, Any]:
         """The full config as plain data, every default filled in (written to stats.json)."""

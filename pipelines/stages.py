@@ -15,6 +15,7 @@ from corpusforge.pipelines.config import Config
 from corpusforge.transforms.base import ApplyStage
 from corpusforge.transforms.decontam import Decontaminate, Decontaminator
 from corpusforge.transforms.normalize import Normalize
+from corpusforge.transforms.pii import pii_stage
 
 StageFactory = Callable[[Config], beam.PTransform | None]
 
@@ -35,10 +36,17 @@ def _decontamination(cfg: Config) -> beam.PTransform | None:
     ))
 
 
+def _pii(cfg: Config) -> beam.PTransform | None:
+    return ApplyStage(pii_stage(cfg.pii)) if cfg.pii.enabled else None
+
+
 STAGES: list[tuple[str, StageFactory]] = [
     ("normalize", _normalize),
-    # language and quality filters go here; decontamination comes before deduplication
+    # language and quality go here (other branches); decontamination comes before deduplication
     ("decontamination", _decontamination),
+    # dedup_exact, dedup_near go here (other branches)
+    ("pii", _pii),
+    # toxicity goes here
 ]
 
 
