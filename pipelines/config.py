@@ -47,6 +47,27 @@ class NormalizeConfig(Section):
     enabled: bool = True
 
 
+class BenchmarkEntry(Section):
+    """A benchmark named explicitly: ``path`` may be a glob; ``fields`` None means every string."""
+
+    name: str = Field(min_length=1)
+    path: str = Field(min_length=1)
+    fields: list[str] | None = None
+
+
+class DecontaminationConfig(Section):
+    enabled: bool = True
+    benchmarks: list[str | BenchmarkEntry] = Field(default_factory=list)
+    ngram: int = Field(13, ge=3)
+    min_words: int = Field(8, ge=1)
+    max_item_frequency: int = Field(20, ge=1)
+    min_matches: int = Field(1, ge=1)
+    action: Literal["reject", "cut"] = "reject"
+    cut_margin: int = Field(10, ge=0)
+    cut_min_keep_frac: float = Field(0.5, ge=0.0, le=1.0)
+    detail_chars: int = Field(200, ge=0)
+
+
 PII_ENTITIES = ("EMAIL_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD", "IP_ADDRESS", "IBAN_CODE", "US_SSN",
                 "PERSON", "LOCATION")
 
@@ -89,6 +110,7 @@ class Config(Section):
     input: InputConfig = Field(default_factory=InputConfig)
     output: OutputConfig = Field(default_factory=OutputConfig)
     normalize: NormalizeConfig = Field(default_factory=NormalizeConfig)
+    decontamination: DecontaminationConfig = Field(default_factory=DecontaminationConfig)
     pii: PiiConfig = Field(default_factory=PiiConfig)
     report: ReportConfig = Field(default_factory=ReportConfig)
 
