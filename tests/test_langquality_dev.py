@@ -11,7 +11,7 @@ import json
 
 import pytest
 import yaml
-from conftest import REPO
+from tests.conftest import REPO
 from corpusforge.pipelines.config import Config
 from corpusforge.schemas.records import Document, Rejected
 from corpusforge.transforms.language import IdentifyLanguage

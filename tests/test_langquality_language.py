@@ -16,7 +16,7 @@ from corpusforge.transforms.base import ApplyStage
 from corpusforge.transforms.language import IdentifyLanguage, LanguageDetector, sample_text
 from corpusforge.transforms.quality import FilterQuality
 
-from conftest import SAMPLE_DIR
+from tests.conftest import SAMPLE_DIR
 
 EN = (
     "The committee met on Tuesday to discuss the new budget for the public library. Members agreed that "
