@@ -4,7 +4,7 @@
     python benchmarks/bench_language_quality.py --docs ../shared/data/dev/docs.jsonl.gz --limit 2000
 
 Runs the pure logic in this process (no Beam), timing with process CPU time so that other load on
-the machine does not count, and prints JSON: documents/s and MB/s per core for ``language``,
+the machine does not count, and prints one JSON line: documents/s and MB/s per core for ``language``,
 ``quality`` (on every document, language unknown) and ``both`` (quality on what language keeps,
 as in the pipeline). A benchmark reports; it never fails on a slow machine.
 """
@@ -68,7 +68,7 @@ def main() -> None:
     def rate(seconds: float) -> dict[str, float]:
         return {"docs_per_s_per_core": round(len(docs) / seconds, 1), "mb_per_s_per_core": round(mb / seconds, 3)}
 
-    print(json.dumps({
+    print(json.dumps({  # one line: benchmarks/run_bench.py reads the last line of stdout
         "docs": len(docs),
         "mb": round(mb, 2),
         "setup_s": round(setup_s, 2),
@@ -76,7 +76,7 @@ def main() -> None:
         "quality": rate(t_qual),
         "both": rate(t_both),
         "language_kept": len(survivors),
-    }, indent=1))
+    }))
 
 
 if __name__ == "__main__":
