@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import sys
 from dataclasses import replace
 
 from corpusforge.schemas.records import Document, Rejected
@@ -25,7 +26,10 @@ LANG_SCORE_EDGES: tuple[float, ...] = (0.0, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99,
 
 
 _SPACES = re.compile(" {2,}")
-_WORD_CACHE_MAX = 200_000
+# Memo sizes per worker (cleared when full): ~100 k words' n-gram lists and ~50 k n-grams'
+# 55-language probability vectors (~0.5 KiB each) keep a worker's memory to a few tens of MiB.
+_WORD_CACHE_MAX = 100_000
+_VECTOR_CACHE_MAX = 50_000
 
 
 class _NormalizeTable(dict):
@@ -87,7 +91,7 @@ def _make_fast_detector_class():
             ngrams = self._extract_ngrams()
             if not ngrams:
                 raise LangDetectException(ErrorCode.CantDetectError, "No features in text.")
-            if len(vectors) > _WORD_CACHE_MAX:
+            if len(vectors) > _VECTOR_CACHE_MAX:
                 vectors.clear()
             probs_of = self.word_lang_prob_map
             vec = {}
@@ -127,19 +131,20 @@ def _word_ngrams(word: str, trailing_space: bool, known: dict) -> list[str]:
     s = " " + word + " " if trailing_space else " " + word
     out: list[str] = []
     append = out.append
+    intern = sys.intern  # memoized lists then share one string per n-gram (memory)
     for j in range(1, len(s)):
         ch = s[j]
         if ch.isupper() and s[j - 1].isupper():
             continue
         if ch != " " and ch in known:
-            append(ch)
+            append(intern(ch))
         g = s[j - 1 : j + 1]
         if g in known:
-            append(g)
+            append(intern(g))
         if j >= 2:
             g = s[j - 2 : j + 1]
             if g in known:
-                append(g)
+                append(intern(g))
     return out
 
 
