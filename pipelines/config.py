@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 
 class ConfigError(ValueError):
@@ -47,10 +47,43 @@ class NormalizeConfig(Section):
     enabled: bool = True
 
 
+class DedupExactConfig(Section):
+    enabled: bool = True
+
+
+class DedupNearConfig(Section):
+    enabled: bool = True
+    threshold: float = Field(0.8, gt=0, le=1)
+    num_perm: int = Field(128, ge=8, le=1024)
+    ngram: int = Field(5, ge=1, le=32)
+    seed: int = 1
+    lsh_threshold: float = Field(0.7, gt=0, le=1)
+    bands: int = Field(0, ge=0)
+    rows: int = Field(0, ge=0)
+    verify_threshold: float | None = Field(None, gt=0, le=1)
+    max_bucket_reps: int = Field(8, ge=1)
+    max_rounds: int = Field(10, ge=1, le=64)
+    single_worker_max_edges: int = Field(100_000, ge=0)
+
+    @model_validator(mode="after")
+    def _bands_fit(self) -> DedupNearConfig:
+        if (self.bands == 0) != (self.rows == 0):
+            raise ValueError("bands and rows are set together (both 0 derives them from lsh_threshold)")
+        if self.bands * self.rows > self.num_perm:
+            raise ValueError(f"bands * rows = {self.bands * self.rows} exceeds num_perm = {self.num_perm}")
+        return self
+
+
+class DedupConfig(Section):
+    exact: DedupExactConfig = Field(default_factory=DedupExactConfig)
+    near: DedupNearConfig = Field(default_factory=DedupNearConfig)
+
+
 class Config(Section):
     input: InputConfig = Field(default_factory=InputConfig)
     output: OutputConfig = Field(default_factory=OutputConfig)
     normalize: NormalizeConfig = Field(default_factory=NormalizeConfig)
+    dedup: DedupConfig = Field(default_factory=DedupConfig)
 
     def resolved(self) -> dict[str, Any]:
         """The full config as plain data, every default filled in (written to stats.json)."""
