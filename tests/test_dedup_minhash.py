@@ -15,6 +15,7 @@ from corpusforge.transforms.minhash import (
     band_keys,
     candidate_probability,
     choose_bands,
+    comparison_text,
     estimated_jaccard,
     exact_hash,
     normalize_for_dedup,
@@ -47,6 +48,15 @@ def test_word_hashes_are_per_word_and_position_free():
     assert len(h) == 4
     assert h[0] == h[2] and h[0] != h[1]
     assert len(set(word_hashes("a aa aaa b ab ba", powers).tolist())) == 6
+
+
+def test_word_hashes_see_the_words_of_the_normal_form():
+    powers = PowerTable()
+    text = "A\u00a0b\u2028C\x85d\u3000E\r\n\tＦ  g\x1fh  "
+    assert normalize_for_dedup(text) == "a b c d e f g h"
+    expected = word_hashes(normalize_for_dedup(text), powers)
+    assert np.array_equal(word_hashes(comparison_text(text), powers), expected)
+    assert len(expected) == 8
 
 
 def test_signature_is_deterministic_and_seed_dependent():

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import re
 import unicodedata
 from dataclasses import dataclass
 
@@ -42,6 +43,23 @@ def normalize_for_dedup(text: str) -> str:
     if not text.isascii() and not unicodedata.is_normalized("NFKC", text):
         text = unicodedata.normalize("NFKC", text)
     return " ".join(text.casefold().split())
+
+
+# Whitespace that str.split() knows and NFKC leaves alone; everything else NFKC turns into U+0020.
+_OTHER_SPACE = re.compile("[\x85\u1680\u2028\u2029]")
+
+
+def comparison_text(text: str) -> str:
+    """The comparison form without collapsing whitespace (the word hasher skips runs itself).
+
+    Splitting and re-joining every word costs more than hashing them, so the near-duplicate path
+    uses this; its words are exactly those of :func:`normalize_for_dedup` (tested).
+    """
+    if not text.isascii():
+        if not unicodedata.is_normalized("NFKC", text):
+            text = unicodedata.normalize("NFKC", text)
+        text = _OTHER_SPACE.sub(" ", text)
+    return text.casefold()
 
 
 def exact_hash(text: str) -> bytes:
@@ -85,7 +103,7 @@ class PowerTable:
 
 
 def word_hashes(norm: str, powers: PowerTable) -> np.ndarray:
-    """64-bit hashes of the space-separated words of ``norm`` (a :func:`normalize_for_dedup` form)."""
+    """64-bit hashes of the whitespace-separated words of ``norm`` (a :func:`comparison_text`)."""
     data = np.frombuffer(norm.encode("utf-8"), dtype=np.uint8)
     if data.size == 0:
         return np.empty(0, dtype=_U64)
@@ -178,7 +196,7 @@ class MinHasher:
         self.powers = PowerTable()
 
     def shingles(self, text: str) -> np.ndarray:
-        return shingle_hashes(word_hashes(normalize_for_dedup(text), self.powers), self.ngram)
+        return shingle_hashes(word_hashes(comparison_text(text), self.powers), self.ngram)
 
     def signature(self, text: str) -> np.ndarray:
         """The MinHash signature of ``text``: ``num_perm`` uint32 values."""
