@@ -64,6 +64,7 @@ class DedupNearConfig(Section):
     max_bucket_reps: int = Field(8, ge=1)
     max_rounds: int = Field(10, ge=1, le=64)
     single_worker_max_edges: int = Field(100_000, ge=0)
+    exact_verify: bool = False
 
     @model_validator(mode="after")
     def _bands_fit(self) -> DedupNearConfig:

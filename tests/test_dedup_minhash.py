@@ -17,6 +17,7 @@ from corpusforge.transforms.minhash import (
     choose_bands,
     comparison_text,
     estimated_jaccard,
+    exact_jaccard,
     exact_hash,
     normalize_for_dedup,
     word_hashes,
@@ -146,3 +147,10 @@ def test_signature_equals_datasketch_for_the_same_shingles():
     reference = MinHash(num_perm=64, seed=5, hashfunc=lambda x: x, scheme="affine32")
     reference.update_batch([int(x) for x in shingles])
     assert np.array_equal(hasher.perms.signature(shingles), reference.hashvalues)
+
+
+def test_exact_jaccard_treats_arrays_as_sets():
+    assert exact_jaccard(np.array([1, 2, 2, 3], dtype=np.uint64), np.array([2, 3, 4], dtype=np.uint64)) == 0.5
+    hasher = MinHasher()
+    text = " ".join(words(100, 4))
+    assert exact_jaccard(hasher.shingles(text), hasher.shingles(text.upper())) == 1.0

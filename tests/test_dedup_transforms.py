@@ -51,8 +51,9 @@ def test_exact_keeps_smallest_id_hash_and_points_copies_to_it():
                     label="rejected")
 
 
-def test_near_clusters_a_chain_and_keeps_unrelated_and_number_tables():
-    params = NearParams.resolve()
+@pytest.mark.parametrize("exact_verify", [False, True])
+def test_near_clusters_a_chain_and_keeps_unrelated_and_number_tables(exact_verify):
+    params = NearParams.resolve(exact_verify=exact_verify)
     with local_test_pipeline() as p:
         kept, rejected_exact = p | beam.Create(sample_docs()) | "Exact" >> DeduplicateExact()
         kept, rejected_near = kept | "Near" >> DeduplicateNear(params)
@@ -70,6 +71,16 @@ def test_near_clusters_a_chain_and_keeps_unrelated_and_number_tables():
             ("dedup-near-edit", "dedup:near", "dedup_near", "dedup-exact-case"),
             ("dedup-near-chain", "dedup:near", "dedup_near", "dedup-exact-case"),
         ]), label="rejected")
+
+
+def test_exact_verification_drops_edges_below_the_threshold():
+    """Verified on estimates at 0.6, but the exact check at 0.9 holds the 0.875 pairs apart."""
+    docs = [d for d in sample_docs() if d.id in ("dedup-original", "dedup-near-edit", "dedup-near-chain")]
+    params = NearParams.resolve(threshold=0.9, verify_threshold=0.6, exact_verify=True)
+    with local_test_pipeline() as p:
+        kept, rejected = p | beam.Create(docs) | DeduplicateNear(params)
+        kept_rows, _ = outcome(kept, rejected)
+        assert_that(kept_rows, equal_to([(d.id, 0) for d in docs]))
 
 
 def test_near_without_chain_link_keeps_both_ends():

@@ -10,10 +10,12 @@ single-worker path of :class:`ConnectedComponents` for small graphs):
    key) are linked to a representative they verify against (estimated Jaccard at least
    ``verify_threshold``), not to every other member: a bucket of k members yields at most k - 1
    edges and ``max_bucket_reps * k`` comparisons, never k^2.
+   With ``exact_verify``, :class:`ExactVerify` then checks each edge's exact shingle Jaccard.
 3. ``ConnectedComponents``: clusters from the verified edges; a chain A~B~C is one cluster even
    when A and C are not similar.
 4. ``Decide``: a join of documents with their cluster root. The root (smallest node key) is kept
-   with ``duplicate_count`` increased by everything its cluster removed; the others are rejected as
+   with ``duplicate_count`` increased by everything its cluster removed (so it counts every copy,
+   exact or near, removed in its favour); the others are rejected as
    ``dedup:near`` with ``duplicate_of`` the root's id.
 """
 
@@ -31,7 +33,7 @@ from corpusforge.schemas.records import Document, Rejected, Rejection
 from corpusforge.transforms.base import KEPT_TAG, REJECTED_TAG, StageCounters
 from corpusforge.transforms.connected_components import ConnectedComponents
 from corpusforge.transforms.dedup_exact import id_of, node_key
-from corpusforge.transforms.minhash import MinHasher, band_keys, choose_bands
+from corpusforge.transforms.minhash import MinHasher, band_keys, choose_bands, exact_jaccard
 
 STAGE = "dedup_near"
 REASON = "dedup:near"
@@ -52,17 +54,19 @@ class NearParams:
     max_bucket_reps: int = 8
     max_rounds: int = 10
     single_worker_max_edges: int = 100_000
+    exact_verify: bool = False
 
     @classmethod
     def resolve(cls, *, num_perm: int = 128, ngram: int = 5, seed: int = 1, threshold: float = 0.8,
                 lsh_threshold: float = 0.7, bands: int = 0, rows: int = 0, verify_threshold: float | None = None,
-                max_bucket_reps: int = 8, max_rounds: int = 10, single_worker_max_edges: int = 100_000) -> NearParams:
+                max_bucket_reps: int = 8, max_rounds: int = 10, single_worker_max_edges: int = 100_000,
+                exact_verify: bool = False) -> NearParams:
         if not bands or not rows:
             bands, rows = choose_bands(lsh_threshold, num_perm)
         if bands * rows > num_perm:
             raise ValueError(f"bands * rows = {bands * rows} exceeds num_perm = {num_perm}")
         return cls(num_perm, ngram, seed, threshold, threshold if verify_threshold is None else verify_threshold,
-                   bands, rows, max_bucket_reps, max_rounds, single_worker_max_edges)
+                   bands, rows, max_bucket_reps, max_rounds, single_worker_max_edges, exact_verify)
 
 
 def near_rejection(root_id: str, stage: str = STAGE) -> Rejection:
@@ -144,6 +148,59 @@ class _LinkBuckets(beam.DoFn):
         yield from edges
 
 
+class _VerifyExact(beam.DoFn):
+    """Keep an edge only if the exact shingle Jaccard of its two texts reaches ``threshold``."""
+
+    def __init__(self, params: NearParams) -> None:
+        self.params = params
+
+    def setup(self) -> None:
+        p = self.params
+        self.hasher = MinHasher(p.num_perm, p.ngram, p.seed)
+        self.counters = StageCounters(STAGE)
+
+    def process(self, element: tuple[bytes, dict[str, list[Any]]]) -> Iterable[tuple[bytes, bytes]]:
+        rep, joined = element
+        if not joined["text"] or not joined["pair"]:
+            return
+        rep_shingles = self.hasher.shingles(joined["text"][0])
+        for member, text in joined["pair"]:
+            if exact_jaccard(rep_shingles, self.hasher.shingles(text)) >= self.params.threshold:
+                self.counters.inc("exact_verified_edges")
+                yield rep, member
+            else:
+                self.counters.inc("exact_rejected_edges")
+
+
+class ExactVerify(beam.PTransform):
+    """Edges -> the edges whose texts really have shingle Jaccard >= threshold.
+
+    Two joins bring each edge both texts (keyed by member, then by representative); duplicate
+    edges found in several bands are removed first. Costs two shuffles of the texts of linked
+    documents, hence optional (``dedup.near.exact_verify``).
+    """
+
+    def __init__(self, params: NearParams, keyed_docs: beam.PCollection) -> None:
+        super().__init__()
+        self.params = params
+        self.keyed_docs = keyed_docs
+
+    def expand(self, edges: beam.PCollection) -> beam.PCollection:
+        texts = self.keyed_docs | "Texts" >> beam.Map(lambda kv: (kv[0], kv[1].text))
+        by_member = (
+            {"rep": edges | "Distinct" >> beam.Distinct() | "ByMember" >> beam.Map(lambda e: (e[1], e[0])),
+             "text": texts}
+            | "JoinMemberText" >> beam.CoGroupByKey()
+            | "ToRep" >> beam.FlatMap(
+                lambda kv: [(rep, (kv[0], kv[1]["text"][0])) for rep in kv[1]["rep"]] if kv[1]["text"] else [])
+        )
+        return (
+            {"pair": by_member, "text": texts}
+            | "JoinRepText" >> beam.CoGroupByKey()
+            | "Verify" >> beam.ParDo(_VerifyExact(self.params))
+        )
+
+
 def _credit(element: tuple[bytes, dict[str, list[Any]]]) -> Iterable[tuple[bytes, int]]:
     """What a removed document adds to its root's duplicate_count: itself and its own removed copies."""
     node, joined = element
@@ -190,6 +247,8 @@ class DeduplicateNear(beam.PTransform):
             | "GroupByBand" >> beam.GroupByKey()
             | "LinkBuckets" >> beam.ParDo(_LinkBuckets(p))
         )
+        if p.exact_verify:
+            edges = edges | "ExactVerify" >> ExactVerify(p, sig[DOC_TAG])
         roots = edges | "Clusters" >> ConnectedComponents(STAGE, p.max_rounds, p.single_worker_max_edges)
         credits = (
             {"root": roots, "count": sig[COUNT_TAG]}

@@ -208,6 +208,13 @@ def estimated_jaccard(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.count_nonzero(a == b)) / len(a)
 
 
+def exact_jaccard(a: np.ndarray, b: np.ndarray) -> float:
+    """Jaccard similarity of two shingle-hash arrays (as sets): the exact check behind an estimate."""
+    ua, ub = np.unique(a), np.unique(b)
+    inter = len(np.intersect1d(ua, ub, assume_unique=True))
+    return inter / (len(ua) + len(ub) - inter)
+
+
 def as_lean_minhash(signature: np.ndarray, seed: int = 1):
     """The signature as a datasketch ``LeanMinHash`` (for its estimators and ``MinHashLSH``)."""
     from datasketch import LeanMinHash
