@@ -7,7 +7,7 @@ import random
 import numpy as np
 import pytest
 
-from corpusforge.transforms.dedup_near import NearParams, link_bucket
+from corpusforge.transforms.dedup_near import NearParams, link_bucket, verification_fingerprint
 from corpusforge.transforms.minhash import (
     MinHasher,
     PowerTable,
@@ -154,3 +154,13 @@ def test_exact_jaccard_treats_arrays_as_sets():
     hasher = MinHasher()
     text = " ".join(words(100, 4))
     assert exact_jaccard(hasher.shingles(text), hasher.shingles(text.upper())) == 1.0
+
+
+def test_verification_fingerprints_estimate_like_full_signatures():
+    hasher = MinHasher()
+    a, b = " ".join(words(300, 1)), " ".join(words(300, 1)[:240] + words(60, 3))
+    sa, sb = hasher.signature(a), hasher.signature(b)
+    fa = np.frombuffer(verification_fingerprint(sa), dtype=np.uint16)
+    fb = np.frombuffer(verification_fingerprint(sb), dtype=np.uint16)
+    assert len(verification_fingerprint(sa)) == 2 * 128
+    assert abs(estimated_jaccard(fa, fb) - estimated_jaccard(sa, sb)) <= 2 / 128

@@ -73,6 +73,16 @@ def near_rejection(root_id: str, stage: str = STAGE) -> Rejection:
     return Rejection(reason=REASON, stage=stage, detail=f"near-duplicate cluster kept {root_id}", duplicate_of=root_id)
 
 
+def verification_fingerprint(signature: np.ndarray) -> bytes:
+    """The low 16 bits of every signature value, as bytes: what a bucket member carries for verification.
+
+    Every document travels once per band, so this halves the largest shuffle of the stage. Two
+    different values agree on their low 16 bits with probability 1/65536, which moves an estimated
+    Jaccard by about 0.00002 (1 - J): nothing next to the estimate's own spread (about 0.03).
+    """
+    return (signature & np.uint32(0xFFFF)).astype(np.uint16).tobytes()
+
+
 def link_bucket(members: Iterable[tuple[bytes, np.ndarray]], verify_threshold: float,
                 max_reps: int) -> tuple[list[tuple[bytes, bytes]], int, int]:
     """Verified edges of one LSH bucket: each member to the first representative it matches.
@@ -120,10 +130,11 @@ class _Signatures(beam.DoFn):
         self.counters.saw(doc)
         node = node_key(doc.id)
         sig = self.hasher.signature(doc.text)
+        fingerprint = verification_fingerprint(sig)
         yield pvalue.TaggedOutput(DOC_TAG, (node, doc))
         yield pvalue.TaggedOutput(COUNT_TAG, (node, doc.duplicate_count or 0))
         for key in band_keys(sig, self.params.bands, self.params.rows):
-            yield key, (node, sig.tobytes())  # bytes: cheaper to encode than a pickled array
+            yield key, (node, fingerprint)
 
 
 class _LinkBuckets(beam.DoFn):
@@ -135,7 +146,7 @@ class _LinkBuckets(beam.DoFn):
 
     def process(self, element: tuple[bytes, Iterable[tuple[bytes, bytes]]]) -> Iterable[tuple[bytes, bytes]]:
         _, members = element
-        members = [(node, np.frombuffer(raw, dtype=np.uint32)) for node, raw in members]
+        members = [(node, np.frombuffer(raw, dtype=np.uint16)) for node, raw in members]
         if len(members) < 2:
             return
         self.counters.inc("lsh_buckets_shared")
