@@ -121,6 +121,7 @@ def test_bands_are_chosen_for_recall_at_the_threshold():
 
 def test_near_params_validate_bands():
     assert NearParams.resolve().verify_threshold == 0.8
+    assert NearParams() == NearParams.resolve()  # the dataclass defaults are the config defaults
     with pytest.raises(ValueError):
         NearParams.resolve(bands=20, rows=10)
 
