@@ -1,14 +1,18 @@
 """Deduplication benchmark: MinHash signature docs/s per core, and the whole dedup stage's time.
 
-    python benchmarks/bench_dedup.py [--corpus DOCS.jsonl.gz] [--stage-docs 20000 100000] [--out FILE.json]
+    python benchmarks/bench_dedup.py [--docs DOCS.jsonl.gz] [--stage-docs 20000 100000] [--out FILE.json]
+    python benchmarks/bench_dedup.py --docs CORPUS --limit N     # as run_bench.py calls it
 
-1. Signatures: one process, CPU time (``time.process_time``), over the documents of ``--corpus``
+
+1. Signatures: one process, CPU time (``time.process_time``), over the documents of ``--docs``
    (default: ../shared/data/dev/docs.jsonl.gz), repeated until ``--min-seconds``; the time is split
    into normalisation, word hashing, shingling and permutation so that a regression shows where.
    ``--baseline`` also times datasketch's ``MinHash.bulk`` with Python shingling on a sample.
 2. Stage: for each ``--stage-docs`` size, a corpus from ../shared/tools/make_scale_corpus.py (10%
    near or exact copies) is run through DeduplicateExact then DeduplicateNear on one in-process
    worker; wall and CPU time are reported with docs/s, so growth can be checked for linearity.
+   With ``--limit N`` (the ``make bench`` harness) the stage runs once, on the first N documents
+   of ``--docs``, instead of on generated corpora.
 
 A benchmark reports; it does not fail on a slow machine. Results are printed and written as JSON.
 """
@@ -92,7 +96,26 @@ def bench_datasketch_baseline(texts: list[str]) -> dict:
     return {"docs": len(texts), "cpu_s": round(cpu, 3), "docs_per_s_per_core": round(len(texts) / cpu, 1)}
 
 
-def bench_stage(n_docs: int, workdir: Path) -> dict:
+def scale_corpus(n_docs: int, workdir: Path) -> Path:
+    corpus = workdir / f"scale-{n_docs}.jsonl.gz"
+    if not corpus.exists():
+        subprocess.run([sys.executable, str(SHARED / "tools" / "make_scale_corpus.py"), "--docs", str(n_docs),
+                        "--out", str(corpus)], check=True, stdout=subprocess.DEVNULL)
+    return corpus
+
+
+def head_corpus(source: Path, n_docs: int, workdir: Path) -> Path:
+    """The first ``n_docs`` records of ``source`` as a corpus of their own."""
+    out = workdir / f"head-{n_docs}.jsonl.gz"
+    with gzip.open(source, "rt", encoding="utf-8") as src, gzip.open(out, "wt", encoding="utf-8") as dst:
+        for i, line in enumerate(src):
+            if i >= n_docs:
+                break
+            dst.write(line)
+    return out
+
+
+def bench_stage(corpus: Path, workdir: Path) -> dict:
     import apache_beam as beam
     from apache_beam.options.pipeline_options import PipelineOptions
 
@@ -101,11 +124,7 @@ def bench_stage(n_docs: int, workdir: Path) -> dict:
     from corpusforge.transforms.dedup_exact import DeduplicateExact
     from corpusforge.transforms.dedup_near import DeduplicateNear, NearParams
 
-    corpus = workdir / f"scale-{n_docs}.jsonl.gz"
-    if not corpus.exists():
-        subprocess.run([sys.executable, str(SHARED / "tools" / "make_scale_corpus.py"), "--docs", str(n_docs),
-                        "--out", str(corpus)], check=True)
-    counts = workdir / f"counts-{n_docs}"
+    counts = workdir / f"counts-{corpus.name.split('.')[0]}.jsonl"
 
     def parse(line: str) -> Document:
         r = json.loads(line)
@@ -126,13 +145,15 @@ def bench_stage(n_docs: int, workdir: Path) -> dict:
         )
     wall, cpu = time.time() - wall0, time.process_time() - cpu0
     outcome = dict(json.loads(line) for line in counts.read_text().splitlines())
+    n_docs = sum(outcome.values())
     return {"docs": n_docs, "wall_s": round(wall, 1), "cpu_s_driver": round(cpu, 1),
             "docs_per_s": round(n_docs / wall, 1), "outcome": outcome}
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--corpus", type=Path, default=SHARED / "data" / "dev" / "docs.jsonl.gz")
+    ap.add_argument("--docs", "--corpus", dest="corpus", type=Path, default=SHARED / "data" / "dev" / "docs.jsonl.gz")
+    ap.add_argument("--limit", type=int, help="use the first N documents of --docs (signatures and one stage run)")
     ap.add_argument("--min-seconds", type=float, default=5.0)
     ap.add_argument("--baseline", action="store_true", help="also time datasketch MinHash.bulk (slow)")
     ap.add_argument("--stage-docs", type=int, nargs="*", default=[20_000, 100_000])
@@ -140,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "dedup.json")
     a = ap.parse_args(argv)
     results: dict = {}
-    texts = load_texts(a.corpus)
+    texts = load_texts(a.corpus, a.limit)
     results["signatures"] = bench_signatures(texts, a.min_seconds)
     print("signatures:", json.dumps(results["signatures"]), flush=True)
     if a.baseline:
@@ -148,12 +169,14 @@ def main(argv: list[str] | None = None) -> int:
         print("datasketch baseline:", json.dumps(results["datasketch_bulk_baseline"]), flush=True)
     a.workdir.mkdir(parents=True, exist_ok=True)
     results["stage"] = []
-    for n in a.stage_docs:
-        r = bench_stage(n, a.workdir)
+    corpora = [head_corpus(a.corpus, a.limit, a.workdir)] if a.limit else [scale_corpus(n, a.workdir) for n in a.stage_docs]
+    for corpus in corpora:
+        r = bench_stage(corpus, a.workdir)
         results["stage"].append(r)
         print("stage:", json.dumps(r), flush=True)
     a.out.parent.mkdir(parents=True, exist_ok=True)
     a.out.write_text(json.dumps(results, indent=2))
+    print(json.dumps(results), flush=True)  # last line: what run_bench.py reads
     return 0
 
 
