@@ -17,8 +17,8 @@ from corpusforge.transforms.minhash import (
     choose_bands,
     comparison_text,
     estimated_jaccard,
-    exact_jaccard,
     exact_hash,
+    exact_jaccard,
     normalize_for_dedup,
     word_hashes,
 )
