@@ -43,6 +43,10 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run_bench.py --docs $(BENCH_DOCS)
 
+# the project's default tokenizer (corpusforge/assets/tokenizer.json), same bytes every time
+tokenizer: $(STAMP)
+	$(BIN)/python -m corpusforge.pipelines.train_tokenizer
+
 lint: $(STAMP)
 	$(BIN)/ruff check pipelines transforms schemas corpusforge tests benchmarks
 

@@ -120,7 +120,7 @@ def run(inputs: list[str], output: str, cfg: Config, beam_args: list[str], worke
         result = pipeline.run()
         result.wait_until_finish()
     counters = run_stats.counters_from_result(result)
-    outputs = {name: run_stats.parquet_rows(f"{output}/{name}") for name in ("documents", "rejected")}
+    outputs = {name: run_stats.parquet_rows(f"{output}/{name}") for name in ("documents", "rejected", "sequences")}
     unreadable = [{"path": m.path, "error": m.error} for m in missing] + _read_unreadable(output)
     data = run_stats.build_stats(
         counters=counters,
@@ -178,7 +178,8 @@ def main(argv: list[str] | None = None) -> int:
             cfg = load_config(args.config, args.set)
             data = run(args.input, args.output, cfg, beam_args, args.workers, args.overwrite)
             print(summary_table(data))
-            print(f"output: {args.output.rstrip('/')}/ (documents/, rejected/, stats.json"
+            print(f"output: {args.output.rstrip('/')}/ (documents/, rejected/"
+                  f"{', sequences/' if cfg.tokenize.enabled else ''}, stats.json"
                   f"{', report.html' if cfg.report.enabled else ''})")
             return 0 if data["conservation_ok"] else 3
         if args.command == "report":
