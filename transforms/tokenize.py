@@ -26,6 +26,7 @@ import pyarrow.parquet as pq
 from apache_beam import pvalue
 from apache_beam.io import fileio
 from apache_beam.io.filesystem import CompressionTypes
+from apache_beam.options.value_provider import StaticValueProvider
 from apache_beam.transforms.window import GlobalWindow
 from apache_beam.utils.windowed_value import WindowedValue
 
@@ -241,7 +242,8 @@ class WriteSequences(beam.PTransform):
                     sink=lambda _dest: ParquetRowSink(schema, codec),
                     shards=self.num_shards,
                     # keep Beam's temporary folders out of the hive tree that loaders scan
-                    temp_directory=f"{self.output_dir}/_run/tmp-sequences-{bucket}",
+                    # (a ValueProvider: WriteToFiles does not wrap a plain string itself)
+                    temp_directory=StaticValueProvider(str, f"{self.output_dir}/_run/tmp-sequences-{bucket}"),
                 )
             )
         return beam.pvalue.PDone(rows.pipeline)
