@@ -185,3 +185,10 @@ def test_dev_corpus_with_gpt_neox_sequences_load_conserve_and_decode(dev_corpus,
     datasets = pytest.importorskip("datasets")
     ds = datasets.load_dataset("parquet", data_dir=str(out / "sequences"), split="train", cache_dir=str(tmp_path / "hf"))
     assert ds.num_rows == stats["outputs"]["sequences"]["rows"]
+
+
+def test_disabled_tokenize_writes_no_sequences_and_leaves_n_tokens_unset(tmp_path):
+    out = tmp_path / "off"
+    stats = _run(SAMPLE_DIR / "tokenize.jsonl", out, "tokenize.enabled=false", workers="1")
+    assert "tokenize" not in stats["stage_order"] and not (out / "sequences").exists()
+    assert {r["n_tokens"] for r in _table_rows(out / "documents")} == {None}
