@@ -189,3 +189,13 @@ def test_llama_tokenizer_bos_and_eos_come_from_its_special_tokens_not_its_templa
 def test_tokenizer_path_json_is_read_through_beam_filesystems(tmp_path):
     path = _no_special_tokenizer(tmp_path)
     assert json.loads(read_tokenizer_json(str(path)))["model"]["type"] == "WordLevel"
+
+
+def test_tokenizer_is_not_pickled_with_the_stage():
+    import pickle
+
+    tok = DocumentTokenizer(None, None, 0)
+    tok.setup()
+    clone = pickle.loads(pickle.dumps(tok))
+    assert clone._tok is None and len(pickle.dumps(tok)) < 1000
+    assert clone.encode(["hi"]) == tok.encode(["hi"])

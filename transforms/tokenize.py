@@ -38,7 +38,6 @@ from corpusforge.transforms.bucket import Packer, bucket_for, padding, split_doc
 from corpusforge.transforms.tokenizer_io import TokenizerInfo, inspect_tokenizer, load_tokenizer
 
 TOKENS_TAG = "tokens"
-Row = SequenceRow | PackedRow
 
 
 class DocumentTokenizer:
@@ -55,6 +54,10 @@ class DocumentTokenizer:
         self.prefix = [bos_id] if bos_id is not None else []
         self.suffix = [eos_id] if eos_id is not None else []
         self._tok: Any = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        # the tokenizer is rebuilt by setup() on each worker, never shipped with the graph
+        return {k: v for k, v in self.__dict__.items() if k not in ("_tok", "_encode")} | {"_tok": None}
 
     def setup(self) -> None:
         self._tok = load_tokenizer(self.spec)
