@@ -181,16 +181,18 @@ class Tokenize(beam.PTransform):
 
 
 class ParquetRowSink(fileio.FileSink):
-    """A ``fileio`` sink writing dict rows as one Parquet file (row groups of ``batch_rows``).
+    """A ``fileio`` sink writing dict rows as one Parquet file (row groups of ~``row_group_tokens``).
 
     ``fileio.WriteToFiles`` only creates files that receive rows, unlike ``WriteToParquet`` with a
     fixed shard count: an empty Parquet file (no row group) breaks ``datasets.load_dataset``.
     """
 
-    def __init__(self, schema: pa.Schema, codec: str = "zstd", batch_rows: int = 2000) -> None:
+    def __init__(self, schema: pa.Schema, codec: str = "zstd", row_group_tokens: int = 1 << 20) -> None:
         self.schema = schema
         self.codec = codec
-        self.batch_rows = batch_rows
+        # Buffered rows are Python lists of ints (~36 bytes a token): bound the buffer by tokens,
+        # not rows, or a writer per bucket holding 8192-token rows grows to hundreds of MB.
+        self.row_group_tokens = row_group_tokens
 
     def create_metadata(self, destination: str, full_file_name: str) -> fileio.FileMetadata:
         return fileio.FileMetadata(mime_type="application/vnd.apache.parquet",
@@ -199,16 +201,18 @@ class ParquetRowSink(fileio.FileSink):
     def open(self, fh: Any) -> None:
         self._writer = pq.ParquetWriter(fh, self.schema, compression=self.codec)
         self._rows: list[dict[str, Any]] = []
+        self._tokens = 0
 
     def write(self, record: dict[str, Any]) -> None:
         self._rows.append(record)
-        if len(self._rows) >= self.batch_rows:
+        self._tokens += record["length"]
+        if self._tokens >= self.row_group_tokens:
             self._write_rows()
 
     def _write_rows(self) -> None:
         if self._rows:
             self._writer.write_table(pa.Table.from_pylist(self._rows, schema=self.schema))
-            self._rows = []
+            self._rows, self._tokens = [], 0
 
     def flush(self) -> None:
         # fileio calls flush right before closing the file: write the footer here
