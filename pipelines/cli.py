@@ -28,6 +28,7 @@ from corpusforge.pipelines.progress import Progress
 from corpusforge.pipelines.report import write_report
 from corpusforge.pipelines.runner import LocalRunner, local_options, resolve_runner
 from corpusforge.transforms.read import InputError, discover_inputs
+from corpusforge.transforms.tokenize import sequence_summary
 
 LOG = logging.getLogger("corpusforge")
 OUTPUT_ENTRIES = ("documents", "rejected", "sequences", "stats.json", "report.html", RUN_DIR)
@@ -133,6 +134,9 @@ def run(inputs: list[str], output: str, cfg: Config, beam_args: list[str], worke
         started=started,
         runner=_runner_name(runner),
     )
+    sequences = sequence_summary(counters)
+    if sequences is not None:
+        data["sequences"] = sequences
     run_stats.write_json(f"{output}/stats.json", data)
     if cfg.report.enabled:
         try:

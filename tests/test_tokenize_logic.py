@@ -199,3 +199,17 @@ def test_tokenizer_is_not_pickled_with_the_stage():
     clone = pickle.loads(pickle.dumps(tok))
     assert clone._tok is None and len(pickle.dumps(tok)) < 1000
     assert clone.encode(["hi"]) == tok.encode(["hi"])
+
+
+def test_sequence_summary_reports_padding_waste_and_token_conservation():
+    from corpusforge.transforms.tokenize import sequence_summary
+
+    counters = {"tokenize": {"tokens": 1100},
+                "bucket": {"rows:bucket=512": 2, "tokens:bucket=512": 600, "padding:bucket=512": 424,
+                           "rows:bucket=1024": 1, "tokens:bucket=1024": 500, "padding:bucket=1024": 524, "in": 3}}
+    s = sequence_summary(counters)
+    assert (s["rows"], s["tokens"], s["padding"], s["tokens_conserved"]) == (3, 1100, 948, True)
+    assert list(s["buckets"]) == ["512", "1024"] and s["buckets"]["1024"]["padding_frac"] == round(524 / 1024, 4)
+    counters["tokenize"]["tokens"] = 1101
+    assert sequence_summary(counters)["tokens_conserved"] is False
+    assert sequence_summary({"tokenize": {"tokens": 5}}) is None

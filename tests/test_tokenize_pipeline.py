@@ -144,6 +144,11 @@ def _check_run(out: Path, stats: dict, decode: DocumentTokenizer, sample: int | 
     for r in rows:
         assert counters[f"rows:bucket={r['bucket']}"] > 0
     assert sum(v for k, v in counters.items() if k.startswith("padding:bucket=")) == sum(r["bucket"] - r["length"] for r in rows)
+    summary = stats["sequences"]
+    assert summary["tokens_conserved"] is True and summary["tokens"] == total and summary["rows"] == len(rows)
+    for bound, b in summary["buckets"].items():
+        assert b["tokens"] == sum(r["length"] for r in rows if r["bucket"] == int(bound))
+        assert 0 <= b["padding_frac"] < 1
     by_doc = _reassemble(rows)
     assert set(by_doc) == set(docs)
     ids = sorted(by_doc)[:sample] if sample else sorted(by_doc)
