@@ -10,7 +10,8 @@ figures are per core even on a shared machine. Measured, on the same documents:
 - ``encode_batch_fast``: the variant without character offsets that the stage uses;
 - ``stage_logic``: what one worker does per document without Beam: encode (with EOS), annotate
   the Document, cut into bucketed rows and build the Parquet row dicts;
-- ``beam``: the ``Tokenize`` transform in an in-process pipeline (Beam overhead included, no writing).
+- ``beam_stage``: ``TokenizeAndBucket`` in an in-process pipeline, minus the same pipeline without it
+  (Beam overhead included, no writing).
 
 Prints one JSON line (read by benchmarks/run_bench.py). A benchmark reports; it never fails.
 """
@@ -121,7 +122,7 @@ def main() -> None:
         from apache_beam.options.pipeline_options import PipelineOptions
 
         from corpusforge.pipelines.runner import LocalRunner
-        from corpusforge.transforms.tokenize import Tokenize
+        from corpusforge.transforms.tokenize import TokenizeAndBucket
 
         corpus, limit = str(a.docs), a.limit
 
@@ -136,7 +137,7 @@ def main() -> None:
                     # would measure Beam pickling and bz2-compressing them into the graph
                     docs = p | beam.Create([corpus]) | "Load" >> beam.FlatMap(load)
                     if with_stage:
-                        _, seqs = docs | Tokenize(cfg, info)
+                        _, seqs = docs | TokenizeAndBucket(cfg, info)
                         _ = seqs | "Row" >> beam.Map(lambda kv: sequence_row(kv[1]))
                     else:
                         _ = docs | "Len" >> beam.Map(lambda d: len(d.text))

@@ -14,8 +14,9 @@ from apache_beam.testing.util import assert_that, equal_to
 
 from corpusforge.pipelines.cli import main as cli_main
 from corpusforge.pipelines.config import TokenizeConfig
+from corpusforge.pipelines.runner import LocalRunner
 from corpusforge.schemas.records import Document
-from corpusforge.transforms.tokenize import DocumentTokenizer, Tokenize, WriteSequences
+from corpusforge.transforms.tokenize import DocumentTokenizer, TokenizeAndBucket, WriteSequences
 
 from .conftest import SAMPLE_DIR, SHARED, local_test_pipeline
 
@@ -32,7 +33,7 @@ def _docs() -> list[Document]:
 
 
 def _encoded(cfg: TokenizeConfig) -> dict[str, list[int]]:
-    tok = Tokenize(cfg)
+    tok = TokenizeAndBucket(cfg)
     logic = DocumentTokenizer(cfg.tokenizer, tok.info.bos_id, tok.info.eos_id)
     return dict(zip(TEXTS, logic.encode(list(TEXTS.values())), strict=True))
 
@@ -55,7 +56,7 @@ def test_tokenize_sets_n_tokens_and_emits_every_token_in_bucketed_rows():
     expected = _encoded(cfg)
     assert len(expected["long"]) > 64  # the long text must be chunked for this test to mean anything
     with local_test_pipeline() as p:
-        docs, sequences = p | beam.Create(_docs()) | Tokenize(cfg)
+        docs, sequences = p | beam.Create(_docs()) | TokenizeAndBucket(cfg)
         assert_that(docs | "n" >> beam.Map(lambda d: (d.id, d.n_tokens)),
                     equal_to([(k, len(v)) for k, v in expected.items()]), label="n_tokens")
         rows = sequences | "rows" >> beam.Map(
@@ -78,7 +79,7 @@ def test_pack_mode_fills_rows_of_the_largest_bound_and_keeps_document_boundaries
     cfg = TokenizeConfig(buckets=[16, 32], pack=True)
     expected = _encoded(cfg)
     with local_test_pipeline() as p:
-        _, sequences = p | beam.Create(_docs()) | Tokenize(cfg)
+        _, sequences = p | beam.Create(_docs()) | TokenizeAndBucket(cfg)
 
         def check(got):
             rows = [{"input_ids": r.input_ids, "length": r.length, "doc_ids": r.doc_ids, "doc_starts": r.doc_starts,
@@ -93,7 +94,7 @@ def test_pack_mode_fills_rows_of_the_largest_bound_and_keeps_document_boundaries
 
 def _write(tmp_path: Path, cfg: TokenizeConfig) -> Path:
     with local_test_pipeline() as p:
-        tok = Tokenize(cfg)
+        tok = TokenizeAndBucket(cfg)
         _, sequences = p | beam.Create(_docs()) | tok
         _ = sequences | WriteSequences(str(tmp_path), cfg.buckets, tok.info.vocab_size, cfg.pack, num_shards=2)
     return tmp_path / "sequences"
@@ -197,3 +198,15 @@ def test_disabled_tokenize_writes_no_sequences_and_leaves_n_tokens_unset(tmp_pat
     stats = _run(SAMPLE_DIR / "tokenize.jsonl", out, "tokenize.enabled=false", workers="1")
     assert "tokenize" not in stats["stage_order"] and not (out / "sequences").exists()
     assert {r["n_tokens"] for r in _table_rows(out / "documents")} == {None}
+
+
+def test_tokenize_and_bucket_are_named_steps_of_the_built_graph(tmp_path):
+    from corpusforge.pipelines.build import build_pipeline
+    from corpusforge.pipelines.config import load_config
+    from corpusforge.transforms.read import discover_inputs
+
+    files, _ = discover_inputs([str(SAMPLE_DIR / "tokenize.jsonl")])
+    pipeline = beam.Pipeline(runner=LocalRunner())
+    plan = build_pipeline(pipeline, load_config(None), files, str(tmp_path))
+    names = {t.unique_name.split("/")[0] for t in pipeline.to_runner_api().components.transforms.values()}
+    assert plan.stages[-2:] == ["tokenize", "bucket"] and {"tokenize", "bucket", "WriteSequences"} <= names

@@ -3,11 +3,15 @@
 :class:`DocumentTokenizer` is the pure logic (a batch of texts in, token ids with BOS/EOS out).
 :class:`Tokenize` is the composite transform the pipeline uses after the last filtering stage:
 
-    docs, sequences = docs | Tokenize(cfg.tokenize)
+    docs, tokens = docs | "tokenize" >> Tokenize(cfg.tokenize)
+    sequences = tokens | "bucket" >> Bucket(cfg.tokenize)
 
 ``docs`` are the same documents with ``n_tokens`` set (the tokens of the document's rows, BOS/EOS
 included, so that the sum over kept documents equals the tokens in ``sequences/``); ``sequences``
 are ``(bucket, SequenceRow | PackedRow)`` pairs for :class:`WriteSequences`.
+
+In the pipeline the two stages are applied one after the other (``Tokenize`` then ``Bucket``, so
+each is a named step of the graph); :class:`TokenizeAndBucket` chains them for tests and tools.
 
 The tokenizer is inspected once on the driver (the output schema depends on the vocabulary size, and
 a missing EOS should fail before any worker starts), then loaded again once per worker in ``setup``;
@@ -160,7 +164,7 @@ class _PackFn(beam.DoFn):
 
 
 class Tokenize(beam.PTransform):
-    """Documents in; ``(documents with n_tokens, (bucket, row) pairs)`` out. See the module doc."""
+    """Stage ``tokenize``: documents in; ``(documents with n_tokens, (doc_id, token ids))`` out."""
 
     def __init__(self, cfg: TokenizeConfig, info: TokenizerInfo | None = None) -> None:
         super().__init__(label="tokenize")
@@ -175,9 +179,36 @@ class Tokenize(beam.PTransform):
             | "Batch" >> beam.BatchElements(min_batch_size=max(1, cfg.batch_size // 4), max_batch_size=cfg.batch_size)
             | "Encode" >> beam.ParDo(_TokenizeFn(logic)).with_outputs(TOKENS_TAG, main="docs")
         )
-        fn = _PackFn(cfg.buckets) if cfg.pack else _SplitFn(cfg.buckets)
-        sequences = results[TOKENS_TAG] | "Bucket" >> beam.ParDo(fn)
-        return results["docs"], sequences
+        return results["docs"], results[TOKENS_TAG]
+
+
+class Bucket(beam.PTransform):
+    """Stage ``bucket``: ``(doc_id, token ids)`` in; ``(bucket, SequenceRow | PackedRow)`` out."""
+
+    def __init__(self, cfg: TokenizeConfig) -> None:
+        super().__init__(label="bucket")
+        self.cfg = cfg
+
+    def expand(self, tokens: beam.PCollection) -> beam.PCollection:
+        fn = _PackFn(self.cfg.buckets) if self.cfg.pack else _SplitFn(self.cfg.buckets)
+        return tokens | ("Pack" if self.cfg.pack else "Split") >> beam.ParDo(fn)
+
+
+class TokenizeAndBucket(beam.PTransform):
+    """Both stages in one: documents in; ``(documents with n_tokens, (bucket, row) pairs)`` out."""
+
+    def __init__(self, cfg: TokenizeConfig, info: TokenizerInfo | None = None) -> None:
+        super().__init__()
+        self.tokenize = Tokenize(cfg, info)
+        self.bucket = Bucket(cfg)
+
+    @property
+    def info(self) -> TokenizerInfo:
+        return self.tokenize.info
+
+    def expand(self, docs: beam.PCollection) -> tuple[beam.PCollection, beam.PCollection]:
+        docs, tokens = docs | "tokenize" >> self.tokenize
+        return docs, tokens | "bucket" >> self.bucket
 
 
 class ParquetRowSink(fileio.FileSink):
