@@ -45,6 +45,9 @@ bench: $(STAMP)
 
 bench-dedup: $(STAMP)
 	$(BIN)/python benchmarks/bench_dedup.py --baseline
+# the project's default tokenizer (corpusforge/assets/tokenizer.json), same bytes every time
+tokenizer: $(STAMP)
+	$(BIN)/python -m corpusforge.pipelines.train_tokenizer
 
 lint: $(STAMP)
 	$(BIN)/ruff check pipelines transforms schemas corpusforge tests benchmarks

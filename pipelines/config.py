@@ -137,6 +137,30 @@ class DedupConfig(Section):
     near: DedupNearConfig = Field(default_factory=DedupNearConfig)
 
 
+class TokenizeConfig(Section):
+    """Tokenization and sequence-length bucketing (stages ``tokenize`` and ``bucket``)."""
+
+    enabled: bool = True
+    # None: the project's own byte-level BPE (corpusforge/assets/tokenizer.json). Otherwise a
+    # tokenizer.json path on any Beam filesystem, or a model name already in the local HF cache.
+    tokenizer: str | None = None
+    add_bos: bool = False
+    add_eos: bool = True
+    bos: str | None = None  # None: taken from the tokenizer's special tokens when add_bos
+    eos: str | None = None  # None: taken from the tokenizer's special tokens when add_eos
+    buckets: list[int] = Field(default_factory=lambda: [512, 1024, 2048, 4096, 8192], min_length=1)
+    pack: bool = False
+    batch_size: int = Field(256, gt=0)
+    shard_target_mb: int = Field(256, gt=0)
+
+    @field_validator("buckets")
+    @classmethod
+    def _ascending(cls, v: list[int]) -> list[int]:
+        if any(b <= 0 for b in v) or any(a >= b for a, b in zip(v, v[1:], strict=False)):
+            raise ValueError("must be strictly ascending positive token counts")
+        return v
+
+
 class Config(Section):
     input: InputConfig = Field(default_factory=InputConfig)
     output: OutputConfig = Field(default_factory=OutputConfig)
@@ -145,6 +169,7 @@ class Config(Section):
     dedup: DedupConfig = Field(default_factory=DedupConfig)
     pii: PiiConfig = Field(default_factory=PiiConfig)
     report: ReportConfig = Field(default_factory=ReportConfig)
+    tokenize: TokenizeConfig = Field(default_factory=TokenizeConfig)
 
     def resolved(self) -> dict[str, Any]:
         """The full config as plain data, every default filled in (written to stats.json)."""

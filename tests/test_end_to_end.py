@@ -26,7 +26,8 @@ def run_cli(out: Path, *extra: str, workers: int = 2) -> int:
 
 def table_rows(folder: Path) -> list[dict]:
     rows = ds.dataset(str(folder), format="parquet").to_table().to_pylist()
-    return sorted(rows, key=lambda r: r["id"])
+    # documents/ and rejected/ rows have an id; sequences/ rows a doc_id and a chunk_index
+    return sorted(rows, key=lambda r: (r["id"],) if "id" in r else (r["doc_id"], r["chunk_index"]))
 
 
 def input_records() -> int:
