@@ -47,10 +47,24 @@ class NormalizeConfig(Section):
     enabled: bool = True
 
 
+class ToxicityConfig(Section):
+    """Toxicity tagging (see transforms/toxicity.py for the segment scoring and aggregation)."""
+
+    enabled: bool = True
+    filter: bool = False
+    threshold: float = Field(0.7, ge=0.0, le=1.0)
+    peak_weight: float = Field(0.5, ge=0.0, le=1.0)
+    long_line_chars: int = Field(300, gt=0)
+    max_segment_terms: int = Field(64, gt=0)
+    batch_size: int = Field(256, gt=0)
+    model_path: str | None = None
+
+
 class Config(Section):
     input: InputConfig = Field(default_factory=InputConfig)
     output: OutputConfig = Field(default_factory=OutputConfig)
     normalize: NormalizeConfig = Field(default_factory=NormalizeConfig)
+    toxicity: ToxicityConfig = Field(default_factory=ToxicityConfig)
 
     def resolved(self) -> dict[str, Any]:
         """The full config as plain data, every default filled in (written to stats.json)."""

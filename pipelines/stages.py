@@ -14,6 +14,7 @@ import apache_beam as beam
 from corpusforge.pipelines.config import Config
 from corpusforge.transforms.base import ApplyStage
 from corpusforge.transforms.normalize import Normalize
+from corpusforge.transforms.toxicity import tag_toxicity
 
 StageFactory = Callable[[Config], beam.PTransform | None]
 
@@ -22,8 +23,14 @@ def _normalize(cfg: Config) -> beam.PTransform | None:
     return ApplyStage(Normalize()) if cfg.normalize.enabled else None
 
 
+def _toxicity(cfg: Config) -> beam.PTransform | None:
+    return tag_toxicity(cfg.toxicity)
+
+
 STAGES: list[tuple[str, StageFactory]] = [
     ("normalize", _normalize),
+    # language, quality, decontamination, dedup_exact, dedup_near, pii go here, in that order.
+    ("toxicity", _toxicity),  # last: it scores only what survives, and only tags by default
 ]
 
 
