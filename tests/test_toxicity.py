@@ -1,0 +1,211 @@
+"""Toxicity tagging: the shipped classifier, segmentation and aggregation, the stage, the transform.
+
+Every text here was written for these tests.
+"""
+
+from __future__ import annotations
+
+import json
+import pickle
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+from apache_beam.testing.util import assert_that, equal_to
+
+from corpusforge.pipelines.config import Config, ToxicityConfig, load_config
+from corpusforge.pipelines.stages import STAGES, enabled_stages
+from corpusforge.schemas.records import Document, Rejection
+from corpusforge.transforms.toxicity import TagToxicity, ToxicityScorer, aggregate, tag_toxicity
+from corpusforge.transforms.toxicity_model import LinearToxicityModel
+
+SAMPLE_DIR = Path(__file__).resolve().parent.parent / "samples" / "sample"
+
+CLEAN_LINES = [
+    "The city council approved the new budget for public libraries on Tuesday.",
+    "Opening hours will be extended on weekends starting next month.",
+    "Residents can borrow e-books and audiobooks with their library card.",
+    "The mayor thanked volunteers who organised the summer reading program.",
+    "A public hearing on the plan is scheduled for early October.",
+    "Parking near the central branch remains free after six in the evening.",
+]
+TOXIC_LINES = [
+    "This is a fucking joke, you stupid bitch.",
+    "Shut the fuck up, nobody cares about your shit.",
+    "You are a worthless piece of shit and an idiot.",
+]
+CLEAN_PAGE = "\n".join(CLEAN_LINES)
+MIXED_PAGE = "\n".join([*CLEAN_LINES, TOXIC_LINES[0]])
+RANT = "\n".join(TOXIC_LINES)
+
+
+@pytest.fixture(scope="module")
+def model() -> LinearToxicityModel:
+    return LinearToxicityModel.load()
+
+
+@pytest.fixture(scope="module")
+def scorer(model) -> ToxicityScorer:
+    return ToxicityScorer(model)
+
+
+def doc(text: str, id: str = "d") -> Document:
+    return Document(id=id, text=text)
+
+
+# --- the classifier --------------------------------------------------------------------------------
+
+
+def test_model_separates_insults_from_ordinary_sentences(model):
+    clean = model.predict(["Thanks for the recipe, the bread came out great.", *CLEAN_LINES])
+    toxic = model.predict([*TOXIC_LINES, "shut up bitch", "you are such a stupid moron"])
+    assert clean.max() < 0.2
+    assert toxic.min() > 0.9
+
+
+def test_model_reproduces_the_exported_package_probabilities(model):
+    # Values of alt-profanity-check 1.9.1's predict_prob, recorded when the asset was exported
+    # (scripts/build_toxicity_model.py checks the export against the package the same way).
+    got = model.predict(["have a lovely day, thanks for the help", "shut up bitch", "", "you are such a stupid moron"])
+    assert got == pytest.approx([0.00597119, 0.99999995, 0.03637575, 0.99999913], abs=1e-6)
+
+
+def test_model_tokenises_like_the_vectorizer(model):
+    # Lower-cased, 2+ word characters, stop words and unknown tokens dropped, order kept.
+    assert model.term_ids("The IDIOT!! a b") == model.term_ids("idiot")
+    assert model.term_ids("zzqxv qqzzv") == []
+    assert len(model.term_ids("idiot idiot")) == 2
+
+
+def test_batched_scoring_equals_one_at_a_time(model):
+    texts = [*CLEAN_LINES, *TOXIC_LINES, ""]
+    batched = model.predict(texts)
+    single = np.array([model.predict([t])[0] for t in texts])
+    assert np.allclose(batched, single, atol=1e-12)
+
+
+# --- segmentation and aggregation ------------------------------------------------------------------
+
+
+def test_lines_are_segments_and_long_lines_split_into_sentences(model):
+    s = ToxicityScorer(model, long_line_chars=80)
+    assert len(s.segments(CLEAN_PAGE)) == len(CLEAN_LINES)
+    one_line = " ".join(CLEAN_LINES)  # > 80 chars: one segment per sentence
+    assert len(s.segments(one_line)) == len(CLEAN_LINES)
+    assert s.segments("\n\n   \n") == []
+
+
+def test_long_sentences_are_chunked_by_terms(model):
+    s = ToxicityScorer(model, max_segment_terms=4)
+    segs = s.segments("library budget council hearing volunteers reading program parking evening")
+    assert [len(x) for x in segs] == [4, 4, 1]
+
+
+def test_aggregate_balances_peak_and_prevalence():
+    probs, weights = np.array([0.9, 0.1, 0.1, 0.1]), np.array([1.0, 1.0, 1.0, 1.0])
+    assert aggregate(probs, weights, 1.0) == pytest.approx(0.9)
+    assert aggregate(probs, weights, 0.0) == pytest.approx(0.3)
+    assert aggregate(probs, weights, 0.5) == pytest.approx((0.9 * 0.3) ** 0.5)
+    assert aggregate(np.zeros(0), np.zeros(0), 0.5) == 0.0
+
+
+def test_rant_scores_above_mixed_page_above_clean_page(scorer):
+    clean, mixed, rant = scorer.score_many([CLEAN_PAGE, MIXED_PAGE, RANT])
+    assert rant > 0.9
+    assert 0.2 < mixed < 0.7
+    assert clean < 0.1
+    # The more of the page is toxic, the higher its score.
+    half = "\n".join([*CLEAN_LINES[:3], *TOXIC_LINES])
+    assert mixed < scorer.score(half) < rant
+
+
+def test_a_tweet_scores_exactly_the_model_probability(scorer, model):
+    tweet = "@someone shut up bitch, nobody asked you"
+    assert scorer.score(tweet) == pytest.approx(float(model.predict([tweet])[0]))
+
+
+def test_text_without_vocabulary_terms_has_no_score(scorer):
+    assert scorer.score_many(["", "zzqxv", CLEAN_PAGE])[:2] == [None, None]
+
+
+# --- the stage -------------------------------------------------------------------------------------
+
+
+def test_stage_tags_without_rejecting_by_default():
+    stage = TagToxicity()
+    stage.setup()
+    docs = [doc(CLEAN_PAGE, "clean"), doc(RANT, "rant"), doc("", "empty")]
+    out = stage.process_batch(docs)
+    assert all(isinstance(d, Document) for d in out)
+    scores = {d.id: d.toxicity_score for d in out}
+    assert scores["rant"] > 0.9 > 0.1 > scores["clean"]
+    assert scores["empty"] == 0.0
+    assert all(d.toxicity_score is None for d in docs)  # inputs untouched
+
+
+def test_stage_filter_rejects_above_threshold_only():
+    stage = TagToxicity(filter=True, threshold=0.7)
+    stage.setup()
+    clean, mixed, rant = stage.process_batch([doc(CLEAN_PAGE), doc(MIXED_PAGE), doc(RANT)])
+    assert isinstance(rant, Rejection) and rant.reason == "toxicity:above_threshold"
+    assert rant.detail.startswith("toxicity_score=")
+    assert isinstance(clean, Document) and isinstance(mixed, Document)
+    assert stage.process(doc(CLEAN_PAGE)).toxicity_score == clean.toxicity_score
+
+
+def test_stage_pickles_without_the_model():
+    stage = TagToxicity()
+    stage.setup()
+    blob = pickle.dumps(stage)
+    assert len(blob) < 2000  # the 15k-term model is rebuilt in setup() on each worker
+    clone = pickle.loads(blob)
+    clone.setup()
+    assert clone.process(doc(RANT)).toxicity_score > 0.9
+
+
+# --- config and wiring -----------------------------------------------------------------------------
+
+
+def test_config_defaults_tag_only_and_overrides_validate():
+    cfg = Config()
+    assert cfg.toxicity.enabled and not cfg.toxicity.filter
+    cfg = load_config(overrides=["toxicity.filter=true", "toxicity.threshold=0.5"])
+    assert cfg.toxicity.filter and cfg.toxicity.threshold == 0.5
+    with pytest.raises(ValueError, match="toxicity.threshold"):
+        load_config(overrides=["toxicity.threshold=1.5"])
+    with pytest.raises(ValueError, match="toxicity.treshold"):
+        load_config(overrides=["toxicity.treshold=0.5"])
+
+
+def test_toxicity_is_the_last_stage_and_can_be_disabled():
+    assert STAGES[-1][0] == "toxicity"
+    assert [n for n, _ in enabled_stages(load_config(overrides=["toxicity.enabled=false"]))] == ["normalize"]
+    assert tag_toxicity(ToxicityConfig(enabled=False)) is None
+
+
+# --- the transform ---------------------------------------------------------------------------------
+
+
+def test_transform_routes_kept_and_rejected(test_pipeline):
+    import apache_beam as beam
+
+    docs = [doc(CLEAN_PAGE, "clean"), doc(MIXED_PAGE, "mixed"), doc(RANT, "rant")]
+    with test_pipeline as p:
+        kept, rejected = p | beam.Create(docs) | tag_toxicity(ToxicityConfig(filter=True, threshold=0.7))
+        assert_that(kept | "KeptIds" >> beam.Map(lambda d: (d.id, d.toxicity_score is not None)),
+                    equal_to([("clean", True), ("mixed", True)]), label="kept")
+        assert_that(rejected | "RejIds" >> beam.Map(lambda r: (r.doc.id, r.rejection.reason)),
+                    equal_to([("rant", "toxicity:above_threshold")]), label="rejected")
+
+
+def test_embedded_sample_exercises_every_outcome():
+    rows = [json.loads(line) for line in (SAMPLE_DIR / "toxicity.jsonl").open(encoding="utf-8")]
+    stage = TagToxicity(filter=True)
+    stage.setup()
+    out = {r["id"]: stage.process(replace(doc(r["text"]), id=r["id"])) for r in rows}
+    rejected = {i for i, o in out.items() if isinstance(o, Rejection)}
+    assert rejected == {r["id"] for r in rows if r["expect"] == "rejected"}
+    for r in rows:
+        if r["expect"] == "no_terms":
+            assert out[r["id"]].toxicity_score == 0.0
