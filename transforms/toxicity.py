@@ -69,10 +69,12 @@ class ToxicityScorer:
         out: list[list[int]] = []
         term_ids = self.model.term_ids
         step = self.max_segment_terms
-        for line in text.split("\n"):
-            pieces = _SENTENCE_END.split(line) if len(line) > self.long_line_chars else (line,)
+        limit = self.long_line_chars
+        # Lower-case once per document (str.lower keeps line breaks where they are).
+        for line in text.lower().split("\n"):
+            pieces = _SENTENCE_END.split(line) if len(line) > limit else (line,)
             for piece in pieces:
-                ids = term_ids(piece)
+                ids = term_ids(piece, lowered=True)
                 if len(ids) <= step:
                     if ids:
                         out.append(ids)

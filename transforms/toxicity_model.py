@@ -62,10 +62,13 @@ class LinearToxicityModel:
             vocab = str(z["vocab"]).split("\n")
             return cls(vocab, z["idf"], z["weights"], z["intercepts"], z["cal_a"], z["cal_b"])
 
-    def term_ids(self, text: str) -> list[int]:
-        """Vocabulary ids of the text's terms, in order, out-of-vocabulary tokens (and stop words) dropped."""
+    def term_ids(self, text: str, lowered: bool = False) -> list[int]:
+        """Vocabulary ids of the text's terms, in order, out-of-vocabulary tokens (and stop words) dropped.
+
+        ``lowered``: the caller already lower-cased the text (done once per document, not per line).
+        """
         get = self.index.get
-        return [i for i in map(get, TOKEN_PATTERN.findall(text.lower())) if i is not None]
+        return [i for i in map(get, TOKEN_PATTERN.findall(text if lowered else text.lower())) if i is not None]
 
     def score_ids(self, segments: Sequence[Sequence[int]]) -> np.ndarray:
         """Probability of being offensive for each segment given as a list of term ids."""
