@@ -58,17 +58,21 @@ def main() -> None:
     t0 = time.process_time()
     segs = [scorer.segments(d.text) for d in docs]
     tokenise_s = time.process_time() - t0
-    print(json.dumps({
-        "stage": "toxicity",
-        "docs": len(docs),
-        "mean_chars": round(chars / max(1, len(docs))),
-        "segments_per_doc": round(sum(map(len, segs)) / max(1, len(docs)), 1),
-        "setup_s": round(setup_s, 3),
-        "cpu_s": round(best, 3),
-        "docs_per_s_per_core": round(len(docs) / best, 1),
-        "mb_per_s_per_core": round(chars / 1e6 / best, 2),
-        "tokenise_share": round(tokenise_s / best, 2),
-    }))
+    print(
+        json.dumps(
+            {
+                "stage": "toxicity",
+                "docs": len(docs),
+                "mean_chars": round(chars / max(1, len(docs))),
+                "segments_per_doc": round(sum(map(len, segs)) / max(1, len(docs)), 1),
+                "setup_s": round(setup_s, 3),
+                "cpu_s": round(best, 3),
+                "docs_per_s_per_core": round(len(docs) / best, 1),
+                "mb_per_s_per_core": round(chars / 1e6 / best, 2),
+                "tokenise_share": round(tokenise_s / best, 2),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

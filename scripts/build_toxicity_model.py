@@ -50,7 +50,11 @@ def export(out: Path) -> None:
     model = joblib.load(data / "model.joblib")
     params = vectorizer.get_params()
     # The runtime re-implements exactly this tokenisation; refuse anything else.
-    assert params["token_pattern"] == r"(?u)\b\w\w+\b" and params["lowercase"] and params["ngram_range"] == (1, 1)
+    assert (
+        params["token_pattern"] == r"(?u)\b\w\w+\b"
+        and params["lowercase"]
+        and params["ngram_range"] == (1, 1)
+    )
     assert params["norm"] == "l2" and params["use_idf"] and not params["sublinear_tf"]
     assert params["analyzer"] == "word" and params["strip_accents"] is None and params["preprocessor"] is None
 
@@ -86,8 +90,10 @@ def export(out: Path) -> None:
     if not np.allclose(ours, theirs, atol=1e-4):
         raise SystemExit(f"export does not reproduce the package: {ours} vs {theirs}")
     digest = hashlib.sha256(out.read_bytes()).hexdigest()[:16]
-    print(f"wrote {out} ({out.stat().st_size} bytes, sha256 {digest}); {len(vocab)} terms, "
-          f"{len(coefs)} folds; max |diff| vs package {np.max(np.abs(ours - theirs)):.2e}")
+    print(
+        f"wrote {out} ({out.stat().st_size} bytes, sha256 {digest}); {len(vocab)} terms, "
+        f"{len(coefs)} folds; max |diff| vs package {np.max(np.abs(ours - theirs)):.2e}"
+    )
 
 
 if __name__ == "__main__":

@@ -67,7 +67,9 @@ def test_model_separates_insults_from_ordinary_sentences(model):
 def test_model_reproduces_the_exported_package_probabilities(model):
     # Values of alt-profanity-check 1.9.1's predict_prob, recorded when the asset was exported
     # (scripts/build_toxicity_model.py checks the export against the package the same way).
-    got = model.predict(["have a lovely day, thanks for the help", "shut up bitch", "", "you are such a stupid moron"])
+    got = model.predict(
+        ["have a lovely day, thanks for the help", "shut up bitch", "", "you are such a stupid moron"]
+    )
     assert got == pytest.approx([0.00597119, 0.99999995, 0.03637575, 0.99999913], abs=1e-6)
 
 
@@ -193,10 +195,16 @@ def test_transform_routes_kept_and_rejected(test_pipeline):
     docs = [doc(CLEAN_PAGE, "clean"), doc(MIXED_PAGE, "mixed"), doc(RANT, "rant")]
     with test_pipeline as p:
         kept, rejected = p | beam.Create(docs) | tag_toxicity(ToxicityConfig(filter=True, threshold=0.7))
-        assert_that(kept | "KeptIds" >> beam.Map(lambda d: (d.id, d.toxicity_score is not None)),
-                    equal_to([("clean", True), ("mixed", True)]), label="kept")
-        assert_that(rejected | "RejIds" >> beam.Map(lambda r: (r.doc.id, r.rejection.reason)),
-                    equal_to([("rant", "toxicity:above_threshold")]), label="rejected")
+        assert_that(
+            kept | "KeptIds" >> beam.Map(lambda d: (d.id, d.toxicity_score is not None)),
+            equal_to([("clean", True), ("mixed", True)]),
+            label="kept",
+        )
+        assert_that(
+            rejected | "RejIds" >> beam.Map(lambda r: (r.doc.id, r.rejection.reason)),
+            equal_to([("rant", "toxicity:above_threshold")]),
+            label="rejected",
+        )
 
 
 def test_embedded_sample_exercises_every_outcome():

@@ -1,5 +1,8 @@
 """Toxicity tagging: every document gets ``toxicity_score`` in [0, 1]; optionally, high scores are rejected.
 
+Before scoring, with ``clean_text`` (default), mentions, URLs, retweet markers and HTML entities are
+dropped and masked profanity (``f*ck``) is spelt out (:mod:`corpusforge.transforms.toxicity_text`).
+
 Documents are mixtures, so the classifier (:mod:`corpusforge.transforms.toxicity_model`, a linear
 model trained on short texts: tweets and comments) scores *segments*, not whole pages:
 
@@ -33,6 +36,7 @@ import numpy as np
 from corpusforge.schemas.records import Document, Rejection
 from corpusforge.transforms.base import ApplyStage, DocumentStage, StageCounters
 from corpusforge.transforms.toxicity_model import LinearToxicityModel
+from corpusforge.transforms.toxicity_text import MASK_TARGET_MIN_WEIGHT, Unmasker, strip_artefacts
 
 # Sentence ends: terminal punctuation followed by white space.
 _SENTENCE_END = re.compile(r"(?<=[.!?\u2026])\s+")
@@ -58,11 +62,14 @@ class ToxicityScorer:
         peak_weight: float = 0.5,
         long_line_chars: int = 300,
         max_segment_terms: int = 64,
+        clean_text: bool = True,
     ) -> None:
         self.model = model
         self.peak_weight = peak_weight
         self.long_line_chars = long_line_chars
         self.max_segment_terms = max_segment_terms
+        self.clean_text = clean_text
+        self.unmask = Unmasker(model.offensive_terms(MASK_TARGET_MIN_WEIGHT))
 
     def segments(self, text: str) -> list[list[int]]:
         """Term ids of each segment of ``text`` that has at least one vocabulary term."""
@@ -71,7 +78,8 @@ class ToxicityScorer:
         step = self.max_segment_terms
         limit = self.long_line_chars
         # Lower-case once per document (str.lower keeps line breaks where they are).
-        for line in text.lower().split("\n"):
+        lowered = self.unmask(strip_artefacts(text).lower()) if self.clean_text else text.lower()
+        for line in lowered.split("\n"):
             pieces = _SENTENCE_END.split(line) if len(line) > limit else (line,)
             for piece in pieces:
                 ids = term_ids(piece, lowered=True)
@@ -120,9 +128,11 @@ class TagToxicity(DocumentStage):
         peak_weight: float = 0.5,
         long_line_chars: int = 300,
         max_segment_terms: int = 64,
+        clean_text: bool = True,
         batch_size: int = 256,
         model_path: str | None = None,
     ) -> None:
+        self.clean_text = clean_text
         self.threshold = threshold
         self.filter = filter
         self.peak_weight = peak_weight
@@ -135,7 +145,9 @@ class TagToxicity(DocumentStage):
 
     def setup(self) -> None:
         model = LinearToxicityModel.load(self.model_path)
-        self._scorer = ToxicityScorer(model, self.peak_weight, self.long_line_chars, self.max_segment_terms)
+        self._scorer = ToxicityScorer(
+            model, self.peak_weight, self.long_line_chars, self.max_segment_terms, self.clean_text
+        )
         self._counters = StageCounters(self.name)
 
     def __getstate__(self) -> dict:
@@ -178,6 +190,7 @@ def tag_toxicity(cfg) -> ApplyStage | None:  # cfg: corpusforge.pipelines.config
             peak_weight=cfg.peak_weight,
             long_line_chars=cfg.long_line_chars,
             max_segment_terms=cfg.max_segment_terms,
+            clean_text=cfg.clean_text,
             batch_size=cfg.batch_size,
             model_path=cfg.model_path,
         )

@@ -62,13 +62,21 @@ class LinearToxicityModel:
             vocab = str(z["vocab"]).split("\n")
             return cls(vocab, z["idf"], z["weights"], z["intercepts"], z["cal_a"], z["cal_b"])
 
+    def offensive_terms(self, min_weight: float) -> list[str]:
+        """Vocabulary terms whose SVM weight, averaged over the folds, is at least ``min_weight``."""
+        mean_weight = (self.weights / self.idf[:, None]).mean(axis=1)
+        vocab = sorted(self.index, key=self.index.__getitem__)
+        return [vocab[i] for i in np.flatnonzero(mean_weight >= min_weight)]
+
     def term_ids(self, text: str, lowered: bool = False) -> list[int]:
         """Vocabulary ids of the text's terms, in order, out-of-vocabulary tokens (and stop words) dropped.
 
         ``lowered``: the caller already lower-cased the text (done once per document, not per line).
         """
         get = self.index.get
-        return [i for i in map(get, TOKEN_PATTERN.findall(text if lowered else text.lower())) if i is not None]
+        return [
+            i for i in map(get, TOKEN_PATTERN.findall(text if lowered else text.lower())) if i is not None
+        ]
 
     def score_ids(self, segments: Sequence[Sequence[int]]) -> np.ndarray:
         """Probability of being offensive for each segment given as a list of term ids."""
