@@ -35,6 +35,8 @@ def test_offensive_terms_come_from_the_model(model):
         ("a$$hole", "asshole"),
         ("st*pid plan", "stupid plan"),
         ("id!ot", "idiot"),
+        ("sh*t!", "shit!"),
+        ("oh f*ck, f*ck", "oh fuck, fuck"),
     ],
 )
 def test_masked_profanity_is_spelt_out(unmask, masked, plain):

@@ -62,11 +62,11 @@ class LinearToxicityModel:
             vocab = str(z["vocab"]).split("\n")
             return cls(vocab, z["idf"], z["weights"], z["intercepts"], z["cal_a"], z["cal_b"])
 
-    def offensive_terms(self, min_weight: float) -> list[str]:
+    def offensive_terms(self, min_weight: float) -> dict[str, float]:
         """Vocabulary terms whose SVM weight, averaged over the folds, is at least ``min_weight``."""
         mean_weight = (self.weights / self.idf[:, None]).mean(axis=1)
         vocab = sorted(self.index, key=self.index.__getitem__)
-        return [vocab[i] for i in np.flatnonzero(mean_weight >= min_weight)]
+        return {vocab[i]: float(mean_weight[i]) for i in np.flatnonzero(mean_weight >= min_weight)}
 
     def term_ids(self, text: str, lowered: bool = False) -> list[int]:
         """Vocabulary ids of the text's terms, in order, out-of-vocabulary tokens (and stop words) dropped.

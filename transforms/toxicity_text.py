@@ -8,22 +8,22 @@ dressed it, which matters when the text comes from another source than the model
   tokens enter the L2 norm of the TF-IDF vector and some carry learned weights (``url``, ``user``,
   ``rt``), so the same insult would score differently with three mentions in front of it.
 * **Masking**: ``f*ck``, ``sh!t``, ``b1tch``, ``a$$hole`` hide words the model knows well; a token
-  with mask or leet characters is replaced by the strongly offensive vocabulary word it spells, when
-  exactly one shape fits. The target words come from the model itself (terms whose mean weight is at
+  with mask or leet characters is replaced by the strongly offensive vocabulary word it spells (the
+  one with the largest weight when several fit: ``sh*t`` is ``shit`` rather than ``shut``). The target words come from the model itself (terms whose mean weight is at
   least ``MASK_TARGET_MIN_WEIGHT``), not from a hand-made list, so model and unmasking stay in step.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Mapping
 
-_ARTEFACTS = re.compile(
-    r"@\w+|https?://\S+|www\.\S+|&#?\w+;|\bRT\b|\bURL\b",
-)
-# A token that may be masked: starts with a letter, 3-16 characters of letters, digits and mask
-# symbols, and holds at least one mask symbol or digit (checked below).
-_CANDIDATE = re.compile(r"(?<![\w@#$*])[a-z][a-z0-9*#$@!%]{2,15}(?![\w*#$@!%])")
+# The look-ahead lets the regex engine skip most positions with one character test (3x faster).
+_ARTEFACTS = re.compile(r"(?=[@hw&RU])(?:@\w+|https?://\S+|www\.\S+|&#?\w+;|\bRT\b|\bURL\b)")
+# Where a masked word may be: a mask or leet character between letters (``f*ck``, ``b1tch``), or a
+# run of masks after a letter (``a$$``). Rare in ordinary text, so the per-token work is rare too.
+_HINT = re.compile(r"[a-z][*#$@!%0134]+[a-z]|[a-z][*#$]{2,}(?![a-z])")
+_TOKEN_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789*#$@!%")
 _MASKS = set("*#$@!%0123456789")
 _LEET = {"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "$": "s", "@": "a", "!": "i"}
 MASK_TARGET_MIN_WEIGHT = 2.5
@@ -39,9 +39,10 @@ def strip_artefacts(text: str) -> str:
 class Unmasker:
     """Replace masked spellings of known offensive words (``f*ck`` -> ``fuck``) in lower-case text."""
 
-    def __init__(self, targets: Iterable[str]) -> None:
+    def __init__(self, targets: Mapping[str, float]) -> None:
+        """``targets``: word -> model weight. Candidates are tried by weight, then alphabetically."""
         self.by_length: dict[int, list[str]] = {}
-        for word in sorted(set(targets)):
+        for word in sorted(targets, key=lambda w: (-targets[w], w)):
             if word.isalpha() and word.isascii():
                 self.by_length.setdefault(len(word), []).append(word)
 
@@ -55,14 +56,34 @@ class Unmasker:
         return True
 
     def unmask_token(self, token: str) -> str:
-        if token.isalpha() or not any(c in _MASKS for c in token):
+        if not 3 <= len(token) <= 16 or token.isalpha() or not any(c in _MASKS for c in token):
             return token
         if sum(c.isalpha() for c in token) * 2 < len(token):
             return token  # mostly symbols or digits: a code, not a word
-        fits = [w for w in self.by_length.get(len(token), ()) if self._fits(token, w)]
-        return fits[0] if len(fits) == 1 else token
+        for word in self.by_length.get(len(token), ()):
+            if self._fits(token, word):
+                return word
+        return token
 
     def __call__(self, lowered: str) -> str:
-        if not any(c in lowered for c in "*#$@!%0123456789"):
+        out: list[str] = []
+        last = done = 0
+        n = len(lowered)
+        for hint in _HINT.finditer(lowered):
+            start, end = hint.start(), hint.end()
+            if start < done:
+                continue  # inside a token already looked at
+            while start > 0 and lowered[start - 1] in _TOKEN_CHARS:
+                start -= 1
+            while end < n and lowered[end] in _TOKEN_CHARS:
+                end += 1
+            done = end
+            token = lowered[start:end].rstrip("!")  # "sh*t!": the exclamation mark is punctuation
+            word = self.unmask_token(token)
+            if word != token:
+                out += (lowered[last:start], word)
+                last = start + len(token)
+        if not out:
             return lowered
-        return _CANDIDATE.sub(lambda m: self.unmask_token(m.group()), lowered)
+        out.append(lowered[last:])
+        return "".join(out)
