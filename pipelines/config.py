@@ -54,7 +54,6 @@ class ToxicityConfig(Section):
     filter: bool = False
     threshold: float = Field(0.7, ge=0.0, le=1.0)
     peak_weight: float = Field(0.5, ge=0.0, le=1.0)
-    long_line_chars: int = Field(300, gt=0)
     max_segment_terms: int = Field(64, gt=0)
     clean_text: bool = True
     batch_size: int = Field(256, gt=0)

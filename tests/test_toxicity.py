@@ -91,10 +91,13 @@ def test_batched_scoring_equals_one_at_a_time(model):
 
 
 def test_lines_are_segments_and_long_lines_split_into_sentences(model):
-    s = ToxicityScorer(model, long_line_chars=80)
+    s = ToxicityScorer(model, max_segment_terms=20)
     assert len(s.segments(CLEAN_PAGE)) == len(CLEAN_LINES)
-    one_line = " ".join(CLEAN_LINES)  # > 80 chars: one segment per sentence
+    one_line = " ".join(CLEAN_LINES)  # > 20 terms: one segment per sentence
     assert len(s.segments(one_line)) == len(CLEAN_LINES)
+    assert s.segments(CLEAN_LINES[0]) == [model.term_ids(CLEAN_LINES[0])]
+    # A short line keeps its sentences together.
+    assert len(s.segments("You are late. The library closes at six.")) == 1
     assert s.segments("\n\n   \n") == []
 
 
@@ -102,6 +105,26 @@ def test_long_sentences_are_chunked_by_terms(model):
     s = ToxicityScorer(model, max_segment_terms=4)
     segs = s.segments("library budget council hearing volunteers reading program parking evening")
     assert [len(x) for x in segs] == [4, 4, 1]
+
+
+def test_one_pass_tokenisation_matches_the_classifier(model):
+    text = "Don't STOP: it's 2024... a_b x y-z naïve café\tend. Über! e.g. 3.14 ok?"
+    s = ToxicityScorer(model, max_segment_terms=10_000, clean_text=False)
+    assert [i for i in s.marked_ids(text) if i >= 0] == model.term_ids(text)
+
+
+def test_batch_scores_equal_the_scalar_aggregation(model):
+    s = ToxicityScorer(model, max_segment_terms=8)
+    texts = [MIXED_PAGE, "", RANT, "zzqxv", CLEAN_PAGE, TOXIC_LINES[1]]
+    batched = s.score_many(texts)
+    for text, got in zip(texts, batched, strict=True):
+        segs = s.segments(text)
+        if not segs:
+            assert got is None
+            continue
+        weights = np.array([len(x) for x in segs], dtype=float)
+        assert got == pytest.approx(aggregate(model.score_ids(segs), weights, 0.5), abs=1e-12)
+        assert s.score(text) == pytest.approx(got, abs=1e-12)
 
 
 def test_aggregate_balances_peak_and_prevalence():

@@ -3,12 +3,16 @@
 Before scoring, with ``clean_text`` (default), mentions, URLs, retweet markers and HTML entities are
 dropped and masked profanity (``f*ck``) is spelt out (:mod:`corpusforge.transforms.toxicity_text`).
 
+Speed: each document is tokenised by one regex pass that also yields line and sentence breaks; the
+segmentation, the classifier and the aggregation then run in numpy over a whole batch of documents.
+
 Documents are mixtures, so the classifier (:mod:`corpusforge.transforms.toxicity_model`, a linear
 model trained on short texts: tweets and comments) scores *segments*, not whole pages:
 
-* a segment is a line; a line longer than ``long_line_chars`` is split into sentences, and a
-  sentence with more than ``max_segment_terms`` vocabulary terms into chunks of that many terms, so
-  that the unit scored resembles what the model was trained on (one tweet or comment);
+* a segment is a line; a line with more than ``max_segment_terms`` vocabulary terms is split into
+  sentences (at ``.``, ``!``, ``?`` or ``…`` followed by white space), and a sentence still longer
+  than that into chunks of that many terms, so that the unit scored resembles what the model was
+  trained on (one tweet or comment);
 * each segment gets a probability ``p_i`` and a weight ``n_i``, its number of vocabulary terms
   (segments with none carry no evidence and are skipped);
 * the document score combines how bad the worst part is with how much of the document is bad:
@@ -38,14 +42,20 @@ from corpusforge.transforms.base import ApplyStage, DocumentStage, StageCounters
 from corpusforge.transforms.toxicity_model import LinearToxicityModel
 from corpusforge.transforms.toxicity_text import MASK_TARGET_MIN_WEIGHT, Unmasker, strip_artefacts
 
-# Sentence ends: terminal punctuation followed by white space.
-_SENTENCE_END = re.compile(r"(?<=[.!?\u2026])\s+")
+# One pass per document: the classifier's terms (scikit-learn's ``\b\w\w+\b``: a greedy ``\w\w+``
+# scanned left to right matches exactly the same runs), line breaks, and sentence ends.
+_SCAN = re.compile(r"\w\w+|\n|[.!?\u2026](?=\s)")
+_LINE, _SENTENCE, _DOC = -1, -2, -3  # markers among term ids (term ids are >= 0)
+_MARKERS = {"\n": _LINE, ".": _SENTENCE, "!": _SENTENCE, "?": _SENTENCE, "\u2026": _SENTENCE}
 # Buckets of the score histogram in stats.json (lower bounds; the last bucket is [0.9, 1]).
 HISTOGRAM_EDGES: tuple[float, ...] = tuple(round(0.1 * i, 1) for i in range(10))
 
 
 def aggregate(probs: np.ndarray, weights: np.ndarray, peak_weight: float) -> float:
-    """Document score from segment probabilities and term-count weights (see the module doc)."""
+    """Document score from segment probabilities and term-count weights (see the module doc).
+
+    The scalar reference of what :meth:`ToxicityScorer.score_many` computes for a whole batch in numpy.
+    """
     if len(probs) == 0 or weights.sum() <= 0:
         return 0.0
     peak = float(probs.max())
@@ -60,52 +70,80 @@ class ToxicityScorer:
         self,
         model: LinearToxicityModel,
         peak_weight: float = 0.5,
-        long_line_chars: int = 300,
         max_segment_terms: int = 64,
         clean_text: bool = True,
     ) -> None:
         self.model = model
         self.peak_weight = peak_weight
-        self.long_line_chars = long_line_chars
         self.max_segment_terms = max_segment_terms
         self.clean_text = clean_text
         self.unmask = Unmasker(model.offensive_terms(MASK_TARGET_MIN_WEIGHT))
+        self._lookup = {**model.index, **_MARKERS}
 
-    def segments(self, text: str) -> list[list[int]]:
-        """Term ids of each segment of ``text`` that has at least one vocabulary term."""
-        out: list[list[int]] = []
-        term_ids = self.model.term_ids
-        step = self.max_segment_terms
-        limit = self.long_line_chars
+    def marked_ids(self, text: str) -> list[int]:
+        """Term ids of ``text`` in order, with line and sentence break markers (negative) between."""
         # Lower-case once per document (str.lower keeps line breaks where they are).
         lowered = self.unmask(strip_artefacts(text).lower()) if self.clean_text else text.lower()
-        for line in lowered.split("\n"):
-            pieces = _SENTENCE_END.split(line) if len(line) > limit else (line,)
-            for piece in pieces:
-                ids = term_ids(piece, lowered=True)
-                if len(ids) <= step:
-                    if ids:
-                        out.append(ids)
-                else:
-                    out.extend(ids[i : i + step] for i in range(0, len(ids), step))
-        return out
+        return [i for i in map(self._lookup.get, _SCAN.findall(lowered)) if i is not None]
+
+    def segment_batch(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Segment a batch: ``(term_ids, seg, seg_doc)``, the segment of each term, the document of each segment.
+
+        Segments are numbered in document order, and only segments with at least one term exist.
+        """
+        flat: list[int] = []
+        for text in texts:
+            flat += self.marked_ids(text)
+            flat.append(_DOC)
+        arr = np.asarray(flat, dtype=np.int64)
+        doc_of = np.cumsum(arr == _DOC) - (arr == _DOC)  # document index at every position
+        line_of = np.cumsum((arr == _LINE) | (arr == _DOC))
+        sent_of = np.cumsum(arr < 0)
+        is_term = arr >= 0
+        term_ids = arr[is_term]
+        if not len(term_ids):
+            empty = np.zeros(0, dtype=np.int64)
+            return empty, empty, empty
+        line, sent, doc = line_of[is_term], sent_of[is_term], doc_of[is_term]
+        # Lines with too many terms are split at sentence ends: their unit is the sentence.
+        line_terms = np.bincount(line)
+        unit = np.where(line_terms[line] > self.max_segment_terms, sent, line)
+        unit_start = np.empty(len(unit), dtype=bool)
+        unit_start[0] = True
+        np.not_equal(unit[1:], unit[:-1], out=unit_start[1:])
+        # Position of each term in its unit; a new segment every max_segment_terms terms.
+        starts = np.flatnonzero(unit_start)
+        pos = np.arange(len(unit)) - np.repeat(starts, np.diff(np.append(starts, len(unit))))
+        seg_start = pos % self.max_segment_terms == 0
+        seg = np.cumsum(seg_start) - 1
+        return term_ids, seg, doc[seg_start]
+
+    def segments(self, text: str) -> list[list[int]]:
+        """Term ids of each segment of ``text`` (for inspection and tests; scoring uses batches)."""
+        ids, seg, _ = self.segment_batch([text])
+        return (
+            [chunk.tolist() for chunk in np.split(ids, np.flatnonzero(np.diff(seg)) + 1)] if len(ids) else []
+        )
 
     def score_many(self, texts: Sequence[str]) -> list[float | None]:
         """Document scores for ``texts``; None where a text has no vocabulary term at all."""
-        per_doc = [self.segments(t) for t in texts]
-        flat = [seg for segs in per_doc for seg in segs]
-        probs = self.model.score_ids(flat) if flat else np.zeros(0)
-        out: list[float | None] = []
-        start = 0
-        for segs in per_doc:
-            if not segs:
-                out.append(None)
-                continue
-            end = start + len(segs)
-            weights = np.fromiter((len(s) for s in segs), dtype=np.float64, count=len(segs))
-            out.append(aggregate(probs[start:end], weights, self.peak_weight))
-            start = end
-        return out
+        ids, seg, seg_doc = self.segment_batch(texts)
+        n_docs = len(texts)
+        if not len(ids):
+            return [None] * n_docs
+        n_seg = len(seg_doc)
+        probs = self.model.score_flat(ids, seg, n_seg)
+        terms = np.bincount(seg, minlength=n_seg).astype(np.float64)
+        total = np.bincount(seg_doc, weights=terms, minlength=n_docs)
+        prevalence = np.bincount(seg_doc, weights=terms * probs, minlength=n_docs)
+        has = total > 0
+        prevalence[has] /= total[has]
+        first = np.flatnonzero(np.diff(seg_doc, prepend=-1))  # first segment of each scored document
+        peak = np.zeros(n_docs)
+        peak[seg_doc[first]] = np.maximum.reduceat(probs, first)
+        w = self.peak_weight
+        scores = peak**w * prevalence ** (1.0 - w)
+        return [float(x) if h else None for x, h in zip(scores, has, strict=True)]
 
     def score(self, text: str) -> float | None:
         return self.score_many([text])[0]
@@ -126,7 +164,6 @@ class TagToxicity(DocumentStage):
         threshold: float = 0.7,
         filter: bool = False,
         peak_weight: float = 0.5,
-        long_line_chars: int = 300,
         max_segment_terms: int = 64,
         clean_text: bool = True,
         batch_size: int = 256,
@@ -136,7 +173,6 @@ class TagToxicity(DocumentStage):
         self.threshold = threshold
         self.filter = filter
         self.peak_weight = peak_weight
-        self.long_line_chars = long_line_chars
         self.max_segment_terms = max_segment_terms
         self.batch_size = batch_size
         self.model_path = model_path
@@ -145,9 +181,7 @@ class TagToxicity(DocumentStage):
 
     def setup(self) -> None:
         model = LinearToxicityModel.load(self.model_path)
-        self._scorer = ToxicityScorer(
-            model, self.peak_weight, self.long_line_chars, self.max_segment_terms, self.clean_text
-        )
+        self._scorer = ToxicityScorer(model, self.peak_weight, self.max_segment_terms, self.clean_text)
         self._counters = StageCounters(self.name)
 
     def __getstate__(self) -> dict:
@@ -188,7 +222,6 @@ def tag_toxicity(cfg) -> ApplyStage | None:  # cfg: corpusforge.pipelines.config
             threshold=cfg.threshold,
             filter=cfg.filter,
             peak_weight=cfg.peak_weight,
-            long_line_chars=cfg.long_line_chars,
             max_segment_terms=cfg.max_segment_terms,
             clean_text=cfg.clean_text,
             batch_size=cfg.batch_size,

@@ -82,11 +82,13 @@ class LinearToxicityModel:
         """Probability of being offensive for each segment given as a list of term ids."""
         n = len(segments)
         lengths = np.fromiter((len(s) for s in segments), dtype=np.int64, count=n)
+        ids = np.fromiter(chain.from_iterable(segments), dtype=np.int64, count=int(lengths.sum()))
+        return self.score_flat(ids, np.repeat(np.arange(n, dtype=np.int64), lengths), n)
+
+    def score_flat(self, ids: np.ndarray, seg: np.ndarray, n: int) -> np.ndarray:
+        """Probabilities of ``n`` segments given flat term ``ids`` and the segment ``seg`` of each."""
         f = np.zeros((n, len(self.intercepts)))
-        total = int(lengths.sum())
-        if total:
-            ids = np.fromiter(chain.from_iterable(segments), dtype=np.int64, count=total)
-            seg = np.repeat(np.arange(n, dtype=np.int64), lengths)
+        if len(ids):
             keys, counts = np.unique(seg * self.size + ids, return_counts=True)
             s, t = np.divmod(keys, self.size)
             x = counts * self.idf[t]
