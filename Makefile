@@ -8,7 +8,7 @@ SAMPLE ?= samples/sample
 BENCH_DOCS ?= 20000
 PYTEST_ARGS ?=
 
-.PHONY: env run test bench lint tokenizer clean
+.PHONY: env run test bench lint tokenizer clean toxicity-model
 
 env: $(STAMP)
 
@@ -30,6 +30,15 @@ bench: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check pipelines transforms schemas corpusforge tests benchmarks
+
+# Rebuild corpusforge/assets/toxicity_linear.npz from alt-profanity-check (pinned; scikit-learn is
+# needed only here, in a throw-away environment). The export is checked against the package and is
+# byte-for-byte reproducible.
+TOX_VENV ?= /tmp/corpusforge-toxicity-build
+toxicity-model:
+	test -x $(TOX_VENV)/bin/python || $(PYTHON) -m venv $(TOX_VENV)
+	$(TOX_VENV)/bin/python -m pip install --quiet alt-profanity-check==1.9.1
+	$(TOX_VENV)/bin/python scripts/build_toxicity_model.py
 
 clean:
 	rm -rf out .pytest_cache
