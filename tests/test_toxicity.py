@@ -16,7 +16,7 @@ from apache_beam.testing.util import assert_that, equal_to
 
 from corpusforge.pipelines.config import Config, ToxicityConfig, load_config
 from corpusforge.pipelines.stages import STAGES, enabled_stages
-from corpusforge.schemas.records import Document, Rejection
+from corpusforge.schemas.records import Document, Rejected
 from corpusforge.transforms.toxicity import TagToxicity, ToxicityScorer, aggregate, tag_toxicity
 from corpusforge.transforms.toxicity_model import LinearToxicityModel
 
@@ -173,8 +173,9 @@ def test_stage_filter_rejects_above_threshold_only():
     stage = TagToxicity(filter=True, threshold=0.7)
     stage.setup()
     clean, mixed, rant = stage.process_batch([doc(CLEAN_PAGE), doc(MIXED_PAGE), doc(RANT)])
-    assert isinstance(rant, Rejection) and rant.reason == "toxicity:above_threshold"
-    assert rant.detail.startswith("toxicity_score=")
+    assert isinstance(rant, Rejected) and rant.rejection.reason == "toxicity:above_threshold"
+    assert rant.rejection.detail.startswith("toxicity_score=")
+    assert rant.doc.toxicity_score > 0.9  # rejected/ keeps the score that got the document rejected
     assert isinstance(clean, Document) and isinstance(mixed, Document)
     assert stage.process(doc(CLEAN_PAGE)).toxicity_score == clean.toxicity_score
 
@@ -224,8 +225,9 @@ def test_transform_routes_kept_and_rejected(test_pipeline):
             label="kept",
         )
         assert_that(
-            rejected | "RejIds" >> beam.Map(lambda r: (r.doc.id, r.rejection.reason)),
-            equal_to([("rant", "toxicity:above_threshold")]),
+            rejected
+            | "RejIds" >> beam.Map(lambda r: (r.doc.id, r.rejection.reason, r.doc.toxicity_score > 0.9)),
+            equal_to([("rant", "toxicity:above_threshold", True)]),
             label="rejected",
         )
 
@@ -235,7 +237,7 @@ def test_embedded_sample_exercises_every_outcome():
     stage = TagToxicity(filter=True)
     stage.setup()
     out = {r["id"]: stage.process(replace(doc(r["text"]), id=r["id"])) for r in rows}
-    rejected = {i for i, o in out.items() if isinstance(o, Rejection)}
+    rejected = {i for i, o in out.items() if isinstance(o, Rejected)}
     assert rejected == {r["id"] for r in rows if r["expect"] == "rejected"}
     for r in rows:
         if r["expect"] == "no_terms":

@@ -37,7 +37,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from corpusforge.schemas.records import Document, Rejection
+from corpusforge.schemas.records import Document, Rejected
 from corpusforge.transforms.base import ApplyStage, DocumentStage, StageCounters
 from corpusforge.transforms.toxicity_model import LinearToxicityModel
 from corpusforge.transforms.toxicity_text import MASK_TARGET_MIN_WEIGHT, Unmasker, strip_artefacts
@@ -191,25 +191,29 @@ class TagToxicity(DocumentStage):
         state["_counters"] = None
         return state
 
-    def process(self, doc: Document) -> Document | Rejection:
+    def process(self, doc: Document) -> Document | Rejected:
         return self.process_batch([doc])[0]
 
-    def process_batch(self, docs: Sequence[Document]) -> list[Document | Rejection]:
+    def process_batch(self, docs: Sequence[Document]) -> list[Document | Rejected]:
         if self._scorer is None:
             self.setup()
         assert self._scorer is not None and self._counters is not None
-        out: list[Document | Rejection] = []
+        out: list[Document | Rejected] = []
         for doc, score in zip(docs, self._scorer.score_many([d.text or "" for d in docs]), strict=True):
             if score is None:
                 self._counters.inc("no_terms")
                 score = 0.0
             self._counters.observe("toxicity_score", score, HISTOGRAM_EDGES)
+            tagged = replace(doc, toxicity_score=score)
             if score >= self.threshold:
                 self._counters.inc("above_threshold")
                 if self.filter:
-                    out.append(self.reject("above_threshold", f"toxicity_score={score:.3f}"))
+                    # Rejected with its score, so rejected/ shows why (and can be audited by score).
+                    out.append(
+                        Rejected(tagged, self.reject("above_threshold", f"toxicity_score={score:.3f}"))
+                    )
                     continue
-            out.append(replace(doc, toxicity_score=score))
+            out.append(tagged)
         return out
 
 
