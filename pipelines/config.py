@@ -56,6 +56,7 @@ class ToxicityConfig(Section):
     peak_weight: float = Field(0.5, ge=0.0, le=1.0)
     max_segment_terms: int = Field(64, gt=0)
     clean_text: bool = True
+    min_coverage: float = Field(0.5, ge=0.0, le=1.0)
     batch_size: int = Field(256, gt=0)
     model_path: str | None = None
 

@@ -75,6 +75,9 @@ def export(out: Path) -> None:
         "intercepts": np.array(intercepts, dtype=np.float64),
         "cal_a": np.array(cal_a, dtype=np.float64),
         "cal_b": np.array(cal_b, dtype=np.float64),
+        # The vectorizer's stop words: known English words that carry no weight. The stage counts
+        # them as readable when it measures how much of a line the model can read (coverage).
+        "stop_words": np.array("\n".join(sorted(vectorizer.get_stop_words()))),
         "source": np.array(f"alt-profanity-check=={version} (MIT); see toxicity_linear.LICENSE"),
     }
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -122,8 +122,9 @@ def test_batch_scores_equal_the_scalar_aggregation(model):
         if not segs:
             assert got is None
             continue
-        weights = np.array([len(x) for x in segs], dtype=float)
-        assert got == pytest.approx(aggregate(model.score_ids(segs), weights, 0.5), abs=1e-12)
+        _, _, _, seg_words, doc_words = s.segment_batch([text])
+        expected = aggregate(model.score_ids(segs), seg_words, 0.5, float(doc_words[0]))
+        assert got == pytest.approx(expected, abs=1e-12)
         assert s.score(text) == pytest.approx(got, abs=1e-12)
 
 
@@ -242,3 +243,33 @@ def test_embedded_sample_exercises_every_outcome():
     for r in rows:
         if r["expect"] == "no_terms":
             assert out[r["id"]].toxicity_score == 0.0
+
+
+# --- coverage: lines the English model cannot read -------------------------------------------------
+
+GERMAN_PAGE = "\n".join(
+    [
+        "Die Stadtbibliothek hat ab Montag wieder länger geöffnet.",
+        "Fast alle Leserinnen und Leser begrüßen die neuen Öffnungszeiten.",
+        "Die Ausleihe von Hörbüchern bleibt weiterhin kostenlos.",
+    ]
+)
+
+
+def test_foreign_lines_are_not_scored_by_stray_english_terms(model):
+    # "die", "fast", "hat" are English terms; alone they would decide each German line's score.
+    assert ToxicityScorer(model).score(GERMAN_PAGE) is None
+    assert ToxicityScorer(model, min_coverage=0.0).score(GERMAN_PAGE) is not None
+
+
+def test_an_english_line_inside_a_foreign_page_is_still_scored(model):
+    scorer = ToxicityScorer(model)
+    page = GERMAN_PAGE + "\n" + TOXIC_LINES[2]
+    # Flagged by its worst line, tempered by how little of the page it is (German words count too).
+    assert 0.5 < scorer.score(page) < scorer.score(TOXIC_LINES[2])
+    assert scorer.score(GERMAN_PAGE + "\nDie Preise: fast alles wie gehabt, und die Kasse ist offen.") is None
+
+
+def test_english_with_slang_and_names_stays_readable(model):
+    scorer = ToxicityScorer(model)
+    assert scorer.score("lmao Jaylen said that fool is trippin, shut up bitch") > 0.9

@@ -45,7 +45,9 @@ class LinearToxicityModel:
         intercepts: np.ndarray,
         cal_a: np.ndarray,
         cal_b: np.ndarray,
+        stop_words: Sequence[str] = (),
     ) -> None:
+        self.stop_words = frozenset(stop_words)
         self.index: dict[str, int] = {term: i for i, term in enumerate(vocab)}
         self.idf = np.asarray(idf, dtype=np.float64)
         self.weights = np.asarray(weights, dtype=np.float64)  # (V, folds), already times idf
@@ -60,7 +62,8 @@ class LinearToxicityModel:
     def load(cls, path: str | Path | None = None) -> LinearToxicityModel:
         with np.load(path or default_model_path(), allow_pickle=False) as z:
             vocab = str(z["vocab"]).split("\n")
-            return cls(vocab, z["idf"], z["weights"], z["intercepts"], z["cal_a"], z["cal_b"])
+            stop = str(z["stop_words"]).split("\n") if "stop_words" in z.files else ()
+            return cls(vocab, z["idf"], z["weights"], z["intercepts"], z["cal_a"], z["cal_b"], stop)
 
     def offensive_terms(self, min_weight: float) -> dict[str, float]:
         """Vocabulary terms whose SVM weight, averaged over the folds, is at least ``min_weight``."""
