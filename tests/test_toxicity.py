@@ -273,3 +273,12 @@ def test_an_english_line_inside_a_foreign_page_is_still_scored(model):
 def test_english_with_slang_and_names_stays_readable(model):
     scorer = ToxicityScorer(model)
     assert scorer.score("lmao Jaylen said that fool is trippin, shut up bitch") > 0.9
+
+
+def test_language_stage_english_verdict_overrides_coverage():
+    stage = TagToxicity()
+    stage.setup()
+    hashtags = "#LiberalLies #WalkAwayNow #DrainTheSwampToday #Qwertyish idiots"
+    unknown, english = stage.process_batch([doc(hashtags, "a"), replace(doc(hashtags, "b"), lang="en")])
+    assert unknown.toxicity_score == 0.0  # mostly unknown words: not read as English
+    assert english.toxicity_score > 0.5

@@ -34,7 +34,8 @@ model trained on short texts: tweets and comments) scores *segments*, not whole 
   lines or sentences with that coverage and at least ``MIN_FOREIGN_LINE_WORDS`` words are, so an
   English paragraph inside a German page is still scored while stray terms are not. A document
   with no scored segment (empty, or not English) scores 0.0, "no evidence of toxicity", and is
-  counted under ``unscored``.
+  counted under ``unscored``. When the language stage ran and said ``en``, the document is read
+  whole whatever its coverage.
 """
 
 from __future__ import annotations
@@ -107,7 +108,7 @@ class ToxicityScorer:
         return [get(token, _UNKNOWN) for token in _SCAN.findall(lowered)]
 
     def segment_batch(
-        self, texts: Sequence[str]
+        self, texts: Sequence[str], english: Sequence[bool] | None = None
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Segment a batch: ``(term_ids, seg, seg_doc, seg_words, doc_words)``.
 
@@ -116,6 +117,8 @@ class ToxicityScorer:
         shared among the unit's chunks by terms) and ``doc_words`` the words of each document.
         Only scored segments exist: with at least one term and, in a document the model cannot read
         as a whole (coverage < ``min_coverage``), in a line or sentence it can read (see the module doc).
+        ``english``: documents a language identifier found to be English, read whole whatever their
+        coverage (hashtags and names lower it in short posts).
         """
         flat: list[int] = []
         for text in texts:
@@ -146,7 +149,10 @@ class ToxicityScorer:
         # Coverage: the share of words the model knows (its terms and stop words).
         doc_cov = np.bincount(w_doc, weights=w_known, minlength=n_docs) / np.maximum(doc_words, 1)
         unit_cov = np.bincount(w_unit, weights=w_known) / unit_words
-        readable = (doc_cov[w_doc] >= self.min_coverage) | (
+        whole = doc_cov >= self.min_coverage
+        if english is not None:
+            whole |= np.asarray(english, dtype=bool)
+        readable = whole[w_doc] | (
             (unit_cov[w_unit] >= self.min_coverage) & (unit_words[w_unit] >= MIN_FOREIGN_LINE_WORDS)
         )
         keep = (w_arr >= 0) & readable
@@ -174,9 +180,9 @@ class ToxicityScorer:
             [chunk.tolist() for chunk in np.split(ids, np.flatnonzero(np.diff(seg)) + 1)] if len(ids) else []
         )
 
-    def score_many(self, texts: Sequence[str]) -> list[float | None]:
+    def score_many(self, texts: Sequence[str], english: Sequence[bool] | None = None) -> list[float | None]:
         """Document scores for ``texts``; None where no segment of a text could be scored."""
-        ids, seg, seg_doc, seg_words, doc_words = self.segment_batch(texts)
+        ids, seg, seg_doc, seg_words, doc_words = self.segment_batch(texts, english)
         n_docs = len(texts)
         if not len(ids):
             return [None] * n_docs
@@ -252,7 +258,10 @@ class TagToxicity(DocumentStage):
             self.setup()
         assert self._scorer is not None and self._counters is not None
         out: list[Document | Rejected] = []
-        for doc, score in zip(docs, self._scorer.score_many([d.text or "" for d in docs]), strict=True):
+        # A document the language stage identified as English is read whole (see segment_batch).
+        english = [(d.lang or "").lower().startswith("en") for d in docs]
+        scores = self._scorer.score_many([d.text or "" for d in docs], english)
+        for doc, score in zip(docs, scores, strict=True):
             if score is None:
                 self._counters.inc("unscored")
                 score = 0.0
