@@ -8,7 +8,22 @@ SAMPLE ?= samples/sample
 BENCH_DOCS ?= 20000
 PYTEST_ARGS ?=
 
-.PHONY: env run test bench lint tokenizer clean toxicity-model
+# Cluster runs (see README, "Running on a cluster"). Set INPUT and OUTPUT to Beam filesystem paths.
+INPUT ?=
+OUTPUT ?=
+CLUSTER_CONFIG ?= configs/cluster.yaml
+PROJECT ?=
+REGION ?= us-central1
+TEMP_LOCATION ?= $(OUTPUT)/_tmp
+STAGING_LOCATION ?= $(OUTPUT)/_staging
+MACHINE_TYPE ?= n2-standard-4
+MAX_WORKERS ?= 100
+SPARK_MASTER ?= spark://localhost:7077
+FLINK_MASTER ?= localhost:8081
+ENVIRONMENT_TYPE ?= DOCKER
+WHEEL = dist/corpusforge-$(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)-py3-none-any.whl
+
+.PHONY: env run test bench lint tokenizer clean wheel dataflow spark flink check-cluster-vars toxicity-model
 
 env: $(STAMP)
 
@@ -19,7 +34,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/corpusforge run --input $(SAMPLE) --output $(OUT) --overwrite
+	$(BIN)/corpusforge run --input $(SAMPLE) --output $(OUT) --config configs/sample.yaml --overwrite
 	@echo "output written to $(OUT)/"
 
 test: $(STAMP)
@@ -42,3 +57,31 @@ toxicity-model:
 
 clean:
 	rm -rf out .pytest_cache
+
+wheel: $(STAMP)
+	$(BIN)/python -m pip wheel --quiet --no-deps --wheel-dir dist .
+	@echo "built $(WHEEL)"
+
+check-cluster-vars:
+	@test -n "$(INPUT)" || (echo "set INPUT=gs://... (or s3://, hdfs://)"; exit 2)
+	@test -n "$(OUTPUT)" || (echo "set OUTPUT=gs://... (or s3://, hdfs://)"; exit 2)
+
+# Dataflow installs the wheel and its dependencies from PyPI on every worker.
+dataflow: check-cluster-vars wheel
+	@test -n "$(PROJECT)" || (echo "set PROJECT=<your GCP project>"; exit 2)
+	$(BIN)/corpusforge run --input '$(INPUT)' --output '$(OUTPUT)' --config $(CLUSTER_CONFIG) \
+	  --runner DataflowRunner --project $(PROJECT) --region $(REGION) \
+	  --temp_location $(TEMP_LOCATION) --staging_location $(STAGING_LOCATION) \
+	  --extra_package $(WHEEL) --machine_type $(MACHINE_TYPE) --max_num_workers $(MAX_WORKERS) \
+	  --experiments use_runner_v2
+
+# Spark and Flink: Beam starts their job servers from jars it downloads once (Java 11 or 17 needed).
+spark: check-cluster-vars wheel
+	$(BIN)/corpusforge run --input '$(INPUT)' --output '$(OUTPUT)' --config $(CLUSTER_CONFIG) \
+	  --runner SparkRunner --spark_master_url $(SPARK_MASTER) --environment_type $(ENVIRONMENT_TYPE) \
+	  --extra_package $(WHEEL)
+
+flink: check-cluster-vars wheel
+	$(BIN)/corpusforge run --input '$(INPUT)' --output '$(OUTPUT)' --config $(CLUSTER_CONFIG) \
+	  --runner FlinkRunner --flink_master $(FLINK_MASTER) --environment_type $(ENVIRONMENT_TYPE) \
+	  --extra_package $(WHEEL)

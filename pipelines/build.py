@@ -13,6 +13,7 @@ import apache_beam as beam
 
 from corpusforge.pipelines.config import Config
 from corpusforge.pipelines.stages import enabled_stages
+from corpusforge.transforms.observe import ObserveOutput
 from corpusforge.transforms.read import InputFile, ReadDocuments, Unreadable
 from corpusforge.transforms.validate import RecordParser, Validate
 from corpusforge.transforms.write import WriteDocuments, WriteRejected, shard_count
@@ -50,6 +51,7 @@ def build_pipeline(p: beam.Pipeline, cfg: Config, files: list[InputFile], output
         rejected_parts.append(stage_rejected)
         order.append(name)
 
+    docs = docs | "ObserveOutput" >> ObserveOutput()  # final length histogram for the report
     _ = docs | "WriteDocuments" >> WriteDocuments(output_dir, doc_shards, codec)
     _ = (
         tuple(rejected_parts)

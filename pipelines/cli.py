@@ -2,6 +2,7 @@
 
     corpusforge run --input PATH_OR_GLOB [--input ...] --output DIR [--config FILE.yaml]
                     [--set section.key=value ...] [--workers N] [--overwrite] [Beam options]
+    corpusforge report OUT      (rebuild OUT/report.html from OUT/stats.json and the outputs)
 
 Arguments it does not know are Beam pipeline options (``--runner``, ``--project``, ...). Without
 ``--runner`` the run is local: Beam's FnApiRunner in multi-processing mode, one worker per core.
@@ -23,7 +24,9 @@ from apache_beam.options.pipeline_options import StandardOptions
 from corpusforge.pipelines import stats as run_stats
 from corpusforge.pipelines.build import RUN_DIR, build_pipeline
 from corpusforge.pipelines.config import Config, ConfigError, load_config
-from corpusforge.pipelines.runner import local_options, resolve_runner
+from corpusforge.pipelines.progress import Progress
+from corpusforge.pipelines.report import write_report
+from corpusforge.pipelines.runner import LocalRunner, local_options, resolve_runner
 from corpusforge.transforms.read import InputError, discover_inputs
 
 LOG = logging.getLogger("corpusforge")
@@ -45,6 +48,10 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key")
     run.add_argument("--workers", type=int, help="local worker processes (default: one per core)")
     run.add_argument("--overwrite", action="store_true", help="replace the outputs of an earlier run")
+    rep = sub.add_parser("report", help="rebuild report.html of an existing output folder")
+    rep.add_argument("output", help="output folder of an earlier run (holds stats.json)")
+    rep.add_argument("--examples", type=int, help="rejected examples per reason (default: the run's config)")
+    rep.add_argument("--example-chars", type=int, help="characters shown per example (default: the run's config)")
     return ap
 
 
@@ -106,8 +113,12 @@ def run(inputs: list[str], output: str, cfg: Config, beam_args: list[str], worke
     pipeline = beam.Pipeline(runner=runner, options=options)
     plan = build_pipeline(pipeline, cfg, files, output)
     LOG.info("stages: %s", " -> ".join(plan.stages))
-    result = pipeline.run()
-    result.wait_until_finish()
+    progress = Progress(plan.stages, cfg.report.progress_every_s)
+    if isinstance(runner, LocalRunner):
+        runner.progress = progress  # per-bundle counts; other runners get the heartbeat only
+    with progress:
+        result = pipeline.run()
+        result.wait_until_finish()
     counters = run_stats.counters_from_result(result)
     outputs = {name: run_stats.parquet_rows(f"{output}/{name}") for name in ("documents", "rejected")}
     unreadable = [{"path": m.path, "error": m.error} for m in missing] + _read_unreadable(output)
@@ -123,6 +134,11 @@ def run(inputs: list[str], output: str, cfg: Config, beam_args: list[str], worke
         runner=_runner_name(runner),
     )
     run_stats.write_json(f"{output}/stats.json", data)
+    if cfg.report.enabled:
+        try:
+            LOG.info("report written to %s", write_report(output))
+        except Exception:  # the data is written; a broken plot must not make the run look failed
+            LOG.warning("could not write report.html (rebuild it with: corpusforge report %s)", output, exc_info=True)
     return data
 
 
@@ -154,15 +170,21 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for noisy in ("apache_beam", "root"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # getLogger("root") is the root logger: without this, our own INFO lines (progress) vanish too.
+    LOG.setLevel(logging.INFO)
     args, beam_args = _parser().parse_known_args(argv)
     try:
         if args.command == "run":
             cfg = load_config(args.config, args.set)
             data = run(args.input, args.output, cfg, beam_args, args.workers, args.overwrite)
             print(summary_table(data))
-            print(f"output: {args.output.rstrip('/')}/ (documents/, rejected/, stats.json)")
+            print(f"output: {args.output.rstrip('/')}/ (documents/, rejected/, stats.json"
+                  f"{', report.html' if cfg.report.enabled else ''})")
             return 0 if data["conservation_ok"] else 3
-    except (ConfigError, UsageError, InputError) as exc:
+        if args.command == "report":
+            print(write_report(args.output, args.examples, args.example_chars))
+            return 0
+    except (ConfigError, UsageError, InputError, FileNotFoundError) as exc:
         print(f"corpusforge: error: {exc}", file=sys.stderr)
         return 2
     except Exception as exc:  # a failed pipeline: say why in one line, keep the trace in the log

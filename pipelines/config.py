@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 
 class ConfigError(ValueError):
@@ -47,6 +47,65 @@ class NormalizeConfig(Section):
     enabled: bool = True
 
 
+class BenchmarkEntry(Section):
+    """A benchmark named explicitly: ``path`` may be a glob; ``fields`` None means every string."""
+
+    name: str = Field(min_length=1)
+    path: str = Field(min_length=1)
+    fields: list[str] | None = None
+
+
+class DecontaminationConfig(Section):
+    enabled: bool = True
+    benchmarks: list[str | BenchmarkEntry] = Field(default_factory=list)
+    ngram: int = Field(13, ge=3)
+    min_words: int = Field(8, ge=1)
+    max_item_frequency: int = Field(20, ge=1)
+    min_matches: int = Field(1, ge=1)
+    action: Literal["reject", "cut"] = "reject"
+    cut_margin: int = Field(10, ge=0)
+    cut_min_keep_frac: float = Field(0.5, ge=0.0, le=1.0)
+    detail_chars: int = Field(200, ge=0)
+
+
+PII_ENTITIES = ("EMAIL_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD", "IP_ADDRESS", "IBAN_CODE", "US_SSN",
+                "PERSON", "LOCATION")
+
+
+class PiiConfig(Section):
+    enabled: bool = True
+    entities: list[Literal[PII_ENTITIES]] = Field(  # type: ignore[valid-type]
+        default_factory=lambda: ["EMAIL_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD", "IP_ADDRESS", "IBAN_CODE", "US_SSN"]
+    )
+    score_threshold: float = Field(0.5, ge=0.0, le=1.0)
+    placeholder: str = "<{entity}>"
+    ner_model: str | None = None
+    context_chars: int = Field(48, ge=0)
+    window_chars: int = Field(160, ge=32)
+    max_chunk_chars: int = Field(4000, ge=512)
+    skip_urls: bool = True
+    batch_size: int = Field(64, ge=1)
+
+    @field_validator("placeholder")
+    @classmethod
+    def _placeholder_ok(cls, value: str) -> str:
+        try:
+            value.format(entity="X")
+        except (KeyError, IndexError, ValueError) as exc:
+            raise ValueError(f"must be a format string using only {{entity}} ({exc})") from None
+        return value
+
+
+class ReportConfig(Section):
+    """report.html and run progress (not a stage: it reads the outputs after the run)."""
+
+    enabled: bool = True
+    examples_per_reason: int = Field(3, ge=0)
+    kept_examples: int = Field(5, ge=0)
+    example_chars: int = Field(300, gt=0)
+    progress_every_s: float = Field(30.0, ge=0)
+
+
 class ToxicityConfig(Section):
     """Toxicity tagging (see transforms/toxicity.py for the segment scoring and aggregation)."""
 
@@ -65,6 +124,9 @@ class Config(Section):
     input: InputConfig = Field(default_factory=InputConfig)
     output: OutputConfig = Field(default_factory=OutputConfig)
     normalize: NormalizeConfig = Field(default_factory=NormalizeConfig)
+    decontamination: DecontaminationConfig = Field(default_factory=DecontaminationConfig)
+    pii: PiiConfig = Field(default_factory=PiiConfig)
+    report: ReportConfig = Field(default_factory=ReportConfig)
     toxicity: ToxicityConfig = Field(default_factory=ToxicityConfig)
 
     def resolved(self) -> dict[str, Any]:

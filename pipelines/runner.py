@@ -10,14 +10,27 @@ from __future__ import annotations
 
 import os
 
-from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions, WorkerOptions
+from apache_beam.options.pipeline_options import (
+    DirectOptions,
+    PipelineOptions,
+    StandardOptions,
+    WorkerOptions,
+)
 from apache_beam.runners.direct.direct_runner import DirectRunner
 
 LOCAL_RUNNER_NAMES = {None, "", "DirectRunner", "directrunner", "direct", "LocalRunner"}
 
 
 class LocalRunner(DirectRunner):
-    """The DirectRunner's FnApiRunner path, without the Prism detour."""
+    """The DirectRunner's FnApiRunner path, without the Prism detour.
+
+    With a ``progress`` (:class:`corpusforge.pipelines.progress.Progress`), each finished bundle's
+    counters are reported to it while the run goes.
+    """
+
+    def __init__(self, progress=None) -> None:  # noqa: ANN001 - Progress, imported lazily
+        super().__init__()
+        self.progress = progress
 
     def run_pipeline(self, pipeline, options):  # noqa: D102 - see class docstring
         from apache_beam.portability.api import beam_provision_api_pb2
@@ -26,6 +39,10 @@ class LocalRunner(DirectRunner):
 
         encoded = JobServiceHandle.encode_pipeline_options(options.get_all_options())
         info = fn_runner.ExtendedProvisionInfo(beam_provision_api_pb2.ProvisionInfo(pipeline_options=encoded))
+        if self.progress is not None:
+            from corpusforge.pipelines.progress import ProgressFnApiRunner
+
+            return ProgressFnApiRunner(self.progress, provision_info=info).run_pipeline(pipeline, options)
         return fn_runner.FnApiRunner(provision_info=info).run_pipeline(pipeline, options)
 
 

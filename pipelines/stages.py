@@ -13,7 +13,9 @@ import apache_beam as beam
 
 from corpusforge.pipelines.config import Config
 from corpusforge.transforms.base import ApplyStage
+from corpusforge.transforms.decontam import Decontaminate, Decontaminator
 from corpusforge.transforms.normalize import Normalize
+from corpusforge.transforms.pii import pii_stage
 from corpusforge.transforms.toxicity import tag_toxicity
 
 StageFactory = Callable[[Config], beam.PTransform | None]
@@ -23,13 +25,32 @@ def _normalize(cfg: Config) -> beam.PTransform | None:
     return ApplyStage(Normalize()) if cfg.normalize.enabled else None
 
 
+def _decontamination(cfg: Config) -> beam.PTransform | None:
+    c = cfg.decontamination
+    if not c.enabled:
+        return None
+    benchmarks = [b if isinstance(b, str) else b.model_dump() for b in c.benchmarks]
+    return Decontaminate(Decontaminator(
+        benchmarks, ngram=c.ngram, min_words=c.min_words, max_item_frequency=c.max_item_frequency,
+        min_matches=c.min_matches, action=c.action, cut_margin=c.cut_margin,
+        cut_min_keep_frac=c.cut_min_keep_frac, detail_chars=c.detail_chars,
+    ))
+
+
+def _pii(cfg: Config) -> beam.PTransform | None:
+    return ApplyStage(pii_stage(cfg.pii)) if cfg.pii.enabled else None
+
+
 def _toxicity(cfg: Config) -> beam.PTransform | None:
     return tag_toxicity(cfg.toxicity)
 
 
 STAGES: list[tuple[str, StageFactory]] = [
     ("normalize", _normalize),
-    # language, quality, decontamination, dedup_exact, dedup_near, pii go here, in that order.
+    # language and quality go here (other branches); decontamination comes before deduplication
+    ("decontamination", _decontamination),
+    # dedup_exact, dedup_near go here (other branches)
+    ("pii", _pii),
     ("toxicity", _toxicity),  # last: it scores only what survives, and only tags by default
 ]
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import dataclasses
 import types
 import typing
-from functools import lru_cache
+from functools import cache
 
 import pyarrow as pa
 
@@ -60,7 +60,7 @@ def _fields_of(cls: type) -> list[pa.Field]:
     return out
 
 
-@lru_cache(maxsize=None)
+@cache
 def schema_of(cls: type) -> pa.Schema:
     return pa.schema(_fields_of(cls))
 

@@ -21,6 +21,7 @@ from apache_beam import pvalue
 
 from corpusforge.schemas.records import Document, Rejected, Rejection
 from corpusforge.transforms.base import KEPT_TAG, REJECTED_TAG, StageCounters
+from corpusforge.transforms.observe import observe_length
 
 STAGE = "validate"
 REASON_PREFIX = "invalid"
@@ -157,6 +158,7 @@ class _ParseFn(beam.DoFn):
             yield pvalue.TaggedOutput(REJECTED_TAG, outcome)
         else:
             self.counters.inc("chars_in", len(outcome.text))
+            observe_length(self.counters, outcome)  # length before any stage, for the report
             yield outcome
 
 

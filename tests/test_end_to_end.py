@@ -1,0 +1,110 @@
+"""End to end: the embedded sample through the CLI under the multi-processing local runner."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pyarrow.dataset as ds
+import pytest
+
+from corpusforge.pipelines.cli import main
+from tests.conftest import REPO, SAMPLE_DIR
+
+SAMPLE_CONFIG = REPO / "configs" / "sample.yaml"
+# Every reason the foundation can give, each exercised by samples/sample/malformed.jsonl.
+FOUNDATION_REASONS = {
+    "invalid:bad_json", "invalid:no_text", "invalid:bad_utf8", "invalid:empty", "invalid:too_long",
+    "invalid:duplicate_id",
+}
+
+
+def run_cli(out: Path, *extra: str, workers: int = 2) -> int:
+    return main(["run", "--input", str(SAMPLE_DIR), "--output", str(out), "--config", str(SAMPLE_CONFIG),
+                 "--workers", str(workers), *extra])
+
+
+def table_rows(folder: Path) -> list[dict]:
+    rows = ds.dataset(str(folder), format="parquet").to_table().to_pylist()
+    return sorted(rows, key=lambda r: r["id"])
+
+
+def input_records() -> int:
+    return sum(1 for f in SAMPLE_DIR.glob("*.jsonl") for line in f.read_bytes().splitlines() if line.strip())
+
+
+@pytest.fixture(scope="module")
+def sample_run(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("run") / "out"
+    assert run_cli(out, workers=2) == 0
+    return out
+
+
+def test_every_record_is_kept_or_rejected_exactly_once(sample_run):
+    kept, rejected = table_rows(sample_run / "documents"), table_rows(sample_run / "rejected")
+    stats = json.loads((sample_run / "stats.json").read_text())
+    assert stats["records_read"] == input_records()
+    assert len(kept) + len(rejected) == input_records()
+    assert not {r["id"] for r in kept} & {r["id"] for r in rejected if r["reason"] != "invalid:duplicate_id"}
+    assert stats["conservation_ok"] is True
+    assert stats["kept"] == len(kept) and stats["rejected"] == len(rejected)
+
+
+def test_sample_exercises_every_foundation_reason(sample_run):
+    reasons = {r["reason"] for r in table_rows(sample_run / "rejected")}
+    assert FOUNDATION_REASONS <= reasons
+    stats = json.loads((sample_run / "stats.json").read_text())
+    assert FOUNDATION_REASONS <= set(stats["stages"]["validate"]["rejected_by_reason"])
+
+
+def test_kept_documents_keep_their_metadata_and_text(sample_run):
+    kept = {r["id"]: r for r in table_rows(sample_run / "documents")}
+    first = kept["sample-article-001"]
+    assert json.loads(first["metadata"]) == {"author": "Sample Writer", "tags": ["travel", "coast"]}
+    assert first["url"] == "https://example.org/travel/harbour-town"
+    assert first["text"].startswith("The old harbour town wakes early.")
+    derived = [r for r in kept.values() if r["id"].startswith("malformed.jsonl:")]
+    assert len(derived) == 1 and "\r" not in derived[0]["text"] and "\x00" not in derived[0]["text"]
+
+
+def test_stats_json_has_config_versions_and_timing(sample_run):
+    stats = json.loads((sample_run / "stats.json").read_text())
+    assert stats["config"]["input"]["max_chars"] == 20000
+    assert len(stats["config_hash"]) == 16
+    assert stats["versions"]["apache-beam"] != "not installed"
+    assert stats["wall_time_s"] > 0
+    assert stats["stage_order"][:2] == ["read", "validate"]
+    assert stats["outputs"]["documents"]["files"] >= 1
+
+
+def test_one_and_two_workers_give_identical_outputs(sample_run, tmp_path):
+    out = tmp_path / "one"
+    assert run_cli(out, workers=1) == 0
+    for folder in ("documents", "rejected"):
+        assert table_rows(out / folder) == table_rows(sample_run / folder)
+
+
+def test_existing_output_is_refused_without_overwrite(sample_run, capsys):
+    assert run_cli(sample_run) == 2
+    assert "--overwrite" in capsys.readouterr().err
+
+
+def test_unknown_config_key_fails_before_running(tmp_path, capsys):
+    assert run_cli(tmp_path / "o", "--set", "input.nope=1") == 2
+    assert "input.nope: unknown key" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+
+
+def test_unreadable_file_stops_the_run_or_is_listed(tmp_path, capsys):
+    bad = tmp_path / "in" / "broken.jsonl.gz"
+    bad.parent.mkdir()
+    bad.write_bytes(b"\x1f\x8b\x08\x00 not really gzip")
+    good = tmp_path / "in" / "good.jsonl"
+    good.write_text('{"id": "g", "text": "A fine document."}\n')
+    args = ["run", "--input", str(bad.parent), "--workers", "1"]
+    assert main([*args, "--output", str(tmp_path / "fail")]) == 1
+    assert "broken.jsonl.gz" in capsys.readouterr().err
+    assert main([*args, "--output", str(tmp_path / "skip"), "--set", "input.on_unreadable=skip"]) == 0
+    stats = json.loads((tmp_path / "skip" / "stats.json").read_text())
+    assert [u["path"].rsplit("/", 1)[1] for u in stats["unreadable_files"]] == ["broken.jsonl.gz"]
+    assert stats["kept"] == 1
