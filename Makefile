@@ -23,7 +23,7 @@ FLINK_MASTER ?= localhost:8081
 ENVIRONMENT_TYPE ?= DOCKER
 WHEEL = dist/corpusforge-$(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)-py3-none-any.whl
 
-.PHONY: env run test bench lint tokenizer clean wheel dataflow spark flink check-cluster-vars toxicity-model
+.PHONY: env run test bench bench-dedup lint tokenizer clean wheel dataflow spark flink check-cluster-vars toxicity-model
 
 env: $(STAMP)
 
@@ -42,6 +42,9 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run_bench.py --docs $(BENCH_DOCS)
+
+bench-dedup: $(STAMP)
+	$(BIN)/python benchmarks/bench_dedup.py --baseline
 
 lint: $(STAMP)
 	$(BIN)/ruff check pipelines transforms schemas corpusforge tests benchmarks

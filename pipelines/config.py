@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 
 class ConfigError(ValueError):
@@ -104,6 +104,37 @@ class ReportConfig(Section):
     kept_examples: int = Field(5, ge=0)
     example_chars: int = Field(300, gt=0)
     progress_every_s: float = Field(30.0, ge=0)
+class DedupExactConfig(Section):
+    enabled: bool = True
+
+
+class DedupNearConfig(Section):
+    enabled: bool = True
+    threshold: float = Field(0.8, gt=0, le=1)
+    num_perm: int = Field(128, ge=8, le=1024)
+    ngram: int = Field(5, ge=1, le=32)
+    seed: int = 1
+    lsh_threshold: float = Field(0.7, gt=0, le=1)
+    bands: int = Field(0, ge=0)
+    rows: int = Field(0, ge=0)
+    verify_threshold: float | None = Field(None, gt=0, le=1)
+    max_bucket_reps: int = Field(8, ge=1)
+    max_rounds: int = Field(10, ge=1, le=64)
+    single_worker_max_edges: int = Field(100_000, ge=0)
+    exact_verify: bool = False
+
+    @model_validator(mode="after")
+    def _bands_fit(self) -> DedupNearConfig:
+        if (self.bands == 0) != (self.rows == 0):
+            raise ValueError("bands and rows are set together (both 0 derives them from lsh_threshold)")
+        if self.bands * self.rows > self.num_perm:
+            raise ValueError(f"bands * rows = {self.bands * self.rows} exceeds num_perm = {self.num_perm}")
+        return self
+
+
+class DedupConfig(Section):
+    exact: DedupExactConfig = Field(default_factory=DedupExactConfig)
+    near: DedupNearConfig = Field(default_factory=DedupNearConfig)
 
 
 class ToxicityConfig(Section):
@@ -125,6 +156,7 @@ class Config(Section):
     output: OutputConfig = Field(default_factory=OutputConfig)
     normalize: NormalizeConfig = Field(default_factory=NormalizeConfig)
     decontamination: DecontaminationConfig = Field(default_factory=DecontaminationConfig)
+    dedup: DedupConfig = Field(default_factory=DedupConfig)
     pii: PiiConfig = Field(default_factory=PiiConfig)
     report: ReportConfig = Field(default_factory=ReportConfig)
     toxicity: ToxicityConfig = Field(default_factory=ToxicityConfig)

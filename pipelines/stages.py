@@ -14,6 +14,8 @@ import apache_beam as beam
 from corpusforge.pipelines.config import Config
 from corpusforge.transforms.base import ApplyStage
 from corpusforge.transforms.decontam import Decontaminate, Decontaminator
+from corpusforge.transforms.dedup_exact import DeduplicateExact
+from corpusforge.transforms.dedup_near import DeduplicateNear, NearParams
 from corpusforge.transforms.normalize import Normalize
 from corpusforge.transforms.pii import pii_stage
 from corpusforge.transforms.toxicity import tag_toxicity
@@ -39,6 +41,15 @@ def _decontamination(cfg: Config) -> beam.PTransform | None:
 
 def _pii(cfg: Config) -> beam.PTransform | None:
     return ApplyStage(pii_stage(cfg.pii)) if cfg.pii.enabled else None
+def _dedup_exact(cfg: Config) -> beam.PTransform | None:
+    return DeduplicateExact() if cfg.dedup.exact.enabled else None
+
+
+def _dedup_near(cfg: Config) -> beam.PTransform | None:
+    c = cfg.dedup.near
+    if not c.enabled:
+        return None
+    return DeduplicateNear(NearParams.resolve(**c.model_dump(exclude={"enabled"})))
 
 
 def _toxicity(cfg: Config) -> beam.PTransform | None:
@@ -47,10 +58,11 @@ def _toxicity(cfg: Config) -> beam.PTransform | None:
 
 STAGES: list[tuple[str, StageFactory]] = [
     ("normalize", _normalize),
-    # language and quality go here (other branches); decontamination comes before deduplication
-    ("decontamination", _decontamination),
-    # dedup_exact, dedup_near go here (other branches)
-    ("pii", _pii),
+    # language and quality go here (cheap per-document filters first)
+    ("decontamination", _decontamination),  # before dedup: a contaminated copy must never be the one kept
+    ("dedup_exact", _dedup_exact),
+    ("dedup_near", _dedup_near),
+    ("pii", _pii),  # after dedup: it changes text that dedup compares in its original form
     ("toxicity", _toxicity),  # last: it scores only what survives, and only tags by default
 ]
 
