@@ -159,6 +159,18 @@ class TokenizeConfig(Section):
         if any(b <= 0 for b in v) or any(a >= b for a, b in zip(v, v[1:], strict=False)):
             raise ValueError("must be strictly ascending positive token counts")
         return v
+class ToxicityConfig(Section):
+    """Toxicity tagging (see transforms/toxicity.py for the segment scoring and aggregation)."""
+
+    enabled: bool = True
+    filter: bool = False
+    threshold: float = Field(0.7, ge=0.0, le=1.0)
+    peak_weight: float = Field(0.5, ge=0.0, le=1.0)
+    max_segment_terms: int = Field(64, gt=0)
+    clean_text: bool = True
+    min_coverage: float = Field(0.5, ge=0.0, le=1.0)
+    batch_size: int = Field(256, gt=0)
+    model_path: str | None = None
 
 
 class Config(Section):
@@ -168,8 +180,9 @@ class Config(Section):
     decontamination: DecontaminationConfig = Field(default_factory=DecontaminationConfig)
     dedup: DedupConfig = Field(default_factory=DedupConfig)
     pii: PiiConfig = Field(default_factory=PiiConfig)
-    report: ReportConfig = Field(default_factory=ReportConfig)
+    toxicity: ToxicityConfig = Field(default_factory=ToxicityConfig)
     tokenize: TokenizeConfig = Field(default_factory=TokenizeConfig)
+    report: ReportConfig = Field(default_factory=ReportConfig)
 
     def resolved(self) -> dict[str, Any]:
         """The full config as plain data, every default filled in (written to stats.json)."""

@@ -18,6 +18,7 @@ from corpusforge.transforms.dedup_exact import DeduplicateExact
 from corpusforge.transforms.dedup_near import DeduplicateNear, NearParams
 from corpusforge.transforms.normalize import Normalize
 from corpusforge.transforms.pii import pii_stage
+from corpusforge.transforms.toxicity import tag_toxicity
 
 StageFactory = Callable[[Config], beam.PTransform | None]
 
@@ -51,6 +52,10 @@ def _dedup_near(cfg: Config) -> beam.PTransform | None:
     return DeduplicateNear(NearParams.resolve(**c.model_dump(exclude={"enabled"})))
 
 
+def _toxicity(cfg: Config) -> beam.PTransform | None:
+    return tag_toxicity(cfg.toxicity)
+
+
 STAGES: list[tuple[str, StageFactory]] = [
     ("normalize", _normalize),
     # language and quality go here (cheap per-document filters first)
@@ -58,7 +63,7 @@ STAGES: list[tuple[str, StageFactory]] = [
     ("dedup_exact", _dedup_exact),
     ("dedup_near", _dedup_near),
     ("pii", _pii),  # after dedup: it changes text that dedup compares in its original form
-    # toxicity goes here
+    ("toxicity", _toxicity),  # last: it scores only what survives, and only tags by default
 ]
 
 
