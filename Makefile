@@ -23,7 +23,7 @@ FLINK_MASTER ?= localhost:8081
 ENVIRONMENT_TYPE ?= DOCKER
 WHEEL = dist/corpusforge-$(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)-py3-none-any.whl
 
-.PHONY: env run test bench lint tokenizer clean wheel dataflow spark flink check-cluster-vars
+.PHONY: env run test bench bench-dedup lint tokenizer clean wheel dataflow spark flink check-cluster-vars toxicity-model
 
 env: $(STAMP)
 
@@ -43,8 +43,23 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run_bench.py --docs $(BENCH_DOCS)
 
+bench-dedup: $(STAMP)
+	$(BIN)/python benchmarks/bench_dedup.py --baseline
+# the project's default tokenizer (corpusforge/assets/tokenizer.json), same bytes every time
+tokenizer: $(STAMP)
+	$(BIN)/python -m corpusforge.pipelines.train_tokenizer
+
 lint: $(STAMP)
 	$(BIN)/ruff check pipelines transforms schemas corpusforge tests benchmarks
+
+# Rebuild corpusforge/assets/toxicity_linear.npz from alt-profanity-check (pinned; scikit-learn is
+# needed only here, in a throw-away environment). The export is checked against the package and is
+# byte-for-byte reproducible.
+TOX_VENV ?= /tmp/corpusforge-toxicity-build
+toxicity-model:
+	test -x $(TOX_VENV)/bin/python || $(PYTHON) -m venv $(TOX_VENV)
+	$(TOX_VENV)/bin/python -m pip install --quiet alt-profanity-check==1.9.1
+	$(TOX_VENV)/bin/python scripts/build_toxicity_model.py
 
 clean:
 	rm -rf out .pytest_cache

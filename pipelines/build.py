@@ -15,6 +15,7 @@ from corpusforge.pipelines.config import Config
 from corpusforge.pipelines.stages import enabled_stages
 from corpusforge.transforms.observe import ObserveOutput
 from corpusforge.transforms.read import InputFile, ReadDocuments, Unreadable
+from corpusforge.transforms.tokenize import Bucket, Tokenize, WriteSequences
 from corpusforge.transforms.validate import RecordParser, Validate
 from corpusforge.transforms.write import WriteDocuments, WriteRejected, shard_count
 
@@ -52,6 +53,17 @@ def build_pipeline(p: beam.Pipeline, cfg: Config, files: list[InputFile], output
         order.append(name)
 
     docs = docs | "ObserveOutput" >> ObserveOutput()  # final length histogram for the report
+
+    if cfg.tokenize.enabled:
+        tokenize = Tokenize(cfg.tokenize)
+        docs, tokens = docs | "tokenize" >> tokenize
+        sequences = tokens | "bucket" >> Bucket(cfg.tokenize)
+        order += ["tokenize", "bucket"]
+        _ = sequences | "WriteSequences" >> WriteSequences(
+            output_dir, cfg.tokenize.buckets, tokenize.info.vocab_size, cfg.tokenize.pack,
+            shard_count(input_bytes, cfg.tokenize.shard_target_mb), codec,
+        )
+
     _ = docs | "WriteDocuments" >> WriteDocuments(output_dir, doc_shards, codec)
     _ = (
         tuple(rejected_parts)

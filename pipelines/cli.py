@@ -28,6 +28,7 @@ from corpusforge.pipelines.progress import Progress
 from corpusforge.pipelines.report import write_report
 from corpusforge.pipelines.runner import LocalRunner, local_options, resolve_runner
 from corpusforge.transforms.read import InputError, discover_inputs
+from corpusforge.transforms.tokenize import sequence_summary
 
 LOG = logging.getLogger("corpusforge")
 OUTPUT_ENTRIES = ("documents", "rejected", "sequences", "stats.json", "report.html", RUN_DIR)
@@ -120,7 +121,7 @@ def run(inputs: list[str], output: str, cfg: Config, beam_args: list[str], worke
         result = pipeline.run()
         result.wait_until_finish()
     counters = run_stats.counters_from_result(result)
-    outputs = {name: run_stats.parquet_rows(f"{output}/{name}") for name in ("documents", "rejected")}
+    outputs = {name: run_stats.parquet_rows(f"{output}/{name}") for name in ("documents", "rejected", "sequences")}
     unreadable = [{"path": m.path, "error": m.error} for m in missing] + _read_unreadable(output)
     data = run_stats.build_stats(
         counters=counters,
@@ -133,6 +134,9 @@ def run(inputs: list[str], output: str, cfg: Config, beam_args: list[str], worke
         started=started,
         runner=_runner_name(runner),
     )
+    sequences = sequence_summary(counters)
+    if sequences is not None:
+        data["sequences"] = sequences
     run_stats.write_json(f"{output}/stats.json", data)
     if cfg.report.enabled:
         try:
@@ -178,7 +182,8 @@ def main(argv: list[str] | None = None) -> int:
             cfg = load_config(args.config, args.set)
             data = run(args.input, args.output, cfg, beam_args, args.workers, args.overwrite)
             print(summary_table(data))
-            print(f"output: {args.output.rstrip('/')}/ (documents/, rejected/, stats.json"
+            print(f"output: {args.output.rstrip('/')}/ (documents/, rejected/"
+                  f"{', sequences/' if cfg.tokenize.enabled else ''}, stats.json"
                   f"{', report.html' if cfg.report.enabled else ''})")
             return 0 if data["conservation_ok"] else 3
         if args.command == "report":

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 
 class ConfigError(ValueError):
@@ -189,6 +189,73 @@ class ReportConfig(Section):
     kept_examples: int = Field(5, ge=0)
     example_chars: int = Field(300, gt=0)
     progress_every_s: float = Field(30.0, ge=0)
+class DedupExactConfig(Section):
+    enabled: bool = True
+
+
+class DedupNearConfig(Section):
+    enabled: bool = True
+    threshold: float = Field(0.8, gt=0, le=1)
+    num_perm: int = Field(128, ge=8, le=1024)
+    ngram: int = Field(5, ge=1, le=32)
+    seed: int = 1
+    lsh_threshold: float = Field(0.7, gt=0, le=1)
+    bands: int = Field(0, ge=0)
+    rows: int = Field(0, ge=0)
+    verify_threshold: float | None = Field(None, gt=0, le=1)
+    max_bucket_reps: int = Field(8, ge=1)
+    max_rounds: int = Field(10, ge=1, le=64)
+    single_worker_max_edges: int = Field(100_000, ge=0)
+    exact_verify: bool = False
+
+    @model_validator(mode="after")
+    def _bands_fit(self) -> DedupNearConfig:
+        if (self.bands == 0) != (self.rows == 0):
+            raise ValueError("bands and rows are set together (both 0 derives them from lsh_threshold)")
+        if self.bands * self.rows > self.num_perm:
+            raise ValueError(f"bands * rows = {self.bands * self.rows} exceeds num_perm = {self.num_perm}")
+        return self
+
+
+class DedupConfig(Section):
+    exact: DedupExactConfig = Field(default_factory=DedupExactConfig)
+    near: DedupNearConfig = Field(default_factory=DedupNearConfig)
+
+
+class TokenizeConfig(Section):
+    """Tokenization and sequence-length bucketing (stages ``tokenize`` and ``bucket``)."""
+
+    enabled: bool = True
+    # None: the project's own byte-level BPE (corpusforge/assets/tokenizer.json). Otherwise a
+    # tokenizer.json path on any Beam filesystem, or a model name already in the local HF cache.
+    tokenizer: str | None = None
+    add_bos: bool = False
+    add_eos: bool = True
+    bos: str | None = None  # None: taken from the tokenizer's special tokens when add_bos
+    eos: str | None = None  # None: taken from the tokenizer's special tokens when add_eos
+    buckets: list[int] = Field(default_factory=lambda: [512, 1024, 2048, 4096, 8192], min_length=1)
+    pack: bool = False
+    batch_size: int = Field(256, gt=0)
+    shard_target_mb: int = Field(256, gt=0)
+
+    @field_validator("buckets")
+    @classmethod
+    def _ascending(cls, v: list[int]) -> list[int]:
+        if any(b <= 0 for b in v) or any(a >= b for a, b in zip(v, v[1:], strict=False)):
+            raise ValueError("must be strictly ascending positive token counts")
+        return v
+class ToxicityConfig(Section):
+    """Toxicity tagging (see transforms/toxicity.py for the segment scoring and aggregation)."""
+
+    enabled: bool = True
+    filter: bool = False
+    threshold: float = Field(0.7, ge=0.0, le=1.0)
+    peak_weight: float = Field(0.5, ge=0.0, le=1.0)
+    max_segment_terms: int = Field(64, gt=0)
+    clean_text: bool = True
+    min_coverage: float = Field(0.5, ge=0.0, le=1.0)
+    batch_size: int = Field(256, gt=0)
+    model_path: str | None = None
 
 
 class Config(Section):
@@ -198,7 +265,10 @@ class Config(Section):
     language: LanguageConfig = Field(default_factory=LanguageConfig)
     quality: QualityConfig = Field(default_factory=QualityConfig)
     decontamination: DecontaminationConfig = Field(default_factory=DecontaminationConfig)
+    dedup: DedupConfig = Field(default_factory=DedupConfig)
     pii: PiiConfig = Field(default_factory=PiiConfig)
+    toxicity: ToxicityConfig = Field(default_factory=ToxicityConfig)
+    tokenize: TokenizeConfig = Field(default_factory=TokenizeConfig)
     report: ReportConfig = Field(default_factory=ReportConfig)
 
     def resolved(self) -> dict[str, Any]:

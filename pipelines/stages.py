@@ -14,10 +14,13 @@ import apache_beam as beam
 from corpusforge.pipelines.config import Config
 from corpusforge.transforms.base import ApplyStage
 from corpusforge.transforms.decontam import Decontaminate, Decontaminator
+from corpusforge.transforms.dedup_exact import DeduplicateExact
+from corpusforge.transforms.dedup_near import DeduplicateNear, NearParams
 from corpusforge.transforms.language import IdentifyLanguage
 from corpusforge.transforms.normalize import Normalize
 from corpusforge.transforms.pii import pii_stage
 from corpusforge.transforms.quality import FilterQuality
+from corpusforge.transforms.toxicity import tag_toxicity
 
 StageFactory = Callable[[Config], beam.PTransform | None]
 
@@ -60,17 +63,30 @@ def _decontamination(cfg: Config) -> beam.PTransform | None:
 
 def _pii(cfg: Config) -> beam.PTransform | None:
     return ApplyStage(pii_stage(cfg.pii)) if cfg.pii.enabled else None
+def _dedup_exact(cfg: Config) -> beam.PTransform | None:
+    return DeduplicateExact() if cfg.dedup.exact.enabled else None
+
+
+def _dedup_near(cfg: Config) -> beam.PTransform | None:
+    c = cfg.dedup.near
+    if not c.enabled:
+        return None
+    return DeduplicateNear(NearParams.resolve(**c.model_dump(exclude={"enabled"})))
+
+
+def _toxicity(cfg: Config) -> beam.PTransform | None:
+    return tag_toxicity(cfg.toxicity)
 
 
 STAGES: list[tuple[str, StageFactory]] = [
     ("normalize", _normalize),
     ("language", _language),
     ("quality", _quality),
-    # decontamination comes before deduplication
-    ("decontamination", _decontamination),
-    # dedup_exact, dedup_near go here (other branches)
-    ("pii", _pii),
-    # toxicity goes here
+    ("decontamination", _decontamination),  # before dedup: a contaminated copy must never be the one kept
+    ("dedup_exact", _dedup_exact),
+    ("dedup_near", _dedup_near),
+    ("pii", _pii),  # after dedup: it changes text that dedup compares in its original form
+    ("toxicity", _toxicity),  # last: it scores only what survives, and only tags by default
 ]
 
 

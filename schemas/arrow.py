@@ -76,5 +76,28 @@ def rejected_schema() -> pa.Schema:
     return pa.schema(doc_fields + list(schema_of(records.Rejection)))
 
 
-def sequence_schema() -> pa.Schema:
-    return schema_of(records.SequenceRow)
+def schema_variant(cls: type, overrides: dict[str, pa.DataType]) -> pa.Schema:
+    """``schema_of(cls)`` with the types of some fields replaced, nullability and order kept.
+
+    For a narrower physical type chosen at run time (uint16 token ids when the vocabulary fits)
+    without writing a second schema by hand. Naming a field the dataclass lacks is an error.
+    """
+    base = schema_of(cls)
+    unknown = set(overrides) - set(base.names)
+    if unknown:
+        raise KeyError(f"{cls.__name__} has no field(s) {sorted(unknown)}")
+    return pa.schema([f.with_type(overrides[f.name]) if f.name in overrides else f for f in base])
+
+
+def token_id_type(vocab_size: int) -> pa.DataType:
+    """uint16 when every id fits (halves the size of sequences/), else the declared int32."""
+    return pa.uint16() if vocab_size <= 1 << 16 else pa.int32()
+
+
+def sequence_schema(vocab_size: int | None = None, packed: bool = False) -> pa.Schema:
+    """Schema of ``sequences/``: :class:`SequenceRow` (or :class:`PackedRow` when packing), with
+    ``input_ids`` narrowed to uint16 when ``vocab_size`` fits."""
+    cls = records.PackedRow if packed else records.SequenceRow
+    if vocab_size is None:
+        return schema_of(cls)
+    return schema_variant(cls, {"input_ids": pa.list_(token_id_type(vocab_size))})

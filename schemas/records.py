@@ -124,6 +124,22 @@ class SequenceRow:
     chunk_index: Int32
 
 
+@dataclass
+class PackedRow:
+    """One packed training row (``tokenize.pack: true``): documents concatenated, each ending in EOS.
+
+    ``doc_ids[i]`` starts at token offset ``doc_starts[i]`` of the row and runs to the next start
+    (or the row's end); ``chunk_indices[i]`` is the position of that piece within its document, so a
+    document cut at a row boundary can be put back together.
+    """
+
+    input_ids: list[Int32]
+    length: Int32
+    doc_ids: list[str]
+    doc_starts: list[Int32]
+    chunk_indices: list[Int32]
+
+
 DOCUMENT_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(Document))
 REJECTION_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(Rejection))
 # Annotations that are flat dataclasses (struct columns); pyarrow wants them as dicts.
@@ -150,8 +166,9 @@ def rejected_row(rejected: Rejected, include_text: bool = True) -> dict[str, Any
     return row
 
 
-def sequence_row(seq: SequenceRow) -> dict[str, Any]:
-    return {f.name: getattr(seq, f.name) for f in fields(SequenceRow)}
+def sequence_row(seq: SequenceRow | PackedRow) -> dict[str, Any]:
+    """The Parquet row of a training row (either layout)."""
+    return {f.name: getattr(seq, f.name) for f in fields(seq)}
 
 
 __all__ = [
@@ -160,6 +177,7 @@ __all__ = [
     "Float32",
     "Int32",
     "QualitySignals",
+    "PackedRow",
     "REJECTION_FIELDS",
     "Rejected",
     "Rejection",

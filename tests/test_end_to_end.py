@@ -26,8 +26,9 @@ def run_cli(out: Path, *extra: str, workers: int = 2) -> int:
 
 def table_rows(folder: Path) -> list[dict]:
     rows = ds.dataset(str(folder), format="parquet").to_table().to_pylist()
-    # id then reason: a duplicate id's two records can now both be rejected (quality, duplicate_id)
-    return sorted(rows, key=lambda r: (r["id"], r.get("reason") or ""))
+    # documents/ and rejected/ rows have an id (a duplicate id's two records can both be rejected:
+    # the reason breaks the tie); sequences/ rows a doc_id and a chunk_index
+    return sorted(rows, key=lambda r: (r["id"], r.get("reason") or "") if "id" in r else (r["doc_id"], r["chunk_index"]))
 
 
 def input_records() -> int:

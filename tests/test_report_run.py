@@ -46,11 +46,8 @@ def test_sample_report_figures_match_stats(sample_run: Path):
         assert [as_int(row[k]) for k in ("in", "kept", "rejected", "chars_in", "chars_kept")] == [
             s["in"], s["kept"], s["rejected"], s["chars_in"], s["chars_kept"]]
     reasons = {r["reason"]: as_int(r["count"]) for r in report.tables["rejections"]}
-    every_stage: dict[str, int] = {}  # the rejections table lists the reasons of every stage
-    for stage in stats["stages"].values():
-        for reason, n in stage.get("rejected_by_reason", {}).items():
-            every_stage[reason] = every_stage.get(reason, 0) + n
-    assert reasons == every_stage
+    every_reason = {r: n for s in stats["stages"].values() for r, n in s.get("rejected_by_reason", {}).items()}
+    assert reasons == every_reason
     assert {"invalid:bad_json", "invalid:empty", "invalid:no_text", "invalid:duplicate_id"} <= set(reasons)
     assert {"funnel", "rejections", "lengths"} <= set(report.plots)
     replaced = {k.split(":", 1)[1]: n for k, n in stats["stages"].get("pii", {}).get("counters", {}).items()
@@ -87,10 +84,8 @@ def test_rejected_examples_are_masked_truncated_and_stable(sample_run: Path):
         assert secret not in html
     assert "&lt;EMAIL&gt;" in html and "&lt;PHONE&gt;" in html
     shown = dict(re.findall(r'data-reason="([^"]+)"><summary>.*?\((\d+) shown\)', html))
-    by_reason: dict[str, int] = {}  # examples are shown for the reasons of every stage
-    for stage in json.loads((sample_run / "stats.json").read_text())["stages"].values():
-        for reason, n in stage.get("rejected_by_reason", {}).items():
-            by_reason[reason] = by_reason.get(reason, 0) + n
+    stages = json.loads((sample_run / "stats.json").read_text())["stages"]
+    by_reason = {r: n for s in stages.values() for r, n in s.get("rejected_by_reason", {}).items()}
     assert shown == {reason: str(min(2, n)) for reason, n in by_reason.items()}
     for pre in re.findall(r"<pre>(.*?)</pre>", html.split('id="config"')[0], re.S):
         assert len(pre) <= 200  # 80 characters, escaped

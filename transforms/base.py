@@ -2,7 +2,8 @@
 
 A stage's logic is a small class with no Beam in it (:class:`DocumentStage`): ``setup`` builds heavy
 objects once per worker, ``process`` turns one document into either a (possibly annotated) document
-or a :class:`Rejection`. :class:`ApplyStage` wraps any such logic as a composite transform that
+or a :class:`Rejection` (or a :class:`Rejected` when the rejected record should carry the stage's
+annotation, e.g. the score that got it rejected). :class:`ApplyStage` wraps any such logic as a composite transform that
 returns ``(kept, rejected)`` through tagged outputs and counts everything with Beam metrics under
 ``corpusforge.<stage>``. Global stages (deduplication, duplicate ids) build their own composites but
 use :class:`StageCounters` so that their numbers land in stats.json the same way.
@@ -111,6 +112,8 @@ class _ApplyStageFn(beam.DoFn):
 
     def _route(self, doc: Document, outcome: Document | Rejection | Rejected) -> Iterable[Any]:
         if isinstance(outcome, Rejected):
+            # The stage annotated the document before rejecting it (e.g. toxicity keeps the score
+            # that got the document rejected), so rejected/ shows the annotation.
             self.counters.rejected(outcome.rejection)
             yield pvalue.TaggedOutput(REJECTED_TAG, outcome)
         elif isinstance(outcome, Rejection):

@@ -1,0 +1,156 @@
+#!/usr/bin/env python3
+"""Tokenize + bucket throughput per core with the GPT-NeoX tokenizer (or any tokenizer.json).
+
+    python benchmarks/bench_tokenize.py --docs CORPUS.jsonl.gz [--limit 2000] [--tokenizer PATH]
+
+One thread (RAYON_NUM_THREADS=1), CPU time (``time.process_time``) as well as wall time, so that the
+figures are per core even on a shared machine. Measured, on the same documents:
+
+- ``encode_batch``: the tokenizers library alone, the issue's reference point;
+- ``encode_batch_fast``: the variant without character offsets that the stage uses;
+- ``stage_logic``: what one worker does per document without Beam: encode (with EOS), annotate
+  the Document, cut into bucketed rows and build the Parquet row dicts;
+- ``beam_stage``: ``TokenizeAndBucket`` in an in-process pipeline, minus the same pipeline without it
+  (Beam overhead included, no writing).
+
+Prints one JSON line (read by benchmarks/run_bench.py). A benchmark reports; it never fails.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ["RAYON_NUM_THREADS"] = "1"
+os.environ["TOKENIZERS_PARALLELISM"] = "false"
+
+import argparse  # noqa: E402
+import dataclasses  # noqa: E402
+import gzip  # noqa: E402
+import json  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from collections.abc import Callable  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED = Path(os.environ.get("CORPUSFORGE_SHARED", REPO.parent / "shared"))
+NEOX = SHARED / "data" / "tokenizers" / "gpt-neox-20b.tokenizer.json"
+
+
+def read_texts(path: Path, limit: int) -> list[str]:
+    opener = gzip.open if path.suffix == ".gz" else open
+    texts = []
+    with opener(path, "rt", encoding="utf-8") as f:
+        for line in f:
+            texts.append(json.loads(line)["text"])
+            if len(texts) >= limit:
+                break
+    return texts
+
+
+def timed(fn: Callable[[], int], repeat: int = 2) -> tuple[float, float, int]:
+    """Best (cpu seconds, wall seconds) of ``repeat`` runs, and what ``fn`` returned (tokens)."""
+    best_cpu = best_wall = float("inf")
+    tokens = 0
+    for _ in range(repeat):
+        c0, w0 = time.process_time(), time.perf_counter()
+        tokens = fn()
+        best_cpu = min(best_cpu, time.process_time() - c0)
+        best_wall = min(best_wall, time.perf_counter() - w0)
+    return best_cpu, best_wall, tokens
+
+
+def figures(n_docs: int, cpu: float, wall: float, tokens: int) -> dict:
+    return {"docs_per_s_per_core": round(n_docs / cpu, 1), "tokens_per_s_per_core": round(tokens / cpu),
+            "cpu_s": round(cpu, 3), "wall_s": round(wall, 3), "tokens": tokens}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--docs", type=Path, required=True, help="JSONL(.gz) corpus, e.g. a scale corpus")
+    ap.add_argument("--limit", type=int, default=2000)
+    ap.add_argument("--tokenizer", default=str(NEOX))
+    ap.add_argument("--batch", type=int, default=256)
+    ap.add_argument("--no-beam", action="store_true")
+    a = ap.parse_args()
+    if not Path(a.tokenizer).exists():
+        print(json.dumps({"skipped": f"no tokenizer at {a.tokenizer}"}))
+        return
+
+    from corpusforge.pipelines.config import TokenizeConfig
+    from corpusforge.schemas.records import Document, sequence_row
+    from corpusforge.transforms.bucket import split_document
+    from corpusforge.transforms.tokenize import DocumentTokenizer
+    from corpusforge.transforms.tokenizer_io import inspect_tokenizer, load_tokenizer
+
+    texts = read_texts(a.docs, a.limit)
+    n = len(texts)
+    batches = [texts[i : i + a.batch] for i in range(0, n, a.batch)]
+    tok = load_tokenizer(a.tokenizer)
+    info = inspect_tokenizer(a.tokenizer, False, None, True, None)
+    cfg = TokenizeConfig(tokenizer=a.tokenizer, batch_size=a.batch)
+    logic = DocumentTokenizer(a.tokenizer, None, info.eos_id)
+    logic.setup()
+    docs = [Document(id=f"d{i}", text=t) for i, t in enumerate(texts)]
+    doc_batches = [docs[i : i + a.batch] for i in range(0, n, a.batch)]
+
+    def encode_batch() -> int:
+        return sum(len(e.ids) for b in batches for e in tok.encode_batch(b, add_special_tokens=False))
+
+    def encode_batch_fast() -> int:
+        return sum(len(e.ids) for b in batches for e in tok.encode_batch_fast(b, add_special_tokens=False))
+
+    def stage_logic() -> int:
+        total = 0
+        for batch in doc_batches:
+            for doc, ids in zip(batch, logic.encode([d.text for d in batch]), strict=True):
+                dataclasses.replace(doc, n_tokens=len(ids))
+                for _, row in split_document(doc.id, ids, cfg.buckets):
+                    sequence_row(row)
+                total += len(ids)
+        return total
+
+    result: dict = {"tokenizer": Path(a.tokenizer).name, "docs": n, "chars": sum(map(len, texts)),
+                    "batch": a.batch, "threads": 1}
+    result["encode_batch"] = figures(n, *timed(encode_batch))
+    if hasattr(tok, "encode_batch_fast"):
+        result["encode_batch_fast"] = figures(n, *timed(encode_batch_fast))
+    result["stage_logic"] = figures(n, *timed(stage_logic))
+
+    if not a.no_beam:
+        import apache_beam as beam
+        from apache_beam.options.pipeline_options import PipelineOptions
+
+        from corpusforge.pipelines.runner import LocalRunner
+        from corpusforge.transforms.tokenize import TokenizeAndBucket
+
+        corpus, limit = str(a.docs), a.limit
+
+        def load(path: str):
+            return (Document(id=f"d{i}", text=t) for i, t in enumerate(read_texts(Path(path), limit)))
+
+        def pipeline(with_stage: bool) -> Callable[[], int]:
+            def run() -> int:
+                opts = PipelineOptions(["--direct_running_mode=in_memory"])
+                with beam.Pipeline(runner=LocalRunner(), options=opts) as p:
+                    # documents are made inside the pipeline: a Create of the documents themselves
+                    # would measure Beam pickling and bz2-compressing them into the graph
+                    docs = p | beam.Create([corpus]) | "Load" >> beam.FlatMap(load)
+                    if with_stage:
+                        _, seqs = docs | TokenizeAndBucket(cfg, info)
+                        _ = seqs | "Row" >> beam.Map(lambda kv: sequence_row(kv[1]))
+                    else:
+                        _ = docs | "Len" >> beam.Map(lambda d: len(d.text))
+                return result["stage_logic"]["tokens"] if with_stage else 0
+            return run
+
+        base_cpu, base_wall, _ = timed(pipeline(False), repeat=1)
+        cpu, wall, tokens = timed(pipeline(True), repeat=1)
+        result["beam_stage"] = figures(n, cpu - base_cpu, wall - base_wall, tokens)
+        result["beam_stage"]["note"] = ("Tokenize (tokenize + bucket + row dicts) in an in-process pipeline, minus the same "
+                                        f"pipeline without it (reading, start-up: {base_cpu:.2f} cpu s)")
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
