@@ -11,11 +11,12 @@ import json
 
 import pytest
 import yaml
-from tests.conftest import REPO
+
 from corpusforge.pipelines.config import Config
 from corpusforge.schemas.records import Document, Rejected
 from corpusforge.transforms.language import IdentifyLanguage
 from corpusforge.transforms.quality import FilterQuality
+from tests.conftest import REPO
 
 
 def test_default_yaml_documents_language_and_quality_defaults():

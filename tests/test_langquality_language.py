@@ -15,7 +15,6 @@ from corpusforge.schemas.records import Document, Rejected
 from corpusforge.transforms.base import ApplyStage
 from corpusforge.transforms.language import IdentifyLanguage, LanguageDetector, sample_text
 from corpusforge.transforms.quality import FilterQuality
-
 from tests.conftest import SAMPLE_DIR
 
 EN = (

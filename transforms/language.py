@@ -48,11 +48,10 @@ def _make_fast_detector_class():
     normalization is one ``str.translate`` with a memo table, and the n-grams of a word (which
     depend only on the word and on whether a space follows it) are memoized per worker. The
     sampling of n-grams and the probability updates are langdetect's own, seed included."""
-    from langdetect.detector import Detector
-    from langdetect.utils.ngram import NGram
-
     import numpy as np
+    from langdetect.detector import Detector
     from langdetect.lang_detect_exception import ErrorCode, LangDetectException
+    from langdetect.utils.ngram import NGram
 
     table = _NormalizeTable()
     cache: dict[tuple[str, bool], list[str]] = {}
