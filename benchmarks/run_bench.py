@@ -60,6 +60,14 @@ def passthrough_overrides() -> list[str]:
     return out
 
 
+def full_overrides() -> list[str]:
+    """Every stage on; decontamination against the dev benchmark files when they are there."""
+    benchmarks = SHARED / "data" / "dev" / "benchmarks"
+    if benchmarks.is_dir():
+        return [f"decontamination.benchmarks=[{benchmarks}/*.jsonl]"]
+    return []
+
+
 def run_pipeline(corpus: Path, workers: int, overrides: list[str], tag: str) -> dict:
     out = RESULTS / f"run-{tag}-w{workers}"
     cmd = [sys.executable, "-m", "corpusforge.pipelines.cli", "run", "--input", str(corpus), "--output", str(out),
@@ -123,7 +131,7 @@ def main() -> None:
               "corpus": {"path": str(corpus), "docs": a.docs, "bytes": corpus.stat().st_size},
               "pipeline": {}, "stages": {}}
     for scenario in a.scenarios.split(","):
-        overrides = passthrough_overrides() if scenario == "passthrough" else []
+        overrides = passthrough_overrides() if scenario == "passthrough" else full_overrides()
         for w in (int(x) for x in a.workers.split(",")):
             res = run_pipeline(corpus, w, overrides, scenario)
             report["pipeline"][f"{scenario}/w{w}"] = res
