@@ -60,7 +60,7 @@ def test_near_clusters_a_chain_and_keeps_unrelated_and_number_tables(exact_verif
         kept_rows, rejected_rows = outcome(kept, (rejected_exact, rejected_near) | beam.Flatten())
         # original, exact-case and exact-space are one text; the smallest id hash of the three,
         # exact-case, is kept. near-edit is similar to it, near-chain only to near-edit (Jaccard
-        # with the kept one about 0.77), yet the chain makes them one cluster.
+        # with the kept one about 0.74), yet the chain makes them one cluster.
         assert_that(kept_rows, equal_to([
             ("dedup-exact-case", 4), ("dedup-unrelated", 0), ("dedup-table-1", 0), ("dedup-table-2", 0),
             ("dedup-short-1", 0), ("dedup-short-2", 0),
@@ -74,7 +74,7 @@ def test_near_clusters_a_chain_and_keeps_unrelated_and_number_tables(exact_verif
 
 
 def test_exact_verification_drops_edges_below_the_threshold():
-    """Verified on estimates at 0.6, but the exact check at 0.9 holds the 0.875 pairs apart."""
+    """Verified on estimates at 0.6, but the exact check at 0.9 holds the ~0.85 pairs apart."""
     docs = [d for d in sample_docs() if d.id in ("dedup-original", "dedup-near-edit", "dedup-near-chain")]
     params = NearParams.resolve(threshold=0.9, verify_threshold=0.6, exact_verify=True)
     with local_test_pipeline() as p:

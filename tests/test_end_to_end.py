@@ -114,3 +114,57 @@ def test_unreadable_file_stops_the_run_or_is_listed(tmp_path, capsys):
     stats = json.loads((tmp_path / "skip" / "stats.json").read_text())
     assert [u["path"].rsplit("/", 1)[1] for u in stats["unreadable_files"]] == ["broken.jsonl.gz"]
     assert stats["kept"] == 1
+
+
+# What the sample's stage-specific files (samples/sample/*.jsonl) are written to show in one default
+# run with configs/sample.yaml: each stage rejects or rewrites something, not only the foundation.
+PII_TYPES = {"EMAIL_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD", "IP_ADDRESS", "IBAN_CODE", "US_SSN"}
+SAMPLE_STAGE_REASONS = {
+    "language:de", "language:unknown", "contamination:tinyquiz", "dedup:exact", "dedup:near",
+    "toxicity:above_threshold",  # configs/sample.yaml sets toxicity.filter: true
+}
+QUALITY_FAMILIES = {"gopher_quality", "gopher_repetition", "c4", "fineweb", "extra"}
+
+
+def test_sample_exercises_every_stage(sample_run):
+    rejected = table_rows(sample_run / "rejected")
+    reasons = {r["reason"] for r in rejected}
+    assert SAMPLE_STAGE_REASONS <= reasons, SAMPLE_STAGE_REASONS - reasons
+    families = {r.split(":", 1)[1].split(".")[0] for r in reasons if r.startswith("quality:")}
+    assert QUALITY_FAMILIES <= families, QUALITY_FAMILIES - families
+    stats = json.loads((sample_run / "stats.json").read_text())
+    stages = stats["stages"]
+    for stage, reason in (("language", "language:de"), ("decontamination", "contamination:tinyquiz"),
+                          ("dedup_exact", "dedup:exact"), ("dedup_near", "dedup:near"),
+                          ("toxicity", "toxicity:above_threshold")):
+        assert stages[stage]["rejected_by_reason"].get(reason, 0) >= 1, (stage, reason)
+    # the three contaminated records, both exact copies and both near copies (the chain A~B~C)
+    by_id = {r["id"]: r["reason"] for r in rejected if r["reason"] != "invalid:duplicate_id"}
+    assert [by_id.get(i) for i in ("sample-contam-verbatim", "sample-contam-case-punct", "sample-contam-short-item")] \
+        == ["contamination:tinyquiz"] * 3
+    assert [by_id.get(i) for i in ("dedup-original", "dedup-exact-space")] == ["dedup:exact"] * 2
+    assert [by_id.get(i) for i in ("dedup-near-edit", "dedup-near-chain")] == ["dedup:near"] * 2
+    assert by_id.get("tox-rant") == "toxicity:above_threshold"
+    # pii replaced every type it looks for, and never rejects
+    counters = stages["pii"]["counters"]
+    assert {t for t in PII_TYPES if counters.get(f"replaced:{t}", 0) >= 1} == PII_TYPES
+    assert stages["pii"]["rejected"] == 0
+
+
+def test_kept_sample_documents_carry_every_stage_annotation(sample_run):
+    kept = table_rows(sample_run / "documents")
+    ids = {r["id"] for r in kept}
+    # stage-specific records that are meant to get through every filter
+    assert {"sample-clean-gardening", "dedup-exact-case", "dedup-unrelated", "pii-email", "pii-clean",
+            "tox-clean-page", "tok-long", "tok-code", "report-long"} <= ids
+    for r in kept:
+        assert r["lang"] == "en", r["id"]
+        assert r["toxicity_score"] is not None and 0.0 <= r["toxicity_score"] < 0.7, r["id"]
+        assert r["n_tokens"] and r["n_tokens"] > 0, r["id"]
+    texts = {r["id"]: r["text"] for r in kept}
+    assert "<EMAIL_ADDRESS>" in texts["pii-email"] and "@" not in texts["pii-email"]
+    assert {r["id"]: r["duplicate_count"] for r in kept}["dedup-exact-case"] == 4
+    # tokenize/bucket: sequences exist, hold every kept document, and the long record needs a bigger bucket
+    sequences = table_rows(sample_run / "sequences")
+    assert sequences and {r["doc_id"] for r in sequences} == ids
+    assert {"bucket=512", "bucket=1024"} <= {p.name for p in (sample_run / "sequences").iterdir()}

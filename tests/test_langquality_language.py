@@ -137,3 +137,4 @@ def test_sample_exercises_the_reasons():
     assert reasons["lq-mojibake"] == "quality:extra.mojibake_ratio"
     assert reasons["lq-nav"] == "quality:c4.min_sentences"
     assert reasons["lq-numbers"] == "quality:gopher_quality.alpha_words_ratio"
+    assert reasons["lq-list"].startswith("quality:fineweb.")  # an ingredient list: lines without punctuation

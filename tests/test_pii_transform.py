@@ -40,8 +40,8 @@ def test_apply_stage_scrubs_and_rejects_nothing(test_pipeline):
 
 
 def test_sample_run_reports_replacements_per_type(tmp_path):
-    # the PII sample records are short on purpose: language and quality filtering are not under test
-    cfg = load_config(overrides=["language.enabled=false", "quality.enabled=false"])
+    # default filters on: every PII sample record is English prose that reaches the pii stage
+    cfg = load_config()
     out = tmp_path / "run"
     stats = run([str(SAMPLE_DIR / "pii.jsonl")], str(out), cfg, ["--direct_running_mode=in_memory"], workers=1)
     pii = stats["stages"]["pii"]
