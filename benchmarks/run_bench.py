@@ -35,14 +35,26 @@ SCENARIOS: dict[str, list[str]] = {
 STAGE_SECTIONS = ("language", "quality", "decontamination", "dedup.exact", "dedup.near", "pii", "toxicity", "tokenize")
 
 
-def scale_corpus(docs: int) -> Path:
+def scale_corpus(docs: int, shards: int = 1) -> Path:
+    """The scale corpus: one gzip file, or a folder of ``shards`` gzip files (as real corpora come)."""
     RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / f"scale-{docs}.jsonl.gz"
-    if not path.exists():
-        if not MAKE_SCALE.exists():
-            sys.exit(f"no scale corpus and no {MAKE_SCALE}: set CORPUSFORGE_SHARED")
-        subprocess.run([sys.executable, str(MAKE_SCALE), "--docs", str(docs), "--out", str(path)], check=True)
-    return path
+    if not MAKE_SCALE.exists():
+        sys.exit(f"no {MAKE_SCALE}: set CORPUSFORGE_SHARED to the shared folder")
+    if shards == 1:
+        path = RESULTS / f"scale-{docs}.jsonl.gz"
+        if not path.exists():
+            subprocess.run([sys.executable, str(MAKE_SCALE), "--docs", str(docs), "--out", str(path)], check=True)
+        return path
+    folder = RESULTS / f"scale-{docs}-x{shards}"
+    if not folder.exists():
+        folder.mkdir()
+        subprocess.run([sys.executable, str(MAKE_SCALE), "--docs", str(docs), "--shards", str(shards),
+                        "--out", str(folder / "scale.jsonl.gz")], check=True)
+    return folder
+
+
+def input_bytes(path: Path) -> int:
+    return sum(f.stat().st_size for f in path.iterdir()) if path.is_dir() else path.stat().st_size
 
 
 def available_sections() -> set[str]:
@@ -68,6 +80,59 @@ def full_overrides() -> list[str]:
     return []
 
 
+class TreeMemory:
+    """Peak RSS of a process (the driver) and, separately, of its largest descendant (a worker),
+    sampled from /proc. The local runner keeps shuffled data in the driver; workers should stay flat."""
+
+    def __init__(self, pid: int, every_s: float = 0.2) -> None:
+        import threading
+
+        self.pid, self.every_s = pid, every_s
+        self.driver_peak = self.worker_peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    @staticmethod
+    def _rss_kb(pid: int) -> int:
+        try:
+            with open(f"/proc/{pid}/status") as f:
+                for line in f:
+                    if line.startswith("VmRSS:"):
+                        return int(line.split()[1])
+        except OSError:
+            pass
+        return 0
+
+    def _children(self) -> dict[int, int]:
+        parent: dict[int, int] = {}
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                try:
+                    with open(f"/proc/{entry}/stat") as f:
+                        parent[int(entry)] = int(f.read().rsplit(")", 1)[1].split()[1])
+                except (OSError, IndexError, ValueError):
+                    continue
+        tree, frontier = set(), {self.pid}
+        while frontier:
+            frontier = {p for p, pp in parent.items() if pp in frontier and p not in tree}
+            tree |= frontier
+        return {p: self._rss_kb(p) for p in tree}
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.driver_peak = max(self.driver_peak, self._rss_kb(self.pid))
+            kids = self._children()
+            if kids:
+                self.worker_peak = max(self.worker_peak, max(kids.values()))
+            self._stop.wait(self.every_s)
+
+    def stop(self) -> tuple[float, float]:
+        self._stop.set()
+        self._thread.join()
+        return round(self.driver_peak / 1024, 1), round(self.worker_peak / 1024, 1)
+
+
 def run_pipeline(corpus: Path, workers: int, overrides: list[str], tag: str) -> dict:
     out = RESULTS / f"run-{tag}-w{workers}"
     cmd = [sys.executable, "-m", "corpusforge.pipelines.cli", "run", "--input", str(corpus), "--output", str(out),
@@ -76,14 +141,19 @@ def run_pipeline(corpus: Path, workers: int, overrides: list[str], tag: str) -> 
         cmd += ["--set", o]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True)
+    with open(RESULTS / f"run-{tag}-w{workers}.log", "w") as log:
+        child = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, text=True)
+        memory = TreeMemory(child.pid)
+        returncode = child.wait()
     wall = time.perf_counter() - start
+    driver_mb, worker_mb = memory.stop()
+    proc = subprocess.CompletedProcess(cmd, returncode, "", (RESULTS / f"run-{tag}-w{workers}.log").read_text()[-3000:])
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode != 0:
         return {"error": proc.stderr[-2000:], "returncode": proc.returncode}
     stats = json.loads((out / "stats.json").read_text())
     docs = stats["records_read"]
-    mb = corpus.stat().st_size / 1e6
+    mb = input_bytes(corpus) / 1e6
     raw_mb = stats["stages"].get("validate", {}).get("chars_in", 0) / 1e6
     return {
         "workers": workers,
@@ -96,6 +166,8 @@ def run_pipeline(corpus: Path, workers: int, overrides: list[str], tag: str) -> 
         "cpu_s": round((after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime), 1),
         # ru_maxrss of children is the largest single process: the peak of one worker (or the driver).
         "peak_rss_mb_per_process": round(after.ru_maxrss / 1024, 1),
+        "peak_rss_mb_driver": driver_mb,
+        "peak_rss_mb_worker": worker_mb,
         "kept": stats["kept"],
         "rejected": stats["rejected"],
         "conservation_ok": stats["conservation_ok"],
@@ -107,7 +179,8 @@ def stage_benchmarks(corpus: Path, limit: int) -> dict:
     results = {}
     for script in sorted(HERE.glob("bench_*.py")):
         name = script.stem[len("bench_"):]
-        proc = subprocess.run([sys.executable, str(script), "--docs", str(corpus), "--limit", str(limit)],
+        single = scale_corpus(int(corpus.name.split("-")[1]), 1) if corpus.is_dir() else corpus
+        proc = subprocess.run([sys.executable, str(script), "--docs", str(single), "--limit", str(limit)],
                               capture_output=True, text=True)
         lines = [ln for ln in proc.stdout.splitlines() if ln.strip().startswith("{")]
         if proc.returncode != 0 or not lines:
@@ -121,14 +194,15 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--docs", type=int, default=20_000)
     ap.add_argument("--workers", default="1,2")
+    ap.add_argument("--shards", type=int, default=4, help="input files the scale corpus is split into")
     ap.add_argument("--scenarios", default="passthrough,full")
     ap.add_argument("--stage-limit", type=int, default=2000, help="documents per stage micro-benchmark")
     ap.add_argument("--skip-stages", action="store_true")
     a = ap.parse_args()
-    corpus = scale_corpus(a.docs)
+    corpus = scale_corpus(a.docs, a.shards)
     report = {"machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
                           "processor": platform.processor()},
-              "corpus": {"path": str(corpus), "docs": a.docs, "bytes": corpus.stat().st_size},
+              "corpus": {"path": str(corpus), "docs": a.docs, "shards": a.shards, "bytes": input_bytes(corpus)},
               "pipeline": {}, "stages": {}}
     for scenario in a.scenarios.split(","):
         overrides = passthrough_overrides() if scenario == "passthrough" else full_overrides()
@@ -136,7 +210,8 @@ def main() -> None:
             res = run_pipeline(corpus, w, overrides, scenario)
             report["pipeline"][f"{scenario}/w{w}"] = res
             print(f"{scenario:<12} workers={w}: " + (f"{res['docs_per_s']:>8.1f} docs/s, {res['docs_per_s_per_core']:>8.1f} "
-                  f"docs/s/core, {res['text_mb_per_s_per_core']:.2f} MB/s/core, peak {res['peak_rss_mb_per_process']} MB"
+                  f"docs/s/core, {res['text_mb_per_s_per_core']:.2f} MB/s/core, peak MB: driver {res['peak_rss_mb_driver']}, "
+                  f"worker {res['peak_rss_mb_worker']}"
                   if "error" not in res else f"FAILED {res['error'][-300:]}"), flush=True)
         runs = [report["pipeline"].get(f"{scenario}/w{w}", {}) for w in (1, 2)]
         if all("docs_per_s" in r for r in runs):
