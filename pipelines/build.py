@@ -36,9 +36,15 @@ def record_parser(cfg: Config) -> RecordParser:
     return RecordParser(c.text_field, c.id_field, c.source_field, c.url_field, c.max_chars)
 
 
-def build_pipeline(p: beam.Pipeline, cfg: Config, files: list[InputFile], output_dir: str) -> PipelinePlan:
+def build_pipeline(p: beam.Pipeline, cfg: Config, files: list[InputFile], output_dir: str,
+                   local_runner: bool = False) -> PipelinePlan:
+    """Assemble the graph. ``local_runner`` tells ``output.sharding: auto`` which layout to use."""
     input_bytes = sum(f.size for f in files)
-    doc_shards = shard_count(input_bytes, cfg.output.shard_target_mb)
+    sharding = cfg.output.sharding
+    fixed = sharding == "fixed" or (sharding == "auto" and not local_runner)
+    # 0 lets the runner write one file per bundle (Beam's default), with no shuffle of the rows
+    doc_shards = shard_count(input_bytes, cfg.output.shard_target_mb) if fixed else 0
+    rejected_shards = max(1, doc_shards // 4) if fixed else 0
     codec = "none" if cfg.output.compression == "none" else cfg.output.compression
 
     raw, unreadable = p | "ReadDocuments" >> ReadDocuments(
@@ -68,7 +74,7 @@ def build_pipeline(p: beam.Pipeline, cfg: Config, files: list[InputFile], output
     _ = (
         tuple(rejected_parts)
         | "AllRejected" >> beam.Flatten()
-        | "WriteRejected" >> WriteRejected(output_dir, max(1, doc_shards // 4), cfg.output.rejected_text, codec)
+        | "WriteRejected" >> WriteRejected(output_dir, rejected_shards, cfg.output.rejected_text, codec)
     )
     _ = (
         unreadable

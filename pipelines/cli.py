@@ -112,7 +112,7 @@ def run(inputs: list[str], output: str, cfg: Config, beam_args: list[str], worke
     total_mb = sum(f.size for f in files) / 1e6
     LOG.info("reading %d file(s), %.1f MB, with %s", len(files), total_mb, _runner_name(runner))
     pipeline = beam.Pipeline(runner=runner, options=options)
-    plan = build_pipeline(pipeline, cfg, files, output)
+    plan = build_pipeline(pipeline, cfg, files, output, local_runner=isinstance(runner, LocalRunner))
     LOG.info("stages: %s", " -> ".join(plan.stages))
     progress = Progress(plan.stages, cfg.report.progress_every_s)
     if isinstance(runner, LocalRunner):

@@ -40,6 +40,7 @@ class InputConfig(Section):
 class OutputConfig(Section):
     rejected_text: bool = True
     shard_target_mb: int = Field(256, gt=0)
+    sharding: Literal["auto", "fixed", "runner"] = "auto"
     compression: Literal["zstd", "snappy", "gzip", "none"] = "zstd"
 
 

@@ -1,8 +1,10 @@
 """Writing outputs: kept documents and rejected records as sharded, compressed Parquet.
 
-The pyarrow schemas come from :mod:`corpusforge.schemas.arrow`, never written here. The shard count
-is fixed from the input size (``output.shard_target_mb``) so that shards have a bounded size; Beam
-writes to temporary files and renames them when the run succeeds.
+The pyarrow schemas come from :mod:`corpusforge.schemas.arrow`, never written here. With fixed
+sharding the shard count comes from the input size (``output.shard_target_mb``), so shards have a
+bounded size at the cost of one shuffle of every row; with runner sharding (``num_shards=0``, the local
+runner's default, where every shuffle passes through one process) each bundle writes its own file.
+Beam writes to temporary files and renames them when the run succeeds.
 """
 
 from __future__ import annotations
