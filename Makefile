@@ -41,7 +41,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: $(STAMP)
-	$(BIN)/python benchmarks/run_bench.py --docs $(BENCH_DOCS)
+	$(BIN)/python benchmarks/run_bench.py --docs $(BENCH_DOCS) --out bench.json
 
 bench-dedup: $(STAMP)
 	$(BIN)/python benchmarks/bench_dedup.py --baseline

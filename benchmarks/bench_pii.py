@@ -11,26 +11,14 @@ machine.
 from __future__ import annotations
 
 import argparse
-import gzip
 import json
 import time
 from pathlib import Path
 
+from corpus import read_docs  # benchmarks/corpus.py (this script's folder is on sys.path)
+
 from corpusforge.pipelines.config import PiiConfig
-from corpusforge.schemas.records import Document
 from corpusforge.transforms.pii import pii_stage
-
-
-def read_docs(path: str, limit: int) -> list[Document]:
-    opener = gzip.open if path.endswith(".gz") else open
-    docs = []
-    with opener(path, "rt", encoding="utf-8") as f:
-        for i, line in enumerate(f):
-            if i >= limit:
-                break
-            rec = json.loads(line)
-            docs.append(Document(id=str(rec.get("id", i)), text=rec.get("text") or ""))
-    return docs
 
 
 def main() -> None:

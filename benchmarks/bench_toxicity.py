@@ -12,24 +12,12 @@ the numpy segmentation, classifier and aggregation. Reports only.
 from __future__ import annotations
 
 import argparse
-import gzip
 import json
 import time
 
-from corpusforge.schemas.records import Document
+from corpus import read_docs  # benchmarks/corpus.py (this script's folder is on sys.path)
+
 from corpusforge.transforms.toxicity import TagToxicity
-
-
-def read_docs(path: str, limit: int) -> list[Document]:
-    opener = gzip.open if path.endswith(".gz") else open
-    docs = []
-    with opener(path, "rt", encoding="utf-8") as f:
-        for i, line in enumerate(f):
-            if i >= limit:
-                break
-            row = json.loads(line)
-            docs.append(Document(id=str(row.get("id", i)), text=row["text"]))
-    return docs
 
 
 def main() -> None:

@@ -197,16 +197,17 @@ def main() -> None:
     ap.add_argument("--docs", type=int, default=20_000)
     ap.add_argument("--workers", default="1,2")
     ap.add_argument("--shards", type=int, default=4, help="input files the scale corpus is split into")
-    ap.add_argument("--scenarios", default="passthrough,full")
+    ap.add_argument("--scenarios", default="passthrough,full", help="passthrough, full, or none")
     ap.add_argument("--stage-limit", type=int, default=2000, help="documents per stage micro-benchmark")
     ap.add_argument("--skip-stages", action="store_true")
+    ap.add_argument("--out", help="file name under benchmarks/results/ (default bench-<docs>.json)")
     a = ap.parse_args()
     corpus = scale_corpus(a.docs, a.shards)
     report = {"machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
                           "processor": platform.processor()},
               "corpus": {"path": str(corpus), "docs": a.docs, "shards": a.shards, "bytes": input_bytes(corpus)},
               "pipeline": {}, "stages": {}}
-    for scenario in a.scenarios.split(","):
+    for scenario in [s for s in a.scenarios.split(",") if s in ("passthrough", "full")]:
         overrides = passthrough_overrides() if scenario == "passthrough" else full_overrides()
         for w in (int(x) for x in a.workers.split(",")):
             res = run_pipeline(corpus, w, overrides, scenario)
@@ -222,7 +223,7 @@ def main() -> None:
         report["stages"] = stage_benchmarks(corpus, a.stage_limit)
         for name, res in report["stages"].items():
             print(f"stage {name:<20} {json.dumps(res)[:300]}")
-    out = RESULTS / "bench.json"
+    out = RESULTS / (a.out or f"bench-{a.docs}.json")
     out.write_text(json.dumps(report, indent=2))
     print(f"written {out}")
 
