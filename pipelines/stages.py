@@ -29,20 +29,13 @@ def _normalize(cfg: Config) -> beam.PTransform | None:
     return ApplyStage(Normalize()) if cfg.normalize.enabled else None
 
 
+def _settings(section) -> dict:
+    """A section's keys as constructor arguments: the config names are the logic's parameter names."""
+    return section.model_dump(exclude={"enabled"})
+
+
 def _language(cfg: Config) -> beam.PTransform | None:
-    c = cfg.language
-    if not c.enabled:
-        return None
-    return ApplyStage(
-        IdentifyLanguage(
-            keep=c.keep,
-            min_score=c.min_score,
-            seed=c.seed,
-            sample_chars=c.sample_chars,
-            sample_chunks=c.sample_chunks,
-            n_trial=c.n_trial,
-        )
-    )
+    return ApplyStage(IdentifyLanguage(**_settings(cfg.language))) if cfg.language.enabled else None
 
 
 def _quality(cfg: Config) -> beam.PTransform | None:
@@ -51,18 +44,13 @@ def _quality(cfg: Config) -> beam.PTransform | None:
 
 def _decontamination(cfg: Config) -> beam.PTransform | None:
     c = cfg.decontamination
-    if not c.enabled:
-        return None
-    benchmarks = [b if isinstance(b, str) else b.model_dump() for b in c.benchmarks]
-    return Decontaminate(Decontaminator(
-        benchmarks, ngram=c.ngram, min_words=c.min_words, max_item_frequency=c.max_item_frequency,
-        min_matches=c.min_matches, action=c.action, cut_margin=c.cut_margin,
-        cut_min_keep_frac=c.cut_min_keep_frac, detail_chars=c.detail_chars,
-    ))
+    return Decontaminate(Decontaminator(**_settings(c))) if c.enabled else None
 
 
 def _pii(cfg: Config) -> beam.PTransform | None:
     return ApplyStage(pii_stage(cfg.pii)) if cfg.pii.enabled else None
+
+
 def _dedup_exact(cfg: Config) -> beam.PTransform | None:
     return DeduplicateExact() if cfg.dedup.exact.enabled else None
 
@@ -71,7 +59,7 @@ def _dedup_near(cfg: Config) -> beam.PTransform | None:
     c = cfg.dedup.near
     if not c.enabled:
         return None
-    return DeduplicateNear(NearParams.resolve(**c.model_dump(exclude={"enabled"})))
+    return DeduplicateNear(NearParams.resolve(**_settings(c)))
 
 
 def _toxicity(cfg: Config) -> beam.PTransform | None:

@@ -280,18 +280,8 @@ class TagToxicity(DocumentStage):
 
 
 def tag_toxicity(cfg) -> ApplyStage | None:  # cfg: corpusforge.pipelines.config.ToxicityConfig
-    """The stage's transform from its config section, or None when disabled."""
+    """The stage's transform from its config section (whose keys are TagToxicity's parameters),
+    or None when disabled."""
     if not cfg.enabled:
         return None
-    return ApplyStage(
-        TagToxicity(
-            threshold=cfg.threshold,
-            filter=cfg.filter,
-            peak_weight=cfg.peak_weight,
-            max_segment_terms=cfg.max_segment_terms,
-            clean_text=cfg.clean_text,
-            min_coverage=cfg.min_coverage,
-            batch_size=cfg.batch_size,
-            model_path=cfg.model_path,
-        )
-    )
+    return ApplyStage(TagToxicity(**cfg.model_dump(exclude={"enabled"})))
