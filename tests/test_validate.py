@@ -87,3 +87,18 @@ def test_duplicate_ids_keep_the_first_occurrence(test_pipeline):
         assert_that(rejected | "R" >> beam.Map(lambda r: (r.rejection.reason, r.doc.text, r.rejection.duplicate_of)),
                     equal_to([("invalid:duplicate_id", "from b", "x"),
                               ("invalid:duplicate_id", "from a, later", "x")]), label="rejected")
+
+
+def test_byte_order_mark_and_raw_control_characters_are_tolerated():
+    doc = PARSER.parse("in.jsonl", 0, '\ufeff{"id": "b", "text": "after a BOM"}'.encode())
+    assert isinstance(doc, Document) and doc.text == "after a BOM"
+    doc = PARSER.parse("in.jsonl", 0, b'{"id": "t", "text": "raw\ttab and \x00 nul"}')
+    assert isinstance(doc, Document) and doc.text == "raw\ttab and \x00 nul"
+
+
+def test_hostile_json_is_rejected_not_raised():
+    deep = b"[" * 100_000 + b"]" * 100_000
+    assert reason(deep) == "invalid:bad_json"
+    assert reason(b'{"id": "x", "text": "ok"} trailing') == "invalid:bad_json"
+    assert reason(b"null") == reason(b"42") == reason(b'"text"') == "invalid:no_text"
+    assert reason(b'{"text": NaN}') == "invalid:no_text"

@@ -84,8 +84,12 @@ class RecordParser:
         except UnicodeDecodeError as exc:
             raw = payload.decode("utf-8", errors="replace")
             return Rejected(self.shell(path, position, raw), _rejection("bad_utf8", str(exc)))
+        if line.startswith("\ufeff"):  # a byte-order mark at the start of a file saved on Windows
+            line = line[1:]
         try:
-            obj = json.loads(line)
+            # strict=False: raw tabs and other control characters inside strings are invalid JSON but
+            # common in real dumps; normalization removes them rather than the record being lost
+            obj = json.loads(line, strict=False)
         except (ValueError, RecursionError) as exc:
             return Rejected(self.shell(path, position, line), _rejection("bad_json", str(exc)[:200]))
         # JSON escapes can encode lone surrogates, which are valid JSON but not writable as UTF-8.
