@@ -84,8 +84,10 @@ def test_stats_json_has_config_versions_and_timing(sample_run):
 def test_one_and_two_workers_give_identical_outputs(sample_run, tmp_path):
     out = tmp_path / "one"
     assert run_cli(out, workers=1) == 0
-    for folder in ("documents", "rejected"):
-        assert table_rows(out / folder) == table_rows(sample_run / folder)
+    for folder in ("documents", "rejected", "sequences"):
+        rows = table_rows(out / folder)
+        assert rows, folder
+        assert rows == table_rows(sample_run / folder), folder
 
 
 def test_existing_output_is_refused_without_overwrite(sample_run, capsys):
