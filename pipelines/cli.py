@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import re
 import sys
 import time
 from typing import Any
@@ -38,6 +39,13 @@ class UsageError(RuntimeError):
     """A problem the user can fix from the command line; printed without a traceback."""
 
 
+def _positive_int(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {number}")
+    return number
+
+
 def _parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="corpusforge", description="Raw text corpora in, training-ready Parquet out.")
     sub = ap.add_subparsers(dest="command", required=True)
@@ -47,7 +55,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--output", required=True, help="output folder (any Beam filesystem)")
     run.add_argument("--config", help="YAML config; unset keys take the defaults of configs/default.yaml")
     run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key")
-    run.add_argument("--workers", type=int, help="local worker processes (default: one per core)")
+    run.add_argument("--workers", type=_positive_int, help="local worker processes (default: one per core)")
     run.add_argument("--overwrite", action="store_true", help="replace the outputs of an earlier run")
     rep = sub.add_parser("report", help="rebuild report.html of an existing output folder")
     rep.add_argument("output", help="output folder of an earlier run (holds stats.json)")
@@ -87,7 +95,12 @@ def _read_unreadable(output: str) -> list[dict[str, str]]:
     for m in matched:
         with FileSystems.open(m.path) as f:
             out.extend(json.loads(line) for line in f.read().decode("utf-8").splitlines() if line.strip())
-    return sorted(out, key=lambda u: u["path"])
+    by_path: dict[str, dict[str, str]] = {}
+    for u in out:  # a file read in several tasks (splits, row groups) may fail in more than one
+        entry = by_path.setdefault(u["path"], {"path": u["path"], "error": u["error"]})
+        if u["error"] not in entry["error"]:
+            entry["error"] += "; " + u["error"]
+    return [by_path[p] for p in sorted(by_path)]
 
 
 def _runner_name(runner: Any) -> str:
@@ -99,12 +112,11 @@ def run(inputs: list[str], output: str, cfg: Config, beam_args: list[str], worke
     """Run the pipeline and write stats.json; returns the stats. Raises UsageError/InputError."""
     started = time.time()
     output = output.rstrip("/")
-    files, missing = discover_inputs(inputs, cfg.input.format)
+    files, missing = discover_inputs(inputs, cfg.input.format, exclude=output)
     if missing and cfg.input.on_unreadable == "fail":
         raise InputError("; ".join(f"cannot read input {m.path}: {m.error}" for m in missing))
     if not files:
         raise InputError("no input files to read (every --input was unreadable)")
-    prepare_output(output, overwrite)
     options = local_options(workers, beam_args)
     runner = resolve_runner(options)
     if not isinstance(runner, str):
@@ -113,6 +125,9 @@ def run(inputs: list[str], output: str, cfg: Config, beam_args: list[str], worke
     LOG.info("reading %d file(s), %.1f MB, with %s", len(files), total_mb, _runner_name(runner))
     pipeline = beam.Pipeline(runner=runner, options=options)
     plan = build_pipeline(pipeline, cfg, files, output, local_runner=isinstance(runner, LocalRunner))
+    # only now, with the graph built (a bad benchmark path or tokenizer has failed by here), is an
+    # earlier run's output removed
+    prepare_output(output, overwrite)
     LOG.info("stages: %s", " -> ".join(plan.stages))
     progress = Progress(plan.stages, cfg.report.progress_every_s)
     if isinstance(runner, LocalRunner):
@@ -167,7 +182,12 @@ def _error_message(exc: BaseException) -> str:
         if marker in text:
             start = text.index(marker)
             return text[start:].splitlines()[0]
-    return text.splitlines()[0] if text else type(exc).__name__
+    # a worker's traceback: its last "SomeError: message" line says what went wrong
+    error_lines = [ln.strip() for ln in text.splitlines() if re.match(r"^\s*[A-Za-z_.]*(Error|Exception): ", ln)]
+    if error_lines:
+        return error_lines[-1]
+    lines = [ln for ln in text.splitlines() if ln.strip()]
+    return lines[0] if lines else type(exc).__name__
 
 
 def main(argv: list[str] | None = None) -> int:

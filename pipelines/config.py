@@ -341,6 +341,8 @@ def load_config(path: str | Path | None = None, overrides: Iterable[str] = ()) -
             raise ConfigError(f"config file {path} is not valid YAML: {exc}") from exc
         if not isinstance(tree, dict):
             raise ConfigError(f"config file {path}: top level must be a mapping of sections")
+    # a section whose keys are all commented out parses as null: it means "the defaults"
+    tree = {k: ({} if v is None else v) for k, v in tree.items()}
     for key, value in parse_overrides(overrides):
         _set_dotted(tree, key, value)
     try:

@@ -11,9 +11,10 @@ from collections.abc import Callable
 
 import apache_beam as beam
 
-from corpusforge.pipelines.config import Config
+from corpusforge.pipelines.config import Config, ConfigError
 from corpusforge.transforms.base import ApplyStage
 from corpusforge.transforms.decontam import Decontaminate, Decontaminator
+from corpusforge.transforms.decontam_index import resolve_sources
 from corpusforge.transforms.dedup_exact import DeduplicateExact
 from corpusforge.transforms.dedup_near import DeduplicateNear, NearParams
 from corpusforge.transforms.language import IdentifyLanguage
@@ -44,7 +45,13 @@ def _quality(cfg: Config) -> beam.PTransform | None:
 
 def _decontamination(cfg: Config) -> beam.PTransform | None:
     c = cfg.decontamination
-    return Decontaminate(Decontaminator(**_settings(c))) if c.enabled else None
+    if not c.enabled:
+        return None
+    try:  # fail at start-up, naming the key, rather than on a worker after the run has begun
+        resolve_sources(c.benchmarks)
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"decontamination.benchmarks: {exc}") from None
+    return Decontaminate(Decontaminator(**_settings(c)))
 
 
 def _pii(cfg: Config) -> beam.PTransform | None:

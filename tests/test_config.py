@@ -63,3 +63,9 @@ def test_bad_yaml_file_is_reported(tmp_path):
     path.write_text("input: [unclosed\n")
     with pytest.raises(ConfigError, match="not valid YAML"):
         load_config(path)
+
+
+def test_a_section_with_every_key_commented_out_means_its_defaults(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("input:\n  # text_field: body\n")
+    assert load_config(path).input == Config().input

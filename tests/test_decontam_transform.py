@@ -6,10 +6,11 @@ import json
 from pathlib import Path
 
 import apache_beam as beam
+import pytest
 import yaml
 from apache_beam.testing.util import assert_that, equal_to
 
-from corpusforge.pipelines.config import DecontaminationConfig, load_config
+from corpusforge.pipelines.config import ConfigError, DecontaminationConfig, load_config
 from corpusforge.pipelines.stages import enabled_stages
 from corpusforge.schemas.records import Document
 from corpusforge.transforms.decontam import Decontaminate, Decontaminator
@@ -64,13 +65,19 @@ def test_cut_action_in_pipeline_keeps_shortened_document():
 
 
 def test_config_section_defaults_and_stage_wiring(tmp_path: Path):
-    cfg = load_config(None, ["decontamination.benchmarks=[a/*.jsonl, {name: x, path: b.csv, fields: [q]}]",
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "quiz.jsonl").write_text('{"q": "what is the boiling point of water at sea level"}\n')
+    (tmp_path / "b.csv").write_text("q\nwhat is the boiling point of water at sea level\n")
+    cfg = load_config(None, [f"decontamination.benchmarks=[{tmp_path}/a/*.jsonl, {{name: x, path: {tmp_path}/b.csv, fields: [q]}}]",
                              "decontamination.action=cut"])
     c = cfg.decontamination
     assert c.ngram == 13 and c.action == "cut" and c.benchmarks[1].fields == ["q"]
     assert "decontamination" in [name for name, _ in enabled_stages(cfg)]
     off = load_config(None, ["decontamination.enabled=false"])
     assert "decontamination" not in [name for name, _ in enabled_stages(off)]
+    missing = load_config(None, ["decontamination.benchmarks=[/nonexistent/*.jsonl]"])
+    with pytest.raises(ConfigError, match="decontamination.benchmarks"):
+        enabled_stages(missing)
     # every default is documented in configs/default.yaml with the same value
     documented = yaml.safe_load((REPO / "configs" / "default.yaml").read_text())["decontamination"]
     assert documented == DecontaminationConfig().model_dump()

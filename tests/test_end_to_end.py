@@ -196,3 +196,16 @@ def test_hostile_records_each_come_out_exactly_once(tmp_path):
     reasons = {r["reason"] for r in rejected}
     assert {"invalid:bad_json", "invalid:no_text", "invalid:bad_utf8", "invalid:too_long",
             "invalid:duplicate_id", "normalize:empty"} <= reasons
+
+
+def test_missing_benchmark_file_fails_before_touching_an_earlier_run(sample_run, capsys):
+    before = sorted(p.name for p in (sample_run / "documents").iterdir())
+    code = run_cli(sample_run, "--overwrite", "--set", "decontamination.benchmarks=[/nonexistent/bench*.jsonl]")
+    assert code == 2
+    assert "decontamination.benchmarks" in capsys.readouterr().err
+    assert sorted(p.name for p in (sample_run / "documents").iterdir()) == before
+
+
+def test_workers_must_be_positive(tmp_path):
+    with pytest.raises(SystemExit):
+        run_cli(tmp_path / "o", workers=0)

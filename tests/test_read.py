@@ -120,3 +120,30 @@ def test_truncated_gzip_is_listed_when_skipping(tmp_path, test_pipeline):
         _, unreadable = p | ReadDocuments(files, skip_unreadable=True)
         assert_that(unreadable | beam.Map(lambda u: u.path.rsplit("/", 1)[1]),
                     equal_to(["broken.jsonl.gz", "corrupt.parquet"]))
+
+
+def test_parquet_cell_with_bad_utf8_rejects_only_its_record(tmp_path, test_pipeline):
+    from corpusforge.transforms.validate import RecordParser, Validate
+
+    texts = pa.array([b"good one", b"bad \xff\xfe text", b"good two"], pa.binary()).view(pa.string())
+    path = tmp_path / "bad.parquet"
+    pq.write_table(pa.table({"id": ["a", "b", "c"], "text": texts}), path)
+    files, _ = discover_inputs([str(path)])
+    with test_pipeline as p:
+        records, _ = p | ReadDocuments(files)
+        kept, rejected = records | Validate(RecordParser())
+        assert_that(kept | "K" >> beam.Map(lambda d: d.id), equal_to(["a", "c"]), label="kept")
+        assert_that(rejected | "R" >> beam.Map(lambda r: (r.doc.id, r.rejection.reason)),
+                    equal_to([("b", "invalid:bad_utf8")]), label="rejected")
+
+
+def test_output_folder_inside_an_input_folder_is_not_read_and_files_are_read_once(tmp_path, monkeypatch):
+    (tmp_path / "a.jsonl").write_bytes(jsonl_bytes())
+    (tmp_path / "out" / "documents").mkdir(parents=True)
+    (tmp_path / "out" / "stats.json").write_text("{}")
+    (tmp_path / "out" / "documents" / "part-0.parquet").write_bytes(b"")
+    files, _ = discover_inputs([str(tmp_path)], exclude=str(tmp_path / "out"))
+    assert [f.path.rsplit("/", 1)[1] for f in files] == ["a.jsonl"]
+    monkeypatch.chdir(tmp_path)
+    files, _ = discover_inputs(["a.jsonl", "./a.jsonl", str(tmp_path / "a.jsonl")])
+    assert len(files) == 1

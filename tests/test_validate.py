@@ -102,3 +102,15 @@ def test_hostile_json_is_rejected_not_raised():
     assert reason(b'{"id": "x", "text": "ok"} trailing') == "invalid:bad_json"
     assert reason(b"null") == reason(b"42") == reason(b'"text"') == "invalid:no_text"
     assert reason(b'{"text": NaN}') == "invalid:no_text"
+
+
+def test_float_ids_from_pandas_and_strict_json_metadata():
+    doc = PARSER.parse("f.parquet", 3, {"id": 7.0, "text": "x", "score": float("nan"), "blob": b"\x00\xff"})
+    assert doc.id == "7"
+    assert json.loads(doc.metadata) == {"score": None, "blob": "AP8="}
+    assert "NaN" not in doc.metadata
+
+
+def test_lone_surrogate_rejection_keeps_the_record_id():
+    out = PARSER.parse("in.jsonl", 5, b'{"id": "s1", "text": "bad \\udfff"}')
+    assert out.rejection.reason == "invalid:bad_utf8" and out.doc.id == "s1"

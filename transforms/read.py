@@ -93,13 +93,26 @@ def _is_directory(path: str) -> bool:
     return False
 
 
-def discover_inputs(patterns: Iterable[str], fmt: str = "auto") -> tuple[list[InputFile], list[Unreadable]]:
+def _file_key(path: str) -> str:
+    """One key per file however it is spelled (relative, ./, absolute) on the local filesystem."""
+    if "://" in path:
+        return path
+    import os
+
+    return os.path.normpath(os.path.abspath(path))
+
+
+def discover_inputs(patterns: Iterable[str], fmt: str = "auto",
+                    exclude: str | None = None) -> tuple[list[InputFile], list[Unreadable]]:
     """Expand files, folders and globs into input files, sorted by path (deterministic order).
 
     A folder is read recursively, taking files with a known suffix. A pattern that matches nothing
-    is returned as unreadable; the caller decides whether that stops the run.
+    is returned as unreadable; the caller decides whether that stops the run. Files under
+    ``exclude`` (the run's output folder) are never inputs: an earlier run's output inside an input
+    folder must not be read back in. A file named twice (``a.jsonl`` and ``./a.jsonl``) is read once.
     """
     files: dict[str, InputFile] = {}
+    excluded = _file_key(exclude.rstrip("/")) + "/" if exclude else None
     missing: list[Unreadable] = []
     for pattern in patterns:
         folder = not _is_glob(pattern) and _is_directory(pattern)
@@ -117,9 +130,12 @@ def discover_inputs(patterns: Iterable[str], fmt: str = "auto") -> tuple[list[In
             missing.append(Unreadable(pattern, "no input files matched"))
             continue
         for m in metadata:
+            key = _file_key(m.path)
+            if key in files or (excluded and key.startswith(excluded)):
+                continue
             form, compression = detect_format(m.path, fmt)
-            files[m.path] = InputFile(m.path, int(m.size_in_bytes), form, compression)
-    return [files[p] for p in sorted(files)], missing
+            files[key] = InputFile(m.path, int(m.size_in_bytes), form, compression)
+    return sorted(files.values(), key=lambda f: f.path), missing
 
 
 def open_stream(file: InputFile) -> IO[bytes]:
@@ -188,6 +204,32 @@ def _unreadable(path: str, exc: BaseException, skip: bool) -> Iterator[Any]:
     yield pvalue.TaggedOutput(UNREADABLE_TAG, Unreadable(path, f"{type(exc).__name__}: {exc}"))
 
 
+def rows_of(table: Any) -> list[dict]:
+    """A Parquet row group as dicts. Parquet writers do not check UTF-8, so a string cell may hold
+    bytes that do not decode: then those cells (only those) come out as ``bytes``, which validation
+    rejects as ``invalid:bad_utf8`` when it is the text, instead of the row group being lost."""
+    try:
+        return table.to_pylist()
+    except UnicodeDecodeError:
+        import pyarrow as pa
+
+        strings = [f.name for f in table.schema if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)]
+        for name in strings:
+            i = table.schema.get_field_index(name)
+            table = table.set_column(i, name, table.column(i).cast(pa.binary() if pa.types.is_string(
+                table.schema.field(i).type) else pa.large_binary()))
+        rows = table.to_pylist()
+        for row in rows:
+            for name in strings:
+                value = row[name]
+                if value is not None:
+                    try:
+                        row[name] = value.decode("utf-8")
+                    except UnicodeDecodeError:
+                        pass  # stays bytes: the parser decides (bad_utf8 for text, replaced elsewhere)
+        return rows
+
+
 class ReadRawRecords(beam.DoFn):
     """Execute a read task: yield ``(path, position, payload)`` with payload the raw line bytes
     (JSONL) or the row as a dict (Parquet)."""
@@ -240,7 +282,7 @@ class ReadRawRecords(beam.DoFn):
         with FileSystems.open(task.file.path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
             parquet = pq.ParquetFile(f)
             first_row = sum(parquet.metadata.row_group(i).num_rows for i in range(task.start))
-            rows = parquet.read_row_group(task.start).to_pylist()
+            rows = rows_of(parquet.read_row_group(task.start))
         self._count(len(rows))
         for i, row in enumerate(rows):
             yield task.file.path, first_row + i, row

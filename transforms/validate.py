@@ -9,8 +9,10 @@ occurrence by input path and position is kept).
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
+import math
 import posixpath
 import re
 from collections.abc import Iterable, Iterator
@@ -95,7 +97,8 @@ class RecordParser:
         # JSON escapes can encode lone surrogates, which are valid JSON but not writable as UTF-8.
         if "\\u" in line and ("\\ud" in line.lower()) and _has_lone_surrogate(obj):
             raw = line.encode("utf-8", errors="replace").decode("utf-8")
-            return Rejected(self.shell(path, position, raw), _rejection("bad_utf8", "lone surrogate escape"))
+            record_id = self._record_id(obj, path, position) if isinstance(obj, dict) else None
+            return Rejected(self.shell(path, position, raw, record_id), _rejection("bad_utf8", "lone surrogate escape"))
         return self.from_object(path, position, obj, line)
 
     def _record_id(self, obj: dict, path: str, position: int) -> str:
@@ -104,6 +107,8 @@ class RecordParser:
             return derive_id(path, position)
         if isinstance(value, int | str) and str(value) != "":
             return str(value)
+        if isinstance(value, float) and value.is_integer():  # pandas stores int ids with nulls as floats
+            return str(int(value))
         return derive_id(path, position)
 
     def from_object(self, path: str, position: int, obj: Any, line: str | None) -> Document | Rejected:
@@ -128,7 +133,7 @@ class RecordParser:
             text=text,
             source=_as_str(obj.get(self.source_field)) if self.source_field else None,
             url=_as_str(obj.get(self.url_field)) if self.url_field else None,
-            metadata=json.dumps(rest, ensure_ascii=False, default=str) if rest else None,
+            metadata=metadata_json(rest) if rest else None,
             input_path=path,
             input_offset=position,
         )
@@ -138,6 +143,31 @@ class RecordParser:
             shell = Document(**{**doc.__dict__, "text": text[:AUDIT_CHARS]})
             return Rejected(shell, _rejection("too_long", f"{len(text)} characters > input.max_chars={self.max_chars}"))
         return doc
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, bytes | bytearray):
+        return base64.b64encode(bytes(value)).decode("ascii")
+    return str(value)  # dates, decimals and other Parquet types
+
+
+def metadata_json(fields: dict[str, Any]) -> str:
+    """The fields corpusforge does not interpret, as strict JSON (NaN and infinities become null,
+    bytes base64), so that any JSON parser reads the metadata column back."""
+    try:
+        return json.dumps(fields, ensure_ascii=False, default=_json_default, allow_nan=False)
+    except ValueError:
+        return json.dumps(_json_safe(fields), ensure_ascii=False, default=_json_default, allow_nan=False)
 
 
 def _as_str(value: Any) -> str | None:
