@@ -15,7 +15,7 @@ from corpusforge.pipelines.config import Config
 from corpusforge.pipelines.stages import enabled_stages
 from corpusforge.transforms.observe import ObserveOutput
 from corpusforge.transforms.read import InputFile, ReadDocuments, Unreadable
-from corpusforge.transforms.tokenize import Bucket, Tokenize, WriteSequences
+from corpusforge.transforms.tokenize import PACK_GROUP_MB, Bucket, Tokenize, WriteSequences
 from corpusforge.transforms.validate import RecordParser, Validate
 from corpusforge.transforms.write import WriteDocuments, WriteRejected, shard_count
 
@@ -63,7 +63,8 @@ def build_pipeline(p: beam.Pipeline, cfg: Config, files: list[InputFile], output
     if cfg.tokenize.enabled:
         tokenize = Tokenize(cfg.tokenize)
         docs, tokens = docs | "tokenize" >> tokenize
-        sequences = tokens | "bucket" >> Bucket(cfg.tokenize)
+        pack_groups = shard_count(input_bytes, PACK_GROUP_MB)
+        sequences = tokens | "bucket" >> Bucket(cfg.tokenize, pack_groups)
         order += ["tokenize", "bucket"]
         _ = sequences | "WriteSequences" >> WriteSequences(
             output_dir, cfg.tokenize.buckets, tokenize.info.vocab_size, cfg.tokenize.pack,

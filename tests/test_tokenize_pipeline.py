@@ -86,7 +86,7 @@ def test_pack_mode_fills_rows_of_the_largest_bound_and_keeps_document_boundaries
                      "chunk_indices": r.chunk_indices} for _, r in got]
             assert _reassemble(rows) == expected
             full = [r for r in rows if r["length"] == 32]
-            assert len(full) >= len(rows) - 1  # at most one tail per bundle (one bundle here)
+            assert len(full) >= len(rows) - 1  # at most one tail per pack group (one group here)
             assert all(b == 32 for b, r in got if r.length > 16)
 
         assert_that(sequences, check)

@@ -21,6 +21,7 @@ it is never pickled with the graph.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -31,8 +32,6 @@ from apache_beam import pvalue
 from apache_beam.io import fileio
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.options.value_provider import StaticValueProvider
-from apache_beam.transforms.window import GlobalWindow
-from apache_beam.utils.windowed_value import WindowedValue
 
 from corpusforge.pipelines.config import TokenizeConfig
 from corpusforge.schemas import arrow
@@ -134,8 +133,18 @@ class _SplitFn(beam.DoFn):
         yield from rows
 
 
-class _PackFn(beam.DoFn):
-    """Packs the documents of one bundle; the bundle's tail row is emitted in ``finish_bundle``."""
+# Documents of roughly this much input text are packed together in one group (one worker).
+PACK_GROUP_MB = 32
+
+
+def pack_group(doc_id: str, groups: int) -> int:
+    """The pack group of a document: a stable hash of its id, never Python's salted ``hash()``."""
+    return int.from_bytes(hashlib.blake2b(doc_id.encode("utf-8"), digest_size=8).digest(), "big") % groups
+
+
+class _PackGroupFn(beam.DoFn):
+    """Packs the documents of one group in a fixed order (stable hash of the id, then the id), so
+    the rows, and the group's one shorter tail row, are the same on any runner and worker count."""
 
     def __init__(self, bounds: Sequence[int]) -> None:
         self.bounds = list(bounds)
@@ -143,24 +152,22 @@ class _PackFn(beam.DoFn):
     def setup(self) -> None:
         self.counters = _BucketCounters("bucket")
 
-    def start_bundle(self) -> None:
-        self.packer = Packer(self.bounds[-1])
-
     def _keyed(self, row: PackedRow) -> tuple[int, PackedRow]:
         bucket = bucket_for(row.length, self.bounds)
         self.counters.row(bucket, row.length)
         return bucket, row
 
-    def process(self, element: tuple[str, list[int]]) -> Iterable[tuple[int, PackedRow]]:
-        doc_id, ids = element
-        self.counters.inc("in")
-        self.counters.inc("kept")
-        for row in self.packer.add(doc_id, ids):
+    def process(self, element: tuple[int, Iterable[tuple[str, list[int]]]]) -> Iterable[tuple[int, PackedRow]]:
+        _, members = element
+        ordered = sorted(members, key=lambda kv: (hashlib.blake2b(kv[0].encode("utf-8"), digest_size=8).digest(), kv[0]))
+        packer = Packer(self.bounds[-1])
+        for doc_id, ids in ordered:
+            self.counters.inc("in")
+            self.counters.inc("kept")
+            for row in packer.add(doc_id, ids):
+                yield self._keyed(row)
+        for row in packer.flush():
             yield self._keyed(row)
-
-    def finish_bundle(self) -> Iterable[WindowedValue]:
-        for row in self.packer.flush():
-            yield WindowedValue(self._keyed(row), GlobalWindow().max_timestamp(), (GlobalWindow(),))
 
 
 class Tokenize(beam.PTransform):
@@ -185,13 +192,21 @@ class Tokenize(beam.PTransform):
 class Bucket(beam.PTransform):
     """Stage ``bucket``: ``(doc_id, token ids)`` in; ``(bucket, SequenceRow | PackedRow)`` out."""
 
-    def __init__(self, cfg: TokenizeConfig) -> None:
+    def __init__(self, cfg: TokenizeConfig, pack_groups: int = 1) -> None:
         super().__init__(label="bucket")
         self.cfg = cfg
+        self.pack_groups = max(1, pack_groups)  # pack mode: documents are packed in this many groups
 
     def expand(self, tokens: beam.PCollection) -> beam.PCollection:
-        fn = _PackFn(self.cfg.buckets) if self.cfg.pack else _SplitFn(self.cfg.buckets)
-        return tokens | ("Pack" if self.cfg.pack else "Split") >> beam.ParDo(fn)
+        if not self.cfg.pack:
+            return tokens | "Split" >> beam.ParDo(_SplitFn(self.cfg.buckets))
+        groups = self.pack_groups
+        return (
+            tokens
+            | "PackGroup" >> beam.Map(lambda kv: (pack_group(kv[0], groups), kv))
+            | "GroupForPacking" >> beam.GroupByKey()
+            | "Pack" >> beam.ParDo(_PackGroupFn(self.cfg.buckets))
+        )
 
 
 class TokenizeAndBucket(beam.PTransform):
