@@ -38,13 +38,6 @@ _CHUNK = 4096
 SCHEME = "affine32"  # datasketch's permutation scheme our signatures follow
 
 
-def normalize_for_dedup(text: str) -> str:
-    """The comparison form: NFKC, case-folded, runs of whitespace collapsed to one space."""
-    if not text.isascii() and not unicodedata.is_normalized("NFKC", text):
-        text = unicodedata.normalize("NFKC", text)
-    return " ".join(text.casefold().split())
-
-
 # Whitespace that str.split() knows and NFKC leaves alone; everything else NFKC turns into U+0020.
 _OTHER_SPACE = re.compile("[\x85\u1680\u2028\u2029]")
 
@@ -60,6 +53,11 @@ def comparison_text(text: str) -> str:
             text = unicodedata.normalize("NFKC", text)
         text = _OTHER_SPACE.sub(" ", text)
     return text.casefold()
+
+
+def normalize_for_dedup(text: str) -> str:
+    """The comparison form: NFKC, case-folded, runs of whitespace collapsed to one space."""
+    return " ".join(comparison_text(text).split())
 
 
 def exact_hash(text: str) -> bytes:
