@@ -202,9 +202,10 @@ def main(argv: list[str] | None = None) -> int:
             cfg = load_config(args.config, args.set)
             data = run(args.input, args.output, cfg, beam_args, args.workers, args.overwrite)
             print(summary_table(data))
-            print(f"output: {args.output.rstrip('/')}/ (documents/, rejected/"
-                  f"{', sequences/' if cfg.tokenize.enabled else ''}, stats.json"
-                  f"{', report.html' if cfg.report.enabled else ''})")
+            out = args.output.rstrip("/")
+            written = [e + ("/" if "." not in e else "") for e in OUTPUT_ENTRIES
+                       if e != RUN_DIR and _exists(f"{out}/{e}")]
+            print(f"output: {out}/ ({', '.join(written)})")
             return 0 if data["conservation_ok"] else 3
         if args.command == "report":
             print(write_report(args.output, args.examples, args.example_chars))
