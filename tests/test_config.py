@@ -69,3 +69,9 @@ def test_a_section_with_every_key_commented_out_means_its_defaults(tmp_path):
     path = tmp_path / "c.yaml"
     path.write_text("input:\n  # text_field: body\n")
     assert load_config(path).input == Config().input
+
+
+def test_a_boolean_is_not_a_number():
+    with pytest.raises(ConfigError, match=r"input\.max_chars: .*expected a number"):
+        load_config(None, ["input.max_chars=true"])
+    assert load_config(None, ["output.rejected_text=false"]).output.rejected_text is False
