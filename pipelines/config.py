@@ -247,6 +247,10 @@ class TokenizeConfig(Section):
     eos: str | None = None  # None: taken from the tokenizer's special tokens when add_eos
     buckets: list[int] = Field(default_factory=lambda: [512, 1024, 2048, 4096, 8192], min_length=1)
     pack: bool = False
+    # Byte-level BPE tokenizers (GPT-2, NeoX, the project's own): reuse the ids of words already
+    # seen on this worker. Same ids as the library (checked per character, see
+    # transforms/word_cache.py), ~2.5x faster; false: every document through the library.
+    word_cache: bool = True
     batch_size: int = Field(256, gt=0)
     shard_target_mb: int = Field(256, gt=0)
 

@@ -39,6 +39,7 @@ from corpusforge.schemas.records import Document, PackedRow, SequenceRow, sequen
 from corpusforge.transforms.base import StageCounters
 from corpusforge.transforms.bucket import Packer, bucket_for, padding, split_document
 from corpusforge.transforms.tokenizer_io import TokenizerInfo, inspect_tokenizer, load_tokenizer
+from corpusforge.transforms.word_cache import word_cache_encoder
 
 TOKENS_TAG = "tokens"
 
@@ -52,29 +53,48 @@ class DocumentTokenizer:
 
     name = "tokenize"
 
-    def __init__(self, spec: str | None, bos_id: int | None, eos_id: int | None) -> None:
+    def __init__(self, spec: str | None, bos_id: int | None, eos_id: int | None, word_cache: bool = True) -> None:
         self.spec = spec
         self.prefix = [bos_id] if bos_id is not None else []
         self.suffix = [eos_id] if eos_id is not None else []
+        self.word_cache = word_cache
         self._tok: Any = None
 
     def __getstate__(self) -> dict[str, Any]:
         # the tokenizer is rebuilt by setup() on each worker, never shipped with the graph
-        return {k: v for k, v in self.__dict__.items() if k not in ("_tok", "_encode")} | {"_tok": None}
+        dropped = ("_tok", "_encode", "_cached")
+        return {k: v for k, v in self.__dict__.items() if k not in dropped} | {"_tok": None}
 
     def setup(self) -> None:
         self._tok = load_tokenizer(self.spec)
-        # encode_batch_fast skips the character offsets we never use (tokenizers >= 0.21)
-        self._encode = getattr(self._tok, "encode_batch_fast", self._tok.encode_batch)
+        # the library's ids, ~2.5x faster for byte-level BPE (see transforms/word_cache.py)
+        self._cached = word_cache_encoder(self._tok) if self.word_cache else None
+        if self._cached is not None:
+            self._encode = self._cached.encode_batch
+        else:
+            # encode_batch_fast skips the character offsets we never use (tokenizers >= 0.21)
+            library = getattr(self._tok, "encode_batch_fast", self._tok.encode_batch)
+            self._encode = lambda texts: [e.ids for e in library(texts, add_special_tokens=False)]
+
+    @property
+    def uses_word_cache(self) -> bool:
+        if self._tok is None:
+            self.setup()
+        return self._cached is not None
+
+    @property
+    def library_docs(self) -> int:
+        """Documents the word cache handed to the library so far (0 without the cache)."""
+        return self._cached.library_docs if self._tok is not None and self._cached is not None else 0
 
     def encode(self, texts: Sequence[str]) -> list[list[int]]:
         if self._tok is None:
             self.setup()
-        encodings = self._encode(list(texts), add_special_tokens=False)
+        all_ids = self._encode(list(texts))
         prefix, suffix = self.prefix, self.suffix
         if not prefix and not suffix:
-            return [e.ids for e in encodings]
-        return [prefix + e.ids + suffix for e in encodings]
+            return all_ids
+        return [prefix + ids + suffix for ids in all_ids]
 
     def decode(self, ids: Sequence[int]) -> str:
         """Text of ``ids`` with the special tokens left out (for checks and tests)."""
@@ -92,8 +112,11 @@ class _TokenizeFn(beam.DoFn):
         self.counters = StageCounters(self.logic.name)
 
     def process(self, batch: Sequence[Document]) -> Iterable[Any]:
+        before = self.logic.library_docs
         all_ids = self.logic.encode([d.text for d in batch])
         counters = self.counters
+        if self.logic.library_docs > before:  # documents the word cache could not take
+            counters.inc("word_cache_fallback", self.logic.library_docs - before)
         total = 0
         for doc, ids in zip(batch, all_ids, strict=True):
             counters.saw(doc)
@@ -180,7 +203,7 @@ class Tokenize(beam.PTransform):
 
     def expand(self, docs: beam.PCollection) -> tuple[beam.PCollection, beam.PCollection]:
         cfg = self.cfg
-        logic = DocumentTokenizer(cfg.tokenizer, self.info.bos_id, self.info.eos_id)
+        logic = DocumentTokenizer(cfg.tokenizer, self.info.bos_id, self.info.eos_id, cfg.word_cache)
         results = (
             docs
             | "Batch" >> beam.BatchElements(min_batch_size=max(1, cfg.batch_size // 4), max_batch_size=cfg.batch_size)

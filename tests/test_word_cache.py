@@ -1,0 +1,189 @@
+"""The word cache gives exactly the ids the tokenizers library gives, on real and hostile text."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import random
+import unicodedata
+
+import pytest
+from tokenizers import AddedToken, Tokenizer
+
+from corpusforge.pipelines.config import load_config
+from corpusforge.transforms import word_cache
+from corpusforge.transforms.tokenize import DocumentTokenizer
+from corpusforge.transforms.tokenizer_io import load_tokenizer
+from corpusforge.transforms.word_cache import byte_level_alphabet, word_cache_encoder
+
+from .conftest import DEV, SAMPLE_DIR, SHARED
+
+TOKENIZERS = SHARED / "data" / "tokenizers"
+NEOX = TOKENIZERS / "gpt-neox-20b.tokenizer.json"
+LLAMA = TOKENIZERS / "llama.tokenizer.json"
+needs_neox = pytest.mark.skipif(not NEOX.exists(), reason="../shared/data/tokenizers is not available")
+
+HOSTILE = [
+    "",
+    " ",
+    "     ",
+    "a  b   c    d" + " " * 30 + "e",  # runs of spaces (NeoX has them as added tokens)
+    "  leading and trailing  ",
+    "tabs\tand\t\tnew\nlines\n\n\n  indented\r\n",
+    "I'M here, you're there; we'll've done it. 'S 's 'd 'LL don't",
+    "numbers 1234567 3.14159 1,000,000 ²³ ½ cup ¾ Ⅱ Ⅻ 〇 ①②③ ₂O x⁴",
+    "ideographic\u3000space, nbsp\u00a0here, thin\u2009space, nel\u0085, line\u2028sep, ogham\u1680x",
+    "control chars \x1c\x1d\x1e\x1f are not white space to Unicode \x0b\x0c",
+    "emoji 👍🏽 family 👨‍👩‍👧 flags 🇫🇷 and ZWJ\u200d and ZWNJ\u200c",
+    "हिन्दी में लिखा गया पाठ। العربية مع التشكيل: كَتَبَ. 中文没有空格，日本語もです。한국어 문장",
+    "combining: e\u0301 (not NFC) and \u00e9 (NFC), a\u0308o\u0308, Å vs A\u030a",
+    "lone marks \u0301\u0302 after space and \u20dd enclosing",
+    "special token in text: <|endoftext|> and <|padding|> should stay text",
+    "placeholders |||IP_ADDRESS||| and |||EMAIL_ADDRESS|||, |||PHONE_NUMBER|||x",
+    "underscores__and_snake_case_names, __dunder__, ___",
+    "mixed123abc 12abc abc12 ½abc abc½ ²a",
+    "punctuation!!! ??? ... --- ''' \"\"\" ((( )))  !  ! !",
+    "\n\n\n",
+    "x" * 5000,
+    "long " * 2000,
+    "Ωμέγα Ελληνικά, Кириллица текст, עברית טקסט, ไทยไม่มีช่องว่าง",
+    "private use \ue000\uf8ff and noncharacter \ufdd0 and high plane \U0001d400\U0001f600",
+    "soft\u00adhyphen, zero\u200bwidth, bidi\u202emarks\u202c",
+]
+
+
+def _library_ids(tok: Tokenizer, texts: list[str]) -> list[list[int]]:
+    return [e.ids for e in tok.encode_batch(texts, add_special_tokens=False)]
+
+
+def _cached_ids(encoder, texts: list[str], batch: int = 64) -> list[list[int]]:
+    out: list[list[int]] = []
+    for i in range(0, len(texts), batch):
+        out += encoder.encode_batch(texts[i : i + batch])
+    return out
+
+
+def _fuzz_texts(n: int, seed: int) -> list[str]:
+    """Random strings over a pool of characters of every class the pre-tokenizer distinguishes."""
+    pool = list("aZé 1 9_'s't!?.,-\t\n  ²½Ⅱ\u3000\u00a0\u0301\u200d👍中ह\x1c|<>") + [
+        "  ",
+        "'ll",
+        "'re",
+        "<|endoftext|>",
+        "|||IP_ADDRESS|||",
+    ]
+    rng = random.Random(seed)
+    return ["".join(rng.choice(pool) for _ in range(rng.randint(0, 60))) for _ in range(n)]
+
+
+def _sample_texts() -> list[str]:
+    texts = []
+    for path in sorted(SAMPLE_DIR.glob("*.jsonl")):
+        for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(record, dict) and isinstance(record.get("text"), str):
+                try:
+                    record["text"].encode("utf-8")
+                except UnicodeEncodeError:
+                    continue  # lone surrogates: rejected by validation before any stage
+                texts.append(record["text"])
+    return texts
+
+
+def test_byte_level_alphabet_is_the_one_the_library_uses():
+    from tokenizers.pre_tokenizers import ByteLevel
+
+    alphabet = byte_level_alphabet()
+    assert len(set(alphabet)) == 256 and sorted(alphabet) == sorted(ByteLevel.alphabet())
+    assert alphabet[ord(" ")] == "Ġ" and alphabet[ord("\n")] == "Ċ" and alphabet[ord("a")] == "a"
+
+
+def test_default_tokenizer_same_ids_on_the_sample_hostile_and_fuzzed_text():
+    tok = load_tokenizer(None)
+    encoder = word_cache_encoder(tok)
+    assert encoder is not None
+    texts = _sample_texts() + HOSTILE + _fuzz_texts(3000, seed=7)
+    assert len(texts) > 3000
+    assert _cached_ids(encoder, texts) == _library_ids(tok, texts)
+    # both paths were exercised: texts that spell a special token or are not NFC went to the library
+    assert 500 < encoder.library_docs < len(texts) - 1000
+    before = encoder.library_docs
+    encoder.encode_batch(["plain text", "x\x1cy ²", "<|endoftext|>", "e\u0301"])
+    assert encoder.library_docs == before + 2
+
+
+@needs_neox
+def test_neox_same_ids_with_its_added_space_tokens_and_placeholders():
+    tok = load_tokenizer(str(NEOX))
+    encoder = word_cache_encoder(tok)
+    assert encoder is not None
+    texts = _sample_texts() + HOSTILE + _fuzz_texts(3000, seed=11)
+    assert _cached_ids(encoder, texts) == _library_ids(tok, texts)
+    # a placeholder is one added token, also through the cache
+    (ids,) = encoder.encode_batch(["call |||PHONE_NUMBER||| now"])
+    assert tok.token_to_id("|||PHONE_NUMBER|||") in ids
+
+
+@needs_neox
+def test_neox_same_ids_on_real_web_pages_in_many_languages(dev_corpus):
+    tok = load_tokenizer(str(NEOX))
+    encoder = word_cache_encoder(tok)
+    with gzip.open(DEV / "docs.jsonl.gz", "rt", encoding="utf-8") as f:
+        texts = [json.loads(line)["text"] for line in f]
+    texts = [unicodedata.normalize("NFC", t) for t in texts]  # what the normalize stage hands over
+    assert _cached_ids(encoder, texts, batch=256) == _library_ids(tok, texts)
+    assert encoder.library_docs == 0  # normalized web text never needs the library
+
+
+def test_a_bounded_cache_gives_the_same_ids(monkeypatch):
+    monkeypatch.setattr(word_cache, "MAX_CACHED_WORDS", 50)
+    tok = load_tokenizer(None)
+    encoder = word_cache_encoder(tok)
+    texts = _sample_texts()
+    assert _cached_ids(encoder, texts, batch=8) == _library_ids(tok, texts)
+    assert len(encoder._cache) < 50 + 8 * 2000  # emptied whenever it passed the bound
+
+
+def test_user_added_tokens_are_cut_out_like_the_library_does():
+    tok = load_tokenizer(None)
+    tok.add_tokens(
+        [
+            AddedToken("foo bar", normalized=False),
+            AddedToken("ba", normalized=True),
+            AddedToken("r b", normalized=True),
+        ]
+    )
+    encoder = word_cache_encoder(tok)
+    assert encoder is not None
+    texts = [
+        "foo bar baz",
+        "foofoo barbar bar bar",
+        "xfoo barx r bar b",
+        "ba ba  ba",
+        "foo bar" * 5,
+    ] + _fuzz_texts(200, 3)
+    assert _cached_ids(encoder, texts) == _library_ids(tok, texts)
+
+
+def test_tokenizers_of_another_shape_are_left_to_the_library(tmp_path):
+    tok = load_tokenizer(None)
+    tok.add_tokens([AddedToken("zz", lstrip=True)])
+    assert word_cache_encoder(tok) is None  # lstrip is not reproduced
+    plain = Tokenizer.from_str(load_tokenizer(None).to_str())  # special tokens extracted, not text
+    assert word_cache_encoder(plain) is None
+    if LLAMA.exists():
+        assert word_cache_encoder(load_tokenizer(str(LLAMA))) is None  # Metaspace / SentencePiece
+
+
+def test_stage_uses_the_cache_by_default_and_config_can_turn_it_off():
+    assert DocumentTokenizer(None, None, 0).uses_word_cache
+    assert not DocumentTokenizer(None, None, 0, word_cache=False).uses_word_cache
+    cfg = load_config(None, ["tokenize.word_cache=false"])
+    assert cfg.tokenize.word_cache is False
+    texts = HOSTILE
+    on = DocumentTokenizer(None, None, 0).encode(texts)
+    off = DocumentTokenizer(None, None, 0, word_cache=False).encode(texts)
+    assert on == off and all(ids[-1] == 0 for ids in on)

@@ -1,0 +1,308 @@
+"""Byte-level BPE encoding with a per-worker word cache: the library's ids, several times faster.
+
+Why: with a GPT-2/NeoX style tokenizer, ``encode_batch`` spends most of its time re-splitting and
+re-merging words it has already seen thousands of times (web text has a small working vocabulary:
+2,000 pages hold ~2.4 M words but only ~130 k distinct ones). A byte-level BPE tokenizes every
+pre-token on its own, so the ids of a word never depend on its neighbours; caching them per word is
+exact. This module reproduces the pipeline *around* the BPE model and asks the library's own model
+for every word it has not seen:
+
+1. added tokens that are not special are cut out first (longest match at the leftmost position;
+   non-normalized ones on the raw text, then normalized ones), exactly like ``AddedVocabulary``;
+2. each remaining piece is split with the GPT-2 pre-tokenizer pattern (the same pattern the
+   ``ByteLevel`` pre-tokenizer runs, here with Python's ``re``);
+3. each word's UTF-8 bytes are mapped to the byte-level alphabet and tokenized by the tokenizer's
+   model (``Tokenizer(model)``: no normalizer, no pre-tokenizer), then cached.
+
+Exactness is checked, not assumed. The split in step 2 depends only on which of four classes each
+character falls in (letter, number, white space, other), so every distinct character is probed once
+against the library's own pre-tokenizer before a document containing it takes this path; a
+character on which the two regex engines disagree (Unicode versions differ at the margins) sends its
+documents to the library. A document also goes to the library when it is not NFC (for an NFC
+normalizer) or spells a special token (special tokens are encoded as text; we do not reproduce how).
+Tokenizers of another shape (SentencePiece/Metaspace, a custom split regex, BPE dropout, added tokens
+with ``single_word``/``lstrip``/``rstrip``) never use the cache: :func:`word_cache_encoder` says no.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+import sys
+import unicodedata
+from collections.abc import Sequence
+from itertools import chain
+from typing import Any
+
+import numpy as np
+from tokenizers import Tokenizer
+
+# White space as Unicode defines it (``re``'s own ``\s`` adds U+001C..U+001F).
+_WHITE_SPACE = "\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+
+
+def _numbers_beyond_decimal() -> str:
+    """A ``re`` character-class body for the numbers that are not decimal digits (Nl, No: "²", "½",
+    "Ⅱ"): ``re`` counts them as word characters but not as ``\\d``, where Unicode says \\p{N}."""
+    ranges: list[list[int]] = []
+    for cp in range(sys.maxunicode + 1):
+        if unicodedata.category(chr(cp)) in ("Nl", "No"):
+            if ranges and ranges[-1][1] == cp - 1:
+                ranges[-1][1] = cp
+            else:
+                ranges.append([cp, cp])
+    return "".join(
+        re.escape(chr(a)) if a == b else f"{re.escape(chr(a))}-{re.escape(chr(b))}" for a, b in ranges
+    )
+
+
+@functools.cache
+def gpt2_patterns() -> tuple[re.Pattern[str], re.Pattern[str]]:
+    r"""GPT-2's byte-level pre-tokenization pattern, the one the ``ByteLevel`` pre-tokenizer runs::
+
+        's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+
+
+    spelled out twice for the standard library's ``re`` (faster here than the ``regex`` module).
+    The quick form takes letters as word characters that are not ``\d`` or "_" and numbers as
+    ``\d``; it is wrong only for the Nl/No numbers ("²", "½", "Ⅱ"), which ``re`` counts as word
+    characters. The exact form lists those numbers (a third slower, so only for documents that
+    contain one). White space is Unicode's in both. Built once per process.
+    """
+    extra, ws = _numbers_beyond_decimal(), _WHITE_SPACE
+    tail = rf"|[{ws}]+(?![^{ws}])|[{ws}]+"
+    quick = re.compile(rf"'s|'t|'re|'ve|'m|'ll|'d| ?[^\W\d_]+| ?\d+| ?(?:[^{ws}\w]|_)+" + tail)
+    exact = re.compile(
+        rf"'s|'t|'re|'ve|'m|'ll|'d| ?[^\W\d_{extra}]+| ?[\d{extra}]+| ?(?:[^{ws}\w]|_)+" + tail
+    )
+    return quick, exact
+
+
+# Beyond this many cached words the cache starts afresh (ids never change, only speed does): about
+# 260 bytes a word, so at most ~140 MB per worker.
+MAX_CACHED_WORDS = 1 << 19
+
+
+def byte_level_alphabet() -> list[str]:
+    """GPT-2's reversible map from the 256 byte values to printable characters.
+
+    Printable Latin-1 bytes stand for themselves; the others (controls, space, soft hyphen...) are
+    moved, in order, to code points 256 and up, so no byte becomes white space or a control.
+    """
+    kept = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), ord("ÿ") + 1)]
+    table = {b: chr(b) for b in kept}
+    moved = 0
+    for b in range(256):
+        if b not in table:
+            table[b] = chr(256 + moved)
+            moved += 1
+    return [table[b] for b in range(256)]
+
+
+def _eligible(spec: dict[str, Any]) -> bool:
+    """Whether the tokenizer.json describes a pipeline this module reproduces exactly."""
+    normalizer = spec.get("normalizer")
+    if normalizer is not None and normalizer.get("type") != "NFC":
+        return False
+    pre = spec.get("pre_tokenizer") or {}
+    if pre.get("type") != "ByteLevel" or not pre.get("use_regex", True) or pre.get("add_prefix_space", True):
+        return False
+    model = spec.get("model") or {}
+    if model.get("type") != "BPE" or model.get("dropout") not in (None, 0, 0.0):
+        return False
+    return not any(
+        t.get("single_word") or t.get("lstrip") or t.get("rstrip") for t in spec.get("added_tokens", [])
+    )
+
+
+class _LiteralSplitter:
+    """Cuts text at the leftmost-longest occurrences of a set of literal strings (added tokens).
+
+    ``split`` returns text at even positions and matches at odd ones. ``may_occur`` is a cheap
+    pre-check (a few substring searches) so that most documents never run the alternation.
+    """
+
+    def __init__(self, contents: Sequence[str]) -> None:
+        ordered = sorted(set(contents), key=lambda s: (-len(s), s))
+        self._pattern = re.compile("(" + "|".join(re.escape(s) for s in ordered) + ")")
+        # a content containing another one occurs only where that one does
+        self._cover = [s for s in ordered if not any(o != s and o in s for o in ordered)]
+        self.split = self._pattern.split
+
+    def may_occur(self, text: str) -> bool:
+        return any(s in text for s in self._cover)
+
+
+def _literal_alternation(contents: Sequence[str]) -> _LiteralSplitter | None:
+    return _LiteralSplitter(contents) if contents else None
+
+
+class WordCacheEncoder:
+    """Encodes texts to the ids ``tok.encode_batch(texts, add_special_tokens=False)`` gives."""
+
+    def __init__(self, tok: Tokenizer, spec: dict[str, Any]) -> None:
+        self._tok = tok
+        self._model_only = Tokenizer(tok.model)
+        self._pre_tokenizer = tok.pre_tokenizer
+        self._nfc = spec.get("normalizer") is not None
+        self._splitters = tuple(p.findall for p in gpt2_patterns())  # (quick, exact)
+        self._to_alphabet = str.maketrans({chr(b): c for b, c in enumerate(byte_level_alphabet())})
+        added = spec.get("added_tokens", [])
+        plain = [t for t in added if not t.get("special")]
+        self._raw_added = _literal_alternation([t["content"] for t in plain if not t.get("normalized")])
+        self._normalized_added = _literal_alternation(
+            [
+                unicodedata.normalize("NFC", t["content"]) if self._nfc else t["content"]
+                for t in plain
+                if t.get("normalized")
+            ]
+        )
+        self._added_ids = {t["content"]: [t["id"]] for t in plain}
+        if self._nfc:
+            self._added_ids.update({unicodedata.normalize("NFC", t["content"]): [t["id"]] for t in plain})
+        specials = [t["content"] for t in added if t.get("special")]
+        self._special = _literal_alternation(specials)
+        self._cache: dict[str, list[int]] = {}
+        # per splitter, the characters on which it agrees with the library's pre-tokenizer, and not
+        self._agrees: tuple[set[str], set[str]] = (set(), set())
+        self._disagrees: tuple[set[str], set[str]] = (set(), set())
+        self.library_docs = 0  # documents this worker sent to the library (for tests and counters)
+        ascii_chars = [chr(c) for c in range(128)]
+        self._verify_chars(ascii_chars)
+        self._ascii_quick = set(ascii_chars) <= self._agrees[0]
+
+    # -- exactness checks --------------------------------------------------------------------
+
+    def _verify_chars(self, chars: Sequence[str]) -> None:
+        """Probe each character against the library's pre-tokenizer, for both splitters.
+
+        The probes put the character between letters, digits, punctuation and spaces: a character
+        of another class (letter, number, white space, other) splits at least one of them
+        differently, so agreement on all of them means the splitter classes it as the library does.
+        """
+        pre_tokenize = self._pre_tokenizer.pre_tokenize_str
+        for c in chars:
+            probes = (f"a{c}a", f"1{c}1", f"!{c}!", f" {c}{c}", f"{c} a", f"a {c}", f"{c}\n{c}", f"'{c}")
+            try:
+                expected = [[piece for piece, _ in pre_tokenize(p)] for p in probes]
+            except Exception:  # e.g. a lone surrogate: not UTF-8, the library raises; let it, itself
+                for disagrees in self._disagrees:
+                    disagrees.add(c)
+                continue
+            for k, split_words in enumerate(self._splitters):
+                agrees = all(
+                    want == [self._map(w) for w in split_words(p)]
+                    for p, want in zip(probes, expected, strict=True)
+                )
+                (self._agrees[k] if agrees else self._disagrees[k]).add(c)
+
+    def _splitter_for(self, text: str) -> Any:
+        """The splitter that reproduces the library on ``text``, or ``None``: the library's turn."""
+        if self._special is not None and self._special.may_occur(text):
+            return None
+        if text.isascii():
+            if self._ascii_quick:
+                return self._splitters[0]
+            chars = set(text)
+        else:
+            if self._nfc and not unicodedata.is_normalized("NFC", text):
+                return None
+            chars = set(text)
+            unseen = chars - self._agrees[1] - self._disagrees[1]
+            if unseen:
+                self._verify_chars(sorted(unseen))
+        for k, split_words in enumerate(self._splitters):
+            if chars <= self._agrees[k]:
+                return split_words
+        return None
+
+    # -- encoding ------------------------------------------------------------------------------
+
+    def _map(self, word: str) -> str:
+        """``word``'s UTF-8 bytes in the byte-level alphabet (each byte read as Latin-1, translated)."""
+        return word.encode("utf-8").decode("latin-1").translate(self._to_alphabet)
+
+    def _words(self, text: str, split_words: Any) -> list[str]:
+        """The pre-tokens of ``text``; an added token is one word standing for itself."""
+        if self._raw_added is None and self._normalized_added is None:
+            return split_words(text)
+        pieces = [text]  # even positions: text to pre-tokenize; odd positions: added tokens
+        for pattern in (self._raw_added, self._normalized_added):
+            if pattern is not None and any(pattern.may_occur(p) for p in pieces[::2]):
+                cut: list[str] = []
+                for j, piece in enumerate(pieces):
+                    if j % 2:
+                        cut += (piece, "")  # keeps the token at an odd position
+                        continue
+                    parts = pattern.split(piece)  # its group puts the matches at odd positions
+                    if cut:
+                        cut[-1] += parts[0]  # "" + first part: even positions stay text
+                        cut += parts[1:]
+                    else:
+                        cut = parts
+                pieces = cut
+        if len(pieces) == 1:
+            return split_words(text)
+        words: list[str] = []
+        for j, piece in enumerate(pieces):
+            if j % 2:
+                words.append(piece)
+            elif piece:
+                words += split_words(piece)
+        return words
+
+    def _fill(self, words: set[str]) -> None:
+        cache = self._cache
+        missing = sorted(w for w in words if w not in cache and w not in self._added_ids)
+        cache.update((w, self._added_ids[w]) for w in words if w in self._added_ids)
+        if not missing:
+            return
+        # One call for all of them: the words as one pre-tokenized sequence (one Encoding, not one
+        # per word: a third of the cost), cut back into words where the word index changes.
+        encoding = self._model_only.encode(
+            [self._map(w) for w in missing], is_pretokenized=True, add_special_tokens=False
+        )
+        ids = encoding.ids
+        word_index = np.asarray(encoding.word_ids, dtype=np.int64)
+        starts = np.flatnonzero(np.diff(word_index, prepend=-1)).tolist()
+        if len(starts) != len(missing):  # every byte-level word has at least one token
+            raise RuntimeError("word cache: the model returned no token for a word")
+        ends = starts[1:] + [len(ids)]
+        for word, start, end in zip(missing, starts, ends, strict=True):
+            cache[word] = ids[start:end]
+
+    def encode_batch(self, texts: Sequence[str]) -> list[list[int]]:
+        if len(self._cache) > MAX_CACHED_WORDS:
+            self._cache.clear()
+        out: list[list[int]] = [[] for _ in texts]
+        get = self._cache.__getitem__
+        misses: list[tuple[int, list[str]]] = []
+        slow: list[int] = []
+        for i, text in enumerate(texts):
+            split_words = self._splitter_for(text)
+            if split_words is None:
+                slow.append(i)
+                continue
+            words = self._words(text, split_words)
+            try:
+                out[i] = list(chain.from_iterable(map(get, words)))
+            except KeyError:  # a word not seen yet: encoded below with the batch's other new words
+                misses.append((i, words))
+        if misses:
+            self._fill({w for _, words in misses for w in words})
+            for i, words in misses:
+                out[i] = list(chain.from_iterable(map(get, words)))
+        if slow:
+            self.library_docs += len(slow)
+            encoded = self._tok.encode_batch_fast([texts[i] for i in slow], add_special_tokens=False)
+            for i, enc in zip(slow, encoded, strict=True):
+                out[i] = enc.ids
+        return out
+
+
+def word_cache_encoder(tok: Tokenizer) -> WordCacheEncoder | None:
+    """A :class:`WordCacheEncoder` for ``tok``, or ``None`` when its pipeline is not one we reproduce."""
+    if not getattr(tok, "encode_special_tokens", False):
+        return None  # special tokens in the text would be extracted; we only reproduce "as text"
+    spec = json.loads(tok.to_str())
+    return WordCacheEncoder(tok, spec) if _eligible(spec) else None
