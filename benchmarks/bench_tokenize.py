@@ -29,6 +29,7 @@ import gzip  # noqa: E402
 import json  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
+import unicodedata  # noqa: E402
 from collections.abc import Callable  # noqa: E402
 from pathlib import Path  # noqa: E402
 
@@ -42,7 +43,8 @@ def read_texts(path: Path, limit: int) -> list[str]:
     texts = []
     with opener(path, "rt", encoding="utf-8") as f:
         for line in f:
-            texts.append(json.loads(line)["text"])
+            # NFC, as the normalize stage hands documents to the tokenizer
+            texts.append(unicodedata.normalize("NFC", json.loads(line)["text"]))
             if len(texts) >= limit:
                 break
     return texts
@@ -65,12 +67,40 @@ def figures(n_docs: int, cpu: float, wall: float, tokens: int) -> dict:
             "cpu_s": round(cpu, 3), "wall_s": round(wall, 3), "tokens": tokens}
 
 
+def stream_figures(a: argparse.Namespace, eos_id: int | None, window: int = 2000) -> dict:
+    """One fresh worker encoding ``--stream`` documents in a row, with and without the word cache.
+
+    The word cache warms up as a worker sees more text, so its speed over a worker's stream is the
+    figure that matters at scale; the windows show the warm-up.
+    """
+    from corpusforge.transforms.tokenize import DocumentTokenizer
+
+    texts = read_texts(a.docs, a.stream)
+    out: dict = {"docs": len(texts), "window": window}
+    for label, word_cache in (("word_cache", True), ("library", False)):
+        worker = DocumentTokenizer(a.tokenizer, None, eos_id, word_cache=word_cache)
+        worker.setup()
+        windows, total_cpu, tokens = [], 0.0, 0
+        for start in range(0, len(texts), window):
+            chunk = texts[start : start + window]
+            c0 = time.process_time()
+            for i in range(0, len(chunk), a.batch):
+                tokens += sum(map(len, worker.encode(chunk[i : i + a.batch])))
+            cpu = time.process_time() - c0
+            total_cpu += cpu
+            windows.append(round(len(chunk) / cpu))
+        out[label] = {"docs_per_s_per_core": round(len(texts) / total_cpu, 1),
+                      "tokens_per_s_per_core": round(tokens / total_cpu), "by_window": windows}
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--docs", type=Path, required=True, help="JSONL(.gz) corpus, e.g. a scale corpus")
     ap.add_argument("--limit", type=int, default=2000)
     ap.add_argument("--tokenizer", default=str(NEOX))
     ap.add_argument("--batch", type=int, default=256)
+    ap.add_argument("--stream", type=int, default=10_000, help="documents one fresh worker encodes in a row")
     ap.add_argument("--no-beam", action="store_true")
     a = ap.parse_args()
     if not Path(a.tokenizer).exists():
@@ -137,6 +167,7 @@ def main() -> None:
     result["stage_logic"]["note"] = "word cache on (the default), empty at the start of each run"
     result["stage_logic_library"] = figures(n, *timed_from_mark(stage_logic(False)))
     result["stage_logic_library"]["note"] = "tokenize.word_cache=false: every document through encode_batch_fast"
+    result["stream"] = stream_figures(a, info.eos_id)
 
     if not a.no_beam:
         import apache_beam as beam
