@@ -21,8 +21,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from apache_beam.runners.portability.fn_api_runner import fn_runner
-
+from corpusforge.pipelines.bounded_bundles import BoundedBundlesFnApiRunner
 from corpusforge.transforms.base import NAMESPACE_PREFIX
 
 LOG = logging.getLogger("corpusforge.progress")
@@ -140,18 +139,22 @@ def counter_deltas(monitoring_infos: Any) -> dict[tuple[str, str], int]:
     return dict(out)
 
 
-class ProgressFnApiRunner(fn_runner.FnApiRunner):
-    """The FnApiRunner, reporting each finished bundle's counters to a :class:`Progress`."""
+class ProgressFnApiRunner(BoundedBundlesFnApiRunner):
+    """The local runner (bounded bundles), reporting each finished stage's counters to a :class:`Progress`."""
 
     def __init__(self, progress: Progress, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.progress = progress
+        self.on_bundle = self._report  # bounded bundles: a progress update after every bundle
+
+    def _report(self, stage_name: str, response: Any) -> None:
+        try:
+            self.progress.bundle_done(stage_name, counter_deltas(response.process_bundle.monitoring_infos))
+        except Exception:  # progress must never break a run
+            LOG.debug("progress update failed", exc_info=True)
 
     def _execute_bundle(self, runner_execution_context, bundle_context_manager, bundle_input):  # noqa: ANN001
         result = super()._execute_bundle(runner_execution_context, bundle_context_manager, bundle_input)
-        try:
-            deltas = counter_deltas(result.process_bundle.monitoring_infos)
-            self.progress.bundle_done(bundle_context_manager.stage.name, deltas)
-        except Exception:  # progress must never break a run
-            LOG.debug("progress update failed", exc_info=True)
+        if not self.uses_bounded_bundles(bundle_context_manager):  # else reported bundle by bundle
+            self._report(bundle_context_manager.stage.name, result)
         return result

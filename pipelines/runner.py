@@ -37,13 +37,15 @@ class LocalRunner(DirectRunner):
         from apache_beam.runners.portability.fn_api_runner import fn_runner
         from apache_beam.runners.portability.portable_runner import JobServiceHandle
 
+        from corpusforge.pipelines.bounded_bundles import BoundedBundlesFnApiRunner
+
         encoded = JobServiceHandle.encode_pipeline_options(options.get_all_options())
         info = fn_runner.ExtendedProvisionInfo(beam_provision_api_pb2.ProvisionInfo(pipeline_options=encoded))
         if self.progress is not None:
             from corpusforge.pipelines.progress import ProgressFnApiRunner
 
             return ProgressFnApiRunner(self.progress, provision_info=info).run_pipeline(pipeline, options)
-        return fn_runner.FnApiRunner(provision_info=info).run_pipeline(pipeline, options)
+        return BoundedBundlesFnApiRunner(provision_info=info).run_pipeline(pipeline, options)
 
 
 def local_options(workers: int | None = None, extra: list[str] | None = None) -> PipelineOptions:

@@ -1,0 +1,85 @@
+"""The local runner cuts every stage input into bounded bundles: same output, bounded worker input."""
+
+from __future__ import annotations
+
+import apache_beam as beam
+from apache_beam.metrics import Metrics
+from apache_beam.metrics.metric import MetricsFilter
+from apache_beam.runners.portability.fn_api_runner import execution
+from apache_beam.testing.util import assert_that, equal_to
+
+from corpusforge.pipelines import bounded_bundles
+from corpusforge.pipelines.bounded_bundles import (
+    BoundedBundlesFnApiRunner,
+    _bundles,
+    bounded_bundles_supported,
+)
+from corpusforge.pipelines.runner import LocalRunner, local_options
+from tests.test_end_to_end import run_cli, table_rows
+
+
+def test_this_beam_has_what_the_bounded_bundles_need():
+    assert bounded_bundles_supported()
+
+
+def test_a_list_input_is_cut_into_bundles_of_bounded_size_and_nothing_is_lost():
+    buffer = execution.ListBuffer(None)
+    chunks = [bytes([i % 251]) * (1000 + i) for i in range(40)]
+    for chunk in chunks:
+        buffer.append(chunk)
+    bundles = _bundles({"in": buffer}, workers=2, bundle_bytes=5000)
+    assert len(bundles) >= 8
+    assert all(sum(map(len, b["in"])) <= 5000 + 1100 for b in bundles)  # at most one chunk over
+    assert sorted(c for b in bundles for c in b["in"]) == sorted(chunks)
+
+
+def test_every_bundle_names_every_input_even_when_it_holds_none_of_its_data():
+    a, b = execution.ListBuffer(None), execution.ListBuffer(None)
+    a.append(b"x" * 100)
+    bundles = _bundles({"a": a, "b": b}, workers=2, bundle_bytes=1000)
+    assert bundles == [{"a": [b"x" * 100], "b": []}]
+    assert _bundles({"a": execution.ListBuffer(None)}, 2, 10) == [{"a": []}]
+
+
+class _CountBundles(beam.DoFn):
+    def start_bundle(self) -> None:
+        Metrics.counter("test", "bundles").inc()
+
+    def process(self, element):  # noqa: ANN001, ANN201
+        yield element
+
+
+def _bundles_seen(monkeypatch, bundle_bytes: int, workers: int) -> int:
+    """Runs a GroupByKey and the stage after it; checks the groups; returns that stage's bundles."""
+    monkeypatch.setattr(BoundedBundlesFnApiRunner, "bundle_bytes", bundle_bytes)
+    pipeline = beam.Pipeline(runner=LocalRunner(), options=local_options(workers))
+    groups = (
+        pipeline
+        | beam.Create([(i % 97, i) for i in range(5000)])
+        | beam.GroupByKey()  # a shuffled input: the stage after it is cut by key groups
+        | beam.ParDo(_CountBundles())
+        | beam.Map(lambda kv: (kv[0], sorted(kv[1])))
+    )
+    assert_that(groups, equal_to([(k, list(range(k, 5000, 97))) for k in range(97)]))
+    result = pipeline.run()
+    result.wait_until_finish()
+    counters = result.metrics().query(MetricsFilter().with_name("bundles"))["counters"]
+    return sum(c.committed for c in counters)
+
+
+def test_a_grouped_input_is_processed_in_many_bundles_with_the_same_result(monkeypatch):
+    monkeypatch.setattr(bounded_bundles, "VALUES_PER_PIECE", 50)
+    assert _bundles_seen(monkeypatch, bundle_bytes=500, workers=2) >= 20
+    assert _bundles_seen(monkeypatch, bundle_bytes=64 << 20, workers=2) <= 2
+
+
+def test_the_sample_gives_the_same_output_with_tiny_bundles(monkeypatch, tmp_path):
+    default, tiny = tmp_path / "default", tmp_path / "tiny"
+    assert run_cli(default, workers=2) == 0
+    monkeypatch.setattr(BoundedBundlesFnApiRunner, "bundle_bytes", 2_000)
+    monkeypatch.setattr(bounded_bundles, "VALUES_PER_PIECE", 3)
+    assert run_cli(tiny, workers=2) == 0
+    for folder in ("documents", "rejected", "sequences"):
+        assert table_rows(tiny / folder) == table_rows(default / folder), folder
+    # the tiny bundles really were many: each writes its own file
+    assert len(list((tiny / "documents").glob("*.parquet"))) > len(list((default / "documents").glob("*.parquet")))
