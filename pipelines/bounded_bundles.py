@@ -5,8 +5,9 @@ documents a worker receives one ~700 MB message and holds it while it works, and
 idles while the slower one finishes its half. Cluster runners bound their bundles; this module makes
 the local runner do the same:
 
-- each stage input is cut into bundles of about :data:`BUNDLE_BYTES` (a shuffled input is first cut
-  into many small key-groups, then regrouped by their encoded size);
+- each stage input is cut into bundles of at most about :data:`BUNDLE_BYTES`, and at least
+  :data:`BUNDLES_PER_WORKER` per worker (a shuffled input is first cut into many small key-groups,
+  then regrouped by their encoded size);
 - one thread per worker process takes the next bundle when it is done with the previous one, pinned
   to its own worker, so memory per worker is one bundle and the work balances itself.
 
@@ -36,6 +37,10 @@ LOG = logging.getLogger(__name__)
 # per-bundle cost (a request, start/finish_bundle of every DoFn, one output file per writer) is noise.
 BUNDLE_BYTES = 32 << 20
 
+# Bundles per worker at least (when the input is big enough to cut): work balances between workers
+# that finish at different times, even for a stage whose whole input is smaller than one bundle.
+BUNDLES_PER_WORKER = 4
+
 # A shuffled input is first cut into pieces of about this many values before pieces are regrouped
 # into bundles by size (its byte size is only known once encoded).
 VALUES_PER_PIECE = 1000
@@ -57,24 +62,28 @@ def _pieces(buffer: Any, workers: int, bundle_bytes: int) -> list[list[bytes]]:
     """``buffer`` cut into pieces (lists of encoded chunks), each at most about ``bundle_bytes``."""
     if isinstance(buffer, execution.ListBuffer):
         size = sum(len(chunk) for chunk in buffer)
-        return buffer.partition(max(1, math.ceil(size / bundle_bytes)))
+        return buffer.partition(max(workers * BUNDLES_PER_WORKER, math.ceil(size / bundle_bytes)))
     table = getattr(buffer, "_table", None)
     if isinstance(buffer, execution.GroupingBuffer) and table is not None:
         values = sum(len(v) for v in table.values())
-        n = max(1, min(len(table), math.ceil(values / VALUES_PER_PIECE)))
+        n = max(1, min(len(table), max(workers * BUNDLES_PER_WORKER, math.ceil(values / VALUES_PER_PIECE))))
         return buffer.partition(n)
     return buffer.partition(workers)  # another buffer kind: Beam's own split
 
 
 def _bundles(inputs: dict[str, Any], workers: int, bundle_bytes: int) -> list[dict[str, list[bytes]]]:
-    """Bundles of at most about ``bundle_bytes`` each (every one names every input, maybe empty)."""
+    """Bundles of at most about ``bundle_bytes`` each, and at least ``BUNDLES_PER_WORKER`` per worker
+    when there is enough input to cut (every bundle names every input, maybe with no data)."""
+    pieces = {name: _pieces(buffer, workers, bundle_bytes) for name, buffer in inputs.items()}
+    total = sum(len(chunk) for parts in pieces.values() for part in parts for chunk in part)
+    target = max(1, min(bundle_bytes, math.ceil(total / (workers * BUNDLES_PER_WORKER))))
     bundles: list[dict[str, list[bytes]]] = []
-    for name, buffer in inputs.items():
+    for name, parts in pieces.items():
         current: list[bytes] = []
         size = 0
-        for piece in _pieces(buffer, workers, bundle_bytes):
+        for piece in parts:
             piece_size = sum(len(chunk) for chunk in piece)
-            if current and size + piece_size > bundle_bytes:
+            if current and size + piece_size > target:
                 bundles.append({name: current})
                 current, size = [], 0
             current.extend(piece)
