@@ -79,7 +79,9 @@ def build_pipeline(p: beam.Pipeline, cfg: Config, files: list[InputFile], output
     )
     _ = (
         unreadable
-        | "UnreadableJson" >> beam.Map(lambda u: json.dumps({"path": u.path, "error": u.error}))
+        | "UnreadableJson" >> beam.Map(
+            lambda u: json.dumps({"path": u.path, "error": u.error, "records_read": u.records_read})
+        )
         | "WriteUnreadable" >> beam.io.WriteToText(f"{output_dir}/{RUN_DIR}/unreadable", file_name_suffix=".jsonl")
     )
     return PipelinePlan(order, files)

@@ -97,9 +97,14 @@ def _read_unreadable(output: str) -> list[dict[str, str]]:
             out.extend(json.loads(line) for line in f.read().decode("utf-8").splitlines() if line.strip())
     by_path: dict[str, dict[str, str]] = {}
     for u in out:  # a file read in several tasks (splits, row groups) may fail in more than one
-        entry = by_path.setdefault(u["path"], {"path": u["path"], "error": u["error"]})
+        entry = by_path.setdefault(u["path"], {"path": u["path"], "error": u["error"], "records_read": 0})
         if u["error"] not in entry["error"]:
             entry["error"] += "; " + u["error"]
+        entry["records_read"] += u.get("records_read", 0)
+    for entry in by_path.values():
+        # partly read: some records came out before the error (they are in the run, kept or
+        # rejected like any other); the rest of the file (or of its failing splits) is missing
+        entry["partial"] = entry["records_read"] > 0
     return [by_path[p] for p in sorted(by_path)]
 
 
@@ -137,7 +142,9 @@ def run(inputs: list[str], output: str, cfg: Config, beam_args: list[str], worke
         result.wait_until_finish()
     counters = run_stats.counters_from_result(result)
     outputs = {name: run_stats.parquet_rows(f"{output}/{name}") for name in ("documents", "rejected", "sequences")}
-    unreadable = [{"path": m.path, "error": m.error} for m in missing] + _read_unreadable(output)
+    unreadable = [
+        {"path": m.path, "error": m.error, "records_read": 0, "partial": False} for m in missing
+    ] + _read_unreadable(output)
     data = run_stats.build_stats(
         counters=counters,
         stage_order=plan.stages,
@@ -171,7 +178,12 @@ def summary_table(data: dict[str, Any]) -> str:
     lines.append(f"records read {data['records_read']}: kept {data['kept']} + rejected {data['rejected']}"
                  f" ({'conserved' if data['conservation_ok'] else 'NOT CONSERVED'}) in {data['wall_time_s']:.1f}s")
     if data["unreadable_files"]:
-        lines.append(f"unreadable files skipped: {len(data['unreadable_files'])} (listed in stats.json)")
+        partial = [u for u in data["unreadable_files"] if u.get("partial")]
+        note = ""
+        if partial:
+            read = sum(u["records_read"] for u in partial)
+            note = f", {len(partial)} of them partly read: their first {read} record(s) are in this run"
+        lines.append(f"unreadable files skipped: {len(data['unreadable_files'])}{note} (listed in stats.json)")
     return "\n".join(lines)
 
 

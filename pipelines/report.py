@@ -100,8 +100,11 @@ def _summary(inp: ReportInputs) -> Section:
         ("runner", s.get("runner", "")), ("config_hash", s.get("config_hash", "")),
     ]])
     if s.get("unreadable_files"):
+        partial = [u for u in s["unreadable_files"] if u.get("partial")]
+        note = (f" {len(partial)} of them were partly read: their first {sum(u['records_read'] for u in partial):,} "
+                "record(s) are in this run." if partial else "")
         sec.body.append(f"<p class=warn>{len(s['unreadable_files'])} unreadable input file(s) were skipped "
-                        "(listed in stats.json).</p>")
+                        f"(listed in stats.json).{note}</p>")
     return sec
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 from pathlib import Path
 
@@ -115,7 +116,24 @@ def test_unreadable_file_stops_the_run_or_is_listed(tmp_path, capsys):
     assert main([*args, "--output", str(tmp_path / "skip"), "--set", "input.on_unreadable=skip"]) == 0
     stats = json.loads((tmp_path / "skip" / "stats.json").read_text())
     assert [u["path"].rsplit("/", 1)[1] for u in stats["unreadable_files"]] == ["broken.jsonl.gz"]
+    assert stats["unreadable_files"][0]["partial"] is False
     assert stats["kept"] == 1
+
+
+def test_a_truncated_gzip_is_listed_as_partly_read_and_its_records_are_kept(tmp_path, capsys):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    lines = b"".join(b'{"id": "t%d", "text": "Document number %d of a file cut short."}\n' % (i, i) for i in range(3000))
+    (folder / "cut.jsonl.gz").write_bytes(gzip.compress(lines)[:-40])
+    args = ["run", "--input", str(folder), "--output", str(tmp_path / "out"), "--workers", "1",
+            "--set", "input.on_unreadable=skip", "--set", "language.enabled=false", "--set", "quality.enabled=false",
+            "--set", "dedup.near.enabled=false", "--set", "tokenize.enabled=false"]
+    assert main(args) == 0
+    stats = json.loads((tmp_path / "out" / "stats.json").read_text())
+    (entry,) = stats["unreadable_files"]
+    assert entry["partial"] is True and 2900 < entry["records_read"] < 3000
+    assert stats["records_read"] == entry["records_read"] == stats["kept"] + stats["rejected"]
+    assert "partly read" in capsys.readouterr().out
 
 
 # What the sample's stage-specific files (samples/sample/*.jsonl) are written to show in one default

@@ -122,6 +122,23 @@ def test_truncated_gzip_is_listed_when_skipping(tmp_path, test_pipeline):
                     equal_to(["broken.jsonl.gz", "corrupt.parquet"]))
 
 
+def test_a_partly_read_file_says_how_many_records_came_out_before_the_error(tmp_path, test_pipeline):
+    path = tmp_path / "truncated.jsonl.gz"
+    whole = b"".join(b'{"id": "r%d", "text": "record number %d"}\n' % (i, i) for i in range(2000))
+    path.write_bytes(gzip.compress(whole)[:-30])  # the gzip trailer and a few records are lost
+    files, _ = discover_inputs([str(path)])
+    with test_pipeline as p:
+        records, unreadable = p | ReadDocuments(files, skip_unreadable=True)
+        count = records | beam.combiners.Count.Globally()
+        assert_that(unreadable | beam.Map(lambda u: (u.records_read > 1900, u.records_read < 2000)),
+                    equal_to([(True, True)]), label="partial")
+        assert_that(
+            (count, unreadable | beam.Map(lambda u: u.records_read)) | beam.Flatten()
+            | beam.combiners.ToList() | beam.Map(lambda xs: len(set(xs))),
+            equal_to([1]), label="every record read is counted as read",
+        )
+
+
 def test_parquet_cell_with_bad_utf8_rejects_only_its_record(tmp_path, test_pipeline):
     from corpusforge.transforms.validate import RecordParser, Validate
 

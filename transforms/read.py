@@ -61,6 +61,9 @@ class ReadTask:
 class Unreadable:
     path: str
     error: str
+    # records of this read task taken before the error (kept as read): >0 means the file was
+    # partly read, e.g. a truncated .gz whose first records decompressed
+    records_read: int = 0
 
 
 def detect_format(path: str, configured: str = "auto") -> tuple[str, str]:
@@ -196,12 +199,14 @@ class PlanReadTasks(beam.DoFn):
             yield ReadTask(file, 0, -1)
 
 
-def _unreadable(path: str, exc: BaseException, skip: bool) -> Iterator[Any]:
+def _unreadable(path: str, exc: BaseException, skip: bool, records_read: int = 0) -> Iterator[Any]:
     message = f"cannot read input file {path}: {type(exc).__name__}: {exc}"
+    if records_read:
+        message += f" (after {records_read} record(s) of this read task, which are kept)"
     if not skip:
         raise InputError(message) from exc
     LOG.warning("%s (skipped: input.on_unreadable=skip)", message)
-    yield pvalue.TaggedOutput(UNREADABLE_TAG, Unreadable(path, f"{type(exc).__name__}: {exc}"))
+    yield pvalue.TaggedOutput(UNREADABLE_TAG, Unreadable(path, f"{type(exc).__name__}: {exc}", records_read))
 
 
 def rows_of(table: Any) -> list[dict]:
@@ -242,18 +247,19 @@ class ReadRawRecords(beam.DoFn):
 
     def process(self, task: ReadTask) -> Iterator[Any]:
         self.counters.inc("tasks")
+        records = self._parquet(task) if task.file.format == "parquet" else self._jsonl(task)
+        read = 0
         try:
-            if task.file.format == "parquet":
-                yield from self._parquet(task)
-            else:
-                yield from self._jsonl(task)
+            for record in records:
+                read += 1
+                yield record
         except (OSError, EOFError, zlib.error, ValueError, InputError) as exc:
             # Records already yielded from this file stay read; the rest of it is reported.
             self.counters.inc("unreadable_files")
-            yield from _unreadable(task.file.path, exc, self.skip_unreadable)
+            yield from _unreadable(task.file.path, exc, self.skip_unreadable, read)
         except Exception as exc:  # zstandard.ZstdError, pyarrow.ArrowInvalid and friends
             self.counters.inc("unreadable_files")
-            yield from _unreadable(task.file.path, exc, self.skip_unreadable)
+            yield from _unreadable(task.file.path, exc, self.skip_unreadable, read)
 
     def _jsonl(self, task: ReadTask) -> Iterator[tuple[str, int, bytes]]:
         path = task.file.path
