@@ -293,8 +293,8 @@ class WordCacheEncoder:
         if len(self._cache) > MAX_CACHED_WORDS + len(self._seed):
             self._cache = dict(self._seed)
         out: list[list[int]] = [[] for _ in texts]
-        get = self._cache.__getitem__
-        misses: list[tuple[int, list[str]]] = []
+        cached = self._cache.get
+        misses: list[tuple[int, list[str], list[list[int] | None]]] = []
         unseen: set[str] = set()
         slow: list[int] = []
         for i, text in enumerate(texts):
@@ -303,17 +303,18 @@ class WordCacheEncoder:
                 slow.append(i)
                 continue
             words = self._words(text, split_words)
-            try:
-                out[i] = list(chain.from_iterable(map(get, words)))
-            except KeyError:  # a word not seen yet: encoded below with the batch's other new words
-                misses.append((i, words))
-                cache = self._cache
-                unseen.update([w for w in set(words) if w not in cache])
+            found = list(map(cached, words))
+            if None in found:  # words not seen yet: encoded below with the batch's other new words
+                misses.append((i, words, found))
+                unseen.update([w for w, ids in zip(words, found, strict=True) if ids is None])
+            else:
+                out[i] = list(chain.from_iterable(found))  # type: ignore[arg-type]
         if misses:
             new_words = sorted(unseen)
             self._cache.update(zip(new_words, self._model_ids(new_words), strict=True))
-            for i, words in misses:
-                out[i] = list(chain.from_iterable(map(get, words)))
+            cache = self._cache
+            for i, words, found in misses:
+                out[i] = list(chain.from_iterable(ids if ids is not None else cache[w] for w, ids in zip(words, found, strict=True)))
         if slow:
             self.library_docs += len(slow)
             encoded = self._tok.encode_batch_fast([texts[i] for i in slow], add_special_tokens=False)
