@@ -113,3 +113,38 @@ def test_the_sample_gives_the_same_output_with_tiny_bundles(monkeypatch, tmp_pat
         assert table_rows(tiny / folder) == table_rows(default / folder), folder
     # the tiny bundles really were many: each writes its own file
     assert len(list((tiny / "documents").glob("*.parquet"))) > len(list((default / "documents").glob("*.parquet")))
+
+
+class _Recorder:
+    """Collects what the runner reports, like corpusforge.pipelines.progress.Progress does."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, dict]] = []
+
+    def bundle_done(self, fused_name: str, deltas: dict) -> None:
+        self.calls.append((fused_name, deltas))
+
+
+def test_progress_is_reported_after_every_bundle_and_adds_up(monkeypatch):
+    from corpusforge.transforms.base import StageCounters
+
+    class _Count(beam.DoFn):
+        def setup(self) -> None:
+            self.counters = StageCounters("normalize")
+
+        def process(self, element):  # noqa: ANN001, ANN201
+            self.counters.inc("in")
+            yield element
+
+    monkeypatch.setattr(BoundedBundlesFnApiRunner, "bundle_bytes", 400)
+    recorder = _Recorder()
+    pipeline = beam.Pipeline(runner=LocalRunner(progress=recorder), options=local_options(2))
+    _ = (
+        pipeline
+        | beam.Create([(i % 50, i) for i in range(2000)])
+        | beam.GroupByKey()
+        | beam.ParDo(_Count())
+    )
+    pipeline.run().wait_until_finish()
+    counted = [d[("normalize", "in")] for _, d in recorder.calls if ("normalize", "in") in d]
+    assert len(counted) > 2 and sum(counted) == 50  # one report per bundle, none counted twice
