@@ -239,3 +239,13 @@ def test_packed_sequences_are_the_same_with_one_and_two_workers(tmp_path):
     key = lambda r: (r["doc_ids"][0], r["doc_starts"][0], r["chunk_indices"][0])  # noqa: E731
     assert sorted(rows_one, key=key) == sorted(rows_two, key=key)
     assert sum(r["length"] < 128 for r in rows_one) <= 1  # one group here: at most one shorter tail row
+
+
+def test_a_page_spelling_a_special_token_is_tokenized_by_the_library_as_text(sample_run):
+    """The word cache leaves such pages to the library (counted); their EOS comes only at the end."""
+    stats = json.loads((sample_run / "stats.json").read_text())
+    assert stats["stages"]["tokenize"]["counters"]["word_cache_fallback"] == 1
+    rows = [r for r in table_rows(sample_run / "sequences") if r["doc_id"] == "tok-special-text"]
+    (row,) = rows
+    eos = 0  # the project tokenizer's <|endoftext|>
+    assert row["input_ids"][-1] == eos and eos not in row["input_ids"][:-1]
