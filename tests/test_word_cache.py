@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 import random
+import re
 import unicodedata
 
 import pytest
@@ -187,3 +188,16 @@ def test_stage_uses_the_cache_by_default_and_config_can_turn_it_off():
     on = DocumentTokenizer(None, None, 0).encode(texts)
     off = DocumentTokenizer(None, None, 0, word_cache=False).encode(texts)
     assert on == off and all(ids[-1] == 0 for ids in on)
+
+
+@needs_neox
+def test_a_split_the_character_probes_cannot_see_fails_the_self_check(monkeypatch, caplog):
+    """A pattern that forgets the "'ll" contraction classes every character right; only whole text
+    shows the difference (with NeoX, whose vocabulary has "'ll"), and the cache is then not used."""
+    quick, exact = word_cache.gpt2_patterns()
+    broken = tuple(re.compile(p.pattern.replace("|ll|", "|")) for p in (quick, exact))
+    assert broken[0].pattern != quick.pattern
+    monkeypatch.setattr(word_cache, "gpt2_patterns", lambda: broken)
+    assert word_cache_encoder(load_tokenizer(str(NEOX))) is None
+    assert "using the library" in caplog.text
+    assert not DocumentTokenizer(str(NEOX), None, 0).uses_word_cache  # the stage falls back

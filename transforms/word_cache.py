@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 import re
 import sys
 import unicodedata
@@ -37,6 +38,8 @@ from typing import Any
 
 import numpy as np
 from tokenizers import Tokenizer
+
+LOG = logging.getLogger(__name__)
 
 # White space as Unicode defines it (``re``'s own ``\s`` adds U+001C..U+001F).
 _WHITE_SPACE = "\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
@@ -323,9 +326,38 @@ class WordCacheEncoder:
         return out
 
 
+# Text the encoder must split and encode exactly like the library before it is used: contractions in
+# every case, runs and mixtures of white space, digits, punctuation, letters of several scripts. It
+# guards against a tokenizers release whose ByteLevel pattern differs from GPT-2's in a way the
+# per-character probes cannot see (the probes only check how characters are classed).
+SELF_CHECK_TEXTS = (
+    "I'm sure you're right; we'll see, they've gone, she'd say it's John's. I'M YOU'RE 'S 'Ll 'lL",
+    "don't 'twas rock'n'roll '' ''' 's 't 're 've 'm 'll 'd x's y't",
+    "a  b   c\t\td \n\n e \r\n f\u00a0g\u3000h \x0b\x0c i  \n  j   ",
+    "Numbers 1234567890 12,345.67 3rd 4th x2 2x ½ ² Ⅻ and symbols #$%&*+-/<=>@[]^_`{|}~ !!! ???",
+    "Grüße aus Köln; naïve café, Ελληνικά, Кириллица, 中文字符, 日本語のテキスト, 한국어, עברית, العربية",
+    "emoji 👍🏽👨‍👩‍👧 and ZWJ\u200d, combining e\u0301 a\u0308, snake_case __init__ CamelCase",
+    "   leading spaces, trailing spaces   ",
+)
+
+
+def _matches_library(encoder: WordCacheEncoder, tok: Tokenizer) -> bool:
+    expected = [e.ids for e in tok.encode_batch(list(SELF_CHECK_TEXTS), add_special_tokens=False)]
+    got = encoder.encode_batch(list(SELF_CHECK_TEXTS))
+    encoder.library_docs = 0  # the check's own fallbacks are not the run's
+    return got == expected
+
+
 def word_cache_encoder(tok: Tokenizer) -> WordCacheEncoder | None:
-    """A :class:`WordCacheEncoder` for ``tok``, or ``None`` when its pipeline is not one we reproduce."""
+    """A :class:`WordCacheEncoder` for ``tok``, or ``None`` when its pipeline is not one we reproduce
+    (by its description, or by a self-check against the library on :data:`SELF_CHECK_TEXTS`)."""
     if not getattr(tok, "encode_special_tokens", False):
         return None  # special tokens in the text would be extracted; we only reproduce "as text"
     spec = json.loads(tok.to_str())
-    return WordCacheEncoder(tok, spec) if _eligible(spec) else None
+    if not _eligible(spec):
+        return None
+    encoder = WordCacheEncoder(tok, spec)
+    if not _matches_library(encoder, tok):
+        LOG.warning("tokenize: the word cache does not reproduce this tokenizer exactly; using the library")
+        return None
+    return encoder
