@@ -38,7 +38,12 @@ from corpusforge.schemas import arrow
 from corpusforge.schemas.records import Document, PackedRow, SequenceRow, sequence_row
 from corpusforge.transforms.base import StageCounters
 from corpusforge.transforms.bucket import Packer, bucket_for, padding, split_document
-from corpusforge.transforms.tokenizer_io import TokenizerInfo, inspect_tokenizer, load_tokenizer
+from corpusforge.transforms.tokenizer_io import (
+    TokenizerInfo,
+    inspect_tokenizer,
+    library_encoder,
+    load_tokenizer,
+)
 from corpusforge.transforms.word_cache import word_cache_encoder
 
 TOKENS_TAG = "tokens"
@@ -72,9 +77,7 @@ class DocumentTokenizer:
         if self._cached is not None:
             self._encode = self._cached.encode_batch
         else:
-            # encode_batch_fast skips the character offsets we never use (tokenizers >= 0.21)
-            library = getattr(self._tok, "encode_batch_fast", self._tok.encode_batch)
-            self._encode = lambda texts: [e.ids for e in library(texts, add_special_tokens=False)]
+            self._encode = library_encoder(self._tok)
 
     @property
     def uses_word_cache(self) -> bool:

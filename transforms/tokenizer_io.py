@@ -9,6 +9,7 @@ is ever downloaded: a name that is not cached is an error that says so.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -93,6 +94,15 @@ def load_tokenizer(spec: str | None) -> Tokenizer:
     tok = Tokenizer.from_str(read_tokenizer_json(spec))
     tok.encode_special_tokens = True
     return tok
+
+
+def library_encoder(tok: Tokenizer) -> Callable[[list[str]], list[list[int]]]:
+    """``texts -> ids`` through the library itself, without the tokenizer's own special tokens.
+
+    ``encode_batch_fast`` skips the character offsets we never use (tokenizers >= 0.21).
+    """
+    encode = getattr(tok, "encode_batch_fast", tok.encode_batch)
+    return lambda texts: [e.ids for e in encode(texts, add_special_tokens=False)]
 
 
 def resolve_special(tok: Tokenizer, explicit: str | None, candidates: tuple[str, ...], what: str) -> int:

@@ -39,6 +39,8 @@ from typing import Any
 import numpy as np
 from tokenizers import Tokenizer
 
+from corpusforge.transforms.tokenizer_io import library_encoder
+
 LOG = logging.getLogger(__name__)
 
 # White space as Unicode defines it (``re``'s own ``\s`` adds U+001C..U+001F).
@@ -146,7 +148,7 @@ class WordCacheEncoder:
     """Encodes texts to the ids ``tok.encode_batch(texts, add_special_tokens=False)`` gives."""
 
     def __init__(self, tok: Tokenizer, spec: dict[str, Any]) -> None:
-        self._tok = tok
+        self._library = library_encoder(tok)
         self._model_only = Tokenizer(tok.model)
         self._pre_tokenizer = tok.pre_tokenizer
         self._nfc = spec.get("normalizer") is not None
@@ -320,9 +322,8 @@ class WordCacheEncoder:
                 out[i] = list(chain.from_iterable(ids if ids is not None else cache[w] for w, ids in zip(words, found, strict=True)))
         if slow:
             self.library_docs += len(slow)
-            encoded = self._tok.encode_batch_fast([texts[i] for i in slow], add_special_tokens=False)
-            for i, enc in zip(slow, encoded, strict=True):
-                out[i] = enc.ids
+            for i, ids in zip(slow, self._library([texts[i] for i in slow]), strict=True):
+                out[i] = ids
         return out
 
 
@@ -342,7 +343,7 @@ SELF_CHECK_TEXTS = (
 
 
 def _matches_library(encoder: WordCacheEncoder, tok: Tokenizer) -> bool:
-    expected = [e.ids for e in tok.encode_batch(list(SELF_CHECK_TEXTS), add_special_tokens=False)]
+    expected = library_encoder(tok)(list(SELF_CHECK_TEXTS))
     got = encoder.encode_batch(list(SELF_CHECK_TEXTS))
     encoder.library_docs = 0  # the check's own fallbacks are not the run's
     return got == expected
