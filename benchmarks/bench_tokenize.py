@@ -32,6 +32,7 @@ import time  # noqa: E402
 import unicodedata  # noqa: E402
 from collections.abc import Callable  # noqa: E402
 from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = Path(os.environ.get("CORPUSFORGE_SHARED", REPO.parent / "shared"))
@@ -50,13 +51,19 @@ def read_texts(path: Path, limit: int) -> list[str]:
     return texts
 
 
-def timed(fn: Callable[[], int], repeat: int = 2) -> tuple[float, float, int]:
-    """Best (cpu seconds, wall seconds) of ``repeat`` runs, and what ``fn`` returned (tokens)."""
+def timed(fn: Callable[..., int], repeat: int = 2, prepare: Callable[[], Any] | None = None
+          ) -> tuple[float, float, int]:
+    """Best (cpu seconds, wall seconds) of ``repeat`` runs, and what ``fn`` returned (tokens).
+
+    With ``prepare``, each run first calls it outside the clock and hands its result to ``fn``
+    (a fresh worker's set-up, say, which is not what is measured).
+    """
     best_cpu = best_wall = float("inf")
     tokens = 0
     for _ in range(repeat):
+        args = (prepare(),) if prepare is not None else ()
         c0, w0 = time.process_time(), time.perf_counter()
-        tokens = fn()
+        tokens = fn(*args)
         best_cpu = min(best_cpu, time.process_time() - c0)
         best_wall = min(best_wall, time.perf_counter() - w0)
     return best_cpu, best_wall, tokens
@@ -119,18 +126,6 @@ def main() -> None:
     tok = load_tokenizer(a.tokenizer)
     info = inspect_tokenizer(a.tokenizer, False, None, True, None)
     cfg = TokenizeConfig(tokenizer=a.tokenizer, batch_size=a.batch)
-    setup_cpu = [0.0]  # process time when a run's timed part began (after its setup)
-
-    def timed_from_mark(fn: Callable[[], int], repeat: int = 2) -> tuple[float, float, int]:
-        """Like ``timed``, but the CPU clock starts where ``fn`` marks it, after its setup."""
-        best_cpu = best_wall = float("inf")
-        tokens = 0
-        for _ in range(repeat):
-            w0 = time.perf_counter()
-            tokens = fn()
-            best_cpu = min(best_cpu, time.process_time() - setup_cpu[0])
-            best_wall = min(best_wall, time.perf_counter() - w0)
-        return best_cpu, best_wall, tokens
     docs = [Document(id=f"d{i}", text=t) for i, t in enumerate(texts)]
     doc_batches = [docs[i : i + a.batch] for i in range(0, n, a.batch)]
 
@@ -140,32 +135,34 @@ def main() -> None:
     def encode_batch_fast() -> int:
         return sum(len(e.ids) for b in batches for e in tok.encode_batch_fast(b, add_special_tokens=False))
 
-    def stage_logic(word_cache: bool) -> Callable[[], int]:
-        def run() -> int:
-            # a fresh worker each time: its word cache starts empty (setup itself is not timed)
-            fresh = DocumentTokenizer(a.tokenizer, None, info.eos_id, word_cache=word_cache)
-            fresh.setup()
-            c0 = time.process_time()
-            total = 0
-            for batch in doc_batches:
-                for doc, ids in zip(batch, fresh.encode([d.text for d in batch]), strict=True):
-                    dataclasses.replace(doc, n_tokens=len(ids))
-                    for _, row in split_document(doc.id, ids, cfg.buckets):
-                        sequence_row(row)
-                    total += len(ids)
-            setup_cpu[0] = c0
-            return total
+    def fresh_worker(word_cache: bool) -> Callable[[], DocumentTokenizer]:
+        """A fresh worker for each run: its word cache starts empty (its set-up is not timed)."""
 
-        return run
+        def make() -> DocumentTokenizer:
+            worker = DocumentTokenizer(a.tokenizer, None, info.eos_id, word_cache=word_cache)
+            worker.setup()
+            return worker
+
+        return make
+
+    def stage_logic(worker: DocumentTokenizer) -> int:
+        total = 0
+        for batch in doc_batches:
+            for doc, ids in zip(batch, worker.encode([d.text for d in batch]), strict=True):
+                dataclasses.replace(doc, n_tokens=len(ids))
+                for _, row in split_document(doc.id, ids, cfg.buckets):
+                    sequence_row(row)
+                total += len(ids)
+        return total
 
     result: dict = {"tokenizer": Path(a.tokenizer).name, "docs": n, "chars": sum(map(len, texts)),
                     "batch": a.batch, "threads": 1}
     result["encode_batch"] = figures(n, *timed(encode_batch))
     if hasattr(tok, "encode_batch_fast"):
         result["encode_batch_fast"] = figures(n, *timed(encode_batch_fast))
-    result["stage_logic"] = figures(n, *timed_from_mark(stage_logic(True)))
+    result["stage_logic"] = figures(n, *timed(stage_logic, prepare=fresh_worker(True)))
     result["stage_logic"]["note"] = "word cache on (the default), empty at the start of each run"
-    result["stage_logic_library"] = figures(n, *timed_from_mark(stage_logic(False)))
+    result["stage_logic_library"] = figures(n, *timed(stage_logic, prepare=fresh_worker(False)))
     result["stage_logic_library"]["note"] = "tokenize.word_cache=false: every document through encode_batch_fast"
     result["stream"] = stream_figures(a, info.eos_id)
 

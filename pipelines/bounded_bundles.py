@@ -75,15 +75,17 @@ def _pieces(buffer: Any, workers: int, bundle_bytes: int) -> list[list[bytes]]:
 def _bundles(inputs: dict[str, Any], workers: int, bundle_bytes: int) -> list[dict[str, list[bytes]]]:
     """Bundles of at most about ``bundle_bytes`` each, and at least ``BUNDLES_PER_WORKER`` per worker
     when there is enough input to cut (every bundle names every input, maybe with no data)."""
-    pieces = {name: _pieces(buffer, workers, bundle_bytes) for name, buffer in inputs.items()}
-    total = sum(len(chunk) for parts in pieces.values() for part in parts for chunk in part)
+    sized = {
+        name: [(piece, sum(map(len, piece))) for piece in _pieces(buffer, workers, bundle_bytes)]
+        for name, buffer in inputs.items()
+    }
+    total = sum(size for parts in sized.values() for _, size in parts)
     target = max(1, min(bundle_bytes, math.ceil(total / (workers * BUNDLES_PER_WORKER))))
     bundles: list[dict[str, list[bytes]]] = []
-    for name, parts in pieces.items():
+    for name, parts in sized.items():
         current: list[bytes] = []
         size = 0
-        for piece in parts:
-            piece_size = sum(len(chunk) for chunk in piece)
+        for piece, piece_size in parts:
             if current and size + piece_size > target:
                 bundles.append({name: current})
                 current, size = [], 0

@@ -178,11 +178,8 @@ def summary_table(data: dict[str, Any]) -> str:
     lines.append(f"records read {data['records_read']}: kept {data['kept']} + rejected {data['rejected']}"
                  f" ({'conserved' if data['conservation_ok'] else 'NOT CONSERVED'}) in {data['wall_time_s']:.1f}s")
     if data["unreadable_files"]:
-        partial = [u for u in data["unreadable_files"] if u.get("partial")]
-        note = ""
-        if partial:
-            read = sum(u["records_read"] for u in partial)
-            note = f", {len(partial)} of them partly read: their first {read} record(s) are in this run"
+        files, read = run_stats.partly_read(data["unreadable_files"])
+        note = f", {files} of them partly read: their first {read} record(s) are in this run" if files else ""
         lines.append(f"unreadable files skipped: {len(data['unreadable_files'])}{note} (listed in stats.json)")
     return "\n".join(lines)
 

@@ -23,6 +23,7 @@ from apache_beam.io.filesystems import FileSystems
 
 from corpusforge.pipelines import report_data as rd
 from corpusforge.pipelines import report_plots as plots
+from corpusforge.pipelines.stats import partly_read
 from corpusforge.transforms.observe import LENGTH_HISTOGRAM, OUTPUT_STAGE
 
 LOG = logging.getLogger("corpusforge.report")
@@ -100,9 +101,8 @@ def _summary(inp: ReportInputs) -> Section:
         ("runner", s.get("runner", "")), ("config_hash", s.get("config_hash", "")),
     ]])
     if s.get("unreadable_files"):
-        partial = [u for u in s["unreadable_files"] if u.get("partial")]
-        note = (f" {len(partial)} of them were partly read: their first {sum(u['records_read'] for u in partial):,} "
-                "record(s) are in this run." if partial else "")
+        files, read = partly_read(s["unreadable_files"])
+        note = f" {files} of them were partly read: their first {read:,} record(s) are in this run." if files else ""
         sec.body.append(f"<p class=warn>{len(s['unreadable_files'])} unreadable input file(s) were skipped "
                         f"(listed in stats.json).{note}</p>")
     return sec

@@ -95,6 +95,12 @@ def package_versions() -> dict[str, str]:
     return versions
 
 
+def partly_read(unreadable: list[dict[str, Any]]) -> tuple[int, int]:
+    """(files, records) of the unreadable files that yielded records before their error."""
+    partial = [u for u in unreadable if u.get("partial")]
+    return len(partial), sum(u["records_read"] for u in partial)
+
+
 def build_stats(
     *,
     counters: dict[str, dict[str, int]],

@@ -16,7 +16,6 @@ import gzip
 import io
 import logging
 import posixpath
-import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import IO, Any
@@ -253,11 +252,8 @@ class ReadRawRecords(beam.DoFn):
             for record in records:
                 read += 1
                 yield record
-        except (OSError, EOFError, zlib.error, ValueError, InputError) as exc:
+        except Exception as exc:  # OSError, EOFError, zlib.error, zstandard.ZstdError, ArrowInvalid...
             # Records already yielded from this file stay read; the rest of it is reported.
-            self.counters.inc("unreadable_files")
-            yield from _unreadable(task.file.path, exc, self.skip_unreadable, read)
-        except Exception as exc:  # zstandard.ZstdError, pyarrow.ArrowInvalid and friends
             self.counters.inc("unreadable_files")
             yield from _unreadable(task.file.path, exc, self.skip_unreadable, read)
 
