@@ -201,3 +201,36 @@ def test_a_split_the_character_probes_cannot_see_fails_the_self_check(monkeypatc
     assert word_cache_encoder(load_tokenizer(str(NEOX))) is None
     assert "using the library" in caplog.text
     assert not DocumentTokenizer(str(NEOX), None, 0).uses_word_cache  # the stage falls back
+
+
+def test_added_tokens_trie_finds_the_leftmost_longest_token_like_an_ordered_alternation():
+    contents = ["ab", "abcd", "b", "bc", "bcd", "c", "  ", "   ", "     ", "x|y"]
+    ordered = sorted(contents, key=lambda s: (-len(s), s))
+    alternation = re.compile("(" + "|".join(re.escape(s) for s in ordered) + ")")
+    trie = word_cache._LiteralSplitter(contents)
+    rng = random.Random(5)
+    texts = ["".join(rng.choice("abcdx|y  ") for _ in range(rng.randint(0, 40))) for _ in range(2000)]
+    texts += ["abcd", "abc", "abcabcd", "      ", "bcbcd", "x|yx|"]
+    assert [trie.split(t) for t in texts] == [alternation.split(t) for t in texts]
+    assert trie.split("abcdab c") == ["", "abcd", "", "ab", " ", "c", ""]
+
+
+def test_new_words_holding_a_nul_are_mapped_one_by_one():
+    encoder = word_cache_encoder(load_tokenizer(None))
+    words = ["plain", "nul\x00inside", "\x00", " é", "Ā"]  # "Ā" is what byte 0 maps to
+    assert encoder._map_all(words) == [encoder._map(w) for w in words]
+    assert encoder._map_all(["a", " b"]) == [encoder._map("a"), encoder._map(" b")]
+    texts = ["a\x00b \x00\x00 c", "Ā\x00Ā"]
+    tok = load_tokenizer(None)
+    assert encoder.encode_batch(texts) == _library_ids(tok, texts)
+
+
+def test_a_character_is_probed_against_the_library_even_when_one_like_it_passed():
+    """"é" and "²" are alike to the quick splitter (both word characters that are not digits), so
+    its side of the probes is computed once for both; the library still tells them apart."""
+    encoder = word_cache_encoder(load_tokenizer(None))
+    encoder._verify_chars(["é", "²", "ß", "½"])
+    quick, exact = 0, 1
+    assert {"é", "ß"} <= encoder._agrees[quick] and {"é", "ß"} <= encoder._agrees[exact]
+    assert {"²", "½"} <= encoder._disagrees[quick]  # a number to the library, a letter to quick
+    assert {"²", "½"} <= encoder._agrees[exact]

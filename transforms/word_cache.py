@@ -62,6 +62,15 @@ def _numbers_beyond_decimal() -> str:
     )
 
 
+def _class_fragments(exact: bool) -> tuple[str, str, str, str]:
+    """The four character classes of the GPT-2 pattern as ``re`` fragments: letter, number, other,
+    white space (see :func:`gpt2_patterns` for the quick and the exact spelling)."""
+    extra, ws = (_numbers_beyond_decimal() if exact else ""), _WHITE_SPACE
+    letter = rf"[^\W\d_{extra}]" if exact else r"[^\W\d_]"
+    number = rf"[\d{extra}]" if exact else r"\d"
+    return letter, number, rf"(?:[^{ws}\w]|_)", f"[{ws}]"
+
+
 @functools.cache
 def gpt2_patterns() -> tuple[re.Pattern[str], re.Pattern[str]]:
     r"""GPT-2's byte-level pre-tokenization pattern, the one the ``ByteLevel`` pre-tokenizer runs::
@@ -76,17 +85,28 @@ def gpt2_patterns() -> tuple[re.Pattern[str], re.Pattern[str]]:
     cent faster): it cannot start where a contraction does (at an apostrophe), so the order of the
     alternatives that can match at one position is unchanged. Built once per process.
     """
-    extra, ws = _numbers_beyond_decimal(), _WHITE_SPACE
-    tail = rf"|[{ws}]+(?![^{ws}])|[{ws}]+"
-    quick = re.compile(rf" ?[^\W\d_]+|'(?:s|t|re|ve|m|ll|d)| ?\d+| ?(?:[^{ws}\w]|_)+" + tail)
-    exact = re.compile(
-        rf" ?[^\W\d_{extra}]+|'(?:s|t|re|ve|m|ll|d)| ?[\d{extra}]+| ?(?:[^{ws}\w]|_)+" + tail
-    )
-    return quick, exact
+    patterns = []
+    for exact in (False, True):
+        letter, number, other, ws = _class_fragments(exact)
+        patterns.append(re.compile(
+            rf" ?{letter}+|'(?:s|t|re|ve|m|ll|d)| ?{number}+| ?{other}+|{ws}+(?![^{_WHITE_SPACE}])|{ws}+"
+        ))
+    return patterns[0], patterns[1]
+
+
+@functools.cache
+def gpt2_char_classes() -> tuple[tuple[re.Pattern[str], ...], tuple[re.Pattern[str], ...]]:
+    """For the quick and the exact pattern, one regex per character class it is built from.
+
+    A character outside ASCII matches none of the pattern's literals (space, apostrophe, the
+    contraction letters), so which of these classes it belongs to decides everything the pattern
+    does with it: two such characters in the same classes are split the same way in any text.
+    """
+    return tuple(tuple(re.compile(f) for f in _class_fragments(exact)) for exact in (False, True))  # type: ignore[return-value]
 
 
 # Beyond this many cached words the cache starts afresh (ids never change, only speed does): about
-# 260 bytes a word, so at most ~140 MB per worker.
+# 200 bytes a word, so at most ~100 MB per worker.
 MAX_CACHED_WORDS = 1 << 19
 
 
@@ -122,6 +142,31 @@ def _eligible(spec: dict[str, Any]) -> bool:
     )
 
 
+def _trie_pattern(contents: Sequence[str]) -> str:
+    """A regex matching the longest of ``contents`` that starts at a position, spelled as a trie.
+
+    Same matches as the alternation of the contents longest first, but ``re`` then tests one
+    character per branch instead of every content at every position (NeoX's 23 runs of spaces
+    share their prefix): three times faster. A node where a content ends makes the rest optional;
+    greedy, so a longer content wins, and the branches after a node start with distinct characters.
+    """
+    trie: dict[str, Any] = {}
+    for content in contents:
+        node = trie
+        for ch in content:
+            node = node.setdefault(ch, {})
+        node[""] = {}  # a content ends here
+
+    def spell(node: dict[str, Any]) -> str:
+        branches = [re.escape(ch) + spell(child) for ch, child in sorted(node.items()) if ch]
+        if not branches:
+            return ""
+        body = branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
+        return f"(?:{body})?" if "" in node else body
+
+    return spell(trie)
+
+
 class _LiteralSplitter:
     """Cuts text at the leftmost-longest occurrences of a set of literal strings (added tokens).
 
@@ -131,7 +176,7 @@ class _LiteralSplitter:
 
     def __init__(self, contents: Sequence[str]) -> None:
         ordered = sorted(set(contents), key=lambda s: (-len(s), s))
-        self._pattern = re.compile("(" + "|".join(re.escape(s) for s in ordered) + ")")
+        self._pattern = re.compile("(" + _trie_pattern(ordered) + ")")
         # a content containing another one occurs only where that one does
         self._cover = [s for s in ordered if not any(o != s and o in s for o in ordered)]
         self.split = self._pattern.split
@@ -144,6 +189,11 @@ def _literal_alternation(contents: Sequence[str]) -> _LiteralSplitter | None:
     return _LiteralSplitter(contents) if contents else None
 
 
+# Where a character is probed: "C" stands for it (see WordCacheEncoder._verify_chars).
+_PROBES = ("aCa!C!1C1",)
+_ASCII_PROBES = ("aCa", "1C1", "!C!", " CC", "C a", "a C", "C\nC", "'C")
+
+
 class WordCacheEncoder:
     """Encodes texts to the ids ``tok.encode_batch(texts, add_special_tokens=False)`` gives."""
 
@@ -152,8 +202,13 @@ class WordCacheEncoder:
         self._model_only = Tokenizer(tok.model)
         self._pre_tokenizer = tok.pre_tokenizer
         self._nfc = spec.get("normalizer") is not None
-        self._splitters = tuple(p.findall for p in gpt2_patterns())  # (quick, exact)
-        self._to_alphabet = str.maketrans({chr(b): c for b, c in enumerate(byte_level_alphabet())})
+        self._patterns = gpt2_patterns()  # (quick, exact)
+        self._splitters = tuple(p.findall for p in self._patterns)
+        self._classes = gpt2_char_classes()
+        self._spans_by_signature: dict[tuple[int | bool, ...], list[list[tuple[int, int]]]] = {}
+        alphabet = byte_level_alphabet()
+        self._to_alphabet = str.maketrans({chr(b): c for b, c in enumerate(alphabet)})
+        self._mapped_nul = alphabet[0]
         added = spec.get("added_tokens", [])
         plain = [t for t in added if not t.get("special")]
         self._raw_added = _literal_alternation([t["content"] for t in plain if not t.get("normalized")])
@@ -164,13 +219,13 @@ class WordCacheEncoder:
                 if t.get("normalized")
             ]
         )
-        self._added_ids = {t["content"]: [t["id"]] for t in plain}
+        self._added_ids = {t["content"]: (t["id"],) for t in plain}
         if self._nfc:
-            self._added_ids.update({unicodedata.normalize("NFC", t["content"]): [t["id"]] for t in plain})
+            self._added_ids.update({unicodedata.normalize("NFC", t["content"]): (t["id"],) for t in plain})
         specials = [t["content"] for t in added if t.get("special")]
         self._special = _literal_alternation(specials)
         self._seed = self._vocabulary_words() | self._added_ids  # an added token is its own word
-        self._cache: dict[str, list[int]] = dict(self._seed)
+        self._cache: dict[str, tuple[int, ...]] = dict(self._seed)
         # per splitter, the characters on which it agrees with the library's pre-tokenizer, and not
         self._agrees: tuple[set[str], set[str]] = (set(), set())
         self._disagrees: tuple[set[str], set[str]] = (set(), set())
@@ -184,25 +239,37 @@ class WordCacheEncoder:
     def _verify_chars(self, chars: Sequence[str]) -> None:
         """Probe each character against the library's pre-tokenizer, for both splitters.
 
-        The probes put the character between letters, digits, punctuation and spaces: a character
-        of another class (letter, number, white space, other) splits at least one of them
-        differently, so agreement on all of them means the splitter classes it as the library does.
+        The probes put the character between letters, digits and punctuation: it joins the run of
+        the one whose class (letter, number, other) it has, and stands alone between all three
+        when it is white space, so the spans of the pieces tell its class; the pattern does
+        nothing with a character outside ASCII but class it (it matches none of the pattern's
+        literals), so agreeing on these probes is agreeing on every text. ASCII characters (the
+        literals: space, apostrophe, the contraction letters) also get probes with spaces, new
+        lines and apostrophes. Splits are compared as character spans, which the library reports.
+
+        Our side of the probes is computed once per class signature (:func:`gpt2_char_classes`):
+        characters outside ASCII with the same signature are split identically by the pattern, so
+        the first one's spans stand for all of them; only the library is asked about each one.
         """
         pre_tokenize = self._pre_tokenizer.pre_tokenize_str
         for c in chars:
-            probes = (f"a{c}a", f"1{c}1", f"!{c}!", f" {c}{c}", f"{c} a", f"a {c}", f"{c}\n{c}", f"'{c}")
+            probes = [p.replace("C", c) for p in (_ASCII_PROBES if c.isascii() else _PROBES)]
             try:
-                expected = [[piece for piece, _ in pre_tokenize(p)] for p in probes]
+                expected = [[span for _, span in pre_tokenize(p)] for p in probes]
             except Exception:  # e.g. a lone surrogate: not UTF-8, the library raises; let it, itself
                 for disagrees in self._disagrees:
                     disagrees.add(c)
                 continue
-            for k, split_words in enumerate(self._splitters):
-                agrees = all(
-                    want == [self._map(w) for w in split_words(p)]
-                    for p, want in zip(probes, expected, strict=True)
-                )
-                (self._agrees[k] if agrees else self._disagrees[k]).add(c)
+            for k, pattern in enumerate(self._patterns):
+                if c.isascii():
+                    ours = [[m.span() for m in pattern.finditer(p)] for p in probes]
+                else:
+                    signature = (k, *(bool(cls.fullmatch(c)) for cls in self._classes[k]))
+                    ours = self._spans_by_signature.get(signature)
+                    if ours is None:
+                        ours = [[m.span() for m in pattern.finditer(p)] for p in probes]
+                        self._spans_by_signature[signature] = ours
+                (self._agrees[k] if ours == expected else self._disagrees[k]).add(c)
 
     def _splitter_for(self, text: str) -> Any:
         """The splitter that reproduces the library on ``text``, or ``None``: the library's turn."""
@@ -229,6 +296,12 @@ class WordCacheEncoder:
     def _map(self, word: str) -> str:
         """``word``'s UTF-8 bytes in the byte-level alphabet (each byte read as Latin-1, translated)."""
         return word.encode("utf-8").decode("latin-1").translate(self._to_alphabet)
+
+    def _map_all(self, words: list[str]) -> list[str]:
+        """:meth:`_map` of each word, in a few calls for all of them: joined at NUL, whose byte
+        alone becomes the alphabet's NUL character; a word holding a NUL is mapped on its own."""
+        mapped = self._map("\x00".join(words)).split(self._mapped_nul)
+        return mapped if len(mapped) == len(words) else [self._map(w) for w in words]
 
     def _words(self, text: str, split_words: Any) -> list[str]:
         """The pre-tokens of ``text``; an added token is one word standing for itself."""
@@ -259,7 +332,7 @@ class WordCacheEncoder:
                 words += split_words(piece)
         return words
 
-    def _model_ids(self, words: list[str]) -> list[list[int]]:
+    def _model_ids(self, words: list[str]) -> list[tuple[int, ...]]:
         """The model's ids for each pre-token in ``words``.
 
         One call for all of them: the words as one pre-tokenized sequence (one Encoding, not one per
@@ -267,17 +340,15 @@ class WordCacheEncoder:
         """
         if not words:
             return []
-        encoding = self._model_only.encode(
-            [self._map(w) for w in words], is_pretokenized=True, add_special_tokens=False
-        )
-        ids = encoding.ids
+        encoding = self._model_only.encode(self._map_all(words), is_pretokenized=True, add_special_tokens=False)
+        ids = tuple(encoding.ids)  # tuples of ints: the garbage collector stops tracking them
         word_index = np.asarray(encoding.word_ids, dtype=np.int64)
         starts = np.flatnonzero(np.diff(word_index, prepend=-1)).tolist()
         if len(starts) != len(words):  # every byte-level word has at least one token
             raise RuntimeError("word cache: the model returned no token for a word")
         return [ids[a:b] for a, b in zip(starts, [*starts[1:], len(ids)], strict=True)]
 
-    def _vocabulary_words(self) -> dict[str, list[int]]:
+    def _vocabulary_words(self) -> dict[str, tuple[int, ...]]:
         """The model's ids for every vocabulary entry that spells whole UTF-8 text.
 
         The cache starts from these, so a fresh worker already knows the common words (their ids
@@ -297,9 +368,10 @@ class WordCacheEncoder:
     def encode_batch(self, texts: Sequence[str]) -> list[list[int]]:
         if len(self._cache) > MAX_CACHED_WORDS + len(self._seed):
             self._cache = dict(self._seed)
+        cache = self._cache
+        lookup = cache.__getitem__
         out: list[list[int]] = [[] for _ in texts]
-        cached = self._cache.get
-        misses: list[tuple[int, list[str], list[list[int] | None]]] = []
+        missed: list[tuple[int, list[str]]] = []
         unseen: set[str] = set()
         slow: list[int] = []
         for i, text in enumerate(texts):
@@ -308,18 +380,16 @@ class WordCacheEncoder:
                 slow.append(i)
                 continue
             words = self._words(text, split_words)
-            found = list(map(cached, words))
-            if None in found:  # words not seen yet: encoded below with the batch's other new words
-                misses.append((i, words, found))
-                unseen.update([w for w, ids in zip(words, found, strict=True) if ids is None])
-            else:
-                out[i] = list(chain.from_iterable(found))  # type: ignore[arg-type]
-        if misses:
-            new_words = sorted(unseen)
-            self._cache.update(zip(new_words, self._model_ids(new_words), strict=True))
-            cache = self._cache
-            for i, words, found in misses:
-                out[i] = list(chain.from_iterable(ids if ids is not None else cache[w] for w, ids in zip(words, found, strict=True)))
+            try:
+                out[i] = list(chain.from_iterable(map(lookup, words)))
+            except KeyError:  # words not seen yet: encoded below with the batch's other new words
+                missed.append((i, words))
+                unseen.update(set(words).difference(cache))
+        if missed:
+            new_words = list(unseen)
+            cache.update(zip(new_words, self._model_ids(new_words), strict=True))
+            for i, words in missed:
+                out[i] = list(chain.from_iterable(map(lookup, words)))
         if slow:
             self.library_docs += len(slow)
             for i, ids in zip(slow, self._library([texts[i] for i in slow]), strict=True):
