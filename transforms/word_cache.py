@@ -47,6 +47,7 @@ LOG = logging.getLogger(__name__)
 _WHITE_SPACE = "\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
 
 
+@functools.cache
 def _numbers_beyond_decimal() -> str:
     """A ``re`` character-class body for the numbers that are not decimal digits (Nl, No: "²", "½",
     "Ⅱ"): ``re`` counts them as word characters but not as ``\\d``, where Unicode says \\p{N}."""
@@ -224,7 +225,10 @@ class WordCacheEncoder:
             self._added_ids.update({unicodedata.normalize("NFC", t["content"]): (t["id"],) for t in plain})
         specials = [t["content"] for t in added if t.get("special")]
         self._special = _literal_alternation(specials)
-        self._seed = self._vocabulary_words() | self._added_ids  # an added token is its own word
+        # an added token is its own word; the cache starts with nothing else: the words a worker
+        # meets are learned in its first batches (seeding the whole vocabulary costs more set-up
+        # time than it saves)
+        self._seed = dict(self._added_ids)
         self._cache: dict[str, tuple[int, ...]] = dict(self._seed)
         # per splitter, the characters on which it agrees with the library's pre-tokenizer, and not
         self._agrees: tuple[set[str], set[str]] = (set(), set())
@@ -347,23 +351,6 @@ class WordCacheEncoder:
         if len(starts) != len(words):  # every byte-level word has at least one token
             raise RuntimeError("word cache: the model returned no token for a word")
         return [ids[a:b] for a, b in zip(starts, [*starts[1:], len(ids)], strict=True)]
-
-    def _vocabulary_words(self) -> dict[str, tuple[int, ...]]:
-        """The model's ids for every vocabulary entry that spells whole UTF-8 text.
-
-        The cache starts from these, so a fresh worker already knows the common words (their ids
-        still come from the model, never from the vocabulary itself: a BPE need not produce an
-        entry's own id for the entry's text).
-        """
-        from_alphabet = {c: b for b, c in enumerate(byte_level_alphabet())}
-        words = []
-        for entry in self._model_only.get_vocab(with_added_tokens=False):
-            try:
-                words.append(bytes(from_alphabet[c] for c in entry).decode("utf-8"))
-            except (KeyError, UnicodeDecodeError):
-                continue  # not byte-level text, or a piece of a multi-byte character
-        words.sort()
-        return dict(zip(words, self._model_ids(words), strict=True))
 
     def encode_batch(self, texts: Sequence[str]) -> list[list[int]]:
         if len(self._cache) > MAX_CACHED_WORDS + len(self._seed):
