@@ -234,3 +234,13 @@ def test_a_character_is_probed_against_the_library_even_when_one_like_it_passed(
     assert {"é", "ß"} <= encoder._agrees[quick] and {"é", "ß"} <= encoder._agrees[exact]
     assert {"²", "½"} <= encoder._disagrees[quick]  # a number to the library, a letter to quick
     assert {"²", "½"} <= encoder._agrees[exact]
+
+
+def test_a_very_long_added_token_is_still_cut_out():
+    tok = load_tokenizer(None)
+    long_token = "=" * 300 + "end"
+    tok.add_tokens([AddedToken(long_token, normalized=False), AddedToken("==", normalized=False)])
+    encoder = word_cache_encoder(tok)
+    assert encoder is not None
+    texts = [f"before {long_token} after", "=" * 301 + "end", "== = ==="]
+    assert encoder.encode_batch(texts) == _library_ids(tok, texts)

@@ -143,6 +143,9 @@ def _eligible(spec: dict[str, Any]) -> bool:
     )
 
 
+_TRIE_MAX_DEPTH = 256
+
+
 def _trie_pattern(contents: Sequence[str]) -> str:
     """A regex matching the longest of ``contents`` that starts at a position, spelled as a trie.
 
@@ -177,7 +180,10 @@ class _LiteralSplitter:
 
     def __init__(self, contents: Sequence[str]) -> None:
         ordered = sorted(set(contents), key=lambda s: (-len(s), s))
-        self._pattern = re.compile("(" + _trie_pattern(ordered) + ")")
+        if max(map(len, ordered)) <= _TRIE_MAX_DEPTH:
+            self._pattern = re.compile("(" + _trie_pattern(ordered) + ")")
+        else:  # the trie is spelled recursively, one level per character
+            self._pattern = re.compile("(" + "|".join(re.escape(s) for s in ordered) + ")")
         # a content containing another one occurs only where that one does
         self._cover = [s for s in ordered if not any(o != s and o in s for o in ordered)]
         self.split = self._pattern.split
