@@ -139,7 +139,12 @@ def rejections(stats: dict[str, Any]) -> list[tuple[str, int]]:
     for s in stats.get("stages", {}).values():
         for reason, n in s.get("rejected_by_reason", {}).items():
             counts[reason] = counts.get(reason, 0) + int(n)
-    return sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+    return list(most_first(counts).items())
+
+
+def most_first(counts: dict[str, int]) -> dict[str, int]:
+    """``counts`` ordered by count, largest first, then by key (a stable order for the report)."""
+    return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
 
 
 def prefixed_counters(stats: dict[str, Any], stages: Iterable[str], prefix: str) -> dict[str, int]:
@@ -150,7 +155,7 @@ def prefixed_counters(stats: dict[str, Any], stages: Iterable[str], prefix: str)
             if key.startswith(prefix):
                 k = key[len(prefix):]
                 out[k] = out.get(k, 0) + int(n)
-    return dict(sorted(out.items(), key=lambda kv: (-kv[1], kv[0])))
+    return most_first(out)
 
 
 # --- sequence buckets ----------------------------------------------------------------------------
@@ -238,7 +243,7 @@ def kept_languages(output_dir: str) -> dict[str, int]:
         for lang in cols.get("lang", []):
             if lang is not None:
                 counts[lang] = counts.get(lang, 0) + 1
-    return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+    return most_first(counts)
 
 
 @dataclass(frozen=True)

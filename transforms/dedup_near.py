@@ -118,8 +118,8 @@ def link_bucket(members: Iterable[tuple[bytes, np.ndarray]], verify_threshold: f
     return edges, comparisons, unlinked
 
 
-class _Signatures(beam.DoFn):
-    """Signature and band keys per document; the document and its existing count go to side outputs."""
+class _HashingFn(beam.DoFn):
+    """A DoFn that shingles text the way the signatures do: the hasher is built once per worker."""
 
     def __init__(self, params: NearParams) -> None:
         self.params = params
@@ -128,6 +128,10 @@ class _Signatures(beam.DoFn):
         p = self.params
         self.hasher = MinHasher(p.num_perm, p.ngram, p.seed)
         self.counters = StageCounters(STAGE)
+
+
+class _Signatures(_HashingFn):
+    """Signature and band keys per document; the document and its existing count go to side outputs."""
 
     def process(self, doc: Document) -> Iterable[Any]:
         self.counters.saw(doc)
@@ -162,16 +166,8 @@ class _LinkBuckets(beam.DoFn):
         yield from edges
 
 
-class _VerifyExact(beam.DoFn):
+class _VerifyExact(_HashingFn):
     """Keep an edge only if the exact shingle Jaccard of its two texts reaches ``threshold``."""
-
-    def __init__(self, params: NearParams) -> None:
-        self.params = params
-
-    def setup(self) -> None:
-        p = self.params
-        self.hasher = MinHasher(p.num_perm, p.ngram, p.seed)
-        self.counters = StageCounters(STAGE)
 
     def process(self, element: tuple[bytes, dict[str, list[Any]]]) -> Iterable[tuple[bytes, bytes]]:
         rep, joined = element
