@@ -10,7 +10,6 @@ import pytest
 from corpusforge.transforms.dedup_near import NearParams, link_bucket, verification_fingerprint
 from corpusforge.transforms.minhash import (
     MinHasher,
-    PowerTable,
     as_lean_minhash,
     band_keys,
     candidate_probability,
@@ -21,6 +20,7 @@ from corpusforge.transforms.minhash import (
     exact_jaccard,
     normalize_for_dedup,
     word_hashes,
+    word_power_table,
 )
 
 VOCAB = [f"w{i}" for i in range(5000)]
@@ -44,7 +44,7 @@ def test_normal_form_folds_case_width_and_whitespace_but_keeps_digits():
 
 
 def test_word_hashes_are_per_word_and_position_free():
-    powers = PowerTable(16)  # small on purpose: the table must grow for longer texts
+    powers = word_power_table(16)  # small on purpose: the table must grow for longer texts
     h = word_hashes("alpha beta alpha " + "x" * 100, powers)
     assert len(h) == 4
     assert h[0] == h[2] and h[0] != h[1]
@@ -52,7 +52,7 @@ def test_word_hashes_are_per_word_and_position_free():
 
 
 def test_word_hashes_see_the_words_of_the_normal_form():
-    powers = PowerTable()
+    powers = word_power_table()
     text = "A\u00a0b\u2028C\x85d\u3000E\r\n\tＦ  g\x1fh  "
     assert normalize_for_dedup(text) == "a b c d e f g h"
     expected = word_hashes(normalize_for_dedup(text), powers)

@@ -28,7 +28,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-U64 = np.uint64
+from corpusforge.transforms.poly_hash import U64, PowerTable
+
 _BYTE_BASE = 0x100000001B3  # odd multipliers: invertible modulo 2**64
 _WORD_BASE = 0x9E3779B97F4A7C15
 _MIX1 = U64(0xBF58476D1CE4E5B9)
@@ -99,32 +100,8 @@ def normalize_for_matching(text: str) -> str:
     return " ".join(cps.tobytes().decode("utf-32-le", "surrogatepass").split())
 
 
-class _Powers:
-    """Powers of a base and of its inverse modulo 2**64, grown on demand (shared, thread-safe)."""
-
-    def __init__(self, base: int) -> None:
-        self.base = base
-        self.inv = pow(base, -1, 2**64)
-        self.pow = np.ones(1, dtype=U64)
-        self.ipow = np.ones(1, dtype=U64)
-        self._lock = threading.Lock()
-
-    def ensure(self, n: int) -> tuple[np.ndarray, np.ndarray]:
-        if len(self.pow) < n:
-            with self._lock:
-                if len(self.pow) < n:
-                    size = max(n, 2 * len(self.pow), 1 << 16)
-                    with np.errstate(over="ignore"):
-                        p = np.full(size, self.base, dtype=U64)
-                        p[0] = 1
-                        ip = np.full(size, self.inv, dtype=U64)
-                        ip[0] = 1
-                        self.pow, self.ipow = np.cumprod(p, dtype=U64), np.cumprod(ip, dtype=U64)
-        return self.pow, self.ipow
-
-
-_BYTE_POW = _Powers(_BYTE_BASE)
-_WORD_POW = _Powers(_WORD_BASE)
+_BYTE_POW = PowerTable(_BYTE_BASE)
+_WORD_POW = PowerTable(_WORD_BASE)
 _EMPTY = np.zeros(0, dtype=U64)
 
 

@@ -23,6 +23,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from corpusforge.transforms.poly_hash import PowerTable
+
 _U64 = np.uint64
 _MASK32 = _U64(0xFFFFFFFF)
 # Odd 64-bit constants (golden ratio and splitmix64/murmur3 finalizer multipliers).
@@ -75,29 +77,9 @@ def _mix64(h: np.ndarray) -> np.ndarray:
     return h
 
 
-class PowerTable:
-    """Powers of the word-hash base and of its inverse modulo 2**64, grown on demand.
-
-    A word's hash is ``sum(b[j] * B**(j - start))``; with prefix sums ``P[i] = sum(b[j] * B**j)``
-    it is ``(P[end] - P[start]) * B**-start``, all in wrapping uint64 arithmetic.
-    """
-
-    def __init__(self, size: int = 1 << 16) -> None:
-        self.pow = np.empty(0, dtype=_U64)
-        self.inv = np.empty(0, dtype=_U64)
-        self._grow(size)
-
-    def _grow(self, size: int) -> None:
-        inv_base = pow(int(_WORD_BASE), -1, 1 << 64)
-        with np.errstate(over="ignore"):
-            self.pow = np.cumprod(np.full(size, _WORD_BASE, dtype=_U64), dtype=_U64)
-            self.pow = np.concatenate(([_U64(1)], self.pow[:-1]))
-            self.inv = np.cumprod(np.full(size, _U64(inv_base), dtype=_U64), dtype=_U64)
-            self.inv = np.concatenate(([_U64(1)], self.inv[:-1]))
-
-    def ensure(self, size: int) -> None:
-        if size > len(self.pow):
-            self._grow(max(size, 2 * len(self.pow)))
+def word_power_table(size: int = 1 << 16) -> PowerTable:
+    """The powers :func:`word_hashes` reads (one table per hasher)."""
+    return PowerTable(int(_WORD_BASE), size)
 
 
 def word_hashes(norm: str, powers: PowerTable) -> np.ndarray:
@@ -105,7 +87,7 @@ def word_hashes(norm: str, powers: PowerTable) -> np.ndarray:
     data = np.frombuffer(norm.encode("utf-8"), dtype=np.uint8)
     if data.size == 0:
         return np.empty(0, dtype=_U64)
-    powers.ensure(data.size + 1)
+    pow_, inv = powers.ensure(data.size + 1)
     ws = _WS[data]
     # word boundaries: a start is a non-space after a space (or at 0), an end a space after a non-space
     edge = np.diff(np.concatenate(([True], ws, [True])).view(np.int8))
@@ -114,8 +96,8 @@ def word_hashes(norm: str, powers: PowerTable) -> np.ndarray:
     with np.errstate(over="ignore"):
         prefix = np.empty(data.size + 1, dtype=_U64)
         prefix[0] = 0
-        np.cumsum(data.astype(_U64) * powers.pow[: data.size], dtype=_U64, out=prefix[1:])
-        h = (prefix[ends] - prefix[starts]) * powers.inv[starts]
+        np.cumsum(data.astype(_U64) * pow_[: data.size], dtype=_U64, out=prefix[1:])
+        h = (prefix[ends] - prefix[starts]) * inv[starts]
         h += (ends - starts).astype(_U64)  # the length, so that a word and its zero-prefixed form differ
         return _mix64(h)
 
@@ -191,7 +173,7 @@ class MinHasher:
         self.ngram = ngram
         self.seed = seed
         self.perms = Permutations.create(num_perm, seed)
-        self.powers = PowerTable()
+        self.powers = word_power_table()
 
     def shingles(self, text: str) -> np.ndarray:
         return shingle_hashes(word_hashes(comparison_text(text), self.powers), self.ngram)

@@ -1,0 +1,45 @@
+"""Powers of a polynomial hash's base modulo 2**64, for hashes of slices read off prefix sums.
+
+Why a table: the polynomial hash of a slice, ``sum(x[j] * B**(j - start))``, equals
+``(P[end] - P[start]) * B**-start`` with prefix sums ``P[i] = sum(x[j] * B**j)``, all in wrapping
+uint64 arithmetic (B is odd, so it has an inverse modulo 2**64). numpy computes ``P`` for a whole
+document in one pass; the powers and inverse powers it needs are computed once per process and
+grown on demand. Near-duplicate word hashes (``minhash``) and decontamination's word and gram hashes
+(``decontam_text``) both read them from here.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+
+U64 = np.uint64
+
+
+class PowerTable:
+    """``B**i`` and ``B**-i`` modulo 2**64 for ``i`` below the table's size (thread-safe growth)."""
+
+    def __init__(self, base: int, size: int = 1 << 16) -> None:
+        if base % 2 == 0:
+            raise ValueError("the base of a polynomial hash modulo 2**64 must be odd (invertible)")
+        self.base = base
+        self.inverse = pow(base, -1, 1 << 64)
+        self.pow = np.ones(1, dtype=U64)
+        self.inv = np.ones(1, dtype=U64)
+        self._lock = threading.Lock()
+        self.ensure(size)
+
+    def ensure(self, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """The tables (powers, inverse powers), at least ``n`` long."""
+        if len(self.pow) < n:
+            with self._lock:
+                if len(self.pow) < n:
+                    size = max(n, 2 * len(self.pow))
+                    with np.errstate(over="ignore"):
+                        powers = np.full(size, self.base, dtype=U64)
+                        powers[0] = 1
+                        inverses = np.full(size, self.inverse, dtype=U64)
+                        inverses[0] = 1
+                        self.pow, self.inv = np.cumprod(powers, dtype=U64), np.cumprod(inverses, dtype=U64)
+        return self.pow, self.inv
