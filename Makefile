@@ -21,13 +21,15 @@ MAX_WORKERS ?= 100
 SPARK_MASTER ?= spark://localhost:7077
 FLINK_MASTER ?= localhost:8081
 ENVIRONMENT_TYPE ?= DOCKER
-WHEEL = dist/corpusforge-$(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)-py3-none-any.whl
+SDIST = dist/corpusforge-$(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml).tar.gz
 
-.PHONY: env run test bench bench-dedup lint tokenizer clean wheel dataflow spark flink check-cluster-vars toxicity-model
+.PHONY: env run test bench bench-dedup lint tokenizer clean package dataflow spark flink check-cluster-vars toxicity-model
 
 env: $(STAMP)
 
-$(STAMP): pyproject.toml
+# setup.py compiles transforms/_pretokenize.c (in place, for the editable install): a change to
+# either rebuilds it.
+$(STAMP): pyproject.toml setup.py transforms/_pretokenize.c
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
@@ -64,30 +66,33 @@ toxicity-model:
 clean:
 	rm -rf out .pytest_cache
 
-wheel: $(STAMP)
-	$(BIN)/python -m pip wheel --quiet --no-deps --wheel-dir dist .
-	@echo "built $(WHEEL)"
+# What cluster workers install: the source distribution, so that each worker compiles the optional
+# C module (transforms/_pretokenize.c) for its own platform, or installs without it where it has no
+# compiler (same ids, pure Python).
+package: $(STAMP)
+	$(BIN)/python -m build --sdist --outdir dist . >/dev/null
+	@echo "built $(SDIST)"
 
 check-cluster-vars:
 	@test -n "$(INPUT)" || (echo "set INPUT=gs://... (or s3://, hdfs://)"; exit 2)
 	@test -n "$(OUTPUT)" || (echo "set OUTPUT=gs://... (or s3://, hdfs://)"; exit 2)
 
-# Dataflow installs the wheel and its dependencies from PyPI on every worker.
-dataflow: check-cluster-vars wheel
+# Dataflow installs the package and its dependencies from PyPI on every worker.
+dataflow: check-cluster-vars package
 	@test -n "$(PROJECT)" || (echo "set PROJECT=<your GCP project>"; exit 2)
 	$(BIN)/corpusforge run --input '$(INPUT)' --output '$(OUTPUT)' --config $(CLUSTER_CONFIG) \
 	  --runner DataflowRunner --project $(PROJECT) --region $(REGION) \
 	  --temp_location $(TEMP_LOCATION) --staging_location $(STAGING_LOCATION) \
-	  --extra_package $(WHEEL) --machine_type $(MACHINE_TYPE) --max_num_workers $(MAX_WORKERS) \
+	  --extra_package $(SDIST) --machine_type $(MACHINE_TYPE) --max_num_workers $(MAX_WORKERS) \
 	  --experiments use_runner_v2
 
 # Spark and Flink: Beam starts their job servers from jars it downloads once (Java 11 or 17 needed).
-spark: check-cluster-vars wheel
+spark: check-cluster-vars package
 	$(BIN)/corpusforge run --input '$(INPUT)' --output '$(OUTPUT)' --config $(CLUSTER_CONFIG) \
 	  --runner SparkRunner --spark_master_url $(SPARK_MASTER) --environment_type $(ENVIRONMENT_TYPE) \
-	  --extra_package $(WHEEL)
+	  --extra_package $(SDIST)
 
-flink: check-cluster-vars wheel
+flink: check-cluster-vars package
 	$(BIN)/corpusforge run --input '$(INPUT)' --output '$(OUTPUT)' --config $(CLUSTER_CONFIG) \
 	  --runner FlinkRunner --flink_master $(FLINK_MASTER) --environment_type $(ENVIRONMENT_TYPE) \
-	  --extra_package $(WHEEL)
+	  --extra_package $(SDIST)

@@ -53,6 +53,26 @@ HOSTILE = [
 ]
 
 
+COMPILED = word_cache._pretokenize is not None
+
+
+@pytest.fixture(params=["compiled", "python"])
+def implementation(request, monkeypatch):
+    """Each id-equality test runs on both paths: the compiled split and look-up (when the C module
+    was built) and the pure-Python one, which takes over where it cannot be."""
+    if request.param == "compiled" and not COMPILED:
+        pytest.skip("transforms/_pretokenize.c was not compiled here")
+    if request.param == "python":
+        monkeypatch.setattr(word_cache, "_pretokenize", None)
+    return request.param
+
+
+@pytest.fixture
+def python_path(monkeypatch):
+    """Tests of the pure-Python path's own machinery (regex splitters, per-splitter probes)."""
+    monkeypatch.setattr(word_cache, "_pretokenize", None)
+
+
 def _library_ids(tok: Tokenizer, texts: list[str]) -> list[list[int]]:
     return [e.ids for e in tok.encode_batch(texts, add_special_tokens=False)]
 
@@ -102,7 +122,7 @@ def test_byte_level_alphabet_is_the_one_the_library_uses():
     assert alphabet[ord(" ")] == "Ġ" and alphabet[ord("\n")] == "Ċ" and alphabet[ord("a")] == "a"
 
 
-def test_default_tokenizer_same_ids_on_the_sample_hostile_and_fuzzed_text():
+def test_default_tokenizer_same_ids_on_the_sample_hostile_and_fuzzed_text(implementation):
     tok = load_tokenizer(None)
     encoder = word_cache_encoder(tok)
     assert encoder is not None
@@ -117,7 +137,7 @@ def test_default_tokenizer_same_ids_on_the_sample_hostile_and_fuzzed_text():
 
 
 @needs_neox
-def test_neox_same_ids_with_its_added_space_tokens_and_placeholders():
+def test_neox_same_ids_with_its_added_space_tokens_and_placeholders(implementation):
     tok = load_tokenizer(str(NEOX))
     encoder = word_cache_encoder(tok)
     assert encoder is not None
@@ -129,7 +149,7 @@ def test_neox_same_ids_with_its_added_space_tokens_and_placeholders():
 
 
 @needs_neox
-def test_neox_same_ids_on_real_web_pages_in_many_languages(dev_corpus):
+def test_neox_same_ids_on_real_web_pages_in_many_languages(dev_corpus, implementation):
     tok = load_tokenizer(str(NEOX))
     encoder = word_cache_encoder(tok)
     with gzip.open(DEV / "docs.jsonl.gz", "rt", encoding="utf-8") as f:
@@ -139,7 +159,7 @@ def test_neox_same_ids_on_real_web_pages_in_many_languages(dev_corpus):
     assert encoder.library_docs == 0  # normalized web text never needs the library
 
 
-def test_a_bounded_cache_gives_the_same_ids(monkeypatch):
+def test_a_bounded_cache_gives_the_same_ids(monkeypatch, implementation):
     monkeypatch.setattr(word_cache, "MAX_CACHED_WORDS", 50)
     tok = load_tokenizer(None)
     encoder = word_cache_encoder(tok)
@@ -148,7 +168,7 @@ def test_a_bounded_cache_gives_the_same_ids(monkeypatch):
     assert len(encoder._cache) < 50 + 8 * 2000  # emptied whenever it passed the bound
 
 
-def test_user_added_tokens_are_cut_out_like_the_library_does():
+def test_user_added_tokens_are_cut_out_like_the_library_does(implementation):
     tok = load_tokenizer(None)
     tok.add_tokens(
         [
@@ -191,7 +211,7 @@ def test_stage_uses_the_cache_by_default_and_config_can_turn_it_off():
 
 
 @needs_neox
-def test_a_split_the_character_probes_cannot_see_fails_the_self_check(monkeypatch, caplog):
+def test_a_split_the_character_probes_cannot_see_fails_the_self_check(monkeypatch, caplog, python_path):
     """A pattern that forgets the "'ll" contraction classes every character right; only whole text
     shows the difference (with NeoX, whose vocabulary has "'ll"), and the cache is then not used."""
     quick, exact = word_cache.gpt2_patterns()
@@ -215,7 +235,7 @@ def test_added_tokens_trie_finds_the_leftmost_longest_token_like_an_ordered_alte
     assert trie.split("abcdab c") == ["", "abcd", "", "ab", " ", "c", ""]
 
 
-def test_new_words_holding_a_nul_are_mapped_one_by_one():
+def test_new_words_holding_a_nul_are_mapped_one_by_one(implementation):
     encoder = word_cache_encoder(load_tokenizer(None))
     words = ["plain", "nul\x00inside", "\x00", " é", "Ā"]  # "Ā" is what byte 0 maps to
     assert encoder._map_all(words) == [encoder._map(w) for w in words]
@@ -225,7 +245,7 @@ def test_new_words_holding_a_nul_are_mapped_one_by_one():
     assert encoder.encode_batch(texts) == _library_ids(tok, texts)
 
 
-def test_a_character_is_probed_against_the_library_even_when_one_like_it_passed():
+def test_a_character_is_probed_against_the_library_even_when_one_like_it_passed(python_path):
     """"é" and "²" are alike to the quick splitter (both word characters that are not digits), so
     its side of the probes is computed once for both; the library still tells them apart."""
     encoder = word_cache_encoder(load_tokenizer(None))
@@ -236,7 +256,7 @@ def test_a_character_is_probed_against_the_library_even_when_one_like_it_passed(
     assert {"²", "½"} <= encoder._agrees[exact]
 
 
-def test_a_very_long_added_token_is_still_cut_out():
+def test_a_very_long_added_token_is_still_cut_out(implementation):
     tok = load_tokenizer(None)
     long_token = "=" * 300 + "end"
     tok.add_tokens([AddedToken(long_token, normalized=False), AddedToken("==", normalized=False)])
@@ -244,3 +264,50 @@ def test_a_very_long_added_token_is_still_cut_out():
     assert encoder is not None
     texts = [f"before {long_token} after", "=" * 301 + "end", "== = ==="]
     assert encoder.encode_batch(texts) == _library_ids(tok, texts)
+
+
+needs_compiled = pytest.mark.skipif(not COMPILED, reason="transforms/_pretokenize.c was not compiled here")
+
+
+@needs_compiled
+def test_the_compiled_path_is_the_default_where_it_was_built():
+    encoder = word_cache_encoder(load_tokenizer(None))
+    assert isinstance(encoder, word_cache.CompiledWordCacheEncoder)
+
+
+@needs_compiled
+def test_a_character_classed_otherwise_than_the_library_is_refused_and_goes_to_the_library(monkeypatch):
+    """If Unicode's class for a character (as this Python knows it) split text unlike the
+    library, its probes catch it: documents holding it are encoded by the library, the same ids."""
+    real = word_cache.unicode_class
+
+    def wrong_for_e_acute(c, classes):
+        return classes.OTHER if c == "é" else real(c, classes)
+
+    monkeypatch.setattr(word_cache, "unicode_class", wrong_for_e_acute)
+    tok = load_tokenizer(None)
+    encoder = word_cache_encoder(tok)
+    texts = ["café crème", "plain words", "naïve résumé", "é"]
+    assert encoder.encode_batch(texts) == _library_ids(tok, texts)
+    assert encoder.library_docs == 3  # the three holding "é"; "naïve" alone would not be
+    assert encoder._table[ord("é")] == word_cache._pretokenize.REFUSED
+
+
+@needs_compiled
+def test_a_compiled_module_that_errs_fails_the_self_check(monkeypatch, caplog):
+    """Should the C look-up ever disagree with the library (a bug, a stale build), the self-check
+    on tricky text catches it before the first document and the stage uses the library."""
+    real = word_cache._pretokenize
+
+    class DropsTheLastId:
+        def __getattr__(self, name):
+            return getattr(real, name)
+
+        @staticmethod
+        def lookup(text, table, cache):
+            got = real.lookup(text, table, cache)
+            return got[:-1] if isinstance(got, list) and len(got) > 3 else got
+
+    monkeypatch.setattr(word_cache, "_pretokenize", DropsTheLastId())
+    assert word_cache_encoder(load_tokenizer(None)) is None
+    assert "using the library" in caplog.text
