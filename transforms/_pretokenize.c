@@ -95,6 +95,9 @@ static int init_scanner(Scanner *s, PyObject *text, Py_buffer *table) {
         PyErr_SetString(PyExc_TypeError, "text must be a str");
         return -1;
     }
+#if PY_VERSION_HEX < 0x030C0000
+    if (PyUnicode_READY(text) < 0) return -1;  /* legacy strings (before 3.12) */
+#endif
     if (table->len < TABLE_SIZE) {
         PyErr_SetString(PyExc_ValueError, "the class table must have 0x110000 entries");
         return -1;
@@ -116,7 +119,7 @@ static PyObject *stopped(Scanner *s) {
 /* lookup(text, table, cache) -> list[int] | None | int
  * The ids of text from cache (str -> tuple of ids), in order; None when a pre-token is not in the
  * cache; an int when a character stops the scan (see above). */
-static PyObject *lookup(PyObject *self, PyObject *args) {
+static PyObject *lookup(PyObject *Py_UNUSED(self), PyObject *args) {
     PyObject *text, *cache;
     Py_buffer table;
     if (!PyArg_ParseTuple(args, "Uy*O!", &text, &table, &PyDict_Type, &cache)) return NULL;
@@ -204,10 +207,10 @@ static PyObject *split(PyObject *args, int as_spans) {
 }
 
 /* words(text, table) -> list[str] | int: the pre-tokens of text. */
-static PyObject *words(PyObject *self, PyObject *args) { return split(args, 0); }
+static PyObject *words(PyObject *Py_UNUSED(self), PyObject *args) { return split(args, 0); }
 
 /* spans(text, table) -> list[tuple[int, int]] | int: where the pre-tokens of text are. */
-static PyObject *spans(PyObject *self, PyObject *args) { return split(args, 1); }
+static PyObject *spans(PyObject *Py_UNUSED(self), PyObject *args) { return split(args, 1); }
 
 static PyMethodDef methods[] = {
     {"lookup", lookup, METH_VARARGS, "The ids of text's pre-tokens from the cache (see module doc)."},
@@ -219,7 +222,7 @@ static PyMethodDef methods[] = {
 static struct PyModuleDef module = {
     PyModuleDef_HEAD_INIT, "_pretokenize",
     "GPT-2 pre-tokenization and word-cache look-up over a caller-owned character-class table.",
-    -1, methods,
+    -1, methods, NULL, NULL, NULL, NULL,
 };
 
 PyMODINIT_FUNC PyInit__pretokenize(void) {
