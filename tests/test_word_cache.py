@@ -311,3 +311,29 @@ def test_a_compiled_module_that_errs_fails_the_self_check(monkeypatch, caplog):
     monkeypatch.setattr(word_cache, "_pretokenize", DropsTheLastId())
     assert word_cache_encoder(load_tokenizer(None)) is None
     assert "using the library" in caplog.text
+
+
+def _random_unicode_texts(n: int, seed: int) -> list[str]:
+    """Strings of code points drawn from all of Unicode (no surrogates), mixed with spaces, ASCII
+    and apostrophes: every class, script and plane the split must get right."""
+    rng = random.Random(seed)
+    planes = [(0x20, 0x2FFF), (0x3000, 0xD7FF), (0xE000, 0xFFFD), (0x10000, 0x1FFFF), (0x20000, 0x3134F),
+              (0xE0000, 0xE01EF)]
+    def char() -> str:
+        roll = rng.random()
+        if roll < 0.3:
+            return rng.choice(" '  sdtmlrev\n\t")
+        if roll < 0.5:
+            return chr(rng.randint(0x20, 0x7E))
+        lo, hi = rng.choice(planes)
+        return chr(rng.randint(lo, hi))
+    return ["".join(char() for _ in range(rng.randint(0, 50))) for _ in range(n)]
+
+
+@needs_neox
+def test_same_ids_on_code_points_from_all_of_unicode(implementation):
+    tok = load_tokenizer(str(NEOX))
+    encoder = word_cache_encoder(tok)
+    texts = [unicodedata.normalize("NFC", t) for t in _random_unicode_texts(3000, seed=13)]
+    assert _cached_ids(encoder, texts) == _library_ids(tok, texts)
+    assert encoder.library_docs < len(texts) // 2  # most of them took the cache's path

@@ -51,11 +51,11 @@ static Py_ssize_t token_end(Scanner *s, Py_ssize_t i) {
     if (!c) return -1;
     if (ch == '\'' && i + 1 < n) {  /* contractions, tried first where they can start */
         Py_UCS4 c1 = PyUnicode_READ(s->kind, s->data, i + 1);
-        if (c1 == 's' || c1 == 't' || c1 == 'm' || c1 == 'd') return i + 2;
+        if (c1 == 's' || c1 == 't' || c1 == 'm' || c1 == 'd') return class_at(s, i + 1) ? i + 2 : -1;
         if (i + 2 < n) {
             Py_UCS4 c2 = PyUnicode_READ(s->kind, s->data, i + 2);
             if ((c1 == 'r' && c2 == 'e') || (c1 == 'v' && c2 == 'e') || (c1 == 'l' && c2 == 'l'))
-                return i + 3;
+                return class_at(s, i + 1) && class_at(s, i + 2) ? i + 3 : -1;
         }
     }
     Py_ssize_t j = i;
