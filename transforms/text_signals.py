@@ -17,6 +17,7 @@ symbol-to-word ratio.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Sequence
 from functools import lru_cache
 
@@ -116,37 +117,51 @@ def ngram_signals(words: Sequence[str], total_chars: int) -> tuple[dict[int, flo
     dup = dict.fromkeys(DUP_NGRAM_NS, 0.0)
     if len(words) < 2:
         return top, dup
-    vocab: dict[str, int] = {}
-    ids = np.fromiter((vocab.setdefault(w, len(vocab) + 1) for w in words), dtype=np.uint64, count=len(words))
-    lengths = np.fromiter(map(len, words), dtype=np.int64, count=len(words))
-    total = float(max(total_chars, 1))
+    # each distinct word's id is its rank of first occurrence (dict keeps that order); the Python
+    # loop runs over distinct words only, the per-word work is map() in C
+    vocab = {w: i for i, w in enumerate(dict.fromkeys(words), 1)}
     if len(vocab) == len(words):  # no word repeats, so no n-gram does either
         return top, dup
+    ids = np.fromiter(map(vocab.__getitem__, words), dtype=np.uint64, count=len(words))
+    lengths = np.fromiter(map(len, words), dtype=np.int64, count=len(words))
+    total = float(max(total_chars, 1))
     csum = np.concatenate(([0], np.cumsum(lengths)))
     for n in TOP_NGRAM_NS:
         if len(words) < n:
             break
-        h = _ngram_hashes(ids, n)
-        uniq, first, counts = np.unique(h, return_index=True, return_counts=True)
-        best = int(np.argmax(counts))
+        starts, counts, earliest, _ = _hash_groups(_ngram_hashes(ids, n))
+        best = int(np.argmax(counts))  # ties: the smallest hash, as np.unique would order them
         if counts[best] > 1:
-            i = int(first[best])
+            i = int(earliest[best])
             top[n] = float(csum[i + n] - csum[i] + n - 1) * int(counts[best]) / total
     for n in DUP_NGRAM_NS:
         if len(words) < n + 1:
             break
-        h = _ngram_hashes(ids, n)
-        _, first, inverse = np.unique(h, return_index=True, return_inverse=True)
-        repeat = np.flatnonzero(first[inverse] != np.arange(len(h)))
+        _, _, _, repeat = _hash_groups(_ngram_hashes(ids, n))
         if len(repeat) == 0:
             break  # no repeated n-gram means no repeated longer n-gram either
         # Mark the words of every repeated n-gram with a difference array, then count them once.
-        mark = np.zeros(len(words) + 1, dtype=np.int32)
-        np.add.at(mark, repeat, 1)
-        np.add.at(mark, repeat + n, -1)
+        size = len(words) + 1
+        mark = np.bincount(repeat, minlength=size) - np.bincount(repeat + n, minlength=size)
         covered = np.cumsum(mark[:-1]) > 0
         dup[n] = float(lengths[covered].sum()) / total
     return top, dup
+
+
+def _hash_groups(h: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Equal values of ``h``, in ascending order of value: each group's start in sorted order, its
+    size, its earliest position in ``h``, and every position whose value occurred earlier.
+
+    One unstable sort and a few passes (``np.unique`` with first indices and an inverse sorts
+    stably and does more): the n-gram signals sort nine hash arrays per document.
+    """
+    order = np.argsort(h)
+    ordered = h[order]
+    starts = np.flatnonzero(np.concatenate(([True], ordered[1:] != ordered[:-1])))
+    counts = np.diff(np.append(starts, len(h)))
+    earliest = np.minimum.reduceat(order, starts)
+    repeat = order[order != np.repeat(earliest, counts)]
+    return starts, counts, earliest, repeat
 
 
 def count_sentences(line: str) -> int:
@@ -178,9 +193,12 @@ def compute_signals(
 
     # Gopher quality
     n_symbols = text.count("#") + text.count("...") + text.count("\u2026")
-    caps_words = sum(1 for w in words if len(w) > 1 and w.isupper())
-    alpha_words = sum(1 for w in words if w.isalpha() or _HAS_LETTER.search(w))
-    stop_hits = sum(1 for w in words if w in _cased(stop_words)) if stop_words else 0
+    # per distinct word, weighted by its count (Counter counts in C): web text repeats its words
+    counts = Counter(words)
+    caps_words = sum(n for w, n in counts.items() if len(w) > 1 and w.isupper())
+    alpha_words = sum(n for w, n in counts.items() if w.isalpha() or _HAS_LETTER.search(w))
+    cased_stop_words = _cased(stop_words) if stop_words else frozenset()
+    stop_hits = sum(n for w, n in counts.items() if w in cased_stop_words)
     bullet_lines = sum(1 for ln in nonempty if ln.startswith(BULLETS))
     ellipsis_lines = sum(1 for ln in nonempty if ln.endswith(ELLIPSES))
 
