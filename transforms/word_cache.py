@@ -219,10 +219,6 @@ class WordCacheEncoder:
         self._model_only = Tokenizer(tok.model)
         self._pre_tokenizer = tok.pre_tokenizer
         self._nfc = spec.get("normalizer") is not None
-        self._patterns = gpt2_patterns()  # (quick, exact)
-        self._splitters = tuple(p.findall for p in self._patterns)
-        self._classes = gpt2_char_classes()
-        self._spans_by_signature: dict[tuple[int | bool, ...], list[list[tuple[int, int]]]] = {}
         alphabet = byte_level_alphabet()
         self._to_alphabet = str.maketrans({chr(b): c for b, c in enumerate(alphabet)})
         self._mapped_nul = alphabet[0]
@@ -247,10 +243,18 @@ class WordCacheEncoder:
         self._has_added = self._raw_added is not None or self._normalized_added is not None
         self._seed = dict(self._added_ids)
         self._cache: dict[str, tuple[int, ...]] = dict(self._seed)
+        self.library_docs = 0  # documents this worker sent to the library (for tests and counters)
+        self._init_splitting()
+
+    def _init_splitting(self) -> None:
+        """The regex splitters, and the ASCII characters probed for each."""
+        self._patterns = gpt2_patterns()  # (quick, exact)
+        self._splitters = tuple(p.findall for p in self._patterns)
+        self._classes = gpt2_char_classes()
+        self._spans_by_signature: dict[tuple[int | bool, ...], list[list[tuple[int, int]]]] = {}
         # per splitter, the characters on which it agrees with the library's pre-tokenizer, and not
         self._agrees: tuple[set[str], set[str]] = (set(), set())
         self._disagrees: tuple[set[str], set[str]] = (set(), set())
-        self.library_docs = 0  # documents this worker sent to the library (for tests and counters)
         ascii_chars = [chr(c) for c in range(128)]
         self._verify_chars(ascii_chars)
         self._ascii_quick = set(ascii_chars) <= self._agrees[0]
@@ -441,8 +445,8 @@ class CompiledWordCacheEncoder(WordCacheEncoder):
     character that fails them is marked refused and its documents go to the library).
     """
 
-    def __init__(self, tok: Tokenizer, spec: dict[str, Any]) -> None:
-        super().__init__(tok, spec)
+    def _init_splitting(self) -> None:
+        """The class table, with the ASCII characters probed (no regex splitters here)."""
         self._table = bytearray(_pretokenize.TABLE_SIZE)
         self._check_chars([chr(c) for c in range(128)])
 
