@@ -116,6 +116,64 @@ static PyObject *stopped(Scanner *s) {
     return PyLong_FromLong(s->stop == CLASS_REFUSED ? -1L : (long)s->stopped_at);
 }
 
+enum { EMIT_IDS, EMIT_WORDS, EMIT_SPANS };
+
+/* Appends what `emit` asks for of the pre-token text[start:end] to out: its ids from cache, the
+ * word, or its span. Returns 0, 1 when the word is not in cache (EMIT_IDS), -1 on error. */
+static int emit_token(PyObject *out, PyObject *text, Py_ssize_t start, Py_ssize_t end, int emit,
+                      PyObject *cache) {
+    if (emit == EMIT_SPANS) {
+        PyObject *span = Py_BuildValue("(nn)", start, end);
+        if (!span) return -1;
+        int rc = PyList_Append(out, span);
+        Py_DECREF(span);
+        return rc;
+    }
+    PyObject *word = PyUnicode_Substring(text, start, end);
+    if (!word) return -1;
+    if (emit == EMIT_WORDS) {
+        int rc = PyList_Append(out, word);
+        Py_DECREF(word);
+        return rc;
+    }
+    PyObject *ids = PyDict_GetItemWithError(cache, word); /* borrowed */
+    Py_DECREF(word);
+    if (!ids) return PyErr_Occurred() ? -1 : 1;
+    if (!PyTuple_Check(ids)) {
+        PyErr_SetString(PyExc_TypeError, "cached ids must be tuples");
+        return -1;
+    }
+    for (Py_ssize_t k = 0, m = PyTuple_GET_SIZE(ids); k < m; k++) {
+        if (PyList_Append(out, PyTuple_GET_ITEM(ids, k)) < 0) return -1;
+    }
+    return 0;
+}
+
+/* One pass over text: a list of what `emit` asks for, None when a pre-token is not cached
+ * (EMIT_IDS), an int when a character stops the scan (see above), NULL on error. */
+static PyObject *scan(PyObject *text, Py_buffer *table, int emit, PyObject *cache) {
+    Scanner s;
+    if (init_scanner(&s, text, table) < 0) return NULL;
+    PyObject *out = PyList_New(0);
+    if (!out) return NULL;
+    Py_ssize_t i = 0;
+    while (i < s.n) {
+        Py_ssize_t end = token_end(&s, i);
+        if (end < 0) {
+            Py_DECREF(out);
+            return stopped(&s);
+        }
+        int rc = emit_token(out, text, i, end, emit, cache);
+        if (rc != 0) {
+            Py_DECREF(out);
+            if (rc < 0) return NULL;
+            Py_RETURN_NONE;
+        }
+        i = end;
+    }
+    return out;
+}
+
 /* lookup(text, table, cache) -> list[int] | None | int
  * The ids of text from cache (str -> tuple of ids), in order; None when a pre-token is not in the
  * cache; an int when a character stops the scan (see above). */
@@ -123,94 +181,26 @@ static PyObject *lookup(PyObject *Py_UNUSED(self), PyObject *args) {
     PyObject *text, *cache;
     Py_buffer table;
     if (!PyArg_ParseTuple(args, "Uy*O!", &text, &table, &PyDict_Type, &cache)) return NULL;
-    Scanner s;
-    if (init_scanner(&s, text, &table) < 0) {
-        PyBuffer_Release(&table);
-        return NULL;
-    }
-    PyObject *out = PyList_New(0);
-    if (!out) {
-        PyBuffer_Release(&table);
-        return NULL;
-    }
-    Py_ssize_t i = 0;
-    while (i < s.n) {
-        Py_ssize_t end = token_end(&s, i);
-        if (end < 0) {
-            Py_DECREF(out);
-            PyBuffer_Release(&table);
-            return stopped(&s);
-        }
-        PyObject *word = PyUnicode_Substring(text, i, end);
-        if (!word) goto error;
-        PyObject *ids = PyDict_GetItemWithError(cache, word);  /* borrowed */
-        Py_DECREF(word);
-        if (!ids) {
-            if (PyErr_Occurred()) goto error;
-            Py_DECREF(out);
-            PyBuffer_Release(&table);
-            Py_RETURN_NONE;
-        }
-        if (!PyTuple_Check(ids)) {
-            PyErr_SetString(PyExc_TypeError, "cached ids must be tuples");
-            goto error;
-        }
-        Py_ssize_t m = PyTuple_GET_SIZE(ids);
-        for (Py_ssize_t k = 0; k < m; k++) {
-            if (PyList_Append(out, PyTuple_GET_ITEM(ids, k)) < 0) goto error;
-        }
-        i = end;
-    }
+    PyObject *out = scan(text, &table, EMIT_IDS, cache);
     PyBuffer_Release(&table);
     return out;
-error:
-    Py_DECREF(out);
-    PyBuffer_Release(&table);
-    return NULL;
 }
 
-/* Shared by words() and spans(): the pre-tokens as str (as_spans = 0) or (start, end) tuples. */
-static PyObject *split(PyObject *args, int as_spans) {
+/* Shared by words() and spans(). */
+static PyObject *split(PyObject *args, int emit) {
     PyObject *text;
     Py_buffer table;
     if (!PyArg_ParseTuple(args, "Uy*", &text, &table)) return NULL;
-    Scanner s;
-    if (init_scanner(&s, text, &table) < 0) {
-        PyBuffer_Release(&table);
-        return NULL;
-    }
-    PyObject *out = PyList_New(0);
-    if (!out) {
-        PyBuffer_Release(&table);
-        return NULL;
-    }
-    Py_ssize_t i = 0;
-    while (i < s.n) {
-        Py_ssize_t end = token_end(&s, i);
-        if (end < 0) {
-            Py_DECREF(out);
-            PyBuffer_Release(&table);
-            return stopped(&s);
-        }
-        PyObject *item = as_spans ? Py_BuildValue("(nn)", i, end) : PyUnicode_Substring(text, i, end);
-        if (!item || PyList_Append(out, item) < 0) {
-            Py_XDECREF(item);
-            Py_DECREF(out);
-            PyBuffer_Release(&table);
-            return NULL;
-        }
-        Py_DECREF(item);
-        i = end;
-    }
+    PyObject *out = scan(text, &table, emit, NULL);
     PyBuffer_Release(&table);
     return out;
 }
 
 /* words(text, table) -> list[str] | int: the pre-tokens of text. */
-static PyObject *words(PyObject *Py_UNUSED(self), PyObject *args) { return split(args, 0); }
+static PyObject *words(PyObject *Py_UNUSED(self), PyObject *args) { return split(args, EMIT_WORDS); }
 
 /* spans(text, table) -> list[tuple[int, int]] | int: where the pre-tokens of text are. */
-static PyObject *spans(PyObject *Py_UNUSED(self), PyObject *args) { return split(args, 1); }
+static PyObject *spans(PyObject *Py_UNUSED(self), PyObject *args) { return split(args, EMIT_SPANS); }
 
 static PyMethodDef methods[] = {
     {"lookup", lookup, METH_VARARGS, "The ids of text's pre-tokens from the cache (see module doc)."},
