@@ -249,7 +249,8 @@ class TokenizeConfig(Section):
     pack: bool = False
     # Byte-level BPE tokenizers (GPT-2, NeoX, the project's own): reuse the ids of words already
     # seen on this worker. Same ids as the library (checked per character, see
-    # transforms/word_cache.py), ~2.5x faster; false: every document through the library.
+    # transforms/word_cache.py; compiled where a C compiler was at install), 2-4x faster; false:
+    # every document through the library.
     word_cache: bool = True
     batch_size: int = Field(256, gt=0)
     shard_target_mb: int = Field(256, gt=0)
