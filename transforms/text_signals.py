@@ -129,7 +129,7 @@ def ngram_signals(words: Sequence[str], total_chars: int) -> tuple[dict[int, flo
     for n in TOP_NGRAM_NS:
         if len(words) < n:
             break
-        starts, counts, earliest, _ = _hash_groups(_ngram_hashes(ids, n))
+        _, counts, earliest = _hash_groups(_ngram_hashes(ids, n))
         best = int(np.argmax(counts))  # ties: the smallest hash, as np.unique would order them
         if counts[best] > 1:
             i = int(earliest[best])
@@ -137,7 +137,8 @@ def ngram_signals(words: Sequence[str], total_chars: int) -> tuple[dict[int, flo
     for n in DUP_NGRAM_NS:
         if len(words) < n + 1:
             break
-        _, _, _, repeat = _hash_groups(_ngram_hashes(ids, n))
+        order, counts, earliest = _hash_groups(_ngram_hashes(ids, n))
+        repeat = order[order != np.repeat(earliest, counts)]  # positions whose n-gram came earlier
         if len(repeat) == 0:
             break  # no repeated n-gram means no repeated longer n-gram either
         # Mark the words of every repeated n-gram with a difference array, then count them once.
@@ -148,9 +149,9 @@ def ngram_signals(words: Sequence[str], total_chars: int) -> tuple[dict[int, flo
     return top, dup
 
 
-def _hash_groups(h: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Equal values of ``h``, in ascending order of value: each group's start in sorted order, its
-    size, its earliest position in ``h``, and every position whose value occurred earlier.
+def _hash_groups(h: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Equal values of ``h``, in ascending order of value: the sorting permutation (positions
+    grouped by value), each group's size, and each group's earliest position in ``h``.
 
     One unstable sort and a few passes (``np.unique`` with first indices and an inverse sorts
     stably and does more): the n-gram signals sort nine hash arrays per document.
@@ -160,8 +161,7 @@ def _hash_groups(h: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.
     starts = np.flatnonzero(np.concatenate(([True], ordered[1:] != ordered[:-1])))
     counts = np.diff(np.append(starts, len(h)))
     earliest = np.minimum.reduceat(order, starts)
-    repeat = order[order != np.repeat(earliest, counts)]
-    return starts, counts, earliest, repeat
+    return order, counts, earliest
 
 
 def count_sentences(line: str) -> int:
