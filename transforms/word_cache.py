@@ -211,6 +211,10 @@ _PROBES = ("aCa!C!1C1",)
 _ASCII_PROBES = ("aCa", "1C1", "!C!", " CC", "C a", "a C", "C\nC", "'C")
 
 
+def _probes(c: str) -> list[str]:
+    return [p.replace("C", c) for p in (_ASCII_PROBES if c.isascii() else _PROBES)]
+
+
 class WordCacheEncoder:
     """Encodes texts to the ids ``tok.encode_batch(texts, add_special_tokens=False)`` gives."""
 
@@ -276,12 +280,10 @@ class WordCacheEncoder:
         characters outside ASCII with the same signature are split identically by the pattern, so
         the first one's spans stand for all of them; only the library is asked about each one.
         """
-        pre_tokenize = self._pre_tokenizer.pre_tokenize_str
         for c in chars:
-            probes = [p.replace("C", c) for p in (_ASCII_PROBES if c.isascii() else _PROBES)]
-            try:
-                expected = [[span for _, span in pre_tokenize(p)] for p in probes]
-            except Exception:  # e.g. a lone surrogate: not UTF-8, the library raises; let it, itself
+            probes = _probes(c)
+            expected = self._library_spans(probes)
+            if expected is None:
                 for disagrees in self._disagrees:
                     disagrees.add(c)
                 continue
@@ -296,17 +298,31 @@ class WordCacheEncoder:
                         self._spans_by_signature[signature] = ours
                 (self._agrees[k] if ours == expected else self._disagrees[k]).add(c)
 
+    def _library_spans(self, probes: list[str]) -> list[list[tuple[int, int]]] | None:
+        """Where the library's own pre-tokenizer splits each probe; ``None`` when it refuses one
+        (a lone surrogate is not UTF-8: the library raises, and so will it on such a document)."""
+        pre_tokenize = self._pre_tokenizer.pre_tokenize_str
+        try:
+            return [[span for _, span in pre_tokenize(p)] for p in probes]
+        except Exception:
+            return None
+
+    def _library_only(self, text: str) -> bool:
+        """Text the cache never reproduces: it spells a special token (the library encodes those
+        as text in a way we do not copy) or is not NFC (for a tokenizer that normalizes)."""
+        if self._special is not None and self._special.may_occur(text):
+            return True
+        return self._nfc and not text.isascii() and not unicodedata.is_normalized("NFC", text)
+
     def _splitter_for(self, text: str) -> Any:
         """The splitter that reproduces the library on ``text``, or ``None``: the library's turn."""
-        if self._special is not None and self._special.may_occur(text):
+        if self._library_only(text):
             return None
         if text.isascii():
             if self._ascii_quick:
                 return self._splitters[0]
             chars = set(text)
         else:
-            if self._nfc and not unicodedata.is_normalized("NFC", text):
-                return None
             chars = set(text)
             unseen = chars - self._agrees[1] - self._disagrees[1]
             if unseen:
@@ -453,19 +469,12 @@ class CompiledWordCacheEncoder(WordCacheEncoder):
     def _check_chars(self, chars: Sequence[str]) -> None:
         """Class each character, then probe it (see :meth:`WordCacheEncoder._verify_chars`)."""
         table, spans = self._table, _pretokenize.spans
-        pre_tokenize = self._pre_tokenizer.pre_tokenize_str
         for c in chars:
             table[ord(c)] = unicode_class(c, _pretokenize)
         for c in chars:
-            for probe in _ASCII_PROBES if c.isascii() else _PROBES:
-                text = probe.replace("C", c)
-                try:
-                    expected = [span for _, span in pre_tokenize(text)]
-                except Exception:  # e.g. a lone surrogate: the library refuses it; so do we
-                    expected = None
-                if spans(text, table) != expected:
-                    table[ord(c)] = _pretokenize.REFUSED
-                    break
+            probes = _probes(c)
+            if [spans(p, table) for p in probes] != self._library_spans(probes):
+                table[ord(c)] = _pretokenize.REFUSED
 
     def _run(self, scan: Any, piece: str, *args: Any) -> Any:
         """``scan(piece, table, *args)``, checking the characters it stops at; ``False`` when the
@@ -511,12 +520,9 @@ class CompiledWordCacheEncoder(WordCacheEncoder):
         out: list[list[int]] = [[] for _ in texts]
         missed: list[tuple[int, list[str]]] = []
         slow: list[int] = []
-        special, nfc = self._special, self._nfc
         for i, text in enumerate(texts):
-            if (special is not None and special.may_occur(text)) or (
-                nfc and not text.isascii() and not unicodedata.is_normalized("NFC", text)
-            ):
-                slow.append(i)  # spells a special token, or not NFC: the library's
+            if self._library_only(text):
+                slow.append(i)
                 continue
             pieces = self._pieces(text) if self._has_added else [text]
             ids = self._cached_ids(pieces)
