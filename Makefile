@@ -2,7 +2,10 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+# The strict editable install links each module into a tree that static tools can read; a module added
+# or removed changes this hash, hence the stamp's name, and `make env` rebuilds the tree.
+MODULES_HASH := $(shell find package pipelines transforms schemas configs -name '*.py' -o -name '*.yaml' 2>/dev/null | LC_ALL=C sort | cksum | cut -d' ' -f1)
+STAMP := $(VENV)/.installed-$(MODULES_HASH)
 OUT ?= out/sample
 SAMPLE ?= samples/sample
 BENCH_DOCS ?= 20000
@@ -27,12 +30,13 @@ SDIST = dist/corpusforge-$(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.t
 
 env: $(STAMP)
 
-# setup.py compiles transforms/_pretokenize.c (in place, for the editable install): a change to
-# either rebuilds it.
-$(STAMP): pyproject.toml setup.py transforms/_pretokenize.c
+# setup.py compiles transforms/tokenize/_pretokenize.c (into the editable tree): a change to either
+# rebuilds it. Strict editable mode: see pyproject.toml.
+$(STAMP): pyproject.toml setup.py transforms/tokenize/_pretokenize.c
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev]' --config-settings editable_mode=strict
+	rm -f $(VENV)/.installed*
 	touch $(STAMP)
 
 run: $(STAMP)
@@ -47,14 +51,14 @@ bench: $(STAMP)
 
 bench-dedup: $(STAMP)
 	$(BIN)/python benchmarks/bench_dedup.py --baseline
-# the project's default tokenizer (corpusforge/assets/tokenizer.json), same bytes every time
+# the project's default tokenizer (package/assets/tokenizer.json), same bytes every time
 tokenizer: $(STAMP)
-	$(BIN)/python -m corpusforge.pipelines.train_tokenizer
+	$(BIN)/python scripts/train_tokenizer.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check pipelines transforms schemas corpusforge tests benchmarks
 
-# Rebuild corpusforge/assets/toxicity_linear.npz from alt-profanity-check (pinned; scikit-learn is
+# Rebuild package/assets/toxicity_linear.npz from alt-profanity-check (pinned; scikit-learn is
 # needed only here, in a throw-away environment). The export is checked against the package and is
 # byte-for-byte reproducible.
 TOX_VENV ?= /tmp/corpusforge-toxicity-build
@@ -67,7 +71,7 @@ clean:
 	rm -rf out .pytest_cache
 
 # What cluster workers install: the source distribution, so that each worker compiles the optional
-# C module (transforms/_pretokenize.c) for its own platform, or installs without it where it has no
+# C module (transforms/tokenize/_pretokenize.c) for its own platform, or installs without it where it has no
 # compiler (same ids, pure Python).
 package: $(STAMP)
 	$(BIN)/python -m build --sdist --outdir dist . >/dev/null

@@ -42,8 +42,8 @@ def main(argv: list[str] | None = None) -> dict:
     a = ap.parse_args(argv)
 
     from corpusforge.schemas.records import Document
-    from corpusforge.transforms.decontam import Decontaminator
-    from corpusforge.transforms.decontam_text import word_hashes
+    from corpusforge.transforms.decontam.stage import Decontaminator
+    from corpusforge.transforms.decontam.text import word_hashes
 
     opener = gzip.open if a.docs.endswith(".gz") else open
     with opener(a.docs, "rt", encoding="utf-8") as f:

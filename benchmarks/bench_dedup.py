@@ -44,7 +44,7 @@ def load_texts(path: Path, limit: int | None = None) -> list[str]:
 
 
 def bench_signatures(texts: list[str], min_seconds: float) -> dict:
-    from corpusforge.transforms.minhash import MinHasher, comparison_text, shingle_hashes, word_hashes
+    from corpusforge.transforms.dedup.minhash import MinHasher, comparison_text, shingle_hashes, word_hashes
 
     hasher = MinHasher()
     parts = {"normalize": 0.0, "word_hashes": 0.0, "shingles": 0.0, "permute": 0.0}
@@ -84,7 +84,7 @@ def bench_datasketch_baseline(texts: list[str]) -> dict:
     """datasketch's own path: Python word 5-gram strings, MinHash.bulk (sha1 per shingle)."""
     from datasketch import MinHash
 
-    from corpusforge.transforms.minhash import normalize_for_dedup
+    from corpusforge.transforms.dedup.minhash import normalize_for_dedup
 
     start = time.process_time()
     sets = []
@@ -119,10 +119,10 @@ def bench_stage(corpus: Path, workdir: Path) -> dict:
     import apache_beam as beam
     from apache_beam.options.pipeline_options import PipelineOptions
 
-    from corpusforge.pipelines.runner import LocalRunner
+    from corpusforge.pipelines.local.runner import LocalRunner
     from corpusforge.schemas.records import Document
-    from corpusforge.transforms.dedup_exact import DeduplicateExact
-    from corpusforge.transforms.dedup_near import DeduplicateNear, NearParams
+    from corpusforge.transforms.dedup.exact import DeduplicateExact
+    from corpusforge.transforms.dedup.near import DeduplicateNear, NearParams
 
     counts = workdir / f"counts-{corpus.name.split('.')[0]}.jsonl"
 

@@ -17,10 +17,10 @@ import json
 import time
 from pathlib import Path
 
-from corpusforge.pipelines.config import load_config
+from corpusforge.schemas.config import load_config
 from corpusforge.schemas.records import Document, Rejected
-from corpusforge.transforms.language import IdentifyLanguage
-from corpusforge.transforms.quality import FilterQuality
+from corpusforge.transforms.language.stage import IdentifyLanguage
+from corpusforge.transforms.quality.stage import FilterQuality
 
 
 def read_docs(path: Path, limit: int) -> list[Document]:

@@ -1,6 +1,6 @@
 """Throughput of the PII stage's logic (documents/s and MB/s per core) on a JSONL(.gz) corpus.
 
-Runs :class:`~corpusforge.transforms.pii.ScrubPII` in batches on one core, outside Beam, so the
+Runs :class:`~corpusforge.transforms.pii.stage.ScrubPII` in batches on one core, outside Beam, so the
 figure is the stage's own cost. ``benchmarks/run_bench.py`` calls it as
 ``bench_pii.py --docs CORPUS --limit N``; by hand, build a corpus with
 ``python3 ../shared/tools/make_scale_corpus.py --docs 3000 --out /tmp/scale3k.jsonl.gz``.
@@ -17,8 +17,8 @@ from pathlib import Path
 
 from corpus import read_docs  # benchmarks/corpus.py (this script's folder is on sys.path)
 
-from corpusforge.pipelines.config import PiiConfig
-from corpusforge.transforms.pii import pii_stage
+from corpusforge.schemas.config import PiiConfig
+from corpusforge.transforms.pii.stage import pii_stage
 
 
 def main() -> None:

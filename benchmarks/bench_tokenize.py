@@ -86,7 +86,7 @@ def stream_figures(a: argparse.Namespace, eos_id: int | None, window: int = 2000
     by window, so that both see the same machine (a shared CPU's speed drifts by tens of per cent
     within a minute).
     """
-    from corpusforge.transforms.tokenize import DocumentTokenizer
+    from corpusforge.transforms.tokenize.stage import DocumentTokenizer
 
     texts = read_texts(a.docs, a.stream)
     labels = {"word_cache": True, "library": False}
@@ -147,11 +147,11 @@ def main() -> None:
         print(json.dumps({"skipped": f"no tokenizer at {a.tokenizer}"}))
         return
 
-    from corpusforge.pipelines.config import TokenizeConfig
+    from corpusforge.schemas.config import TokenizeConfig
     from corpusforge.schemas.records import Document, sequence_row
-    from corpusforge.transforms.bucket import split_document
-    from corpusforge.transforms.tokenize import DocumentTokenizer
-    from corpusforge.transforms.tokenizer_io import inspect_tokenizer, load_tokenizer
+    from corpusforge.transforms.tokenize.bucket import split_document
+    from corpusforge.transforms.tokenize.loading import inspect_tokenizer, load_tokenizer
+    from corpusforge.transforms.tokenize.stage import DocumentTokenizer
 
     texts = read_texts(a.docs, a.limit)
     n = len(texts)
@@ -203,8 +203,8 @@ def main() -> None:
         import apache_beam as beam
         from apache_beam.options.pipeline_options import PipelineOptions
 
-        from corpusforge.pipelines.runner import LocalRunner
-        from corpusforge.transforms.tokenize import TokenizeAndBucket
+        from corpusforge.pipelines.local.runner import LocalRunner
+        from corpusforge.transforms.tokenize.stage import TokenizeAndBucket
 
         corpus, limit = str(a.docs), a.limit
 

@@ -17,7 +17,7 @@ import time
 
 from corpus import read_docs  # benchmarks/corpus.py (this script's folder is on sys.path)
 
-from corpusforge.transforms.toxicity import TagToxicity
+from corpusforge.transforms.toxicity.stage import TagToxicity
 
 
 def main() -> None:

@@ -15,7 +15,7 @@ from collections import defaultdict
 
 from faker import Faker
 
-from corpusforge.transforms.pii_engine import PiiScrubber
+from corpusforge.transforms.pii.engine import PiiScrubber
 
 LOCALES = ["en_US", "en_GB", "de_DE", "de_CH", "de_AT", "fr_FR", "fr_CH", "it_IT", "es_ES", "nl_NL", "nl_BE",
            "sv_SE", "da_DK", "fi_FI", "pt_BR", "pt_PT", "en_AU", "en_CA", "en_IN", "pl_PL", "cs_CZ", "ja_JP",

@@ -58,7 +58,7 @@ def input_bytes(path: Path) -> int:
 
 
 def available_sections() -> set[str]:
-    from corpusforge.pipelines.config import Config
+    from corpusforge.schemas.config import Config
 
     return set(Config.model_fields)
 

@@ -11,13 +11,13 @@ from dataclasses import dataclass, field
 
 import apache_beam as beam
 
-from corpusforge.pipelines.config import Config
 from corpusforge.pipelines.stages import enabled_stages
-from corpusforge.transforms.observe import ObserveOutput
-from corpusforge.transforms.read import InputFile, ReadDocuments, Unreadable
-from corpusforge.transforms.tokenize import PACK_GROUP_MB, Bucket, Tokenize, WriteSequences
-from corpusforge.transforms.validate import RecordParser, Validate
-from corpusforge.transforms.write import WriteDocuments, WriteRejected, shard_count
+from corpusforge.schemas.config import Config
+from corpusforge.transforms.io.observe import ObserveOutput
+from corpusforge.transforms.io.read import InputFile, ReadDocuments, Unreadable
+from corpusforge.transforms.io.validate import RecordParser, Validate
+from corpusforge.transforms.io.write import WriteDocuments, WriteRejected, shard_count
+from corpusforge.transforms.tokenize.stage import PACK_GROUP_MB, Bucket, Tokenize, WriteSequences
 
 RUN_DIR = "_run"  # small bookkeeping files the driver reads back after the run
 

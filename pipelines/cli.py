@@ -22,14 +22,14 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import StandardOptions
 
-from corpusforge.pipelines import stats as run_stats
 from corpusforge.pipelines.build import RUN_DIR, build_pipeline
-from corpusforge.pipelines.config import Config, ConfigError, load_config
-from corpusforge.pipelines.progress import Progress
-from corpusforge.pipelines.report import write_report
-from corpusforge.pipelines.runner import LocalRunner, local_options, resolve_runner
-from corpusforge.transforms.read import InputError, discover_inputs
-from corpusforge.transforms.tokenize import sequence_summary
+from corpusforge.pipelines.local.progress import Progress
+from corpusforge.pipelines.local.runner import LocalRunner, local_options, resolve_runner
+from corpusforge.pipelines.report import stats as run_stats
+from corpusforge.pipelines.report.html import write_report
+from corpusforge.schemas.config import Config, ConfigError, load_config
+from corpusforge.transforms.io.read import InputError, discover_inputs
+from corpusforge.transforms.tokenize.stage import sequence_summary
 
 LOG = logging.getLogger("corpusforge")
 OUTPUT_ENTRIES = ("documents", "rejected", "sequences", "stats.json", "report.html", RUN_DIR)

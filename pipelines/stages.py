@@ -11,17 +11,17 @@ from collections.abc import Callable
 
 import apache_beam as beam
 
-from corpusforge.pipelines.config import Config, ConfigError
+from corpusforge.schemas.config import Config, ConfigError
 from corpusforge.transforms.base import ApplyStage
-from corpusforge.transforms.decontam import Decontaminate, Decontaminator
-from corpusforge.transforms.decontam_index import resolve_sources
-from corpusforge.transforms.dedup_exact import DeduplicateExact
-from corpusforge.transforms.dedup_near import DeduplicateNear, NearParams
-from corpusforge.transforms.language import IdentifyLanguage
-from corpusforge.transforms.normalize import Normalize
-from corpusforge.transforms.pii import pii_stage
-from corpusforge.transforms.quality import FilterQuality
-from corpusforge.transforms.toxicity import tag_toxicity
+from corpusforge.transforms.decontam.index import resolve_sources
+from corpusforge.transforms.decontam.stage import Decontaminate, Decontaminator
+from corpusforge.transforms.dedup.exact import DeduplicateExact
+from corpusforge.transforms.dedup.near import DeduplicateNear, NearParams
+from corpusforge.transforms.language.stage import IdentifyLanguage
+from corpusforge.transforms.normalize.stage import Normalize
+from corpusforge.transforms.pii.stage import pii_stage
+from corpusforge.transforms.quality.stage import FilterQuality
+from corpusforge.transforms.toxicity.stage import tag_toxicity
 
 StageFactory = Callable[[Config], beam.PTransform | None]
 

@@ -25,7 +25,7 @@ class QualitySignals:
     """The numbers the quality stage thresholds, kept as one typed struct column on every document
     it saw, so thresholds can be changed afterwards without re-running (as RedPajama v2 does).
 
-    Fractions are in [0, 1]. Definitions live in :mod:`corpusforge.transforms.text_signals`.
+    Fractions are in [0, 1]. Definitions live in :mod:`corpusforge.transforms.quality.signals`.
     """
 
     # Gopher quality (Rae et al. 2021)

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Rebuild ``corpusforge/assets/toxicity_linear.npz`` from the alt-profanity-check model (one command).
+"""Rebuild ``package/assets/toxicity_linear.npz`` from the alt-profanity-check model (one command).
 
 Why an export and not a dependency: alt-profanity-check (MIT) ships a TF-IDF + calibrated linear SVM
 (5 folds, sigmoid calibration) trained on ~200k human-labelled strings (Davidson et al. 2017 tweets
@@ -30,7 +30,7 @@ import joblib
 import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
-OUT = REPO / "corpusforge" / "assets" / "toxicity_linear.npz"
+OUT = REPO / "package" / "assets" / "toxicity_linear.npz"
 PACKAGE_VERSION = "1.9.1"
 CHECK_TEXTS = [
     "have a lovely day, thanks for the help",
@@ -85,7 +85,7 @@ def export(out: Path) -> None:
 
     # Check: the exported model gives the package's probabilities.
     # Load the runtime module from its file: this environment need not have corpusforge installed.
-    spec = importlib.util.spec_from_file_location("toxicity_model", REPO / "transforms" / "toxicity_model.py")
+    spec = importlib.util.spec_from_file_location("toxicity_model", REPO / "transforms" / "toxicity" / "model.py")
     runtime = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(runtime)
     ours = runtime.LinearToxicityModel.load(out).predict(CHECK_TEXTS)

@@ -15,8 +15,8 @@ import json
 
 import numpy as np
 
-from corpusforge.transforms.toxicity import ToxicityScorer
-from corpusforge.transforms.toxicity_model import LinearToxicityModel
+from corpusforge.transforms.toxicity.model import LinearToxicityModel
+from corpusforge.transforms.toxicity.stage import ToxicityScorer
 
 
 def roc_auc(labels: list[bool], scores: list[float]) -> float:

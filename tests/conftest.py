@@ -9,7 +9,7 @@ import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.testing.test_pipeline import TestPipeline
 
-from corpusforge.pipelines.runner import LocalRunner
+from corpusforge.pipelines.local.runner import LocalRunner
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE_DIR = REPO / "samples" / "sample"

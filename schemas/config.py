@@ -1,0 +1,367 @@
+"""Configuration: YAML in, typed and validated objects out, once, before any pipeline is built.
+
+Each top-level section is a stage (or the input/output) and maps to one pydantic model with
+``extra="forbid"``, so a misspelt key fails at start-up with its full dotted path. Defaults live on
+the models; ``configs/default.yaml`` documents every one of them and a test keeps the two in step.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+_NUMBERS = (int, float, int | None, float | None)
+
+
+class ConfigError(ValueError):
+    """A configuration problem, always phrased with the full dotted key path."""
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_booleans_for_numbers(cls, value: Any, info: Any) -> Any:
+        """YAML's true/false are ints to pydantic (``ngram: true`` would mean 1): refuse them."""
+        field = cls.model_fields.get(info.field_name)
+        if isinstance(value, bool) and field is not None and field.annotation in _NUMBERS:
+            raise ValueError(f"expected a number, got {str(value).lower()}")
+        return value
+
+
+class InputConfig(Section):
+    format: Literal["auto", "jsonl", "parquet"] = "auto"
+    text_field: str = "text"
+    id_field: str = "id"
+    source_field: str | None = "source"
+    url_field: str | None = "url"
+    max_chars: int = Field(1_000_000, gt=0)
+    split_mb: int = Field(64, gt=0)
+    on_unreadable: Literal["fail", "skip"] = "fail"
+
+
+class OutputConfig(Section):
+    rejected_text: bool = True
+    shard_target_mb: int = Field(256, gt=0)
+    sharding: Literal["auto", "fixed", "runner"] = "auto"
+    compression: Literal["zstd", "snappy", "gzip", "none"] = "zstd"
+
+
+class NormalizeConfig(Section):
+    enabled: bool = True
+
+
+class LanguageConfig(Section):
+    """Language identification with langdetect (seeded, on a bounded sample of the text)."""
+
+    enabled: bool = True
+    keep: list[str] = Field(default_factory=lambda: ["en"])
+    min_score: float = Field(0.65, ge=0.0, le=1.0)
+    sample_chars: int = Field(1500, gt=0)
+    sample_chunks: int = Field(3, gt=0)
+    seed: int = 0
+    n_trial: int = Field(3, gt=0)
+
+
+class GopherQualityConfig(Section):
+    enabled: bool = True
+    min_doc_words: int = Field(50, ge=0)
+    max_doc_words: int = Field(100_000, gt=0)
+    min_avg_word_length: float = Field(3.0, ge=0)
+    max_avg_word_length: float = Field(10.0, gt=0)
+    max_symbol_word_ratio: float = Field(0.1, ge=0)
+    max_bullet_lines_ratio: float = Field(0.9, ge=0, le=1)
+    max_ellipsis_lines_ratio: float = Field(0.3, ge=0, le=1)
+    min_alpha_words_ratio: float = Field(0.8, ge=0, le=1)
+    min_stop_words: int = Field(2, ge=0)
+
+
+class GopherRepetitionConfig(Section):
+    enabled: bool = True
+    dup_line_frac: float = Field(0.3, ge=0, le=1)
+    dup_para_frac: float = Field(0.3, ge=0, le=1)
+    dup_line_char_frac: float = Field(0.2, ge=0, le=1)
+    dup_para_char_frac: float = Field(0.2, ge=0, le=1)
+    top_2gram_char_frac: float = Field(0.20, ge=0, le=1)
+    top_3gram_char_frac: float = Field(0.18, ge=0, le=1)
+    top_4gram_char_frac: float = Field(0.16, ge=0, le=1)
+    dup_5gram_char_frac: float = Field(0.15, ge=0, le=1)
+    dup_6gram_char_frac: float = Field(0.14, ge=0, le=1)
+    dup_7gram_char_frac: float = Field(0.13, ge=0, le=1)
+    dup_8gram_char_frac: float = Field(0.12, ge=0, le=1)
+    dup_9gram_char_frac: float = Field(0.11, ge=0, le=1)
+    dup_10gram_char_frac: float = Field(0.10, ge=0, le=1)
+
+
+class C4Config(Section):
+    enabled: bool = True
+    lorem_ipsum: bool = True
+    curly_brace: bool = True
+    filter_no_terminal_punct: bool = False
+    min_words_per_line: int = Field(5, ge=0)
+    max_javascript_lines_ratio: float = Field(0.1, ge=0, le=1)
+    max_policy_lines_ratio: float = Field(0.5, ge=0, le=1)
+    min_sentences: int = Field(3, ge=0)
+
+
+class FineWebConfig(Section):
+    enabled: bool = True
+    line_punct_thr: float = Field(0.12, ge=0, le=1)
+    line_punct_exclude_zero: bool = False
+    short_line_thr: float = Field(0.67, ge=0, le=1)
+    short_line_length: int = Field(30, gt=0)
+    char_duplicates_ratio: float = Field(0.1, ge=0, le=1)
+    new_line_ratio: float = Field(0.3, ge=0)
+
+
+class ExtraConfig(Section):
+    """Rules beyond the papers, for junk kinds their rules do not target directly."""
+
+    enabled: bool = True
+    max_mojibake_ratio: float = Field(0.05, ge=0)
+    # 1.0 = off: an all-capitals copy of a page would be rejected here before deduplication sees
+    # it, leaving its original unpaired; set 0.5 where shouting pages matter more than that.
+    max_all_caps_words_ratio: float = Field(1.0, ge=0, le=1)
+
+
+class QualityConfig(Section):
+    """Rule-based quality filtering; each family can be switched off on its own."""
+
+    enabled: bool = True
+    min_lines_for_line_ratios: int = Field(4, ge=0)
+    gopher_quality: GopherQualityConfig = Field(default_factory=GopherQualityConfig)
+    gopher_repetition: GopherRepetitionConfig = Field(default_factory=GopherRepetitionConfig)
+    c4: C4Config = Field(default_factory=C4Config)
+    fineweb: FineWebConfig = Field(default_factory=FineWebConfig)
+    extra: ExtraConfig = Field(default_factory=ExtraConfig)
+
+
+class BenchmarkEntry(Section):
+    """A benchmark named explicitly: ``path`` may be a glob; ``fields`` None means every string."""
+
+    name: str = Field(min_length=1)
+    path: str = Field(min_length=1)
+    fields: list[str] | None = None
+
+
+class DecontaminationConfig(Section):
+    enabled: bool = True
+    benchmarks: list[str | BenchmarkEntry] = Field(default_factory=list)
+    ngram: int = Field(13, ge=3)
+    min_words: int = Field(8, ge=1)
+    max_item_frequency: int = Field(20, ge=1)
+    min_matches: int = Field(1, ge=1)
+    action: Literal["reject", "cut"] = "reject"
+    cut_margin: int = Field(10, ge=0)
+    cut_min_keep_frac: float = Field(0.5, ge=0.0, le=1.0)
+    detail_chars: int = Field(200, ge=0)
+
+
+PII_ENTITIES = ("EMAIL_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD", "IP_ADDRESS", "IBAN_CODE", "US_SSN",
+                "PERSON", "LOCATION")
+
+
+class PiiConfig(Section):
+    enabled: bool = True
+    entities: list[Literal[PII_ENTITIES]] = Field(  # type: ignore[valid-type]
+        default_factory=lambda: ["EMAIL_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD", "IP_ADDRESS", "IBAN_CODE", "US_SSN"]
+    )
+    score_threshold: float = Field(0.5, ge=0.0, le=1.0)
+    placeholder: str = "<{entity}>"
+    ner_model: str | None = None
+    context_chars: int = Field(48, ge=0)
+    window_chars: int = Field(160, ge=32)
+    max_chunk_chars: int = Field(4000, ge=512)
+    skip_urls: bool = True
+    batch_size: int = Field(64, ge=1)
+
+    @field_validator("placeholder")
+    @classmethod
+    def _placeholder_ok(cls, value: str) -> str:
+        try:
+            value.format(entity="X")
+        except (KeyError, IndexError, ValueError) as exc:
+            raise ValueError(f"must be a format string using only {{entity}} ({exc})") from None
+        return value
+
+
+class ReportConfig(Section):
+    """report.html and run progress (not a stage: it reads the outputs after the run)."""
+
+    enabled: bool = True
+    examples_per_reason: int = Field(3, ge=0)
+    kept_examples: int = Field(5, ge=0)
+    example_chars: int = Field(300, gt=0)
+    progress_every_s: float = Field(30.0, ge=0)
+class DedupExactConfig(Section):
+    enabled: bool = True
+
+
+class DedupNearConfig(Section):
+    enabled: bool = True
+    threshold: float = Field(0.8, gt=0, le=1)
+    num_perm: int = Field(128, ge=8, le=1024)
+    ngram: int = Field(5, ge=1, le=32)
+    seed: int = 1
+    lsh_threshold: float = Field(0.7, gt=0, le=1)
+    bands: int = Field(0, ge=0)
+    rows: int = Field(0, ge=0)
+    verify_threshold: float | None = Field(None, gt=0, le=1)
+    max_bucket_reps: int = Field(8, ge=1)
+    max_rounds: int = Field(10, ge=1, le=64)
+    single_worker_max_edges: int = Field(100_000, ge=0)
+    exact_verify: bool = False
+
+    @model_validator(mode="after")
+    def _bands_fit(self) -> DedupNearConfig:
+        if (self.bands == 0) != (self.rows == 0):
+            raise ValueError("bands and rows are set together (both 0 derives them from lsh_threshold)")
+        if self.bands * self.rows > self.num_perm:
+            raise ValueError(f"bands * rows = {self.bands * self.rows} exceeds num_perm = {self.num_perm}")
+        return self
+
+
+class DedupConfig(Section):
+    exact: DedupExactConfig = Field(default_factory=DedupExactConfig)
+    near: DedupNearConfig = Field(default_factory=DedupNearConfig)
+
+
+class TokenizeConfig(Section):
+    """Tokenization and sequence-length bucketing (stages ``tokenize`` and ``bucket``)."""
+
+    enabled: bool = True
+    # None: the project's own byte-level BPE (package/assets/tokenizer.json). Otherwise a
+    # tokenizer.json path on any Beam filesystem, or a model name already in the local HF cache.
+    tokenizer: str | None = None
+    add_bos: bool = False
+    add_eos: bool = True
+    bos: str | None = None  # None: taken from the tokenizer's special tokens when add_bos
+    eos: str | None = None  # None: taken from the tokenizer's special tokens when add_eos
+    buckets: list[int] = Field(default_factory=lambda: [512, 1024, 2048, 4096, 8192], min_length=1)
+    pack: bool = False
+    # Byte-level BPE tokenizers (GPT-2, NeoX, the project's own): reuse the ids of words already
+    # seen on this worker. Same ids as the library (checked per character, see
+    # transforms/word_cache.py; compiled where a C compiler was at install), 2-4x faster; false:
+    # every document through the library.
+    word_cache: bool = True
+    batch_size: int = Field(256, gt=0)
+    shard_target_mb: int = Field(256, gt=0)
+
+    @field_validator("buckets")
+    @classmethod
+    def _ascending(cls, v: list[int]) -> list[int]:
+        if any(b <= 0 for b in v) or any(a >= b for a, b in zip(v, v[1:], strict=False)):
+            raise ValueError("must be strictly ascending positive token counts")
+        return v
+class ToxicityConfig(Section):
+    """Toxicity tagging (see transforms/toxicity.py for the segment scoring and aggregation)."""
+
+    enabled: bool = True
+    filter: bool = False
+    threshold: float = Field(0.7, ge=0.0, le=1.0)
+    peak_weight: float = Field(0.5, ge=0.0, le=1.0)
+    max_segment_terms: int = Field(64, gt=0)
+    clean_text: bool = True
+    min_coverage: float = Field(0.5, ge=0.0, le=1.0)
+    batch_size: int = Field(256, gt=0)
+    model_path: str | None = None
+
+
+class Config(Section):
+    input: InputConfig = Field(default_factory=InputConfig)
+    output: OutputConfig = Field(default_factory=OutputConfig)
+    normalize: NormalizeConfig = Field(default_factory=NormalizeConfig)
+    language: LanguageConfig = Field(default_factory=LanguageConfig)
+    quality: QualityConfig = Field(default_factory=QualityConfig)
+    decontamination: DecontaminationConfig = Field(default_factory=DecontaminationConfig)
+    dedup: DedupConfig = Field(default_factory=DedupConfig)
+    pii: PiiConfig = Field(default_factory=PiiConfig)
+    toxicity: ToxicityConfig = Field(default_factory=ToxicityConfig)
+    tokenize: TokenizeConfig = Field(default_factory=TokenizeConfig)
+    report: ReportConfig = Field(default_factory=ReportConfig)
+
+    def resolved(self) -> dict[str, Any]:
+        """The full config as plain data, every default filled in (written to stats.json)."""
+        return self.model_dump(mode="json")
+
+    def digest(self) -> str:
+        """A stable hash of the resolved config, so two runs can be compared at a glance."""
+        blob = json.dumps(self.resolved(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def default_config_path() -> Path:
+    return Path(str(resources.files("corpusforge.configs").joinpath("default.yaml")))
+
+
+def _set_dotted(tree: dict[str, Any], dotted: str, value: Any) -> None:
+    parts = dotted.split(".")
+    if not all(parts):
+        raise ConfigError(f"--set {dotted!r}: empty key segment")
+    node = tree
+    for i, part in enumerate(parts[:-1]):
+        child = node.get(part)
+        if child is None:
+            child = node[part] = {}
+        if not isinstance(child, dict):
+            raise ConfigError(f"{'.'.join(parts[: i + 1])}: is a value, cannot set {dotted!r} below it")
+        node = child
+    node[parts[-1]] = value
+
+
+def parse_overrides(overrides: Iterable[str]) -> list[tuple[str, Any]]:
+    """Parse ``key.path=value`` strings; values are YAML (``[en,de]``, ``false``, ``0.7``)."""
+    out = []
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"--set {item!r}: expected dotted.key=value")
+        key, raw = item.split("=", 1)
+        try:
+            value = yaml.safe_load(raw) if raw != "" else ""
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{key.strip()}: value {raw!r} is not valid YAML ({exc})") from exc
+        out.append((key.strip(), value))
+    return out
+
+
+def _format_error(exc: ValidationError) -> str:
+    lines = []
+    for err in exc.errors():
+        path = ".".join(str(p) for p in err["loc"]) or "<root>"
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key"
+        lines.append(f"{path}: {msg}")
+    return "invalid configuration:\n  " + "\n  ".join(lines)
+
+
+def load_config(path: str | Path | None = None, overrides: Iterable[str] = ()) -> Config:
+    """Load ``path`` (or only the defaults) and apply ``--set`` overrides; validate once."""
+    tree: dict[str, Any] = {}
+    if path is not None:
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(f"cannot read config file {path}: {exc}") from exc
+        try:
+            tree = yaml.safe_load(text) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"config file {path} is not valid YAML: {exc}") from exc
+        if not isinstance(tree, dict):
+            raise ConfigError(f"config file {path}: top level must be a mapping of sections")
+    # a section whose keys are all commented out parses as null: it means "the defaults"
+    tree = {k: ({} if v is None else v) for k, v in tree.items()}
+    for key, value in parse_overrides(overrides):
+        _set_dotted(tree, key, value)
+    try:
+        return Config.model_validate(tree)
+    except ValidationError as exc:
+        raise ConfigError(_format_error(exc)) from None

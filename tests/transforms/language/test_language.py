@@ -1,0 +1,140 @@
+"""Language identification: determinism, sampling, reasons; and both stages as Beam transforms."""
+
+from __future__ import annotations
+
+import json
+import pickle
+
+import apache_beam as beam
+import pytest
+from apache_beam.testing.util import assert_that, equal_to
+
+from corpusforge.pipelines.stages import enabled_stages
+from corpusforge.schemas.config import load_config
+from corpusforge.schemas.records import Document, Rejected
+from corpusforge.transforms.base import ApplyStage
+from corpusforge.transforms.language.stage import IdentifyLanguage, LanguageDetector, sample_text
+from corpusforge.transforms.quality.stage import FilterQuality
+from tests.conftest import SAMPLE_DIR
+
+EN = (
+    "The committee met on Tuesday to discuss the new budget for the public library. Members agreed that "
+    "the reading room needs better lighting and that the children's section should open earlier on weekends."
+)
+DE = (
+    "Der Ausschuss traf sich am Dienstag, um über den neuen Haushalt der Stadtbibliothek zu sprechen. Die "
+    "Mitglieder waren sich einig, dass der Lesesaal eine bessere Beleuchtung braucht."
+)
+ES = (
+    "El comité se reunió el martes para hablar del nuevo presupuesto de la biblioteca pública. Los miembros "
+    "acordaron que la sala de lectura necesita una mejor iluminación."
+)
+
+
+@pytest.fixture(scope="module")
+def detector() -> LanguageDetector:
+    d = LanguageDetector()
+    d.setup()
+    return d
+
+
+def test_detects_common_languages(detector):
+    assert detector.detect(EN)[0] == "en"
+    assert detector.detect(DE)[0] == "de"
+    assert detector.detect(ES)[0] == "es"
+    lang, score = detector.detect(EN)
+    assert 0.9 < score <= 1.0
+
+
+def test_same_answer_whatever_the_order_or_instance(detector):
+    texts = [EN, DE, ES, "Mixed text with some Deutsch und ein bisschen español, pero no mucho."]
+    first = [detector.detect(t) for t in texts]
+    other = LanguageDetector()
+    other.setup()
+    second = [other.detect(t) for t in reversed(texts)][::-1]
+    assert first == second
+    again = pickle.loads(pickle.dumps(other))  # a worker gets a pickled copy without the profiles
+    assert again._factory is None
+    assert [again.detect(t) for t in texts] == first
+
+
+def test_sample_is_bounded_and_spans_the_text():
+    text = " ".join(f"w{i:05d}" for i in range(20000))
+    sample = sample_text(text, 1500, 3)
+    assert len(sample) <= 1500 + 2
+    assert "w00000" in sample and "w19999" in sample and "w10000" not in sample[:600]
+    assert sample_text("short text", 1500, 3) == "short text"
+
+
+def test_language_reasons_and_annotations():
+    stage = IdentifyLanguage(keep=["en"], min_score=0.65)
+    stage.setup()
+    kept = stage.process(Document(id="en", text=EN))
+    assert isinstance(kept, Document) and kept.lang == "en" and kept.lang_score > 0.9
+    de = stage.process(Document(id="de", text=DE))
+    assert isinstance(de, Rejected) and de.rejection.reason == "language:de" and de.doc.lang == "de"
+    unk = stage.process(Document(id="n", text="12345 67890 !!! ---"))
+    assert isinstance(unk, Rejected) and unk.rejection.reason == "language:unknown"
+    strict = IdentifyLanguage(keep=["en"], min_score=1.01 - 1e-9)
+    strict.setup()
+    low = strict.process(Document(id="en", text=EN))
+    assert isinstance(low, Rejected) and low.rejection.reason == "language:en"
+
+
+def test_keep_empty_keeps_every_language_but_annotates():
+    stage = IdentifyLanguage(keep=[])
+    stage.setup()
+    out = stage.process(Document(id="de", text=DE))
+    assert isinstance(out, Document) and out.lang == "de"
+
+
+def test_stages_as_transforms(test_pipeline):
+    article = "\n".join([
+        EN,
+        "A teacher from the primary school asked whether classes could visit the archive once a month.",
+        "The librarian said that the old maps would first need new frames, which the town cannot yet afford.",
+        "After a short vote, the members chose to ask local businesses to sponsor the repairs this spring.",
+        "The mayor thanked everyone for coming, and the meeting ended shortly before nine in the evening.",
+    ])
+    docs = [Document(id="en", text=article),
+            Document(id="de", text=DE), Document(id="short", text="Click here now.")]
+    with test_pipeline as p:
+        pcoll = p | beam.Create(docs)
+        kept_l, rej_l = pcoll | ApplyStage(IdentifyLanguage())
+        kept_q, rej_q = kept_l | ApplyStage(FilterQuality())
+        assert_that(kept_q | "KeptIds" >> beam.Map(lambda d: (d.id, d.lang, d.quality_signals is not None)),
+                    equal_to([("en", "en", True)]), label="kept")
+        rejected = (rej_l, rej_q) | beam.Flatten()
+        assert_that(rejected | beam.Map(lambda r: (r.doc.id, r.rejection.reason)),
+                    equal_to([("de", "language:de"), ("short", "quality:gopher_quality.min_doc_words")]),
+                    label="rejected")
+
+
+def test_config_builds_stages_in_data_flow_order_and_switches_off():
+    names = [n for n, _ in enabled_stages(load_config())]
+    assert names.index("normalize") < names.index("language") < names.index("quality")
+    off = [n for n, _ in enabled_stages(load_config(overrides=["language.enabled=false", "quality.enabled=false"]))]
+    assert "language" not in off and "quality" not in off
+
+
+def test_sample_exercises_the_reasons():
+    recs = [json.loads(line) for line in (SAMPLE_DIR / "langquality.jsonl").read_text().splitlines()]
+    lang = IdentifyLanguage()
+    qual = FilterQuality()
+    lang.setup()
+    qual.setup()
+    reasons = {}
+    for r in recs:
+        out = lang.process(Document(id=r["id"], text=r["text"]))
+        if not isinstance(out, Rejected):
+            out = qual.process(out)
+        reasons[r["id"]] = out.rejection.reason if isinstance(out, Rejected) else "kept"
+    assert reasons["lq-clean-en"] == "kept"
+    assert reasons["lq-german"] == "language:de" and reasons["lq-french"] == "language:fr"
+    assert reasons["lq-digits"] == "language:unknown"
+    assert reasons["lq-lorem"] == "quality:c4.lorem_ipsum"
+    assert reasons["lq-repeated-line"].startswith("quality:gopher_repetition.")
+    assert reasons["lq-mojibake"] == "quality:extra.mojibake_ratio"
+    assert reasons["lq-nav"] == "quality:c4.min_sentences"
+    assert reasons["lq-numbers"] == "quality:gopher_quality.alpha_words_ratio"
+    assert reasons["lq-list"].startswith("quality:fineweb.")  # an ingredient list: lines without punctuation

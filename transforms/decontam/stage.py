@@ -1,0 +1,249 @@
+"""Decontamination: remove (or cut) every document that contains a benchmark test item.
+
+A model that saw a benchmark's test items in training reports scores that mean nothing. The pure
+logic (:class:`Decontaminator`) finds a document's word n-grams (default 13, as GPT-3 and Dolma) in a
+:class:`~corpusforge.transforms.decontam.index.BenchmarkIndex`, plus whole short items, and decides:
+
+* ``action: reject``: the document is rejected as ``contamination:<benchmark>`` (the benchmark with
+  most matches), ``detail`` names the matching item and quotes it;
+* ``action: cut``: the matching spans, widened by ``cut_margin`` words on each side, are removed and
+  the rest is kept when at least ``cut_min_keep_frac`` of the words remain (else rejected as above).
+
+Either way ``Document.contamination`` lists the matched benchmarks, and the stage counts
+``hits:<benchmark>`` (documents matching each benchmark), ``cut`` and the index's own numbers
+(``index:*``, once per run). :class:`Decontaminate` is the thin Beam wrapper.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+import apache_beam as beam
+import numpy as np
+from apache_beam import pvalue
+
+from corpusforge.schemas.records import Document, Rejected, Rejection
+from corpusforge.transforms.base import KEPT_TAG, REJECTED_TAG, StageCounters
+from corpusforge.transforms.decontam.index import BenchmarkIndex, resolve_sources
+from corpusforge.transforms.decontam.text import normalize_for_matching, word_hashes, word_hashes_many
+
+STAGE = "decontamination"
+REASON = "contamination"
+_TOKEN = re.compile(r"\S+")
+_ASCII_ALNUM = re.compile(r"[A-Za-z0-9]")
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What the stage decided for one document."""
+
+    doc: Document  # annotated (and, after a cut, shortened) document
+    rejection: Rejection | None
+    hits: dict[str, int]  # benchmark -> matched n-grams / whole items
+    cut: bool = False
+
+
+class Decontaminator:
+    """Pure per-document logic; the index is built in :meth:`setup`, once per worker.
+
+    Only the benchmark specs and thresholds are pickled with the pipeline, never the index.
+    """
+
+    name = STAGE
+
+    def __init__(self, benchmarks: Sequence[Any] = (), ngram: int = 13, min_words: int = 8,
+                 max_item_frequency: int = 20, min_matches: int = 1, action: str = "reject",
+                 cut_margin: int = 10, cut_min_keep_frac: float = 0.5, detail_chars: int = 200) -> None:
+        self.benchmarks = [b if isinstance(b, str) else dict(b) for b in benchmarks]
+        self.ngram = ngram
+        self.min_words = min(min_words, ngram)
+        self.max_item_frequency = max_item_frequency
+        self.min_matches = min_matches
+        self.action = action
+        self.cut_margin = cut_margin
+        self.cut_min_keep_frac = cut_min_keep_frac
+        self.detail_chars = detail_chars
+        self.index: BenchmarkIndex | None = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["index"] = None  # never pickle the index into the graph
+        return state
+
+    def setup(self) -> None:
+        if self.index is None and self.benchmarks:
+            self.index = _shared_index(self.benchmarks, self.ngram, self.min_words, self.max_item_frequency)
+
+    def check(self, doc: Document) -> Verdict:
+        index = self.index
+        if index is None or not index.items:
+            return Verdict(doc, None, {})
+        words = word_hashes(doc.text)
+        starts, lengths, items = index.lookup(words)
+        if starts.size == 0:
+            return Verdict(doc, None, {})
+        benches = index.item_benchmark[items]
+        counts = np.bincount(benches, minlength=len(index.benchmarks))
+        hits = {index.benchmarks[b]: int(c) for b, c in enumerate(counts) if c >= self.min_matches}
+        if not hits:
+            return Verdict(doc, None, {})
+        names = sorted(hits, key=lambda b: (-hits[b], b))
+        annotated = replace(doc, contamination=",".join(names))
+        if self.action == "cut":
+            flagged = np.isin(benches, [index.benchmarks.index(b) for b in names])
+            cut_text = self.cut(doc.text, words.size, starts[flagged], lengths[flagged])
+            if cut_text is not None:
+                return Verdict(replace(annotated, text=cut_text), None, hits, cut=True)
+        return Verdict(annotated, self._rejection(names[0], benches, items), hits)
+
+    def check_batch(self, docs: Sequence[Document]) -> list[Verdict]:
+        """:meth:`check` for many documents: their words are hashed and looked up in one numpy
+        pass (about 1.5x the throughput of one at a time); the rare documents with a match are then
+        checked again on their own for the verdict, so both paths decide exactly the same."""
+        index = self.index
+        if index is None or not index.items or not docs:
+            return [Verdict(d, None, {}) for d in docs]
+        batch = word_hashes_many([d.text for d in docs])
+        starts, lengths, _ = index.lookup(batch.hashes)
+        if starts.size == 0:
+            return [Verdict(d, None, {}) for d in docs]
+        owner = batch.text_of_word
+        inside = owner[starts] == owner[starts + lengths - 1]  # not across two documents
+        flagged = set(owner[starts[inside]].tolist())
+        return [self.check(d) if i in flagged else Verdict(d, None, {}) for i, d in enumerate(docs)]
+
+    def _rejection(self, bench: str, benches: np.ndarray, items: np.ndarray) -> Rejection:
+        assert self.index is not None
+        b = self.index.benchmarks.index(bench)
+        mine = items[benches == b]
+        values, counts = np.unique(mine, return_counts=True)
+        item = self.index.items[int(values[np.argmax(counts)])]  # most matches; ties: first item
+        quote = normalize_for_matching(item.text)
+        if len(quote) > self.detail_chars:
+            quote = quote[: self.detail_chars].rsplit(" ", 1)[0] + " ..."
+        return Rejection(reason=f"{REASON}:{bench}".lower(), stage=STAGE,
+                         detail=f"{item.benchmark}[{item.index}]: {quote}")
+
+    def cut(self, text: str, n_words: int, starts: np.ndarray, lengths: np.ndarray) -> str | None:
+        """``text`` without the matched word runs (widened by the margin), or None when too little
+        remains (or when the text's words cannot be located, which the caller treats as a reject)."""
+        spans = _word_spans(text)
+        if len(spans) != n_words:
+            return None
+        removed = np.zeros(n_words + 1, dtype=np.int32)
+        lo = np.maximum(starts - self.cut_margin, 0)
+        hi = np.minimum(starts + lengths + self.cut_margin, n_words)
+        np.add.at(removed, lo, 1)
+        np.add.at(removed, hi, -1)
+        gone = np.cumsum(removed[:-1]) > 0
+        kept_words = int(n_words - gone.sum())
+        if kept_words == 0 or kept_words < self.cut_min_keep_frac * n_words:
+            return None
+        pieces, pos, w = [], 0, 0
+        while w < n_words:
+            if not gone[w]:
+                w += 1
+                continue
+            end = w
+            while end < n_words and gone[end]:
+                end += 1
+            pieces.append(text[pos:spans[w][0]].rstrip(" \t"))
+            pos = spans[end - 1][1]
+            w = end
+        pieces.append(text[pos:].lstrip(" \t"))
+        return "\n".join(p for p in pieces if p.strip()).strip()
+
+
+_INDEXES: dict[str, BenchmarkIndex] = {}
+_INDEXES_LOCK = threading.Lock()
+
+
+def _shared_index(benchmarks: list[Any], n: int, min_words: int, max_item_frequency: int) -> BenchmarkIndex:
+    """One index per worker process and settings, shared by every DoFn instance (Beam may run
+    several instances of a DoFn, on threads, in one process) and by the index-statistics step."""
+    key = json.dumps([benchmarks, n, min_words, max_item_frequency], sort_keys=True, default=str)
+    with _INDEXES_LOCK:
+        index = _INDEXES.get(key)
+        if index is None:
+            index = _INDEXES[key] = BenchmarkIndex.build(resolve_sources(benchmarks), n, min_words,
+                                                         max_item_frequency)
+        return index
+
+
+def _word_spans(text: str) -> list[tuple[int, int]]:
+    """Character span of each matching word, in order (a token may hold none, e.g. ``--``)."""
+    spans = []
+    for m in _TOKEN.finditer(text):
+        token = m.group()
+        if token.isascii():  # the common case: one word if anything survives punctuation removal
+            count = 1 if _ASCII_ALNUM.search(token) else 0
+        else:
+            count = len(normalize_for_matching(token).split())
+        spans.extend([(m.start(), m.end())] * count)
+    return spans
+
+
+class _DecontaminateFn(beam.DoFn):
+    def __init__(self, logic: Decontaminator) -> None:
+        self.logic = logic
+
+    def setup(self) -> None:
+        self.logic.setup()
+        self.counters = StageCounters(STAGE)
+
+    def process(self, docs: list[Document]) -> Iterable[Any]:
+        for doc in docs:
+            self.counters.saw(doc)
+        for verdict in self.logic.check_batch(docs):
+            yield from self._route(verdict)
+
+    def _route(self, verdict: Verdict) -> Iterable[Any]:
+        for bench in verdict.hits:
+            self.counters.inc(f"hits:{bench}")
+        if verdict.rejection is not None:
+            self.counters.rejected(verdict.rejection)
+            yield pvalue.TaggedOutput(REJECTED_TAG, Rejected(verdict.doc, verdict.rejection))
+            return
+        if verdict.cut:
+            self.counters.inc("cut")
+        self.counters.kept(verdict.doc)
+        yield verdict.doc
+
+
+class _IndexStatsFn(beam.DoFn):
+    """Counts the index's numbers (items, short texts matched whole or ignored, boilerplate) once."""
+
+    def __init__(self, logic: Decontaminator) -> None:
+        self.logic = logic
+
+    def process(self, _: Any) -> Iterable[None]:
+        self.logic.setup()
+        counters = StageCounters(STAGE)
+        if self.logic.index is None:
+            return ()
+        for name, value in self.logic.index.stats.counters().items():
+            counters.inc(name, value)
+        counters.inc("index:bytes", self.logic.index.nbytes)
+        return ()
+
+
+class Decontaminate(beam.PTransform):
+    """Documents in; ``(kept, rejected)`` out. With no benchmarks every document passes through."""
+
+    def __init__(self, logic: Decontaminator, batch_size: int = 64) -> None:
+        super().__init__(label=STAGE)
+        self.logic = logic
+        self.batch_size = batch_size
+
+    def expand(self, docs: beam.PCollection) -> tuple[beam.PCollection, beam.PCollection]:
+        if self.logic.benchmarks:
+            _ = docs.pipeline | "IndexSeed" >> beam.Create([None]) | "IndexStats" >> beam.ParDo(
+                _IndexStatsFn(self.logic))
+        batches = docs | "Batch" >> beam.BatchElements(min_batch_size=8, max_batch_size=self.batch_size)
+        results = batches | "Apply" >> beam.ParDo(_DecontaminateFn(self.logic)).with_outputs(REJECTED_TAG, main=KEPT_TAG)
+        return results[KEPT_TAG], results[REJECTED_TAG]

@@ -1,0 +1,5 @@
+"""Language identification with langdetect's packaged profiles (offline, seeded, deterministic)."""
+
+from corpusforge.transforms.language.stage import IdentifyLanguage
+
+__all__ = ["IdentifyLanguage"]

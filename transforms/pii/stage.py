@@ -1,0 +1,95 @@
+"""Stage ``pii``: replace personal data in kept text with typed placeholders; never rejects.
+
+Personal data in training text leaks into model outputs. This stage wraps
+:class:`~corpusforge.transforms.pii.engine.PiiScrubber` (presidio with our recognizers, gated and
+windowed so that documents without candidates never reach the analyzer) as a batched
+:class:`~corpusforge.transforms.base.DocumentStage`. Each document gets ``pii_counts`` (replacements
+per entity type, empty when none) and the stage counts ``replaced:<TYPE>`` totals, ``docs_with_pii``,
+and how much reached the analyzer past the gates (``analyzed_docs``, ``analyzed_chars``, to be read
+against ``in`` and ``chars_in``); stats.json reports them under ``stages.pii.counters``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+from corpusforge.schemas.records import Document, Rejection
+from corpusforge.transforms.base import DocumentStage, StageCounters
+from corpusforge.transforms.pii.engine import PiiScrubber
+
+if TYPE_CHECKING:
+    from corpusforge.schemas.config import PiiConfig
+
+REPLACED_PREFIX = "replaced:"
+
+
+class ScrubPII(DocumentStage):
+    """Batched PII scrubbing; the presidio engine is built in ``setup`` (once per worker)."""
+
+    name = "pii"
+
+    def __init__(self, scrubber: PiiScrubber, batch_size: int = 64) -> None:
+        self.scrubber = scrubber
+        self.batch_size = batch_size
+        self._counters: StageCounters | None = None
+
+    def __getstate__(self) -> dict:
+        # the engine and counters are per worker: never pickle them with the pipeline graph
+        state = self.__dict__.copy()
+        state["_counters"] = None
+        return state
+
+    def setup(self) -> None:
+        self.scrubber.setup()
+        self._counters = StageCounters(self.name)
+
+    def process(self, doc: Document) -> Document | Rejection:
+        return self.process_batch([doc])[0]
+
+    def process_batch(self, docs: Sequence[Document]) -> list[Document | Rejection]:
+        results = self.scrubber.scrub_batch([d.text or "" for d in docs])
+        out: list[Document | Rejection] = []
+        for doc, res in zip(docs, results, strict=True):
+            if res.analyzed_chars and self._counters is not None:
+                self._counters.inc("analyzed_docs")
+                self._counters.inc("analyzed_chars", res.analyzed_chars)
+            if res.counts and self._counters is not None:
+                self._counters.inc("docs_with_pii")
+                for entity, n in res.counts.items():
+                    self._counters.inc(REPLACED_PREFIX + entity, n)
+            out.append(replace(doc, text=res.text, pii_counts=dict(res.counts)))
+        return out
+
+
+def pii_stage(cfg: PiiConfig) -> ScrubPII:
+    """The stage from a ``pii`` config section.
+
+    Naming an installed spaCy NER package in ``pii.ner_model`` turns PERSON and LOCATION on as well;
+    without one the run says so once, here, when the pipeline is built (never per worker or document).
+    """
+    import logging
+
+    from corpusforge.transforms.pii.engine import ner_model_available
+    from corpusforge.transforms.pii.recognizers import NER_ENTITIES
+
+    log = logging.getLogger(__name__)
+    entities = list(cfg.entities)
+    if ner_model_available(cfg.ner_model):
+        entities += [e for e in NER_ENTITIES if e not in entities]
+    else:
+        entities = [e for e in entities if e not in NER_ENTITIES]
+        if cfg.ner_model:
+            log.warning("pii: PERSON and LOCATION detection is off: pii.ner_model=%r is not an installed "
+                        "spaCy model (it is never downloaded)", cfg.ner_model)
+        else:
+            # a warning, not info: it must be seen once per run whatever the log level
+            log.warning("pii: PERSON and LOCATION detection is off (set pii.ner_model to an installed spaCy "
+                        "NER model to turn it on)")
+    scrubber = PiiScrubber(
+        entities=entities, score_threshold=cfg.score_threshold, placeholder=cfg.placeholder,
+        ner_model=cfg.ner_model, window_chars=cfg.window_chars, max_chunk_chars=cfg.max_chunk_chars,
+        context_chars=cfg.context_chars, skip_urls=cfg.skip_urls,
+    )
+    return ScrubPII(scrubber, batch_size=cfg.batch_size)
