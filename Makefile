@@ -21,6 +21,10 @@ MAX_WORKERS ?= 100
 SPARK_MASTER ?= spark://localhost:7077
 FLINK_MASTER ?= localhost:8081
 ENVIRONMENT_TYPE ?= DOCKER
+# EXTERNAL: SDK harness processes from `make worker-pool` (loopback) or a pool on each cluster machine
+WORKER_POOL_PORT ?= 50000
+ENVIRONMENT_CONFIG ?= 127.0.0.1:$(WORKER_POOL_PORT)
+ENV_ARGS = --environment_type $(ENVIRONMENT_TYPE) $(if $(filter EXTERNAL,$(ENVIRONMENT_TYPE)),--environment_config $(ENVIRONMENT_CONFIG))
 SDIST = dist/corpusforge-$(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml).tar.gz
 
 # Beam's Flink and Spark job servers (see README, "Flink and Spark"): the jars are fetched from Maven
@@ -34,7 +38,7 @@ JAR_CACHE ?= $(HOME)/.apache_beam/cache/jars
 JOB_SERVERS := beam-runners-flink-$(FLINK_VERSION)-job-server beam-runners-spark-3-job-server
 MVN ?= mvn
 
-.PHONY: env jars run test bench bench-dedup lint tokenizer clean package dataflow spark flink check-cluster-vars toxicity-model
+.PHONY: env jars worker-pool run test bench bench-dedup lint tokenizer clean package dataflow spark flink check-cluster-vars toxicity-model
 
 env: $(STAMP)
 
@@ -111,13 +115,17 @@ dataflow: check-cluster-vars package
 	  --extra_package $(SDIST) --machine_type $(MACHINE_TYPE) --max_num_workers $(MAX_WORKERS) \
 	  --experiments use_runner_v2
 
-# Spark and Flink: Beam starts their job servers from jars it downloads once (Java 11 or 17 needed).
+# Spark and Flink: Beam starts their job servers from the jars of `make jars` (Java 17).
 spark: check-cluster-vars package
 	$(BIN)/corpusforge run --input '$(INPUT)' --output '$(OUTPUT)' --config $(CLUSTER_CONFIG) \
-	  --runner SparkRunner --spark_master_url $(SPARK_MASTER) --environment_type $(ENVIRONMENT_TYPE) \
+	  --runner SparkRunner --spark_master_url $(SPARK_MASTER) $(ENV_ARGS) \
 	  --extra_package $(SDIST)
 
 flink: check-cluster-vars package
 	$(BIN)/corpusforge run --input '$(INPUT)' --output '$(OUTPUT)' --config $(CLUSTER_CONFIG) \
-	  --runner FlinkRunner --flink_master $(FLINK_MASTER) --environment_type $(ENVIRONMENT_TYPE) \
+	  --runner FlinkRunner --flink_master $(FLINK_MASTER) $(ENV_ARGS) \
 	  --extra_package $(SDIST)
+
+# SDK harness processes for ENVIRONMENT_TYPE=EXTERNAL, listening on 127.0.0.1:$(WORKER_POOL_PORT) (Ctrl-C stops it)
+worker-pool: $(STAMP)
+	$(BIN)/python -m corpusforge.pipelines.worker_pool --port $(WORKER_POOL_PORT)
