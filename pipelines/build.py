@@ -82,6 +82,9 @@ def build_pipeline(p: beam.Pipeline, cfg: Config, files: list[InputFile], output
         | "UnreadableJson" >> beam.Map(
             lambda u: json.dumps({"path": u.path, "error": u.error, "records_read": u.records_read})
         )
-        | "WriteUnreadable" >> beam.io.WriteToText(f"{output_dir}/{RUN_DIR}/unreadable", file_name_suffix=".jsonl")
+        # skip_if_empty: Beam's S3 uploader cannot write a zero-byte object (an empty multipart
+        # upload is MalformedXML), and no unreadable file is the usual case
+        | "WriteUnreadable" >> beam.io.WriteToText(f"{output_dir}/{RUN_DIR}/unreadable", file_name_suffix=".jsonl",
+                                                   skip_if_empty=True)
     )
     return PipelinePlan(order, files)

@@ -28,6 +28,7 @@ from corpusforge.pipelines.local.runner import LocalRunner, local_options, resol
 from corpusforge.pipelines.report import stats as run_stats
 from corpusforge.pipelines.report.html import write_report
 from corpusforge.schemas.config import Config, ConfigError, load_config
+from corpusforge.transforms.io.paths import check_writable, deletable, entry_exists, is_remote
 from corpusforge.transforms.io.read import InputError, discover_inputs
 from corpusforge.transforms.tokenize.stage import sequence_summary
 
@@ -66,20 +67,29 @@ def _parser() -> argparse.ArgumentParser:
 
 def _exists(path: str) -> bool:
     try:
-        return FileSystems.exists(path)
+        return entry_exists(path)  # on an object store a folder is a prefix, not an object
     except Exception:
         return False
 
 
 def prepare_output(output: str, overwrite: bool) -> None:
-    """Refuse to mix two runs' outputs; with --overwrite, remove the earlier run's entries only."""
+    """Refuse to mix two runs' outputs; with --overwrite, remove the earlier run's entries only.
+
+    On an object store an entry such as ``documents`` is a prefix, not an object, and a missing
+    bucket lists as empty: the store is checked for write access before anything is deleted.
+    """
     output = output.rstrip("/")
-    present = [e for e in OUTPUT_ENTRIES if _exists(f"{output}/{e}")]
+    try:
+        present = [e for e in OUTPUT_ENTRIES if entry_exists(f"{output}/{e}")]
+        if is_remote(output):
+            check_writable(output)
+    except Exception as exc:  # missing bucket, denied access, unreachable endpoint
+        raise UsageError(f"cannot write to output {output}: {_error_message(exc)}") from exc
     if present and not overwrite:
         raise UsageError(f"output folder {output} already holds a run ({', '.join(present)}); "
                          "pass --overwrite to replace it")
     if present:
-        FileSystems.delete([f"{output}/{e}" for e in present])
+        FileSystems.delete([deletable(f"{output}/{e}") for e in present])
     if "://" not in output:
         import os
 
@@ -117,12 +127,15 @@ def run(inputs: list[str], output: str, cfg: Config, beam_args: list[str], worke
     """Run the pipeline and write stats.json; returns the stats. Raises UsageError/InputError."""
     started = time.time()
     output = output.rstrip("/")
+    options = local_options(workers, beam_args)
+    # s3:// and gs:// clients take their endpoint and credentials from the pipeline options; the
+    # driver's own listing and deleting (below) must see them, not only the pipeline's workers
+    FileSystems.set_options(options)
     files, missing = discover_inputs(inputs, cfg.input.format, exclude=output)
     if missing and cfg.input.on_unreadable == "fail":
         raise InputError("; ".join(f"cannot read input {m.path}: {m.error}" for m in missing))
     if not files:
         raise InputError("no input files to read (every --input was unreadable)")
-    options = local_options(workers, beam_args)
     runner = resolve_runner(options)
     if not isinstance(runner, str):
         options.view_as(StandardOptions).runner = None

@@ -26,6 +26,7 @@ from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
 from corpusforge.transforms.base import StageCounters
+from corpusforge.transforms.io.paths import is_remote_folder
 
 LOG = logging.getLogger(__name__)
 
@@ -92,7 +93,8 @@ def _is_directory(path: str) -> bool:
         import os
 
         return os.path.isdir(path)
-    return False
+    # an object store has no folders: s3://bucket/corpus is one when objects lie under its prefix
+    return is_remote_folder(path)
 
 
 def _file_key(path: str) -> str:
@@ -117,9 +119,9 @@ def discover_inputs(patterns: Iterable[str], fmt: str = "auto",
     excluded = _file_key(exclude.rstrip("/")) + "/" if exclude else None
     missing: list[Unreadable] = []
     for pattern in patterns:
-        folder = not _is_glob(pattern) and _is_directory(pattern)
-        query = pattern.rstrip("/") + "/**" if folder else pattern
-        try:
+        try:  # on an object store, asking whether it is a folder already lists the bucket
+            folder = not _is_glob(pattern) and _is_directory(pattern)
+            query = pattern.rstrip("/") + "/**" if folder else pattern
             result = FileSystems.match([query])[0]
             metadata = list(result.metadata_list)
         except Exception as exc:  # Beam raises BeamIOError for missing literal paths
