@@ -12,6 +12,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -40,12 +41,14 @@ def _start_moto(env_extra: dict[str, str] | None = None) -> tuple[subprocess.Pop
     cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "moto.server"]
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if k != "INITIAL_NO_AUTH_ACTION_COUNT"} | (env_extra or {})
+    log = tempfile.TemporaryFile()  # not a pipe: moto logs every request, a full pipe would block it
     proc = subprocess.Popen([*cmd, "-H", "127.0.0.1", "-p", str(port)], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                            stdout=subprocess.DEVNULL, stderr=log)
     deadline = time.time() + 30
     while time.time() < deadline:
         if proc.poll() is not None:
-            pytest.skip(f"moto_server exited at start: {proc.stderr.read().decode(errors='replace')[-300:]}")
+            log.seek(0)
+            pytest.skip(f"moto_server exited at start: {log.read().decode(errors='replace')[-300:]}")
         try:
             socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
             return proc, port
