@@ -13,6 +13,8 @@ import apache_beam as beam
 
 from corpusforge.schemas.config import Config, ConfigError
 from corpusforge.transforms.base import ApplyStage
+from corpusforge.transforms.bias.lexicon import Lexicon, LexiconError
+from corpusforge.transforms.bias.stage import tag_bias
 from corpusforge.transforms.decontam.index import resolve_sources
 from corpusforge.transforms.decontam.stage import Decontaminate, Decontaminator
 from corpusforge.transforms.dedup.exact import DeduplicateExact
@@ -73,6 +75,15 @@ def _toxicity(cfg: Config) -> beam.PTransform | None:
     return tag_toxicity(cfg.toxicity)
 
 
+def _bias(cfg: Config) -> beam.PTransform | None:
+    if cfg.bias.enabled:
+        try:  # a bad lexicon fails at start-up, naming the file and line
+            Lexicon.load(cfg.bias.lexicon)
+        except LexiconError as exc:
+            raise ConfigError(f"bias.lexicon: {exc}") from None
+    return tag_bias(cfg)
+
+
 STAGES: list[tuple[str, StageFactory]] = [
     ("normalize", _normalize),
     # Decontamination first among the filters: at ~3,000 docs/s per core it is cheaper than language
@@ -85,7 +96,8 @@ STAGES: list[tuple[str, StageFactory]] = [
     ("dedup_exact", _dedup_exact),
     ("dedup_near", _dedup_near),
     ("pii", _pii),  # after dedup: it changes text that dedup compares in its original form
-    ("toxicity", _toxicity),  # last: it scores only what survives, and only tags by default
+    ("toxicity", _toxicity),  # late: it scores only what survives, and only tags by default
+    ("bias", _bias),  # after toxicity: it reads the same classifier; tagging only
 ]
 
 

@@ -275,6 +275,17 @@ class ToxicityConfig(Section):
     model_path: str | None = None
 
 
+class BiasConfig(Section):
+    """Bias signals (transforms/bias/): gendered words and identity mentions, tagging only. The
+    classifier, its text cleaning and the toxic threshold are the ``toxicity`` section's."""
+
+    enabled: bool = True
+    lexicon: str | None = None  # None: the shipped package/assets/bias_lexicon.txt
+    toxic_lines: bool = True
+    max_segment_words: int = Field(64, gt=0)
+    batch_size: int = Field(256, gt=0)
+
+
 class Config(Section):
     input: InputConfig = Field(default_factory=InputConfig)
     output: OutputConfig = Field(default_factory=OutputConfig)
@@ -285,6 +296,7 @@ class Config(Section):
     dedup: DedupConfig = Field(default_factory=DedupConfig)
     pii: PiiConfig = Field(default_factory=PiiConfig)
     toxicity: ToxicityConfig = Field(default_factory=ToxicityConfig)
+    bias: BiasConfig = Field(default_factory=BiasConfig)
     tokenize: TokenizeConfig = Field(default_factory=TokenizeConfig)
     report: ReportConfig = Field(default_factory=ReportConfig)
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from corpusforge.pipelines.report.bias import bias_summary
+
 
 def stage(n_in: int, kept: int, reasons: dict[str, int] | None = None, chars: int = 1000, **extra: Any) -> dict[str, Any]:
     reasons = reasons or {}
@@ -15,8 +17,13 @@ def stage(n_in: int, kept: int, reasons: dict[str, int] | None = None, chars: in
 
 def full_stats() -> dict[str, Any]:
     order = ["read", "validate", "normalize", "language", "quality", "decontamination", "dedup_exact",
-             "dedup_near", "pii", "toxicity", "tokenize"]
+             "dedup_near", "pii", "toxicity", "bias", "tokenize"]
+    bias_counters = {"docs": 600, "words": 500_000, "mentions:female": 900, "mentions:male": 1200,
+                     "mentions:religion": 80, "toxic_mentions:religion": 8, "toxic_mentions:female": 30,
+                     "rejected_records:docs": 400, "rejected_records:words": 300_000,
+                     "rejected_records:mentions:religion": 70, "rejected_records:toxic_mentions:religion": 20}
     return {
+        "bias": bias_summary(bias_counters),
         "corpusforge_version": "0.1.0", "records_read": 1000, "kept": 600, "rejected": 400, "conservation_ok": True,
         "stage_order": order,
         "stages": {
@@ -36,6 +43,7 @@ def full_stats() -> dict[str, Any]:
                                 histograms={"cluster_size": {"2.0": 60, "3.0": 20, "10.0": 4}}),
             "pii": stage(600, 600, counters={"replaced:EMAIL_ADDRESS": 41, "replaced:PHONE_NUMBER": 12}),
             "toxicity": stage(600, 600, histograms={"toxicity_score": {"0.0": 500, "0.5": 80, "0.9": 20}}),
+            "bias": stage(600, 600, counters=bias_counters),
             "tokenize": stage(600, 600, counters={
                 "rows:bucket=512": 300, "tokens:bucket=512": 100_000, "padding:bucket=512": 53_600,
                 "rows:bucket=2048": 100, "tokens:bucket=2048": 150_000, "padding:bucket=2048": 54_800,
@@ -59,5 +67,5 @@ def full_stats() -> dict[str, Any]:
 FULL_PLOTS = {
     "funnel", "rejections", "languages", "lang_score", "lengths", "quality.gopher_repetition.dup_line_frac",
     "quality.gopher_quality.mean_word_length", "dedup_near.cluster_size", "contamination", "pii", "toxicity",
-    "sequences",
+    "bias.rates", "bias.toxic", "sequences",
 }
