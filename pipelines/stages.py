@@ -22,6 +22,8 @@ from corpusforge.transforms.dedup.near import DeduplicateNear, NearParams
 from corpusforge.transforms.language.stage import IdentifyLanguage
 from corpusforge.transforms.normalize.stage import Normalize
 from corpusforge.transforms.pii.stage import pii_stage
+from corpusforge.transforms.prompt.patterns import PatternError, load_patterns
+from corpusforge.transforms.prompt.stage import tag_prompt
 from corpusforge.transforms.quality.stage import FilterQuality
 from corpusforge.transforms.toxicity.stage import tag_toxicity
 
@@ -75,6 +77,17 @@ def _toxicity(cfg: Config) -> beam.PTransform | None:
     return tag_toxicity(cfg.toxicity)
 
 
+def _prompt(cfg: Config) -> beam.PTransform | None:
+    c = cfg.prompt
+    if c.enabled:
+        try:  # a bad pattern fails at start-up, naming where it came from
+            load_patterns(c.patterns_file, c.extra_patterns)
+        except PatternError as exc:
+            raise ConfigError(f"prompt.patterns_file: {exc}" if c.patterns_file and str(c.patterns_file) in str(exc)
+                              else f"prompt: {exc}") from None
+    return tag_prompt(c)
+
+
 def _bias(cfg: Config) -> beam.PTransform | None:
     if cfg.bias.enabled:
         try:  # a bad lexicon fails at start-up, naming the file and line
@@ -93,6 +106,7 @@ STAGES: list[tuple[str, StageFactory]] = [
     ("decontamination", _decontamination),
     ("language", _language),
     ("quality", _quality),
+    ("prompt", _prompt),  # before dedup: with its filter on, a rejected copy never decides a cluster
     ("dedup_exact", _dedup_exact),
     ("dedup_near", _dedup_near),
     ("pii", _pii),  # after dedup: it changes text that dedup compares in its original form

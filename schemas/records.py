@@ -87,6 +87,17 @@ class BiasSignals:
 
 
 @dataclass
+class PromptSignals:
+    """Prompt scaffolding found in one document (see :mod:`corpusforge.transforms.prompt`): matches
+    of the shipped (and configured) patterns per signal."""
+
+    chat_markers: Int32  # role turns that start a line: "Human:", "Assistant:", "User:"
+    template_tokens: Int32  # <|im_start|>, [INST], ### Instruction:, special tokens spelt as text
+    assistant_boilerplate: Int32  # "As an AI language model", "I cannot fulfill this request"
+    jailbreak: Int32  # "ignore all previous instructions", "you are now DAN"
+
+
+@dataclass
 class Document:
     """A document in flight. Stages read ``text`` and add typed annotations; none is a free dict.
 
@@ -107,6 +118,7 @@ class Document:
     lang: str | None = None
     lang_score: Float32 | None = None
     quality_signals: QualitySignals | None = None
+    prompt_signals: PromptSignals | None = None
     duplicate_count: Int32 | None = None
     contamination: str | None = None
     pii_counts: dict[str, Int32] | None = None
@@ -162,7 +174,7 @@ class PackedRow:
 DOCUMENT_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(Document))
 REJECTION_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(Rejection))
 # Annotations that are flat dataclasses (struct columns); pyarrow wants them as dicts.
-_STRUCT_FIELDS: frozenset[str] = frozenset({"quality_signals", "bias"})
+_STRUCT_FIELDS: frozenset[str] = frozenset({"quality_signals", "prompt_signals", "bias"})
 
 
 def document_row(doc: Document) -> dict[str, Any]:
@@ -198,6 +210,7 @@ __all__ = [
     "Int32",
     "QualitySignals",
     "PackedRow",
+    "PromptSignals",
     "REJECTION_FIELDS",
     "Rejected",
     "Rejection",

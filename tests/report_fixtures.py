@@ -16,7 +16,7 @@ def stage(n_in: int, kept: int, reasons: dict[str, int] | None = None, chars: in
 
 
 def full_stats() -> dict[str, Any]:
-    order = ["read", "validate", "normalize", "language", "quality", "decontamination", "dedup_exact",
+    order = ["read", "validate", "normalize", "language", "quality", "decontamination", "prompt", "dedup_exact",
              "dedup_near", "pii", "toxicity", "bias", "tokenize"]
     bias_counters = {"docs": 600, "words": 500_000, "mentions:female": 900, "mentions:male": 1200,
                      "mentions:religion": 80, "toxic_mentions:religion": 8, "toxic_mentions:female": 30,
@@ -38,6 +38,7 @@ def full_stats() -> dict[str, Any]:
                                          "gopher_quality.mean_word_length": {"2.0": 30, "3.0": 800, "10.0": 70}}),
             "decontamination": stage(760, 740, {"contamination:gsm8k": 15, "contamination:mmlu": 5},
                                      counters={"hits:gsm8k": 15, "hits:mmlu": 5, "hits:humaneval": 0}),
+            "prompt": stage(740, 740, counters={"tagged": 4, "tagged:chat_markers": 3, "tagged:jailbreak": 1}),
             "dedup_exact": stage(740, 700, {"dedup:exact": 40}),
             "dedup_near": stage(700, 600, {"dedup:near": 100},
                                 histograms={"cluster_size": {"2.0": 60, "3.0": 20, "10.0": 4}}),
@@ -66,6 +67,6 @@ def full_stats() -> dict[str, Any]:
 # Every plot the full stats must produce (data-plot names).
 FULL_PLOTS = {
     "funnel", "rejections", "languages", "lang_score", "lengths", "quality.gopher_repetition.dup_line_frac",
-    "quality.gopher_quality.mean_word_length", "dedup_near.cluster_size", "contamination", "pii", "toxicity",
+    "quality.gopher_quality.mean_word_length", "dedup_near.cluster_size", "contamination", "pii", "prompt", "toxicity",
     "bias.rates", "bias.toxic", "sequences",
 }

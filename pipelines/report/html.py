@@ -341,6 +341,8 @@ SECTIONS: list[Callable[[ReportInputs], Section | None]] = [
     lambda i: _counter_section(i, "contamination", "Contamination hits per benchmark", ("decontamination",),
                                "hits:", "hits", "benchmark"),
     lambda i: _counter_section(i, "pii", "PII replacements per type", ("pii",), "replaced:", "replacements", "type"),
+    lambda i: _counter_section(i, "prompt", "Prompt scaffolding: documents tagged per signal", ("prompt",),
+                               "tagged:", "documents", "signal"),
     _toxicity, _bias, _sequences, _other, _kept, _examples, _config,
 ]
 
