@@ -33,7 +33,7 @@ from corpusforge.transforms.pii.recognizers import (
     SEPARATOR,
     pattern_recognizers,
 )
-from corpusforge.transforms.pii.secrets import CREDENTIAL_GATE, PEM_PATTERN, SECRET_GATE
+from corpusforge.transforms.pii.secrets import CREDENTIAL_GATE, PEM_PATTERN, secret_gate_hits
 
 log = logging.getLogger(__name__)
 
@@ -49,20 +49,21 @@ DIGIT_GATES: dict[str, re.Pattern[str]] = {
     "IP_ADDRESS": re.compile(r"\d{1,3}\.\d{1,3}\.\d{1,3}\.\d"),
     "US_SSN": re.compile(r"\d{3}[\- .]?\d{2}[\- .]?\d{4}"),
 }
-_EMAIL_GATE = re.compile(r"[\w.+\-]@[\w\-]")
+_EMAIL_GATE = re.compile(r"@(?<=[\w.+\-]@)(?=[\w\-])")  # "@"-led: a literal scan, not a class at every position
 # IPv6: two colons around a hex group, or a trailing/bare "::" ("2001:db8::", "::") not before a
 # name (``std::vector`` opens no window).
-_IPV6_GATE = re.compile(r":[0-9A-Fa-f]{0,4}:[0-9A-Fa-f]|(?<![:])::(?![\w:])")
+_IPV6_GATE = re.compile(r":(?:[0-9A-Fa-f]{0,4}:[0-9A-Fa-f]|:(?![\w:]))")  # ":"-led: a fast literal scan
 _IBAN_GATE = re.compile(r"\d\d[ \-]?[A-Za-z0-9]{4}")
 # Literal-led gates for the non-digit entities (secrets need a key prefix or a secret-like name
 # before "=" or ":"; URL credentials need "://...@").
-TEXT_GATES: dict[str, re.Pattern[str]] = {"SECRET": SECRET_GATE, "CREDENTIAL": CREDENTIAL_GATE}
-GATED_ENTITIES = frozenset({*DIGIT_GATES, *TEXT_GATES, "EMAIL_ADDRESS", "IBAN_CODE"})
+GATED_ENTITIES = frozenset({*DIGIT_GATES, "SECRET", "CREDENTIAL", "EMAIL_ADDRESS", "IBAN_CODE"})
 # Any gate needs a digit, an "@", "=" or ":": one scan rules most prose out.
 _ANY_GATE = re.compile(r"[\d@=:]")
 # A URL: scheme or www., an optional bracketed IPv6 host, then anything up to a space or delimiter.
-_URL = re.compile(r"(?:[a-z][a-z0-9+.\-]{1,15}://|www\.)(?:[^\s<>\"')\[\]/]*\[[0-9A-Za-z:.%]+\])?[^\s<>\"')\]]*",
-                  re.IGNORECASE)
+# Found from its "://" or "www." (literal scans), the scheme read backwards from there.
+_URL_MARK = re.compile(r"://|www\.")
+_URL_BODY = re.compile(r"(?:[^\s<>\"')\[\]/]*\[[0-9A-Za-z:.%]+\])?[^\s<>\"')\]]*")
+_SCHEME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+.-")
 # Entities replaced inside URLs too when ``skip_urls`` is on: they are never an id or a version.
 URL_ENTITIES = frozenset({"EMAIL_ADDRESS", "SECRET", "CREDENTIAL"})
 
@@ -104,14 +105,30 @@ class _NoContextEnhancer(ContextAwareEnhancer):
         return raw_results
 
 
-def _token_end(text: str, m: re.Match[str], limit: int = 8000) -> int:
+def _token_end(text: str, start: int, end: int, limit: int = 8000) -> int:
     """Where the token a gate hit starts ends: a key or a JWT is longer than the gate's literal,
     and a PEM block spans lines, so the window must cover all of it (never half a secret)."""
-    if m.group().startswith("-----BEGIN"):
-        block = PEM_PATTERN.match(text, m.start())
-        return block.end() if block else m.end()
-    ws = _WHITESPACE.search(text, m.end(), min(len(text), m.end() + limit))
-    return ws.start() if ws else min(len(text), m.end() + limit)
+    if text.startswith("-----BEGIN", start):
+        block = PEM_PATTERN.match(text, start)
+        return block.end() if block else end
+    ws = _WHITESPACE.search(text, end, min(len(text), end + limit))
+    return ws.start() if ws else min(len(text), end + limit)
+
+
+def url_spans(text: str) -> list[tuple[int, int]]:
+    """(start, end) of every URL in ``text``: ``scheme://...`` or ``www....``."""
+    out: list[tuple[int, int]] = []
+    for m in _URL_MARK.finditer(text):
+        start = m.start()
+        if m.group() == "://":
+            while start > 0 and text[start - 1] in _SCHEME_CHARS:
+                start -= 1
+            if start == m.start() or not text[start].isalpha():
+                continue
+        if out and start < out[-1][1]:
+            continue  # "www." inside a URL already found
+        out.append((start, _URL_BODY.match(text, m.end()).end()))
+    return out
 
 
 _WHITESPACE = re.compile(r"\s")
@@ -202,7 +219,7 @@ def url_host(text: str, start: int, end: int) -> tuple[int, int]:
 def _outside_urls(text: str, spans: list[Span]) -> list[Span]:
     """``skip_urls``: drop spans inside URLs (digits in paths are ids, versions, dates), except the
     types that are never ids (:data:`URL_ENTITIES`) and IP literals that are the URL's host."""
-    urls = [(m.start(), m.end()) for m in _URL.finditer(text)]
+    urls = url_spans(text)
     if not urls:
         return spans
     kept = []
@@ -348,9 +365,10 @@ class PiiScrubber:
                         hits.append((m.start(), m.end(), ent))
         if "IP_ADDRESS" in ents and ":" in text:
             hits.extend((m.start(), m.end(), "IP_ADDRESS") for m in _IPV6_GATE.finditer(text))
-        for ent, gate in TEXT_GATES.items():
-            if ent in ents:
-                hits.extend((m.start(), _token_end(text, m), ent) for m in gate.finditer(text))
+        if "SECRET" in ents:
+            hits.extend((s, _token_end(text, s, e), "SECRET") for s, e in secret_gate_hits(text))
+        if "CREDENTIAL" in ents and "://" in text:
+            hits.extend((m.start(), m.end(), "CREDENTIAL") for m in CREDENTIAL_GATE.finditer(text))
         if "IBAN_CODE" in ents:
             for m in _IBAN_GATE.finditer(text):
                 s = m.start()
