@@ -52,7 +52,7 @@ _NAMES = (r"pass(?:word|wd|phrase)?|pwd|secret|api[_\-]?key|apikey|access[_\-]?k
           r"|private[_\-]?key|token|credentials?|client[_\-]?secret")
 ASSIGNMENT = re.compile(
     rf"(?i)(?<![A-Za-z])[\w.\-]{{0,40}}(?:{_NAMES})[\w\-]{{0,20}}['\"]?\s{{0,3}}(?:=|:|=>|:=)\s{{0,3}}"
-    r"(?:[rbu]?['\"]|`)?(?P<value>[^\s'\"`,;<>(){}\[\]]{8,200})"
+    r"(?:[rbu]?['\"]|`)?(?P<value>[A-Za-z0-9!#$%&*+\-./:=?@^_|~\\]{8,200})(?![^\s'\"`,;<>(){}\[\]])"
 )
 # What opens a window for the SECRET recognizer: a format's literal prefix, or "=" / ":" right
 # after a word ending like a secret-like name (``...wd``, ``...rd``, ``...ey``, ``...en``...),
@@ -109,7 +109,7 @@ def shannon_entropy(s: str) -> float:
 
 def looks_random(value: str) -> bool:
     """A value worth hiding: 8+ characters, two or more character classes, high entropy, no placeholder."""
-    if len(value) < 8 or _PLACEHOLDER.search(value):
+    if len(value) < 8 or not value.isascii() or _PLACEHOLDER.search(value):
         return False
     classes = (any(c.islower() for c in value) + any(c.isupper() for c in value)
                + any(c.isdigit() for c in value) + any(not c.isalnum() for c in value))
