@@ -17,6 +17,7 @@ from corpusforge.transforms.io.observe import ObserveOutput
 from corpusforge.transforms.io.read import InputFile, ReadDocuments, Unreadable
 from corpusforge.transforms.io.validate import RecordParser, Validate
 from corpusforge.transforms.io.write import WriteDocuments, WriteRejected, shard_count
+from corpusforge.transforms.tokenize.outputs import WriteTrainerFormats
 from corpusforge.transforms.tokenize.stage import PACK_GROUP_MB, Bucket, Tokenize, WriteSequences
 
 RUN_DIR = "_run"  # small bookkeeping files the driver reads back after the run
@@ -66,10 +67,15 @@ def build_pipeline(p: beam.Pipeline, cfg: Config, files: list[InputFile], output
         pack_groups = shard_count(input_bytes, PACK_GROUP_MB)
         sequences = tokens | "bucket" >> Bucket(cfg.tokenize, pack_groups)
         order += ["tokenize", "bucket"]
-        _ = sequences | "WriteSequences" >> WriteSequences(
-            output_dir, cfg.tokenize.buckets, tokenize.info.vocab_size, cfg.tokenize.pack,
-            shard_count(input_bytes, cfg.tokenize.shard_target_mb), codec,
-        )
+        seq_shards = cfg.tokenize.shards or shard_count(input_bytes, cfg.tokenize.shard_target_mb)
+        if "parquet" in cfg.tokenize.formats and cfg.tokenize.shuffle_seed is None:
+            _ = sequences | "WriteSequences" >> WriteSequences(
+                output_dir, cfg.tokenize.buckets, tokenize.info.vocab_size, cfg.tokenize.pack,
+                shard_count(input_bytes, cfg.tokenize.shard_target_mb), codec,
+            )
+        if WriteTrainerFormats.needed(cfg.tokenize):  # megatron, mds, shuffled Parquet
+            _ = sequences | "WriteTrainerFormats" >> WriteTrainerFormats(
+                cfg.tokenize, output_dir, tokenize.info.vocab_size, seq_shards, codec)
 
     _ = docs | "WriteDocuments" >> WriteDocuments(output_dir, doc_shards, codec)
     _ = (

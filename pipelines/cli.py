@@ -29,10 +29,12 @@ from corpusforge.pipelines.report import stats as run_stats
 from corpusforge.pipelines.report.html import write_report
 from corpusforge.schemas.config import Config, ConfigError, load_config
 from corpusforge.transforms.io.read import InputError, discover_inputs
+from corpusforge.transforms.tokenize.outputs import format_summary
 from corpusforge.transforms.tokenize.stage import sequence_summary
 
 LOG = logging.getLogger("corpusforge")
-OUTPUT_ENTRIES = ("documents", "rejected", "sequences", "stats.json", "report.html", RUN_DIR)
+OUTPUT_ENTRIES = ("documents", "rejected", "sequences", "sequences_megatron", "sequences_mds", "stats.json",
+                  "report.html", RUN_DIR)
 
 
 class UsageError(RuntimeError):
@@ -159,6 +161,9 @@ def run(inputs: list[str], output: str, cfg: Config, beam_args: list[str], worke
     sequences = sequence_summary(counters)
     if sequences is not None:
         data["sequences"] = sequences
+    formats = format_summary(counters, cfg.tokenize.formats)
+    if formats is not None:  # megatron/mds rows and tokens, checked against sequences/
+        data["formats"] = formats
     run_stats.write_json(f"{output}/stats.json", data)
     if cfg.report.enabled:
         try:

@@ -254,6 +254,19 @@ class TokenizeConfig(Section):
     word_cache: bool = True
     batch_size: int = Field(256, gt=0)
     shard_target_mb: int = Field(256, gt=0)
+    # Outputs: parquet (sequences/), megatron (sequences_megatron/), mds (sequences_mds/); see
+    # transforms/tokenize/outputs.py. token_dtype: ids of the trainer formats (auto: by vocabulary).
+    formats: list[Literal["parquet", "megatron", "mds"]] = Field(default_factory=lambda: ["parquet"], min_length=1)
+    token_dtype: Literal["auto", "uint16", "int32"] = "auto"
+    shuffle_seed: int | None = Field(None, ge=0)
+    shards: int = Field(0, ge=0)  # trainer-format (and shuffled Parquet) shards; 0: from shard_target_mb
+
+    @field_validator("formats")
+    @classmethod
+    def _unique_formats(cls, v: list[str]) -> list[str]:
+        if len(set(v)) != len(v):
+            raise ValueError("lists a format twice")
+        return v
 
     @field_validator("buckets")
     @classmethod
