@@ -113,3 +113,21 @@ def test_the_seed_reorders_the_same_rows_and_the_same_seed_repeats_them(tmp_path
 
     a, b, c = order(1, "a"), order(1, "b"), order(2, "c")
     assert a == b and a != c and sorted(a) == sorted(c)
+
+
+def test_megatron_cores_own_indexed_dataset_reads_the_shards(tmp_path):
+    """Where megatron-core installs (it needs PyTorch, so it is in no extra), its reader agrees."""
+    indexed = pytest.importorskip("megatron.core.datasets.indexed_dataset")
+    rows = _rows()
+    folder = _write(tmp_path, rows, shuffle_seed=5)
+    listing = json.loads((folder / "index.json").read_text())
+    by_key = {(r.doc_id, r.chunk_index): r.input_ids for _, r in rows}
+    n = 0
+    for entry in listing["shards"]:
+        ds = indexed.IndexedDataset(str(folder / entry["prefix"]))
+        side = pq.read_table(folder / entry["provenance"]).to_pylist()
+        assert len(ds) == len(side) and list(ds.document_indices) == list(range(len(ds) + 1))
+        for i, prov in enumerate(side):
+            assert ds[i].tolist() == by_key[(prov["doc_ids"][0], prov["chunk_indices"][0])]
+        n += len(ds)
+    assert n == len(rows)
