@@ -131,3 +131,12 @@ def test_megatron_cores_own_indexed_dataset_reads_the_shards(tmp_path):
             assert ds[i].tolist() == by_key[(prov["doc_ids"][0], prov["chunk_indices"][0])]
         n += len(ds)
     assert n == len(rows)
+
+
+def test_mds_without_its_package_fails_at_start_up_naming_the_key(monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "streaming" else real(name, *a))
+    with pytest.raises(ConfigError, match=r"tokenize.formats: mds needs mosaicml-streaming"):
+        WriteTrainerFormats(TokenizeConfig(formats=["mds"]), "/tmp/x", 1000, 1)
