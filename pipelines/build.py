@@ -17,6 +17,7 @@ from corpusforge.transforms.io.observe import ObserveOutput
 from corpusforge.transforms.io.read import InputFile, ReadDocuments, Unreadable
 from corpusforge.transforms.io.validate import RecordParser, Validate
 from corpusforge.transforms.io.write import WriteDocuments, WriteRejected, shard_count
+from corpusforge.transforms.tokenize.mix import Mix
 from corpusforge.transforms.tokenize.outputs import WriteTrainerFormats
 from corpusforge.transforms.tokenize.stage import PACK_GROUP_MB, Bucket, Tokenize, WriteSequences
 
@@ -64,6 +65,8 @@ def build_pipeline(p: beam.Pipeline, cfg: Config, files: list[InputFile], output
     if cfg.tokenize.enabled:
         tokenize = Tokenize(cfg.tokenize)
         docs, tokens = docs | "tokenize" >> tokenize
+        if cfg.mix.enabled:  # token budgets per group: documents dropped, kept or repeated
+            docs, tokens = (docs, tokens) | "mix" >> Mix(cfg.mix)
         pack_groups = shard_count(input_bytes, PACK_GROUP_MB)
         sequences = tokens | "bucket" >> Bucket(cfg.tokenize, pack_groups)
         order += ["tokenize", "bucket"]

@@ -29,6 +29,7 @@ from corpusforge.pipelines.report import stats as run_stats
 from corpusforge.pipelines.report.html import write_report
 from corpusforge.schemas.config import Config, ConfigError, load_config
 from corpusforge.transforms.io.read import InputError, discover_inputs
+from corpusforge.transforms.tokenize.mix import mix_summary
 from corpusforge.transforms.tokenize.outputs import format_summary
 from corpusforge.transforms.tokenize.stage import sequence_summary
 
@@ -161,6 +162,11 @@ def run(inputs: list[str], output: str, cfg: Config, beam_args: list[str], worke
     sequences = sequence_summary(counters)
     if sequences is not None:
         data["sequences"] = sequences
+    mix = mix_summary(counters, cfg.mix)
+    if mix is not None:  # sequences hold the mixed tokens: sum of n_tokens x mix_uses
+        data["mix"] = mix
+        if sequences is not None:
+            sequences["tokens_conserved"] = sequences["tokens"] == mix["tokens"]
     formats = format_summary(counters, cfg.tokenize.formats)
     if formats is not None:  # megatron/mds rows and tokens, checked against sequences/
         data["formats"] = formats

@@ -194,6 +194,34 @@ class PiiConfig(Section):
         return value
 
 
+class MixConfig(Section):
+    """Token-budget mixing of groups of documents (transforms/tokenize/mix.py); off by default."""
+
+    enabled: bool = False
+    by: str = Field("source", min_length=1)  # a document column (source, lang, ...) or a metadata field
+    # shares of the total tokens (floats summing to 1) or token counts (integers)
+    targets: dict[str, float | int] = Field(default_factory=dict)
+    max_epochs: int = Field(4, ge=1)
+
+    @field_validator("targets")
+    @classmethod
+    def _shares_or_counts(cls, v: dict[str, float | int]) -> dict[str, float | int]:
+        if any(isinstance(x, bool) or x < 0 for x in v.values()):
+            raise ValueError("targets are shares or token counts, never negative or true/false")
+        kinds = {isinstance(x, int) for x in v.values()}
+        if len(kinds) > 1:
+            raise ValueError("give every target as a share (float) or every one as a token count (integer)")
+        if kinds == {False} and abs(sum(v.values()) - 1.0) > 1e-6:
+            raise ValueError(f"shares sum to {sum(v.values()):g}, not 1")
+        return v
+
+    @model_validator(mode="after")
+    def _targets_when_enabled(self) -> MixConfig:
+        if self.enabled and not self.targets:
+            raise ValueError("targets: at least one group is needed when mix is enabled")
+        return self
+
+
 class ReportConfig(Section):
     """report.html and run progress (not a stage: it reads the outputs after the run)."""
 
@@ -300,6 +328,7 @@ class Config(Section):
     pii: PiiConfig = Field(default_factory=PiiConfig)
     toxicity: ToxicityConfig = Field(default_factory=ToxicityConfig)
     tokenize: TokenizeConfig = Field(default_factory=TokenizeConfig)
+    mix: MixConfig = Field(default_factory=MixConfig)
     report: ReportConfig = Field(default_factory=ReportConfig)
 
     def resolved(self) -> dict[str, Any]:

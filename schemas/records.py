@@ -94,6 +94,7 @@ class Document:
     pii_counts: dict[str, Int32] | None = None
     toxicity_score: Float32 | None = None
     n_tokens: Int32 | None = None
+    mix_uses: Int32 | None = None  # times the token-budget mix used the document (None: no mix)
 
 
 @dataclass
