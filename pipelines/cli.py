@@ -165,6 +165,11 @@ def run(inputs: list[str], output: str, cfg: Config, beam_args: list[str], worke
     mix = mix_summary(counters, cfg.mix)
     if mix is not None:  # sequences hold the mixed tokens: sum of n_tokens x mix_uses
         data["mix"] = mix
+        for group, g in mix["groups"].items():
+            if g["no_documents"] or g["capped"]:
+                LOG.warning("mix.targets.%s: %s (achieved %d of %d tokens)", group,
+                            "no document has this group" if g["no_documents"] else
+                            f"needs more than mix.max_epochs={cfg.mix.max_epochs}", g["achieved"], g["target"])
         if sequences is not None:
             sequences["tokens_conserved"] = sequences["tokens"] == mix["tokens"]
     formats = format_summary(counters, cfg.tokenize.formats)

@@ -106,3 +106,5 @@ def test_a_mixed_run_conserves_tokens_as_n_tokens_times_mix_uses(tmp_path):
     ids = {d["id"] for d in docs}
     assert {source_id(r["doc_id"], ids) for r in rows} <= ids
     assert all(d["mix_uses"] == 0 for d in docs if d["source"] not in groups)
+    report = (out / "report.html").read_text()
+    assert '<td data-key="group">report-sample</td>' in report and '<td data-key="group">sample</td>' in report
