@@ -4,43 +4,20 @@ from __future__ import annotations
 
 import gzip
 import json
-from pathlib import Path
 
 import pyarrow.dataset as ds
 import pytest
 
 from corpusforge.pipelines.cli import main
-from tests.conftest import REPO, SAMPLE_DIR
+from tests.helpers import input_records, run_cli, table_rows
 
-SAMPLE_CONFIG = REPO / "configs" / "sample.yaml"
 # Every reason the foundation can give, each exercised by samples/sample/malformed.jsonl.
 FOUNDATION_REASONS = {
     "invalid:bad_json", "invalid:no_text", "invalid:bad_utf8", "invalid:empty", "invalid:too_long",
     "invalid:duplicate_id",
 }
 
-
-def run_cli(out: Path, *extra: str, workers: int = 2) -> int:
-    return main(["run", "--input", str(SAMPLE_DIR), "--output", str(out), "--config", str(SAMPLE_CONFIG),
-                 "--workers", str(workers), *extra])
-
-
-def table_rows(folder: Path) -> list[dict]:
-    rows = ds.dataset(str(folder), format="parquet").to_table().to_pylist()
-    # documents/ and rejected/ rows have an id (a duplicate id's two records can both be rejected:
-    # the reason breaks the tie); sequences/ rows a doc_id and a chunk_index
-    return sorted(rows, key=lambda r: (r["id"], r.get("reason") or "") if "id" in r else (r["doc_id"], r["chunk_index"]))
-
-
-def input_records() -> int:
-    return sum(1 for f in SAMPLE_DIR.glob("*.jsonl") for line in f.read_bytes().splitlines() if line.strip())
-
-
-@pytest.fixture(scope="module")
-def sample_run(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("run") / "out"
-    assert run_cli(out, workers=2) == 0
-    return out
+pytestmark = pytest.mark.slow  # the shared sample run (conftest) and runs of their own
 
 
 def test_every_record_is_kept_or_rejected_exactly_once(sample_run):
@@ -94,12 +71,6 @@ def test_one_and_two_workers_give_identical_outputs(sample_run, tmp_path):
 def test_existing_output_is_refused_without_overwrite(sample_run, capsys):
     assert run_cli(sample_run) == 2
     assert "--overwrite" in capsys.readouterr().err
-
-
-def test_unknown_config_key_fails_before_running(tmp_path, capsys):
-    assert run_cli(tmp_path / "o", "--set", "input.nope=1") == 2
-    assert "input.nope: unknown key" in capsys.readouterr().err
-    assert not (tmp_path / "o").exists()
 
 
 def test_unreadable_file_stops_the_run_or_is_listed(tmp_path, capsys):
@@ -222,11 +193,6 @@ def test_missing_benchmark_file_fails_before_touching_an_earlier_run(sample_run,
     assert code == 2
     assert "decontamination.benchmarks" in capsys.readouterr().err
     assert sorted(p.name for p in (sample_run / "documents").iterdir()) == before
-
-
-def test_workers_must_be_positive(tmp_path):
-    with pytest.raises(SystemExit):
-        run_cli(tmp_path / "o", workers=0)
 
 
 def test_packed_sequences_are_the_same_with_one_and_two_workers(tmp_path):

@@ -10,8 +10,7 @@ from corpusforge.pipelines.build import build_pipeline
 from corpusforge.pipelines.cli import main
 from corpusforge.schemas.config import load_config
 from corpusforge.transforms.io.read import discover_inputs
-from tests.conftest import REPO, SAMPLE_DIR
-from tests.pipelines.test_end_to_end import SAMPLE_CONFIG, run_cli, table_rows
+from tests.helpers import REPO, SAMPLE_CONFIG, SAMPLE_DIR, run_cli, table_rows
 
 DATAFLOW_OFFLINE = [
     "--runner=DataflowRunner", "--project=corpusforge-test", "--region=us-central1",

@@ -17,7 +17,7 @@ from corpusforge.pipelines.local.bounded_bundles import (
     bounded_bundles_supported,
 )
 from corpusforge.pipelines.local.runner import LocalRunner, local_options
-from tests.pipelines.test_end_to_end import run_cli, table_rows
+from tests.helpers import run_cli, table_rows
 
 
 def test_this_beam_has_what_the_bounded_bundles_need():

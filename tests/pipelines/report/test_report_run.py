@@ -17,9 +17,7 @@ from corpusforge.pipelines import cli
 from corpusforge.pipelines.local.progress import Progress
 from corpusforge.pipelines.report.html import ReportInputs, render
 from corpusforge.schemas.config import load_config
-from tests.conftest import REPO, SAMPLE_DIR
-from tests.report_fixtures import FULL_PLOTS, full_stats
-from tests.pipelines.report.test_report import as_int, parse
+from tests.helpers import FULL_PLOTS, REPO, SAMPLE_DIR, as_int, full_stats, parse
 
 LENGTH_BEFORE = "validate"
 

@@ -14,7 +14,7 @@ from corpusforge.schemas.config import PiiConfig, load_config
 from corpusforge.schemas.records import Document
 from corpusforge.transforms.base import ApplyStage
 from corpusforge.transforms.pii.stage import pii_stage
-from tests.conftest import REPO
+from tests.helpers import REPO
 
 SAMPLE_DIR = REPO / "samples" / "sample"
 

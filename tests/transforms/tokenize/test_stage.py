@@ -17,7 +17,7 @@ from corpusforge.pipelines.local.runner import LocalRunner
 from corpusforge.schemas.config import TokenizeConfig
 from corpusforge.schemas.records import Document
 from corpusforge.transforms.tokenize.stage import DocumentTokenizer, TokenizeAndBucket, WriteSequences
-from tests.conftest import SAMPLE_DIR, SHARED, local_test_pipeline
+from tests.helpers import SAMPLE_DIR, SHARED, local_test_pipeline
 
 NEOX = SHARED / "data" / "tokenizers" / "gpt-neox-20b.tokenizer.json"
 TEXTS = {

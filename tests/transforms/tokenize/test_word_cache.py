@@ -16,7 +16,7 @@ from corpusforge.transforms.tokenize import word_cache
 from corpusforge.transforms.tokenize.loading import load_tokenizer
 from corpusforge.transforms.tokenize.stage import DocumentTokenizer
 from corpusforge.transforms.tokenize.word_cache import byte_level_alphabet, word_cache_encoder
-from tests.conftest import DEV, SAMPLE_DIR, SHARED
+from tests.helpers import DEV, SAMPLE_DIR, SHARED
 
 TOKENIZERS = SHARED / "data" / "tokenizers"
 NEOX = TOKENIZERS / "gpt-neox-20b.tokenizer.json"
