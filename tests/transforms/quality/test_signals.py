@@ -245,7 +245,7 @@ def test_c4_citation_markers_are_removed_before_the_terminal_punctuation_check()
     """A Wikipedia-style page: lines end in '.[3]', '. [edit]' or '[citation needed]' (C4's
     reference code removes these markers first, so each line still ends a sentence)."""
     markers = ["[3]", "[12]", " [edit]", "[citation needed]", "[]", "[7]"]
-    text = "\n".join(s + m for s, m in zip(SENTENCES, markers))
+    text = "\n".join(s + m for s, m in zip(SENTENCES, markers, strict=True))
     assert compute_signals(text, EN, c4_terminal_punct=True).c4_sentences == 6
     # C4 alone (FineWeb's own line punctuation rule keeps no such exception, as in datatrove)
     stage = quality(c4={"filter_no_terminal_punct": True}, fineweb={"enabled": False})
