@@ -26,7 +26,7 @@ FLINK_MASTER ?= localhost:8081
 ENVIRONMENT_TYPE ?= DOCKER
 SDIST = dist/corpusforge-$(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml).tar.gz
 
-.PHONY: env run test bench bench-dedup lint tokenizer clean package dataflow spark flink check-cluster-vars toxicity-model
+.PHONY: env run test test-fast bench bench-dedup lint tokenizer clean package dataflow spark flink check-cluster-vars toxicity-model
 
 env: $(STAMP)
 
@@ -45,6 +45,10 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# the development loop: everything but the pipeline runs (marked slow), under a minute
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run_bench.py --docs $(BENCH_DOCS) --out bench.json
