@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+from pathlib import Path
 
 import pyarrow.dataset as ds
 import pytest
@@ -215,3 +216,65 @@ def test_a_page_spelling_a_special_token_is_tokenized_by_the_library_as_text(sam
     (row,) = rows
     eos = 0  # the project tokenizer's <|endoftext|>
     assert row["input_ids"][-1] == eos and eos not in row["input_ids"][:-1]
+
+
+# The CLI mistakes (and surprises) that need a real run; the others are in test_cli_errors.py.
+STAGES_OFF = [f"--set={s}.enabled=false" for s in ("language", "quality", "decontamination", "dedup.exact",
+                                                   "dedup.near", "pii", "toxicity", "tokenize", "report")]
+
+
+def _run_folder(folder: Path, out: Path, *extra: str) -> int:
+    return main(["run", "--input", str(folder), "--output", str(out), "--workers", "1", *STAGES_OFF, *extra])
+
+
+def test_a_run_that_keeps_nothing_succeeds_with_empty_but_readable_outputs(tmp_path, capsys):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "all-bad.jsonl").write_text('{"id": "a"}\nnot json\n{"id": "b", "text": ""}\n')
+    out = tmp_path / "out"
+    assert _run_folder(folder, out) == 0
+    stats = json.loads((out / "stats.json").read_text())
+    assert (stats["records_read"], stats["kept"], stats["rejected"]) == (3, 0, 3)
+    assert stats["conservation_ok"] is True
+    assert table_rows(out / "documents") == []
+    assert sorted(r["reason"] for r in table_rows(out / "rejected")) == \
+        ["invalid:bad_json", "invalid:empty", "invalid:no_text"]
+    assert "kept 0" in capsys.readouterr().out
+
+
+def test_an_empty_input_file_is_a_run_of_zero_records(tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "empty.jsonl").write_bytes(b"")
+    out = tmp_path / "out"
+    assert _run_folder(folder, out) == 0
+    stats = json.loads((out / "stats.json").read_text())
+    assert (stats["records_read"], stats["kept"], stats["rejected"], stats["conservation_ok"]) == (0, 0, 0, True)
+    assert [i["records"] for i in stats["inputs"]] == [0]
+
+
+def test_overwrite_over_a_larger_run_leaves_no_stale_shards(tmp_path):
+    big, small = tmp_path / "big", tmp_path / "small"
+    big.mkdir()
+    small.mkdir()
+    (big / "big.jsonl").write_text("".join(json.dumps({"id": f"b{i}", "text": f"big run document {i}"}) + "\n"
+                                           for i in range(3000)))
+    (small / "small.jsonl").write_text('{"id": "s1", "text": "the only document of the small run"}\n')
+    out = tmp_path / "out"
+    assert main(["run", "--input", str(big), "--output", str(out), "--workers", "2", *STAGES_OFF]) == 0
+    assert _run_folder(small, out, "--overwrite") == 0
+    assert [r["id"] for r in table_rows(out / "documents")] == ["s1"]
+    assert table_rows(out / "rejected") == []
+    assert json.loads((out / "stats.json").read_text())["records_read"] == 1
+
+
+def test_rejected_text_false_drops_the_text_but_keeps_the_reason(tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "d.jsonl").write_text('{"id": "k", "text": "kept text"}\n{"id": "k", "text": "same id again"}\n')
+    out = tmp_path / "out"
+    assert _run_folder(folder, out, "--set=output.rejected_text=false") == 0
+    (rejected,) = table_rows(out / "rejected")
+    assert rejected["reason"] == "invalid:duplicate_id" and rejected["id"] == "k"
+    assert rejected.get("text") is None
+    assert [r["text"] for r in table_rows(out / "documents")] == ["kept text"]
