@@ -78,12 +78,14 @@ def pytest_runtest_call(item: pytest.Item):
     yield
 
 
-def pytest_runtest_teardown(item: pytest.Item) -> None:
-    _CURRENT["item"] = None
-    runs = _UNMARKED_RUNS.pop(item.nodeid, 0)
+@pytest.fixture(autouse=True)
+def _pipeline_runs_need_the_slow_marker(request: pytest.FixtureRequest):
+    """Fails, at teardown, a test that completed a CLI run without @pytest.mark.slow."""
+    yield
+    runs = _UNMARKED_RUNS.pop(request.node.nodeid, 0)
     if runs:
-        pytest.fail(f"{item.nodeid} ran {runs} pipeline(s) without @pytest.mark.slow (keep `make test-fast` fast)",
-                    pytrace=False)
+        pytest.fail(f"{request.node.nodeid} ran {runs} pipeline(s) without @pytest.mark.slow "
+                    "(keep `make test-fast` fast)", pytrace=False)
 
 
 @pytest.fixture

@@ -97,6 +97,7 @@ def _bundles_seen(monkeypatch, bundle_bytes: int, workers: int) -> int:
     return sum(c.committed for c in counters)
 
 
+@pytest.mark.slow  # multi-process pipeline runs / the whole dev corpus
 def test_a_grouped_input_is_processed_in_many_bundles_with_the_same_result(monkeypatch):
     monkeypatch.setattr(bounded_bundles, "VALUES_PER_PIECE", 50)
     assert _bundles_seen(monkeypatch, bundle_bytes=500, workers=2) >= 20
@@ -126,6 +127,7 @@ class _Recorder:
         self.calls.append((fused_name, deltas))
 
 
+@pytest.mark.slow  # multi-process pipeline runs / the whole dev corpus
 def test_progress_is_reported_after_every_bundle_and_adds_up(monkeypatch):
     from corpusforge.transforms.base import StageCounters
 

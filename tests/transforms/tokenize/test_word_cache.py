@@ -147,6 +147,7 @@ def test_neox_same_ids_with_its_added_space_tokens_and_placeholders(implementati
     assert tok.token_to_id("|||PHONE_NUMBER|||") in ids
 
 
+@pytest.mark.slow  # multi-process pipeline runs / the whole dev corpus
 @needs_neox
 def test_neox_same_ids_on_real_web_pages_in_many_languages(dev_corpus, implementation):
     tok = load_tokenizer(str(NEOX))
