@@ -239,7 +239,10 @@ def main(argv: list[str] | None = None) -> int:
             written = [e + ("/" if "." not in e else "") for e in OUTPUT_ENTRIES
                        if e != RUN_DIR and _exists(f"{out}/{e}")]
             print(f"output: {out}/ ({', '.join(written)})")
-            return 0 if data["conservation_ok"] else 3
+            if not data["conservation_ok"]:
+                print(f"corpusforge: error: {run_stats.conservation_message(data)}", file=sys.stderr)
+                return 3
+            return 0
         if args.command == "report":
             print(write_report(args.output, args.examples, args.example_chars))
             return 0
