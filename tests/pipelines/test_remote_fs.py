@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, SAMPLE_DIR
+from tests.helpers import REPO, SAMPLE_DIR
 
 boto3 = pytest.importorskip("boto3", reason="boto3 (apache-beam[aws]) is needed for s3:// paths")
 pytest.importorskip("moto", reason="moto[server] is needed for the S3 server")

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import SAMPLE_DIR
+from tests.helpers import SAMPLE_DIR
 
 storage = pytest.importorskip("google.cloud.storage", reason="google-cloud-storage (apache-beam[gcp]) is needed")
 
