@@ -16,8 +16,17 @@ from typing import Annotated, Any
 
 import pyarrow as pa
 
+from corpusforge.schemas.config import PII_ENTITIES
+
 Int32 = Annotated[int, pa.int32()]
 Float32 = Annotated[float, pa.float32()]
+
+# ``pii_counts`` is a dict in flight (only the types found) but a struct on disk, one int32 field per
+# entity type the config accepts: a Parquet map column cannot be read by Hugging Face ``datasets``
+# ("does not have a datasets dtype equivalent"), a struct is read by every Parquet reader. Its fields
+# follow ``PII_ENTITIES``, so an entity type added there appears here with no second list to edit.
+PII_COUNTS_TYPE = pa.struct([pa.field(entity, pa.int32(), nullable=False) for entity in PII_ENTITIES])
+PiiCounts = Annotated[dict[str, int], PII_COUNTS_TYPE]
 
 
 @dataclass
@@ -91,7 +100,7 @@ class Document:
     quality_signals: QualitySignals | None = None
     duplicate_count: Int32 | None = None
     contamination: str | None = None
-    pii_counts: dict[str, Int32] | None = None
+    pii_counts: PiiCounts | None = None  # replacements per entity type ({} when none)
     toxicity_score: Float32 | None = None
     n_tokens: Int32 | None = None
 
@@ -153,7 +162,20 @@ def document_row(doc: Document) -> dict[str, Any]:
         value = row[name]
         if value is not None:
             row[name] = dict(vars(value))
+    if row["pii_counts"] is not None:
+        row["pii_counts"] = pii_counts_row(row["pii_counts"])
     return row
+
+
+def pii_counts_row(counts: dict[str, int]) -> dict[str, int]:
+    """The struct value of ``pii_counts``: every entity type, 0 where none was replaced.
+
+    An unknown type is an error rather than a silently dropped struct field (pyarrow ignores keys a
+    struct does not have)."""
+    unknown = set(counts) - set(PII_ENTITIES)
+    if unknown:
+        raise ValueError(f"pii_counts has entity types outside schemas.config.PII_ENTITIES: {sorted(unknown)}")
+    return {entity: counts.get(entity, 0) for entity in PII_ENTITIES}
 
 
 def rejected_row(rejected: Rejected, include_text: bool = True) -> dict[str, Any]:
@@ -176,6 +198,8 @@ __all__ = [
     "Document",
     "Float32",
     "Int32",
+    "PII_COUNTS_TYPE",
+    "PiiCounts",
     "QualitySignals",
     "PackedRow",
     "REJECTION_FIELDS",
@@ -184,6 +208,7 @@ __all__ = [
     "SequenceRow",
     "document_row",
     "field",
+    "pii_counts_row",
     "rejected_row",
     "sequence_row",
 ]

@@ -1,0 +1,92 @@
+"""What a user finds after `corpusforge run` of the sample, run as a user runs it (a subprocess of the
+CLI from the repository root): output folders every common reader loads, and a clean terminal."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pyarrow.dataset as ds
+import pytest
+
+from corpusforge.schemas.config import PII_ENTITIES
+from tests.conftest import REPO, SAMPLE_DIR
+
+SAMPLE_CONFIG = REPO / "configs" / "sample.yaml"
+FOLDERS = ("documents", "rejected", "sequences")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")  # read before datasets is imported; never the Hub
+
+
+def cli(*args: str) -> list[str]:
+    return [sys.executable, "-m", "corpusforge.pipelines.cli", *args]
+
+
+@pytest.fixture(scope="module")
+def sample_cli_run(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
+    out = tmp_path_factory.mktemp("cli") / "out"
+    proc = subprocess.run(
+        cli("run", "--input", str(SAMPLE_DIR), "--output", str(out), "--config", str(SAMPLE_CONFIG),
+            "--workers", "2"),
+        cwd=REPO, capture_output=True, text=True, timeout=900,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return out, proc
+
+
+def _rows_pyarrow(folder: Path) -> int:
+    return ds.dataset(str(folder), format="parquet", partitioning="hive").count_rows()
+
+
+def _rows_datasets(folder: Path, cache: Path) -> int:
+    import datasets
+
+    loaded = datasets.load_dataset("parquet", data_dir=str(folder), split="train", cache_dir=str(cache))
+    return loaded.num_rows
+
+
+def _rows_pandas(folder: Path) -> int:
+    import pandas as pd
+
+    return len(pd.read_parquet(folder))
+
+
+def _rows_duckdb(folder: Path) -> int:
+    import duckdb
+
+    con = duckdb.connect()
+    return con.execute(f"SELECT count(*) FROM read_parquet('{folder}/**/*.parquet', hive_partitioning=true)").fetchone()[0]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("folder", FOLDERS)
+@pytest.mark.parametrize("reader", ["datasets", "pandas", "duckdb"])
+def test_every_output_folder_loads_with_common_readers(sample_cli_run, tmp_path, folder, reader):
+    out, _ = sample_cli_run
+    expected = _rows_pyarrow(out / folder)
+    assert expected > 0
+    if reader == "datasets":
+        assert _rows_datasets(out / folder, tmp_path / "hf") == expected
+    elif reader == "pandas":
+        assert _rows_pandas(out / folder) == expected
+    else:
+        assert _rows_duckdb(out / folder) == expected
+
+
+@pytest.mark.slow
+def test_pii_counts_read_as_one_integer_per_entity_type(sample_cli_run, tmp_path):
+    import datasets
+    import duckdb
+
+    out, _ = sample_cli_run
+    docs = datasets.load_dataset("parquet", data_dir=str(out / "documents"), split="train",
+                                 cache_dir=str(tmp_path / "hf"))
+    counts = [c for c in docs["pii_counts"] if c is not None]
+    assert counts and all(set(c) == set(PII_ENTITIES) for c in counts)
+    total = sum(sum(c.values()) for c in counts)
+    assert total > 0  # the sample has personal data to replace
+    sql = " + ".join(f"coalesce(sum(pii_counts.{e}), 0)" for e in PII_ENTITIES)
+    (duck_total,) = duckdb.connect().execute(
+        f"SELECT {sql} FROM read_parquet('{out}/documents/*.parquet')").fetchone()
+    assert duck_total == total
