@@ -46,8 +46,16 @@ def _positive_int(value: str) -> int:
     return number
 
 
+def version_line() -> str:
+    """What ``--version`` prints: ours and the versions a bug report needs (Beam, Python)."""
+    from corpusforge import __version__
+
+    return f"corpusforge {__version__} (apache-beam {beam.__version__}, python {sys.version.split()[0]})"
+
+
 def _parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="corpusforge", description="Raw text corpora in, training-ready Parquet out.")
+    ap.add_argument("--version", action="version", version=version_line())
     sub = ap.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run the pipeline", description=__doc__,
                          formatter_class=argparse.RawDescriptionHelpFormatter)
