@@ -35,7 +35,9 @@ env: $(STAMP)
 $(STAMP): pyproject.toml setup.py transforms/tokenize/_pretokenize.c
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]' --config-settings editable_mode=strict
+	# setuptools' warnings of the editable build go to a log, shown only when the install fails
+	$(BIN)/python -m pip install --quiet -e '.[dev]' --config-settings editable_mode=strict \
+	  > $(VENV)/install.log 2>&1 || (tail -n 40 $(VENV)/install.log; exit 1)
 	rm -f $(VENV)/.installed*
 	touch $(STAMP)
 

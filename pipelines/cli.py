@@ -18,6 +18,9 @@ import sys
 import time
 from typing import Any
 
+from corpusforge.pipelines import logs  # first: Beam logs while it is imported
+
+# isort: split
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import StandardOptions
@@ -29,10 +32,13 @@ from corpusforge.pipelines.report import stats as run_stats
 from corpusforge.pipelines.report.html import write_report
 from corpusforge.schemas.config import Config, ConfigError, load_config
 from corpusforge.transforms.io.read import InputError, discover_inputs
-from corpusforge.transforms.tokenize.stage import sequence_summary
+from corpusforge.transforms.tokenize.stage import SEQUENCES_TEMP_PREFIX, sequence_summary
 
 LOG = logging.getLogger("corpusforge")
-OUTPUT_ENTRIES = ("documents", "rejected", "sequences", "stats.json", "report.html", RUN_DIR)
+# Written last, once everything else is in place (the Hadoop/Spark convention): a reader that finds
+# no _SUCCESS is looking at a run that failed, was interrupted or is still going.
+SUCCESS_MARKER = "_SUCCESS"
+OUTPUT_ENTRIES = ("documents", "rejected", "sequences", "stats.json", "report.html", RUN_DIR, SUCCESS_MARKER)
 
 
 class UsageError(RuntimeError):
@@ -86,6 +92,9 @@ def prepare_output(output: str, overwrite: bool) -> None:
     if present and not overwrite:
         raise UsageError(f"output folder {output} already holds a run ({', '.join(present)}); "
                          "pass --overwrite to replace it")
+    if SUCCESS_MARKER in present:  # first, so that a half-deleted old run never looks finished
+        FileSystems.delete([f"{output}/{SUCCESS_MARKER}"])
+        present.remove(SUCCESS_MARKER)
     if present:
         FileSystems.delete([f"{output}/{e}" for e in present])
     if "://" not in output:
@@ -116,6 +125,16 @@ def _read_unreadable(output: str) -> list[dict[str, str]]:
     return [by_path[p] for p in sorted(by_path)]
 
 
+def finish_output(output: str, cfg: Config) -> None:
+    """Remove what the writers leave behind, then write ``_SUCCESS`` (empty), last of all."""
+    leftovers = [f"{output}/{SEQUENCES_TEMP_PREFIX}{b}" for b in cfg.tokenize.buckets] if cfg.tokenize.enabled else []
+    leftovers = [p for p in leftovers if _exists(p)]
+    if leftovers:
+        FileSystems.delete(leftovers)
+    with FileSystems.create(f"{output}/{SUCCESS_MARKER}") as f:
+        f.write(b"")
+
+
 def _runner_name(runner: Any) -> str:
     return runner if isinstance(runner, str) else type(runner).__name__
 
@@ -141,6 +160,7 @@ def run(inputs: list[str], output: str, cfg: Config, beam_args: list[str], worke
     # only now, with the graph built (a bad benchmark path or tokenizer has failed by here), is an
     # earlier run's output removed
     prepare_output(output, overwrite)
+    logs.log_to_file(output)
     LOG.info("stages: %s", " -> ".join(plan.stages))
     progress = Progress(plan.stages, cfg.report.progress_every_s)
     if isinstance(runner, LocalRunner):
@@ -173,6 +193,7 @@ def run(inputs: list[str], output: str, cfg: Config, beam_args: list[str], worke
             LOG.info("report written to %s", write_report(output))
         except Exception:  # the data is written; a broken plot must not make the run look failed
             LOG.warning("could not write report.html (rebuild it with: corpusforge report %s)", output, exc_info=True)
+    finish_output(output, cfg)
     return data
 
 
@@ -208,11 +229,7 @@ def _error_message(exc: BaseException) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for noisy in ("apache_beam", "root"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
-    # getLogger("root") is the root logger: without this, our own INFO lines (progress) vanish too.
-    LOG.setLevel(logging.INFO)
+    logs.install()  # corpusforge's lines on the terminal; Beam's to OUT/_run/beam.log (see logs.py)
     args, beam_args = _parser().parse_known_args(argv)
     try:
         if args.command == "run":
@@ -221,8 +238,8 @@ def main(argv: list[str] | None = None) -> int:
             print(summary_table(data))
             out = args.output.rstrip("/")
             written = [e + ("/" if "." not in e else "") for e in OUTPUT_ENTRIES
-                       if e != RUN_DIR and _exists(f"{out}/{e}")]
-            print(f"output: {out}/ ({', '.join(written)})")
+                       if e not in (RUN_DIR, SUCCESS_MARKER) and _exists(f"{out}/{e}")]
+            print(f"output: {out}/ ({', '.join(written)}); Beam's log: {logs.current_path()}")
             return 0 if data["conservation_ok"] else 3
         if args.command == "report":
             print(write_report(args.output, args.examples, args.example_chars))

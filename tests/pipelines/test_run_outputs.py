@@ -4,6 +4,7 @@ CLI from the repository root): output folders every common reader loads, and a c
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -90,3 +91,52 @@ def test_pii_counts_read_as_one_integer_per_entity_type(sample_cli_run, tmp_path
     (duck_total,) = duckdb.connect().execute(
         f"SELECT {sql} FROM read_parquet('{out}/documents/*.parquet')").fetchone()
     assert duck_total == total
+
+
+@pytest.mark.slow
+def test_a_finished_run_writes_success_last(sample_cli_run):
+    out, _ = sample_cli_run
+    marker = out / "_SUCCESS"
+    assert marker.is_file() and marker.stat().st_size == 0
+    others = [p for p in out.rglob("*") if p.is_file() and p != marker]
+    assert others and all(p.stat().st_mtime_ns <= marker.stat().st_mtime_ns for p in others)
+
+
+@pytest.mark.slow
+def test_a_failed_overwrite_run_leaves_no_success_marker(sample_cli_run, tmp_path, capsys):
+    from corpusforge.pipelines.cli import main
+
+    out = tmp_path / "out"
+    shutil.copytree(sample_cli_run[0], out)
+    bad = tmp_path / "in" / "broken.jsonl.gz"
+    bad.parent.mkdir()
+    bad.write_bytes(b"\x1f\x8b\x08\x00 not really gzip")  # fails inside the pipeline, after the old run is removed
+    assert main(["run", "--input", str(bad.parent), "--output", str(out), "--overwrite", "--workers", "1",
+                 "--direct_running_mode=in_memory"]) != 0
+    assert "broken.jsonl.gz" in capsys.readouterr().err
+    assert not (out / "_SUCCESS").exists()
+
+
+@pytest.mark.slow
+def test_a_finished_run_leaves_no_temporary_folders(sample_cli_run):
+    out, _ = sample_cli_run
+    assert (out / "sequences").is_dir()
+    assert not list((out / "_run").glob("tmp-*"))
+    assert not [p for p in out.rglob("*") if "tmp" in p.name.lower()]
+
+
+BEAM_NOISE = ("apitools not found", "No semi_persistent_directory found", "Discarding unparseable args",
+              "SetuptoolsDeprecationWarning", "apache_beam")
+
+
+@pytest.mark.slow
+def test_the_terminal_shows_only_corpusforge_lines_and_names_beams_log(sample_cli_run):
+    out, proc = sample_cli_run
+    for noise in BEAM_NOISE:
+        assert noise not in proc.stderr and noise not in proc.stdout, noise
+    log_lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert log_lines and all(" corpusforge" in ln.split(":", 3)[-2] or " corpusforge" in ln for ln in log_lines)
+    log = out / "_run" / "beam.log"
+    assert f"Beam's log: {log}" in proc.stdout.splitlines()[-1]
+    # the workers' warnings were moved to the file, not lost
+    assert "Discarding unparseable args" in log.read_text()

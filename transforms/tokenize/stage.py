@@ -297,6 +297,11 @@ class ParquetRowSink(fileio.FileSink):
         self._writer.close()
 
 
+# Beam's temporary folders of WriteSequences, under the output; the CLI removes them after the run
+# (WriteToFiles moves the files out but leaves the folders)
+SEQUENCES_TEMP_PREFIX = "_run/tmp-sequences-"
+
+
 class WriteSequences(beam.PTransform):
     """``(bucket, row)`` pairs to ``<output>/sequences/bucket=N/part-*.parquet`` (hive layout).
 
@@ -327,7 +332,7 @@ class WriteSequences(beam.PTransform):
                     shards=self.num_shards,
                     # keep Beam's temporary folders out of the hive tree that loaders scan
                     # (a ValueProvider: WriteToFiles does not wrap a plain string itself)
-                    temp_directory=StaticValueProvider(str, f"{self.output_dir}/_run/tmp-sequences-{bucket}"),
+                    temp_directory=StaticValueProvider(str, f"{self.output_dir}/{SEQUENCES_TEMP_PREFIX}{bucket}"),
                 )
             )
         return beam.pvalue.PDone(rows.pipeline)
