@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import re
 import sys
 import time
@@ -25,6 +26,7 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import StandardOptions
 
+from corpusforge.pipelines import interrupts
 from corpusforge.pipelines.build import RUN_DIR, build_pipeline
 from corpusforge.pipelines.local.progress import Progress
 from corpusforge.pipelines.local.runner import LocalRunner, local_options, resolve_runner
@@ -228,11 +230,26 @@ def _error_message(exc: BaseException) -> str:
     return lines[0] if lines else type(exc).__name__
 
 
+def _stop_now(exc: BaseException) -> None:
+    """A run stopped from outside (signal) or by a dead SDK worker: kill the workers, say so in one
+    line and exit at once (Beam's threads would print tracebacks, or wait for the lost worker)."""
+    interrupts.stop_workers()
+    if isinstance(exc, interrupts.Interrupted):
+        line, status = f"interrupted by {exc.name}: the output is incomplete (no _SUCCESS marker)", 128 + exc.signum
+    else:
+        line, status = f"error: {exc.message()} (details in {logs.current_path() or 'the log'})", 1
+    sys.stdout.flush()
+    print(f"corpusforge: {line}", file=sys.stderr, flush=True)
+    os._exit(status)
+
+
 def main(argv: list[str] | None = None) -> int:
     logs.install()  # corpusforge's lines on the terminal; Beam's to OUT/_run/beam.log (see logs.py)
     args, beam_args = _parser().parse_known_args(argv)
+    previous_handlers = interrupts.handle_signals(_stop_now) if args.command == "run" else {}
     try:
         if args.command == "run":
+            interrupts.watch_workers()
             cfg = load_config(args.config, args.set)
             data = run(args.input, args.output, cfg, beam_args, args.workers, args.overwrite)
             print(summary_table(data))
@@ -248,9 +265,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"corpusforge: error: {exc}", file=sys.stderr)
         return 2
     except Exception as exc:  # a failed pipeline: say why in one line, keep the trace in the log
-        LOG.debug("pipeline failed", exc_info=True)
-        print(f"corpusforge: error: {_error_message(exc)}", file=sys.stderr)
+        logging.getLogger("apache_beam.failure").error("pipeline failed", exc_info=True)  # to beam.log
+        died = interrupts.worker_died() if "Channel closed" in str(exc) else None
+        if died is not None:  # the runner's error came first: name the worker's death instead
+            interrupts.stop_workers()
+        message = died.message() if died is not None else _error_message(exc)
+        print(f"corpusforge: error: {message} (details in {logs.current_path() or 'the log'})", file=sys.stderr)
         return 1
+    finally:
+        interrupts.restore_signals(previous_handlers)
     return 0
 
 
