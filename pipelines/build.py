@@ -13,6 +13,7 @@ import apache_beam as beam
 
 from corpusforge.pipelines.stages import enabled_stages
 from corpusforge.schemas.config import Config
+from corpusforge.transforms.bias.stage import count_rejected
 from corpusforge.transforms.io.observe import ObserveOutput
 from corpusforge.transforms.io.read import InputFile, ReadDocuments, Unreadable
 from corpusforge.transforms.io.validate import RecordParser, Validate
@@ -72,11 +73,11 @@ def build_pipeline(p: beam.Pipeline, cfg: Config, files: list[InputFile], output
         )
 
     _ = docs | "WriteDocuments" >> WriteDocuments(output_dir, doc_shards, codec)
-    _ = (
-        tuple(rejected_parts)
-        | "AllRejected" >> beam.Flatten()
-        | "WriteRejected" >> WriteRejected(output_dir, rejected_shards, cfg.output.rejected_text, codec)
-    )
+    all_rejected = tuple(rejected_parts) | "AllRejected" >> beam.Flatten()
+    _ = all_rejected | "WriteRejected" >> WriteRejected(output_dir, rejected_shards, cfg.output.rejected_text, codec)
+    bias_of_rejected = count_rejected(cfg)  # the bias figures before filtering (counters only)
+    if bias_of_rejected is not None:
+        _ = all_rejected | "BiasOfRejected" >> bias_of_rejected
     _ = (
         unreadable
         | "UnreadableJson" >> beam.Map(
