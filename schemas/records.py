@@ -27,6 +27,11 @@ Float32 = Annotated[float, pa.float32()]
 # follow ``PII_ENTITIES``, so an entity type added there appears here with no second list to edit.
 PII_COUNTS_TYPE = pa.struct([pa.field(entity, pa.int32(), nullable=False) for entity in PII_ENTITIES])
 PiiCounts = Annotated[dict[str, int], PII_COUNTS_TYPE]
+# Counts whose keys are open-ended (bias categories come from a lexicon a user can extend): a list of
+# (name, count) structs on disk, which every reader takes, where a map would not load in datasets.
+NAMED_COUNTS_TYPE = pa.list_(pa.struct([pa.field("name", pa.string(), nullable=False),
+                                        pa.field("count", pa.int32(), nullable=False)]))
+NamedCounts = Annotated[dict[str, int], NAMED_COUNTS_TYPE]
 
 
 @dataclass
@@ -91,8 +96,8 @@ class BiasSignals:
     words: Int32
     female: Int32
     male: Int32
-    mentions: dict[str, Int32]
-    toxic_mentions: dict[str, Int32]
+    mentions: NamedCounts  # written as [{name, count}, ...]
+    toxic_mentions: NamedCounts
 
 
 @dataclass
@@ -192,10 +197,15 @@ def document_row(doc: Document) -> dict[str, Any]:
     for name in _STRUCT_FIELDS:
         value = row[name]
         if value is not None:
-            row[name] = dict(vars(value))
+            row[name] = {k: named_counts_row(v) if isinstance(v, dict) else v for k, v in vars(value).items()}
     if row["pii_counts"] is not None:
         row["pii_counts"] = pii_counts_row(row["pii_counts"])
     return row
+
+
+def named_counts_row(counts: dict[str, int]) -> list[dict[str, Any]]:
+    """The on-disk value of a :data:`NamedCounts` dict: (name, count) pairs in the dict's order."""
+    return [{"name": k, "count": v} for k, v in counts.items()]
 
 
 def pii_counts_row(counts: dict[str, int]) -> dict[str, int]:

@@ -70,3 +70,15 @@ def test_rows_fit_their_schemas():
     rej = Rejected(doc, Rejection("quality:x.y", "quality"))
     table = pa.Table.from_pylist([rejected_row(rej, include_text=False)], schema=arrow.rejected_schema())
     assert table.column("text").to_pylist() == [None]
+
+
+def test_open_ended_counts_are_written_as_name_count_pairs():
+    # bias categories come from an extensible lexicon: a list of structs, not a map column
+    from corpusforge.schemas.records import BiasSignals
+
+    doc = Document(id="a", text="t", bias=BiasSignals(words=9, female=1, male=0, mentions={"religion": 2},
+                                                       toxic_mentions={}))
+    row = document_row(doc)
+    assert row["bias"]["mentions"] == [{"name": "religion", "count": 2}] and row["bias"]["toxic_mentions"] == []
+    table = pa.Table.from_pylist([row], schema=arrow.document_schema())
+    assert table.column("bias").to_pylist()[0]["mentions"] == [{"name": "religion", "count": 2}]
