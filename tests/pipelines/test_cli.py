@@ -8,7 +8,7 @@ from importlib.metadata import version
 
 import apache_beam as beam
 
-from tests.conftest import REPO
+from tests.helpers import REPO
 
 
 def test_version_prints_the_installed_version_and_exits_0():

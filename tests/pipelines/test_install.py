@@ -14,7 +14,7 @@ import sys
 
 import pytest
 
-from tests.conftest import REPO, SAMPLE_DIR
+from tests.helpers import REPO, SAMPLE_DIR
 
 
 @pytest.mark.slow

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from corpusforge.pipelines.interrupts import _children
-from tests.conftest import REPO, SAMPLE_DIR
+from tests.helpers import REPO, SAMPLE_DIR
 
 SAMPLE_CONFIG = REPO / "configs" / "sample.yaml"
 

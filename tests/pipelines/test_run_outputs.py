@@ -13,7 +13,7 @@ import pyarrow.dataset as ds
 import pytest
 
 from corpusforge.schemas.config import PII_ENTITIES
-from tests.conftest import REPO, SAMPLE_DIR
+from tests.helpers import REPO, SAMPLE_DIR
 
 SAMPLE_CONFIG = REPO / "configs" / "sample.yaml"
 FOLDERS = ("documents", "rejected", "sequences")
