@@ -19,8 +19,8 @@ from pathlib import Path
 
 from corpusforge.schemas.config import load_config
 from corpusforge.schemas.records import Document, Rejected
-from corpusforge.transforms.language.stage import IdentifyLanguage
-from corpusforge.transforms.quality.stage import FilterQuality
+from corpusforge.transforms.language.stage import LanguageFilter
+from corpusforge.transforms.quality.stage import QualityFilter
 
 
 def read_docs(path: Path, limit: int) -> list[Document]:
@@ -44,9 +44,8 @@ def main() -> None:
     cfg = load_config(a.config)
     docs = read_docs(a.docs, a.limit)
     mb = sum(len(d.text.encode()) for d in docs) / 1e6
-    lc = cfg.language
-    lang = IdentifyLanguage(lc.keep, lc.min_score, lc.seed, lc.sample_chars, lc.sample_chunks, lc.n_trial)
-    qual = FilterQuality(cfg.quality)
+    lang = LanguageFilter(cfg.language)
+    qual = QualityFilter(cfg.quality)
     t0 = time.process_time()
     lang.setup()
     qual.setup()

@@ -27,6 +27,7 @@ import apache_beam as beam
 import numpy as np
 from apache_beam import pvalue
 
+from corpusforge.schemas.config import ConfigError, DecontaminationConfig
 from corpusforge.schemas.records import Document, Rejected, Rejection
 from corpusforge.transforms.base import KEPT_TAG, REJECTED_TAG, StageCounters
 from corpusforge.transforms.decontam.index import BenchmarkIndex, resolve_sources
@@ -34,6 +35,7 @@ from corpusforge.transforms.decontam.text import normalize_for_matching, word_ha
 
 STAGE = "decontamination"
 REASON = "contamination"
+BATCH_SIZE = 64  # documents hashed and looked up in one numpy pass (see Decontaminator.check_batch)
 _TOKEN = re.compile(r"\S+")
 _ASCII_ALNUM = re.compile(r"[A-Za-z0-9]")
 
@@ -56,18 +58,18 @@ class Decontaminator:
 
     name = STAGE
 
-    def __init__(self, benchmarks: Sequence[Any] = (), ngram: int = 13, min_words: int = 8,
-                 max_item_frequency: int = 20, min_matches: int = 1, action: str = "reject",
-                 cut_margin: int = 10, cut_min_keep_frac: float = 0.5, detail_chars: int = 200) -> None:
-        self.benchmarks = [b if isinstance(b, str) else dict(b) for b in benchmarks]
-        self.ngram = ngram
-        self.min_words = min(min_words, ngram)
-        self.max_item_frequency = max_item_frequency
-        self.min_matches = min_matches
-        self.action = action
-        self.cut_margin = cut_margin
-        self.cut_min_keep_frac = cut_min_keep_frac
-        self.detail_chars = detail_chars
+    def __init__(self, cfg: DecontaminationConfig | None = None) -> None:
+        """Benchmarks and thresholds come from ``cfg`` (the defaults of :class:`DecontaminationConfig`)."""
+        cfg = cfg or DecontaminationConfig()
+        self.benchmarks = [b if isinstance(b, str) else b.model_dump() for b in cfg.benchmarks]
+        self.ngram = cfg.ngram
+        self.min_words = min(cfg.min_words, cfg.ngram)
+        self.max_item_frequency = cfg.max_item_frequency
+        self.min_matches = cfg.min_matches
+        self.action = cfg.action
+        self.cut_margin = cfg.cut_margin
+        self.cut_min_keep_frac = cfg.cut_min_keep_frac
+        self.detail_chars = cfg.detail_chars
         self.index: BenchmarkIndex | None = None
 
     def __getstate__(self) -> dict[str, Any]:
@@ -233,11 +235,21 @@ class _IndexStatsFn(beam.DoFn):
 
 
 class Decontaminate(beam.PTransform):
-    """Documents in; ``(kept, rejected)`` out. With no benchmarks every document passes through."""
+    """Stage ``decontamination`` from its section (``cfg.decontamination``): documents in;
+    ``(kept, rejected)`` out. With no benchmarks every document passes through.
 
-    def __init__(self, logic: Decontaminator, batch_size: int = 64) -> None:
+    The benchmark globs are resolved here, when the pipeline is built, so that a missing file fails
+    at start-up naming the key rather than on a worker after the run has begun.
+    """
+
+    def __init__(self, cfg: DecontaminationConfig, batch_size: int = BATCH_SIZE) -> None:
         super().__init__(label=STAGE)
-        self.logic = logic
+        try:
+            resolve_sources(cfg.benchmarks)
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"decontamination.benchmarks: {exc}") from None
+        self.cfg = cfg
+        self.logic = Decontaminator(cfg)
         self.batch_size = batch_size
 
     def expand(self, docs: beam.PCollection) -> tuple[beam.PCollection, beam.PCollection]:

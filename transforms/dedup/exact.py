@@ -18,6 +18,7 @@ from typing import Any
 import apache_beam as beam
 from apache_beam import pvalue
 
+from corpusforge.schemas.config import DedupExactConfig
 from corpusforge.schemas.records import Document, Rejected, Rejection
 from corpusforge.transforms.base import KEPT_TAG, REJECTED_TAG, StageCounters
 from corpusforge.transforms.dedup.minhash import exact_hash
@@ -78,7 +79,13 @@ class _KeepSmallest(beam.DoFn):
 
 
 class DeduplicateExact(beam.PTransform):
-    """Documents -> ``(kept, rejected)``; rejected ones carry ``dedup:exact`` and ``duplicate_of``."""
+    """Stage ``dedup_exact`` from its section (``cfg.dedup.exact``, which has no setting beyond
+    ``enabled`` yet): documents -> ``(kept, rejected)``; rejected ones carry ``dedup:exact`` and
+    ``duplicate_of``."""
+
+    def __init__(self, cfg: DedupExactConfig | None = None, label: str | None = None) -> None:
+        super().__init__(label)
+        self.cfg = cfg or DedupExactConfig()
 
     def expand(self, docs: beam.PCollection) -> tuple[beam.PCollection, beam.PCollection]:
         results = (

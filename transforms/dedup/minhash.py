@@ -15,7 +15,6 @@ kept as they are: pages of number tables differ only in their digits and must no
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import re
 import unicodedata
@@ -208,32 +207,6 @@ def as_lean_minhash(signature: np.ndarray, seed: int = 1):
 def candidate_probability(s: float, bands: int, rows: int) -> float:
     """Probability that two documents at Jaccard ``s`` share at least one band."""
     return 1.0 - (1.0 - s**rows) ** bands
-
-
-@functools.lru_cache(maxsize=64)
-def choose_bands(threshold: float, num_perm: int, fp_weight: float = 0.2, fn_weight: float = 0.8) -> tuple[int, int]:
-    """Bands and rows (bands * rows <= num_perm) minimising weighted false-positive and false-negative
-    areas around ``threshold`` (the S-curve's knee).
-
-    Weighted for recall, and meant to be given a threshold below the duplicate threshold: every
-    candidate is verified afterwards, so a false positive costs one comparison while a false
-    negative is a duplicate that survives. For 0.7 and 128 permutations: 18 bands of 7 rows, which
-    makes a pair at Jaccard 0.8 a candidate 98.6% of the time (datasketch's 9 x 13 for 0.8: 40%).
-    """
-    xs = np.linspace(0.0, 1.0, 2001)
-    best: tuple[float, int, int] | None = None
-    for bands in range(1, num_perm + 1):
-        for rows in range(1, num_perm // bands + 1):
-            p = 1.0 - (1.0 - xs**rows) ** bands
-            lo = xs <= threshold
-            fp = np.trapezoid(p[lo], xs[lo]) if hasattr(np, "trapezoid") else np.trapz(p[lo], xs[lo])
-            miss = 1.0 - p[~lo]
-            fn = np.trapezoid(miss, xs[~lo]) if hasattr(np, "trapezoid") else np.trapz(miss, xs[~lo])
-            err = fp_weight * fp + fn_weight * fn
-            if best is None or err < best[0] - 1e-12:
-                best = (err, bands, rows)
-    assert best is not None
-    return best[1], best[2]
 
 
 def band_keys(signature: np.ndarray, bands: int, rows: int) -> list[bytes]:

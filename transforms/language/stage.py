@@ -19,8 +19,9 @@ import re
 import sys
 from dataclasses import replace
 
+from corpusforge.schemas.config import LanguageConfig
 from corpusforge.schemas.records import Document, Rejected
-from corpusforge.transforms.base import DocumentStage
+from corpusforge.transforms.base import ApplyStage, DocumentStage
 
 LANG_SCORE_EDGES: tuple[float, ...] = (0.0, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 0.999)
 
@@ -186,11 +187,13 @@ def sample_text(text: str, max_chars: int, chunks: int) -> str:
 class LanguageDetector:
     """Pure language identification: text in, ``(code, probability)`` out (``("unknown", 0.0)``)."""
 
-    def __init__(self, seed: int = 0, sample_chars: int = 1500, sample_chunks: int = 3, n_trial: int = 3):
-        self.seed = seed
-        self.sample_chars = sample_chars
-        self.sample_chunks = sample_chunks
-        self.n_trial = n_trial
+    def __init__(self, cfg: LanguageConfig | None = None) -> None:
+        """Sampling and seeding come from ``cfg`` (the defaults of :class:`LanguageConfig`)."""
+        cfg = cfg or LanguageConfig()
+        self.seed = cfg.seed
+        self.sample_chars = cfg.sample_chars
+        self.sample_chunks = cfg.sample_chunks
+        self.n_trial = cfg.n_trial
         self._factory = None
         self._detector_cls = None
 
@@ -222,7 +225,7 @@ class LanguageDetector:
         return best.lang.split("-")[0].lower(), float(best.prob)
 
 
-class IdentifyLanguage(DocumentStage):
+class LanguageFilter(DocumentStage):
     """Annotate ``lang`` and ``lang_score``; reject languages not kept or not confident enough.
 
     Rejections are ``language:<code>`` (the detected code, also when its score is below
@@ -232,18 +235,11 @@ class IdentifyLanguage(DocumentStage):
 
     name = "language"
 
-    def __init__(
-        self,
-        keep: list[str] | tuple[str, ...] = ("en",),
-        min_score: float = 0.65,
-        seed: int = 0,
-        sample_chars: int = 1500,
-        sample_chunks: int = 3,
-        n_trial: int = 3,
-    ) -> None:
-        self.keep = frozenset(k.lower() for k in keep)
-        self.min_score = min_score
-        self.detector = LanguageDetector(seed, sample_chars, sample_chunks, n_trial)
+    def __init__(self, cfg: LanguageConfig | None = None) -> None:
+        cfg = cfg or LanguageConfig()
+        self.keep = frozenset(k.lower() for k in cfg.keep)
+        self.min_score = cfg.min_score
+        self.detector = LanguageDetector(cfg)
 
     def setup(self) -> None:
         self.detector.setup()
@@ -258,3 +254,11 @@ class IdentifyLanguage(DocumentStage):
         if self.keep and (lang not in self.keep or score < self.min_score):
             return Rejected(annotated, self.reject(lang, f"{lang} p={score:.3f}"))
         return annotated
+
+
+class IdentifyLanguage(ApplyStage):
+    """Stage ``language`` from its section (``cfg.language``): documents -> ``(kept, rejected)``."""
+
+    def __init__(self, cfg: LanguageConfig) -> None:
+        super().__init__(LanguageFilter(cfg))
+        self.cfg = cfg

@@ -27,9 +27,9 @@ from pathlib import Path
 from presidio_analyzer import AnalyzerEngine, RecognizerRegistry, RecognizerResult
 from presidio_analyzer.context_aware_enhancers import ContextAwareEnhancer
 
+from corpusforge.schemas.config import PiiConfig
 from corpusforge.transforms.pii.recognizers import (
     NER_ENTITIES,
-    PATTERN_ENTITIES,
     SEPARATOR,
     pattern_recognizers,
 )
@@ -147,25 +147,19 @@ class _Window:
 class PiiScrubber:
     """Pure scrubbing logic (no Beam): ``setup()`` once, then ``scrub_batch(texts)``."""
 
-    def __init__(
-        self,
-        entities: Sequence[str] = PATTERN_ENTITIES,
-        score_threshold: float = 0.5,
-        placeholder: str = "<{entity}>",
-        ner_model: str | None = None,
-        window_chars: int = 160,
-        max_chunk_chars: int = 4000,
-        context_chars: int = 48,
-        skip_urls: bool = True,
-    ) -> None:
-        self.entities = tuple(entities)
-        self.score_threshold = score_threshold
-        self.placeholder = placeholder
-        self.ner_model = ner_model
-        self.window_chars = window_chars
-        self.max_chunk_chars = max(max_chunk_chars, 4 * window_chars)
-        self.context_chars = context_chars
-        self.skip_urls = skip_urls
+    def __init__(self, cfg: PiiConfig | None = None) -> None:
+        """Entities, thresholds and window sizes come from ``cfg`` (the defaults of :class:`PiiConfig`);
+        ``cfg.entities`` is used as given (the stage resolves the NER entities before, see
+        :func:`~corpusforge.transforms.pii.stage.resolve_entities`)."""
+        cfg = cfg or PiiConfig()
+        self.entities = tuple(cfg.entities)
+        self.score_threshold = cfg.score_threshold
+        self.placeholder = cfg.placeholder
+        self.ner_model = cfg.ner_model
+        self.window_chars = cfg.window_chars
+        self.max_chunk_chars = max(cfg.max_chunk_chars, 4 * cfg.window_chars)
+        self.context_chars = cfg.context_chars
+        self.skip_urls = cfg.skip_urls
         self.analyzer: AnalyzerEngine | None = None
         self.ner_entities: tuple[str, ...] = ()
 

@@ -11,30 +11,30 @@ against ``in`` and ``chars_in``); stats.json reports them under ``stages.pii.cou
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING
 
+from corpusforge.schemas.config import PiiConfig
 from corpusforge.schemas.records import Document, Rejection
-from corpusforge.transforms.base import DocumentStage, StageCounters
-from corpusforge.transforms.pii.engine import PiiScrubber
-
-if TYPE_CHECKING:
-    from corpusforge.schemas.config import PiiConfig
+from corpusforge.transforms.base import ApplyStage, DocumentStage, StageCounters
+from corpusforge.transforms.pii.engine import PiiScrubber, ner_model_available
+from corpusforge.transforms.pii.recognizers import NER_ENTITIES
 
 REPLACED_PREFIX = "replaced:"
+log = logging.getLogger(__name__)
 
 
-class ScrubPII(DocumentStage):
+class PiiRedactor(DocumentStage):
     """Batched PII scrubbing; the presidio engine is built in ``setup`` (once per worker)."""
 
     name = "pii"
 
-    def __init__(self, scrubber: PiiScrubber, batch_size: int = 64) -> None:
-        self.scrubber = scrubber
-        self.batch_size = batch_size
+    def __init__(self, cfg: PiiConfig | None = None) -> None:
+        cfg = cfg or PiiConfig()
+        self.scrubber = PiiScrubber(cfg)
+        self.batch_size = cfg.batch_size
         self._counters: StageCounters | None = None
-
     def __getstate__(self) -> dict:
         # the engine and counters are per worker: never pickle them with the pipeline graph
         state = self.__dict__.copy()
@@ -63,18 +63,10 @@ class ScrubPII(DocumentStage):
         return out
 
 
-def pii_stage(cfg: PiiConfig) -> ScrubPII:
-    """The stage from a ``pii`` config section.
-
-    Naming an installed spaCy NER package in ``pii.ner_model`` turns PERSON and LOCATION on as well;
-    without one the run says so once, here, when the pipeline is built (never per worker or document).
-    """
-    import logging
-
-    from corpusforge.transforms.pii.engine import ner_model_available
-    from corpusforge.transforms.pii.recognizers import NER_ENTITIES
-
-    log = logging.getLogger(__name__)
+def resolve_entities(cfg: PiiConfig) -> PiiConfig:
+    """``cfg`` with the entities this run can detect: naming an installed spaCy NER package in
+    ``pii.ner_model`` turns PERSON and LOCATION on as well; without one they are dropped and the run
+    says so once, when the pipeline is built (never per worker or document)."""
     entities = list(cfg.entities)
     if ner_model_available(cfg.ner_model):
         entities += [e for e in NER_ENTITIES if e not in entities]
@@ -87,9 +79,12 @@ def pii_stage(cfg: PiiConfig) -> ScrubPII:
             # a warning, not info: it must be seen once per run whatever the log level
             log.warning("pii: PERSON and LOCATION detection is off (set pii.ner_model to an installed spaCy "
                         "NER model to turn it on)")
-    scrubber = PiiScrubber(
-        entities=entities, score_threshold=cfg.score_threshold, placeholder=cfg.placeholder,
-        ner_model=cfg.ner_model, window_chars=cfg.window_chars, max_chunk_chars=cfg.max_chunk_chars,
-        context_chars=cfg.context_chars, skip_urls=cfg.skip_urls,
-    )
-    return ScrubPII(scrubber, batch_size=cfg.batch_size)
+    return cfg.model_copy(update={"entities": entities})
+
+
+class ScrubPII(ApplyStage):
+    """Stage ``pii`` from its section (``cfg.pii``): documents -> ``(kept, [])``, text scrubbed."""
+
+    def __init__(self, cfg: PiiConfig) -> None:
+        self.cfg = resolve_entities(cfg)
+        super().__init__(PiiRedactor(self.cfg))

@@ -30,7 +30,7 @@ from dataclasses import replace
 
 from corpusforge.schemas.config import QualityConfig
 from corpusforge.schemas.records import Document, QualitySignals, Rejected
-from corpusforge.transforms.base import DocumentStage
+from corpusforge.transforms.base import ApplyStage, DocumentStage
 from corpusforge.transforms.quality.signals import compute_signals
 from corpusforge.transforms.quality.stopwords import stop_words_for
 
@@ -115,7 +115,7 @@ def first_broken_rule(signals: QualitySignals, rules: list[Rule]) -> str | None:
     return None
 
 
-class FilterQuality(DocumentStage):
+class QualityFilter(DocumentStage):
     """Annotate ``quality_signals`` and reject a document by the first rule it breaks."""
 
     name = "quality"
@@ -155,3 +155,11 @@ class FilterQuality(DocumentStage):
         if broken is not None:
             return Rejected(annotated, self.reject(broken))
         return annotated
+
+
+class FilterQuality(ApplyStage):
+    """Stage ``quality`` from its section (``cfg.quality``): documents -> ``(kept, rejected)``."""
+
+    def __init__(self, cfg: QualityConfig) -> None:
+        super().__init__(QualityFilter(cfg))
+        self.cfg = cfg

@@ -58,7 +58,7 @@ class DocumentTokenizer:
 
     name = "tokenize"
 
-    def __init__(self, spec: str | None, bos_id: int | None, eos_id: int | None, word_cache: bool = True) -> None:
+    def __init__(self, spec: str | None, bos_id: int | None, eos_id: int | None, *, word_cache: bool) -> None:
         self.spec = spec
         self.prefix = [bos_id] if bos_id is not None else []
         self.suffix = [eos_id] if eos_id is not None else []
@@ -211,7 +211,7 @@ class Tokenize(beam.PTransform):
 
     def expand(self, docs: beam.PCollection) -> tuple[beam.PCollection, beam.PCollection]:
         cfg = self.cfg
-        logic = DocumentTokenizer(cfg.tokenizer, self.info.bos_id, self.info.eos_id, cfg.word_cache)
+        logic = DocumentTokenizer(cfg.tokenizer, self.info.bos_id, self.info.eos_id, word_cache=cfg.word_cache)
         results = (
             docs
             | "Batch" >> beam.BatchElements(min_batch_size=max(1, cfg.batch_size // 4), max_batch_size=cfg.batch_size)

@@ -46,6 +46,7 @@ from dataclasses import replace
 
 import numpy as np
 
+from corpusforge.schemas.config import ToxicityConfig
 from corpusforge.schemas.records import Document, Rejected
 from corpusforge.transforms.base import ApplyStage, DocumentStage, StageCounters
 from corpusforge.transforms.toxicity.model import LinearToxicityModel
@@ -83,20 +84,15 @@ def aggregate(
 class ToxicityScorer:
     """Pure scoring logic: segmentation, batched classification, aggregation. No Beam in here."""
 
-    def __init__(
-        self,
-        model: LinearToxicityModel,
-        peak_weight: float = 0.5,
-        max_segment_terms: int = 64,
-        clean_text: bool = True,
-        min_coverage: float = 0.5,
-    ) -> None:
+    def __init__(self, model: LinearToxicityModel, cfg: ToxicityConfig | None = None) -> None:
+        """Segmentation and aggregation settings come from ``cfg`` (the defaults of :class:`ToxicityConfig`)."""
+        cfg = cfg or ToxicityConfig()
         self.model = model
-        self.peak_weight = peak_weight
-        self.max_segment_terms = max_segment_terms
-        self.clean_text = clean_text
+        self.peak_weight = cfg.peak_weight
+        self.max_segment_terms = cfg.max_segment_terms
+        self.clean_text = cfg.clean_text
         self.unmask = Unmasker(model.offensive_terms(MASK_TARGET_MIN_WEIGHT))
-        self.min_coverage = min_coverage
+        self.min_coverage = cfg.min_coverage
         self._lookup = {**dict.fromkeys(model.stop_words, _STOP), **model.index, **_MARKERS}
 
     def marked_ids(self, text: str) -> list[int]:
@@ -204,7 +200,7 @@ class ToxicityScorer:
         return self.score_many([text])[0]
 
 
-class TagToxicity(DocumentStage):
+class ToxicityTagger(DocumentStage):
     """Sets ``toxicity_score`` on every document; with ``filter`` rejects scores >= ``threshold``.
 
     Counters (stats.json ``stages.toxicity.counters``): ``unscored`` (scored 0.0 for lack of
@@ -214,33 +210,17 @@ class TagToxicity(DocumentStage):
 
     name = "toxicity"
 
-    def __init__(
-        self,
-        threshold: float = 0.7,
-        filter: bool = False,
-        peak_weight: float = 0.5,
-        max_segment_terms: int = 64,
-        clean_text: bool = True,
-        min_coverage: float = 0.5,
-        batch_size: int = 256,
-        model_path: str | None = None,
-    ) -> None:
-        self.clean_text = clean_text
-        self.min_coverage = min_coverage
-        self.threshold = threshold
-        self.filter = filter
-        self.peak_weight = peak_weight
-        self.max_segment_terms = max_segment_terms
-        self.batch_size = batch_size
-        self.model_path = model_path
+    def __init__(self, cfg: ToxicityConfig | None = None) -> None:
+        self.cfg = cfg or ToxicityConfig()
+        self.threshold = self.cfg.threshold
+        self.filter = self.cfg.filter
+        self.batch_size = self.cfg.batch_size
         self._scorer: ToxicityScorer | None = None
         self._counters: StageCounters | None = None
 
     def setup(self) -> None:
-        model = LinearToxicityModel.load(self.model_path)
-        self._scorer = ToxicityScorer(
-            model, self.peak_weight, self.max_segment_terms, self.clean_text, self.min_coverage
-        )
+        model = LinearToxicityModel.load(self.cfg.model_path)
+        self._scorer = ToxicityScorer(model, self.cfg)
         self._counters = StageCounters(self.name)
 
     def __getstate__(self) -> dict:
@@ -279,9 +259,10 @@ class TagToxicity(DocumentStage):
         return out
 
 
-def tag_toxicity(cfg) -> ApplyStage | None:  # cfg: corpusforge.schemas.config.ToxicityConfig
-    """The stage's transform from its config section (whose keys are TagToxicity's parameters),
-    or None when disabled."""
-    if not cfg.enabled:
-        return None
-    return ApplyStage(TagToxicity(**cfg.model_dump(exclude={"enabled"})))
+class TagToxicity(ApplyStage):
+    """Stage ``toxicity`` from its section (``cfg.toxicity``): documents -> ``(kept, rejected)``;
+    rejects only with ``filter`` on."""
+
+    def __init__(self, cfg: ToxicityConfig) -> None:
+        super().__init__(ToxicityTagger(cfg))
+        self.cfg = cfg

@@ -12,6 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from corpusforge.schemas.config import DecontaminationConfig
 from corpusforge.schemas.records import Document
 from corpusforge.transforms.decontam.index import benchmark_name, record_texts
 from corpusforge.transforms.decontam.stage import Decontaminator
@@ -40,7 +41,7 @@ def bench(tmp_path: Path) -> str:
 
 
 def logic(*benchmarks, **kw) -> Decontaminator:
-    d = Decontaminator(list(benchmarks), **kw)
+    d = Decontaminator(DecontaminationConfig(benchmarks=list(benchmarks), **kw))
     d.setup()
     return d
 
@@ -180,7 +181,7 @@ def test_record_texts_default_takes_every_string_including_lists():
 
 
 def test_index_is_built_in_setup_and_not_pickled(bench):
-    d = Decontaminator([bench])
+    d = Decontaminator(DecontaminationConfig(benchmarks=[bench]))
     assert d.index is None
     d.setup()
     clone = pickle.loads(pickle.dumps(d))

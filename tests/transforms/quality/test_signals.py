@@ -13,7 +13,7 @@ from corpusforge.transforms.quality.signals import (
     ngram_signals,
     split_words,
 )
-from corpusforge.transforms.quality.stage import FilterQuality, build_rules, first_broken_rule
+from corpusforge.transforms.quality.stage import QualityFilter, build_rules, first_broken_rule
 from corpusforge.transforms.quality.stopwords import STOP_WORDS, stop_words_for
 
 EN = STOP_WORDS["en"]
@@ -29,14 +29,14 @@ SENTENCES = [
 ARTICLE = "\n".join(SENTENCES)
 
 
-def quality(**overrides) -> FilterQuality:
+def quality(**overrides) -> QualityFilter:
     cfg = QualityConfig.model_validate(overrides)
-    stage = FilterQuality(cfg)
+    stage = QualityFilter(cfg)
     stage.setup()
     return stage
 
 
-def reason(stage: FilterQuality, text: str, lang: str | None = "en") -> str | None:
+def reason(stage: QualityFilter, text: str, lang: str | None = "en") -> str | None:
     out = stage.process(Document(id="t", text=text, lang=lang))
     return out.rejection.reason if isinstance(out, Rejected) else None
 
