@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> dict:
     rss0 = rss_mib()
     t0 = time.perf_counter()
     logic = Decontaminator(DecontaminationConfig(benchmarks=a.benchmarks))
-    logic.setup()
+    logic.ready()
     build_s = time.perf_counter() - t0
     rss1 = rss_mib()
     index = logic.index

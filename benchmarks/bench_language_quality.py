@@ -47,8 +47,8 @@ def main() -> None:
     lang = LanguageFilter(cfg.language)
     qual = QualityFilter(cfg.quality)
     t0 = time.process_time()
-    lang.setup()
-    qual.setup()
+    lang.ready()
+    qual.ready()
     setup_s = time.process_time() - t0
 
     t0 = time.process_time()

@@ -32,7 +32,7 @@ def main() -> None:
     docs = read_docs(args.docs, args.limit)
     stage = ScrubPII(PiiConfig()).logic
     t0 = time.process_time()
-    stage.setup()
+    stage.ready()
     setup_s = time.process_time() - t0
     best = float("inf")
     replaced = 0

@@ -34,7 +34,7 @@ def main() -> None:
 
     stage = ToxicityTagger(ToxicityConfig(batch_size=a.batch_size, clean_text=not a.no_clean_text))
     t0 = time.perf_counter()
-    stage.setup()
+    stage.ready()
     setup_s = time.perf_counter() - t0
     batches = [docs[i : i + a.batch_size] for i in range(0, len(docs), a.batch_size)]
 

@@ -33,7 +33,7 @@ PHONE_TEMPLATES = [
 def main() -> None:
     rng = random.Random(7)
     scrubber = PiiScrubber()
-    scrubber.setup()
+    scrubber.ready()
     per: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     missed: dict[str, list[str]] = defaultdict(list)
 

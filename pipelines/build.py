@@ -21,6 +21,14 @@ from corpusforge.transforms.tokenize.stage import PACK_GROUP_MB, Bucket, Tokeniz
 
 RUN_DIR = "_run"  # small bookkeeping files the driver reads back after the run
 
+# Top-level transform labels that are not stage names (stages are labelled by their name), and the
+# step of the run each belongs to: the local runner's progress reporter reads them off fused stages.
+READ, VALIDATE, OBSERVE_OUTPUT = "ReadDocuments", "Validate", "ObserveOutput"
+WRITE_DOCUMENTS, ALL_REJECTED, WRITE_REJECTED = "WriteDocuments", "AllRejected", "WriteRejected"
+UNREADABLE_JSON, WRITE_UNREADABLE, WRITE_SEQUENCES = "UnreadableJson", "WriteUnreadable", "WriteSequences"
+LABEL_STEPS = {READ: "read", VALIDATE: "validate", OBSERVE_OUTPUT: "output", WRITE_DOCUMENTS: "write",
+               WRITE_REJECTED: "write", ALL_REJECTED: "write", UNREADABLE_JSON: "write", WRITE_UNREADABLE: "write"}
+
 
 @dataclass
 class PipelinePlan:
@@ -47,10 +55,10 @@ def build_pipeline(p: beam.Pipeline, cfg: Config, files: list[InputFile], output
     rejected_shards = max(1, doc_shards // 4) if fixed else 0
     codec = "none" if cfg.output.compression == "none" else cfg.output.compression
 
-    raw, unreadable = p | "ReadDocuments" >> ReadDocuments(
+    raw, unreadable = p | READ >> ReadDocuments(
         files, cfg.input.split_mb, skip_unreadable=cfg.input.on_unreadable == "skip"
     )
-    docs, rejected = raw | "Validate" >> Validate(record_parser(cfg))
+    docs, rejected = raw | VALIDATE >> Validate(record_parser(cfg))
     rejected_parts = [rejected]
     order = ["read", "validate"]
     for name, transform in enabled_stages(cfg):
@@ -58,7 +66,7 @@ def build_pipeline(p: beam.Pipeline, cfg: Config, files: list[InputFile], output
         rejected_parts.append(stage_rejected)
         order.append(name)
 
-    docs = docs | "ObserveOutput" >> ObserveOutput()  # final length histogram for the report
+    docs = docs | OBSERVE_OUTPUT >> ObserveOutput()  # final length histogram for the report
 
     if cfg.tokenize.enabled:
         tokenize = Tokenize(cfg.tokenize)
@@ -66,22 +74,22 @@ def build_pipeline(p: beam.Pipeline, cfg: Config, files: list[InputFile], output
         pack_groups = shard_count(input_bytes, PACK_GROUP_MB)
         sequences = tokens | "bucket" >> Bucket(cfg.tokenize, pack_groups)
         order += ["tokenize", "bucket"]
-        _ = sequences | "WriteSequences" >> WriteSequences(
+        _ = sequences | WRITE_SEQUENCES >> WriteSequences(
             output_dir, cfg.tokenize.buckets, tokenize.info.vocab_size, cfg.tokenize.pack,
             shard_count(input_bytes, cfg.tokenize.shard_target_mb), codec,
         )
 
-    _ = docs | "WriteDocuments" >> WriteDocuments(output_dir, doc_shards, codec)
+    _ = docs | WRITE_DOCUMENTS >> WriteDocuments(output_dir, doc_shards, codec)
     _ = (
         tuple(rejected_parts)
-        | "AllRejected" >> beam.Flatten()
-        | "WriteRejected" >> WriteRejected(output_dir, rejected_shards, cfg.output.rejected_text, codec)
+        | ALL_REJECTED >> beam.Flatten()
+        | WRITE_REJECTED >> WriteRejected(output_dir, rejected_shards, cfg.output.rejected_text, codec)
     )
     _ = (
         unreadable
-        | "UnreadableJson" >> beam.Map(
+        | UNREADABLE_JSON >> beam.Map(
             lambda u: json.dumps({"path": u.path, "error": u.error, "records_read": u.records_read})
         )
-        | "WriteUnreadable" >> beam.io.WriteToText(f"{output_dir}/{RUN_DIR}/unreadable", file_name_suffix=".jsonl")
+        | WRITE_UNREADABLE >> beam.io.WriteToText(f"{output_dir}/{RUN_DIR}/unreadable", file_name_suffix=".jsonl")
     )
     return PipelinePlan(order, files)

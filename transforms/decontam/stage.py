@@ -29,7 +29,7 @@ from apache_beam import pvalue
 
 from corpusforge.schemas.config import ConfigError, DecontaminationConfig
 from corpusforge.schemas.records import Document, Rejected, Rejection
-from corpusforge.transforms.base import KEPT_TAG, REJECTED_TAG, StageCounters
+from corpusforge.transforms.base import KEPT_TAG, REJECTED_TAG, StageCounters, WorkerState
 from corpusforge.transforms.decontam.index import BenchmarkIndex, resolve_sources
 from corpusforge.transforms.decontam.text import normalize_for_matching, word_hashes, word_hashes_many
 
@@ -50,13 +50,15 @@ class Verdict:
     cut: bool = False
 
 
-class Decontaminator:
+class Decontaminator(WorkerState):
     """Pure per-document logic; the index is built in :meth:`setup`, once per worker.
 
     Only the benchmark specs and thresholds are pickled with the pipeline, never the index.
     """
 
     name = STAGE
+    per_worker = ("index",)
+    index: BenchmarkIndex | None = None
 
     def __init__(self, cfg: DecontaminationConfig | None = None) -> None:
         """Benchmarks and thresholds come from ``cfg`` (the defaults of :class:`DecontaminationConfig`)."""
@@ -70,15 +72,9 @@ class Decontaminator:
         self.cut_margin = cfg.cut_margin
         self.cut_min_keep_frac = cfg.cut_min_keep_frac
         self.detail_chars = cfg.detail_chars
-        self.index: BenchmarkIndex | None = None
-
-    def __getstate__(self) -> dict[str, Any]:
-        state = dict(self.__dict__)
-        state["index"] = None  # never pickle the index into the graph
-        return state
 
     def setup(self) -> None:
-        if self.index is None and self.benchmarks:
+        if self.benchmarks:
             self.index = _shared_index(self.benchmarks, self.ngram, self.min_words, self.max_item_frequency)
 
     def check(self, doc: Document) -> Verdict:
@@ -195,7 +191,7 @@ class _DecontaminateFn(beam.DoFn):
         self.logic = logic
 
     def setup(self) -> None:
-        self.logic.setup()
+        self.logic.ready()
         self.counters = StageCounters(STAGE)
 
     def process(self, docs: list[Document]) -> Iterable[Any]:
@@ -224,7 +220,7 @@ class _IndexStatsFn(beam.DoFn):
         self.logic = logic
 
     def process(self, _: Any) -> Iterable[None]:
-        self.logic.setup()
+        self.logic.ready()
         counters = StageCounters(STAGE)
         if self.logic.index is None:
             return ()

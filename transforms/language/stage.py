@@ -21,7 +21,7 @@ from dataclasses import replace
 
 from corpusforge.schemas.config import LanguageConfig
 from corpusforge.schemas.records import Document, Rejected
-from corpusforge.transforms.base import ApplyStage, DocumentStage
+from corpusforge.transforms.base import ApplyStage, DocumentStage, WorkerState
 
 LANG_SCORE_EDGES: tuple[float, ...] = (0.0, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 0.999)
 
@@ -184,8 +184,14 @@ def sample_text(text: str, max_chars: int, chunks: int) -> str:
     return "\n".join(parts)
 
 
-class LanguageDetector:
-    """Pure language identification: text in, ``(code, probability)`` out (``("unknown", 0.0)``)."""
+class LanguageDetector(WorkerState):
+    """Pure language identification: text in, ``(code, probability)`` out (``("unknown", 0.0)``).
+
+    The profiles and the detector class are per worker (never pickled: see :class:`WorkerState`)."""
+
+    per_worker = ("_factory", "_detector_cls")
+    _factory = None
+    _detector_cls = None
 
     def __init__(self, cfg: LanguageConfig | None = None) -> None:
         """Sampling and seeding come from ``cfg`` (the defaults of :class:`LanguageConfig`)."""
@@ -194,24 +200,15 @@ class LanguageDetector:
         self.sample_chars = cfg.sample_chars
         self.sample_chunks = cfg.sample_chunks
         self.n_trial = cfg.n_trial
-        self._factory = None
-        self._detector_cls = None
 
     def setup(self) -> None:
-        if self._factory is None:
-            self._factory = build_factory(self.seed)
-            self._detector_cls = _make_fast_detector_class()
-
-    def __getstate__(self) -> dict:
-        state = dict(self.__dict__)
-        state["_factory"] = None  # never pickle the profiles; setup() rebuilds them on the worker
-        state["_detector_cls"] = None
-        return state
+        self._factory = build_factory(self.seed)
+        self._detector_cls = _make_fast_detector_class()
 
     def detect(self, text: str) -> tuple[str, float]:
         from langdetect.lang_detect_exception import LangDetectException
 
-        self.setup()
+        self.ready()
         detector = self._detector_cls(self._factory)
         detector.n_trial = self.n_trial
         detector.append(sample_text(text, self.sample_chars, self.sample_chunks))
@@ -242,7 +239,7 @@ class LanguageFilter(DocumentStage):
         self.detector = LanguageDetector(cfg)
 
     def setup(self) -> None:
-        self.detector.setup()
+        self.detector.ready()
 
     def process(self, doc: Document) -> Document | Rejected:
         lang, score = self.detector.detect(doc.text)

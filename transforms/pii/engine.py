@@ -28,6 +28,7 @@ from presidio_analyzer import AnalyzerEngine, RecognizerRegistry, RecognizerResu
 from presidio_analyzer.context_aware_enhancers import ContextAwareEnhancer
 
 from corpusforge.schemas.config import PiiConfig
+from corpusforge.transforms.base import WorkerState
 from corpusforge.transforms.pii.recognizers import (
     NER_ENTITIES,
     SEPARATOR,
@@ -144,8 +145,13 @@ class _Window:
     entities: set[str]
 
 
-class PiiScrubber:
-    """Pure scrubbing logic (no Beam): ``setup()`` once, then ``scrub_batch(texts)``."""
+class PiiScrubber(WorkerState):
+    """Pure scrubbing logic (no Beam): ``ready()`` once, then ``scrub_batch(texts)``. The engine is
+    per worker, never pickled with the graph (see :class:`WorkerState`)."""
+
+    per_worker = ("analyzer", "ner_entities")
+    analyzer: AnalyzerEngine | None = None
+    ner_entities: tuple[str, ...] = ()  # the NER entities the built engine detects
 
     def __init__(self, cfg: PiiConfig | None = None) -> None:
         """Entities, thresholds and window sizes come from ``cfg`` (the defaults of :class:`PiiConfig`);
@@ -160,23 +166,12 @@ class PiiScrubber:
         self.max_chunk_chars = max(cfg.max_chunk_chars, 4 * cfg.window_chars)
         self.context_chars = cfg.context_chars
         self.skip_urls = cfg.skip_urls
-        self.analyzer: AnalyzerEngine | None = None
-        self.ner_entities: tuple[str, ...] = ()
-
-    def __getstate__(self) -> dict:
-        # the engine is built per worker in setup(); never pickle it with the pipeline graph
-        state = self.__dict__.copy()
-        state["analyzer"] = None
-        state["ner_entities"] = ()
-        return state
 
     # -- engine -----------------------------------------------------------------------------------
 
     def setup(self) -> None:
         """Build the AnalyzerEngine: pattern recognizers on a no-op NLP engine (nothing downloads),
         or a spaCy engine plus presidio's SpacyRecognizer when an installed NER model is named."""
-        if self.analyzer is not None:
-            return
         registry = RecognizerRegistry(supported_languages=["en"])
         for rec in pattern_recognizers(self.context_chars):
             rec.load()
@@ -326,8 +321,7 @@ class PiiScrubber:
         return found
 
     def scrub_batch(self, texts: Sequence[str]) -> list[ScrubResult]:
-        if self.analyzer is None:
-            self.setup()
+        self.ready()
         windows: list[_Window] = []
         for i, text in enumerate(texts):
             windows.extend(self._windows(i, text))

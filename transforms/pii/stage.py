@@ -17,7 +17,7 @@ from dataclasses import replace
 
 from corpusforge.schemas.config import PiiConfig
 from corpusforge.schemas.records import Document, Rejection
-from corpusforge.transforms.base import ApplyStage, DocumentStage, StageCounters
+from corpusforge.transforms.base import ApplyStage, DocumentStage
 from corpusforge.transforms.pii.engine import PiiScrubber, ner_model_available
 from corpusforge.transforms.pii.recognizers import NER_ENTITIES
 
@@ -34,16 +34,9 @@ class PiiRedactor(DocumentStage):
         cfg = cfg or PiiConfig()
         self.scrubber = PiiScrubber(cfg)
         self.batch_size = cfg.batch_size
-        self._counters: StageCounters | None = None
-    def __getstate__(self) -> dict:
-        # the engine and counters are per worker: never pickle them with the pipeline graph
-        state = self.__dict__.copy()
-        state["_counters"] = None
-        return state
 
     def setup(self) -> None:
-        self.scrubber.setup()
-        self._counters = StageCounters(self.name)
+        self.scrubber.ready()
 
     def process(self, doc: Document) -> Document | Rejection:
         return self.process_batch([doc])[0]
@@ -52,13 +45,13 @@ class PiiRedactor(DocumentStage):
         results = self.scrubber.scrub_batch([d.text or "" for d in docs])
         out: list[Document | Rejection] = []
         for doc, res in zip(docs, results, strict=True):
-            if res.analyzed_chars and self._counters is not None:
-                self._counters.inc("analyzed_docs")
-                self._counters.inc("analyzed_chars", res.analyzed_chars)
-            if res.counts and self._counters is not None:
-                self._counters.inc("docs_with_pii")
+            if res.analyzed_chars and self.counters is not None:
+                self.counters.inc("analyzed_docs")
+                self.counters.inc("analyzed_chars", res.analyzed_chars)
+            if res.counts and self.counters is not None:
+                self.counters.inc("docs_with_pii")
                 for entity, n in res.counts.items():
-                    self._counters.inc(REPLACED_PREFIX + entity, n)
+                    self.counters.inc(REPLACED_PREFIX + entity, n)
             out.append(replace(doc, text=res.text, pii_counts=dict(res.counts)))
         return out
 

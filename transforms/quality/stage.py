@@ -119,24 +119,19 @@ class QualityFilter(DocumentStage):
     """Annotate ``quality_signals`` and reject a document by the first rule it breaks."""
 
     name = "quality"
+    per_worker = ("_rules", "_rules_no_stop")  # lambdas: rebuilt in setup(), never pickled
+    _rules: list[Rule] | None = None
+    _rules_no_stop: list[Rule] | None = None
 
     def __init__(self, cfg: QualityConfig | None = None) -> None:
         self.cfg = cfg or QualityConfig()
-        self._rules: list[Rule] | None = None
-        self._rules_no_stop: list[Rule] | None = None
-
-    def __getstate__(self) -> dict:
-        state = dict(self.__dict__)
-        state["_rules"] = state["_rules_no_stop"] = None  # lambdas: rebuilt in setup()
-        return state
 
     def setup(self) -> None:
         self._rules = build_rules(self.cfg, has_stop_words=True)
         self._rules_no_stop = build_rules(self.cfg, has_stop_words=False)
 
     def process(self, doc: Document) -> Document | Rejected:
-        if self._rules is None:
-            self.setup()
+        self.ready()
         stop_words = stop_words_for(doc.lang)
         signals = compute_signals(
             doc.text,

@@ -21,7 +21,6 @@ it is never pickled with the graph.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -36,7 +35,8 @@ from apache_beam.options.value_provider import StaticValueProvider
 from corpusforge.schemas import arrow
 from corpusforge.schemas.config import TokenizeConfig
 from corpusforge.schemas.records import Document, PackedRow, SequenceRow, sequence_row
-from corpusforge.transforms.base import StageCounters
+from corpusforge.transforms.base import StageCounters, WorkerState
+from corpusforge.transforms.hashing import id_digest
 from corpusforge.transforms.tokenize.bucket import Packer, bucket_for, padding, split_document
 from corpusforge.transforms.tokenize.loading import (
     TokenizerInfo,
@@ -49,7 +49,7 @@ from corpusforge.transforms.tokenize.word_cache import word_cache_encoder
 TOKENS_TAG = "tokens"
 
 
-class DocumentTokenizer:
+class DocumentTokenizer(WorkerState):
     """Batched encoding with the configured BOS/EOS around every document.
 
     Special tokens of the tokenizer's own post-processor are not used (``add_special_tokens=False``):
@@ -57,18 +57,17 @@ class DocumentTokenizer:
     """
 
     name = "tokenize"
+    # the tokenizer is rebuilt by setup() on each worker, never shipped with the graph
+    per_worker = ("_tok", "_encode", "_cached")
+    _tok: Any = None
+    _encode: Any = None
+    _cached: Any = None
 
     def __init__(self, spec: str | None, bos_id: int | None, eos_id: int | None, *, word_cache: bool) -> None:
         self.spec = spec
         self.prefix = [bos_id] if bos_id is not None else []
         self.suffix = [eos_id] if eos_id is not None else []
         self.word_cache = word_cache
-        self._tok: Any = None
-
-    def __getstate__(self) -> dict[str, Any]:
-        # the tokenizer is rebuilt by setup() on each worker, never shipped with the graph
-        dropped = ("_tok", "_encode", "_cached")
-        return {k: v for k, v in self.__dict__.items() if k not in dropped} | {"_tok": None}
 
     def setup(self) -> None:
         self._tok = load_tokenizer(self.spec)
@@ -81,8 +80,7 @@ class DocumentTokenizer:
 
     @property
     def uses_word_cache(self) -> bool:
-        if self._tok is None:
-            self.setup()
+        self.ready()
         return self._cached is not None
 
     @property
@@ -91,8 +89,7 @@ class DocumentTokenizer:
         return self._cached.library_docs if self._tok is not None and self._cached is not None else 0
 
     def encode(self, texts: Sequence[str]) -> list[list[int]]:
-        if self._tok is None:
-            self.setup()
+        self.ready()
         all_ids = self._encode(list(texts))
         prefix, suffix = self.prefix, self.suffix
         if not prefix and not suffix:
@@ -101,8 +98,7 @@ class DocumentTokenizer:
 
     def decode(self, ids: Sequence[int]) -> str:
         """Text of ``ids`` with the special tokens left out (for checks and tests)."""
-        if self._tok is None:
-            self.setup()
+        self.ready()
         return self._tok.decode(list(ids), skip_special_tokens=True)
 
 
@@ -111,7 +107,7 @@ class _TokenizeFn(beam.DoFn):
         self.logic = logic
 
     def setup(self) -> None:
-        self.logic.setup()
+        self.logic.ready()
         self.counters = StageCounters(self.logic.name)
 
     def process(self, batch: Sequence[Document]) -> Iterable[Any]:
@@ -163,14 +159,9 @@ class _SplitFn(beam.DoFn):
 PACK_GROUP_MB = 32
 
 
-def _id_digest(doc_id: str) -> bytes:
-    """A stable hash of a document id (never Python's salted ``hash()``)."""
-    return hashlib.blake2b(doc_id.encode("utf-8"), digest_size=8).digest()
-
-
 def pack_group(doc_id: str, groups: int) -> int:
-    """The pack group of a document, from :func:`_id_digest`."""
-    return int.from_bytes(_id_digest(doc_id), "big") % groups
+    """The pack group of a document, from its stable :func:`~corpusforge.transforms.hashing.id_digest`."""
+    return int.from_bytes(id_digest(doc_id), "big") % groups
 
 
 class _PackGroupFn(beam.DoFn):
@@ -190,7 +181,7 @@ class _PackGroupFn(beam.DoFn):
 
     def process(self, element: tuple[int, Iterable[tuple[str, list[int]]]]) -> Iterable[tuple[int, PackedRow]]:
         _, members = element
-        ordered = sorted(members, key=lambda kv: (_id_digest(kv[0]), kv[0]))
+        ordered = sorted(members, key=lambda kv: (id_digest(kv[0]), kv[0]))
         packer = Packer(self.bounds[-1])
         for doc_id, ids in ordered:
             self.counters.inc("in")

@@ -48,7 +48,7 @@ import numpy as np
 
 from corpusforge.schemas.config import ToxicityConfig
 from corpusforge.schemas.records import Document, Rejected
-from corpusforge.transforms.base import ApplyStage, DocumentStage, StageCounters
+from corpusforge.transforms.base import ApplyStage, DocumentStage
 from corpusforge.transforms.toxicity.model import LinearToxicityModel
 from corpusforge.transforms.toxicity.text import MASK_TARGET_MIN_WEIGHT, Unmasker, strip_artefacts
 
@@ -209,46 +209,37 @@ class ToxicityTagger(DocumentStage):
     """
 
     name = "toxicity"
+    per_worker = ("_scorer",)  # the model is built per worker in setup(), never pickled with the graph
+    _scorer: ToxicityScorer | None = None
 
     def __init__(self, cfg: ToxicityConfig | None = None) -> None:
         self.cfg = cfg or ToxicityConfig()
         self.threshold = self.cfg.threshold
         self.filter = self.cfg.filter
         self.batch_size = self.cfg.batch_size
-        self._scorer: ToxicityScorer | None = None
-        self._counters: StageCounters | None = None
 
     def setup(self) -> None:
         model = LinearToxicityModel.load(self.cfg.model_path)
         self._scorer = ToxicityScorer(model, self.cfg)
-        self._counters = StageCounters(self.name)
-
-    def __getstate__(self) -> dict:
-        # The model is built per worker in setup(), never pickled with the graph.
-        state = dict(self.__dict__)
-        state["_scorer"] = None
-        state["_counters"] = None
-        return state
 
     def process(self, doc: Document) -> Document | Rejected:
         return self.process_batch([doc])[0]
 
     def process_batch(self, docs: Sequence[Document]) -> list[Document | Rejected]:
-        if self._scorer is None:
-            self.setup()
-        assert self._scorer is not None and self._counters is not None
+        self.ready()
+        assert self._scorer is not None and self.counters is not None
         out: list[Document | Rejected] = []
         # A document the language stage identified as English is read whole (see segment_batch).
         english = [(d.lang or "").lower().startswith("en") for d in docs]
         scores = self._scorer.score_many([d.text or "" for d in docs], english)
         for doc, score in zip(docs, scores, strict=True):
             if score is None:
-                self._counters.inc("unscored")
+                self.counters.inc("unscored")
                 score = 0.0
-            self._counters.observe("toxicity_score", score, HISTOGRAM_EDGES)
+            self.counters.observe("toxicity_score", score, HISTOGRAM_EDGES)
             tagged = replace(doc, toxicity_score=score)
             if score >= self.threshold:
-                self._counters.inc("above_threshold")
+                self.counters.inc("above_threshold")
                 if self.filter:
                     # Rejected with its score, so rejected/ shows why (and can be audited by score).
                     out.append(

@@ -42,7 +42,7 @@ def bench(tmp_path: Path) -> str:
 
 def logic(*benchmarks, **kw) -> Decontaminator:
     d = Decontaminator(DecontaminationConfig(benchmarks=list(benchmarks), **kw))
-    d.setup()
+    d.ready()
     return d
 
 
@@ -183,10 +183,10 @@ def test_record_texts_default_takes_every_string_including_lists():
 def test_index_is_built_in_setup_and_not_pickled(bench):
     d = Decontaminator(DecontaminationConfig(benchmarks=[bench]))
     assert d.index is None
-    d.setup()
+    d.ready()
     clone = pickle.loads(pickle.dumps(d))
     assert clone.index is None and len(pickle.dumps(d)) < 2000
-    clone.setup()
+    clone.ready()
     assert clone.check(doc(LONG_Q)).rejection is not None
 
 

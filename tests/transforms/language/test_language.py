@@ -38,7 +38,7 @@ ES = (
 @pytest.fixture(scope="module")
 def detector() -> LanguageDetector:
     d = LanguageDetector()
-    d.setup()
+    d.ready()
     return d
 
 
@@ -54,7 +54,7 @@ def test_same_answer_whatever_the_order_or_instance(detector):
     texts = [EN, DE, ES, "Mixed text with some Deutsch und ein bisschen español, pero no mucho."]
     first = [detector.detect(t) for t in texts]
     other = LanguageDetector()
-    other.setup()
+    other.ready()
     second = [other.detect(t) for t in reversed(texts)][::-1]
     assert first == second
     again = pickle.loads(pickle.dumps(other))  # a worker gets a pickled copy without the profiles
@@ -72,7 +72,7 @@ def test_sample_is_bounded_and_spans_the_text():
 
 def test_language_reasons_and_annotations():
     stage = LanguageFilter(LanguageConfig(keep=["en"], min_score=0.65))
-    stage.setup()
+    stage.ready()
     kept = stage.process(Document(id="en", text=EN))
     assert isinstance(kept, Document) and kept.lang == "en" and kept.lang_score > 0.9
     de = stage.process(Document(id="de", text=DE))
@@ -80,14 +80,14 @@ def test_language_reasons_and_annotations():
     unk = stage.process(Document(id="n", text="12345 67890 !!! ---"))
     assert isinstance(unk, Rejected) and unk.rejection.reason == "language:unknown"
     strict = LanguageFilter(LanguageConfig.model_construct(keep=["en"], min_score=1.01))  # above any score
-    strict.setup()
+    strict.ready()
     low = strict.process(Document(id="en", text=EN))
     assert isinstance(low, Rejected) and low.rejection.reason == "language:en"
 
 
 def test_keep_empty_keeps_every_language_but_annotates():
     stage = LanguageFilter(LanguageConfig(keep=[]))
-    stage.setup()
+    stage.ready()
     out = stage.process(Document(id="de", text=DE))
     assert isinstance(out, Document) and out.lang == "de"
 
@@ -125,8 +125,8 @@ def test_sample_exercises_the_reasons():
     recs = [json.loads(line) for line in (SAMPLE_DIR / "langquality.jsonl").read_text().splitlines()]
     lang = LanguageFilter()
     qual = QualityFilter()
-    lang.setup()
-    qual.setup()
+    lang.ready()
+    qual.ready()
     reasons = {}
     for r in recs:
         out = lang.process(Document(id=r["id"], text=r["text"]))

@@ -17,7 +17,7 @@ from corpusforge.transforms.pii.stage import PiiRedactor, ScrubPII
 @pytest.fixture(scope="module")
 def scrubber() -> PiiScrubber:
     s = PiiScrubber()
-    s.setup()
+    s.ready()
     return s
 
 
@@ -152,13 +152,13 @@ def test_engine_builds_and_runs_without_network(monkeypatch):
     monkeypatch.setattr(socket, "create_connection", no_network)
     monkeypatch.setattr(socket, "getaddrinfo", no_network)
     s = PiiScrubber()
-    s.setup()
+    s.ready()
     assert s.scrub("write to someone@newdomain.example.org").counts == {"EMAIL_ADDRESS": 1}
 
 
 def test_missing_ner_model_turns_person_off_not_the_run(caplog):
     s = PiiScrubber(PiiConfig(entities=["EMAIL_ADDRESS", "PERSON"], ner_model="no_such_spacy_model"))
-    s.setup()
+    s.ready()
     assert s.ner_entities == ()
     assert s.scrub("John Smith, john@example.com").text == "John Smith, <EMAIL_ADDRESS>"
     with caplog.at_level("INFO"):
@@ -173,11 +173,11 @@ def test_missing_ner_model_turns_person_off_not_the_run(caplog):
 
 def test_stage_never_rejects_and_is_picklable_without_engine():
     stage = ScrubPII(PiiConfig()).logic
-    stage.setup()
+    stage.ready()
     blob = pickle.dumps(stage)
     assert b"AnalyzerEngine" not in blob
     clone: PiiRedactor = pickle.loads(blob)
-    clone.setup()
+    clone.ready()
     docs = [Document(id="1", text="ip 10.1.2.3"), Document(id="2", text="nothing here")]
     out = clone.process_batch(docs)
     assert [d.text for d in out] == ["ip <IP_ADDRESS>", "nothing here"]
@@ -216,7 +216,7 @@ def test_installed_model_directory_enables_ner_without_download(tmp_path, monkey
     monkeypatch.setattr(spacy.cli, "download", no_download)
     s = PiiScrubber(PiiConfig(entities=["EMAIL_ADDRESS", "PERSON"], ner_model=str(tmp_path / "blank_en"),
                               max_chunk_chars=600))
-    s.setup()
+    s.ready()
     assert s.ner_entities == ("PERSON",)
     res = s.scrub("Jane Roe wrote this. " * 100 + "mail: jane@example.com")
     assert res.counts == {"EMAIL_ADDRESS": 1}  # a blank model has no NER: nothing else found

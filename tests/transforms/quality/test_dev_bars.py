@@ -43,8 +43,8 @@ def test_dev_junk_recall_and_clean_retention(dev, with_language):
     docs, labels = dev
     lang = LanguageFilter()
     qual = QualityFilter()
-    lang.setup()
-    qual.setup()
+    lang.ready()
+    qual.ready()
     junk = [d for d in docs if labels[d["id"]]["kind"] == "junk"]
     clean = [d for d in docs if labels[d["id"]]["kind"] == "base" and labels[d["id"]].get("lang") == "en"
              and labels[d["id"]].get("style") in ("main", "ccnet")]

@@ -32,7 +32,7 @@ ARTICLE = "\n".join(SENTENCES)
 def quality(**overrides) -> QualityFilter:
     cfg = QualityConfig.model_validate(overrides)
     stage = QualityFilter(cfg)
-    stage.setup()
+    stage.ready()
     return stage
 
 

@@ -198,7 +198,7 @@ def test_tokenizer_is_not_pickled_with_the_stage():
     import pickle
 
     tok = DocumentTokenizer(None, None, 0, word_cache=True)
-    tok.setup()
+    tok.ready()
     clone = pickle.loads(pickle.dumps(tok))
     assert clone._tok is None and len(pickle.dumps(tok)) < 1000
     assert clone.encode(["hi"]) == tok.encode(["hi"])

@@ -160,7 +160,7 @@ def test_text_without_vocabulary_terms_has_no_score(scorer):
 
 def test_stage_tags_without_rejecting_by_default():
     stage = ToxicityTagger()
-    stage.setup()
+    stage.ready()
     docs = [doc(CLEAN_PAGE, "clean"), doc(RANT, "rant"), doc("", "empty")]
     out = stage.process_batch(docs)
     assert all(isinstance(d, Document) for d in out)
@@ -172,7 +172,7 @@ def test_stage_tags_without_rejecting_by_default():
 
 def test_stage_filter_rejects_above_threshold_only():
     stage = ToxicityTagger(ToxicityConfig(filter=True, threshold=0.7))
-    stage.setup()
+    stage.ready()
     clean, mixed, rant = stage.process_batch([doc(CLEAN_PAGE), doc(MIXED_PAGE), doc(RANT)])
     assert isinstance(rant, Rejected) and rant.rejection.reason == "toxicity:above_threshold"
     assert rant.rejection.detail.startswith("toxicity_score=")
@@ -183,11 +183,11 @@ def test_stage_filter_rejects_above_threshold_only():
 
 def test_stage_pickles_without_the_model():
     stage = ToxicityTagger()
-    stage.setup()
+    stage.ready()
     blob = pickle.dumps(stage)
     assert len(blob) < 2000  # the 15k-term model is rebuilt in setup() on each worker
     clone = pickle.loads(blob)
-    clone.setup()
+    clone.ready()
     assert clone.process(doc(RANT)).toxicity_score > 0.9
 
 
@@ -237,7 +237,7 @@ def test_transform_routes_kept_and_rejected(test_pipeline):
 def test_embedded_sample_exercises_every_outcome():
     rows = [json.loads(line) for line in (SAMPLE_DIR / "toxicity.jsonl").open(encoding="utf-8")]
     stage = ToxicityTagger(ToxicityConfig(filter=True))
-    stage.setup()
+    stage.ready()
     out = {r["id"]: stage.process(replace(doc(r["text"]), id=r["id"])) for r in rows}
     rejected = {i for i, o in out.items() if isinstance(o, Rejected)}
     assert rejected == {r["id"] for r in rows if r["expect"] == "rejected"}
@@ -278,7 +278,7 @@ def test_english_with_slang_and_names_stays_readable(model):
 
 def test_language_stage_english_verdict_overrides_coverage():
     stage = ToxicityTagger()
-    stage.setup()
+    stage.ready()
     hashtags = "#LiberalLies #WalkAwayNow #DrainTheSwampToday #Qwertyish idiots"
     unknown, english = stage.process_batch([doc(hashtags, "a"), replace(doc(hashtags, "b"), lang="en")])
     assert unknown.toxicity_score == 0.0  # mostly unknown words: not read as English
