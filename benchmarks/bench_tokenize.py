@@ -86,7 +86,7 @@ def stream_figures(a: argparse.Namespace, eos_id: int | None, window: int = 2000
     by window, so that both see the same machine (a shared CPU's speed drifts by tens of per cent
     within a minute).
     """
-    from corpusforge.transforms.tokenize.stage import DocumentTokenizer
+    from corpusforge.transforms.tokenize.tokenizer import DocumentTokenizer
 
     texts = read_texts(a.docs, a.stream)
     labels = {"word_cache": True, "library": False}
@@ -151,7 +151,7 @@ def main() -> None:
     from corpusforge.schemas.records import Document, sequence_row
     from corpusforge.transforms.tokenize.bucket import split_document
     from corpusforge.transforms.tokenize.loading import inspect_tokenizer, load_tokenizer
-    from corpusforge.transforms.tokenize.stage import DocumentTokenizer
+    from corpusforge.transforms.tokenize.tokenizer import DocumentTokenizer
 
     texts = read_texts(a.docs, a.limit)
     n = len(texts)

@@ -17,7 +17,9 @@ from corpusforge.transforms.io.observe import ObserveOutput
 from corpusforge.transforms.io.read import InputFile, ReadDocuments, Unreadable
 from corpusforge.transforms.io.validate import RecordParser, Validate
 from corpusforge.transforms.io.write import WriteDocuments, WriteRejected, shard_count
-from corpusforge.transforms.tokenize.stage import PACK_GROUP_MB, Bucket, Tokenize, WriteSequences
+from corpusforge.transforms.tokenize.bucket_stage import PACK_GROUP_MB, Bucket
+from corpusforge.transforms.tokenize.sequences_sink import WriteSequences
+from corpusforge.transforms.tokenize.stage import Tokenize
 
 RUN_DIR = "_run"  # small bookkeeping files the driver reads back after the run
 

@@ -29,7 +29,7 @@ from corpusforge.pipelines.report import stats as run_stats
 from corpusforge.pipelines.report.html import write_report
 from corpusforge.schemas.config import Config, ConfigError, load_config
 from corpusforge.transforms.io.read import InputError, discover_inputs
-from corpusforge.transforms.tokenize.stage import sequence_summary
+from corpusforge.transforms.tokenize.summary import sequence_summary
 
 LOG = logging.getLogger("corpusforge")
 OUTPUT_ENTRIES = ("documents", "rejected", "sequences", "stats.json", "report.html", RUN_DIR)

@@ -50,7 +50,7 @@ def test_id_digest_is_stable_and_orders_dedup_and_packing_alike():
 
     from corpusforge.transforms.dedup.exact import id_of, node_key
     from corpusforge.transforms.hashing import id_digest
-    from corpusforge.transforms.tokenize.stage import pack_group
+    from corpusforge.transforms.tokenize.bucket_stage import pack_group
 
     assert id_digest("doc-1") == hashlib.blake2b(b"doc-1", digest_size=8).digest()
     assert node_key("doc-1") == id_digest("doc-1") + b"doc-1" and id_of(node_key("doc-1")) == "doc-1"

@@ -18,7 +18,7 @@ from corpusforge.transforms.tokenize.loading import (
     load_tokenizer,
     read_tokenizer_json,
 )
-from corpusforge.transforms.tokenize.stage import DocumentTokenizer
+from corpusforge.transforms.tokenize.tokenizer import DocumentTokenizer
 from tests.conftest import REPO, SHARED
 
 TOKENIZERS = SHARED / "data" / "tokenizers"
@@ -205,7 +205,7 @@ def test_tokenizer_is_not_pickled_with_the_stage():
 
 
 def test_sequence_summary_reports_padding_waste_and_token_conservation():
-    from corpusforge.transforms.tokenize.stage import sequence_summary
+    from corpusforge.transforms.tokenize.summary import sequence_summary
 
     counters = {"tokenize": {"tokens": 1100},
                 "bucket": {"rows:bucket=512": 2, "tokens:bucket=512": 600, "padding:bucket=512": 424,

@@ -16,7 +16,9 @@ from corpusforge.pipelines.cli import main as cli_main
 from corpusforge.pipelines.local.runner import LocalRunner
 from corpusforge.schemas.config import TokenizeConfig
 from corpusforge.schemas.records import Document
-from corpusforge.transforms.tokenize.stage import DocumentTokenizer, TokenizeAndBucket, WriteSequences
+from corpusforge.transforms.tokenize.sequences_sink import WriteSequences
+from corpusforge.transforms.tokenize.stage import TokenizeAndBucket
+from corpusforge.transforms.tokenize.tokenizer import DocumentTokenizer
 from tests.conftest import SAMPLE_DIR, SHARED, local_test_pipeline
 
 NEOX = SHARED / "data" / "tokenizers" / "gpt-neox-20b.tokenizer.json"

@@ -14,7 +14,7 @@ from tokenizers import AddedToken, Tokenizer
 from corpusforge.schemas.config import load_config
 from corpusforge.transforms.tokenize import word_cache
 from corpusforge.transforms.tokenize.loading import load_tokenizer
-from corpusforge.transforms.tokenize.stage import DocumentTokenizer
+from corpusforge.transforms.tokenize.tokenizer import DocumentTokenizer
 from corpusforge.transforms.tokenize.word_cache import byte_level_alphabet, word_cache_encoder
 from tests.conftest import DEV, SAMPLE_DIR, SHARED
 
