@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from collections.abc import Iterable
 from functools import lru_cache
 from importlib import resources
@@ -120,8 +121,8 @@ class FineWebConfig(Section):
     line_punct_exclude_zero: bool = False
     short_line_thr: float = Field(0.67, ge=0, le=1)
     short_line_length: int = Field(30, gt=0)
-    char_duplicates_ratio: float = Field(0.1, ge=0, le=1)
-    new_line_ratio: float = Field(0.3, ge=0)
+    max_char_dup_ratio: float = Field(0.1, ge=0, le=1)  # signal and rule: char_dup_ratio
+    max_list_ratio: float = Field(0.3, ge=0)  # signal and rule: list_ratio
 
 
 class ExtraConfig(Section):
@@ -343,6 +344,31 @@ class Config(Section):
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
+# Keys renamed so that a quality number has one name across config key, signal and rule: an old key
+# is still read, with a warning naming the new one. Add a row when renaming a key.
+RENAMED_KEYS: dict[str, str] = {
+    "quality.fineweb.char_duplicates_ratio": "quality.fineweb.max_char_dup_ratio",
+    "quality.fineweb.new_line_ratio": "quality.fineweb.max_list_ratio",
+}
+log = logging.getLogger(__name__)
+
+
+def _rename_old_keys(tree: dict[str, Any]) -> None:
+    """Move every old key of :data:`RENAMED_KEYS` found in ``tree`` to its new name, warning once each."""
+    for old, new in RENAMED_KEYS.items():
+        *parents, leaf = old.split(".")
+        node: Any = tree
+        for part in parents:
+            node = node.get(part) if isinstance(node, dict) else None
+        if not isinstance(node, dict) or leaf not in node:
+            continue
+        new_leaf = new.rsplit(".", 1)[1]
+        if new_leaf in node:
+            raise ConfigError(f"{old}: renamed to {new}, and both are set; keep only {new}")
+        log.warning("config: %s is renamed to %s (the old name still works for now; please update)", old, new)
+        node[new_leaf] = node.pop(leaf)
+
+
 def default_config_path() -> Path:
     return Path(str(resources.files("corpusforge.configs").joinpath("default.yaml")))
 
@@ -406,6 +432,7 @@ def load_config(path: str | Path | None = None, overrides: Iterable[str] = ()) -
     tree = {k: ({} if v is None else v) for k, v in tree.items()}
     for key, value in parse_overrides(overrides):
         _set_dotted(tree, key, value)
+    _rename_old_keys(tree)
     try:
         return Config.model_validate(tree)
     except ValidationError as exc:

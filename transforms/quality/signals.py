@@ -253,7 +253,7 @@ def compute_signals(
         n_lines=n_lines,
         mean_word_length=ratio(word_chars, n_words),
         symbol_word_ratio=ratio(n_symbols, n_words),
-        bullet_lines_frac=ratio(bullet_lines, n_lines),
+        bullet_lines_ratio=ratio(bullet_lines, n_lines),
         ellipsis_lines_frac=ratio(ellipsis_lines, n_lines),
         alpha_words_frac=ratio(alpha_words, n_words),
         stop_words=stop_hits,

@@ -57,7 +57,7 @@ def build_rules(cfg: QualityConfig, has_stop_words: bool = True) -> list[Rule]:
             ("gopher_quality.min_avg_word_length", lambda s: s.mean_word_length < g.min_avg_word_length),
             ("gopher_quality.max_avg_word_length", lambda s: s.mean_word_length > g.max_avg_word_length),
             ("gopher_quality.symbol_word_ratio", lambda s: s.symbol_word_ratio > g.max_symbol_word_ratio),
-            ("gopher_quality.bullet_lines_ratio", lambda s: lines_ok(s) and s.bullet_lines_frac > g.max_bullet_lines_ratio),
+            ("gopher_quality.bullet_lines_ratio", lambda s: lines_ok(s) and s.bullet_lines_ratio > g.max_bullet_lines_ratio),
             ("gopher_quality.ellipsis_lines_ratio", lambda s: lines_ok(s) and s.ellipsis_lines_frac > g.max_ellipsis_lines_ratio),
             ("gopher_quality.alpha_words_ratio", lambda s: s.alpha_words_frac < g.min_alpha_words_ratio),
         ]
@@ -96,8 +96,8 @@ def build_rules(cfg: QualityConfig, has_stop_words: bool = True) -> list[Rule]:
                 and not (f.line_punct_exclude_zero and s.line_punct_ratio == 0),
             ),
             ("fineweb.short_line_ratio", lambda s: lines_ok(s) and s.short_line_ratio >= f.short_line_thr),
-            ("fineweb.char_dup_ratio", lambda s: s.char_dup_ratio >= f.char_duplicates_ratio),
-            ("fineweb.list_ratio", lambda s: s.list_ratio > f.new_line_ratio),
+            ("fineweb.char_dup_ratio", lambda s: s.char_dup_ratio >= f.max_char_dup_ratio),
+            ("fineweb.list_ratio", lambda s: s.list_ratio > f.max_list_ratio),
         ]
     e = cfg.extra
     if e.enabled:

@@ -239,7 +239,7 @@ def test_fineweb_short_lines_and_list_ratio():
     s = compute_signals(listy, EN)
     assert s.list_ratio == pytest.approx(listy.count("\n") / s.n_words) and s.list_ratio > 0.3
     only_list = {"gopher_repetition": {"enabled": False}, "gopher_quality": {"enabled": False},
-                 "c4": {"enabled": False}, "fineweb": {"short_line_thr": 1.0, "char_duplicates_ratio": 1.0}}
+                 "c4": {"enabled": False}, "fineweb": {"short_line_thr": 1.0, "max_char_dup_ratio": 1.0}}
     assert reason(quality(**only_list), listy) == "quality:fineweb.list_ratio"
     assert reason(quality(**only_list), ARTICLE) is None
 
@@ -252,7 +252,7 @@ def test_fineweb_char_dup_ratio_threshold():
     assert 0.01 < s.char_dup_ratio < 0.1
     only_fw = {"gopher_repetition": {"enabled": False}, "gopher_quality": {"enabled": False}, "c4": {"enabled": False}}
     assert reason(quality(**only_fw), text) is None  # our default 0.1
-    assert reason(quality(**only_fw, fineweb={"char_duplicates_ratio": 0.01}), text) == "quality:fineweb.char_dup_ratio"
+    assert reason(quality(**only_fw, fineweb={"max_char_dup_ratio": 0.01}), text) == "quality:fineweb.char_dup_ratio"
 
 
 # ---- extra ----------------------------------------------------------------------------------
