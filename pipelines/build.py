@@ -13,6 +13,7 @@ import apache_beam as beam
 
 from corpusforge.pipelines.stages import enabled_stages
 from corpusforge.schemas.config import Config
+from corpusforge.transforms.bias.stage import count_rejected
 from corpusforge.transforms.io.observe import ObserveOutput
 from corpusforge.transforms.io.read import InputFile, ReadDocuments, Unreadable
 from corpusforge.transforms.io.validate import RecordParser, Validate
@@ -28,6 +29,7 @@ RUN_DIR = "_run"  # small bookkeeping files the driver reads back after the run
 READ, VALIDATE, OBSERVE_OUTPUT = "ReadDocuments", "Validate", "ObserveOutput"
 WRITE_DOCUMENTS, ALL_REJECTED, WRITE_REJECTED = "WriteDocuments", "AllRejected", "WriteRejected"
 UNREADABLE_JSON, WRITE_UNREADABLE, WRITE_SEQUENCES = "UnreadableJson", "WriteUnreadable", "WriteSequences"
+BIAS_OF_REJECTED = "BiasOfRejected"
 LABEL_STEPS = {READ: "read", VALIDATE: "validate", OBSERVE_OUTPUT: "output", WRITE_DOCUMENTS: "write",
                WRITE_REJECTED: "write", ALL_REJECTED: "write", UNREADABLE_JSON: "write", WRITE_UNREADABLE: "write"}
 
@@ -82,11 +84,11 @@ def build_pipeline(p: beam.Pipeline, cfg: Config, files: list[InputFile], output
         )
 
     _ = docs | WRITE_DOCUMENTS >> WriteDocuments(output_dir, doc_shards, codec)
-    _ = (
-        tuple(rejected_parts)
-        | ALL_REJECTED >> beam.Flatten()
-        | WRITE_REJECTED >> WriteRejected(output_dir, rejected_shards, cfg.output.rejected_text, codec)
-    )
+    all_rejected = tuple(rejected_parts) | ALL_REJECTED >> beam.Flatten()
+    _ = all_rejected | WRITE_REJECTED >> WriteRejected(output_dir, rejected_shards, cfg.output.rejected_text, codec)
+    bias_of_rejected = count_rejected(cfg)  # the bias figures before filtering (counters only)
+    if bias_of_rejected is not None:
+        _ = all_rejected | BIAS_OF_REJECTED >> bias_of_rejected
     _ = (
         unreadable
         | UNREADABLE_JSON >> beam.Map(

@@ -26,6 +26,7 @@ from corpusforge.pipelines.build import RUN_DIR, build_pipeline
 from corpusforge.pipelines.local.progress import Progress
 from corpusforge.pipelines.local.runner import LocalRunner, local_options, resolve_runner
 from corpusforge.pipelines.report import stats as run_stats
+from corpusforge.pipelines.report.bias import bias_summary
 from corpusforge.pipelines.report.html import write_report
 from corpusforge.schemas.config import Config, ConfigError, load_config
 from corpusforge.transforms.io.read import InputError, discover_inputs
@@ -159,6 +160,9 @@ def run(inputs: list[str], output: str, cfg: Config, beam_args: list[str], worke
     sequences = sequence_summary(counters)
     if sequences is not None:
         data["sequences"] = sequences
+    bias = bias_summary(counters.get("bias"))
+    if bias is not None:
+        data["bias"] = bias
     run_stats.write_json(f"{output}/stats.json", data)
     if cfg.report.enabled:
         try:

@@ -21,11 +21,13 @@ from typing import Any
 import apache_beam as beam
 
 from corpusforge.schemas.config import Config
+from corpusforge.transforms.bias import TagBiasSignals
 from corpusforge.transforms.decontam import Decontaminate
 from corpusforge.transforms.dedup import DeduplicateExact, DeduplicateNear
 from corpusforge.transforms.language import IdentifyLanguage
 from corpusforge.transforms.normalize import Normalize
 from corpusforge.transforms.pii import ScrubPII
+from corpusforge.transforms.prompt import TagPromptSignals
 from corpusforge.transforms.quality import FilterQuality
 from corpusforge.transforms.toxicity import TagToxicity
 
@@ -33,14 +35,20 @@ from corpusforge.transforms.toxicity import TagToxicity
 @dataclass(frozen=True)
 class StageRow:
     """One stage: its name (the graph label and stats.json key), where its section sits in the
-    config (a dotted path), and the composite transform built from that section."""
+    config (a dotted path), and the composite transform built from that section (plus the sections
+    named in ``reads``, for a stage that shares another's settings). The stage's ``enabled`` switch is
+    its own section's."""
 
     name: str
     section: str
-    transform: Callable[[Any], beam.PTransform]
+    transform: Callable[..., beam.PTransform]
+    reads: tuple[str, ...] = ()
 
     def section_of(self, cfg: Config) -> Any:
         return attrgetter(self.section)(cfg)
+
+    def build(self, cfg: Config) -> beam.PTransform:
+        return self.transform(self.section_of(cfg), *(attrgetter(r)(cfg) for r in self.reads))
 
 
 STAGES: tuple[StageRow, ...] = (
@@ -52,10 +60,12 @@ STAGES: tuple[StageRow, ...] = (
     StageRow("decontamination", "decontamination", Decontaminate),
     StageRow("language", "language", IdentifyLanguage),
     StageRow("quality", "quality", FilterQuality),
+    StageRow("prompt", "prompt", TagPromptSignals),  # before dedup: with its filter on, a rejected copy never decides a cluster
     StageRow("dedup_exact", "dedup.exact", DeduplicateExact),
     StageRow("dedup_near", "dedup.near", DeduplicateNear),
     StageRow("pii", "pii", ScrubPII),  # after dedup: it changes text that dedup compares in its original form
-    StageRow("toxicity", "toxicity", TagToxicity),  # last: it scores only what survives, and only tags by default
+    StageRow("toxicity", "toxicity", TagToxicity),  # late: it scores only what survives, and only tags by default
+    StageRow("bias", "bias", TagBiasSignals, reads=("toxicity",)),  # after toxicity: it reads the same classifier
 )
 
 
@@ -63,7 +73,6 @@ def enabled_stages(cfg: Config) -> list[tuple[str, beam.PTransform]]:
     """``(name, transform)`` of every enabled stage, in data-flow order."""
     out = []
     for row in STAGES:
-        section = row.section_of(cfg)
-        if section.enabled:
-            out.append((row.name, row.transform(section)))
+        if row.section_of(cfg).enabled:
+            out.append((row.name, row.build(cfg)))
     return out

@@ -72,6 +72,7 @@ class LanguageConfig(Section):
     sample_chunks: int = Field(3, gt=0)
     seed: int = 0
     n_trial: int = Field(3, gt=0)
+    method: Literal["naive_bayes", "sampling"] = "sampling"
 
 
 class GopherQualityConfig(Section):
@@ -321,6 +322,36 @@ class ToxicityConfig(Section):
     model_path: str | None = None
 
 
+class PromptThresholds(Section):
+    """Matches per document at which a signal tags it (and, with ``prompt.filter``, rejects it); 0: never."""
+
+    chat_markers: int = Field(4, ge=0)
+    template_tokens: int = Field(2, ge=0)
+    assistant_boilerplate: int = Field(1, ge=0)
+    jailbreak: int = Field(1, ge=0)
+
+
+class PromptConfig(Section):
+    """Prompt control (transforms/prompt/): chat transcripts, templates, assistant boilerplate, jailbreaks."""
+
+    enabled: bool = True
+    filter: bool = False
+    thresholds: PromptThresholds = Field(default_factory=PromptThresholds)
+    patterns_file: str | None = None  # None: the shipped package/assets/prompt_patterns.txt
+    extra_patterns: dict[str, list[str]] = Field(default_factory=dict)
+
+
+class BiasConfig(Section):
+    """Bias signals (transforms/bias/): gendered words and identity mentions, tagging only. The
+    classifier, its text cleaning and the toxic threshold are the ``toxicity`` section's."""
+
+    enabled: bool = True
+    lexicon: str | None = None  # None: the shipped package/assets/bias_lexicon.txt
+    toxic_lines: bool = True
+    max_segment_words: int = Field(64, gt=0)
+    batch_size: int = Field(256, gt=0)
+
+
 class Config(Section):
     input: InputConfig = Field(default_factory=InputConfig)
     output: OutputConfig = Field(default_factory=OutputConfig)
@@ -328,9 +359,11 @@ class Config(Section):
     language: LanguageConfig = Field(default_factory=LanguageConfig)
     quality: QualityConfig = Field(default_factory=QualityConfig)
     decontamination: DecontaminationConfig = Field(default_factory=DecontaminationConfig)
+    prompt: PromptConfig = Field(default_factory=PromptConfig)
     dedup: DedupConfig = Field(default_factory=DedupConfig)
     pii: PiiConfig = Field(default_factory=PiiConfig)
     toxicity: ToxicityConfig = Field(default_factory=ToxicityConfig)
+    bias: BiasConfig = Field(default_factory=BiasConfig)
     tokenize: TokenizeConfig = Field(default_factory=TokenizeConfig)
     report: ReportConfig = Field(default_factory=ReportConfig)
 

@@ -184,31 +184,49 @@ def sample_text(text: str, max_chars: int, chunks: int) -> str:
     return "\n".join(parts)
 
 
+METHODS = ("naive_bayes", "sampling")
+
+
 class LanguageDetector(WorkerState):
     """Pure language identification: text in, ``(code, probability)`` out (``("unknown", 0.0)``).
 
-    The profiles and the detector class are per worker (never pickled: see :class:`WorkerState`)."""
+    ``method`` "naive_bayes" computes langdetect's posterior over every n-gram of the sample
+    (:mod:`corpusforge.transforms.language.naive_bayes`: exact, no seed, ~3x faster); "sampling" is
+    langdetect's own seeded random walk (``seed``, ``n_trial``), kept to reproduce earlier outputs.
+    The profiles and detectors are per worker (never pickled: see :class:`WorkerState`).
+    """
 
-    per_worker = ("_factory", "_detector_cls")
+    per_worker = ("_factory", "_detector_cls", "_naive_bayes")
     _factory = None
     _detector_cls = None
+    _naive_bayes = None
 
     def __init__(self, cfg: LanguageConfig | None = None) -> None:
-        """Sampling and seeding come from ``cfg`` (the defaults of :class:`LanguageConfig`)."""
+        """Method, sampling and seeding come from ``cfg`` (the defaults of :class:`LanguageConfig`)."""
         cfg = cfg or LanguageConfig()
+        if cfg.method not in METHODS:
+            raise ValueError(f"unknown language detection method {cfg.method!r} (one of {', '.join(METHODS)})")
         self.seed = cfg.seed
         self.sample_chars = cfg.sample_chars
         self.sample_chunks = cfg.sample_chunks
         self.n_trial = cfg.n_trial
+        self.method = cfg.method
 
     def setup(self) -> None:
-        self._factory = build_factory(self.seed)
-        self._detector_cls = _make_fast_detector_class()
+        if self.method == "naive_bayes":
+            from corpusforge.transforms.language.naive_bayes import NaiveBayesLanguageDetector
+
+            self._naive_bayes = NaiveBayesLanguageDetector()
+        else:
+            self._factory = build_factory(self.seed)
+            self._detector_cls = _make_fast_detector_class()
 
     def detect(self, text: str) -> tuple[str, float]:
         from langdetect.lang_detect_exception import LangDetectException
 
         self.ready()
+        if self._naive_bayes is not None:
+            return self._naive_bayes.detect(sample_text(text, self.sample_chars, self.sample_chunks))
         detector = self._detector_cls(self._factory)
         detector.n_trial = self.n_trial
         detector.append(sample_text(text, self.sample_chars, self.sample_chunks))
