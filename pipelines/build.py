@@ -19,11 +19,22 @@ from corpusforge.transforms.io.read import InputFile, ReadDocuments, Unreadable
 from corpusforge.transforms.io.validate import RecordParser, Validate
 from corpusforge.transforms.io.write import WriteDocuments, WriteRejected, shard_count
 from corpusforge.transforms.pii.stage import ScrubRejected
+from corpusforge.transforms.tokenize.bucket_stage import PACK_GROUP_MB, Bucket
 from corpusforge.transforms.tokenize.mix import Mix
 from corpusforge.transforms.tokenize.outputs import WriteTrainerFormats
-from corpusforge.transforms.tokenize.stage import PACK_GROUP_MB, Bucket, Tokenize, WriteSequences
+from corpusforge.transforms.tokenize.sequences_sink import WriteSequences
+from corpusforge.transforms.tokenize.stage import Tokenize
 
 RUN_DIR = "_run"  # small bookkeeping files the driver reads back after the run
+
+# Top-level transform labels that are not stage names (stages are labelled by their name), and the
+# step of the run each belongs to: the local runner's progress reporter reads them off fused stages.
+READ, VALIDATE, OBSERVE_OUTPUT = "ReadDocuments", "Validate", "ObserveOutput"
+WRITE_DOCUMENTS, ALL_REJECTED, WRITE_REJECTED = "WriteDocuments", "AllRejected", "WriteRejected"
+UNREADABLE_JSON, WRITE_UNREADABLE, WRITE_SEQUENCES = "UnreadableJson", "WriteUnreadable", "WriteSequences"
+BIAS_OF_REJECTED = "BiasOfRejected"
+LABEL_STEPS = {READ: "read", VALIDATE: "validate", OBSERVE_OUTPUT: "output", WRITE_DOCUMENTS: "write",
+               WRITE_REJECTED: "write", ALL_REJECTED: "write", UNREADABLE_JSON: "write", WRITE_UNREADABLE: "write"}
 
 
 @dataclass
@@ -51,10 +62,10 @@ def build_pipeline(p: beam.Pipeline, cfg: Config, files: list[InputFile], output
     rejected_shards = max(1, doc_shards // 4) if fixed else 0
     codec = "none" if cfg.output.compression == "none" else cfg.output.compression
 
-    raw, unreadable = p | "ReadDocuments" >> ReadDocuments(
+    raw, unreadable = p | READ >> ReadDocuments(
         files, cfg.input.split_mb, skip_unreadable=cfg.input.on_unreadable == "skip"
     )
-    docs, rejected = raw | "Validate" >> Validate(record_parser(cfg))
+    docs, rejected = raw | VALIDATE >> Validate(record_parser(cfg))
     rejected_parts = [rejected]
     order = ["read", "validate"]
     for name, transform in enabled_stages(cfg):
@@ -62,7 +73,7 @@ def build_pipeline(p: beam.Pipeline, cfg: Config, files: list[InputFile], output
         rejected_parts.append(stage_rejected)
         order.append(name)
 
-    docs = docs | "ObserveOutput" >> ObserveOutput()  # final length histogram for the report
+    docs = docs | OBSERVE_OUTPUT >> ObserveOutput()  # final length histogram for the report
 
     if cfg.tokenize.enabled:
         tokenize = Tokenize(cfg.tokenize)
@@ -74,7 +85,7 @@ def build_pipeline(p: beam.Pipeline, cfg: Config, files: list[InputFile], output
         order += ["tokenize", "bucket"]
         seq_shards = cfg.tokenize.shards or shard_count(input_bytes, cfg.tokenize.shard_target_mb)
         if "parquet" in cfg.tokenize.formats and cfg.tokenize.shuffle_seed is None:
-            _ = sequences | "WriteSequences" >> WriteSequences(
+            _ = sequences | WRITE_SEQUENCES >> WriteSequences(
                 output_dir, cfg.tokenize.buckets, tokenize.info.vocab_size, cfg.tokenize.pack,
                 shard_count(input_bytes, cfg.tokenize.shard_target_mb), codec,
             )
@@ -82,21 +93,21 @@ def build_pipeline(p: beam.Pipeline, cfg: Config, files: list[InputFile], output
             _ = sequences | "WriteTrainerFormats" >> WriteTrainerFormats(
                 cfg.tokenize, output_dir, tokenize.info.vocab_size, seq_shards, codec)
 
-    _ = docs | "WriteDocuments" >> WriteDocuments(output_dir, doc_shards, codec)
-    all_rejected = tuple(rejected_parts) | "AllRejected" >> beam.Flatten()
+    _ = docs | WRITE_DOCUMENTS >> WriteDocuments(output_dir, doc_shards, codec)
+    all_rejected = tuple(rejected_parts) | ALL_REJECTED >> beam.Flatten()
     bias_of_rejected = count_rejected(cfg)  # the bias figures before filtering (counters only)
     if bias_of_rejected is not None:
-        _ = all_rejected | "BiasOfRejected" >> bias_of_rejected
+        _ = all_rejected | BIAS_OF_REJECTED >> bias_of_rejected
     if cfg.output.rejected_text == "scrubbed":  # most of a crawl never meets the pii stage
         all_rejected = all_rejected | "ScrubRejected" >> ScrubRejected(cfg.pii)
-    _ = all_rejected | "WriteRejected" >> WriteRejected(
+    _ = all_rejected | WRITE_REJECTED >> WriteRejected(
         output_dir, rejected_shards, cfg.output.rejected_text is not False, codec
     )
     _ = (
         unreadable
-        | "UnreadableJson" >> beam.Map(
+        | UNREADABLE_JSON >> beam.Map(
             lambda u: json.dumps({"path": u.path, "error": u.error, "records_read": u.records_read})
         )
-        | "WriteUnreadable" >> beam.io.WriteToText(f"{output_dir}/{RUN_DIR}/unreadable", file_name_suffix=".jsonl")
+        | WRITE_UNREADABLE >> beam.io.WriteToText(f"{output_dir}/{RUN_DIR}/unreadable", file_name_suffix=".jsonl")
     )
     return PipelinePlan(order, files)

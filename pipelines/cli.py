@@ -38,7 +38,8 @@ from corpusforge.schemas.config import Config, ConfigError, load_config
 from corpusforge.transforms.io.read import InputError, discover_inputs
 from corpusforge.transforms.tokenize.mix import mix_summary
 from corpusforge.transforms.tokenize.outputs import format_summary
-from corpusforge.transforms.tokenize.stage import SEQUENCES_TEMP_PREFIX, sequence_summary
+from corpusforge.transforms.tokenize.sequences_sink import SEQUENCES_TEMP_PREFIX
+from corpusforge.transforms.tokenize.summary import sequence_summary
 
 LOG = logging.getLogger("corpusforge")
 # Written last, once everything else is in place (the Hadoop/Spark convention): a reader that finds

@@ -47,7 +47,7 @@ class QualitySignals:
     n_lines: Int32
     mean_word_length: Float32
     symbol_word_ratio: Float32
-    bullet_lines_frac: Float32
+    bullet_lines_ratio: Float32
     ellipsis_lines_frac: Float32
     alpha_words_frac: Float32
     stop_words: Int32

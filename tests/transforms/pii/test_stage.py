@@ -13,8 +13,7 @@ from apache_beam.testing.util import assert_that, equal_to, is_empty
 from corpusforge.pipelines.cli import run
 from corpusforge.schemas.config import PII_ENTITIES, PiiConfig, load_config
 from corpusforge.schemas.records import Document
-from corpusforge.transforms.base import ApplyStage
-from corpusforge.transforms.pii.stage import pii_stage
+from corpusforge.transforms.pii.stage import ScrubPII
 from tests.helpers import REPO
 
 SAMPLE_DIR = REPO / "samples" / "sample"
@@ -27,7 +26,7 @@ def test_apply_stage_scrubs_and_rejects_nothing(test_pipeline):
         Document(id="c", text="Fax: 463-612-6138x036 or card 4111111111111111"),
     ]
     with test_pipeline as p:
-        kept, rejected = p | Create(docs) | ApplyStage(pii_stage(PiiConfig(batch_size=2)))
+        kept, rejected = p | Create(docs) | ScrubPII(PiiConfig(batch_size=2))
         assert_that(
             kept | "Texts" >> beam.Map(lambda d: (d.id, d.text, d.pii_counts)),
             equal_to([
