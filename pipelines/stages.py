@@ -16,7 +16,9 @@ from corpusforge.transforms.base import ApplyStage
 from corpusforge.transforms.decontam.index import resolve_sources
 from corpusforge.transforms.decontam.stage import Decontaminate, Decontaminator
 from corpusforge.transforms.dedup.exact import DeduplicateExact
+from corpusforge.transforms.dedup.index import DedupIndexError, IndexParams, resolve_previous
 from corpusforge.transforms.dedup.near import DeduplicateNear, NearParams
+from corpusforge.transforms.dedup.previous import DeduplicatePrevious
 from corpusforge.transforms.language.stage import IdentifyLanguage
 from corpusforge.transforms.normalize.stage import Normalize
 from corpusforge.transforms.pii.stage import pii_stage
@@ -58,6 +60,23 @@ def _pii(cfg: Config) -> beam.PTransform | None:
     return ApplyStage(pii_stage(cfg.pii)) if cfg.pii.enabled else None
 
 
+def near_params(cfg: Config) -> NearParams:
+    """The MinHash/LSH parameters of the run (also those of its dedup index, near dedup on or off)."""
+    return NearParams.resolve(**_settings(cfg.dedup.near))
+
+
+def _dedup_previous(cfg: Config) -> beam.PTransform | None:
+    c = cfg.dedup
+    if not c.previous or not (c.exact.enabled or c.near.enabled):
+        return None
+    params = near_params(cfg)
+    try:  # at start-up: a missing index or one with other parameters fails before anything runs
+        sources = resolve_previous(c.previous, IndexParams.of(params), exact_only=not c.near.enabled)
+    except DedupIndexError as exc:
+        raise ConfigError(str(exc)) from None
+    return DeduplicatePrevious(sources, params, exact=c.exact.enabled, near=c.near.enabled)
+
+
 def _dedup_exact(cfg: Config) -> beam.PTransform | None:
     return DeduplicateExact() if cfg.dedup.exact.enabled else None
 
@@ -82,11 +101,17 @@ STAGES: list[tuple[str, StageFactory]] = [
     ("decontamination", _decontamination),
     ("language", _language),
     ("quality", _quality),
+    ("dedup_previous", _dedup_previous),  # first: a copy of an earlier release is named as such
     ("dedup_exact", _dedup_exact),
     ("dedup_near", _dedup_near),
     ("pii", _pii),  # after dedup: it changes text that dedup compares in its original form
     ("toxicity", _toxicity),  # last: it scores only what survives, and only tags by default
 ]
+
+
+# Stages after deduplication (they may change text): the dedup index is taken before them.
+_NAMES = [name for name, _ in STAGES]
+POST_DEDUP = frozenset(_NAMES[_NAMES.index("dedup_near") + 1:])
 
 
 def enabled_stages(cfg: Config) -> list[tuple[str, beam.PTransform]]:
