@@ -22,17 +22,20 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import StandardOptions
 
+from corpusforge import __version__
 from corpusforge.pipelines.build import RUN_DIR, build_pipeline
 from corpusforge.pipelines.local.progress import Progress
 from corpusforge.pipelines.local.runner import LocalRunner, local_options, resolve_runner
 from corpusforge.pipelines.report import stats as run_stats
 from corpusforge.pipelines.report.html import write_report
+from corpusforge.pipelines.stages import near_params
 from corpusforge.schemas.config import Config, ConfigError, load_config
+from corpusforge.transforms.dedup.index import INDEX_DIR, IndexParams, write_params
 from corpusforge.transforms.io.read import InputError, discover_inputs
 from corpusforge.transforms.tokenize.stage import sequence_summary
 
 LOG = logging.getLogger("corpusforge")
-OUTPUT_ENTRIES = ("documents", "rejected", "sequences", "stats.json", "report.html", RUN_DIR)
+OUTPUT_ENTRIES = ("documents", "rejected", "sequences", "dedup_index", "stats.json", "report.html", RUN_DIR)
 
 
 class UsageError(RuntimeError):
@@ -57,6 +60,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key")
     run.add_argument("--workers", type=_positive_int, help="local worker processes (default: one per core)")
     run.add_argument("--overwrite", action="store_true", help="replace the outputs of an earlier run")
+    run.add_argument("--release", help="name of this run in its dedup_index/ (default: the output folder's name)")
     rep = sub.add_parser("report", help="rebuild report.html of an existing output folder")
     rep.add_argument("output", help="output folder of an earlier run (holds stats.json)")
     rep.add_argument("--examples", type=int, help="rejected examples per reason (default: the run's config)")
@@ -113,7 +117,7 @@ def _runner_name(runner: Any) -> str:
 
 
 def run(inputs: list[str], output: str, cfg: Config, beam_args: list[str], workers: int | None = None,
-        overwrite: bool = False) -> dict[str, Any]:
+        overwrite: bool = False, release: str | None = None) -> dict[str, Any]:
     """Run the pipeline and write stats.json; returns the stats. Raises UsageError/InputError."""
     started = time.time()
     output = output.rstrip("/")
@@ -129,7 +133,8 @@ def run(inputs: list[str], output: str, cfg: Config, beam_args: list[str], worke
     total_mb = sum(f.size for f in files) / 1e6
     LOG.info("reading %d file(s), %.1f MB, with %s", len(files), total_mb, _runner_name(runner))
     pipeline = beam.Pipeline(runner=runner, options=options)
-    plan = build_pipeline(pipeline, cfg, files, output, local_runner=isinstance(runner, LocalRunner))
+    plan = build_pipeline(pipeline, cfg, files, output, local_runner=isinstance(runner, LocalRunner),
+                          release=release)
     # only now, with the graph built (a bad benchmark path or tokenizer has failed by here), is an
     # earlier run's output removed
     prepare_output(output, overwrite)
@@ -140,6 +145,7 @@ def run(inputs: list[str], output: str, cfg: Config, beam_args: list[str], worke
     with progress:
         result = pipeline.run()
         result.wait_until_finish()
+    write_params(f"{output}/{INDEX_DIR}", IndexParams.of(near_params(cfg)), plan.release, __version__)
     counters = run_stats.counters_from_result(result)
     outputs = {name: run_stats.parquet_rows(f"{output}/{name}") for name in ("documents", "rejected", "sequences")}
     unreadable = [
@@ -209,7 +215,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "run":
             cfg = load_config(args.config, args.set)
-            data = run(args.input, args.output, cfg, beam_args, args.workers, args.overwrite)
+            data = run(args.input, args.output, cfg, beam_args, args.workers, args.overwrite, args.release)
             print(summary_table(data))
             out = args.output.rstrip("/")
             written = [e + ("/" if "." not in e else "") for e in OUTPUT_ENTRIES

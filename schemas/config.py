@@ -232,6 +232,15 @@ class DedupNearConfig(Section):
 class DedupConfig(Section):
     exact: DedupExactConfig = Field(default_factory=DedupExactConfig)
     near: DedupNearConfig = Field(default_factory=DedupNearConfig)
+    # earlier output folders or dedup_index folders, the oldest release first
+    previous: list[str] = Field(default_factory=list)
+
+    @field_validator("previous")
+    @classmethod
+    def _non_empty_paths(cls, v: list[str]) -> list[str]:
+        if any(not p.strip() for p in v):
+            raise ValueError("paths must be non-empty")
+        return v
 
 
 class TokenizeConfig(Section):
