@@ -23,7 +23,8 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import StandardOptions
 
 from corpusforge import __version__
-from corpusforge.pipelines.build import RUN_DIR, build_pipeline
+from corpusforge.pipelines import incremental
+from corpusforge.pipelines.build import RUN_DIR, build_pipeline, default_release
 from corpusforge.pipelines.local.progress import Progress
 from corpusforge.pipelines.local.runner import LocalRunner, local_options, resolve_runner
 from corpusforge.pipelines.report import stats as run_stats
@@ -35,7 +36,8 @@ from corpusforge.transforms.io.read import InputError, discover_inputs
 from corpusforge.transforms.tokenize.stage import sequence_summary
 
 LOG = logging.getLogger("corpusforge")
-OUTPUT_ENTRIES = ("documents", "rejected", "sequences", "dedup_index", "stats.json", "report.html", RUN_DIR)
+OUTPUT_ENTRIES = ("documents", "rejected", "sequences", "dedup_index", "stats.json", "report.html", RUN_DIR,
+                  *incremental.ENTRIES)
 
 
 class UsageError(RuntimeError):
@@ -61,6 +63,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--workers", type=_positive_int, help="local worker processes (default: one per core)")
     run.add_argument("--overwrite", action="store_true", help="replace the outputs of an earlier run")
     run.add_argument("--release", help="name of this run in its dedup_index/ (default: the output folder's name)")
+    run.add_argument("--incremental", action="store_true",
+                     help="run the input in parts of input.part_mb, recorded in OUT/manifest.json: a rerun "
+                          "resumes after the last finished part and new input files become new parts")
     rep = sub.add_parser("report", help="rebuild report.html of an existing output folder")
     rep.add_argument("output", help="output folder of an earlier run (holds stats.json)")
     rep.add_argument("--examples", type=int, help="rejected examples per reason (default: the run's config)")
@@ -174,6 +179,61 @@ def run(inputs: list[str], output: str, cfg: Config, beam_args: list[str], worke
     return data
 
 
+def _holds_plain_run(output: str) -> bool:
+    """An output folder written by a run without --incremental (its outputs are not hive parts)."""
+    if _exists(f"{output}/stats.json") or _exists(f"{output}/report.html"):
+        return True
+    return any(not child.startswith("part=") for child in incremental.children(f"{output}/documents"))
+
+
+def run_incremental(inputs: list[str], output: str, cfg: Config, beam_args: list[str], workers: int | None = None,
+                    overwrite: bool = False, release: str | None = None) -> dict[str, Any]:
+    """``--incremental``: check the manifest (before anything is deleted), run the missing parts,
+    write the top-level stats.json, report.html and, last, _SUCCESS."""
+    started = time.time()
+    output = output.rstrip("/")
+    files, missing = discover_inputs(inputs, cfg.input.format, exclude=output)
+    if missing and cfg.input.on_unreadable == "fail":
+        raise InputError("; ".join(f"cannot read input {m.path}: {m.error}" for m in missing))
+    if not files:
+        raise InputError("no input files to read (every --input was unreadable)")
+    manifest = None
+    if not overwrite:
+        try:
+            manifest = incremental.load_manifest(output)
+        except incremental.ManifestError as exc:
+            raise UsageError(str(exc)) from None
+        if manifest is None and _holds_plain_run(output):
+            raise UsageError(f"output folder {output} holds a run made without --incremental; "
+                             "pass --overwrite to replace it")
+        if manifest is not None:
+            problems = incremental.manifest_problems(manifest, cfg.digest())
+            if problems:
+                raise UsageError(f"cannot continue the incremental run in {output}: " + "; ".join(problems)
+                                 + " (pass --overwrite to start over)")
+    else:
+        prepare_output(output, True)
+        if _exists(incremental.top_success(output)):
+            FileSystems.delete([incremental.top_success(output)])
+    release = release or default_release(output)
+    runner = _runner_name(resolve_runner(local_options(workers, beam_args)))
+
+    def run_part(paths: list[str], folder: str, part_cfg: Config) -> dict[str, Any]:
+        LOG.info("part %s: %d file(s)", folder.rsplit("/", 1)[-1], len(paths))
+        return run(paths, folder, part_cfg, beam_args, workers, overwrite=True, release=release)
+
+    data = incremental.run_incremental(files, output, cfg, run_part, manifest, started, runner)
+    run_stats.write_json(f"{output}/stats.json", data)
+    if cfg.report.enabled:
+        try:
+            write_report(output)
+        except Exception:
+            LOG.warning("could not write report.html (rebuild it with: corpusforge report %s)", output, exc_info=True)
+    with FileSystems.create(incremental.top_success(output)):
+        pass  # written last: every part is recorded and the totals are written
+    return data
+
+
 def summary_table(data: dict[str, Any]) -> str:
     lines = [f"{'stage':<16}{'in':>10}{'kept':>10}{'rejected':>10}  top reasons"]
     for name in data["stage_order"]:
@@ -215,7 +275,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "run":
             cfg = load_config(args.config, args.set)
-            data = run(args.input, args.output, cfg, beam_args, args.workers, args.overwrite, args.release)
+            go = run_incremental if args.incremental else run
+            data = go(args.input, args.output, cfg, beam_args, args.workers, args.overwrite, args.release)
             print(summary_table(data))
             out = args.output.rstrip("/")
             written = [e + ("/" if "." not in e else "") for e in OUTPUT_ENTRIES

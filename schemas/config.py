@@ -45,6 +45,7 @@ class InputConfig(Section):
     url_field: str | None = "url"
     max_chars: int = Field(1_000_000, gt=0)
     split_mb: int = Field(64, gt=0)
+    part_mb: float = Field(1024.0, gt=0)  # --incremental: input MB (as stored) per part
     on_unreadable: Literal["fail", "skip"] = "fail"
 
 
