@@ -24,20 +24,49 @@ MAX_WORKERS ?= 100
 SPARK_MASTER ?= spark://localhost:7077
 FLINK_MASTER ?= localhost:8081
 ENVIRONMENT_TYPE ?= DOCKER
+# EXTERNAL: SDK harness processes from `make worker-pool` (loopback) or a pool on each cluster machine
+WORKER_POOL_PORT ?= 50000
+ENVIRONMENT_CONFIG ?= 127.0.0.1:$(WORKER_POOL_PORT)
+ENV_ARGS = --environment_type $(ENVIRONMENT_TYPE) $(if $(filter EXTERNAL,$(ENVIRONMENT_TYPE)),--environment_config $(ENVIRONMENT_CONFIG))
 SDIST = dist/corpusforge-$(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml).tar.gz
 
-.PHONY: env run test bench bench-dedup lint tokenizer clean package dataflow spark flink check-cluster-vars toxicity-model
+# Beam's Flink and Spark job servers (see README, "Flink and Spark"): the jars are fetched from Maven
+# Central at the SDK's exact version (pinned in constraints.txt) into Beam's jar cache, under the name
+# the SDK looks for (<artifact>-<version>.jar, the base name of its Maven URL), so nothing is
+# downloaded at run time. FLINK_VERSION is the SDK's default --flink_version.
+CONSTRAINTS := constraints.txt
+BEAM_VERSION := $(shell sed -n 's/^apache-beam==\([^ ;]*\).*/\1/p' $(CONSTRAINTS))
+FLINK_VERSION ?= 2.2
+JAR_CACHE ?= $(HOME)/.apache_beam/cache/jars
+JOB_SERVERS := beam-runners-flink-$(FLINK_VERSION)-job-server beam-runners-spark-3-job-server
+MVN ?= mvn
+
+.PHONY: env jars worker-pool run test bench bench-dedup lint tokenizer clean package dataflow spark flink check-cluster-vars toxicity-model
 
 env: $(STAMP)
 
 # setup.py compiles transforms/tokenize/_pretokenize.c (into the editable tree): a change to either
-# rebuilds it. Strict editable mode: see pyproject.toml.
-$(STAMP): pyproject.toml setup.py transforms/tokenize/_pretokenize.c
+# rebuilds it. Strict editable mode: see pyproject.toml. constraints.txt pins what must agree.
+$(STAMP): pyproject.toml setup.py transforms/tokenize/_pretokenize.c $(CONSTRAINTS)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]' --config-settings editable_mode=strict
+	$(BIN)/python -m pip install --quiet -c $(CONSTRAINTS) -e '.[dev]' --config-settings editable_mode=strict
 	rm -f $(VENV)/.installed*
 	touch $(STAMP)
+
+# Fails (after trying both) when a jar cannot be had; the engine tests then skip, naming the jar.
+jars:
+	@command -v $(MVN) >/dev/null || { echo "make jars: $(MVN) not found (install Maven 3.8+)"; exit 1; }
+	@mkdir -p $(JAR_CACHE); missing=""; \
+	for a in $(JOB_SERVERS); do \
+	  jar=$(JAR_CACHE)/$$a-$(BEAM_VERSION).jar; \
+	  if [ -s $$jar ]; then echo "have $$jar"; continue; fi; \
+	  if $(MVN) -B -q -U -Dstyle.color=never org.apache.maven.plugins:maven-dependency-plugin:3.8.1:copy \
+	       -Dartifact=org.apache.beam:$$a:$(BEAM_VERSION) -DoutputDirectory=$(JAR_CACHE) >$(JAR_CACHE)/.$$a.log 2>&1 \
+	     && [ -s $$jar ]; then echo "fetched $$jar"; \
+	  else echo "make jars: org.apache.beam:$$a:$(BEAM_VERSION) could not be fetched:"; \
+	       { grep -m1 'ERROR' $(JAR_CACHE)/.$$a.log || tail -n 3 $(JAR_CACHE)/.$$a.log; } | sed 's/\x1b\[[0-9;]*m//g'; missing="$$missing $$a"; fi; \
+	done; test -z "$$missing"
 
 run: $(STAMP)
 	$(BIN)/corpusforge run --input $(SAMPLE) --output $(OUT) --config configs/sample.yaml --overwrite
@@ -90,13 +119,17 @@ dataflow: check-cluster-vars package
 	  --extra_package $(SDIST) --machine_type $(MACHINE_TYPE) --max_num_workers $(MAX_WORKERS) \
 	  --experiments use_runner_v2
 
-# Spark and Flink: Beam starts their job servers from jars it downloads once (Java 11 or 17 needed).
+# Spark and Flink: Beam starts their job servers from the jars of `make jars` (Java 17).
 spark: check-cluster-vars package
 	$(BIN)/corpusforge run --input '$(INPUT)' --output '$(OUTPUT)' --config $(CLUSTER_CONFIG) \
-	  --runner SparkRunner --spark_master_url $(SPARK_MASTER) --environment_type $(ENVIRONMENT_TYPE) \
+	  --runner SparkRunner --spark_master_url $(SPARK_MASTER) $(ENV_ARGS) \
 	  --extra_package $(SDIST)
 
 flink: check-cluster-vars package
 	$(BIN)/corpusforge run --input '$(INPUT)' --output '$(OUTPUT)' --config $(CLUSTER_CONFIG) \
-	  --runner FlinkRunner --flink_master $(FLINK_MASTER) --environment_type $(ENVIRONMENT_TYPE) \
+	  --runner FlinkRunner --flink_master $(FLINK_MASTER) $(ENV_ARGS) \
 	  --extra_package $(SDIST)
+
+# SDK harness processes for ENVIRONMENT_TYPE=EXTERNAL, listening on 127.0.0.1:$(WORKER_POOL_PORT) (Ctrl-C stops it)
+worker-pool: $(STAMP)
+	$(BIN)/python -m corpusforge.pipelines.worker_pool --port $(WORKER_POOL_PORT)

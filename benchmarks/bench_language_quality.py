@@ -45,16 +45,30 @@ def main() -> None:
     docs = read_docs(a.docs, a.limit)
     mb = sum(len(d.text.encode()) for d in docs) / 1e6
     lc = cfg.language
-    lang = IdentifyLanguage(lc.keep, lc.min_score, lc.seed, lc.sample_chars, lc.sample_chunks, lc.n_trial)
+    settings = dict(keep=lc.keep, min_score=lc.min_score, seed=lc.seed, sample_chars=lc.sample_chars,
+                    sample_chunks=lc.sample_chunks, n_trial=lc.n_trial)
+    lang = IdentifyLanguage(**settings, method=lc.method)
+    # langdetect's sampling walk, the evaluation before naive_bayes: measured alongside for the ratio
+    walk = IdentifyLanguage(**settings, method="sampling")
     qual = FilterQuality(cfg.quality)
     t0 = time.process_time()
     lang.setup()
     qual.setup()
     setup_s = time.process_time() - t0
+    walk.setup()
 
-    t0 = time.process_time()
-    lang_out = [lang.process(d) for d in docs]
-    t_lang = time.process_time() - t0
+    # interleaved in halves (the machine drifts): configured method, walk, configured, walk
+    t_lang = t_walk = 0.0
+    lang_out = []
+    half = len(docs) // 2
+    for part in (docs[:half], docs[half:]):
+        t0 = time.process_time()
+        lang_out += [lang.process(d) for d in part]
+        t_lang += time.process_time() - t0
+        t0 = time.process_time()
+        for d in part:
+            walk.process(d)
+        t_walk += time.process_time() - t0
     t0 = time.process_time()
     for d in docs:
         qual.process(d)
@@ -73,6 +87,9 @@ def main() -> None:
         "mb": round(mb, 2),
         "setup_s": round(setup_s, 2),
         "language": rate(t_lang),
+        "language_method": lc.method,
+        "language_sampling_walk": rate(t_walk),
+        "language_speedup_vs_walk": round(t_walk / t_lang, 2),
         "quality": rate(t_qual),
         "both": rate(t_both),
         "language_kept": len(survivors),

@@ -70,6 +70,7 @@ class LanguageConfig(Section):
     sample_chunks: int = Field(3, gt=0)
     seed: int = 0
     n_trial: int = Field(3, gt=0)
+    method: Literal["naive_bayes", "sampling"] = "sampling"
 
 
 class GopherQualityConfig(Section):

@@ -183,19 +183,43 @@ def sample_text(text: str, max_chars: int, chunks: int) -> str:
     return "\n".join(parts)
 
 
-class LanguageDetector:
-    """Pure language identification: text in, ``(code, probability)`` out (``("unknown", 0.0)``)."""
+METHODS = ("naive_bayes", "sampling")
 
-    def __init__(self, seed: int = 0, sample_chars: int = 1500, sample_chunks: int = 3, n_trial: int = 3):
+
+class LanguageDetector:
+    """Pure language identification: text in, ``(code, probability)`` out (``("unknown", 0.0)``).
+
+    ``method`` "naive_bayes" computes langdetect's posterior over every n-gram of the sample
+    (:mod:`corpusforge.transforms.language.naive_bayes`: exact, no seed, ~3x faster); "sampling" is
+    langdetect's own seeded random walk (``seed``, ``n_trial``), kept to reproduce earlier outputs.
+    """
+
+    def __init__(
+        self,
+        seed: int = 0,
+        sample_chars: int = 1500,
+        sample_chunks: int = 3,
+        n_trial: int = 3,
+        method: str = "naive_bayes",
+    ):
+        if method not in METHODS:
+            raise ValueError(f"unknown language detection method {method!r} (one of {', '.join(METHODS)})")
         self.seed = seed
         self.sample_chars = sample_chars
         self.sample_chunks = sample_chunks
         self.n_trial = n_trial
+        self.method = method
         self._factory = None
         self._detector_cls = None
+        self._naive_bayes = None
 
     def setup(self) -> None:
-        if self._factory is None:
+        if self.method == "naive_bayes":
+            if self._naive_bayes is None:
+                from corpusforge.transforms.language.naive_bayes import NaiveBayesLanguageDetector
+
+                self._naive_bayes = NaiveBayesLanguageDetector()
+        elif self._factory is None:
             self._factory = build_factory(self.seed)
             self._detector_cls = _make_fast_detector_class()
 
@@ -203,12 +227,15 @@ class LanguageDetector:
         state = dict(self.__dict__)
         state["_factory"] = None  # never pickle the profiles; setup() rebuilds them on the worker
         state["_detector_cls"] = None
+        state["_naive_bayes"] = None
         return state
 
     def detect(self, text: str) -> tuple[str, float]:
         from langdetect.lang_detect_exception import LangDetectException
 
         self.setup()
+        if self._naive_bayes is not None:
+            return self._naive_bayes.detect(sample_text(text, self.sample_chars, self.sample_chunks))
         detector = self._detector_cls(self._factory)
         detector.n_trial = self.n_trial
         detector.append(sample_text(text, self.sample_chars, self.sample_chunks))
@@ -240,10 +267,11 @@ class IdentifyLanguage(DocumentStage):
         sample_chars: int = 1500,
         sample_chunks: int = 3,
         n_trial: int = 3,
+        method: str = "naive_bayes",
     ) -> None:
         self.keep = frozenset(k.lower() for k in keep)
         self.min_score = min_score
-        self.detector = LanguageDetector(seed, sample_chars, sample_chunks, n_trial)
+        self.detector = LanguageDetector(seed, sample_chars, sample_chunks, n_trial, method)
 
     def setup(self) -> None:
         self.detector.setup()

@@ -138,3 +138,66 @@ def test_sample_exercises_the_reasons():
     assert reasons["lq-nav"] == "quality:c4.min_sentences"
     assert reasons["lq-numbers"] == "quality:gopher_quality.alpha_words_ratio"
     assert reasons["lq-list"].startswith("quality:fineweb.")  # an ingredient list: lines without punctuation
+
+
+def _langdetect_posterior(text: str) -> dict[str, float]:
+    """The naive Bayes posterior written from langdetect's own pieces: its Detector prepares the
+    text and lists the n-grams (``_extract_ngrams``), its profiles give p(n-gram | language)."""
+    import math
+
+    from langdetect.detector import Detector
+
+    from corpusforge.transforms.language.stage import build_factory
+
+    factory = build_factory(0)
+    det = Detector(factory)
+    det.append(text)
+    det.cleaning_text()
+    grams = det._extract_ngrams()
+    weight = det.ALPHA_DEFAULT / det.BASE_FREQ
+    logs = [sum(math.log(weight + factory.word_lang_prob_map[g][k]) for g in grams) for k in range(len(det.langlist))]
+    top = max(logs)
+    total = sum(math.exp(v - top) for v in logs)
+    return {lang.split("-")[0]: math.exp(v - top) / total for lang, v in zip(det.langlist, logs, strict=True)}
+
+
+@pytest.mark.parametrize("text", [EN, DE, ES, "Ein kurzer Satz. A short one too. Y uno más, por favor."])
+def test_naive_bayes_computes_langdetects_posterior_exactly(detector, text):
+    expected = _langdetect_posterior(text)
+    best = max(expected, key=expected.get)
+    lang, score = detector.detect(text)
+    assert lang == best
+    assert score == pytest.approx(expected[best], rel=1e-9, abs=1e-12)
+
+
+def test_mostly_cyrillic_text_drops_its_latin_letters_as_langdetect_does(detector):
+    text = "Москва является столицей России и крупнейшим городом страны. Moscow is big."
+    expected = _langdetect_posterior(text)
+    assert detector.detect(text) == (max(expected, key=expected.get), pytest.approx(max(expected.values())))
+    assert detector.detect(text)[0] == "ru"
+
+
+def test_the_sampling_walk_is_still_available_and_agrees_on_clear_text():
+    sampling = LanguageDetector(method="sampling")
+    assert [sampling.detect(t)[0] for t in (EN, DE, ES)] == ["en", "de", "es"]
+    with pytest.raises(ValueError, match="unknown language detection method 'fast'"):
+        LanguageDetector(method="fast")
+
+
+def test_config_names_a_bad_method():
+    from corpusforge.schemas.config import ConfigError, load_config
+
+    with pytest.raises(ConfigError, match="language.method"):
+        load_config(None, ["language.method=fast"])
+
+
+def test_naive_bayes_answers_do_not_depend_on_the_word_memo(monkeypatch):
+    from corpusforge.transforms.language import naive_bayes
+
+    texts = [EN, DE, ES, EN + " " + DE]
+    fresh = naive_bayes.NaiveBayesLanguageDetector()
+    expected = [fresh.detect(t) for t in texts]
+    monkeypatch.setattr(naive_bayes, "_WORD_ROWS_MAX", 40)  # smaller than one text's words: cleared often
+    small = naive_bayes.NaiveBayesLanguageDetector()
+    assert [small.detect(t) for t in texts + texts] == expected + expected
+    assert len(small._word_rows) <= max(40, len(set((EN + " " + DE).split())) + 2)

@@ -1,0 +1,144 @@
+"""langdetect's model evaluated exactly, over every n-gram of the sample at once.
+
+langdetect scores a text by a Monte-Carlo walk: it draws n-grams of the text at random, multiplies
+each language's probability by ``alpha / 10000 + p(n-gram | language)``, and stops when one language
+passes 0.99999 (a few restarts with jittered ``alpha``, averaged). That walk estimates the naive
+Bayes posterior of the same model, and costs one Python step per draw. Here the posterior is
+computed, not estimated: the log of ``alpha / 10000 + p(n-gram | language)`` summed over all the
+sample's n-grams, then normalised. The profiles, the text preparation (URL and e-mail removal, the
+Vietnamese and per-character normalisation, the capital-word rule, dropping Latin letters from a
+mostly non-Latin text) and ``alpha`` are langdetect's own; only the random draws are gone, so the
+answer depends on the text alone (no seed) and is the same on any worker.
+
+Speed: the n-grams of a word depend only on the word (and on whether a space follows it), so each
+distinct word's summed log-probability vector (one row of 55 floats) is computed once per worker and
+memoised; a document is then a gather and a sum over its words' rows. On the dev corpus's confident
+base pages the answers agree with the sampling walk's on accuracy (0.9605 both) and reject one more
+non-English page (non-English rejection 0.9939 -> 0.9969).
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+
+# langdetect's text preparation and n-gram extraction, shared with the sampling detector
+from corpusforge.transforms.language.stage import _SPACES as SPACES
+from corpusforge.transforms.language.stage import _NormalizeTable as NormalizeTable
+from corpusforge.transforms.language.stage import build_factory
+
+# Memoised words per worker (cleared when full): 200 k rows of 55 float64 are ~90 MiB at most.
+_WORD_ROWS_MAX = 200_000
+_LATIN = re.compile("[A-z]")
+# langdetect's "non-Latin": at or above U+0300 and outside Latin Extended Additional (U+1E00-U+1EFF)
+_NON_LATIN = re.compile("[\u0300-\u1dff\u1f00-\U0010ffff]")
+_NOT_LATIN_LETTER = re.compile("[A-z]+")
+
+
+class NaiveBayesLanguageDetector:
+    """``detect(text) -> (code, posterior)`` with langdetect's profiles, computed exactly.
+
+    Built on the worker (``setup``): the profiles' log-probability table is ~30 MiB.
+    """
+
+    def __init__(self) -> None:
+        factory = build_factory(0)
+        from langdetect.detector import Detector
+        from langdetect.utils.ngram import NGram
+
+        self.languages = [lang.split("-")[0].lower() for lang in factory.langlist]
+        probabilities = factory.word_lang_prob_map
+        self._gram_row = {gram: i for i, gram in enumerate(probabilities)}
+        weight = Detector.ALPHA_DEFAULT / Detector.BASE_FREQ
+        self._gram_logs = np.log(weight + np.array(list(probabilities.values()), dtype=np.float64))
+        self._url, self._mail = Detector.URL_RE, Detector.MAIL_RE
+        self._max_text_length = 10_000  # langdetect's Detector.max_text_length
+        self._normalize_vi = NGram.normalize_vi
+        self._table = NormalizeTable()
+        n_lang = len(self.languages)
+        self._word_rows: dict[tuple[str, bool], int] = {}
+        self._rows = np.zeros((4096, n_lang), dtype=np.float64)
+        self._next_row = 0
+
+    def _prepare(self, text: str) -> str:
+        """langdetect's ``Detector.append`` and ``cleaning_text``, with cheap gates."""
+        if "http" in text:
+            text = self._url.sub(" ", text)
+        if "@" in text:
+            text = self._mail.sub(" ", text)
+        text = self._normalize_vi(text)
+        text = SPACES.sub(" ", text[: self._max_text_length])
+        if not text.isascii():
+            latin = len(_LATIN.findall(text))
+            if latin * 2 < len(_NON_LATIN.findall(text)):
+                text = _NOT_LATIN_LETTER.sub("", text)
+        return text
+
+    def _gram_rows(self, word: str, followed_by_space: bool) -> list[int]:
+        """The profile rows of the n-grams langdetect's NGram buffer yields over `` word`` (and the
+        space after it), in its order: :func:`word_ngrams`'s walk, giving row indices directly."""
+        s = " " + word + " " if followed_by_space else " " + word
+        row = self._gram_row.get
+        capitals = not word.islower()  # langdetect's capital-word rule can only bite then
+        out: list[int] = []
+        for j in range(1, len(s)):
+            ch = s[j]
+            if capitals and ch.isupper() and s[j - 1].isupper():
+                continue
+            if ch != " ":
+                r = row(ch)
+                if r is not None:
+                    out.append(r)
+            r = row(s[j - 1 : j + 1])
+            if r is not None:
+                out.append(r)
+            if j >= 2:
+                r = row(s[j - 2 : j + 1])
+                if r is not None:
+                    out.append(r)
+        return out
+
+    def _add_rows(self, keys: list[tuple[str, bool]]) -> None:
+        """Memoise the rows of new words in one gather and one segmented sum (the cold path: a
+        worker keeps meeting new words in a crawl's long tail, so they are batched per document)."""
+        grams_of = [self._gram_rows(word, space) for word, space in keys]
+        with_grams = [i for i, grams in enumerate(grams_of) if grams]
+        for key in keys:
+            self._word_rows[key] = -1  # overwritten below when the word has n-grams
+        if not with_grams:
+            return
+        first = self._next_row
+        need = first + len(with_grams)
+        if need > len(self._rows):
+            grown = np.zeros((max(need, 2 * len(self._rows)), self._rows.shape[1]))
+            grown[: len(self._rows)] = self._rows
+            self._rows = grown
+        flat = [r for i in with_grams for r in grams_of[i]]
+        starts = np.cumsum([0] + [len(grams_of[i]) for i in with_grams[:-1]])
+        self._rows[first:need] = np.add.reduceat(self._gram_logs[flat], starts, axis=0)
+        for row, i in enumerate(with_grams, start=first):
+            self._word_rows[keys[i]] = row
+        self._next_row = need
+
+    def detect(self, text: str) -> tuple[str, float]:
+        words = self._prepare(text).translate(self._table).split(" ")
+        last = len(words) - 1
+        keys = [(w, i < last) for i, w in enumerate(words) if w]
+        memo = self._word_rows
+        new = list(dict.fromkeys(k for k in keys if k not in memo))
+        if new:
+            if len(memo) + len(new) > _WORD_ROWS_MAX:  # full: start again with this document's words
+                memo.clear()
+                self._next_row = 0
+                new = list(dict.fromkeys(keys))
+            self._add_rows(new)
+        rows = [r for r in map(memo.__getitem__, keys) if r >= 0]
+        if not rows:
+            return "unknown", 0.0
+        scores = self._rows[rows].sum(axis=0)
+        scores -= scores.max()
+        posterior = np.exp(scores)
+        posterior /= posterior.sum()
+        best = int(posterior.argmax())
+        return self.languages[best], float(posterior[best])
