@@ -21,7 +21,7 @@ import os
 import posixpath
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from apache_beam.io.filesystems import FileSystems
@@ -45,6 +45,11 @@ RunPart = Callable[[list[str], str, Config], dict[str, Any]]
 
 class ManifestError(RuntimeError):
     """A manifest that cannot be continued from; raised before anything is deleted."""
+
+
+def _file_key(path: str) -> str:
+    """A local path made absolute, so a file is recorded once however the command spelled it."""
+    return path if "://" in path else os.path.normpath(os.path.abspath(path))
 
 
 def part_name(n: int) -> str:
@@ -257,8 +262,10 @@ def run_incremental(files: list[InputFile], output: str, cfg: Config, run_part: 
     manifest.setdefault("config_hash", cfg.digest())
     recorded = manifest["parts"]
     discard_unrecorded(output, len(recorded))
-    held = {e["path"] for p in recorded for e in p["files"]}
-    todo = plan_parts([f for f in files if f.path not in held], cfg.input.part_mb)
+    # one key per file however it is spelled (recorded paths are absolute for local files)
+    held = {_file_key(e["path"]) for p in recorded for e in p["files"]}
+    todo = plan_parts([replace(f, path=_file_key(f.path)) for f in files if _file_key(f.path) not in held],
+                      cfg.input.part_mb)
     for files_of_part in todo:
         n = len(recorded)
         name = part_name(n)
