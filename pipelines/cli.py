@@ -29,7 +29,7 @@ from corpusforge.pipelines.local.progress import Progress
 from corpusforge.pipelines.local.runner import LocalRunner, local_options, resolve_runner
 from corpusforge.pipelines.report import stats as run_stats
 from corpusforge.pipelines.report.html import write_report
-from corpusforge.pipelines.stages import near_params
+from corpusforge.pipelines.stages import enabled_stages, near_params
 from corpusforge.schemas.config import Config, ConfigError, load_config
 from corpusforge.transforms.dedup.index import INDEX_DIR, IndexParams, write_params
 from corpusforge.transforms.io.read import InputError, discover_inputs
@@ -197,6 +197,8 @@ def run_incremental(inputs: list[str], output: str, cfg: Config, beam_args: list
         raise InputError("; ".join(f"cannot read input {m.path}: {m.error}" for m in missing))
     if not files:
         raise InputError("no input files to read (every --input was unreadable)")
+    # a bad benchmark or dedup.previous path fails here, before --overwrite removes anything
+    enabled_stages(incremental.part_config(cfg, output, 0))
     manifest = None
     if not overwrite:
         try:

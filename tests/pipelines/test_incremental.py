@@ -178,6 +178,10 @@ def test_bad_manifest_or_changed_config_is_refused_before_anything_is_deleted(sp
     assert main(cli_args(split, out)) == 2
     assert "manifest.json is not JSON" in capsys.readouterr().err
     assert sorted(p.relative_to(out) for p in out.rglob("*")) == before
+    # --overwrite with a bad dedup.previous fails before removing the earlier run
+    assert main(cli_args(split, out, "--overwrite", "--set", f"dedup.previous=[{tmp_path / 'nowhere'}]")) == 2
+    assert "no such folder" in capsys.readouterr().err
+    assert sorted(p.relative_to(out) for p in out.rglob("*")) == before
     # a plain run does not mix into an incremental folder
     plain = ["run", "--input", str(split), "--output", str(out), *sets()]
     assert main(plain) == 2 and "already holds a run" in capsys.readouterr().err
