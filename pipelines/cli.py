@@ -27,7 +27,9 @@ from corpusforge.pipelines import incremental
 from corpusforge.pipelines.build import RUN_DIR, build_pipeline, default_release
 from corpusforge.pipelines.local.progress import Progress
 from corpusforge.pipelines.local.runner import LocalRunner, local_options, resolve_runner
+from corpusforge.pipelines.report import data as report_data
 from corpusforge.pipelines.report import stats as run_stats
+from corpusforge.pipelines.report.bias import bias_summary
 from corpusforge.pipelines.report.html import write_report
 from corpusforge.pipelines.stages import enabled_stages, near_params
 from corpusforge.schemas.config import Config, ConfigError, load_config
@@ -167,9 +169,15 @@ def run(inputs: list[str], output: str, cfg: Config, beam_args: list[str], worke
         started=started,
         runner=_runner_name(runner),
     )
+    if "pii" in data["stages"] and cfg.pii.enabled:  # a few masked passages per replaced type
+        data["stages"]["pii"]["examples"] = report_data.pii_examples(
+            output, cfg.pii.placeholder, cfg.report.examples_per_reason)
     sequences = sequence_summary(counters)
     if sequences is not None:
         data["sequences"] = sequences
+    bias = bias_summary(counters.get("bias"))
+    if bias is not None:
+        data["bias"] = bias
     run_stats.write_json(f"{output}/stats.json", data)
     if cfg.report.enabled:
         try:

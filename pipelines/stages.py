@@ -13,6 +13,8 @@ import apache_beam as beam
 
 from corpusforge.schemas.config import Config, ConfigError
 from corpusforge.transforms.base import ApplyStage
+from corpusforge.transforms.bias.lexicon import Lexicon, LexiconError
+from corpusforge.transforms.bias.stage import tag_bias
 from corpusforge.transforms.decontam.index import resolve_sources
 from corpusforge.transforms.decontam.stage import Decontaminate, Decontaminator
 from corpusforge.transforms.dedup.exact import DeduplicateExact
@@ -22,6 +24,8 @@ from corpusforge.transforms.dedup.previous import DeduplicatePrevious
 from corpusforge.transforms.language.stage import IdentifyLanguage
 from corpusforge.transforms.normalize.stage import Normalize
 from corpusforge.transforms.pii.stage import pii_stage
+from corpusforge.transforms.prompt.patterns import PatternError, load_patterns
+from corpusforge.transforms.prompt.stage import tag_prompt
 from corpusforge.transforms.quality.stage import FilterQuality
 from corpusforge.transforms.toxicity.stage import tag_toxicity
 
@@ -92,6 +96,26 @@ def _toxicity(cfg: Config) -> beam.PTransform | None:
     return tag_toxicity(cfg.toxicity)
 
 
+def _prompt(cfg: Config) -> beam.PTransform | None:
+    c = cfg.prompt
+    if c.enabled:
+        try:  # a bad pattern fails at start-up, naming where it came from
+            load_patterns(c.patterns_file, c.extra_patterns)
+        except PatternError as exc:
+            raise ConfigError(f"prompt.patterns_file: {exc}" if c.patterns_file and str(c.patterns_file) in str(exc)
+                              else f"prompt: {exc}") from None
+    return tag_prompt(c)
+
+
+def _bias(cfg: Config) -> beam.PTransform | None:
+    if cfg.bias.enabled:
+        try:  # a bad lexicon fails at start-up, naming the file and line
+            Lexicon.load(cfg.bias.lexicon)
+        except LexiconError as exc:
+            raise ConfigError(f"bias.lexicon: {exc}") from None
+    return tag_bias(cfg)
+
+
 STAGES: list[tuple[str, StageFactory]] = [
     ("normalize", _normalize),
     # Decontamination first among the filters: at ~3,000 docs/s per core it is cheaper than language
@@ -101,11 +125,13 @@ STAGES: list[tuple[str, StageFactory]] = [
     ("decontamination", _decontamination),
     ("language", _language),
     ("quality", _quality),
-    ("dedup_previous", _dedup_previous),  # first: a copy of an earlier release is named as such
+    ("prompt", _prompt),  # before dedup: with its filter on, a rejected copy never decides a cluster
+    ("dedup_previous", _dedup_previous),  # first of dedup: a copy of an earlier release is named as such
     ("dedup_exact", _dedup_exact),
     ("dedup_near", _dedup_near),
     ("pii", _pii),  # after dedup: it changes text that dedup compares in its original form
-    ("toxicity", _toxicity),  # last: it scores only what survives, and only tags by default
+    ("toxicity", _toxicity),  # late: it scores only what survives, and only tags by default
+    ("bias", _bias),  # after toxicity: it reads the same classifier; tagging only
 ]
 
 

@@ -50,7 +50,8 @@ class InputConfig(Section):
 
 
 class OutputConfig(Section):
-    rejected_text: bool = True
+    # true: raw text; false: none; "scrubbed": the text (and url, metadata) after PII scrubbing
+    rejected_text: bool | Literal["scrubbed"] = True
     shard_target_mb: int = Field(256, gt=0)
     sharding: Literal["auto", "fixed", "runner"] = "auto"
     compression: Literal["zstd", "snappy", "gzip", "none"] = "zstd"
@@ -168,13 +169,14 @@ class DecontaminationConfig(Section):
 
 
 PII_ENTITIES = ("EMAIL_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD", "IP_ADDRESS", "IBAN_CODE", "US_SSN",
-                "PERSON", "LOCATION")
+                "SECRET", "CREDENTIAL", "PERSON", "LOCATION")
 
 
 class PiiConfig(Section):
     enabled: bool = True
     entities: list[Literal[PII_ENTITIES]] = Field(  # type: ignore[valid-type]
-        default_factory=lambda: ["EMAIL_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD", "IP_ADDRESS", "IBAN_CODE", "US_SSN"]
+        default_factory=lambda: ["EMAIL_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD", "IP_ADDRESS", "IBAN_CODE", "US_SSN",
+                                 "SECRET", "CREDENTIAL"]
     )
     score_threshold: float = Field(0.5, ge=0.0, le=1.0)
     placeholder: str = "<{entity}>"
@@ -286,6 +288,36 @@ class ToxicityConfig(Section):
     model_path: str | None = None
 
 
+class PromptThresholds(Section):
+    """Matches per document at which a signal tags it (and, with ``prompt.filter``, rejects it); 0: never."""
+
+    chat_markers: int = Field(4, ge=0)
+    template_tokens: int = Field(2, ge=0)
+    assistant_boilerplate: int = Field(1, ge=0)
+    jailbreak: int = Field(1, ge=0)
+
+
+class PromptConfig(Section):
+    """Prompt control (transforms/prompt/): chat transcripts, templates, assistant boilerplate, jailbreaks."""
+
+    enabled: bool = True
+    filter: bool = False
+    thresholds: PromptThresholds = Field(default_factory=PromptThresholds)
+    patterns_file: str | None = None  # None: the shipped package/assets/prompt_patterns.txt
+    extra_patterns: dict[str, list[str]] = Field(default_factory=dict)
+
+
+class BiasConfig(Section):
+    """Bias signals (transforms/bias/): gendered words and identity mentions, tagging only. The
+    classifier, its text cleaning and the toxic threshold are the ``toxicity`` section's."""
+
+    enabled: bool = True
+    lexicon: str | None = None  # None: the shipped package/assets/bias_lexicon.txt
+    toxic_lines: bool = True
+    max_segment_words: int = Field(64, gt=0)
+    batch_size: int = Field(256, gt=0)
+
+
 class Config(Section):
     input: InputConfig = Field(default_factory=InputConfig)
     output: OutputConfig = Field(default_factory=OutputConfig)
@@ -293,9 +325,11 @@ class Config(Section):
     language: LanguageConfig = Field(default_factory=LanguageConfig)
     quality: QualityConfig = Field(default_factory=QualityConfig)
     decontamination: DecontaminationConfig = Field(default_factory=DecontaminationConfig)
+    prompt: PromptConfig = Field(default_factory=PromptConfig)
     dedup: DedupConfig = Field(default_factory=DedupConfig)
     pii: PiiConfig = Field(default_factory=PiiConfig)
     toxicity: ToxicityConfig = Field(default_factory=ToxicityConfig)
+    bias: BiasConfig = Field(default_factory=BiasConfig)
     tokenize: TokenizeConfig = Field(default_factory=TokenizeConfig)
     report: ReportConfig = Field(default_factory=ReportConfig)
 

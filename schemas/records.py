@@ -69,6 +69,35 @@ class QualitySignals:
 
 
 @dataclass
+class BiasSignals:
+    """What the bias stage measured in one document (see :mod:`corpusforge.transforms.bias`).
+
+    ``female`` and ``male`` count gendered words (pronouns and nouns); ``mentions`` counts identity
+    terms per category (only categories with a mention appear); ``toxic_mentions`` counts, per
+    category (``female`` and ``male`` included), the mentions that sit in a line or sentence the
+    toxicity classifier scores at or above ``toxicity.threshold``. ``words`` is the denominator of
+    the per-million-words rates in stats.json.
+    """
+
+    words: Int32
+    female: Int32
+    male: Int32
+    mentions: dict[str, Int32]
+    toxic_mentions: dict[str, Int32]
+
+
+@dataclass
+class PromptSignals:
+    """Prompt scaffolding found in one document (see :mod:`corpusforge.transforms.prompt`): matches
+    of the shipped (and configured) patterns per signal."""
+
+    chat_markers: Int32  # role turns that start a line: "Human:", "Assistant:", "User:"
+    template_tokens: Int32  # <|im_start|>, [INST], ### Instruction:, special tokens spelt as text
+    assistant_boilerplate: Int32  # "As an AI language model", "I cannot fulfill this request"
+    jailbreak: Int32  # "ignore all previous instructions", "you are now DAN"
+
+
+@dataclass
 class Document:
     """A document in flight. Stages read ``text`` and add typed annotations; none is a free dict.
 
@@ -89,10 +118,12 @@ class Document:
     lang: str | None = None
     lang_score: Float32 | None = None
     quality_signals: QualitySignals | None = None
+    prompt_signals: PromptSignals | None = None
     duplicate_count: Int32 | None = None
     contamination: str | None = None
     pii_counts: dict[str, Int32] | None = None
     toxicity_score: Float32 | None = None
+    bias: BiasSignals | None = None
     n_tokens: Int32 | None = None
 
 
@@ -161,7 +192,7 @@ class IndexRow:
 DOCUMENT_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(Document))
 REJECTION_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(Rejection))
 # Annotations that are flat dataclasses (struct columns); pyarrow wants them as dicts.
-_STRUCT_FIELDS: frozenset[str] = frozenset({"quality_signals"})
+_STRUCT_FIELDS: frozenset[str] = frozenset({"quality_signals", "prompt_signals", "bias"})
 
 
 def document_row(doc: Document) -> dict[str, Any]:
@@ -190,6 +221,7 @@ def sequence_row(seq: SequenceRow | PackedRow) -> dict[str, Any]:
 
 
 __all__ = [
+    "BiasSignals",
     "DOCUMENT_FIELDS",
     "Document",
     "Float32",
@@ -197,6 +229,7 @@ __all__ = [
     "Int32",
     "QualitySignals",
     "PackedRow",
+    "PromptSignals",
     "REJECTION_FIELDS",
     "Rejected",
     "Rejection",

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from corpusforge.pipelines.report.bias import bias_summary
+
 
 def stage(n_in: int, kept: int, reasons: dict[str, int] | None = None, chars: int = 1000, **extra: Any) -> dict[str, Any]:
     reasons = reasons or {}
@@ -14,9 +16,14 @@ def stage(n_in: int, kept: int, reasons: dict[str, int] | None = None, chars: in
 
 
 def full_stats() -> dict[str, Any]:
-    order = ["read", "validate", "normalize", "language", "quality", "decontamination", "dedup_exact",
-             "dedup_near", "pii", "toxicity", "tokenize"]
+    order = ["read", "validate", "normalize", "language", "quality", "decontamination", "prompt", "dedup_exact",
+             "dedup_near", "pii", "toxicity", "bias", "tokenize"]
+    bias_counters = {"docs": 600, "words": 500_000, "mentions:female": 900, "mentions:male": 1200,
+                     "mentions:religion": 80, "toxic_mentions:religion": 8, "toxic_mentions:female": 30,
+                     "rejected_records:docs": 400, "rejected_records:words": 300_000,
+                     "rejected_records:mentions:religion": 70, "rejected_records:toxic_mentions:religion": 20}
     return {
+        "bias": bias_summary(bias_counters),
         "corpusforge_version": "0.1.0", "records_read": 1000, "kept": 600, "rejected": 400, "conservation_ok": True,
         "stage_order": order,
         "stages": {
@@ -31,11 +38,13 @@ def full_stats() -> dict[str, Any]:
                                          "gopher_quality.mean_word_length": {"2.0": 30, "3.0": 800, "10.0": 70}}),
             "decontamination": stage(760, 740, {"contamination:gsm8k": 15, "contamination:mmlu": 5},
                                      counters={"hits:gsm8k": 15, "hits:mmlu": 5, "hits:humaneval": 0}),
+            "prompt": stage(740, 740, counters={"tagged": 4, "tagged:chat_markers": 3, "tagged:jailbreak": 1}),
             "dedup_exact": stage(740, 700, {"dedup:exact": 40}),
             "dedup_near": stage(700, 600, {"dedup:near": 100},
                                 histograms={"cluster_size": {"2.0": 60, "3.0": 20, "10.0": 4}}),
             "pii": stage(600, 600, counters={"replaced:EMAIL_ADDRESS": 41, "replaced:PHONE_NUMBER": 12}),
             "toxicity": stage(600, 600, histograms={"toxicity_score": {"0.0": 500, "0.5": 80, "0.9": 20}}),
+            "bias": stage(600, 600, counters=bias_counters),
             "tokenize": stage(600, 600, counters={
                 "rows:bucket=512": 300, "tokens:bucket=512": 100_000, "padding:bucket=512": 53_600,
                 "rows:bucket=2048": 100, "tokens:bucket=2048": 150_000, "padding:bucket=2048": 54_800,
@@ -58,6 +67,6 @@ def full_stats() -> dict[str, Any]:
 # Every plot the full stats must produce (data-plot names).
 FULL_PLOTS = {
     "funnel", "rejections", "languages", "lang_score", "lengths", "quality.gopher_repetition.dup_line_frac",
-    "quality.gopher_quality.mean_word_length", "dedup_near.cluster_size", "contamination", "pii", "toxicity",
-    "sequences",
+    "quality.gopher_quality.mean_word_length", "dedup_near.cluster_size", "contamination", "pii", "prompt", "toxicity",
+    "bias.rates", "bias.toxic", "sequences",
 }

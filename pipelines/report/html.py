@@ -219,6 +219,17 @@ def _counter_section(inp: ReportInputs, key: str, title: str, stages: tuple[str,
     return sec
 
 
+def _pii(inp: ReportInputs) -> Section:
+    """Replacements per type, then a few masked passages per type (stats.json's pii examples)."""
+    sec = _counter_section(inp, "pii", "PII replacements per type", ("pii",), "replaced:", "replacements", "type")
+    examples = inp.stats.get("stages", {}).get("pii", {}).get("examples") or {}
+    for entity, passages in examples.items():
+        items = "".join(f"<li><pre>{esc(p)}</pre></li>" for p in passages)
+        sec.body.append(f"<details><summary>{esc(entity)}: masked examples ({len(passages)} shown)</summary>"
+                        f"<ul class=examples>{items}</ul></details>")
+    return sec
+
+
 def _toxicity(inp: ReportInputs) -> Section:
     sec = Section("toxicity", "Toxicity scores")
     if not rd.stage_ran(inp.stats, "toxicity"):
@@ -232,6 +243,33 @@ def _toxicity(inp: ReportInputs) -> Section:
     marks = [("threshold", float(threshold))] if isinstance(threshold, int | float) and not isinstance(threshold, bool) else []
     sec.plot("toxicity", plots.histogram_chart([("documents", scores)], "toxicity score", marks),
              "toxicity score distribution (dashed: threshold)")
+    return sec
+
+
+def _bias(inp: ReportInputs) -> Section:
+    sec = Section("bias", "Bias signals: identity mentions and gendered words")
+    bias = inp.stats.get("bias")
+    if not rd.stage_ran(inp.stats, "bias") or not bias:
+        sec.not_run("bias")
+        return sec
+    before, kept = bias.get("before_filtering", {}), bias.get("kept", {})
+    cats = sorted(set(before.get("per_million_words", {})) | set(kept.get("per_million_words", {})))
+    if not cats:
+        sec.not_run("bias", "no lexicon mention found by")
+        return sec
+    rate = [(name, [fig.get("per_million_words", {}).get(c, 0.0) for c in cats])
+            for name, fig in (("before filtering", before), ("kept", kept))]
+    sec.plot("bias.rates", plots.hbar_pair_chart(cats, rate, "mentions per million words"),
+             "mentions per million words, per category, before filtering and kept")
+    share = [(name, [fig.get("toxic_share", {}).get(c, 0.0) for c in cats])
+             for name, fig in (("before filtering", before), ("kept", kept))]
+    sec.plot("bias.toxic", plots.hbar_pair_chart(cats, share, "share of mentions in toxic lines"),
+             "share of each category's mentions in a line the toxicity classifier scores at or above its threshold")
+    sec.table("bias", ["corpus", "documents", "words", "female:male"], [[
+        ("corpus", name), ("documents", fig.get("documents", 0)), ("words", fig.get("words", 0)),
+        ("female_male_ratio", "–" if fig.get("female_male_ratio") is None else f"{fig['female_male_ratio']:.3f}"),
+    ] for name, fig in (("before filtering", before), ("kept", kept))])
+    sec.body.append(f"<p>{esc(bias.get('note', ''))}</p>")
     return sec
 
 
@@ -313,8 +351,10 @@ SECTIONS: list[Callable[[ReportInputs], Section | None]] = [
     _summary, _funnel, _rejections, _language, _lengths, _quality, _duplicates,
     lambda i: _counter_section(i, "contamination", "Contamination hits per benchmark", ("decontamination",),
                                "hits:", "hits", "benchmark"),
-    lambda i: _counter_section(i, "pii", "PII replacements per type", ("pii",), "replaced:", "replacements", "type"),
-    _toxicity, _sequences, _other, _kept, _examples, _config,
+    _pii,
+    lambda i: _counter_section(i, "prompt", "Prompt scaffolding: documents tagged per signal", ("prompt",),
+                               "tagged:", "documents", "signal"),
+    _toxicity, _bias, _sequences, _other, _kept, _examples, _config,
 ]
 
 STYLE = """

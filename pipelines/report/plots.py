@@ -78,6 +78,24 @@ def hbar_chart(items: Sequence[tuple[str, float]], xlabel: str, color: str = KEP
     return _png(fig)
 
 
+def hbar_pair_chart(labels: Sequence[str], series: Sequence[tuple[str, Sequence[float]]], xlabel: str) -> str:
+    """Horizontal bars of two (or more) series side by side per label, e.g. before and after filtering."""
+    labels = list(labels)[::-1]
+    fig = _fig(7.5, max(1.6, 0.45 * len(labels) + 0.9))
+    ax = fig.subplots()
+    n = max(1, len(series))
+    height = 0.8 / n
+    colors = [BEFORE_COLOR, AFTER_COLOR, KEPT_COLOR, REJECTED_COLOR]
+    for s, (name, values) in enumerate(series):
+        ys = [y - 0.4 + height * (s + 0.5) for y in range(len(labels))]
+        ax.barh(ys, list(values)[::-1], height=height, color=colors[s % len(colors)], label=name)
+    ax.set_yticks(range(len(labels)), labels)
+    ax.set_xlabel(xlabel)
+    ax.xaxis.set_major_formatter(HUMAN)
+    ax.legend(fontsize=8, loc="lower right")
+    return _png(fig)
+
+
 def hbar_split_chart(items: Sequence[tuple[str, int, int]], xlabel: str, top: int = 30) -> str:
     """Horizontal stacked bars of (label, kept, rejected), largest total on top."""
     items = list(items)[:top][::-1]

@@ -249,3 +249,20 @@ def test_a_page_spelling_a_special_token_is_tokenized_by_the_library_as_text(sam
     (row,) = rows
     eos = 0  # the project tokenizer's <|endoftext|>
     assert row["input_ids"][-1] == eos and eos not in row["input_ids"][:-1]
+
+
+def test_bias_tags_every_kept_document_and_counts_before_filtering(sample_run):
+    kept = table_rows(sample_run / "documents")
+    assert kept and all(r["bias"] is not None and r["bias"]["words"] > 0 for r in kept)
+    stats = json.loads((sample_run / "stats.json").read_text())
+    assert stats["bias"]["kept"]["documents"] == len(kept)
+    # rejected records with text are counted too (invalid records without text count as empty)
+    assert stats["bias"]["before_filtering"]["documents"] == stats["records_read"]
+    assert stats["bias"]["before_filtering"]["words"] > stats["bias"]["kept"]["words"]
+
+
+def test_prompt_signals_on_every_kept_document(sample_run):
+    kept = table_rows(sample_run / "documents")
+    assert all(r["prompt_signals"] is not None for r in kept)
+    stats = json.loads((sample_run / "stats.json").read_text())
+    assert "prompt" in stats["stage_order"] and stats["stages"]["prompt"]["rejected"] == 0

@@ -162,13 +162,14 @@ def test_full_stats_draw_every_plot_and_tables_match():
 
 def test_missing_stages_say_not_run():
     stats = full_stats()
-    for name in ("language", "quality", "decontamination", "dedup_exact", "dedup_near", "pii", "toxicity", "tokenize"):
+    for name in ("language", "quality", "decontamination", "dedup_exact", "dedup_near", "pii", "toxicity", "bias",
+                 "prompt", "tokenize"):
         stats["stages"].pop(name)
         stats["stage_order"].remove(name)
     report = parse(render(ReportInputs(stats, {}, {})))
     assert set(report.plots) == {"funnel", "rejections", "lengths"}
     assert set(report.not_run) == {"language", "quality", "dedup_exact, dedup_near", "decontamination", "pii",
-                                   "toxicity", "tokenize"}
+                                   "toxicity", "bias", "prompt", "tokenize"}
 
 
 def test_stage_that_ran_without_its_counters_is_reported_as_such():

@@ -205,10 +205,11 @@ def test_config_defaults_tag_only_and_overrides_validate():
         load_config(overrides=["toxicity.treshold=0.5"])
 
 
-def test_toxicity_is_the_last_stage_and_can_be_disabled():
-    assert STAGES[-1][0] == "toxicity"
+def test_toxicity_follows_every_filter_and_can_be_disabled():
+    # only the bias stage (tagging only, it reads the same classifier) comes after it
+    assert [n for n, _ in STAGES][-2:] == ["toxicity", "bias"]
     names = [n for n, _ in enabled_stages(load_config())]
-    assert names[-1] == "toxicity"
+    assert names[-2:] == ["toxicity", "bias"]
     assert "toxicity" not in [n for n, _ in enabled_stages(load_config(overrides=["toxicity.enabled=false"]))]
     assert tag_toxicity(ToxicityConfig(enabled=False)) is None
 

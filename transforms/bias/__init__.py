@@ -1,0 +1,5 @@
+"""Bias signals: the lexicon and its matcher (lexicon), and the tagging stage (stage)."""
+
+from corpusforge.transforms.bias.stage import TagBias
+
+__all__ = ["TagBias"]
