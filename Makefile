@@ -41,7 +41,7 @@ JAR_CACHE ?= $(HOME)/.apache_beam/cache/jars
 JOB_SERVERS := beam-runners-flink-$(FLINK_VERSION)-job-server beam-runners-spark-3-job-server
 MVN ?= mvn
 
-.PHONY: env jars worker-pool run test bench bench-dedup lint tokenizer clean package dataflow spark flink check-cluster-vars toxicity-model
+.PHONY: env jars worker-pool run test test-fast bench bench-dedup lint tokenizer clean package dataflow spark flink check-cluster-vars toxicity-model
 
 env: $(STAMP)
 
@@ -74,6 +74,10 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# the development loop: everything but the pipeline runs (marked slow), under a minute
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run_bench.py --docs $(BENCH_DOCS) --out bench.json

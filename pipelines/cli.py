@@ -35,11 +35,13 @@ from corpusforge.pipelines.stages import enabled_stages, near_params
 from corpusforge.schemas.config import Config, ConfigError, load_config
 from corpusforge.transforms.dedup.index import INDEX_DIR, IndexParams, write_params
 from corpusforge.transforms.io.read import InputError, discover_inputs
+from corpusforge.transforms.tokenize.mix import mix_summary
+from corpusforge.transforms.tokenize.outputs import format_summary
 from corpusforge.transforms.tokenize.stage import sequence_summary
 
 LOG = logging.getLogger("corpusforge")
-OUTPUT_ENTRIES = ("documents", "rejected", "sequences", "dedup_index", "stats.json", "report.html", RUN_DIR,
-                  *incremental.ENTRIES)
+OUTPUT_ENTRIES = ("documents", "rejected", "sequences", "sequences_megatron", "sequences_mds", "dedup_index",
+                  "stats.json", "report.html", RUN_DIR, *incremental.ENTRIES)
 
 
 class UsageError(RuntimeError):
@@ -175,6 +177,19 @@ def run(inputs: list[str], output: str, cfg: Config, beam_args: list[str], worke
     sequences = sequence_summary(counters)
     if sequences is not None:
         data["sequences"] = sequences
+    mix = mix_summary(counters, cfg.mix)
+    if mix is not None:  # sequences hold the mixed tokens: sum of n_tokens x mix_uses
+        data["mix"] = mix
+        for group, g in mix["groups"].items():
+            if g["no_documents"] or g["capped"]:
+                LOG.warning("mix.targets.%s: %s (achieved %d of %d tokens)", group,
+                            "no document has this group" if g["no_documents"] else
+                            f"needs more than mix.max_epochs={cfg.mix.max_epochs}", g["achieved"], g["target"])
+        if sequences is not None:
+            sequences["tokens_conserved"] = sequences["tokens"] == mix["tokens"]
+    formats = format_summary(counters, cfg.tokenize.formats)
+    if formats is not None:  # megatron/mds rows and tokens, checked against sequences/
+        data["formats"] = formats
     bias = bias_summary(counters.get("bias"))
     if bias is not None:
         data["bias"] = bias
@@ -292,7 +307,10 @@ def main(argv: list[str] | None = None) -> int:
             written = [e + ("/" if "." not in e else "") for e in OUTPUT_ENTRIES
                        if e != RUN_DIR and _exists(f"{out}/{e}")]
             print(f"output: {out}/ ({', '.join(written)})")
-            return 0 if data["conservation_ok"] else 3
+            if not data["conservation_ok"]:
+                print(f"corpusforge: error: {run_stats.conservation_message(data)}", file=sys.stderr)
+                return 3
+            return 0
         if args.command == "report":
             print(write_report(args.output, args.examples, args.example_chars))
             return 0

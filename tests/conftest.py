@@ -1,25 +1,91 @@
-"""Shared test helpers: a local test pipeline (never Prism) and paths to the optional shared data."""
+"""Fixtures, and the rule that a CI run never goes green with a bar unchecked.
+
+On a laptop, tests that need ../shared (the dev corpus and score.py) or the compiled word-cache
+module skip, saying why. With ``CI=true`` the same absence fails the whole run at collection, with
+one line naming what is missing: a skipped bar in CI is a bar nobody checked.
+"""
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from pathlib import Path
 
 import pytest
-from apache_beam.options.pipeline_options import PipelineOptions
-from apache_beam.testing.test_pipeline import TestPipeline
 
-from corpusforge.pipelines.local.runner import LocalRunner
+from corpusforge.pipelines import cli
+from tests.helpers import DEV, SCORE_PY, local_test_pipeline, run_cli
 
-REPO = Path(__file__).resolve().parent.parent
-SAMPLE_DIR = REPO / "samples" / "sample"
-SHARED = Path(os.environ.get("CORPUSFORGE_SHARED", REPO.parent / "shared"))
-DEV = SHARED / "data" / "dev"
+COMPILED_MODULE = "corpusforge.transforms.tokenize._pretokenize"
 
 
-def local_test_pipeline() -> TestPipeline:
-    """An in-process pipeline on the FnApiRunner (fast, deterministic, offline)."""
-    return TestPipeline(runner=LocalRunner(), options=PipelineOptions(["--direct_running_mode=in_memory"]))
+def in_ci() -> bool:
+    """CI services set CI=true (GitHub Actions, GitLab, Buildkite...); `.ci/run` does too."""
+    return os.environ.get("CI", "").strip().lower() in ("1", "true", "yes")
+
+
+def missing_requirements() -> list[str]:
+    """What the bars need and this checkout lacks, one phrase each."""
+    missing = []
+    if not (DEV / "docs.jsonl.gz").exists():
+        missing.append(f"the dev corpus {DEV}/docs.jsonl.gz (set CORPUSFORGE_SHARED or check out ../shared)")
+    if not SCORE_PY.exists():
+        missing.append(f"the scorer {SCORE_PY}")
+    if importlib.util.find_spec(COMPILED_MODULE) is None:
+        missing.append(f"the compiled module {COMPILED_MODULE} (run `make env` with a C compiler)")
+    return missing
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    missing = missing_requirements()
+    if missing and in_ci():
+        raise pytest.UsageError("CI=true but missing: " + "; ".join(missing))
+    _guard_unmarked_pipeline_runs()
+
+
+# The fast loop (`-m "not slow"`) stays fast only if every test that runs a pipeline through the CLI
+# is marked slow. Rather than trust each author, cli.run is wrapped: a run that completes inside a
+# test (or a fixture it set up) without the marker fails that test at teardown, naming it.
+_CURRENT: dict[str, pytest.Item | None] = {"item": None}
+_UNMARKED_RUNS: dict[str, int] = {}
+
+
+def _guard_unmarked_pipeline_runs() -> None:
+    real_run = cli.run
+    if getattr(real_run, "_slow_guard", False):
+        return
+
+    def guarded_run(*args, **kwargs):
+        data = real_run(*args, **kwargs)
+        item = _CURRENT["item"]
+        if item is not None and item.get_closest_marker("slow") is None:
+            _UNMARKED_RUNS[item.nodeid] = _UNMARKED_RUNS.get(item.nodeid, 0) + 1
+        return data
+
+    guarded_run._slow_guard = True  # type: ignore[attr-defined]
+    cli.run = guarded_run
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_setup(item: pytest.Item):
+    _CURRENT["item"] = item
+    yield
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_call(item: pytest.Item):
+    _CURRENT["item"] = item
+    yield
+
+
+@pytest.fixture(autouse=True)
+def _pipeline_runs_need_the_slow_marker(request: pytest.FixtureRequest):
+    """Fails, at teardown, a test that completed a CLI run without @pytest.mark.slow."""
+    yield
+    runs = _UNMARKED_RUNS.pop(request.node.nodeid, 0)
+    if runs:
+        pytest.fail(f"{request.node.nodeid} ran {runs} pipeline(s) without @pytest.mark.slow "
+                    "(keep `make test-fast` fast)", pytrace=False)
 
 
 @pytest.fixture
@@ -28,7 +94,16 @@ def test_pipeline():
 
 
 @pytest.fixture(scope="session")
+def sample_run(tmp_path_factory) -> Path:
+    """One two-worker CLI run of the sample with configs/sample.yaml, shared by every test that only
+    reads its outputs (it must not be written to: a test that needs its own run makes one)."""
+    out = tmp_path_factory.mktemp("sample_run") / "out"
+    assert run_cli(out, workers=2) == 0
+    return out
+
+
+@pytest.fixture(scope="session")
 def dev_corpus() -> Path:
     if not (DEV / "docs.jsonl.gz").exists():
-        pytest.skip("../shared/data/dev is not available")
+        pytest.skip(f"{DEV} is not available (set CORPUSFORGE_SHARED to the shared checkout)")
     return DEV

@@ -289,6 +289,12 @@ def _sequences(inp: ReportInputs) -> Section:
         [("bucket", r.bucket), ("rows", r.rows), ("tokens", r.tokens), ("padding", r.padding), ("waste", f"{r.waste:.1%}")]
         for r in rows] + [[("bucket", "all"), ("rows", sum(r.rows for r in rows)), ("tokens", total_t),
                            ("padding", total_p), ("waste", f"{total_p / (total_t + total_p) if total_t + total_p else 0:.1%}")]])
+    mix = inp.stats.get("mix")
+    if mix:  # token-budget mixing: what each group was asked for, had, and gave
+        sec.table("mix", ["group", "target tokens", "available", "achieved", "note"], [
+            [("group", g), ("target", m["target"]), ("available", m["available"]), ("achieved", m["achieved"]),
+             ("note", "no documents" if m["no_documents"] else f"capped at {mix['max_epochs']} epochs" if m["capped"] else "")]
+            for g, m in mix["groups"].items()])
     return sec
 
 

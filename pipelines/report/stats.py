@@ -3,7 +3,8 @@
 Counters are namespaced ``corpusforge.<stage>``; every stage counts ``in``, ``kept``, ``chars_in``,
 ``chars_kept`` and ``rejected:<reason>``, and may add its own (``unreadable_files``, per-type PII
 totals, ...). The output row counts are read back from the Parquet footers, so the conservation
-check (records read = kept + rejected) compares what was really written.
+check compares what was really written: the records the reader took (counted per input file, by
+the reader itself) = the records validate saw = kept + rejected rows.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from apache_beam.metrics.metric import MetricsFilter
 
 from corpusforge import __version__
 from corpusforge.transforms.base import HIST_PREFIX, NAMESPACE_PREFIX, REJECTED_PREFIX
+from corpusforge.transforms.io.read import FILE_RECORDS_PREFIX
 
 PACKAGES = ("apache-beam", "pyarrow", "datasketch", "langdetect", "presidio-analyzer", "tokenizers",
             "pydantic", "numpy", "zstandard")
@@ -113,20 +115,27 @@ def build_stats(
     started: float,
     runner: str,
 ) -> dict[str, Any]:
+    read_counters = dict(counters.get("read", {}))
+    per_file = {k[len(FILE_RECORDS_PREFIX):]: read_counters.pop(k) for k in list(read_counters)
+                if k.startswith(FILE_RECORDS_PREFIX)}
+    counters = {**counters, "read": read_counters} if "read" in counters else counters
+    inputs = [{**entry, "records": per_file.get(entry["path"], 0)} for entry in inputs]
     stages = {}
     for name in stage_order:
         stages[name] = stage_summary(counters.get(name, {}))
     for name in sorted(set(counters) - set(stage_order)):
         stages[name] = stage_summary(counters[name])
-    read = stages.get("validate", {}).get("in", 0)
+    read = sum(per_file.values())
+    validated = stages.get("validate", {}).get("in", 0)
     kept = outputs.get("documents", {}).get("rows", 0)
     rejected = outputs.get("rejected", {}).get("rows", 0)
     return {
         "corpusforge_version": __version__,
         "records_read": read,
+        "records_validated": validated,
         "kept": kept,
         "rejected": rejected,
-        "conservation_ok": read == kept + rejected,
+        "conservation_ok": read == validated == kept + rejected,
         "stage_order": stage_order,
         "stages": stages,
         "inputs": inputs,
@@ -139,6 +148,13 @@ def build_stats(
         "wall_time_s": round(time.time() - started, 3),
         "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
+
+
+def conservation_message(data: dict[str, Any]) -> str:
+    """One line saying which of the three counts disagree, for a run whose outputs do not add up."""
+    return (f"outputs do not add up: the reader read {data['records_read']} record(s), validate saw "
+            f"{data.get('records_validated', data['records_read'])}, and kept {data['kept']} + rejected "
+            f"{data['rejected']} = {data['kept'] + data['rejected']} row(s) were written (see stats.json)")
 
 
 def write_json(path: str, data: dict[str, Any]) -> None:

@@ -23,8 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, SAMPLE_DIR
-from tests.pipelines.test_end_to_end import SAMPLE_CONFIG, run_cli, table_rows
+from tests.helpers import REPO, SAMPLE_CONFIG, SAMPLE_DIR, run_cli, table_rows
 
 pytestmark = [pytest.mark.slow, pytest.mark.engine]
 

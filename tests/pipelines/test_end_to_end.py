@@ -10,37 +10,15 @@ import pyarrow.dataset as ds
 import pytest
 
 from corpusforge.pipelines.cli import main
-from tests.conftest import REPO, SAMPLE_DIR
+from tests.helpers import input_records, run_cli, table_rows
 
-SAMPLE_CONFIG = REPO / "configs" / "sample.yaml"
 # Every reason the foundation can give, each exercised by samples/sample/malformed.jsonl.
 FOUNDATION_REASONS = {
     "invalid:bad_json", "invalid:no_text", "invalid:bad_utf8", "invalid:empty", "invalid:too_long",
     "invalid:duplicate_id",
 }
 
-
-def run_cli(out: Path, *extra: str, workers: int = 2) -> int:
-    return main(["run", "--input", str(SAMPLE_DIR), "--output", str(out), "--config", str(SAMPLE_CONFIG),
-                 "--workers", str(workers), *extra])
-
-
-def table_rows(folder: Path) -> list[dict]:
-    rows = ds.dataset(str(folder), format="parquet").to_table().to_pylist()
-    # documents/ and rejected/ rows have an id (a duplicate id's two records can both be rejected:
-    # the reason breaks the tie); sequences/ rows a doc_id and a chunk_index
-    return sorted(rows, key=lambda r: (r["id"], r.get("reason") or "") if "id" in r else (r["doc_id"], r["chunk_index"]))
-
-
-def input_records() -> int:
-    return sum(1 for f in SAMPLE_DIR.glob("*.jsonl") for line in f.read_bytes().splitlines() if line.strip())
-
-
-@pytest.fixture(scope="module")
-def sample_run(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("run") / "out"
-    assert run_cli(out, workers=2) == 0
-    return out
+pytestmark = pytest.mark.slow  # the shared sample run (conftest) and runs of their own
 
 
 def test_every_record_is_kept_or_rejected_exactly_once(sample_run):
@@ -94,12 +72,6 @@ def test_one_and_two_workers_give_identical_outputs(sample_run, tmp_path):
 def test_existing_output_is_refused_without_overwrite(sample_run, capsys):
     assert run_cli(sample_run) == 2
     assert "--overwrite" in capsys.readouterr().err
-
-
-def test_unknown_config_key_fails_before_running(tmp_path, capsys):
-    assert run_cli(tmp_path / "o", "--set", "input.nope=1") == 2
-    assert "input.nope: unknown key" in capsys.readouterr().err
-    assert not (tmp_path / "o").exists()
 
 
 def test_unreadable_file_stops_the_run_or_is_listed(tmp_path, capsys):
@@ -224,11 +196,6 @@ def test_missing_benchmark_file_fails_before_touching_an_earlier_run(sample_run,
     assert sorted(p.name for p in (sample_run / "documents").iterdir()) == before
 
 
-def test_workers_must_be_positive(tmp_path):
-    with pytest.raises(SystemExit):
-        run_cli(tmp_path / "o", workers=0)
-
-
 def test_packed_sequences_are_the_same_with_one_and_two_workers(tmp_path):
     pack = ["--set", "tokenize.pack=true", "--set", "tokenize.buckets=[64,128]"]
     one, two = tmp_path / "one", tmp_path / "two"
@@ -266,3 +233,65 @@ def test_prompt_signals_on_every_kept_document(sample_run):
     assert all(r["prompt_signals"] is not None for r in kept)
     stats = json.loads((sample_run / "stats.json").read_text())
     assert "prompt" in stats["stage_order"] and stats["stages"]["prompt"]["rejected"] == 0
+
+
+# The CLI mistakes (and surprises) that need a real run; the others are in test_cli_errors.py.
+STAGES_OFF = [f"--set={s}.enabled=false" for s in ("language", "quality", "decontamination", "dedup.exact",
+                                                   "dedup.near", "pii", "toxicity", "tokenize", "report")]
+
+
+def _run_folder(folder: Path, out: Path, *extra: str) -> int:
+    return main(["run", "--input", str(folder), "--output", str(out), "--workers", "1", *STAGES_OFF, *extra])
+
+
+def test_a_run_that_keeps_nothing_succeeds_with_empty_but_readable_outputs(tmp_path, capsys):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "all-bad.jsonl").write_text('{"id": "a"}\nnot json\n{"id": "b", "text": ""}\n')
+    out = tmp_path / "out"
+    assert _run_folder(folder, out) == 0
+    stats = json.loads((out / "stats.json").read_text())
+    assert (stats["records_read"], stats["kept"], stats["rejected"]) == (3, 0, 3)
+    assert stats["conservation_ok"] is True
+    assert table_rows(out / "documents") == []
+    assert sorted(r["reason"] for r in table_rows(out / "rejected")) == \
+        ["invalid:bad_json", "invalid:empty", "invalid:no_text"]
+    assert "kept 0" in capsys.readouterr().out
+
+
+def test_an_empty_input_file_is_a_run_of_zero_records(tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "empty.jsonl").write_bytes(b"")
+    out = tmp_path / "out"
+    assert _run_folder(folder, out) == 0
+    stats = json.loads((out / "stats.json").read_text())
+    assert (stats["records_read"], stats["kept"], stats["rejected"], stats["conservation_ok"]) == (0, 0, 0, True)
+    assert [i["records"] for i in stats["inputs"]] == [0]
+
+
+def test_overwrite_over_a_larger_run_leaves_no_stale_shards(tmp_path):
+    big, small = tmp_path / "big", tmp_path / "small"
+    big.mkdir()
+    small.mkdir()
+    (big / "big.jsonl").write_text("".join(json.dumps({"id": f"b{i}", "text": f"big run document {i}"}) + "\n"
+                                           for i in range(3000)))
+    (small / "small.jsonl").write_text('{"id": "s1", "text": "the only document of the small run"}\n')
+    out = tmp_path / "out"
+    assert main(["run", "--input", str(big), "--output", str(out), "--workers", "2", *STAGES_OFF]) == 0
+    assert _run_folder(small, out, "--overwrite") == 0
+    assert [r["id"] for r in table_rows(out / "documents")] == ["s1"]
+    assert table_rows(out / "rejected") == []
+    assert json.loads((out / "stats.json").read_text())["records_read"] == 1
+
+
+def test_rejected_text_false_drops_the_text_but_keeps_the_reason(tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "d.jsonl").write_text('{"id": "k", "text": "kept text"}\n{"id": "k", "text": "same id again"}\n')
+    out = tmp_path / "out"
+    assert _run_folder(folder, out, "--set=output.rejected_text=false") == 0
+    (rejected,) = table_rows(out / "rejected")
+    assert rejected["reason"] == "invalid:duplicate_id" and rejected["id"] == "k"
+    assert rejected.get("text") is None
+    assert [r["text"] for r in table_rows(out / "documents")] == ["kept text"]

@@ -35,6 +35,9 @@ COMPRESSION_SUFFIXES = {".gz": "gzip", ".gzip": "gzip", ".zst": "zstd", ".zstd":
 KNOWN_SUFFIXES = JSONL_SUFFIXES + PARQUET_SUFFIXES + tuple(COMPRESSION_SUFFIXES)
 UNREADABLE_TAG = "unreadable"
 STAGE = "read"
+# Records the reader took from one file, counted per file as "records:<path>": stats.json checks
+# them against validate's input, so a reader (or split plan) that loses lines cannot go unnoticed.
+FILE_RECORDS_PREFIX = "records:"
 
 
 class InputError(RuntimeError):
@@ -269,12 +272,13 @@ class ReadRawRecords(beam.DoFn):
                     records += 1
                     yield path, offset, line.rstrip(b"\r\n")
         finally:
-            self._count(records, blank)
+            self._count(path, records, blank)
 
-    def _count(self, records: int, blank: int = 0) -> None:
+    def _count(self, path: str, records: int, blank: int = 0) -> None:
         if records:
             self.counters.inc("in", records)
             self.counters.inc("kept", records)
+            self.counters.inc(FILE_RECORDS_PREFIX + path, records)
         if blank:
             self.counters.inc("blank_lines", blank)
 
@@ -285,7 +289,7 @@ class ReadRawRecords(beam.DoFn):
             parquet = pq.ParquetFile(f)
             first_row = sum(parquet.metadata.row_group(i).num_rows for i in range(task.start))
             rows = rows_of(parquet.read_row_group(task.start))
-        self._count(len(rows))
+        self._count(task.file.path, len(rows))
         for i, row in enumerate(rows):
             yield task.file.path, first_row + i, row
 

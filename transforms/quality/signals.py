@@ -33,6 +33,9 @@ _PUNCT = "".join(
 # closing quote counts, as it does in both recipes).
 TERMINAL_PUNCT = (".", "!", "?", '"', "\u201d", "\u2019", "'", "\u2026", "\u3002", "\uff01", "\uff1f", ":")
 C4_TERMINAL_PUNCT = (".", "!", "?", '"', "\u201d")
+# Wikipedia-style citation markers, removed from a line before C4's line rules look at it (as C4's
+# reference code, tensorflow_datasets c4_utils, does): "ends.[3]" ends in a full stop.
+C4_CITATION = re.compile(r"\[\d*\]|\[edit\]|\[citation needed\]")
 BULLETS = ("\u2022", "\u2023", "\u25b6", "\u25cf", "\u25e6", "\u25aa", "\u25ab", "\u2013", "\u2014", "-", "*", "\u00b7")
 ELLIPSES = ("...", "\u2026")
 C4_POLICY_SUBSTRINGS = (
@@ -130,7 +133,10 @@ def ngram_signals(words: Sequence[str], total_chars: int) -> tuple[dict[int, flo
         if len(words) < n:
             break
         _, counts, earliest = _hash_groups(_ngram_hashes(ids, n))
-        best = int(np.argmax(counts))  # ties: the smallest hash, as np.unique would order them
+        # ties between equally frequent n-grams: the first to occur (as datatrove's Counter.most_common
+        # and Gopher do), never the hash order, which would make the verdict depend on the words
+        tied = np.flatnonzero(counts == counts.max())
+        best = int(tied[np.argmin(earliest[tied])])
         if counts[best] > 1:
             i = int(earliest[best])
             top[n] = float(csum[i + n] - csum[i] + n - 1) * int(counts[best]) / total
@@ -213,6 +219,8 @@ def compute_signals(
     c4_kept_lines = c4_kept_sentences = policy_lines = js_lines = 0
     c4_curly = c4_lorem = False
     for ln in nonempty:
+        if "[" in ln:
+            ln = C4_CITATION.sub("", ln).rstrip()
         if c4_terminal_punct and (not ln.endswith(C4_TERMINAL_PUNCT) or ln.endswith(ELLIPSES)):
             continue
         if len(ln.split()) < c4_min_words_per_line:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import apache_beam as beam
+import pytest
 from apache_beam import coders
 from apache_beam.coders.coder_impl import create_InputStream, create_OutputStream
 from apache_beam.metrics import Metrics
@@ -17,7 +18,7 @@ from corpusforge.pipelines.local.bounded_bundles import (
     bounded_bundles_supported,
 )
 from corpusforge.pipelines.local.runner import LocalRunner, local_options
-from tests.pipelines.test_end_to_end import run_cli, table_rows
+from tests.helpers import run_cli, table_rows
 
 
 def test_this_beam_has_what_the_bounded_bundles_need():
@@ -96,6 +97,7 @@ def _bundles_seen(monkeypatch, bundle_bytes: int, workers: int) -> int:
     return sum(c.committed for c in counters)
 
 
+@pytest.mark.slow  # multi-process pipeline runs / the whole dev corpus
 def test_a_grouped_input_is_processed_in_many_bundles_with_the_same_result(monkeypatch):
     monkeypatch.setattr(bounded_bundles, "VALUES_PER_PIECE", 50)
     assert _bundles_seen(monkeypatch, bundle_bytes=500, workers=2) >= 20
@@ -103,9 +105,9 @@ def test_a_grouped_input_is_processed_in_many_bundles_with_the_same_result(monke
     assert _bundles_seen(monkeypatch, bundle_bytes=64 << 20, workers=2) <= 2 * bounded_bundles.BUNDLES_PER_WORKER + 1
 
 
-def test_the_sample_gives_the_same_output_with_tiny_bundles(monkeypatch, tmp_path):
-    default, tiny = tmp_path / "default", tmp_path / "tiny"
-    assert run_cli(default, workers=2) == 0
+@pytest.mark.slow
+def test_the_sample_gives_the_same_output_with_tiny_bundles(sample_run, monkeypatch, tmp_path):
+    default, tiny = sample_run, tmp_path / "tiny"  # the shared two-worker run has the default bundles
     monkeypatch.setattr(BoundedBundlesFnApiRunner, "bundle_bytes", 2_000)
     monkeypatch.setattr(bounded_bundles, "VALUES_PER_PIECE", 3)
     assert run_cli(tiny, workers=2) == 0
@@ -125,6 +127,7 @@ class _Recorder:
         self.calls.append((fused_name, deltas))
 
 
+@pytest.mark.slow  # multi-process pipeline runs / the whole dev corpus
 def test_progress_is_reported_after_every_bundle_and_adds_up(monkeypatch):
     from corpusforge.transforms.base import StageCounters
 

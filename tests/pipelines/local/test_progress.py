@@ -11,7 +11,7 @@ from corpusforge.pipelines.local.progress import Progress, stages_in
 from corpusforge.pipelines.report.stats import counters_from_result
 from corpusforge.schemas.records import Document
 from corpusforge.transforms.io.observe import LENGTH_EDGES, ObserveOutput
-from tests.conftest import local_test_pipeline
+from tests.helpers import local_test_pipeline
 
 STAGES = ["read", "validate", "normalize", "dedup_exact"]
 

@@ -2,83 +2,15 @@
 
 from __future__ import annotations
 
-import base64
-import io
-from html.parser import HTMLParser
-
 import pytest
 import yaml
-from PIL import Image
 
 from corpusforge.pipelines.report import data as rd
 from corpusforge.pipelines.report.html import ReportInputs, render
 from corpusforge.schemas.config import ReportConfig, default_config_path
-from tests.report_fixtures import FULL_PLOTS, full_stats
+from tests.helpers import FULL_PLOTS, as_int, full_stats, parse
 
 
-class ReportParser(HTMLParser):
-    """Collects plots (with decoded PNG sizes), 'not run' notes, and table cells by data-key."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.plots: dict[str, tuple[int, int]] = {}
-        self.not_run: list[str] = []
-        self.tables: dict[str, list[dict[str, str]]] = {}
-        self._plot: str | None = None
-        self._table: str | None = None
-        self._key: str | None = None
-        self._row: dict[str, str] | None = None
-        self.external: list[str] = []
-
-    def handle_starttag(self, tag, attrs):
-        a = dict(attrs)
-        for attr in ("src", "href"):
-            v = a.get(attr)
-            if v and not v.startswith(("data:", "#")):
-                self.external.append(v)
-        if tag == "figure" and "data-plot" in a:
-            self._plot = a["data-plot"]
-        elif tag == "img" and self._plot:
-            src = a["src"]
-            assert src.startswith("data:image/png;base64,")
-            img = Image.open(io.BytesIO(base64.b64decode(src.split(",", 1)[1])))
-            self.plots[self._plot] = img.size
-        elif tag == "p" and "data-not-run" in a:
-            self.not_run.append(a["data-not-run"])
-        elif tag == "table":
-            self._table = a.get("data-table")
-            self.tables[self._table] = []
-        elif tag == "tr" and self._table and self._row is None:
-            self._row = {}
-        elif tag == "td":
-            self._key = a.get("data-key")
-
-    def handle_endtag(self, tag):
-        if tag == "figure":
-            self._plot = None
-        elif tag == "tr" and self._row is not None:
-            if self._row:
-                self.tables[self._table].append(self._row)
-            self._row = None
-        elif tag == "td":
-            self._key = None
-
-    def handle_data(self, data):
-        if self._key and self._row is not None:
-            self._row[self._key] = self._row.get(self._key, "") + data
-
-
-def parse(html: str) -> ReportParser:
-    p = ReportParser()
-    p.feed(html)
-    return p
-
-
-def as_int(text: str) -> int:
-    return int(text.replace(",", ""))
-
-
-# --- pure logic ----------------------------------------------------------------------------------
 def test_scrub_masks_contacts_but_keeps_ordinary_numbers():
     text = ("Write to jane.roe@example.org, call +44 20 7946 0958 or (555) 867-5309, pay with "
             "4111-1111-1111-1111 from 192.168.10.2. Desk: 345-899-3560x4587. In 2023 we sold 1,500 units at 3.14 each.")

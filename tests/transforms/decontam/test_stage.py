@@ -14,7 +14,7 @@ from corpusforge.pipelines.stages import enabled_stages
 from corpusforge.schemas.config import ConfigError, DecontaminationConfig, load_config
 from corpusforge.schemas.records import Document
 from corpusforge.transforms.decontam.stage import Decontaminate, Decontaminator
-from tests.conftest import REPO, SAMPLE_DIR, local_test_pipeline
+from tests.helpers import REPO, SAMPLE_DIR, local_test_pipeline
 
 BENCH_GLOB = str(REPO / "samples" / "benchmarks" / "*.jsonl")
 

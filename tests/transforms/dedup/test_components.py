@@ -16,7 +16,7 @@ from corpusforge.transforms.dedup.components import (
     star_label,
     union_find_components,
 )
-from tests.conftest import local_test_pipeline
+from tests.helpers import local_test_pipeline
 
 
 def generated_graph(seed: int, nodes: int = 300, edges: int = 260) -> list[tuple[bytes, bytes]]:

@@ -1,5 +1,5 @@
 """The dedup stages as Beam transforms: exact groups, near clusters (chains included), counters,
-determinism across worker counts, config defaults, and the bars on the dev corpus when present."""
+determinism across worker counts and config defaults (the dev-corpus bars: tests/pipelines/test_dev_bars.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ import random
 from pathlib import Path
 
 import apache_beam as beam
-import pyarrow.parquet as pq
 import pytest
 import yaml
 from apache_beam.testing.util import assert_that, equal_to
@@ -17,7 +16,7 @@ from corpusforge.schemas.config import DedupConfig, load_config
 from corpusforge.schemas.records import Document
 from corpusforge.transforms.dedup.exact import DeduplicateExact
 from corpusforge.transforms.dedup.near import DeduplicateNear, NearParams
-from tests.conftest import REPO, SAMPLE_DIR, local_test_pipeline
+from tests.helpers import REPO, SAMPLE_DIR, local_test_pipeline, table_rows
 
 SAMPLE = SAMPLE_DIR / "dedup.jsonl"
 
@@ -43,9 +42,10 @@ def test_exact_keeps_smallest_id_hash_and_points_copies_to_it():
     with local_test_pipeline() as p:
         kept, rejected = p | beam.Create(docs) | DeduplicateExact()
         kept_rows, rejected_rows = outcome(kept, rejected)
-        # smallest blake2b(id) among a, b, c, e is "e" (checked by the sort below)
-        from corpusforge.transforms.dedup.exact import node_key
-        winner = min("abce", key=node_key)
+        # the documented rule, worked out by hand and frozen (not recomputed with the code's own key
+        # function, so a salted or changed key fails here): the 8-byte blake2b digests of the ids are
+        # a 40f89e39..., b 8472c2e3..., c 373f6364..., e 10d8a524...: "e" is the smallest
+        winner = "e"
         assert_that(kept_rows, equal_to([(winner, 3), ("d", 0)]), label="kept")
         assert_that(rejected_rows, equal_to([(i, "dedup:exact", "dedup_exact", winner) for i in "abce" if i != winner]),
                     label="rejected")
@@ -119,7 +119,7 @@ def _generated_corpus(path: Path, n: int = 160) -> None:
 
 
 @pytest.mark.slow
-def test_same_kept_ids_with_one_and_two_workers(tmp_path):
+def test_same_rows_with_one_and_two_workers(tmp_path):
     from corpusforge.pipelines.cli import run
 
     corpus = tmp_path / "corpus.jsonl"
@@ -134,33 +134,7 @@ def test_same_kept_ids_with_one_and_two_workers(tmp_path):
         stats = run([str(corpus), str(SAMPLE)], str(out), cfg, [], workers=workers)
         assert stats["conservation_ok"]
         assert stats["stages"]["dedup_near"]["counters"].get("cc_unconverged_nodes", 0) == 0
-        kept[workers] = sorted(pq.read_table(out / "documents").column("id").to_pylist())
+        # full rows (texts, duplicate counts, reasons, duplicate_of), not ids alone
+        kept[workers] = (table_rows(out / "documents"), table_rows(out / "rejected"))
         assert stats["stages"]["dedup_near"]["rejected"] > 0 and stats["stages"]["dedup_exact"]["rejected"] > 0
     assert kept[1] == kept[2]
-
-
-@pytest.mark.slow
-@pytest.mark.shared
-def test_bars_on_the_dev_corpus(dev_corpus, tmp_path):
-    """The issue's bars, measured the way score.py measures them, with only dedup enabled."""
-    from corpusforge.pipelines.cli import run
-
-    out = tmp_path / "dev"
-    stats = run([str(dev_corpus / "docs.jsonl.gz")], str(out), load_config(), [], workers=2)
-    assert stats["conservation_ok"]
-    kept = set(pq.read_table(out / "documents").column("id").to_pylist())
-    rejected = pq.read_table(out / "rejected", columns=["id", "reason"]).to_pylist()
-    dup = {r["id"] for r in rejected if r["reason"].startswith("dedup:")}
-    pairs = [json.loads(line) for line in (dev_corpus / "dup_pairs.jsonl").open()]
-    hi = [q for q in pairs if q["jaccard"] >= 0.8]
-    recall = sum(not (q["a"] in kept and q["b"] in kept) for q in hi) / len(hi)
-    partner: dict[str, float] = {}
-    for q in pairs:
-        for i in (q["a"], q["b"]):
-            partner[i] = max(partner.get(i, 0.0), q["jaccard"])
-    precision = sum(partner.get(i, 0.0) >= 0.7 for i in dup) / len(dup)
-    labels = [json.loads(line) for line in (dev_corpus / "labels.jsonl").open()]
-    exact = [lab for lab in labels if lab["kind"] == "exact_dup"]
-    exact_recall = sum(not (lab["id"] in kept and lab["of"] in kept) for lab in exact) / len(exact)
-    assert recall >= 0.95 and precision >= 0.98 and exact_recall == 1.0, (recall, precision, exact_recall)
-

@@ -15,7 +15,7 @@ from corpusforge.schemas.records import Document, Rejected
 from corpusforge.transforms.base import ApplyStage
 from corpusforge.transforms.language.stage import IdentifyLanguage, LanguageDetector, sample_text
 from corpusforge.transforms.quality.stage import FilterQuality
-from tests.conftest import SAMPLE_DIR
+from tests.helpers import SAMPLE_DIR
 
 EN = (
     "The committee met on Tuesday to discuss the new budget for the public library. Members agreed that "

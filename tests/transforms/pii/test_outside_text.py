@@ -11,7 +11,7 @@ import pytest
 
 from corpusforge.pipelines.cli import run
 from corpusforge.schemas.config import ConfigError, load_config
-from tests.conftest import REPO
+from tests.helpers import REPO
 
 SAMPLE = REPO / "samples" / "sample" / "pii.jsonl"
 GERMAN = ("Der Wochenmarkt in der Altstadt findet jeden Samstag statt. Die Bauern aus dem Umland bringen Äpfel, "

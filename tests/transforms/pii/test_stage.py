@@ -6,6 +6,7 @@ import json
 
 import apache_beam as beam
 import pyarrow.parquet as pq
+import pytest
 from apache_beam import Create
 from apache_beam.testing.util import assert_that, equal_to, is_empty
 
@@ -14,7 +15,7 @@ from corpusforge.schemas.config import PiiConfig, load_config
 from corpusforge.schemas.records import Document
 from corpusforge.transforms.base import ApplyStage
 from corpusforge.transforms.pii.stage import pii_stage
-from tests.conftest import REPO
+from tests.helpers import REPO
 
 SAMPLE_DIR = REPO / "samples" / "sample"
 
@@ -39,6 +40,7 @@ def test_apply_stage_scrubs_and_rejects_nothing(test_pipeline):
         assert_that(rejected, is_empty(), label="rejected")
 
 
+@pytest.mark.slow
 def test_sample_run_reports_replacements_per_type(tmp_path):
     # default filters on: every PII sample record is English prose that reaches the pii stage
     cfg = load_config()

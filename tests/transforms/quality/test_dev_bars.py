@@ -16,7 +16,7 @@ from corpusforge.schemas.config import Config
 from corpusforge.schemas.records import Document, Rejected
 from corpusforge.transforms.language.stage import IdentifyLanguage
 from corpusforge.transforms.quality.stage import FilterQuality
-from tests.conftest import REPO
+from tests.helpers import REPO
 
 
 def test_default_yaml_documents_language_and_quality_defaults():

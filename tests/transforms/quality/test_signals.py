@@ -167,6 +167,29 @@ def test_top_ngram_fraction():
     assert max(top_clean.values()) < 0.1 and max(dup_clean.values()) == 0.0
 
 
+@pytest.mark.parametrize("short_first", [True, False])
+def test_top_ngram_ties_go_to_the_first_occurring(short_first):
+    """Two 2-grams occur three times each: the one met first is the top one, whatever the words
+    (the reference implementations take the first; a hash order would flip with the vocabulary)."""
+    short, long_ = ["ox", "ax"], ["ambassador", "plenipotentiary"]
+    first, second = (short, long_) if short_first else (long_, short)
+    words = []
+    for i, pair in enumerate([first] * 3 + [second] * 3):
+        words += pair + [f"sep{i}"]  # separators differ, so every other 2-gram occurs once
+    total = len(" ".join(words))
+    top, _ = ngram_signals(words, total)
+    assert top[2] == pytest.approx(len(" ".join(first)) * 3 / total)
+
+
+def test_top_ngram_verdicts_do_not_depend_on_the_words_before_the_repetition():
+    """Same shape, different opening words: the same top 2-gram and so the same verdict."""
+    body = ("tiny bit " * 4 + "considerable exaggeration " * 4).split()
+    for opening in (["Hello", "there"], ["Good", "morning", "everyone"], ["Zebra"]):
+        words = opening + body
+        top, _ = ngram_signals(words, len(" ".join(words)))
+        assert top[2] == pytest.approx(len("tiny bit") * 4 / len(" ".join(words))), opening
+
+
 def test_dup_ngram_counts_each_word_once_and_skips_first_occurrence():
     words = "a b c d e f g".split() + ["x"] + "a b c d e f g".split()
     text = " ".join(words)
@@ -216,6 +239,24 @@ def test_c4_terminal_punct_switch():
     text = "\n".join(s[:-1] for s in SENTENCES)  # no line ends with a full stop
     assert compute_signals(text, EN, c4_terminal_punct=False).c4_sentences == 6
     assert compute_signals(text, EN, c4_terminal_punct=True).c4_sentences == 0
+
+
+def test_c4_citation_markers_are_removed_before_the_terminal_punctuation_check():
+    """A Wikipedia-style page: lines end in '.[3]', '. [edit]' or '[citation needed]' (C4's
+    reference code removes these markers first, so each line still ends a sentence)."""
+    markers = ["[3]", "[12]", " [edit]", "[citation needed]", "[]", "[7]"]
+    text = "\n".join(s + m for s, m in zip(SENTENCES, markers, strict=True))
+    assert compute_signals(text, EN, c4_terminal_punct=True).c4_sentences == 6
+    # C4 alone (FineWeb's own line punctuation rule keeps no such exception, as in datatrove)
+    stage = quality(c4={"filter_no_terminal_punct": True}, fineweb={"enabled": False})
+    assert reason(stage, text) is None
+    # a marker C4 does not know is not removed: those lines end in "]" and are not counted
+    odd = "\n".join(s + "[note a]" for s in SENTENCES)
+    assert compute_signals(odd, EN, c4_terminal_punct=True).c4_sentences == 0
+    assert reason(stage, odd) == "quality:c4.min_sentences"
+    # the text itself is never modified
+    stage.setup()
+    assert stage.process(Document(id="w", text=text, lang="en")).text == text
 
 
 # ---- FineWeb --------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from corpusforge.transforms.tokenize.loading import (
     read_tokenizer_json,
 )
 from corpusforge.transforms.tokenize.stage import DocumentTokenizer
-from tests.conftest import REPO, SHARED
+from tests.helpers import REPO, SHARED
 
 TOKENIZERS = SHARED / "data" / "tokenizers"
 NEOX = TOKENIZERS / "gpt-neox-20b.tokenizer.json"

@@ -17,7 +17,7 @@ from corpusforge.pipelines.local.runner import LocalRunner
 from corpusforge.schemas.config import TokenizeConfig
 from corpusforge.schemas.records import Document
 from corpusforge.transforms.tokenize.stage import DocumentTokenizer, TokenizeAndBucket, WriteSequences
-from tests.conftest import SAMPLE_DIR, SHARED, local_test_pipeline
+from tests.helpers import SAMPLE_DIR, SHARED, local_test_pipeline
 
 NEOX = SHARED / "data" / "tokenizers" / "gpt-neox-20b.tokenizer.json"
 TEXTS = {
@@ -194,6 +194,7 @@ def test_dev_corpus_with_gpt_neox_sequences_load_conserve_and_decode(dev_corpus,
     assert ds.num_rows == stats["outputs"]["sequences"]["rows"]
 
 
+@pytest.mark.slow
 def test_disabled_tokenize_writes_no_sequences_and_leaves_n_tokens_unset(tmp_path):
     out = tmp_path / "off"
     stats = _run(SAMPLE_DIR / "tokenize.jsonl", out, "tokenize.enabled=false", workers="1")

@@ -16,7 +16,7 @@ from corpusforge.transforms.tokenize import word_cache
 from corpusforge.transforms.tokenize.loading import load_tokenizer
 from corpusforge.transforms.tokenize.stage import DocumentTokenizer
 from corpusforge.transforms.tokenize.word_cache import byte_level_alphabet, word_cache_encoder
-from tests.conftest import DEV, SAMPLE_DIR, SHARED
+from tests.helpers import DEV, SAMPLE_DIR, SHARED
 
 TOKENIZERS = SHARED / "data" / "tokenizers"
 NEOX = TOKENIZERS / "gpt-neox-20b.tokenizer.json"
@@ -147,6 +147,7 @@ def test_neox_same_ids_with_its_added_space_tokens_and_placeholders(implementati
     assert tok.token_to_id("|||PHONE_NUMBER|||") in ids
 
 
+@pytest.mark.slow  # multi-process pipeline runs / the whole dev corpus
 @needs_neox
 def test_neox_same_ids_on_real_web_pages_in_many_languages(dev_corpus, implementation):
     tok = load_tokenizer(str(NEOX))

@@ -18,7 +18,7 @@ from corpusforge.schemas.config import Config, ToxicityConfig, load_config
 from corpusforge.schemas.records import Document, Rejected
 from corpusforge.transforms.toxicity.model import LinearToxicityModel
 from corpusforge.transforms.toxicity.stage import TagToxicity, ToxicityScorer, aggregate, tag_toxicity
-from tests.conftest import REPO
+from tests.helpers import REPO
 
 SAMPLE_DIR = REPO / "samples" / "sample"
 
