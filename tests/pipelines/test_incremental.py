@@ -20,13 +20,13 @@ import pytest
 from corpusforge.pipelines.cli import main
 from corpusforge.pipelines.incremental import manifest_problems, plan_parts
 from corpusforge.transforms.io.read import InputFile
-from tests.conftest import SHARED
+from tests.helpers import SCORE_PY
 
 # dedup is what these tests are about: the stages that would drop pages first are off (as in the
 # dedup stage tests), and so are the slow taggers
 FAST = ["language.enabled=false", "quality.enabled=false", "pii.enabled=false", "toxicity.enabled=false"]
 ONE_FILE_PARTS = "input.part_mb=0.5"  # each split file is 1.3-1.5 MB: one part per file
-SCORE = SHARED / "tools" / "score.py"
+SCORE = SCORE_PY
 
 
 def sets(*extra: str) -> list[str]:
@@ -122,10 +122,9 @@ def test_three_parts_resolve_duplicates_over_the_union(full_run, dev_corpus):
     # the sequences load as one dataset too, part a column
     seq = ds.dataset(str(full_run / "sequences"), partitioning="hive").to_table(columns=["doc_id", "part"])
     assert set(seq["part"].to_pylist()) == {0, 1, 2}
-    if SCORE.exists():
-        res = subprocess.run([sys.executable, str(SCORE), "--corpus", str(dev_corpus), "--run", str(full_run),
-                              "--json"], capture_output=True, text=True, check=True)
-        assert json.loads(res.stdout)["dup_pair_recall@0.8"] >= 0.99
+    res = subprocess.run([sys.executable, str(SCORE), "--corpus", str(dev_corpus), "--run", str(full_run),
+                          "--json"], capture_output=True, text=True, check=True)
+    assert json.loads(res.stdout)["dup_pair_recall@0.8"] >= 0.99
 
 
 @pytest.mark.slow

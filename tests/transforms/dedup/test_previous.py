@@ -27,7 +27,7 @@ from corpusforge.transforms.dedup.index import (
 )
 from corpusforge.transforms.dedup.near import NearParams
 from corpusforge.transforms.dedup.previous import DeduplicatePrevious, best_matches
-from tests.conftest import local_test_pipeline
+from tests.helpers import local_test_pipeline
 
 PARAMS = NearParams.resolve()
 WORDS = [f"w{i}" for i in range(3000)]
