@@ -7,13 +7,15 @@ files are matched for their paths and sizes only).
 from __future__ import annotations
 
 import json
+import posixpath
 from dataclasses import dataclass, field
 
 import apache_beam as beam
 
-from corpusforge.pipelines.stages import enabled_stages
+from corpusforge.pipelines.stages import POST_DEDUP, enabled_stages, near_params
 from corpusforge.schemas.config import Config
 from corpusforge.transforms.bias.stage import count_rejected
+from corpusforge.transforms.dedup.index import WriteIndex
 from corpusforge.transforms.io.observe import ObserveOutput
 from corpusforge.transforms.io.read import InputFile, ReadDocuments, Unreadable
 from corpusforge.transforms.io.validate import RecordParser, Validate
@@ -44,6 +46,7 @@ class PipelinePlan:
     stages: list[str]
     files: list[InputFile]
     missing: list[Unreadable] = field(default_factory=list)
+    release: str = ""  # the name this run's dedup_index/ rows carry
 
 
 def record_parser(cfg: Config) -> RecordParser:
@@ -51,9 +54,16 @@ def record_parser(cfg: Config) -> RecordParser:
     return RecordParser(c.text_field, c.id_field, c.source_field, c.url_field, c.max_chars)
 
 
+def default_release(output_dir: str) -> str:
+    """A run's release name unless ``--release`` gives one: its output folder's name."""
+    return posixpath.basename(output_dir.rstrip("/")) or "release"
+
+
 def build_pipeline(p: beam.Pipeline, cfg: Config, files: list[InputFile], output_dir: str,
-                   local_runner: bool = False) -> PipelinePlan:
-    """Assemble the graph. ``local_runner`` tells ``output.sharding: auto`` which layout to use."""
+                   local_runner: bool = False, release: str | None = None) -> PipelinePlan:
+    """Assemble the graph. ``local_runner`` tells ``output.sharding: auto`` which layout to use;
+    ``release`` names this run in its dedup index (default: the output folder's name)."""
+    release = release or default_release(output_dir)
     input_bytes = sum(f.size for f in files)
     sharding = cfg.output.sharding
     fixed = sharding == "fixed" or (sharding == "auto" and not local_runner)
@@ -68,11 +78,16 @@ def build_pipeline(p: beam.Pipeline, cfg: Config, files: list[InputFile], output
     docs, rejected = raw | VALIDATE >> Validate(record_parser(cfg))
     rejected_parts = [rejected]
     order = ["read", "validate"]
+    dedup_docs = None  # the documents as dedup compared them, for the index (before PII changes text)
     for name, transform in enabled_stages(cfg):
+        if dedup_docs is None and name in POST_DEDUP:
+            dedup_docs = docs
         docs, stage_rejected = docs | name >> transform
         rejected_parts.append(stage_rejected)
         order.append(name)
 
+    if dedup_docs is None:
+        dedup_docs = docs
     docs = docs | OBSERVE_OUTPUT >> ObserveOutput()  # final length histogram for the report
 
     if cfg.tokenize.enabled:
@@ -94,6 +109,8 @@ def build_pipeline(p: beam.Pipeline, cfg: Config, files: list[InputFile], output
                 cfg.tokenize, output_dir, tokenize.info.vocab_size, seq_shards, codec)
 
     _ = docs | WRITE_DOCUMENTS >> WriteDocuments(output_dir, doc_shards, codec)
+    _ = (dedup_docs, docs | "KeptIds" >> beam.Map(lambda d: d.id)) | "WriteDedupIndex" >> WriteIndex(
+        output_dir, near_params(cfg), release, rejected_shards, codec)
     all_rejected = tuple(rejected_parts) | ALL_REJECTED >> beam.Flatten()
     bias_of_rejected = count_rejected(cfg)  # the bias figures before filtering (counters only)
     if bias_of_rejected is not None:
@@ -110,4 +127,4 @@ def build_pipeline(p: beam.Pipeline, cfg: Config, files: list[InputFile], output
         )
         | WRITE_UNREADABLE >> beam.io.WriteToText(f"{output_dir}/{RUN_DIR}/unreadable", file_name_suffix=".jsonl")
     )
-    return PipelinePlan(order, files)
+    return PipelinePlan(order, files, release=release)

@@ -26,15 +26,18 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import StandardOptions
 
-from corpusforge.pipelines import interrupts
-from corpusforge.pipelines.build import RUN_DIR, build_pipeline
+from corpusforge import __version__
+from corpusforge.pipelines import incremental, interrupts
+from corpusforge.pipelines.build import RUN_DIR, build_pipeline, default_release
 from corpusforge.pipelines.local.progress import Progress
 from corpusforge.pipelines.local.runner import LocalRunner, local_options, resolve_runner
 from corpusforge.pipelines.report import data as report_data
 from corpusforge.pipelines.report import stats as run_stats
 from corpusforge.pipelines.report.bias import bias_summary
 from corpusforge.pipelines.report.html import write_report
+from corpusforge.pipelines.stages import enabled_stages, near_params
 from corpusforge.schemas.config import Config, ConfigError, load_config
+from corpusforge.transforms.dedup.index import INDEX_DIR, IndexParams, write_params
 from corpusforge.transforms.io.read import InputError, discover_inputs
 from corpusforge.transforms.tokenize.mix import mix_summary
 from corpusforge.transforms.tokenize.outputs import format_summary
@@ -45,8 +48,8 @@ LOG = logging.getLogger("corpusforge")
 # Written last, once everything else is in place (the Hadoop/Spark convention): a reader that finds
 # no _SUCCESS is looking at a run that failed, was interrupted or is still going.
 SUCCESS_MARKER = "_SUCCESS"
-OUTPUT_ENTRIES = ("documents", "rejected", "sequences", "sequences_megatron", "sequences_mds", "stats.json",
-                  "report.html", RUN_DIR, SUCCESS_MARKER)
+OUTPUT_ENTRIES = ("documents", "rejected", "sequences", "sequences_megatron", "sequences_mds", "dedup_index",
+                  "stats.json", "report.html", RUN_DIR, *incremental.ENTRIES, SUCCESS_MARKER)
 
 
 class UsageError(RuntimeError):
@@ -79,6 +82,10 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key")
     run.add_argument("--workers", type=_positive_int, help="local worker processes (default: one per core)")
     run.add_argument("--overwrite", action="store_true", help="replace the outputs of an earlier run")
+    run.add_argument("--release", help="name of this run in its dedup_index/ (default: the output folder's name)")
+    run.add_argument("--incremental", action="store_true",
+                     help="run the input in parts of input.part_mb, recorded in OUT/manifest.json: a rerun "
+                          "resumes after the last finished part and new input files become new parts")
     rep = sub.add_parser("report", help="rebuild report.html of an existing output folder")
     rep.add_argument("output", help="output folder of an earlier run (holds stats.json)")
     rep.add_argument("--examples", type=int, help="rejected examples per reason (default: the run's config)")
@@ -148,7 +155,7 @@ def _runner_name(runner: Any) -> str:
 
 
 def run(inputs: list[str], output: str, cfg: Config, beam_args: list[str], workers: int | None = None,
-        overwrite: bool = False) -> dict[str, Any]:
+        overwrite: bool = False, release: str | None = None) -> dict[str, Any]:
     """Run the pipeline and write stats.json; returns the stats. Raises UsageError/InputError."""
     started = time.time()
     output = output.rstrip("/")
@@ -164,7 +171,8 @@ def run(inputs: list[str], output: str, cfg: Config, beam_args: list[str], worke
     total_mb = sum(f.size for f in files) / 1e6
     LOG.info("reading %d file(s), %.1f MB, with %s", len(files), total_mb, _runner_name(runner))
     pipeline = beam.Pipeline(runner=runner, options=options)
-    plan = build_pipeline(pipeline, cfg, files, output, local_runner=isinstance(runner, LocalRunner))
+    plan = build_pipeline(pipeline, cfg, files, output, local_runner=isinstance(runner, LocalRunner),
+                          release=release)
     # only now, with the graph built (a bad benchmark path or tokenizer has failed by here), is an
     # earlier run's output removed
     prepare_output(output, overwrite)
@@ -176,6 +184,7 @@ def run(inputs: list[str], output: str, cfg: Config, beam_args: list[str], worke
     with progress:
         result = pipeline.run()
         result.wait_until_finish()
+    write_params(f"{output}/{INDEX_DIR}", IndexParams.of(near_params(cfg)), plan.release, __version__)
     counters = run_stats.counters_from_result(result)
     outputs = {name: run_stats.parquet_rows(f"{output}/{name}") for name in ("documents", "rejected", "sequences")}
     unreadable = [
@@ -221,6 +230,63 @@ def run(inputs: list[str], output: str, cfg: Config, beam_args: list[str], worke
         except Exception:  # the data is written; a broken plot must not make the run look failed
             LOG.warning("could not write report.html (rebuild it with: corpusforge report %s)", output, exc_info=True)
     finish_output(output, cfg)
+    return data
+
+
+def _holds_plain_run(output: str) -> bool:
+    """An output folder written by a run without --incremental (its outputs are not hive parts)."""
+    if _exists(f"{output}/stats.json") or _exists(f"{output}/report.html"):
+        return True
+    return any(not child.startswith("part=") for child in incremental.children(f"{output}/documents"))
+
+
+def run_incremental(inputs: list[str], output: str, cfg: Config, beam_args: list[str], workers: int | None = None,
+                    overwrite: bool = False, release: str | None = None) -> dict[str, Any]:
+    """``--incremental``: check the manifest (before anything is deleted), run the missing parts,
+    write the top-level stats.json, report.html and, last, _SUCCESS."""
+    started = time.time()
+    output = output.rstrip("/")
+    files, missing = discover_inputs(inputs, cfg.input.format, exclude=output)
+    if missing and cfg.input.on_unreadable == "fail":
+        raise InputError("; ".join(f"cannot read input {m.path}: {m.error}" for m in missing))
+    if not files:
+        raise InputError("no input files to read (every --input was unreadable)")
+    # a bad benchmark or dedup.previous path fails here, before --overwrite removes anything
+    enabled_stages(incremental.part_config(cfg, output, 0))
+    manifest = None
+    if not overwrite:
+        try:
+            manifest = incremental.load_manifest(output)
+        except incremental.ManifestError as exc:
+            raise UsageError(str(exc)) from None
+        if manifest is None and _holds_plain_run(output):
+            raise UsageError(f"output folder {output} holds a run made without --incremental; "
+                             "pass --overwrite to replace it")
+        if manifest is not None:
+            problems = incremental.manifest_problems(manifest, cfg.digest())
+            if problems:
+                raise UsageError(f"cannot continue the incremental run in {output}: " + "; ".join(problems)
+                                 + " (pass --overwrite to start over)")
+    else:
+        prepare_output(output, True)
+        if _exists(incremental.top_success(output)):
+            FileSystems.delete([incremental.top_success(output)])
+    release = release or default_release(output)
+    runner = _runner_name(resolve_runner(local_options(workers, beam_args)))
+
+    def run_part(paths: list[str], folder: str, part_cfg: Config) -> dict[str, Any]:
+        LOG.info("part %s: %d file(s)", folder.rsplit("/", 1)[-1], len(paths))
+        return run(paths, folder, part_cfg, beam_args, workers, overwrite=True, release=release)
+
+    data = incremental.run_incremental(files, output, cfg, run_part, manifest, started, runner)
+    run_stats.write_json(f"{output}/stats.json", data)
+    if cfg.report.enabled:
+        try:
+            write_report(output)
+        except Exception:
+            LOG.warning("could not write report.html (rebuild it with: corpusforge report %s)", output, exc_info=True)
+    with FileSystems.create(incremental.top_success(output)):
+        pass  # written last: every part is recorded and the totals are written
     return data
 
 
@@ -276,7 +342,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "run":
             interrupts.watch_workers()
             cfg = load_config(args.config, args.set)
-            data = run(args.input, args.output, cfg, beam_args, args.workers, args.overwrite)
+            go = run_incremental if args.incremental else run
+            data = go(args.input, args.output, cfg, beam_args, args.workers, args.overwrite, args.release)
             print(summary_table(data))
             out = args.output.rstrip("/")
             written = [e + ("/" if "." not in e else "") for e in OUTPUT_ENTRIES

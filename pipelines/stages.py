@@ -24,6 +24,8 @@ from corpusforge.schemas.config import Config
 from corpusforge.transforms.bias import TagBiasSignals
 from corpusforge.transforms.decontam import Decontaminate
 from corpusforge.transforms.dedup import DeduplicateExact, DeduplicateNear
+from corpusforge.transforms.dedup.index import NearParams
+from corpusforge.transforms.dedup.previous import DeduplicatePrevious
 from corpusforge.transforms.language import IdentifyLanguage
 from corpusforge.transforms.normalize import Normalize
 from corpusforge.transforms.pii import ScrubPII
@@ -43,9 +45,15 @@ class StageRow:
     section: str
     transform: Callable[..., beam.PTransform]
     reads: tuple[str, ...] = ()
+    # For a stage whose section has no ``enabled`` switch of its own: whether it runs, from the section
+    when: Callable[[Any], bool] | None = None
 
     def section_of(self, cfg: Config) -> Any:
         return attrgetter(self.section)(cfg)
+
+    def enabled(self, cfg: Config) -> bool:
+        section = self.section_of(cfg)
+        return self.when(section) if self.when is not None else section.enabled
 
     def build(self, cfg: Config) -> beam.PTransform:
         return self.transform(self.section_of(cfg), *(attrgetter(r)(cfg) for r in self.reads))
@@ -61,6 +69,8 @@ STAGES: tuple[StageRow, ...] = (
     StageRow("language", "language", IdentifyLanguage),
     StageRow("quality", "quality", FilterQuality),
     StageRow("prompt", "prompt", TagPromptSignals),  # before dedup: with its filter on, a rejected copy never decides a cluster
+    # first of dedup: a copy of an earlier release is named as such, whatever this run holds
+    StageRow("dedup_previous", "dedup", DeduplicatePrevious.from_section, when=DeduplicatePrevious.wanted),
     StageRow("dedup_exact", "dedup.exact", DeduplicateExact),
     StageRow("dedup_near", "dedup.near", DeduplicateNear),
     StageRow("pii", "pii", ScrubPII),  # after dedup: it changes text that dedup compares in its original form
@@ -69,10 +79,20 @@ STAGES: tuple[StageRow, ...] = (
 )
 
 
+# Stages after deduplication (they may change text): the dedup index is taken before them.
+_NAMES = [row.name for row in STAGES]
+POST_DEDUP = frozenset(_NAMES[_NAMES.index("dedup_near") + 1 :])
+
+
+def near_params(cfg: Config) -> NearParams:
+    """The MinHash/LSH parameters of the run (also those of its dedup index, near dedup on or off)."""
+    return NearParams.of(cfg.dedup.near)
+
+
 def enabled_stages(cfg: Config) -> list[tuple[str, beam.PTransform]]:
     """``(name, transform)`` of every enabled stage, in data-flow order."""
     out = []
     for row in STAGES:
-        if row.section_of(cfg).enabled:
+        if row.enabled(cfg):
             out.append((row.name, row.build(cfg)))
     return out

@@ -78,6 +78,11 @@ def rejected_schema() -> pa.Schema:
     return pa.schema(doc_fields + list(schema_of(records.Rejection)))
 
 
+def index_schema() -> pa.Schema:
+    """Schema of ``dedup_index/`` (:class:`IndexRow`)."""
+    return schema_of(records.IndexRow)
+
+
 def schema_variant(cls: type, overrides: dict[str, pa.DataType]) -> pa.Schema:
     """``schema_of(cls)`` with the types of some fields replaced, nullability and order kept.
 

@@ -48,6 +48,7 @@ class InputConfig(Section):
     url_field: str | None = "url"
     max_chars: int = Field(1_000_000, gt=0)
     split_mb: int = Field(64, gt=0)
+    part_mb: float = Field(1024.0, gt=0)  # --incremental: input MB (as stored) per part
     on_unreadable: Literal["fail", "skip"] = "fail"
 
 
@@ -307,6 +308,15 @@ def choose_bands(threshold: float, num_perm: int, fp_weight: float = 0.2, fn_wei
 class DedupConfig(Section):
     exact: DedupExactConfig = Field(default_factory=DedupExactConfig)
     near: DedupNearConfig = Field(default_factory=DedupNearConfig)
+    # earlier output folders or dedup_index folders, the oldest release first
+    previous: list[str] = Field(default_factory=list)
+
+    @field_validator("previous")
+    @classmethod
+    def _non_empty_paths(cls, v: list[str]) -> list[str]:
+        if any(not p.strip() for p in v):
+            raise ValueError("paths must be non-empty")
+        return v
 
 
 class TokenizeConfig(Section):

@@ -186,6 +186,24 @@ class PackedRow:
     chunk_indices: list[Int32]
 
 
+@dataclass
+class IndexRow:
+    """One kept document in ``dedup_index/``: what a later run needs to find its copies.
+
+    ``exact_hash`` is the 16-byte digest exact dedup groups by; ``band_keys`` are the LSH shuffle
+    keys near dedup joins on; ``signature`` is the MinHash signature (``num_perm`` little-endian
+    uint32), stored because verifying a near pair needs the earlier document and its text is not
+    in the index: the signature is a fixed 4 bytes per permutation whatever the text's length,
+    where the shingle hashes would make the index about as large as the text.
+    """
+
+    id: str
+    release: str
+    exact_hash: bytes
+    band_keys: list[bytes]
+    signature: bytes
+
+
 DOCUMENT_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(Document))
 REJECTION_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(Rejection))
 # Annotations that are flat dataclasses (struct columns); pyarrow wants them as dicts.
@@ -240,6 +258,7 @@ __all__ = [
     "DOCUMENT_FIELDS",
     "Document",
     "Float32",
+    "IndexRow",
     "Int32",
     "PII_COUNTS_TYPE",
     "PiiCounts",
