@@ -30,10 +30,11 @@ from corpusforge.pipelines.report.bias import bias_summary
 from corpusforge.pipelines.report.html import write_report
 from corpusforge.schemas.config import Config, ConfigError, load_config
 from corpusforge.transforms.io.read import InputError, discover_inputs
+from corpusforge.transforms.tokenize.control import build_control, control_summary, write_tokenizer
 from corpusforge.transforms.tokenize.stage import sequence_summary
 
 LOG = logging.getLogger("corpusforge")
-OUTPUT_ENTRIES = ("documents", "rejected", "sequences", "stats.json", "report.html", RUN_DIR)
+OUTPUT_ENTRIES = ("documents", "rejected", "sequences", "tokenizer.json", "stats.json", "report.html", RUN_DIR)
 
 
 class UsageError(RuntimeError):
@@ -134,6 +135,8 @@ def run(inputs: list[str], output: str, cfg: Config, beam_args: list[str], worke
     # only now, with the graph built (a bad benchmark path or tokenizer has failed by here), is an
     # earlier run's output removed
     prepare_output(output, overwrite)
+    control = build_control(cfg.tokenize) if cfg.tokenize.enabled else None
+    write_tokenizer(output, control)  # with control tokens: the tokenizer the ids are for
     LOG.info("stages: %s", " -> ".join(plan.stages))
     progress = Progress(plan.stages, cfg.report.progress_every_s)
     if isinstance(runner, LocalRunner):
@@ -160,6 +163,9 @@ def run(inputs: list[str], output: str, cfg: Config, beam_args: list[str], worke
     sequences = sequence_summary(counters)
     if sequences is not None:
         data["sequences"] = sequences
+    controls = control_summary(counters, control)
+    if controls is not None:
+        data["control_tokens"] = controls
     bias = bias_summary(counters.get("bias"))
     if bias is not None:
         data["bias"] = bias

@@ -38,6 +38,7 @@ from corpusforge.schemas.config import TokenizeConfig
 from corpusforge.schemas.records import Document, PackedRow, SequenceRow, sequence_row
 from corpusforge.transforms.base import StageCounters
 from corpusforge.transforms.tokenize.bucket import Packer, bucket_for, padding, split_document
+from corpusforge.transforms.tokenize.control import COUNTER_PREFIX, ControlTokens, build_control
 from corpusforge.transforms.tokenize.loading import (
     TokenizerInfo,
     inspect_tokenizer,
@@ -107,11 +108,14 @@ class DocumentTokenizer:
 
 
 class _TokenizeFn(beam.DoFn):
-    def __init__(self, logic: DocumentTokenizer) -> None:
+    def __init__(self, logic: DocumentTokenizer, control: ControlTokens | None = None) -> None:
         self.logic = logic
+        self.control = control  # control tokens go right after BOS (transforms/tokenize/control.py)
 
     def setup(self) -> None:
         self.logic.setup()
+        if self.control is not None:
+            self.control.setup()
         self.counters = StageCounters(self.logic.name)
 
     def process(self, batch: Sequence[Document]) -> Iterable[Any]:
@@ -123,6 +127,10 @@ class _TokenizeFn(beam.DoFn):
         total = 0
         for doc, ids in zip(batch, all_ids, strict=True):
             counters.saw(doc)
+            if self.control is not None:
+                ids, tokens = self.control.insert(doc, ids, len(self.logic.prefix))
+                for token in tokens:
+                    counters.inc(COUNTER_PREFIX + token)
             out = dataclasses.replace(doc, n_tokens=len(ids))
             counters.kept(out)
             total += len(ids)
@@ -208,6 +216,9 @@ class Tokenize(beam.PTransform):
         super().__init__(label="tokenize")
         self.cfg = cfg
         self.info = info or inspect_tokenizer(cfg.tokenizer, cfg.add_bos, cfg.bos, cfg.add_eos, cfg.eos)
+        self.control = build_control(cfg)
+        if self.control is not None:  # the added tokens widen the vocabulary the schema must hold
+            self.info = dataclasses.replace(self.info, vocab_size=max(self.info.vocab_size, self.control.vocab_size))
 
     def expand(self, docs: beam.PCollection) -> tuple[beam.PCollection, beam.PCollection]:
         cfg = self.cfg
@@ -215,7 +226,7 @@ class Tokenize(beam.PTransform):
         results = (
             docs
             | "Batch" >> beam.BatchElements(min_batch_size=max(1, cfg.batch_size // 4), max_batch_size=cfg.batch_size)
-            | "Encode" >> beam.ParDo(_TokenizeFn(logic)).with_outputs(TOKENS_TAG, main="docs")
+            | "Encode" >> beam.ParDo(_TokenizeFn(logic, self.control)).with_outputs(TOKENS_TAG, main="docs")
         )
         return results["docs"], results[TOKENS_TAG]
 
