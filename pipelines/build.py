@@ -18,6 +18,7 @@ from corpusforge.transforms.io.observe import ObserveOutput
 from corpusforge.transforms.io.read import InputFile, ReadDocuments, Unreadable
 from corpusforge.transforms.io.validate import RecordParser, Validate
 from corpusforge.transforms.io.write import WriteDocuments, WriteRejected, shard_count
+from corpusforge.transforms.pii.stage import ScrubRejected
 from corpusforge.transforms.tokenize.stage import PACK_GROUP_MB, Bucket, Tokenize, WriteSequences
 
 RUN_DIR = "_run"  # small bookkeeping files the driver reads back after the run
@@ -74,10 +75,14 @@ def build_pipeline(p: beam.Pipeline, cfg: Config, files: list[InputFile], output
 
     _ = docs | "WriteDocuments" >> WriteDocuments(output_dir, doc_shards, codec)
     all_rejected = tuple(rejected_parts) | "AllRejected" >> beam.Flatten()
-    _ = all_rejected | "WriteRejected" >> WriteRejected(output_dir, rejected_shards, cfg.output.rejected_text, codec)
     bias_of_rejected = count_rejected(cfg)  # the bias figures before filtering (counters only)
     if bias_of_rejected is not None:
         _ = all_rejected | "BiasOfRejected" >> bias_of_rejected
+    if cfg.output.rejected_text == "scrubbed":  # most of a crawl never meets the pii stage
+        all_rejected = all_rejected | "ScrubRejected" >> ScrubRejected(cfg.pii)
+    _ = all_rejected | "WriteRejected" >> WriteRejected(
+        output_dir, rejected_shards, cfg.output.rejected_text is not False, codec
+    )
     _ = (
         unreadable
         | "UnreadableJson" >> beam.Map(

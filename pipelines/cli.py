@@ -25,6 +25,7 @@ from apache_beam.options.pipeline_options import StandardOptions
 from corpusforge.pipelines.build import RUN_DIR, build_pipeline
 from corpusforge.pipelines.local.progress import Progress
 from corpusforge.pipelines.local.runner import LocalRunner, local_options, resolve_runner
+from corpusforge.pipelines.report import data as report_data
 from corpusforge.pipelines.report import stats as run_stats
 from corpusforge.pipelines.report.bias import bias_summary
 from corpusforge.pipelines.report.html import write_report
@@ -160,6 +161,9 @@ def run(inputs: list[str], output: str, cfg: Config, beam_args: list[str], worke
         started=started,
         runner=_runner_name(runner),
     )
+    if "pii" in data["stages"] and cfg.pii.enabled:  # a few masked passages per replaced type
+        data["stages"]["pii"]["examples"] = report_data.pii_examples(
+            output, cfg.pii.placeholder, cfg.report.examples_per_reason)
     sequences = sequence_summary(counters)
     if sequences is not None:
         data["sequences"] = sequences

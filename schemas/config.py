@@ -49,7 +49,8 @@ class InputConfig(Section):
 
 
 class OutputConfig(Section):
-    rejected_text: bool = True
+    # true: raw text; false: none; "scrubbed": the text (and url, metadata) after PII scrubbing
+    rejected_text: bool | Literal["scrubbed"] = True
     shard_target_mb: int = Field(256, gt=0)
     sharding: Literal["auto", "fixed", "runner"] = "auto"
     compression: Literal["zstd", "snappy", "gzip", "none"] = "zstd"
@@ -167,13 +168,14 @@ class DecontaminationConfig(Section):
 
 
 PII_ENTITIES = ("EMAIL_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD", "IP_ADDRESS", "IBAN_CODE", "US_SSN",
-                "PERSON", "LOCATION")
+                "SECRET", "CREDENTIAL", "PERSON", "LOCATION")
 
 
 class PiiConfig(Section):
     enabled: bool = True
     entities: list[Literal[PII_ENTITIES]] = Field(  # type: ignore[valid-type]
-        default_factory=lambda: ["EMAIL_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD", "IP_ADDRESS", "IBAN_CODE", "US_SSN"]
+        default_factory=lambda: ["EMAIL_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD", "IP_ADDRESS", "IBAN_CODE", "US_SSN",
+                                 "SECRET", "CREDENTIAL"]
     )
     score_threshold: float = Field(0.5, ge=0.0, le=1.0)
     placeholder: str = "<{entity}>"

@@ -322,3 +322,51 @@ def rejected_examples(output_dir: str, per_reason: int, max_chars: int) -> dict[
 def kept_examples(output_dir: str, count: int, max_chars: int) -> list[Example]:
     """A few kept documents, so a user sees what the training data looks like."""
     return _pick_examples(f"{output_dir}/documents", None, count, max_chars).get("", [])
+
+
+def pii_examples(output_dir: str, placeholder: str, per_type: int, context_chars: int = 60) -> dict[str, list[str]]:
+    """A few masked passages per PII type from ``documents/``: the text around a placeholder.
+
+    Shows what the scrubber replaced without showing what it replaced (the text already holds only
+    placeholders). Documents are picked by a stable hash of (type, id), so the same examples come
+    out whatever the sharding; only the row groups holding a pick have their text read.
+    """
+    if per_type <= 0:
+        return {}
+    picks: dict[str, list[tuple[str, str, int, int]]] = {}
+    for path, rg, cols in _iter_row_groups(f"{output_dir}/documents", ["id", "pii_counts"]):
+        for row, (rid, counts) in enumerate(zip(cols.get("id", []), cols.get("pii_counts", []), strict=False)):
+            items = counts.items() if isinstance(counts, dict) else (counts or [])
+            for entity, n in items:
+                if n:
+                    slot = picks.setdefault(entity, [])
+                    slot.append((_rank(entity, str(rid)), path, rg, row))
+                    if len(slot) > 4 * per_type:
+                        slot.sort()
+                        del slot[per_type:]
+    wanted: dict[tuple[str, int], set[int]] = {}
+    for slot in picks.values():
+        slot.sort()
+        del slot[per_type:]
+        for _, path, rg, row in slot:
+            wanted.setdefault((path, rg), set()).add(row)
+    texts: dict[tuple[str, int, int], str] = {}
+    for (path, rg), rows in sorted(wanted.items()):
+        import pyarrow.parquet as pq
+
+        with FileSystems.open(path) as f:
+            column = pq.ParquetFile(f).read_row_group(rg, columns=["text"]).column("text").to_pylist()
+        for r in rows:
+            texts[(path, rg, r)] = column[r] or ""
+    out: dict[str, list[str]] = {}
+    for entity, slot in sorted(picks.items()):
+        mark = placeholder.format(entity=entity)
+        for _, path, rg, row in slot:
+            text = texts.get((path, rg, row), "")
+            i = text.find(mark)
+            if i < 0:  # replaced in the url or metadata only
+                continue
+            lo, hi = max(0, i - context_chars), min(len(text), i + len(mark) + context_chars)
+            snippet = " ".join(text[lo:hi].split())
+            out.setdefault(entity, []).append(("…" if lo else "") + snippet + ("…" if hi < len(text) else ""))
+    return out

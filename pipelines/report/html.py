@@ -219,6 +219,17 @@ def _counter_section(inp: ReportInputs, key: str, title: str, stages: tuple[str,
     return sec
 
 
+def _pii(inp: ReportInputs) -> Section:
+    """Replacements per type, then a few masked passages per type (stats.json's pii examples)."""
+    sec = _counter_section(inp, "pii", "PII replacements per type", ("pii",), "replaced:", "replacements", "type")
+    examples = inp.stats.get("stages", {}).get("pii", {}).get("examples") or {}
+    for entity, passages in examples.items():
+        items = "".join(f"<li><pre>{esc(p)}</pre></li>" for p in passages)
+        sec.body.append(f"<details><summary>{esc(entity)}: masked examples ({len(passages)} shown)</summary>"
+                        f"<ul class=examples>{items}</ul></details>")
+    return sec
+
+
 def _toxicity(inp: ReportInputs) -> Section:
     sec = Section("toxicity", "Toxicity scores")
     if not rd.stage_ran(inp.stats, "toxicity"):
@@ -345,7 +356,7 @@ SECTIONS: list[Callable[[ReportInputs], Section | None]] = [
     _summary, _funnel, _rejections, _language, _lengths, _quality, _duplicates,
     lambda i: _counter_section(i, "contamination", "Contamination hits per benchmark", ("decontamination",),
                                "hits:", "hits", "benchmark"),
-    lambda i: _counter_section(i, "pii", "PII replacements per type", ("pii",), "replaced:", "replacements", "type"),
+    _pii,
     lambda i: _counter_section(i, "prompt", "Prompt scaffolding: documents tagged per signal", ("prompt",),
                                "tagged:", "documents", "signal"),
     _toxicity, _bias, _sequences, _other, _kept, _examples, _config,

@@ -7,15 +7,25 @@ windowed so that documents without candidates never reach the analyzer) as a bat
 per entity type, empty when none) and the stage counts ``replaced:<TYPE>`` totals, ``docs_with_pii``,
 and how much reached the analyzer past the gates (``analyzed_docs``, ``analyzed_chars``, to be read
 against ``in`` and ``chars_in``); stats.json reports them under ``stages.pii.counters``.
+
+Personal data is not only in ``text``: a page's ``url`` can carry an IP host or ``user:pw@``, and
+the input's extra fields (``metadata``) titles, authors' e-mails or tokens. Both are scrubbed with
+the same recognizers (the URL under the same ``skip_urls`` rule), counted with the text's spans,
+and ``scrubbed_urls`` / ``scrubbed_metadata`` count the documents where they changed.
+:class:`ScrubRejected` applies the same scrubbing to rejected records for
+``output.rejected_text: scrubbed``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from corpusforge.schemas.records import Document, Rejection
+import apache_beam as beam
+
+from corpusforge.schemas.records import Document, Rejected, Rejection
 from corpusforge.transforms.base import DocumentStage, StageCounters
 from corpusforge.transforms.pii.engine import PiiScrubber
 
@@ -49,25 +59,138 @@ class ScrubPII(DocumentStage):
         return self.process_batch([doc])[0]
 
     def process_batch(self, docs: Sequence[Document]) -> list[Document | Rejection]:
-        results = self.scrubber.scrub_batch([d.text or "" for d in docs])
-        out: list[Document | Rejection] = []
-        for doc, res in zip(docs, results, strict=True):
-            if res.analyzed_chars and self._counters is not None:
-                self._counters.inc("analyzed_docs")
-                self._counters.inc("analyzed_chars", res.analyzed_chars)
-            if res.counts and self._counters is not None:
-                self._counters.inc("docs_with_pii")
-                for entity, n in res.counts.items():
-                    self._counters.inc(REPLACED_PREFIX + entity, n)
-            out.append(replace(doc, text=res.text, pii_counts=dict(res.counts)))
-        return out
+        return list(scrub_documents(self.scrubber, docs, self._counters))
+
+
+def _strings(value: Any, out: list[str]) -> None:
+    """Every string inside a JSON value, depth first (keys excluded: they are field names)."""
+    if isinstance(value, str):
+        out.append(value)
+    elif isinstance(value, dict):
+        for v in value.values():
+            _strings(v, out)
+    elif isinstance(value, list):
+        for v in value:
+            _strings(v, out)
+
+
+def _replace_strings(value: Any, new: Iterator[str]) -> Any:
+    """``value`` with its strings taken in :func:`_strings` order from ``new``."""
+    if isinstance(value, str):
+        return next(new)
+    if isinstance(value, dict):
+        return {k: _replace_strings(v, new) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_replace_strings(v, new) for v in value]
+    return value
+
+
+def scrub_documents(scrubber: PiiScrubber, docs: Sequence[Document],
+                    counters: StageCounters | None = None) -> Iterator[Document]:
+    """``docs`` with ``text``, ``url`` and the string values of ``metadata`` scrubbed, in one
+    analyzer batch; ``pii_counts`` sums the three. Metadata that holds nothing to replace is kept
+    byte for byte (it is re-serialised only when a value changed)."""
+    fields: list[str] = []
+    owners: list[tuple[int, str]] = []  # (doc index, "text" | "url" | "metadata")
+    parsed: dict[int, Any] = {}
+    for i, doc in enumerate(docs):
+        fields.append(doc.text or "")
+        owners.append((i, "text"))
+        if doc.url:
+            fields.append(doc.url)
+            owners.append((i, "url"))
+        if doc.metadata and scrubber.may_hold_pii(doc.metadata):
+            try:
+                value = json.loads(doc.metadata)
+            except ValueError:
+                value = doc.metadata  # not JSON: scrub it as one string
+            parsed[i] = value
+            strings: list[str] = []
+            _strings(value, strings)
+            fields.extend(strings)
+            owners.extend((i, "metadata") for _ in strings)
+    results = scrubber.scrub_batch(fields)
+    per_doc: list[dict[str, list]] = [{"text": [], "url": [], "metadata": []} for _ in docs]
+    for (i, kind), res in zip(owners, results, strict=True):
+        per_doc[i][kind].append(res)
+    for i, doc in enumerate(docs):
+        got = per_doc[i]
+        counts: dict[str, int] = {}
+        for res in got["text"] + got["url"] + got["metadata"]:
+            for entity, n in res.counts.items():
+                counts[entity] = counts.get(entity, 0) + n
+        text_res = got["text"][0]
+        url = got["url"][0].text if got["url"] else doc.url
+        metadata = doc.metadata
+        if any(r.counts for r in got["metadata"]):
+            value = _replace_strings(parsed[i], iter([r.text for r in got["metadata"]]))
+            metadata = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+        if counters is not None:
+            seen = sum(r.analyzed_chars for r in got["text"] + got["url"] + got["metadata"])
+            if seen:
+                counters.inc("analyzed_docs")
+                counters.inc("analyzed_chars", seen)
+            if counts:
+                counters.inc("docs_with_pii")
+                for entity, n in counts.items():
+                    counters.inc(REPLACED_PREFIX + entity, n)
+            if url != doc.url:
+                counters.inc("scrubbed_urls")
+            if metadata != doc.metadata:
+                counters.inc("scrubbed_metadata")
+        text = text_res.text if doc.text is not None else None
+        yield replace(doc, text=text, url=url, metadata=metadata, pii_counts=counts)
+
+
+class _ScrubRejectedFn(beam.DoFn):
+    """Scrubs batches of rejected records (see :class:`ScrubRejected`)."""
+
+    def __init__(self, scrubber: PiiScrubber) -> None:
+        self.scrubber = scrubber
+
+    def setup(self) -> None:
+        self.scrubber.setup()
+        self._counters = StageCounters("rejected_pii")
+
+    def process(self, batch: list[Rejected]) -> Iterator[Rejected]:
+        docs = [r.doc for r in batch]
+        for rec, doc in zip(batch, scrub_documents(self.scrubber, docs, self._counters), strict=True):
+            # the rejecting stage never saw pii_counts: keep the column as it was
+            yield Rejected(replace(doc, pii_counts=rec.doc.pii_counts), rec.rejection)
+
+
+class ScrubRejected(beam.PTransform):
+    """Rejected records with text, url and metadata scrubbed (``output.rejected_text: scrubbed``).
+
+    Most of a crawl is rejected before the pii stage (language, quality, decontamination, dedup)
+    and would be written to ``rejected/`` with its raw text; this runs the same recognizers over
+    it first. Batched like the stage; the output does not depend on how records are batched.
+    """
+
+    def __init__(self, cfg: PiiConfig) -> None:
+        super().__init__()
+        self.scrubber = pii_scrubber(cfg, quiet=True)
+        self.batch_size = cfg.batch_size
+
+    def expand(self, rejected: beam.PCollection) -> beam.PCollection:
+        return (
+            rejected
+            | "Batch" >> beam.BatchElements(min_batch_size=1, max_batch_size=self.batch_size)
+            | "Scrub" >> beam.ParDo(_ScrubRejectedFn(self.scrubber))
+        )
 
 
 def pii_stage(cfg: PiiConfig) -> ScrubPII:
-    """The stage from a ``pii`` config section.
+    """The stage from a ``pii`` config section (see :func:`pii_scrubber`)."""
+    return ScrubPII(pii_scrubber(cfg), batch_size=cfg.batch_size)
+
+
+def pii_scrubber(cfg: PiiConfig, quiet: bool = False) -> PiiScrubber:
+    """The scrubber a ``pii`` config section describes.
 
     Naming an installed spaCy NER package in ``pii.ner_model`` turns PERSON and LOCATION on as well;
-    without one the run says so once, here, when the pipeline is built (never per worker or document).
+    without one the run says so once, here, when the pipeline is built (never per worker or document;
+    ``quiet`` for a second scrubber of the same run).
     """
     import logging
 
@@ -80,16 +203,17 @@ def pii_stage(cfg: PiiConfig) -> ScrubPII:
         entities += [e for e in NER_ENTITIES if e not in entities]
     else:
         entities = [e for e in entities if e not in NER_ENTITIES]
-        if cfg.ner_model:
+        if quiet:
+            pass
+        elif cfg.ner_model:
             log.warning("pii: PERSON and LOCATION detection is off: pii.ner_model=%r is not an installed "
                         "spaCy model (it is never downloaded)", cfg.ner_model)
         else:
             # a warning, not info: it must be seen once per run whatever the log level
             log.warning("pii: PERSON and LOCATION detection is off (set pii.ner_model to an installed spaCy "
                         "NER model to turn it on)")
-    scrubber = PiiScrubber(
+    return PiiScrubber(
         entities=entities, score_threshold=cfg.score_threshold, placeholder=cfg.placeholder,
         ner_model=cfg.ner_model, window_chars=cfg.window_chars, max_chunk_chars=cfg.max_chunk_chars,
         context_chars=cfg.context_chars, skip_urls=cfg.skip_urls,
     )
-    return ScrubPII(scrubber, batch_size=cfg.batch_size)

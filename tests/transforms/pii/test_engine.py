@@ -57,7 +57,7 @@ def test_detects_and_replaces_with_typed_placeholder(scrubber, text, value, enti
     "Founded in 1998; revenue grew from $1,234,567.89 in 2019-2020 to €2.345.678 and 12 345 678 units.",
     "ISBN 978-0-306-40615-7, ISBN-13: 9780306406157 and ISBN 0-306-40615-2.",
     "Upgrade to version 1.2.3.4 or v10.0.19041.1; Python 3.11.4 and node 18.17.1.",
-    "std::vector<int> v; foo::bar::baz(); a::b; Foo::Bar(); self::add(); ::1",
+    "std::vector<int> v; foo::bar::baz(); a::b; Foo::Bar(); self::add(); dead::beef; x :: Int",
     "See https://example.com/item/4111111111111111?ref=5403926876 and https://x.org/p/198-765-4321",
     "Page numbers 123-145, population 8,336,817, ZIP 94103-1234, call it 2019/20.",
     "Timestamp 1700000000000, order 12345678901234, 2023-11-08T20:15:24Z, 1 234 567 people.",
