@@ -19,6 +19,8 @@ from corpusforge.transforms.io.read import InputFile, ReadDocuments, Unreadable
 from corpusforge.transforms.io.validate import RecordParser, Validate
 from corpusforge.transforms.io.write import WriteDocuments, WriteRejected, shard_count
 from corpusforge.transforms.pii.stage import ScrubRejected
+from corpusforge.transforms.tokenize.mix import Mix
+from corpusforge.transforms.tokenize.outputs import WriteTrainerFormats
 from corpusforge.transforms.tokenize.stage import PACK_GROUP_MB, Bucket, Tokenize, WriteSequences
 
 RUN_DIR = "_run"  # small bookkeeping files the driver reads back after the run
@@ -65,13 +67,20 @@ def build_pipeline(p: beam.Pipeline, cfg: Config, files: list[InputFile], output
     if cfg.tokenize.enabled:
         tokenize = Tokenize(cfg.tokenize)
         docs, tokens = docs | "tokenize" >> tokenize
+        if cfg.mix.enabled:  # token budgets per group: documents dropped, kept or repeated
+            docs, tokens = (docs, tokens) | "mix" >> Mix(cfg.mix)
         pack_groups = shard_count(input_bytes, PACK_GROUP_MB)
         sequences = tokens | "bucket" >> Bucket(cfg.tokenize, pack_groups)
         order += ["tokenize", "bucket"]
-        _ = sequences | "WriteSequences" >> WriteSequences(
-            output_dir, cfg.tokenize.buckets, tokenize.info.vocab_size, cfg.tokenize.pack,
-            shard_count(input_bytes, cfg.tokenize.shard_target_mb), codec,
-        )
+        seq_shards = cfg.tokenize.shards or shard_count(input_bytes, cfg.tokenize.shard_target_mb)
+        if "parquet" in cfg.tokenize.formats and cfg.tokenize.shuffle_seed is None:
+            _ = sequences | "WriteSequences" >> WriteSequences(
+                output_dir, cfg.tokenize.buckets, tokenize.info.vocab_size, cfg.tokenize.pack,
+                shard_count(input_bytes, cfg.tokenize.shard_target_mb), codec,
+            )
+        if WriteTrainerFormats.needed(cfg.tokenize):  # megatron, mds, shuffled Parquet
+            _ = sequences | "WriteTrainerFormats" >> WriteTrainerFormats(
+                cfg.tokenize, output_dir, tokenize.info.vocab_size, seq_shards, codec)
 
     _ = docs | "WriteDocuments" >> WriteDocuments(output_dir, doc_shards, codec)
     all_rejected = tuple(rejected_parts) | "AllRejected" >> beam.Flatten()

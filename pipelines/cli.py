@@ -32,10 +32,13 @@ from corpusforge.pipelines.report.html import write_report
 from corpusforge.schemas.config import Config, ConfigError, load_config
 from corpusforge.transforms.io.read import InputError, discover_inputs
 from corpusforge.transforms.tokenize.control import build_control, control_summary, write_tokenizer
+from corpusforge.transforms.tokenize.mix import mix_summary
+from corpusforge.transforms.tokenize.outputs import format_summary
 from corpusforge.transforms.tokenize.stage import sequence_summary
 
 LOG = logging.getLogger("corpusforge")
-OUTPUT_ENTRIES = ("documents", "rejected", "sequences", "tokenizer.json", "stats.json", "report.html", RUN_DIR)
+OUTPUT_ENTRIES = ("documents", "rejected", "sequences", "sequences_megatron", "sequences_mds", "tokenizer.json",
+                  "stats.json", "report.html", RUN_DIR)
 
 
 class UsageError(RuntimeError):
@@ -170,6 +173,19 @@ def run(inputs: list[str], output: str, cfg: Config, beam_args: list[str], worke
     controls = control_summary(counters, control)
     if controls is not None:
         data["control_tokens"] = controls
+    mix = mix_summary(counters, cfg.mix)
+    if mix is not None:  # sequences hold the mixed tokens: sum of n_tokens x mix_uses
+        data["mix"] = mix
+        for group, g in mix["groups"].items():
+            if g["no_documents"] or g["capped"]:
+                LOG.warning("mix.targets.%s: %s (achieved %d of %d tokens)", group,
+                            "no document has this group" if g["no_documents"] else
+                            f"needs more than mix.max_epochs={cfg.mix.max_epochs}", g["achieved"], g["target"])
+        if sequences is not None:
+            sequences["tokens_conserved"] = sequences["tokens"] == mix["tokens"]
+    formats = format_summary(counters, cfg.tokenize.formats)
+    if formats is not None:  # megatron/mds rows and tokens, checked against sequences/
+        data["formats"] = formats
     bias = bias_summary(counters.get("bias"))
     if bias is not None:
         data["bias"] = bias

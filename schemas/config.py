@@ -196,6 +196,34 @@ class PiiConfig(Section):
         return value
 
 
+class MixConfig(Section):
+    """Token-budget mixing of groups of documents (transforms/tokenize/mix.py); off by default."""
+
+    enabled: bool = False
+    by: str = Field("source", min_length=1)  # a document column (source, lang, ...) or a metadata field
+    # shares of the total tokens (floats summing to 1) or token counts (integers)
+    targets: dict[str, float | int] = Field(default_factory=dict)
+    max_epochs: int = Field(4, ge=1)
+
+    @field_validator("targets")
+    @classmethod
+    def _shares_or_counts(cls, v: dict[str, float | int]) -> dict[str, float | int]:
+        if any(isinstance(x, bool) or x < 0 for x in v.values()):
+            raise ValueError("targets are shares or token counts, never negative or true/false")
+        kinds = {isinstance(x, int) for x in v.values()}
+        if len(kinds) > 1:
+            raise ValueError("give every target as a share (float) or every one as a token count (integer)")
+        if kinds == {False} and abs(sum(v.values()) - 1.0) > 1e-6:
+            raise ValueError(f"shares sum to {sum(v.values()):g}, not 1")
+        return v
+
+    @model_validator(mode="after")
+    def _targets_when_enabled(self) -> MixConfig:
+        if self.enabled and not self.targets:
+            raise ValueError("targets: at least one group is needed when mix is enabled")
+        return self
+
+
 class ReportConfig(Section):
     """report.html and run progress (not a stage: it reads the outputs after the run)."""
 
@@ -303,6 +331,19 @@ class TokenizeConfig(Section):
     batch_size: int = Field(256, gt=0)
     shard_target_mb: int = Field(256, gt=0)
     control_tokens: list[ControlTokenRule] = Field(default_factory=list)  # none: today's output unchanged
+    # Outputs: parquet (sequences/), megatron (sequences_megatron/), mds (sequences_mds/); see
+    # transforms/tokenize/outputs.py. token_dtype: ids of the trainer formats (auto: by vocabulary).
+    formats: list[Literal["parquet", "megatron", "mds"]] = Field(default_factory=lambda: ["parquet"], min_length=1)
+    token_dtype: Literal["auto", "uint16", "int32"] = "auto"
+    shuffle_seed: int | None = Field(None, ge=0)
+    shards: int = Field(0, ge=0)  # trainer-format (and shuffled Parquet) shards; 0: from shard_target_mb
+
+    @field_validator("formats")
+    @classmethod
+    def _unique_formats(cls, v: list[str]) -> list[str]:
+        if len(set(v)) != len(v):
+            raise ValueError("lists a format twice")
+        return v
 
     @field_validator("buckets")
     @classmethod
@@ -367,6 +408,7 @@ class Config(Section):
     toxicity: ToxicityConfig = Field(default_factory=ToxicityConfig)
     bias: BiasConfig = Field(default_factory=BiasConfig)
     tokenize: TokenizeConfig = Field(default_factory=TokenizeConfig)
+    mix: MixConfig = Field(default_factory=MixConfig)
     report: ReportConfig = Field(default_factory=ReportConfig)
 
     def resolved(self) -> dict[str, Any]:

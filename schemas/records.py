@@ -125,6 +125,7 @@ class Document:
     toxicity_score: Float32 | None = None
     bias: BiasSignals | None = None
     n_tokens: Int32 | None = None
+    mix_uses: Int32 | None = None  # times the token-budget mix used the document (None: no mix)
 
 
 @dataclass

@@ -294,6 +294,12 @@ def _sequences(inp: ReportInputs) -> Section:
         sec.table("control_tokens", ["control token", "id", "documents"], [
             [("token", t), ("id", str(controls.get("ids", {}).get(t, ""))), ("documents", n)]
             for t, n in controls["documents"].items()])
+    mix = inp.stats.get("mix")
+    if mix:  # token-budget mixing: what each group was asked for, had, and gave
+        sec.table("mix", ["group", "target tokens", "available", "achieved", "note"], [
+            [("group", g), ("target", m["target"]), ("available", m["available"]), ("achieved", m["achieved"]),
+             ("note", "no documents" if m["no_documents"] else f"capped at {mix['max_epochs']} epochs" if m["capped"] else "")]
+            for g, m in mix["groups"].items()])
     return sec
 
 

@@ -1,0 +1,96 @@
+"""``tokenize.formats: [mds]``: MosaicML Streaming (MDS) shards, written by every worker in parallel.
+
+``mosaicml-streaming``'s own ``MDSWriter`` is single-process; its documented way to scale is one
+writer per partition folder and one merged ``index.json`` (``streaming.base.util.merge_index``).
+Here each shard of :class:`~corpusforge.transforms.tokenize.order.GroupShards` is such a partition,
+``sequences_mds/shard-NNNNN/``, written by the worker that holds it; the merged index at
+``sequences_mds/index.json`` makes the folder one dataset for ``StreamingDataset(local=...)``.
+
+Each sample carries its provenance as fields (``doc_ids``, ``doc_starts``, ``chunk_indices``,
+as in the Parquet rows), so a sample leads back to ``documents/`` without a sidecar.
+
+The package is an optional extra (``pip install 'corpusforge[mds]'``): it pulls PyTorch and pins
+numpy below 2.2, so it is imported only by the workers of a run that asks for ``mds``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import apache_beam as beam
+import numpy as np
+
+from corpusforge.transforms.base import StageCounters
+from corpusforge.transforms.tokenize.order import TrainRow
+
+FOLDER = "sequences_mds"
+
+
+def columns(dtype: np.dtype) -> dict[str, str]:
+    """The MDS column encodings: ids as a typed ndarray, provenance as JSON lists."""
+    return {"input_ids": f"ndarray:{np.dtype(dtype).name}", "doc_ids": "json", "doc_starts": "json",
+            "chunk_indices": "json"}
+
+
+def sample(row: TrainRow) -> dict[str, Any]:
+    return {"input_ids": row.ids, "doc_ids": list(row.doc_ids), "doc_starts": list(row.doc_starts),
+            "chunk_indices": list(row.chunk_indices)}
+
+
+def write_partition(out: str, rows: Iterable[TrainRow], dtype: np.dtype, size_limit: int = 1 << 26) -> tuple[int, int]:
+    """Write ``rows`` in order as one MDS partition at ``out``; ``(samples, tokens)`` written."""
+    from streaming import MDSWriter  # optional dependency: see the module docstring
+
+    n = tokens = 0
+    with MDSWriter(out=out, columns=columns(dtype), compression=None, size_limit=size_limit) as writer:
+        for row in rows:
+            writer.write(sample(row))
+            n += 1
+            tokens += row.length
+    return n, tokens
+
+
+def merge_partitions(folder: str, partitions: Iterable[str]) -> None:
+    """The merged ``index.json`` of ``folder`` from its partitions' (``partitions`` sorted first,
+    so the dataset's sample order is the shards' order)."""
+    from streaming.base.util import merge_index
+
+    merge_index([f"{folder}/{p}/index.json" for p in sorted(partitions)], folder, keep_local=True)
+
+
+class _WritePartitionFn(beam.DoFn):
+    def __init__(self, folder: str, dtype: np.dtype) -> None:
+        self.folder, self.dtype = folder, np.dtype(dtype)
+
+    def setup(self) -> None:
+        self.counters = StageCounters("mds")
+
+    def process(self, element: tuple[int, list[TrainRow]]) -> Iterable[str]:
+        shard, rows = element
+        name = f"shard-{shard:05d}"
+        n, tokens = write_partition(f"{self.folder}/{name}", rows, self.dtype)
+        self.counters.inc("shards")
+        self.counters.inc("rows", n)
+        self.counters.inc("tokens", tokens)
+        yield name
+
+
+class WriteMds(beam.PTransform):
+    """Shards from :class:`GroupShards` to ``<output>/sequences_mds/shard-NNNNN/`` and one merged
+    ``index.json`` (written once every partition is done)."""
+
+    def __init__(self, output_dir: str, dtype: np.dtype) -> None:
+        super().__init__()
+        self.folder = f"{output_dir.rstrip('/')}/{FOLDER}"
+        self.dtype = np.dtype(dtype)
+
+    def expand(self, shards: beam.PCollection) -> beam.pvalue.PDone:
+        folder = self.folder
+        _ = (
+            shards
+            | "WritePartition" >> beam.ParDo(_WritePartitionFn(folder, self.dtype))
+            | "Partitions" >> beam.combiners.ToList()
+            | "MergeIndex" >> beam.Map(lambda names: merge_partitions(folder, names) if names else None)
+        )
+        return beam.pvalue.PDone(shards.pipeline)
