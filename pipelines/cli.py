@@ -39,6 +39,7 @@ from corpusforge.pipelines.stages import enabled_stages, near_params
 from corpusforge.schemas.config import Config, ConfigError, load_config
 from corpusforge.transforms.dedup.index import INDEX_DIR, IndexParams, write_params
 from corpusforge.transforms.io.read import InputError, discover_inputs
+from corpusforge.transforms.tokenize.control import build_control, control_summary, write_tokenizer
 from corpusforge.transforms.tokenize.mix import mix_summary
 from corpusforge.transforms.tokenize.outputs import format_summary
 from corpusforge.transforms.tokenize.sequences_sink import SEQUENCES_TEMP_PREFIX
@@ -49,7 +50,7 @@ LOG = logging.getLogger("corpusforge")
 # no _SUCCESS is looking at a run that failed, was interrupted or is still going.
 SUCCESS_MARKER = "_SUCCESS"
 OUTPUT_ENTRIES = ("documents", "rejected", "sequences", "sequences_megatron", "sequences_mds", "dedup_index",
-                  "stats.json", "report.html", RUN_DIR, *incremental.ENTRIES, SUCCESS_MARKER)
+                  "tokenizer.json", "stats.json", "report.html", RUN_DIR, *incremental.ENTRIES, SUCCESS_MARKER)
 
 
 class UsageError(RuntimeError):
@@ -177,6 +178,8 @@ def run(inputs: list[str], output: str, cfg: Config, beam_args: list[str], worke
     # earlier run's output removed
     prepare_output(output, overwrite)
     logs.log_to_file(output)
+    control = build_control(cfg.tokenize) if cfg.tokenize.enabled else None
+    write_tokenizer(output, control)  # with control tokens: the tokenizer the ids are for
     LOG.info("stages: %s", " -> ".join(plan.stages))
     progress = Progress(plan.stages, cfg.report.progress_every_s)
     if isinstance(runner, LocalRunner):
@@ -207,6 +210,9 @@ def run(inputs: list[str], output: str, cfg: Config, beam_args: list[str], worke
     sequences = sequence_summary(counters)
     if sequences is not None:
         data["sequences"] = sequences
+    controls = control_summary(counters, control)
+    if controls is not None:
+        data["control_tokens"] = controls
     mix = mix_summary(counters, cfg.mix)
     if mix is not None:  # sequences hold the mixed tokens: sum of n_tokens x mix_uses
         data["mix"] = mix

@@ -319,6 +319,51 @@ class DedupConfig(Section):
         return v
 
 
+class ControlTokenRule(Section):
+    """One rule of ``tokenize.control_tokens`` (transforms/tokenize/control.py): the document column
+    it reads and how its value becomes one ``<|field:name|>`` token."""
+
+    field: str = Field(min_length=1)
+    bins: list[float] | None = None  # numeric field: ascending edges, a value equal to an edge goes above it
+    names: list[str] | None = Field(None, validate_default=True)  # numeric field: len(bins) + 1 token names, lowest bin first
+    # string field: the values that get a token (fixed before any worker tokenizes); others get none
+    values: list[str] | None = None
+    fraction: float = Field(1.0, ge=0.0, le=1.0)  # share of documents tagged, by a stable hash of the id
+
+    @field_validator("bins")
+    @classmethod
+    def _ascending_bins(cls, v: list[float] | None) -> list[float] | None:
+        if v is not None and (not v or any(a >= b for a, b in zip(v, v[1:], strict=False))):
+            raise ValueError("must be a non-empty, strictly ascending list of edges")
+        return v
+
+    @field_validator("names", "values")
+    @classmethod
+    def _token_safe(cls, v: list[str] | None) -> list[str] | None:
+        for name in v or []:
+            if not name or any(c.isspace() or c in "|<>" for c in name):
+                raise ValueError(f"{name!r}: token names must be non-empty, without spaces, '|', '<' or '>'")
+        if v is not None and len(set(v)) != len(v):
+            raise ValueError("must not repeat a name")
+        return v
+
+    @field_validator("names")
+    @classmethod
+    def _one_name_per_bin(cls, v: list[str] | None, info: Any) -> list[str] | None:
+        bins = info.data.get("bins")
+        if bins is not None and (v is None or len(v) != len(bins) + 1):
+            raise ValueError(f"{len(bins)} bins need {len(bins) + 1} names, got {0 if v is None else len(v)}")
+        return v
+
+    @model_validator(mode="after")
+    def _numeric_or_string(self) -> ControlTokenRule:
+        if (self.bins is None) == (self.values is None):
+            raise ValueError("give either bins and names (a numeric field) or values (a string field)")
+        if self.bins is None and self.names is not None:
+            raise ValueError("names go with bins; a string field takes values")
+        return self
+
+
 class TokenizeConfig(Section):
     """Tokenization and sequence-length bucketing (stages ``tokenize`` and ``bucket``)."""
 
@@ -339,6 +384,7 @@ class TokenizeConfig(Section):
     word_cache: bool = True
     batch_size: int = Field(256, gt=0)
     shard_target_mb: int = Field(256, gt=0)
+    control_tokens: list[ControlTokenRule] = Field(default_factory=list)  # none: today's output unchanged
     # Outputs: parquet (sequences/), megatron (sequences_megatron/), mds (sequences_mds/); see
     # transforms/tokenize/outputs.py. token_dtype: ids of the trainer formats (auto: by vocabulary).
     formats: list[Literal["parquet", "megatron", "mds"]] = Field(default_factory=lambda: ["parquet"], min_length=1)
@@ -493,7 +539,8 @@ def parse_overrides(overrides: Iterable[str]) -> list[tuple[str, Any]]:
 def _format_error(exc: ValidationError) -> str:
     lines = []
     for err in exc.errors():
-        path = ".".join(str(p) for p in err["loc"]) or "<root>"
+        # list items as key[i] (tokenize.control_tokens[0].names), the way the docs spell them
+        path = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in err["loc"]).lstrip(".") or "<root>"
         msg = err["msg"]
         if err["type"] == "extra_forbidden":
             msg = "unknown key"

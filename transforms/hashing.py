@@ -74,3 +74,10 @@ class PowerTable:
                         inverses[0] = 1
                         self.pow, self.inv = np.cumprod(powers, dtype=U64), np.cumprod(inverses, dtype=U64)
         return self.pow, self.inv
+
+
+def stable_unit(key: str, salt: str = "") -> float:
+    """A number in [0, 1) from ``blake2b(salt, key)``: the same for a key on every worker, run and
+    Python process (never Python's salted ``hash()``), so a share of documents chosen by it is fixed."""
+    digest = hashlib.blake2b(f"{salt}\x00{key}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") / float(1 << 64)

@@ -34,6 +34,7 @@ from corpusforge.schemas.config import TokenizeConfig
 from corpusforge.schemas.records import Document
 from corpusforge.transforms.base import StageCounters
 from corpusforge.transforms.tokenize.bucket_stage import Bucket
+from corpusforge.transforms.tokenize.control import COUNTER_PREFIX, ControlTokens, build_control
 from corpusforge.transforms.tokenize.loading import TokenizerInfo, inspect_tokenizer
 from corpusforge.transforms.tokenize.tokenizer import DocumentTokenizer
 
@@ -41,11 +42,14 @@ TOKENS_TAG = "tokens"
 
 
 class _TokenizeFn(beam.DoFn):
-    def __init__(self, logic: DocumentTokenizer) -> None:
+    def __init__(self, logic: DocumentTokenizer, control: ControlTokens | None = None) -> None:
         self.logic = logic
+        self.control = control  # control tokens go right after BOS (transforms/tokenize/control.py)
 
     def setup(self) -> None:
         self.logic.ready()
+        if self.control is not None:
+            self.control.setup()
         self.counters = StageCounters(self.logic.name)
 
     def process(self, batch: Sequence[Document]) -> Iterable[Any]:
@@ -57,6 +61,10 @@ class _TokenizeFn(beam.DoFn):
         total = 0
         for doc, ids in zip(batch, all_ids, strict=True):
             counters.saw(doc)
+            if self.control is not None:
+                ids, tokens = self.control.insert(doc, ids, len(self.logic.prefix))
+                for token in tokens:
+                    counters.inc(COUNTER_PREFIX + token)
             out = dataclasses.replace(doc, n_tokens=len(ids))
             counters.kept(out)
             total += len(ids)
@@ -72,6 +80,9 @@ class Tokenize(beam.PTransform):
         super().__init__(label="tokenize")
         self.cfg = cfg
         self.info = info or inspect_tokenizer(cfg.tokenizer, cfg.add_bos, cfg.bos, cfg.add_eos, cfg.eos)
+        self.control = build_control(cfg)
+        if self.control is not None:  # the added tokens widen the vocabulary the schema must hold
+            self.info = dataclasses.replace(self.info, vocab_size=max(self.info.vocab_size, self.control.vocab_size))
 
     def expand(self, docs: beam.PCollection) -> tuple[beam.PCollection, beam.PCollection]:
         cfg = self.cfg
@@ -79,7 +90,7 @@ class Tokenize(beam.PTransform):
         results = (
             docs
             | "Batch" >> beam.BatchElements(min_batch_size=max(1, cfg.batch_size // 4), max_batch_size=cfg.batch_size)
-            | "Encode" >> beam.ParDo(_TokenizeFn(logic)).with_outputs(TOKENS_TAG, main="docs")
+            | "Encode" >> beam.ParDo(_TokenizeFn(logic, self.control)).with_outputs(TOKENS_TAG, main="docs")
         )
         return results["docs"], results[TOKENS_TAG]
 
