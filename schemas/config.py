@@ -74,7 +74,7 @@ class LanguageConfig(Section):
     sample_chunks: int = Field(3, gt=0)
     seed: int = 0
     n_trial: int = Field(3, gt=0)
-    method: Literal["naive_bayes", "sampling"] = "sampling"
+    method: Literal["naive_bayes", "sampling"] = "naive_bayes"
 
 
 class GopherQualityConfig(Section):
