@@ -50,7 +50,9 @@ env: $(STAMP)
 $(STAMP): pyproject.toml setup.py transforms/tokenize/_pretokenize.c $(CONSTRAINTS)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c $(CONSTRAINTS) -e '.[dev]' --config-settings editable_mode=strict
+	# setuptools' warnings of the editable build go to a log, shown only when the install fails
+	$(BIN)/python -m pip install --quiet -c $(CONSTRAINTS) -e '.[dev]' --config-settings editable_mode=strict \
+	  > $(VENV)/install.log 2>&1 || (tail -n 40 $(VENV)/install.log; exit 1)
 	rm -f $(VENV)/.installed*
 	touch $(STAMP)
 
@@ -81,6 +83,7 @@ test-fast: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run_bench.py --docs $(BENCH_DOCS) --out bench.json
+	$(BIN)/python benchmarks/bench_previous.py --part-docs $(BENCH_DOCS)
 
 bench-dedup: $(STAMP)
 	$(BIN)/python benchmarks/bench_dedup.py --baseline

@@ -44,7 +44,7 @@ def main() -> None:
     result = {"stage": "bias", "docs": len(docs), "mean_chars": round(chars / max(1, len(docs)))}
     for toxic_lines in (True, False):
         cfg = Config.model_validate({"bias": {"toxic_lines": toxic_lines, "batch_size": a.batch_size}})
-        stage = TagBias(_holder(cfg), a.batch_size)
+        stage = TagBias(_holder(cfg.bias, cfg.toxicity), a.batch_size)
         t0 = time.perf_counter()
         stage.setup()
         setup_s = time.perf_counter() - t0

@@ -41,6 +41,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--out", default=None)
     a = ap.parse_args(argv)
 
+    from corpusforge.schemas.config import DecontaminationConfig
     from corpusforge.schemas.records import Document
     from corpusforge.transforms.decontam.stage import Decontaminator
     from corpusforge.transforms.decontam.text import word_hashes
@@ -55,8 +56,8 @@ def main(argv: list[str] | None = None) -> dict:
 
     rss0 = rss_mib()
     t0 = time.perf_counter()
-    logic = Decontaminator(a.benchmarks)
-    logic.setup()
+    logic = Decontaminator(DecontaminationConfig(benchmarks=a.benchmarks))
+    logic.ready()
     build_s = time.perf_counter() - t0
     rss1 = rss_mib()
     index = logic.index

@@ -120,9 +120,10 @@ def bench_stage(corpus: Path, workdir: Path) -> dict:
     from apache_beam.options.pipeline_options import PipelineOptions
 
     from corpusforge.pipelines.local.runner import LocalRunner
+    from corpusforge.schemas.config import DedupNearConfig
     from corpusforge.schemas.records import Document
     from corpusforge.transforms.dedup.exact import DeduplicateExact
-    from corpusforge.transforms.dedup.near import DeduplicateNear, NearParams
+    from corpusforge.transforms.dedup.near import DeduplicateNear
 
     counts = workdir / f"counts-{corpus.name.split('.')[0]}.jsonl"
 
@@ -135,7 +136,7 @@ def bench_stage(corpus: Path, workdir: Path) -> dict:
     with beam.Pipeline(runner=LocalRunner(), options=options) as p:
         docs = p | beam.io.ReadFromText(str(corpus)) | beam.Map(parse)
         kept, rej_exact = docs | "Exact" >> DeduplicateExact()
-        kept, rej_near = kept | "Near" >> DeduplicateNear(NearParams.resolve())
+        kept, rej_near = kept | "Near" >> DeduplicateNear(DedupNearConfig())
         _ = (
             (kept | "K" >> beam.Map(lambda d: ("kept", 1)),
              rej_exact | "E" >> beam.Map(lambda r: ("exact", 1)),

@@ -19,8 +19,8 @@ from pathlib import Path
 
 from corpusforge.schemas.config import load_config
 from corpusforge.schemas.records import Document, Rejected
-from corpusforge.transforms.language.stage import IdentifyLanguage
-from corpusforge.transforms.quality.stage import FilterQuality
+from corpusforge.transforms.language.stage import LanguageFilter
+from corpusforge.transforms.quality.stage import QualityFilter
 
 
 def read_docs(path: Path, limit: int) -> list[Document]:
@@ -44,18 +44,15 @@ def main() -> None:
     cfg = load_config(a.config)
     docs = read_docs(a.docs, a.limit)
     mb = sum(len(d.text.encode()) for d in docs) / 1e6
-    lc = cfg.language
-    settings = dict(keep=lc.keep, min_score=lc.min_score, seed=lc.seed, sample_chars=lc.sample_chars,
-                    sample_chunks=lc.sample_chunks, n_trial=lc.n_trial)
-    lang = IdentifyLanguage(**settings, method=lc.method)
+    lang = LanguageFilter(cfg.language)
     # langdetect's sampling walk, the evaluation before naive_bayes: measured alongside for the ratio
-    walk = IdentifyLanguage(**settings, method="sampling")
-    qual = FilterQuality(cfg.quality)
+    walk = LanguageFilter(cfg.language.model_copy(update={"method": "sampling"}))
+    qual = QualityFilter(cfg.quality)
     t0 = time.process_time()
-    lang.setup()
-    qual.setup()
+    lang.ready()
+    qual.ready()
     setup_s = time.process_time() - t0
-    walk.setup()
+    walk.ready()
 
     # interleaved in halves (the machine drifts): configured method, walk, configured, walk
     t_lang = t_walk = 0.0
@@ -87,7 +84,7 @@ def main() -> None:
         "mb": round(mb, 2),
         "setup_s": round(setup_s, 2),
         "language": rate(t_lang),
-        "language_method": lc.method,
+        "language_method": cfg.language.method,
         "language_sampling_walk": rate(t_walk),
         "language_speedup_vs_walk": round(t_walk / t_lang, 2),
         "quality": rate(t_qual),

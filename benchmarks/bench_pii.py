@@ -1,6 +1,6 @@
 """Throughput of the PII stage's logic (documents/s and MB/s per core) on a JSONL(.gz) corpus.
 
-Runs :class:`~corpusforge.transforms.pii.stage.ScrubPII` in batches on one core, outside Beam, so the
+Runs :class:`~corpusforge.transforms.pii.stage.PiiRedactor` in batches on one core, outside Beam, so the
 figure is the stage's own cost. ``benchmarks/run_bench.py`` calls it as
 ``bench_pii.py --docs CORPUS --limit N``; by hand, build a corpus with
 ``python3 ../shared/tools/make_scale_corpus.py --docs 3000 --out /tmp/scale3k.jsonl.gz``.
@@ -18,7 +18,7 @@ from pathlib import Path
 from corpus import read_docs  # benchmarks/corpus.py (this script's folder is on sys.path)
 
 from corpusforge.schemas.config import PiiConfig
-from corpusforge.transforms.pii.stage import pii_stage
+from corpusforge.transforms.pii.stage import ScrubPII
 
 
 def main() -> None:
@@ -30,9 +30,9 @@ def main() -> None:
     args = ap.parse_args()
 
     docs = read_docs(args.docs, args.limit)
-    stage = pii_stage(PiiConfig())
+    stage = ScrubPII(PiiConfig()).logic
     t0 = time.process_time()
-    stage.setup()
+    stage.ready()
     setup_s = time.process_time() - t0
     best = float("inf")
     replaced = 0

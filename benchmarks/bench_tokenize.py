@@ -86,7 +86,7 @@ def stream_figures(a: argparse.Namespace, eos_id: int | None, window: int = 2000
     by window, so that both see the same machine (a shared CPU's speed drifts by tens of per cent
     within a minute).
     """
-    from corpusforge.transforms.tokenize.stage import DocumentTokenizer
+    from corpusforge.transforms.tokenize.tokenizer import DocumentTokenizer
 
     texts = read_texts(a.docs, a.stream)
     labels = {"word_cache": True, "library": False}
@@ -94,7 +94,7 @@ def stream_figures(a: argparse.Namespace, eos_id: int | None, window: int = 2000
     for label, word_cache in labels.items():
         workers[label] = DocumentTokenizer(a.tokenizer, None, eos_id, word_cache=word_cache)
         c0 = time.process_time()
-        workers[label].setup()
+        workers[label].ready()
         figures_by_label[label] = {"setup_cpu_s": time.process_time() - c0, "cpu_s": 0.0, "tokens": 0,
                                    "by_window": []}
     for start in range(0, len(texts), window):
@@ -151,7 +151,7 @@ def main() -> None:
     from corpusforge.schemas.records import Document, sequence_row
     from corpusforge.transforms.tokenize.bucket import split_document
     from corpusforge.transforms.tokenize.loading import inspect_tokenizer, load_tokenizer
-    from corpusforge.transforms.tokenize.stage import DocumentTokenizer
+    from corpusforge.transforms.tokenize.tokenizer import DocumentTokenizer
 
     texts = read_texts(a.docs, a.limit)
     n = len(texts)
@@ -173,7 +173,7 @@ def main() -> None:
 
         def make() -> DocumentTokenizer:
             worker = DocumentTokenizer(a.tokenizer, None, info.eos_id, word_cache=word_cache)
-            worker.setup()
+            worker.ready()
             return worker
 
         return make

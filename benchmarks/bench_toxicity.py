@@ -3,7 +3,7 @@
 
     python benchmarks/bench_toxicity.py --docs benchmarks/results/scale-20000.jsonl.gz --limit 2000
 
-Times ``TagToxicity.process_batch`` over batches of the configured size (what each Beam worker
+Times ``ToxicityTagger.process_batch`` over batches of the configured size (what each Beam worker
 runs), after ``setup()`` (model load, timed separately). Prints one JSON line: docs/s and MB/s of
 text per core, and the share of time spent cleaning and tokenising (Python per token) rather than in
 the numpy segmentation, classifier and aggregation. Reports only.
@@ -17,7 +17,8 @@ import time
 
 from corpus import read_docs  # benchmarks/corpus.py (this script's folder is on sys.path)
 
-from corpusforge.transforms.toxicity.stage import TagToxicity
+from corpusforge.schemas.config import ToxicityConfig
+from corpusforge.transforms.toxicity.stage import ToxicityTagger
 
 
 def main() -> None:
@@ -31,9 +32,9 @@ def main() -> None:
     docs = read_docs(a.docs, a.limit)
     chars = sum(len(d.text) for d in docs)
 
-    stage = TagToxicity(batch_size=a.batch_size, clean_text=not a.no_clean_text)
+    stage = ToxicityTagger(ToxicityConfig(batch_size=a.batch_size, clean_text=not a.no_clean_text))
     t0 = time.perf_counter()
-    stage.setup()
+    stage.ready()
     setup_s = time.perf_counter() - t0
     batches = [docs[i : i + a.batch_size] for i in range(0, len(docs), a.batch_size)]
 

@@ -185,7 +185,7 @@ def main() -> None:
 def faker_recall() -> None:
     rng = random.Random(7)
     scrubber = PiiScrubber()
-    scrubber.setup()
+    scrubber.ready()
     per: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     missed: dict[str, list[str]] = defaultdict(list)
 

@@ -7,23 +7,36 @@ files are matched for their paths and sizes only).
 from __future__ import annotations
 
 import json
+import posixpath
 from dataclasses import dataclass, field
 
 import apache_beam as beam
 
-from corpusforge.pipelines.stages import enabled_stages
+from corpusforge.pipelines.stages import POST_DEDUP, enabled_stages, near_params
 from corpusforge.schemas.config import Config
 from corpusforge.transforms.bias.stage import count_rejected
+from corpusforge.transforms.dedup.index import WriteIndex
 from corpusforge.transforms.io.observe import ObserveOutput
 from corpusforge.transforms.io.read import InputFile, ReadDocuments, Unreadable
 from corpusforge.transforms.io.validate import RecordParser, Validate
 from corpusforge.transforms.io.write import WriteDocuments, WriteRejected, shard_count
 from corpusforge.transforms.pii.stage import ScrubRejected
+from corpusforge.transforms.tokenize.bucket_stage import PACK_GROUP_MB, Bucket
 from corpusforge.transforms.tokenize.mix import Mix
 from corpusforge.transforms.tokenize.outputs import WriteTrainerFormats
-from corpusforge.transforms.tokenize.stage import PACK_GROUP_MB, Bucket, Tokenize, WriteSequences
+from corpusforge.transforms.tokenize.sequences_sink import WriteSequences
+from corpusforge.transforms.tokenize.stage import Tokenize
 
 RUN_DIR = "_run"  # small bookkeeping files the driver reads back after the run
+
+# Top-level transform labels that are not stage names (stages are labelled by their name), and the
+# step of the run each belongs to: the local runner's progress reporter reads them off fused stages.
+READ, VALIDATE, OBSERVE_OUTPUT = "ReadDocuments", "Validate", "ObserveOutput"
+WRITE_DOCUMENTS, ALL_REJECTED, WRITE_REJECTED = "WriteDocuments", "AllRejected", "WriteRejected"
+UNREADABLE_JSON, WRITE_UNREADABLE, WRITE_SEQUENCES = "UnreadableJson", "WriteUnreadable", "WriteSequences"
+BIAS_OF_REJECTED = "BiasOfRejected"
+LABEL_STEPS = {READ: "read", VALIDATE: "validate", OBSERVE_OUTPUT: "output", WRITE_DOCUMENTS: "write",
+               WRITE_REJECTED: "write", ALL_REJECTED: "write", UNREADABLE_JSON: "write", WRITE_UNREADABLE: "write"}
 
 
 @dataclass
@@ -33,6 +46,7 @@ class PipelinePlan:
     stages: list[str]
     files: list[InputFile]
     missing: list[Unreadable] = field(default_factory=list)
+    release: str = ""  # the name this run's dedup_index/ rows carry
 
 
 def record_parser(cfg: Config) -> RecordParser:
@@ -40,9 +54,16 @@ def record_parser(cfg: Config) -> RecordParser:
     return RecordParser(c.text_field, c.id_field, c.source_field, c.url_field, c.max_chars)
 
 
+def default_release(output_dir: str) -> str:
+    """A run's release name unless ``--release`` gives one: its output folder's name."""
+    return posixpath.basename(output_dir.rstrip("/")) or "release"
+
+
 def build_pipeline(p: beam.Pipeline, cfg: Config, files: list[InputFile], output_dir: str,
-                   local_runner: bool = False) -> PipelinePlan:
-    """Assemble the graph. ``local_runner`` tells ``output.sharding: auto`` which layout to use."""
+                   local_runner: bool = False, release: str | None = None) -> PipelinePlan:
+    """Assemble the graph. ``local_runner`` tells ``output.sharding: auto`` which layout to use;
+    ``release`` names this run in its dedup index (default: the output folder's name)."""
+    release = release or default_release(output_dir)
     input_bytes = sum(f.size for f in files)
     sharding = cfg.output.sharding
     fixed = sharding == "fixed" or (sharding == "auto" and not local_runner)
@@ -51,18 +72,23 @@ def build_pipeline(p: beam.Pipeline, cfg: Config, files: list[InputFile], output
     rejected_shards = max(1, doc_shards // 4) if fixed else 0
     codec = "none" if cfg.output.compression == "none" else cfg.output.compression
 
-    raw, unreadable = p | "ReadDocuments" >> ReadDocuments(
+    raw, unreadable = p | READ >> ReadDocuments(
         files, cfg.input.split_mb, skip_unreadable=cfg.input.on_unreadable == "skip"
     )
-    docs, rejected = raw | "Validate" >> Validate(record_parser(cfg))
+    docs, rejected = raw | VALIDATE >> Validate(record_parser(cfg))
     rejected_parts = [rejected]
     order = ["read", "validate"]
+    dedup_docs = None  # the documents as dedup compared them, for the index (before PII changes text)
     for name, transform in enabled_stages(cfg):
+        if dedup_docs is None and name in POST_DEDUP:
+            dedup_docs = docs
         docs, stage_rejected = docs | name >> transform
         rejected_parts.append(stage_rejected)
         order.append(name)
 
-    docs = docs | "ObserveOutput" >> ObserveOutput()  # final length histogram for the report
+    if dedup_docs is None:
+        dedup_docs = docs
+    docs = docs | OBSERVE_OUTPUT >> ObserveOutput()  # final length histogram for the report
 
     if cfg.tokenize.enabled:
         tokenize = Tokenize(cfg.tokenize)
@@ -74,7 +100,7 @@ def build_pipeline(p: beam.Pipeline, cfg: Config, files: list[InputFile], output
         order += ["tokenize", "bucket"]
         seq_shards = cfg.tokenize.shards or shard_count(input_bytes, cfg.tokenize.shard_target_mb)
         if "parquet" in cfg.tokenize.formats and cfg.tokenize.shuffle_seed is None:
-            _ = sequences | "WriteSequences" >> WriteSequences(
+            _ = sequences | WRITE_SEQUENCES >> WriteSequences(
                 output_dir, cfg.tokenize.buckets, tokenize.info.vocab_size, cfg.tokenize.pack,
                 shard_count(input_bytes, cfg.tokenize.shard_target_mb), codec,
             )
@@ -82,24 +108,26 @@ def build_pipeline(p: beam.Pipeline, cfg: Config, files: list[InputFile], output
             _ = sequences | "WriteTrainerFormats" >> WriteTrainerFormats(
                 cfg.tokenize, output_dir, tokenize.info.vocab_size, seq_shards, codec)
 
-    _ = docs | "WriteDocuments" >> WriteDocuments(output_dir, doc_shards, codec)
-    all_rejected = tuple(rejected_parts) | "AllRejected" >> beam.Flatten()
+    _ = docs | WRITE_DOCUMENTS >> WriteDocuments(output_dir, doc_shards, codec)
+    _ = (dedup_docs, docs | "KeptIds" >> beam.Map(lambda d: d.id)) | "WriteDedupIndex" >> WriteIndex(
+        output_dir, near_params(cfg), release, rejected_shards, codec)
+    all_rejected = tuple(rejected_parts) | ALL_REJECTED >> beam.Flatten()
     bias_of_rejected = count_rejected(cfg)  # the bias figures before filtering (counters only)
     if bias_of_rejected is not None:
-        _ = all_rejected | "BiasOfRejected" >> bias_of_rejected
+        _ = all_rejected | BIAS_OF_REJECTED >> bias_of_rejected
     if cfg.output.rejected_text == "scrubbed":  # most of a crawl never meets the pii stage
         all_rejected = all_rejected | "ScrubRejected" >> ScrubRejected(cfg.pii)
-    _ = all_rejected | "WriteRejected" >> WriteRejected(
+    _ = all_rejected | WRITE_REJECTED >> WriteRejected(
         output_dir, rejected_shards, cfg.output.rejected_text is not False, codec
     )
     _ = (
         unreadable
-        | "UnreadableJson" >> beam.Map(
+        | UNREADABLE_JSON >> beam.Map(
             lambda u: json.dumps({"path": u.path, "error": u.error, "records_read": u.records_read})
         )
         # skip_if_empty: Beam's S3 uploader cannot write a zero-byte object (an empty multipart
         # upload is MalformedXML), and no unreadable file is the usual case
-        | "WriteUnreadable" >> beam.io.WriteToText(f"{output_dir}/{RUN_DIR}/unreadable", file_name_suffix=".jsonl",
-                                                   skip_if_empty=True)
+        | WRITE_UNREADABLE >> beam.io.WriteToText(f"{output_dir}/{RUN_DIR}/unreadable", file_name_suffix=".jsonl",
+                                                  skip_if_empty=True)
     )
-    return PipelinePlan(order, files)
+    return PipelinePlan(order, files, release=release)

@@ -13,32 +13,45 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import re
 import sys
 import time
 from typing import Any
 
+from corpusforge.pipelines import logs  # first: Beam logs while it is imported
+
+# isort: split
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import StandardOptions
 
-from corpusforge.pipelines.build import RUN_DIR, build_pipeline
+from corpusforge import __version__
+from corpusforge.pipelines import incremental, interrupts
+from corpusforge.pipelines.build import RUN_DIR, build_pipeline, default_release
 from corpusforge.pipelines.local.progress import Progress
 from corpusforge.pipelines.local.runner import LocalRunner, local_options, resolve_runner
 from corpusforge.pipelines.report import data as report_data
 from corpusforge.pipelines.report import stats as run_stats
 from corpusforge.pipelines.report.bias import bias_summary
 from corpusforge.pipelines.report.html import write_report
+from corpusforge.pipelines.stages import enabled_stages, near_params
 from corpusforge.schemas.config import Config, ConfigError, load_config
+from corpusforge.transforms.dedup.index import INDEX_DIR, IndexParams, write_params
 from corpusforge.transforms.io.paths import check_writable, deletable, entry_exists, is_remote
 from corpusforge.transforms.io.read import InputError, discover_inputs
+from corpusforge.transforms.tokenize.control import build_control, control_summary, write_tokenizer
 from corpusforge.transforms.tokenize.mix import mix_summary
 from corpusforge.transforms.tokenize.outputs import format_summary
-from corpusforge.transforms.tokenize.stage import sequence_summary
+from corpusforge.transforms.tokenize.sequences_sink import SEQUENCES_TEMP_PREFIX
+from corpusforge.transforms.tokenize.summary import sequence_summary
 
 LOG = logging.getLogger("corpusforge")
-OUTPUT_ENTRIES = ("documents", "rejected", "sequences", "sequences_megatron", "sequences_mds", "stats.json",
-                  "report.html", RUN_DIR)
+# Written last, once everything else is in place (the Hadoop/Spark convention): a reader that finds
+# no _SUCCESS is looking at a run that failed, was interrupted or is still going.
+SUCCESS_MARKER = "_SUCCESS"
+OUTPUT_ENTRIES = ("documents", "rejected", "sequences", "sequences_megatron", "sequences_mds", "dedup_index",
+                  "tokenizer.json", "stats.json", "report.html", RUN_DIR, *incremental.ENTRIES, SUCCESS_MARKER)
 
 
 class UsageError(RuntimeError):
@@ -52,8 +65,16 @@ def _positive_int(value: str) -> int:
     return number
 
 
+def version_line() -> str:
+    """What ``--version`` prints: ours and the versions a bug report needs (Beam, Python)."""
+    from corpusforge import __version__
+
+    return f"corpusforge {__version__} (apache-beam {beam.__version__}, python {sys.version.split()[0]})"
+
+
 def _parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="corpusforge", description="Raw text corpora in, training-ready Parquet out.")
+    ap.add_argument("--version", action="version", version=version_line())
     sub = ap.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run the pipeline", description=__doc__,
                          formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -63,6 +84,10 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key")
     run.add_argument("--workers", type=_positive_int, help="local worker processes (default: one per core)")
     run.add_argument("--overwrite", action="store_true", help="replace the outputs of an earlier run")
+    run.add_argument("--release", help="name of this run in its dedup_index/ (default: the output folder's name)")
+    run.add_argument("--incremental", action="store_true",
+                     help="run the input in parts of input.part_mb, recorded in OUT/manifest.json: a rerun "
+                          "resumes after the last finished part and new input files become new parts")
     rep = sub.add_parser("report", help="rebuild report.html of an existing output folder")
     rep.add_argument("output", help="output folder of an earlier run (holds stats.json)")
     rep.add_argument("--examples", type=int, help="rejected examples per reason (default: the run's config)")
@@ -93,6 +118,9 @@ def prepare_output(output: str, overwrite: bool) -> None:
     if present and not overwrite:
         raise UsageError(f"output folder {output} already holds a run ({', '.join(present)}); "
                          "pass --overwrite to replace it")
+    if SUCCESS_MARKER in present:  # first, so that a half-deleted old run never looks finished
+        FileSystems.delete([f"{output}/{SUCCESS_MARKER}"])
+        present.remove(SUCCESS_MARKER)
     if present:
         FileSystems.delete([deletable(f"{output}/{e}") for e in present])
     if "://" not in output:
@@ -123,12 +151,22 @@ def _read_unreadable(output: str) -> list[dict[str, str]]:
     return [by_path[p] for p in sorted(by_path)]
 
 
+def finish_output(output: str, cfg: Config) -> None:
+    """Remove what the writers leave behind, then write ``_SUCCESS`` (empty), last of all."""
+    leftovers = [f"{output}/{SEQUENCES_TEMP_PREFIX}{b}" for b in cfg.tokenize.buckets] if cfg.tokenize.enabled else []
+    leftovers = [p for p in leftovers if _exists(p)]
+    if leftovers:
+        FileSystems.delete(leftovers)
+    with FileSystems.create(f"{output}/{SUCCESS_MARKER}") as f:
+        f.write(b"")
+
+
 def _runner_name(runner: Any) -> str:
     return runner if isinstance(runner, str) else type(runner).__name__
 
 
 def run(inputs: list[str], output: str, cfg: Config, beam_args: list[str], workers: int | None = None,
-        overwrite: bool = False) -> dict[str, Any]:
+        overwrite: bool = False, release: str | None = None) -> dict[str, Any]:
     """Run the pipeline and write stats.json; returns the stats. Raises UsageError/InputError."""
     started = time.time()
     output = output.rstrip("/")
@@ -147,10 +185,14 @@ def run(inputs: list[str], output: str, cfg: Config, beam_args: list[str], worke
     total_mb = sum(f.size for f in files) / 1e6
     LOG.info("reading %d file(s), %.1f MB, with %s", len(files), total_mb, _runner_name(runner))
     pipeline = beam.Pipeline(runner=runner, options=options)
-    plan = build_pipeline(pipeline, cfg, files, output, local_runner=isinstance(runner, LocalRunner))
+    plan = build_pipeline(pipeline, cfg, files, output, local_runner=isinstance(runner, LocalRunner),
+                          release=release)
     # only now, with the graph built (a bad benchmark path or tokenizer has failed by here), is an
     # earlier run's output removed
     prepare_output(output, overwrite)
+    logs.log_to_file(output)
+    control = build_control(cfg.tokenize) if cfg.tokenize.enabled else None
+    write_tokenizer(output, control)  # with control tokens: the tokenizer the ids are for
     LOG.info("stages: %s", " -> ".join(plan.stages))
     progress = Progress(plan.stages, cfg.report.progress_every_s)
     if isinstance(runner, LocalRunner):
@@ -158,6 +200,7 @@ def run(inputs: list[str], output: str, cfg: Config, beam_args: list[str], worke
     with progress:
         result = pipeline.run()
         result.wait_until_finish()
+    write_params(f"{output}/{INDEX_DIR}", IndexParams.of(near_params(cfg)), plan.release, __version__)
     counters = run_stats.counters_from_result(result)
     outputs = {name: run_stats.parquet_rows(f"{output}/{name}") for name in ("documents", "rejected", "sequences")}
     unreadable = [
@@ -180,6 +223,9 @@ def run(inputs: list[str], output: str, cfg: Config, beam_args: list[str], worke
     sequences = sequence_summary(counters)
     if sequences is not None:
         data["sequences"] = sequences
+    controls = control_summary(counters, control)
+    if controls is not None:
+        data["control_tokens"] = controls
     mix = mix_summary(counters, cfg.mix)
     if mix is not None:  # sequences hold the mixed tokens: sum of n_tokens x mix_uses
         data["mix"] = mix
@@ -202,6 +248,64 @@ def run(inputs: list[str], output: str, cfg: Config, beam_args: list[str], worke
             LOG.info("report written to %s", write_report(output))
         except Exception:  # the data is written; a broken plot must not make the run look failed
             LOG.warning("could not write report.html (rebuild it with: corpusforge report %s)", output, exc_info=True)
+    finish_output(output, cfg)
+    return data
+
+
+def _holds_plain_run(output: str) -> bool:
+    """An output folder written by a run without --incremental (its outputs are not hive parts)."""
+    if _exists(f"{output}/stats.json") or _exists(f"{output}/report.html"):
+        return True
+    return any(not child.startswith("part=") for child in incremental.children(f"{output}/documents"))
+
+
+def run_incremental(inputs: list[str], output: str, cfg: Config, beam_args: list[str], workers: int | None = None,
+                    overwrite: bool = False, release: str | None = None) -> dict[str, Any]:
+    """``--incremental``: check the manifest (before anything is deleted), run the missing parts,
+    write the top-level stats.json, report.html and, last, _SUCCESS."""
+    started = time.time()
+    output = output.rstrip("/")
+    files, missing = discover_inputs(inputs, cfg.input.format, exclude=output)
+    if missing and cfg.input.on_unreadable == "fail":
+        raise InputError("; ".join(f"cannot read input {m.path}: {m.error}" for m in missing))
+    if not files:
+        raise InputError("no input files to read (every --input was unreadable)")
+    # a bad benchmark or dedup.previous path fails here, before --overwrite removes anything
+    enabled_stages(incremental.part_config(cfg, output, 0))
+    manifest = None
+    if not overwrite:
+        try:
+            manifest = incremental.load_manifest(output)
+        except incremental.ManifestError as exc:
+            raise UsageError(str(exc)) from None
+        if manifest is None and _holds_plain_run(output):
+            raise UsageError(f"output folder {output} holds a run made without --incremental; "
+                             "pass --overwrite to replace it")
+        if manifest is not None:
+            problems = incremental.manifest_problems(manifest, cfg.digest())
+            if problems:
+                raise UsageError(f"cannot continue the incremental run in {output}: " + "; ".join(problems)
+                                 + " (pass --overwrite to start over)")
+    else:
+        prepare_output(output, True)
+        if _exists(incremental.top_success(output)):
+            FileSystems.delete([incremental.top_success(output)])
+    release = release or default_release(output)
+    runner = _runner_name(resolve_runner(local_options(workers, beam_args)))
+
+    def run_part(paths: list[str], folder: str, part_cfg: Config) -> dict[str, Any]:
+        LOG.info("part %s: %d file(s)", folder.rsplit("/", 1)[-1], len(paths))
+        return run(paths, folder, part_cfg, beam_args, workers, overwrite=True, release=release)
+
+    data = incremental.run_incremental(files, output, cfg, run_part, manifest, started, runner)
+    run_stats.write_json(f"{output}/stats.json", data)
+    if cfg.report.enabled:
+        try:
+            write_report(output)
+        except Exception:
+            LOG.warning("could not write report.html (rebuild it with: corpusforge report %s)", output, exc_info=True)
+    with FileSystems.create(incremental.top_success(output)):
+        pass  # written last: every part is recorded and the totals are written
     return data
 
 
@@ -236,22 +340,34 @@ def _error_message(exc: BaseException) -> str:
     return lines[0] if lines else type(exc).__name__
 
 
+def _stop_now(exc: BaseException) -> None:
+    """A run stopped from outside (signal) or by a dead SDK worker: kill the workers, say so in one
+    line and exit at once (Beam's threads would print tracebacks, or wait for the lost worker)."""
+    interrupts.stop_workers()
+    if isinstance(exc, interrupts.Interrupted):
+        line, status = f"interrupted by {exc.name}: the output is incomplete (no _SUCCESS marker)", 128 + exc.signum
+    else:
+        line, status = f"error: {exc.message()} (details in {logs.current_path() or 'the log'})", 1
+    sys.stdout.flush()
+    print(f"corpusforge: {line}", file=sys.stderr, flush=True)
+    os._exit(status)
+
+
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for noisy in ("apache_beam", "root"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
-    # getLogger("root") is the root logger: without this, our own INFO lines (progress) vanish too.
-    LOG.setLevel(logging.INFO)
+    logs.install()  # corpusforge's lines on the terminal; Beam's to OUT/_run/beam.log (see logs.py)
     args, beam_args = _parser().parse_known_args(argv)
+    previous_handlers = interrupts.handle_signals(_stop_now) if args.command == "run" else {}
     try:
         if args.command == "run":
+            interrupts.watch_workers()
             cfg = load_config(args.config, args.set)
-            data = run(args.input, args.output, cfg, beam_args, args.workers, args.overwrite)
+            go = run_incremental if args.incremental else run
+            data = go(args.input, args.output, cfg, beam_args, args.workers, args.overwrite, args.release)
             print(summary_table(data))
             out = args.output.rstrip("/")
             written = [e + ("/" if "." not in e else "") for e in OUTPUT_ENTRIES
-                       if e != RUN_DIR and _exists(f"{out}/{e}")]
-            print(f"output: {out}/ ({', '.join(written)})")
+                       if e not in (RUN_DIR, SUCCESS_MARKER) and _exists(f"{out}/{e}")]
+            print(f"output: {out}/ ({', '.join(written)}); Beam's log: {logs.current_path()}")
             if not data["conservation_ok"]:
                 print(f"corpusforge: error: {run_stats.conservation_message(data)}", file=sys.stderr)
                 return 3
@@ -263,9 +379,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"corpusforge: error: {exc}", file=sys.stderr)
         return 2
     except Exception as exc:  # a failed pipeline: say why in one line, keep the trace in the log
-        LOG.debug("pipeline failed", exc_info=True)
-        print(f"corpusforge: error: {_error_message(exc)}", file=sys.stderr)
+        logging.getLogger("apache_beam.failure").error("pipeline failed", exc_info=True)  # to beam.log
+        died = interrupts.worker_died() if "Channel closed" in str(exc) else None
+        if died is not None:  # the runner's error came first: name the worker's death instead
+            interrupts.stop_workers()
+        message = died.message() if died is not None else _error_message(exc)
+        print(f"corpusforge: error: {message} (details in {logs.current_path() or 'the log'})", file=sys.stderr)
         return 1
+    finally:
+        interrupts.restore_signals(previous_handlers)
     return 0
 
 

@@ -42,8 +42,10 @@ def arrow_type(hint: typing.Any) -> tuple[pa.DataType, bool]:
         (item,) = typing.get_args(hint)
         return pa.list_(arrow_type(item)[0]), False
     if origin is dict:
-        key, value = typing.get_args(hint)
-        return pa.map_(arrow_type(key)[0], arrow_type(value)[0]), False
+        # no map columns: Hugging Face datasets cannot read them (DuckDB, pandas and pyarrow can);
+        # annotate the dict with the struct it is written as, as records.PiiCounts does
+        raise TypeError(f"{hint} would be a Parquet map column, which datasets cannot load: "
+                        "give it a struct type with Annotated[dict[...], pa.struct([...])]")
     if dataclasses.is_dataclass(hint):
         return pa.struct(_fields_of(hint)), False
     if hint in _SCALARS:
@@ -74,6 +76,11 @@ def rejected_schema() -> pa.Schema:
     and rejected text can be switched off), then the rejection columns."""
     doc_fields = [f.with_nullable(True) for f in schema_of(records.Document)]
     return pa.schema(doc_fields + list(schema_of(records.Rejection)))
+
+
+def index_schema() -> pa.Schema:
+    """Schema of ``dedup_index/`` (:class:`IndexRow`)."""
+    return schema_of(records.IndexRow)
 
 
 def schema_variant(cls: type, overrides: dict[str, pa.DataType]) -> pa.Schema:

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from collections.abc import Iterable
+from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -45,6 +48,7 @@ class InputConfig(Section):
     url_field: str | None = "url"
     max_chars: int = Field(1_000_000, gt=0)
     split_mb: int = Field(64, gt=0)
+    part_mb: float = Field(1024.0, gt=0)  # --incremental: input MB (as stored) per part
     on_unreadable: Literal["fail", "skip"] = "fail"
 
 
@@ -70,7 +74,7 @@ class LanguageConfig(Section):
     sample_chunks: int = Field(3, gt=0)
     seed: int = 0
     n_trial: int = Field(3, gt=0)
-    method: Literal["naive_bayes", "sampling"] = "sampling"
+    method: Literal["naive_bayes", "sampling"] = "naive_bayes"
 
 
 class GopherQualityConfig(Section):
@@ -120,8 +124,8 @@ class FineWebConfig(Section):
     line_punct_exclude_zero: bool = False
     short_line_thr: float = Field(0.67, ge=0, le=1)
     short_line_length: int = Field(30, gt=0)
-    char_duplicates_ratio: float = Field(0.1, ge=0, le=1)
-    new_line_ratio: float = Field(0.3, ge=0)
+    max_char_dup_ratio: float = Field(0.1, ge=0, le=1)  # signal and rule: char_dup_ratio
+    max_list_ratio: float = Field(0.3, ge=0)  # signal and rule: list_ratio
 
 
 class ExtraConfig(Section):
@@ -232,6 +236,8 @@ class ReportConfig(Section):
     kept_examples: int = Field(5, ge=0)
     example_chars: int = Field(300, gt=0)
     progress_every_s: float = Field(30.0, ge=0)
+
+
 class DedupExactConfig(Section):
     enabled: bool = True
 
@@ -259,10 +265,103 @@ class DedupNearConfig(Section):
             raise ValueError(f"bands * rows = {self.bands * self.rows} exceeds num_perm = {self.num_perm}")
         return self
 
+    @property
+    def band_rows(self) -> tuple[int, int]:
+        """The LSH banding used: ``(bands, rows)`` as set, or derived from ``lsh_threshold`` when both are 0."""
+        if self.bands and self.rows:
+            return self.bands, self.rows
+        return choose_bands(self.lsh_threshold, self.num_perm)
+
+    @property
+    def verify_at(self) -> float:
+        """The estimated Jaccard a bucket member must reach: ``verify_threshold``, else ``threshold``."""
+        return self.threshold if self.verify_threshold is None else self.verify_threshold
+
+
+@lru_cache(maxsize=32)
+def choose_bands(threshold: float, num_perm: int, fp_weight: float = 0.2, fn_weight: float = 0.8) -> tuple[int, int]:
+    """Bands and rows (bands * rows <= num_perm) minimising weighted false-positive and false-negative
+    areas around ``threshold`` (the S-curve's knee).
+
+    Weighted for recall, and meant to be given a threshold below the duplicate threshold: every
+    candidate is verified afterwards, so a false positive costs one comparison while a false
+    negative is a duplicate that survives. For 0.7 and 128 permutations: 18 bands of 7 rows, which
+    makes a pair at Jaccard 0.8 a candidate 98.6% of the time (datasketch's 9 x 13 for 0.8: 40%).
+    It lives here, not in ``transforms/dedup``, because the section derives its banding from it.
+    """
+    xs = np.linspace(0.0, 1.0, 2001)
+    best: tuple[float, int, int] | None = None
+    for bands in range(1, num_perm + 1):
+        for rows in range(1, num_perm // bands + 1):
+            p = 1.0 - (1.0 - xs**rows) ** bands
+            lo = xs <= threshold
+            fp = np.trapezoid(p[lo], xs[lo]) if hasattr(np, "trapezoid") else np.trapz(p[lo], xs[lo])
+            miss = 1.0 - p[~lo]
+            fn = np.trapezoid(miss, xs[~lo]) if hasattr(np, "trapezoid") else np.trapz(miss, xs[~lo])
+            err = fp_weight * fp + fn_weight * fn
+            if best is None or err < best[0] - 1e-12:
+                best = (err, bands, rows)
+    assert best is not None
+    return best[1], best[2]
+
 
 class DedupConfig(Section):
     exact: DedupExactConfig = Field(default_factory=DedupExactConfig)
     near: DedupNearConfig = Field(default_factory=DedupNearConfig)
+    # earlier output folders or dedup_index folders, the oldest release first
+    previous: list[str] = Field(default_factory=list)
+
+    @field_validator("previous")
+    @classmethod
+    def _non_empty_paths(cls, v: list[str]) -> list[str]:
+        if any(not p.strip() for p in v):
+            raise ValueError("paths must be non-empty")
+        return v
+
+
+class ControlTokenRule(Section):
+    """One rule of ``tokenize.control_tokens`` (transforms/tokenize/control.py): the document column
+    it reads and how its value becomes one ``<|field:name|>`` token."""
+
+    field: str = Field(min_length=1)
+    bins: list[float] | None = None  # numeric field: ascending edges, a value equal to an edge goes above it
+    names: list[str] | None = Field(None, validate_default=True)  # numeric field: len(bins) + 1 token names, lowest bin first
+    # string field: the values that get a token (fixed before any worker tokenizes); others get none
+    values: list[str] | None = None
+    fraction: float = Field(1.0, ge=0.0, le=1.0)  # share of documents tagged, by a stable hash of the id
+
+    @field_validator("bins")
+    @classmethod
+    def _ascending_bins(cls, v: list[float] | None) -> list[float] | None:
+        if v is not None and (not v or any(a >= b for a, b in zip(v, v[1:], strict=False))):
+            raise ValueError("must be a non-empty, strictly ascending list of edges")
+        return v
+
+    @field_validator("names", "values")
+    @classmethod
+    def _token_safe(cls, v: list[str] | None) -> list[str] | None:
+        for name in v or []:
+            if not name or any(c.isspace() or c in "|<>" for c in name):
+                raise ValueError(f"{name!r}: token names must be non-empty, without spaces, '|', '<' or '>'")
+        if v is not None and len(set(v)) != len(v):
+            raise ValueError("must not repeat a name")
+        return v
+
+    @field_validator("names")
+    @classmethod
+    def _one_name_per_bin(cls, v: list[str] | None, info: Any) -> list[str] | None:
+        bins = info.data.get("bins")
+        if bins is not None and (v is None or len(v) != len(bins) + 1):
+            raise ValueError(f"{len(bins)} bins need {len(bins) + 1} names, got {0 if v is None else len(v)}")
+        return v
+
+    @model_validator(mode="after")
+    def _numeric_or_string(self) -> ControlTokenRule:
+        if (self.bins is None) == (self.values is None):
+            raise ValueError("give either bins and names (a numeric field) or values (a string field)")
+        if self.bins is None and self.names is not None:
+            raise ValueError("names go with bins; a string field takes values")
+        return self
 
 
 class TokenizeConfig(Section):
@@ -285,6 +384,7 @@ class TokenizeConfig(Section):
     word_cache: bool = True
     batch_size: int = Field(256, gt=0)
     shard_target_mb: int = Field(256, gt=0)
+    control_tokens: list[ControlTokenRule] = Field(default_factory=list)  # none: today's output unchanged
     # Outputs: parquet (sequences/), megatron (sequences_megatron/), mds (sequences_mds/); see
     # transforms/tokenize/outputs.py. token_dtype: ids of the trainer formats (auto: by vocabulary).
     formats: list[Literal["parquet", "megatron", "mds"]] = Field(default_factory=lambda: ["parquet"], min_length=1)
@@ -305,6 +405,8 @@ class TokenizeConfig(Section):
         if any(b <= 0 for b in v) or any(a >= b for a, b in zip(v, v[1:], strict=False)):
             raise ValueError("must be strictly ascending positive token counts")
         return v
+
+
 class ToxicityConfig(Section):
     """Toxicity tagging (see transforms/toxicity.py for the segment scoring and aggregation)."""
 
@@ -375,6 +477,31 @@ class Config(Section):
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
+# Keys renamed so that a quality number has one name across config key, signal and rule: an old key
+# is still read, with a warning naming the new one. Add a row when renaming a key.
+RENAMED_KEYS: dict[str, str] = {
+    "quality.fineweb.char_duplicates_ratio": "quality.fineweb.max_char_dup_ratio",
+    "quality.fineweb.new_line_ratio": "quality.fineweb.max_list_ratio",
+}
+log = logging.getLogger(__name__)
+
+
+def _rename_old_keys(tree: dict[str, Any]) -> None:
+    """Move every old key of :data:`RENAMED_KEYS` found in ``tree`` to its new name, warning once each."""
+    for old, new in RENAMED_KEYS.items():
+        *parents, leaf = old.split(".")
+        node: Any = tree
+        for part in parents:
+            node = node.get(part) if isinstance(node, dict) else None
+        if not isinstance(node, dict) or leaf not in node:
+            continue
+        new_leaf = new.rsplit(".", 1)[1]
+        if new_leaf in node:
+            raise ConfigError(f"{old}: renamed to {new}, and both are set; keep only {new}")
+        log.warning("config: %s is renamed to %s (the old name still works for now; please update)", old, new)
+        node[new_leaf] = node.pop(leaf)
+
+
 def default_config_path() -> Path:
     return Path(str(resources.files("corpusforge.configs").joinpath("default.yaml")))
 
@@ -412,7 +539,8 @@ def parse_overrides(overrides: Iterable[str]) -> list[tuple[str, Any]]:
 def _format_error(exc: ValidationError) -> str:
     lines = []
     for err in exc.errors():
-        path = ".".join(str(p) for p in err["loc"]) or "<root>"
+        # list items as key[i] (tokenize.control_tokens[0].names), the way the docs spell them
+        path = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in err["loc"]).lstrip(".") or "<root>"
         msg = err["msg"]
         if err["type"] == "extra_forbidden":
             msg = "unknown key"
@@ -438,6 +566,7 @@ def load_config(path: str | Path | None = None, overrides: Iterable[str] = ()) -
     tree = {k: ({} if v is None else v) for k, v in tree.items()}
     for key, value in parse_overrides(overrides):
         _set_dotted(tree, key, value)
+    _rename_old_keys(tree)
     try:
         return Config.model_validate(tree)
     except ValidationError as exc:

@@ -16,8 +16,22 @@ from typing import Annotated, Any
 
 import pyarrow as pa
 
+from corpusforge.schemas.config import PII_ENTITIES
+
 Int32 = Annotated[int, pa.int32()]
 Float32 = Annotated[float, pa.float32()]
+
+# ``pii_counts`` is a dict in flight (only the types found) but a struct on disk, one int32 field per
+# entity type the config accepts: a Parquet map column cannot be read by Hugging Face ``datasets``
+# ("does not have a datasets dtype equivalent"), a struct is read by every Parquet reader. Its fields
+# follow ``PII_ENTITIES``, so an entity type added there appears here with no second list to edit.
+PII_COUNTS_TYPE = pa.struct([pa.field(entity, pa.int32(), nullable=False) for entity in PII_ENTITIES])
+PiiCounts = Annotated[dict[str, int], PII_COUNTS_TYPE]
+# Counts whose keys are open-ended (bias categories come from a lexicon a user can extend): a list of
+# (name, count) structs on disk, which every reader takes, where a map would not load in datasets.
+NAMED_COUNTS_TYPE = pa.list_(pa.struct([pa.field("name", pa.string(), nullable=False),
+                                        pa.field("count", pa.int32(), nullable=False)]))
+NamedCounts = Annotated[dict[str, int], NAMED_COUNTS_TYPE]
 
 
 @dataclass
@@ -33,7 +47,7 @@ class QualitySignals:
     n_lines: Int32
     mean_word_length: Float32
     symbol_word_ratio: Float32
-    bullet_lines_frac: Float32
+    bullet_lines_ratio: Float32
     ellipsis_lines_frac: Float32
     alpha_words_frac: Float32
     stop_words: Int32
@@ -82,8 +96,8 @@ class BiasSignals:
     words: Int32
     female: Int32
     male: Int32
-    mentions: dict[str, Int32]
-    toxic_mentions: dict[str, Int32]
+    mentions: NamedCounts  # written as [{name, count}, ...]
+    toxic_mentions: NamedCounts
 
 
 @dataclass
@@ -121,7 +135,7 @@ class Document:
     prompt_signals: PromptSignals | None = None
     duplicate_count: Int32 | None = None
     contamination: str | None = None
-    pii_counts: dict[str, Int32] | None = None
+    pii_counts: PiiCounts | None = None  # replacements per entity type ({} when none)
     toxicity_score: Float32 | None = None
     bias: BiasSignals | None = None
     n_tokens: Int32 | None = None
@@ -172,6 +186,24 @@ class PackedRow:
     chunk_indices: list[Int32]
 
 
+@dataclass
+class IndexRow:
+    """One kept document in ``dedup_index/``: what a later run needs to find its copies.
+
+    ``exact_hash`` is the 16-byte digest exact dedup groups by; ``band_keys`` are the LSH shuffle
+    keys near dedup joins on; ``signature`` is the MinHash signature (``num_perm`` little-endian
+    uint32), stored because verifying a near pair needs the earlier document and its text is not
+    in the index: the signature is a fixed 4 bytes per permutation whatever the text's length,
+    where the shingle hashes would make the index about as large as the text.
+    """
+
+    id: str
+    release: str
+    exact_hash: bytes
+    band_keys: list[bytes]
+    signature: bytes
+
+
 DOCUMENT_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(Document))
 REJECTION_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(Rejection))
 # Annotations that are flat dataclasses (struct columns); pyarrow wants them as dicts.
@@ -184,8 +216,26 @@ def document_row(doc: Document) -> dict[str, Any]:
     for name in _STRUCT_FIELDS:
         value = row[name]
         if value is not None:
-            row[name] = dict(vars(value))
+            row[name] = {k: named_counts_row(v) if isinstance(v, dict) else v for k, v in vars(value).items()}
+    if row["pii_counts"] is not None:
+        row["pii_counts"] = pii_counts_row(row["pii_counts"])
     return row
+
+
+def named_counts_row(counts: dict[str, int]) -> list[dict[str, Any]]:
+    """The on-disk value of a :data:`NamedCounts` dict: (name, count) pairs in the dict's order."""
+    return [{"name": k, "count": v} for k, v in counts.items()]
+
+
+def pii_counts_row(counts: dict[str, int]) -> dict[str, int]:
+    """The struct value of ``pii_counts``: every entity type, 0 where none was replaced.
+
+    An unknown type is an error rather than a silently dropped struct field (pyarrow ignores keys a
+    struct does not have)."""
+    unknown = set(counts) - set(PII_ENTITIES)
+    if unknown:
+        raise ValueError(f"pii_counts has entity types outside schemas.config.PII_ENTITIES: {sorted(unknown)}")
+    return {entity: counts.get(entity, 0) for entity in PII_ENTITIES}
 
 
 def rejected_row(rejected: Rejected, include_text: bool = True) -> dict[str, Any]:
@@ -208,7 +258,10 @@ __all__ = [
     "DOCUMENT_FIELDS",
     "Document",
     "Float32",
+    "IndexRow",
     "Int32",
+    "PII_COUNTS_TYPE",
+    "PiiCounts",
     "QualitySignals",
     "PackedRow",
     "PromptSignals",
@@ -218,6 +271,7 @@ __all__ = [
     "SequenceRow",
     "document_row",
     "field",
+    "pii_counts_row",
     "rejected_row",
     "sequence_row",
 ]

@@ -15,6 +15,7 @@ import json
 
 import numpy as np
 
+from corpusforge.schemas.config import ToxicityConfig
 from corpusforge.transforms.toxicity.model import LinearToxicityModel
 from corpusforge.transforms.toxicity.stage import ToxicityScorer
 
@@ -55,7 +56,7 @@ def main() -> None:
         "model_whole_text": roc_auc(labels, list(model.predict(texts))),
     }
     for clean in (True, False):
-        scores = ToxicityScorer(model, clean_text=clean).score_many(texts)
+        scores = ToxicityScorer(model, ToxicityConfig(clean_text=clean)).score_many(texts)
         out[f"stage_clean_text_{str(clean).lower()}"] = roc_auc(
             labels, [0.0 if s is None else s for s in scores]
         )

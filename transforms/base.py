@@ -67,7 +67,41 @@ class StageCounters:
         self.inc(REJECTED_PREFIX + rejection.reason)
 
 
-class DocumentStage:
+class WorkerState:
+    """One mechanism for per-worker state: what ``setup`` builds is never pickled with the graph.
+
+    Heavy objects (models, indexes, compiled rules, counters) are built once per worker in
+    :meth:`setup`; a subclass names the attributes holding them in ``per_worker`` and gives each a
+    class-level default (usually None), so a pickled copy drops them and reads the default until set
+    up again. :meth:`ready` runs ``setup`` once per copy: DoFns call it in their own ``setup``, and
+    code using the logic outside a pipeline (tests, tools, benchmarks) calls it before use, instead
+    of hand-written ``if x is None: setup()`` guards.
+    """
+
+    per_worker: tuple[str, ...] = ()
+    _ready: bool = False
+
+    def setup(self) -> None:
+        """Build heavy objects (models, indexes). Called once per worker before any document."""
+
+    def ready(self) -> WorkerState:
+        """Set up this copy if it is not yet (idempotent); returns ``self``."""
+        if not self._ready:
+            self.setup()
+            self._ready = True
+        return self
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        for name in (*self.per_worker, "_ready"):
+            state.pop(name, None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+
+
+class DocumentStage(WorkerState):
     """Pure per-document logic. Subclasses set ``name`` and implement ``process``.
 
     ``process_batch`` exists for stages that are cheaper batched (tokenization, PII); the default
@@ -77,12 +111,20 @@ class DocumentStage:
 
     name: str = "stage"
     batch_size: int = 0  # > 0: ApplyStage hands the logic batches of up to this many documents
-    # Set by ApplyStage on the worker (after setup) so the logic can add extra counters and
-    # histograms (``observe``); None when the logic runs outside a pipeline.
+    # The stage's counters (built by ready(), per worker): the logic adds its extra counters and
+    # histograms (``observe``) here, and ApplyStage counts in/kept/rejected through the same object.
     counters: StageCounters | None = None
 
-    def setup(self) -> None:
-        """Build heavy objects (models, indexes). Called once per worker before any document."""
+    def ready(self) -> DocumentStage:
+        super().ready()
+        if self.counters is None:
+            self.counters = StageCounters(self.name)
+        return self
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = super().__getstate__()
+        state.pop("counters", None)
+        return state
 
     def process(self, doc: Document) -> Document | Rejection | Rejected:
         """The kept (possibly annotated) document, or why it is rejected. Return a
@@ -106,9 +148,7 @@ class _ApplyStageFn(beam.DoFn):
         self.batched = batched
 
     def setup(self) -> None:
-        self.logic.setup()
-        self.counters = StageCounters(self.logic.name)
-        self.logic.counters = self.counters
+        self.counters = self.logic.ready().counters
 
     def _route(self, doc: Document, outcome: Document | Rejection | Rejected) -> Iterable[Any]:
         if isinstance(outcome, Rejected):

@@ -1,6 +1,11 @@
-"""Powers of a polynomial hash's base modulo 2**64, for hashes of slices read off prefix sums.
+"""Stable hashing shared by every stage: the 64-bit constants, the splitmix64 finaliser, the 8-byte
+id digest, and powers of a polynomial hash's base for hashes of slices read off prefix sums.
 
-Why a table: the polynomial hash of a slice, ``sum(x[j] * B**(j - start))``, equals
+Each lives here once so that two stages that must agree (or that merely hash the same way) cannot
+drift apart; all are fixed, so hashes are stable across processes, machines and runs (never
+Python's salted ``hash()``).
+
+Why a power table: the polynomial hash of a slice, ``sum(x[j] * B**(j - start))``, equals
 ``(P[end] - P[start]) * B**-start`` with prefix sums ``P[i] = sum(x[j] * B**j)``, all in wrapping
 uint64 arithmetic (B is odd, so it has an inverse modulo 2**64). numpy computes ``P`` for a whole
 document in one pass; the powers and inverse powers it needs are computed once per process and
@@ -10,11 +15,37 @@ grown on demand. Near-duplicate word hashes (``minhash``) and decontamination's 
 
 from __future__ import annotations
 
+import hashlib
 import threading
 
 import numpy as np
 
 U64 = np.uint64
+# Odd 64-bit constants, hence invertible modulo 2**64 (usable as polynomial bases and multipliers).
+GOLDEN = 0x9E3779B97F4A7C15  # 2**64 / golden ratio
+FNV_PRIME = 0x100000001B3  # FNV-1's 64-bit prime
+SPLITMIX_MUL1 = U64(0xBF58476D1CE4E5B9)  # splitmix64's finaliser multipliers
+SPLITMIX_MUL2 = U64(0x94D049BB133111EB)
+ID_DIGEST_BYTES = 8
+
+
+def splitmix64(h: np.ndarray) -> np.ndarray:
+    """splitmix64's finaliser over a ``uint64`` array: spreads every input bit over the whole word.
+
+    Mixes ``h`` in place and returns it (callers pass an array they own, usually a fresh temporary).
+    """
+    h ^= h >> U64(30)
+    h *= SPLITMIX_MUL1
+    h ^= h >> U64(27)
+    h *= SPLITMIX_MUL2
+    h ^= h >> U64(31)
+    return h
+
+
+def id_digest(doc_id: str) -> bytes:
+    """8 bytes of blake2b of a document id: the stable order and grouping key of documents (dedup's
+    kept-copy choice, the pack groups and packing order), never Python's salted ``hash()``."""
+    return hashlib.blake2b(doc_id.encode("utf-8"), digest_size=ID_DIGEST_BYTES).digest()
 
 
 class PowerTable:
@@ -43,3 +74,10 @@ class PowerTable:
                         inverses[0] = 1
                         self.pow, self.inv = np.cumprod(powers, dtype=U64), np.cumprod(inverses, dtype=U64)
         return self.pow, self.inv
+
+
+def stable_unit(key: str, salt: str = "") -> float:
+    """A number in [0, 1) from ``blake2b(salt, key)``: the same for a key on every worker, run and
+    Python process (never Python's salted ``hash()``), so a share of documents chosen by it is fixed."""
+    digest = hashlib.blake2b(f"{salt}\x00{key}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") / float(1 << 64)

@@ -21,15 +21,15 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from corpusforge.pipelines.build import LABEL_STEPS
 from corpusforge.pipelines.local.bounded_bundles import BoundedBundlesFnApiRunner
 from corpusforge.transforms.base import NAMESPACE_PREFIX
 
 LOG = logging.getLogger("corpusforge.progress")
 
 
-# Top-level transform labels of build.py that are not stage names.
-ALIASES = {"ReadDocuments": "read", "Validate": "validate", "ObserveOutput": "output", "WriteDocuments": "write",
-           "WriteRejected": "write", "AllRejected": "write", "UnreadableJson": "write", "WriteUnreadable": "write"}
+# Top-level transform labels of build.py that are not stage names (build.py owns them).
+ALIASES = LABEL_STEPS
 _APPLIED = re.compile(r"ref_AppliedPTransform_([^()+]+)")
 _PCOLL_OP = re.compile(r"\(([A-Za-z][^()/+]*)/")
 

@@ -15,6 +15,8 @@ from typing import Any
 
 from apache_beam.io.filesystems import FileSystems
 
+from corpusforge.transforms.pii.recognizers import luhn_ok
+
 # --- PII masking of rejected examples ------------------------------------------------------------
 # Rejected records may never have met the PII stage (it runs late), so examples are masked here with
 # cheap patterns. Cards (Luhn-checked) and IBANs go first so that they are not reported as phones;
@@ -28,16 +30,6 @@ _PHONE = re.compile(r"(?<![\w-])\+?\(?\d[\d ().-]{6,}\d(?:\s?(?:x|ext\.?)\s?\d{1
 _DATE = re.compile(r"\(?(?:\d{4}([./-])\d{1,2}\1\d{1,2}|\d{1,2}([./-])\d{1,2}\2\d{2,4})(?:[ T]\d{1,2}(?::\d{2})*)?")
 _DECIMAL = re.compile(r"\d+[.,]\d{1,3}")
 _YEAR = re.compile(r"1\d{3}|20\d{2}")
-
-
-def luhn_ok(digits: str) -> bool:
-    total = 0
-    for i, ch in enumerate(reversed(digits)):
-        d = int(ch)
-        if i % 2:
-            d = d * 2 - 9 if d > 4 else d * 2
-        total += d
-    return total % 10 == 0
 
 
 def _card(m: re.Match[str]) -> str:

@@ -289,6 +289,11 @@ def _sequences(inp: ReportInputs) -> Section:
         [("bucket", r.bucket), ("rows", r.rows), ("tokens", r.tokens), ("padding", r.padding), ("waste", f"{r.waste:.1%}")]
         for r in rows] + [[("bucket", "all"), ("rows", sum(r.rows for r in rows)), ("tokens", total_t),
                            ("padding", total_p), ("waste", f"{total_p / (total_t + total_p) if total_t + total_p else 0:.1%}")]])
+    controls = inp.stats.get("control_tokens")
+    if controls:  # tokenize.control_tokens: kept documents per control token
+        sec.table("control_tokens", ["control token", "id", "documents"], [
+            [("token", t), ("id", str(controls.get("ids", {}).get(t, ""))), ("documents", n)]
+            for t, n in controls["documents"].items()])
     mix = inp.stats.get("mix")
     if mix:  # token-budget mixing: what each group was asked for, had, and gave
         sec.table("mix", ["group", "target tokens", "available", "achieved", "note"], [

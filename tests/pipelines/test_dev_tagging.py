@@ -28,8 +28,8 @@ def dev_run(dev_corpus, tmp_path_factory) -> Path:
 
 
 def _share(rows: list[dict]) -> float:
-    mentions = sum(r["bias"]["female"] + r["bias"]["male"] + sum(dict(r["bias"]["mentions"]).values()) for r in rows)
-    toxic = sum(sum(dict(r["bias"]["toxic_mentions"]).values()) for r in rows)
+    mentions = sum(r["bias"]["female"] + r["bias"]["male"] + sum(m["count"] for m in r["bias"]["mentions"]) for r in rows)
+    toxic = sum(sum(m["count"] for m in r["bias"]["toxic_mentions"]) for r in rows)
     return toxic / mentions
 
 

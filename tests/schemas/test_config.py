@@ -75,3 +75,32 @@ def test_a_boolean_is_not_a_number():
     with pytest.raises(ConfigError, match=r"input\.max_chars: .*expected a number"):
         load_config(None, ["input.max_chars=true"])
     assert load_config(None, ["output.rejected_text=false"]).output.rejected_text is False
+
+
+def test_renamed_quality_keys_still_work_with_a_warning_naming_the_new_key(tmp_path, caplog):
+    from corpusforge.schemas.config import RENAMED_KEYS
+
+    old_file = tmp_path / "old.yaml"
+    old_file.write_text("quality:\n  fineweb:\n    char_duplicates_ratio: 0.05\n", encoding="utf-8")
+    with caplog.at_level("WARNING"):
+        cfg = load_config(old_file, overrides=["quality.fineweb.new_line_ratio=0.5"])
+    assert cfg.quality.fineweb.max_char_dup_ratio == 0.05 and cfg.quality.fineweb.max_list_ratio == 0.5
+    for old, new in RENAMED_KEYS.items():
+        assert f"{old} is renamed to {new}" in caplog.text
+    with pytest.raises(ConfigError, match="quality.fineweb.new_line_ratio: renamed to quality.fineweb.max_list_ratio"):
+        load_config(overrides=["quality.fineweb.new_line_ratio=0.5", "quality.fineweb.max_list_ratio=0.4"])
+
+
+def test_a_quality_number_has_one_name_across_key_signal_and_rule():
+    """The rule (part of the rejection reason, a data contract), the signal it reads and the
+    threshold key share one name; the key adds only its direction (max_/min_)."""
+    import dataclasses
+
+    from corpusforge.schemas.config import FineWebConfig, GopherQualityConfig
+    from corpusforge.schemas.records import QualitySignals
+
+    signals = {f.name for f in dataclasses.fields(QualitySignals)}
+    for rule, section in (("bullet_lines_ratio", GopherQualityConfig), ("char_dup_ratio", FineWebConfig),
+                          ("list_ratio", FineWebConfig)):
+        assert rule in signals
+        assert f"max_{rule}" in section.model_fields

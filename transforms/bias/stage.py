@@ -29,9 +29,10 @@ from typing import Any
 
 import apache_beam as beam
 
+from corpusforge.schemas.config import BiasConfig, ConfigError, ToxicityConfig
 from corpusforge.schemas.records import BiasSignals, Document, Rejected
 from corpusforge.transforms.base import ApplyStage, DocumentStage, StageCounters
-from corpusforge.transforms.bias.lexicon import FEMALE, MALE, Lexicon
+from corpusforge.transforms.bias.lexicon import FEMALE, MALE, Lexicon, LexiconError
 from corpusforge.transforms.toxicity.model import LinearToxicityModel
 from corpusforge.transforms.toxicity.text import MASK_TARGET_MIN_WEIGHT, Unmasker, strip_artefacts
 
@@ -274,22 +275,27 @@ class CountBiasOfRejected(beam.PTransform):
         )
 
 
-def _holder(cfg) -> _TaggerHolder:  # cfg: corpusforge.schemas.config.Config
-    c = cfg.bias
-    return _TaggerHolder(c.lexicon, cfg.toxicity.model_path, c.toxic_lines, cfg.toxicity.threshold,
-                         c.max_segment_words, cfg.toxicity.clean_text)
+def _holder(c: BiasConfig, toxicity: ToxicityConfig) -> _TaggerHolder:
+    return _TaggerHolder(c.lexicon, toxicity.model_path, c.toxic_lines, toxicity.threshold,
+                         c.max_segment_words, toxicity.clean_text)
 
 
-def tag_bias(cfg) -> ApplyStage | None:  # cfg: corpusforge.schemas.config.Config (needs toxicity too)
-    """The stage from the config (its own section, plus the classifier settings of ``toxicity``),
-    or None when disabled."""
-    if not cfg.bias.enabled:
-        return None
-    return ApplyStage(TagBias(_holder(cfg), cfg.bias.batch_size))
+class TagBiasSignals(ApplyStage):
+    """Stage ``bias`` from its section (``cfg.bias``) plus the classifier settings of ``toxicity``:
+    documents -> ``(kept, [])``, every document tagged. A bad lexicon fails here, at start-up,
+    naming the file and line."""
+
+    def __init__(self, cfg: BiasConfig, toxicity: ToxicityConfig) -> None:
+        try:
+            Lexicon.load(cfg.lexicon)
+        except LexiconError as exc:
+            raise ConfigError(f"bias.lexicon: {exc}") from None
+        super().__init__(TagBias(_holder(cfg, toxicity), cfg.batch_size))
+        self.cfg = cfg
 
 
 def count_rejected(cfg) -> CountBiasOfRejected | None:
     """The before-filtering counts over rejected records, or None when the stage is disabled."""
     if not cfg.bias.enabled:
         return None
-    return CountBiasOfRejected(_holder(cfg), cfg.bias.batch_size)
+    return CountBiasOfRejected(_holder(cfg.bias, cfg.toxicity), cfg.bias.batch_size)

@@ -27,13 +27,15 @@ import apache_beam as beam
 import numpy as np
 from apache_beam import pvalue
 
+from corpusforge.schemas.config import ConfigError, DecontaminationConfig
 from corpusforge.schemas.records import Document, Rejected, Rejection
-from corpusforge.transforms.base import KEPT_TAG, REJECTED_TAG, StageCounters
+from corpusforge.transforms.base import KEPT_TAG, REJECTED_TAG, StageCounters, WorkerState
 from corpusforge.transforms.decontam.index import BenchmarkIndex, resolve_sources
 from corpusforge.transforms.decontam.text import normalize_for_matching, word_hashes, word_hashes_many
 
 STAGE = "decontamination"
 REASON = "contamination"
+BATCH_SIZE = 64  # documents hashed and looked up in one numpy pass (see Decontaminator.check_batch)
 _TOKEN = re.compile(r"\S+")
 _ASCII_ALNUM = re.compile(r"[A-Za-z0-9]")
 
@@ -48,35 +50,31 @@ class Verdict:
     cut: bool = False
 
 
-class Decontaminator:
+class Decontaminator(WorkerState):
     """Pure per-document logic; the index is built in :meth:`setup`, once per worker.
 
     Only the benchmark specs and thresholds are pickled with the pipeline, never the index.
     """
 
     name = STAGE
+    per_worker = ("index",)
+    index: BenchmarkIndex | None = None
 
-    def __init__(self, benchmarks: Sequence[Any] = (), ngram: int = 13, min_words: int = 8,
-                 max_item_frequency: int = 20, min_matches: int = 1, action: str = "reject",
-                 cut_margin: int = 10, cut_min_keep_frac: float = 0.5, detail_chars: int = 200) -> None:
-        self.benchmarks = [b if isinstance(b, str) else dict(b) for b in benchmarks]
-        self.ngram = ngram
-        self.min_words = min(min_words, ngram)
-        self.max_item_frequency = max_item_frequency
-        self.min_matches = min_matches
-        self.action = action
-        self.cut_margin = cut_margin
-        self.cut_min_keep_frac = cut_min_keep_frac
-        self.detail_chars = detail_chars
-        self.index: BenchmarkIndex | None = None
-
-    def __getstate__(self) -> dict[str, Any]:
-        state = dict(self.__dict__)
-        state["index"] = None  # never pickle the index into the graph
-        return state
+    def __init__(self, cfg: DecontaminationConfig | None = None) -> None:
+        """Benchmarks and thresholds come from ``cfg`` (the defaults of :class:`DecontaminationConfig`)."""
+        cfg = cfg or DecontaminationConfig()
+        self.benchmarks = [b if isinstance(b, str) else b.model_dump() for b in cfg.benchmarks]
+        self.ngram = cfg.ngram
+        self.min_words = min(cfg.min_words, cfg.ngram)
+        self.max_item_frequency = cfg.max_item_frequency
+        self.min_matches = cfg.min_matches
+        self.action = cfg.action
+        self.cut_margin = cfg.cut_margin
+        self.cut_min_keep_frac = cfg.cut_min_keep_frac
+        self.detail_chars = cfg.detail_chars
 
     def setup(self) -> None:
-        if self.index is None and self.benchmarks:
+        if self.benchmarks:
             self.index = _shared_index(self.benchmarks, self.ngram, self.min_words, self.max_item_frequency)
 
     def check(self, doc: Document) -> Verdict:
@@ -193,7 +191,7 @@ class _DecontaminateFn(beam.DoFn):
         self.logic = logic
 
     def setup(self) -> None:
-        self.logic.setup()
+        self.logic.ready()
         self.counters = StageCounters(STAGE)
 
     def process(self, docs: list[Document]) -> Iterable[Any]:
@@ -222,7 +220,7 @@ class _IndexStatsFn(beam.DoFn):
         self.logic = logic
 
     def process(self, _: Any) -> Iterable[None]:
-        self.logic.setup()
+        self.logic.ready()
         counters = StageCounters(STAGE)
         if self.logic.index is None:
             return ()
@@ -233,11 +231,21 @@ class _IndexStatsFn(beam.DoFn):
 
 
 class Decontaminate(beam.PTransform):
-    """Documents in; ``(kept, rejected)`` out. With no benchmarks every document passes through."""
+    """Stage ``decontamination`` from its section (``cfg.decontamination``): documents in;
+    ``(kept, rejected)`` out. With no benchmarks every document passes through.
 
-    def __init__(self, logic: Decontaminator, batch_size: int = 64) -> None:
+    The benchmark globs are resolved here, when the pipeline is built, so that a missing file fails
+    at start-up naming the key rather than on a worker after the run has begun.
+    """
+
+    def __init__(self, cfg: DecontaminationConfig, batch_size: int = BATCH_SIZE) -> None:
         super().__init__(label=STAGE)
-        self.logic = logic
+        try:
+            resolve_sources(cfg.benchmarks)
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"decontamination.benchmarks: {exc}") from None
+        self.cfg = cfg
+        self.logic = Decontaminator(cfg)
         self.batch_size = batch_size
 
     def expand(self, docs: beam.PCollection) -> tuple[beam.PCollection, beam.PCollection]:

@@ -28,12 +28,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from corpusforge.transforms.hashing import U64, PowerTable
+from corpusforge.transforms.hashing import FNV_PRIME, GOLDEN, U64, PowerTable, splitmix64
 
-_BYTE_BASE = 0x100000001B3  # odd multipliers: invertible modulo 2**64
-_WORD_BASE = 0x9E3779B97F4A7C15
-_MIX1 = U64(0xBF58476D1CE4E5B9)
-_MIX2 = U64(0x94D049BB133111EB)
 _LEN_SALT = U64(0xD6E8FEB86659FD93)
 
 # Code point classes: 0 = delete (punctuation, symbols, control and format characters such as
@@ -100,18 +96,9 @@ def normalize_for_matching(text: str) -> str:
     return " ".join(cps.tobytes().decode("utf-32-le", "surrogatepass").split())
 
 
-_BYTE_POW = PowerTable(_BYTE_BASE)
-_WORD_POW = PowerTable(_WORD_BASE)
+_BYTE_POW = PowerTable(FNV_PRIME)
+_WORD_POW = PowerTable(GOLDEN)
 _EMPTY = np.zeros(0, dtype=U64)
-
-
-def _mix(x: np.ndarray) -> np.ndarray:
-    """splitmix64 finaliser: spreads the polynomial hash's bits over the whole word."""
-    x = x ^ (x >> U64(30))
-    x = x * _MIX1
-    x = x ^ (x >> U64(27))
-    x = x * _MIX2
-    return x ^ (x >> U64(31))
 
 
 def _hash_words(data: np.ndarray, cls: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -128,7 +115,7 @@ def _hash_words(data: np.ndarray, cls: np.ndarray) -> tuple[np.ndarray, np.ndarr
         prefix[0] = 0
         np.cumsum(data.astype(U64) * pw[: data.size], out=prefix[1:])
         raw = (prefix[ends] - prefix[starts]) * ipw[starts]
-        return _mix(raw + (ends - starts).astype(U64)), starts, ends
+        return splitmix64(raw + (ends - starts).astype(U64)), starts, ends
 
 
 def word_hashes(text: str) -> np.ndarray:
@@ -191,7 +178,7 @@ def gram_hashes(prefix: np.ndarray, length: int) -> np.ndarray:
     _, ipw = _WORD_POW.ensure(prefix.size)
     with np.errstate(over="ignore"):
         raw = (prefix[length:] - prefix[:m]) * ipw[:m]
-        return _mix(raw ^ (_LEN_SALT * U64(length)))
+        return splitmix64(raw ^ (_LEN_SALT * U64(length)))
 
 
 def gram_hashes_at(prefix: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
@@ -201,7 +188,7 @@ def gram_hashes_at(prefix: np.ndarray, starts: np.ndarray, lengths: np.ndarray) 
     lengths = np.asarray(lengths, dtype=U64)
     with np.errstate(over="ignore"):
         raw = (prefix[starts + lengths.astype(np.int64)] - prefix[starts]) * ipw[starts]
-        return _mix(raw ^ (_LEN_SALT * lengths))
+        return splitmix64(raw ^ (_LEN_SALT * lengths))
 
 
 def ngram_hashes(text: str, n: int) -> np.ndarray:

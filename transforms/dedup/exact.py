@@ -10,7 +10,6 @@ boilerplate pages costs memory for one document, not for all of them.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable
 from dataclasses import replace
 from typing import Any
@@ -18,9 +17,11 @@ from typing import Any
 import apache_beam as beam
 from apache_beam import pvalue
 
+from corpusforge.schemas.config import DedupExactConfig
 from corpusforge.schemas.records import Document, Rejected, Rejection
 from corpusforge.transforms.base import KEPT_TAG, REJECTED_TAG, StageCounters
 from corpusforge.transforms.dedup.minhash import exact_hash
+from corpusforge.transforms.hashing import ID_DIGEST_BYTES, id_digest
 
 STAGE = "dedup_exact"
 REASON = "dedup:exact"
@@ -32,12 +33,11 @@ def node_key(doc_id: str) -> bytes:
     Ordering by it is "smallest id hash first" (ties, which need equal hashes, by id), and the id
     can be read back from it (:func:`id_of`) without another join.
     """
-    raw = doc_id.encode("utf-8")
-    return hashlib.blake2b(raw, digest_size=8).digest() + raw
+    return id_digest(doc_id) + doc_id.encode("utf-8")
 
 
 def id_of(node: bytes) -> str:
-    return node[8:].decode("utf-8")
+    return node[ID_DIGEST_BYTES:].decode("utf-8")
 
 
 def exact_rejection(kept_id: str, stage: str = STAGE) -> Rejection:
@@ -78,7 +78,13 @@ class _KeepSmallest(beam.DoFn):
 
 
 class DeduplicateExact(beam.PTransform):
-    """Documents -> ``(kept, rejected)``; rejected ones carry ``dedup:exact`` and ``duplicate_of``."""
+    """Stage ``dedup_exact`` from its section (``cfg.dedup.exact``, which has no setting beyond
+    ``enabled`` yet): documents -> ``(kept, rejected)``; rejected ones carry ``dedup:exact`` and
+    ``duplicate_of``."""
+
+    def __init__(self, cfg: DedupExactConfig | None = None, label: str | None = None) -> None:
+        super().__init__(label)
+        self.cfg = cfg or DedupExactConfig()
 
     def expand(self, docs: beam.PCollection) -> tuple[beam.PCollection, beam.PCollection]:
         results = (

@@ -15,7 +15,6 @@ kept as they are: pages of number tables differ only in their digits and must no
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import re
 import unicodedata
@@ -23,15 +22,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from corpusforge.transforms.hashing import PowerTable
+from corpusforge.transforms.hashing import FNV_PRIME, GOLDEN, PowerTable, splitmix64
 
 _U64 = np.uint64
 _MASK32 = _U64(0xFFFFFFFF)
-# Odd 64-bit constants (golden ratio and splitmix64/murmur3 finalizer multipliers).
-_WORD_BASE = _U64(0x100000001B3)  # FNV prime: odd, so invertible modulo 2**64
-_MIX1 = _U64(0xBF58476D1CE4E5B9)
-_MIX2 = _U64(0x94D049BB133111EB)
-_GOLDEN = 0x9E3779B97F4A7C15
 # ASCII whitespace bytes. After NFKC every Unicode space (NBSP, U+2000..U+200A, U+3000) is U+0020.
 _WS = np.zeros(256, dtype=bool)
 _WS[[9, 10, 11, 12, 13, 28, 29, 30, 31, 32]] = True
@@ -67,19 +61,9 @@ def exact_hash(text: str) -> bytes:
     return hashlib.blake2b(normalize_for_dedup(text).encode("utf-8"), digest_size=16).digest()
 
 
-def _mix64(h: np.ndarray) -> np.ndarray:
-    """splitmix64 finaliser: spreads every input bit over the whole word (in place, returned)."""
-    h ^= h >> _U64(30)
-    h *= _MIX1
-    h ^= h >> _U64(27)
-    h *= _MIX2
-    h ^= h >> _U64(31)
-    return h
-
-
 def word_power_table(size: int = 1 << 16) -> PowerTable:
     """The powers :func:`word_hashes` reads (one table per hasher)."""
-    return PowerTable(int(_WORD_BASE), size)
+    return PowerTable(FNV_PRIME, size)
 
 
 def word_hashes(norm: str, powers: PowerTable) -> np.ndarray:
@@ -99,7 +83,7 @@ def word_hashes(norm: str, powers: PowerTable) -> np.ndarray:
         np.cumsum(data.astype(_U64) * pow_[: data.size], dtype=_U64, out=prefix[1:])
         h = (prefix[ends] - prefix[starts]) * inv[starts]
         h += (ends - starts).astype(_U64)  # the length, so that a word and its zero-prefixed form differ
-        return _mix64(h)
+        return splitmix64(h)
 
 
 def shingle_hashes(words: np.ndarray, ngram: int) -> np.ndarray:
@@ -115,8 +99,8 @@ def shingle_hashes(words: np.ndarray, ngram: int) -> np.ndarray:
     with np.errstate(over="ignore"):
         h = np.full(count, _U64(n), dtype=_U64)
         for k in range(n):
-            h += words[k : k + count] * _U64((_GOLDEN * (2 * k + 1)) & 0xFFFFFFFFFFFFFFFF)
-        return _mix64(h) >> _U64(32)
+            h += words[k : k + count] * _U64((GOLDEN * (2 * k + 1)) & 0xFFFFFFFFFFFFFFFF)
+        return splitmix64(h) >> _U64(32)
 
 
 def fmix32(h: np.ndarray) -> np.ndarray:
@@ -208,32 +192,6 @@ def as_lean_minhash(signature: np.ndarray, seed: int = 1):
 def candidate_probability(s: float, bands: int, rows: int) -> float:
     """Probability that two documents at Jaccard ``s`` share at least one band."""
     return 1.0 - (1.0 - s**rows) ** bands
-
-
-@functools.lru_cache(maxsize=64)
-def choose_bands(threshold: float, num_perm: int, fp_weight: float = 0.2, fn_weight: float = 0.8) -> tuple[int, int]:
-    """Bands and rows (bands * rows <= num_perm) minimising weighted false-positive and false-negative
-    areas around ``threshold`` (the S-curve's knee).
-
-    Weighted for recall, and meant to be given a threshold below the duplicate threshold: every
-    candidate is verified afterwards, so a false positive costs one comparison while a false
-    negative is a duplicate that survives. For 0.7 and 128 permutations: 18 bands of 7 rows, which
-    makes a pair at Jaccard 0.8 a candidate 98.6% of the time (datasketch's 9 x 13 for 0.8: 40%).
-    """
-    xs = np.linspace(0.0, 1.0, 2001)
-    best: tuple[float, int, int] | None = None
-    for bands in range(1, num_perm + 1):
-        for rows in range(1, num_perm // bands + 1):
-            p = 1.0 - (1.0 - xs**rows) ** bands
-            lo = xs <= threshold
-            fp = np.trapezoid(p[lo], xs[lo]) if hasattr(np, "trapezoid") else np.trapz(p[lo], xs[lo])
-            miss = 1.0 - p[~lo]
-            fn = np.trapezoid(miss, xs[~lo]) if hasattr(np, "trapezoid") else np.trapz(miss, xs[~lo])
-            err = fp_weight * fp + fn_weight * fn
-            if best is None or err < best[0] - 1e-12:
-                best = (err, bands, rows)
-    assert best is not None
-    return best[1], best[2]
 
 
 def band_keys(signature: np.ndarray, bands: int, rows: int) -> list[bytes]:

@@ -25,51 +25,23 @@ single-worker path of :class:`ConnectedComponents` for small graphs):
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 import apache_beam as beam
 import numpy as np
 from apache_beam import pvalue
 
+from corpusforge.schemas.config import DedupNearConfig
 from corpusforge.schemas.records import Document, Rejected, Rejection
 from corpusforge.transforms.base import KEPT_TAG, REJECTED_TAG, StageCounters
 from corpusforge.transforms.dedup.components import ConnectedComponents
 from corpusforge.transforms.dedup.exact import id_of, node_key
-from corpusforge.transforms.dedup.minhash import MinHasher, band_keys, choose_bands, exact_jaccard
+from corpusforge.transforms.dedup.minhash import MinHasher, band_keys, exact_jaccard
 
 STAGE = "dedup_near"
 REASON = "dedup:near"
 DOC_TAG, COUNT_TAG = "doc", "count"
-
-
-@dataclass(frozen=True)
-class NearParams:
-    """Everything the stage needs, resolved (bands and rows chosen, verify threshold filled in)."""
-
-    num_perm: int = 128
-    ngram: int = 5
-    seed: int = 1
-    threshold: float = 0.8
-    verify_threshold: float = 0.8
-    bands: int = 18  # choose_bands(0.7, 128)
-    rows: int = 7
-    max_bucket_reps: int = 8
-    max_rounds: int = 10
-    single_worker_max_edges: int = 100_000
-    exact_verify: bool = False
-
-    @classmethod
-    def resolve(cls, *, num_perm: int = 128, ngram: int = 5, seed: int = 1, threshold: float = 0.8,
-                lsh_threshold: float = 0.7, bands: int = 0, rows: int = 0, verify_threshold: float | None = None,
-                max_bucket_reps: int = 8, max_rounds: int = 10, single_worker_max_edges: int = 100_000,
-                exact_verify: bool = False) -> NearParams:
-        if not bands or not rows:
-            bands, rows = choose_bands(lsh_threshold, num_perm)
-        if bands * rows > num_perm:
-            raise ValueError(f"bands * rows = {bands * rows} exceeds num_perm = {num_perm}")
-        return cls(num_perm, ngram, seed, threshold, threshold if verify_threshold is None else verify_threshold,
-                   bands, rows, max_bucket_reps, max_rounds, single_worker_max_edges, exact_verify)
 
 
 def near_rejection(root_id: str, stage: str = STAGE) -> Rejection:
@@ -121,12 +93,13 @@ def link_bucket(members: Iterable[tuple[bytes, np.ndarray]], verify_threshold: f
 class _HashingFn(beam.DoFn):
     """A DoFn that shingles text the way the signatures do: the hasher is built once per worker."""
 
-    def __init__(self, params: NearParams) -> None:
-        self.params = params
+    def __init__(self, cfg: DedupNearConfig) -> None:
+        self.cfg = cfg
 
     def setup(self) -> None:
-        p = self.params
-        self.hasher = MinHasher(p.num_perm, p.ngram, p.seed)
+        c = self.cfg
+        self.hasher = MinHasher(c.num_perm, c.ngram, c.seed)
+        self.bands, self.rows = c.band_rows
         self.counters = StageCounters(STAGE)
 
 
@@ -140,13 +113,13 @@ class _Signatures(_HashingFn):
         fingerprint = verification_fingerprint(sig)
         yield pvalue.TaggedOutput(DOC_TAG, (node, doc))
         yield pvalue.TaggedOutput(COUNT_TAG, (node, doc.duplicate_count or 0))
-        for key in band_keys(sig, self.params.bands, self.params.rows):
+        for key in band_keys(sig, self.bands, self.rows):
             yield key, (node, fingerprint)
 
 
 class _LinkBuckets(beam.DoFn):
-    def __init__(self, params: NearParams) -> None:
-        self.params = params
+    def __init__(self, cfg: DedupNearConfig) -> None:
+        self.cfg = cfg
 
     def setup(self) -> None:
         self.counters = StageCounters(STAGE)
@@ -157,7 +130,7 @@ class _LinkBuckets(beam.DoFn):
         if len(members) < 2:
             return
         self.counters.inc("lsh_buckets_shared")
-        edges, comparisons, unlinked = link_bucket(members, self.params.verify_threshold, self.params.max_bucket_reps)
+        edges, comparisons, unlinked = link_bucket(members, self.cfg.verify_at, self.cfg.max_bucket_reps)
         self.counters.inc("candidate_comparisons", comparisons)
         self.counters.inc("verified_edges", len(edges))
         self.counters.inc("rejected_candidates", comparisons - len(edges))
@@ -175,7 +148,7 @@ class _VerifyExact(_HashingFn):
             return
         rep_shingles = self.hasher.shingles(joined["text"][0])
         for member, text in joined["pair"]:
-            if exact_jaccard(rep_shingles, self.hasher.shingles(text)) >= self.params.threshold:
+            if exact_jaccard(rep_shingles, self.hasher.shingles(text)) >= self.cfg.threshold:
                 self.counters.inc("exact_verified_edges")
                 yield rep, member
             else:
@@ -190,9 +163,9 @@ class ExactVerify(beam.PTransform):
     documents, hence optional (``dedup.near.exact_verify``).
     """
 
-    def __init__(self, params: NearParams, keyed_docs: beam.PCollection) -> None:
+    def __init__(self, cfg: DedupNearConfig, keyed_docs: beam.PCollection) -> None:
         super().__init__()
-        self.params = params
+        self.cfg = cfg
         self.keyed_docs = keyed_docs
 
     def expand(self, edges: beam.PCollection) -> beam.PCollection:
@@ -207,7 +180,7 @@ class ExactVerify(beam.PTransform):
         return (
             {"pair": by_member, "text": texts}
             | "JoinRepText" >> beam.CoGroupByKey()
-            | "Verify" >> beam.ParDo(_VerifyExact(self.params))
+            | "Verify" >> beam.ParDo(_VerifyExact(self.cfg))
         )
 
 
@@ -243,14 +216,16 @@ class _Decide(beam.DoFn):
 
 
 class DeduplicateNear(beam.PTransform):
-    """Documents -> ``(kept, rejected)``; rejected ones carry ``dedup:near`` and ``duplicate_of``."""
+    """Stage ``dedup_near`` from its section (``cfg.dedup.near``): documents -> ``(kept, rejected)``;
+    rejected ones carry ``dedup:near`` and ``duplicate_of``. Banding and the verification threshold
+    are the section's derived values (:attr:`DedupNearConfig.band_rows`, ``verify_at``)."""
 
-    def __init__(self, params: NearParams, label: str | None = None) -> None:
+    def __init__(self, cfg: DedupNearConfig, label: str | None = None) -> None:
         super().__init__(label)
-        self.params = params
+        self.cfg = cfg
 
     def expand(self, docs: beam.PCollection) -> tuple[beam.PCollection, beam.PCollection]:
-        p = self.params
+        p = self.cfg
         sig = docs | "Signatures" >> beam.ParDo(_Signatures(p)).with_outputs(DOC_TAG, COUNT_TAG, main="bands")
         edges = (
             sig["bands"]

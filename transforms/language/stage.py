@@ -19,8 +19,9 @@ import re
 import sys
 from dataclasses import replace
 
+from corpusforge.schemas.config import LanguageConfig
 from corpusforge.schemas.records import Document, Rejected
-from corpusforge.transforms.base import DocumentStage
+from corpusforge.transforms.base import ApplyStage, DocumentStage, WorkerState
 
 LANG_SCORE_EDGES: tuple[float, ...] = (0.0, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 0.999)
 
@@ -186,54 +187,44 @@ def sample_text(text: str, max_chars: int, chunks: int) -> str:
 METHODS = ("naive_bayes", "sampling")
 
 
-class LanguageDetector:
+class LanguageDetector(WorkerState):
     """Pure language identification: text in, ``(code, probability)`` out (``("unknown", 0.0)``).
 
     ``method`` "naive_bayes" computes langdetect's posterior over every n-gram of the sample
     (:mod:`corpusforge.transforms.language.naive_bayes`: exact, no seed, ~3x faster); "sampling" is
     langdetect's own seeded random walk (``seed``, ``n_trial``), kept to reproduce earlier outputs.
+    The profiles and detectors are per worker (never pickled: see :class:`WorkerState`).
     """
 
-    def __init__(
-        self,
-        seed: int = 0,
-        sample_chars: int = 1500,
-        sample_chunks: int = 3,
-        n_trial: int = 3,
-        method: str = "naive_bayes",
-    ):
-        if method not in METHODS:
-            raise ValueError(f"unknown language detection method {method!r} (one of {', '.join(METHODS)})")
-        self.seed = seed
-        self.sample_chars = sample_chars
-        self.sample_chunks = sample_chunks
-        self.n_trial = n_trial
-        self.method = method
-        self._factory = None
-        self._detector_cls = None
-        self._naive_bayes = None
+    per_worker = ("_factory", "_detector_cls", "_naive_bayes")
+    _factory = None
+    _detector_cls = None
+    _naive_bayes = None
+
+    def __init__(self, cfg: LanguageConfig | None = None) -> None:
+        """Method, sampling and seeding come from ``cfg`` (the defaults of :class:`LanguageConfig`)."""
+        cfg = cfg or LanguageConfig()
+        if cfg.method not in METHODS:
+            raise ValueError(f"unknown language detection method {cfg.method!r} (one of {', '.join(METHODS)})")
+        self.seed = cfg.seed
+        self.sample_chars = cfg.sample_chars
+        self.sample_chunks = cfg.sample_chunks
+        self.n_trial = cfg.n_trial
+        self.method = cfg.method
 
     def setup(self) -> None:
         if self.method == "naive_bayes":
-            if self._naive_bayes is None:
-                from corpusforge.transforms.language.naive_bayes import NaiveBayesLanguageDetector
+            from corpusforge.transforms.language.naive_bayes import NaiveBayesLanguageDetector
 
-                self._naive_bayes = NaiveBayesLanguageDetector()
-        elif self._factory is None:
+            self._naive_bayes = NaiveBayesLanguageDetector()
+        else:
             self._factory = build_factory(self.seed)
             self._detector_cls = _make_fast_detector_class()
-
-    def __getstate__(self) -> dict:
-        state = dict(self.__dict__)
-        state["_factory"] = None  # never pickle the profiles; setup() rebuilds them on the worker
-        state["_detector_cls"] = None
-        state["_naive_bayes"] = None
-        return state
 
     def detect(self, text: str) -> tuple[str, float]:
         from langdetect.lang_detect_exception import LangDetectException
 
-        self.setup()
+        self.ready()
         if self._naive_bayes is not None:
             return self._naive_bayes.detect(sample_text(text, self.sample_chars, self.sample_chunks))
         detector = self._detector_cls(self._factory)
@@ -249,7 +240,7 @@ class LanguageDetector:
         return best.lang.split("-")[0].lower(), float(best.prob)
 
 
-class IdentifyLanguage(DocumentStage):
+class LanguageFilter(DocumentStage):
     """Annotate ``lang`` and ``lang_score``; reject languages not kept or not confident enough.
 
     Rejections are ``language:<code>`` (the detected code, also when its score is below
@@ -259,22 +250,14 @@ class IdentifyLanguage(DocumentStage):
 
     name = "language"
 
-    def __init__(
-        self,
-        keep: list[str] | tuple[str, ...] = ("en",),
-        min_score: float = 0.65,
-        seed: int = 0,
-        sample_chars: int = 1500,
-        sample_chunks: int = 3,
-        n_trial: int = 3,
-        method: str = "naive_bayes",
-    ) -> None:
-        self.keep = frozenset(k.lower() for k in keep)
-        self.min_score = min_score
-        self.detector = LanguageDetector(seed, sample_chars, sample_chunks, n_trial, method)
+    def __init__(self, cfg: LanguageConfig | None = None) -> None:
+        cfg = cfg or LanguageConfig()
+        self.keep = frozenset(k.lower() for k in cfg.keep)
+        self.min_score = cfg.min_score
+        self.detector = LanguageDetector(cfg)
 
     def setup(self) -> None:
-        self.detector.setup()
+        self.detector.ready()
 
     def process(self, doc: Document) -> Document | Rejected:
         lang, score = self.detector.detect(doc.text)
@@ -286,3 +269,11 @@ class IdentifyLanguage(DocumentStage):
         if self.keep and (lang not in self.keep or score < self.min_score):
             return Rejected(annotated, self.reject(lang, f"{lang} p={score:.3f}"))
         return annotated
+
+
+class IdentifyLanguage(ApplyStage):
+    """Stage ``language`` from its section (``cfg.language``): documents -> ``(kept, rejected)``."""
+
+    def __init__(self, cfg: LanguageConfig) -> None:
+        super().__init__(LanguageFilter(cfg))
+        self.cfg = cfg

@@ -12,8 +12,9 @@ import re
 import unicodedata
 from dataclasses import replace
 
+from corpusforge.schemas.config import NormalizeConfig
 from corpusforge.schemas.records import Document, Rejection
-from corpusforge.transforms.base import DocumentStage
+from corpusforge.transforms.base import ApplyStage, DocumentStage
 
 _CONTROL = "".join(chr(c) for c in [*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0x7F, *range(0x80, 0xA0)])
 _REMOVE_CONTROL = str.maketrans("", "", _CONTROL)
@@ -30,7 +31,7 @@ def normalize_text(text: str) -> str:
     return text
 
 
-class Normalize(DocumentStage):
+class TextNormalizer(DocumentStage):
     """Never rejects, except a document that normalization leaves empty (``normalize:empty``)."""
 
     name = "normalize"
@@ -42,3 +43,11 @@ class Normalize(DocumentStage):
                 return self.reject("empty", "only control characters")
             return replace(doc, text=text)
         return doc
+
+
+class Normalize(ApplyStage):
+    """Stage ``normalize`` from its section (``cfg.normalize``): documents -> ``(kept, rejected)``."""
+
+    def __init__(self, cfg: NormalizeConfig) -> None:
+        super().__init__(TextNormalizer())
+        self.cfg = cfg

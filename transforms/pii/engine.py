@@ -27,9 +27,10 @@ from pathlib import Path
 from presidio_analyzer import AnalyzerEngine, RecognizerRegistry, RecognizerResult
 from presidio_analyzer.context_aware_enhancers import ContextAwareEnhancer
 
+from corpusforge.schemas.config import PiiConfig
+from corpusforge.transforms.base import WorkerState
 from corpusforge.transforms.pii.recognizers import (
     NER_ENTITIES,
-    PATTERN_ENTITIES,
     SEPARATOR,
     pattern_recognizers,
 )
@@ -244,45 +245,33 @@ class _Window:
     entities: set[str]
 
 
-class PiiScrubber:
-    """Pure scrubbing logic (no Beam): ``setup()`` once, then ``scrub_batch(texts)``."""
+class PiiScrubber(WorkerState):
+    """Pure scrubbing logic (no Beam): ``ready()`` once, then ``scrub_batch(texts)``. The engine is
+    per worker, never pickled with the graph (see :class:`WorkerState`)."""
 
-    def __init__(
-        self,
-        entities: Sequence[str] = PATTERN_ENTITIES,
-        score_threshold: float = 0.5,
-        placeholder: str = "<{entity}>",
-        ner_model: str | None = None,
-        window_chars: int = 160,
-        max_chunk_chars: int = 4000,
-        context_chars: int = 48,
-        skip_urls: bool = True,
-    ) -> None:
-        self.entities = tuple(entities)
-        self.score_threshold = score_threshold
-        self.placeholder = placeholder
-        self.ner_model = ner_model
-        self.window_chars = window_chars
-        self.max_chunk_chars = max(max_chunk_chars, 4 * window_chars)
-        self.context_chars = context_chars
-        self.skip_urls = skip_urls
-        self.analyzer: AnalyzerEngine | None = None
-        self.ner_entities: tuple[str, ...] = ()
+    per_worker = ("analyzer", "ner_entities")
+    analyzer: AnalyzerEngine | None = None
+    ner_entities: tuple[str, ...] = ()  # the NER entities the built engine detects
 
-    def __getstate__(self) -> dict:
-        # the engine is built per worker in setup(); never pickle it with the pipeline graph
-        state = self.__dict__.copy()
-        state["analyzer"] = None
-        state["ner_entities"] = ()
-        return state
+    def __init__(self, cfg: PiiConfig | None = None) -> None:
+        """Entities, thresholds and window sizes come from ``cfg`` (the defaults of :class:`PiiConfig`);
+        ``cfg.entities`` is used as given (the stage resolves the NER entities before, see
+        :func:`~corpusforge.transforms.pii.stage.resolve_entities`)."""
+        cfg = cfg or PiiConfig()
+        self.entities = tuple(cfg.entities)
+        self.score_threshold = cfg.score_threshold
+        self.placeholder = cfg.placeholder
+        self.ner_model = cfg.ner_model
+        self.window_chars = cfg.window_chars
+        self.max_chunk_chars = max(cfg.max_chunk_chars, 4 * cfg.window_chars)
+        self.context_chars = cfg.context_chars
+        self.skip_urls = cfg.skip_urls
 
     # -- engine -----------------------------------------------------------------------------------
 
     def setup(self) -> None:
         """Build the AnalyzerEngine: pattern recognizers on a no-op NLP engine (nothing downloads),
         or a spaCy engine plus presidio's SpacyRecognizer when an installed NER model is named."""
-        if self.analyzer is not None:
-            return
         registry = RecognizerRegistry(supported_languages=["en"])
         for rec in pattern_recognizers(self.context_chars):
             rec.load()
@@ -433,8 +422,7 @@ class PiiScrubber:
         return found
 
     def scrub_batch(self, texts: Sequence[str]) -> list[ScrubResult]:
-        if self.analyzer is None:
-            self.setup()
+        self.ready()
         windows: list[_Window] = []
         for i, text in enumerate(texts):
             windows.extend(self._windows(i, text))

@@ -19,47 +19,41 @@ and ``scrubbed_urls`` / ``scrubbed_metadata`` count the documents where they cha
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import apache_beam as beam
 
+from corpusforge.schemas.config import PiiConfig
 from corpusforge.schemas.records import Document, Rejected, Rejection
-from corpusforge.transforms.base import DocumentStage, StageCounters
-from corpusforge.transforms.pii.engine import PiiScrubber
-
-if TYPE_CHECKING:
-    from corpusforge.schemas.config import PiiConfig
+from corpusforge.transforms.base import ApplyStage, DocumentStage, StageCounters
+from corpusforge.transforms.pii.engine import PiiScrubber, ner_model_available
+from corpusforge.transforms.pii.recognizers import NER_ENTITIES
 
 REPLACED_PREFIX = "replaced:"
+log = logging.getLogger(__name__)
 
 
-class ScrubPII(DocumentStage):
+class PiiRedactor(DocumentStage):
     """Batched PII scrubbing; the presidio engine is built in ``setup`` (once per worker)."""
 
     name = "pii"
 
-    def __init__(self, scrubber: PiiScrubber, batch_size: int = 64) -> None:
-        self.scrubber = scrubber
-        self.batch_size = batch_size
-        self._counters: StageCounters | None = None
-
-    def __getstate__(self) -> dict:
-        # the engine and counters are per worker: never pickle them with the pipeline graph
-        state = self.__dict__.copy()
-        state["_counters"] = None
-        return state
+    def __init__(self, cfg: PiiConfig | None = None) -> None:
+        cfg = cfg or PiiConfig()
+        self.scrubber = PiiScrubber(cfg)
+        self.batch_size = cfg.batch_size
 
     def setup(self) -> None:
-        self.scrubber.setup()
-        self._counters = StageCounters(self.name)
+        self.scrubber.ready()
 
     def process(self, doc: Document) -> Document | Rejection:
         return self.process_batch([doc])[0]
 
     def process_batch(self, docs: Sequence[Document]) -> list[Document | Rejection]:
-        return list(scrub_documents(self.scrubber, docs, self._counters))
+        return list(scrub_documents(self.scrubber, docs, self.counters))
 
 
 def _strings(value: Any, out: list[str]) -> None:
@@ -149,7 +143,7 @@ class _ScrubRejectedFn(beam.DoFn):
         self.scrubber = scrubber
 
     def setup(self) -> None:
-        self.scrubber.setup()
+        self.scrubber.ready()
         self._counters = StageCounters("rejected_pii")
 
     def process(self, batch: list[Rejected]) -> Iterator[Rejected]:
@@ -169,7 +163,7 @@ class ScrubRejected(beam.PTransform):
 
     def __init__(self, cfg: PiiConfig) -> None:
         super().__init__()
-        self.scrubber = pii_scrubber(cfg, quiet=True)
+        self.scrubber = PiiScrubber(resolve_entities(cfg, quiet=True))
         self.batch_size = cfg.batch_size
 
     def expand(self, rejected: beam.PCollection) -> beam.PCollection:
@@ -180,24 +174,11 @@ class ScrubRejected(beam.PTransform):
         )
 
 
-def pii_stage(cfg: PiiConfig) -> ScrubPII:
-    """The stage from a ``pii`` config section (see :func:`pii_scrubber`)."""
-    return ScrubPII(pii_scrubber(cfg), batch_size=cfg.batch_size)
-
-
-def pii_scrubber(cfg: PiiConfig, quiet: bool = False) -> PiiScrubber:
-    """The scrubber a ``pii`` config section describes.
-
-    Naming an installed spaCy NER package in ``pii.ner_model`` turns PERSON and LOCATION on as well;
-    without one the run says so once, here, when the pipeline is built (never per worker or document;
-    ``quiet`` for a second scrubber of the same run).
-    """
-    import logging
-
-    from corpusforge.transforms.pii.engine import ner_model_available
-    from corpusforge.transforms.pii.recognizers import NER_ENTITIES
-
-    log = logging.getLogger(__name__)
+def resolve_entities(cfg: PiiConfig, quiet: bool = False) -> PiiConfig:
+    """``cfg`` with the entities this run can detect: naming an installed spaCy NER package in
+    ``pii.ner_model`` turns PERSON and LOCATION on as well; without one they are dropped and the run
+    says so once, when the pipeline is built (never per worker or document; ``quiet`` for a second
+    scrubber of the same run)."""
     entities = list(cfg.entities)
     if ner_model_available(cfg.ner_model):
         entities += [e for e in NER_ENTITIES if e not in entities]
@@ -212,8 +193,12 @@ def pii_scrubber(cfg: PiiConfig, quiet: bool = False) -> PiiScrubber:
             # a warning, not info: it must be seen once per run whatever the log level
             log.warning("pii: PERSON and LOCATION detection is off (set pii.ner_model to an installed spaCy "
                         "NER model to turn it on)")
-    return PiiScrubber(
-        entities=entities, score_threshold=cfg.score_threshold, placeholder=cfg.placeholder,
-        ner_model=cfg.ner_model, window_chars=cfg.window_chars, max_chunk_chars=cfg.max_chunk_chars,
-        context_chars=cfg.context_chars, skip_urls=cfg.skip_urls,
-    )
+    return cfg.model_copy(update={"entities": entities})
+
+
+class ScrubPII(ApplyStage):
+    """Stage ``pii`` from its section (``cfg.pii``): documents -> ``(kept, [])``, text scrubbed."""
+
+    def __init__(self, cfg: PiiConfig) -> None:
+        self.cfg = resolve_entities(cfg)
+        super().__init__(PiiRedactor(self.cfg))

@@ -1,5 +1,5 @@
 """Prompt control: the scaffolding patterns (patterns) and the tagging, optionally filtering, stage (stage)."""
 
-from corpusforge.transforms.prompt.stage import TagPrompt
+from corpusforge.transforms.prompt.stage import TagPrompt, TagPromptSignals
 
-__all__ = ["TagPrompt"]
+__all__ = ["TagPrompt", "TagPromptSignals"]

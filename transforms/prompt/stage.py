@@ -18,9 +18,10 @@ import re
 from collections.abc import Mapping
 from dataclasses import replace
 
+from corpusforge.schemas.config import ConfigError, PromptConfig
 from corpusforge.schemas.records import Document, PromptSignals, Rejected
 from corpusforge.transforms.base import ApplyStage, DocumentStage
-from corpusforge.transforms.prompt.patterns import SIGNALS, compile_patterns, load_patterns
+from corpusforge.transforms.prompt.patterns import SIGNALS, PatternError, compile_patterns, load_patterns
 
 
 class PromptScanner:
@@ -80,8 +81,15 @@ class TagPrompt(DocumentStage):
         return tagged
 
 
-def tag_prompt(cfg) -> ApplyStage | None:  # cfg: corpusforge.schemas.config.PromptConfig
-    """The stage from its config section, or None when disabled."""
-    if not cfg.enabled:
-        return None
-    return ApplyStage(TagPrompt(cfg.thresholds.model_dump(), cfg.filter, cfg.patterns_file, cfg.extra_patterns))
+class TagPromptSignals(ApplyStage):
+    """Stage ``prompt`` from its section (``cfg.prompt``): documents -> ``(kept, rejected)``; rejects
+    only with ``filter`` on. A bad pattern fails here, at start-up, naming where it came from."""
+
+    def __init__(self, cfg: PromptConfig) -> None:
+        try:
+            load_patterns(cfg.patterns_file, cfg.extra_patterns)
+        except PatternError as exc:
+            raise ConfigError(f"prompt.patterns_file: {exc}" if cfg.patterns_file and str(cfg.patterns_file) in str(exc)
+                              else f"prompt: {exc}") from None
+        super().__init__(TagPrompt(cfg.thresholds.model_dump(), cfg.filter, cfg.patterns_file, cfg.extra_patterns))
+        self.cfg = cfg

@@ -24,6 +24,7 @@ from functools import lru_cache
 import numpy as np
 
 from corpusforge.schemas.records import QualitySignals
+from corpusforge.transforms.hashing import FNV_PRIME, GOLDEN
 
 # Characters stripped from both ends of a token before it counts as a word.
 _PUNCT = "".join(
@@ -51,8 +52,8 @@ _SENTENCE_END = re.compile(r"[.!?\u3002\uff01\uff1f\u2026]+(?=\s|$|[\"\u201d\u20
 # continuation byte shown as a C1 control, a Latin-1 symbol or a cp1252 letter (€, ™, œ, ...).
 _MOJIBAKE = re.compile("[\u00c2-\u00c5\u00e2\u00f0][\u0080-\u00bf\u20ac\u2122\u0153\u0161\u017e\u2019\u201c\u201d\u2013\u2014\u0178\u0152]")
 _PARAGRAPH_SPLIT = re.compile(r"\n\s*\n")
-_FNV_MUL = np.uint64(0x100000001B3)
-_MIX = np.uint64(0x9E3779B97F4A7C15)
+_FNV_MUL = np.uint64(FNV_PRIME)
+_MIX = np.uint64(GOLDEN)
 
 _HAS_LETTER = re.compile(r"[^\W\d_]")
 
@@ -260,7 +261,7 @@ def compute_signals(
         n_lines=n_lines,
         mean_word_length=ratio(word_chars, n_words),
         symbol_word_ratio=ratio(n_symbols, n_words),
-        bullet_lines_frac=ratio(bullet_lines, n_lines),
+        bullet_lines_ratio=ratio(bullet_lines, n_lines),
         ellipsis_lines_frac=ratio(ellipsis_lines, n_lines),
         alpha_words_frac=ratio(alpha_words, n_words),
         stop_words=stop_hits,

@@ -30,7 +30,7 @@ from dataclasses import replace
 
 from corpusforge.schemas.config import QualityConfig
 from corpusforge.schemas.records import Document, QualitySignals, Rejected
-from corpusforge.transforms.base import DocumentStage
+from corpusforge.transforms.base import ApplyStage, DocumentStage
 from corpusforge.transforms.quality.signals import compute_signals
 from corpusforge.transforms.quality.stopwords import stop_words_for
 
@@ -57,7 +57,7 @@ def build_rules(cfg: QualityConfig, has_stop_words: bool = True) -> list[Rule]:
             ("gopher_quality.min_avg_word_length", lambda s: s.mean_word_length < g.min_avg_word_length),
             ("gopher_quality.max_avg_word_length", lambda s: s.mean_word_length > g.max_avg_word_length),
             ("gopher_quality.symbol_word_ratio", lambda s: s.symbol_word_ratio > g.max_symbol_word_ratio),
-            ("gopher_quality.bullet_lines_ratio", lambda s: lines_ok(s) and s.bullet_lines_frac > g.max_bullet_lines_ratio),
+            ("gopher_quality.bullet_lines_ratio", lambda s: lines_ok(s) and s.bullet_lines_ratio > g.max_bullet_lines_ratio),
             ("gopher_quality.ellipsis_lines_ratio", lambda s: lines_ok(s) and s.ellipsis_lines_frac > g.max_ellipsis_lines_ratio),
             ("gopher_quality.alpha_words_ratio", lambda s: s.alpha_words_frac < g.min_alpha_words_ratio),
         ]
@@ -96,8 +96,8 @@ def build_rules(cfg: QualityConfig, has_stop_words: bool = True) -> list[Rule]:
                 and not (f.line_punct_exclude_zero and s.line_punct_ratio == 0),
             ),
             ("fineweb.short_line_ratio", lambda s: lines_ok(s) and s.short_line_ratio >= f.short_line_thr),
-            ("fineweb.char_dup_ratio", lambda s: s.char_dup_ratio >= f.char_duplicates_ratio),
-            ("fineweb.list_ratio", lambda s: s.list_ratio > f.new_line_ratio),
+            ("fineweb.char_dup_ratio", lambda s: s.char_dup_ratio >= f.max_char_dup_ratio),
+            ("fineweb.list_ratio", lambda s: s.list_ratio > f.max_list_ratio),
         ]
     e = cfg.extra
     if e.enabled:
@@ -115,28 +115,23 @@ def first_broken_rule(signals: QualitySignals, rules: list[Rule]) -> str | None:
     return None
 
 
-class FilterQuality(DocumentStage):
+class QualityFilter(DocumentStage):
     """Annotate ``quality_signals`` and reject a document by the first rule it breaks."""
 
     name = "quality"
+    per_worker = ("_rules", "_rules_no_stop")  # lambdas: rebuilt in setup(), never pickled
+    _rules: list[Rule] | None = None
+    _rules_no_stop: list[Rule] | None = None
 
     def __init__(self, cfg: QualityConfig | None = None) -> None:
         self.cfg = cfg or QualityConfig()
-        self._rules: list[Rule] | None = None
-        self._rules_no_stop: list[Rule] | None = None
-
-    def __getstate__(self) -> dict:
-        state = dict(self.__dict__)
-        state["_rules"] = state["_rules_no_stop"] = None  # lambdas: rebuilt in setup()
-        return state
 
     def setup(self) -> None:
         self._rules = build_rules(self.cfg, has_stop_words=True)
         self._rules_no_stop = build_rules(self.cfg, has_stop_words=False)
 
     def process(self, doc: Document) -> Document | Rejected:
-        if self._rules is None:
-            self.setup()
+        self.ready()
         stop_words = stop_words_for(doc.lang)
         signals = compute_signals(
             doc.text,
@@ -155,3 +150,11 @@ class FilterQuality(DocumentStage):
         if broken is not None:
             return Rejected(annotated, self.reject(broken))
         return annotated
+
+
+class FilterQuality(ApplyStage):
+    """Stage ``quality`` from its section (``cfg.quality``): documents -> ``(kept, rejected)``."""
+
+    def __init__(self, cfg: QualityConfig) -> None:
+        super().__init__(QualityFilter(cfg))
+        self.cfg = cfg

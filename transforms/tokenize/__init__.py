@@ -2,6 +2,8 @@
 optional C module (word_cache, _pretokenize.c), length buckets and packing (bucket), and the stage and
 sequences sink (stage)."""
 
-from corpusforge.transforms.tokenize.stage import Bucket, Tokenize, TokenizeAndBucket, WriteSequences
+from corpusforge.transforms.tokenize.bucket_stage import Bucket
+from corpusforge.transforms.tokenize.sequences_sink import WriteSequences
+from corpusforge.transforms.tokenize.stage import Tokenize, TokenizeAndBucket
 
 __all__ = ["Bucket", "Tokenize", "TokenizeAndBucket", "WriteSequences"]

@@ -46,8 +46,9 @@ from dataclasses import replace
 
 import numpy as np
 
+from corpusforge.schemas.config import ToxicityConfig
 from corpusforge.schemas.records import Document, Rejected
-from corpusforge.transforms.base import ApplyStage, DocumentStage, StageCounters
+from corpusforge.transforms.base import ApplyStage, DocumentStage
 from corpusforge.transforms.toxicity.model import LinearToxicityModel
 from corpusforge.transforms.toxicity.text import MASK_TARGET_MIN_WEIGHT, Unmasker, strip_artefacts
 
@@ -83,20 +84,15 @@ def aggregate(
 class ToxicityScorer:
     """Pure scoring logic: segmentation, batched classification, aggregation. No Beam in here."""
 
-    def __init__(
-        self,
-        model: LinearToxicityModel,
-        peak_weight: float = 0.5,
-        max_segment_terms: int = 64,
-        clean_text: bool = True,
-        min_coverage: float = 0.5,
-    ) -> None:
+    def __init__(self, model: LinearToxicityModel, cfg: ToxicityConfig | None = None) -> None:
+        """Segmentation and aggregation settings come from ``cfg`` (the defaults of :class:`ToxicityConfig`)."""
+        cfg = cfg or ToxicityConfig()
         self.model = model
-        self.peak_weight = peak_weight
-        self.max_segment_terms = max_segment_terms
-        self.clean_text = clean_text
+        self.peak_weight = cfg.peak_weight
+        self.max_segment_terms = cfg.max_segment_terms
+        self.clean_text = cfg.clean_text
         self.unmask = Unmasker(model.offensive_terms(MASK_TARGET_MIN_WEIGHT))
-        self.min_coverage = min_coverage
+        self.min_coverage = cfg.min_coverage
         self._lookup = {**dict.fromkeys(model.stop_words, _STOP), **model.index, **_MARKERS}
 
     def marked_ids(self, text: str) -> list[int]:
@@ -204,7 +200,7 @@ class ToxicityScorer:
         return self.score_many([text])[0]
 
 
-class TagToxicity(DocumentStage):
+class ToxicityTagger(DocumentStage):
     """Sets ``toxicity_score`` on every document; with ``filter`` rejects scores >= ``threshold``.
 
     Counters (stats.json ``stages.toxicity.counters``): ``unscored`` (scored 0.0 for lack of
@@ -213,62 +209,37 @@ class TagToxicity(DocumentStage):
     """
 
     name = "toxicity"
+    per_worker = ("_scorer",)  # the model is built per worker in setup(), never pickled with the graph
+    _scorer: ToxicityScorer | None = None
 
-    def __init__(
-        self,
-        threshold: float = 0.7,
-        filter: bool = False,
-        peak_weight: float = 0.5,
-        max_segment_terms: int = 64,
-        clean_text: bool = True,
-        min_coverage: float = 0.5,
-        batch_size: int = 256,
-        model_path: str | None = None,
-    ) -> None:
-        self.clean_text = clean_text
-        self.min_coverage = min_coverage
-        self.threshold = threshold
-        self.filter = filter
-        self.peak_weight = peak_weight
-        self.max_segment_terms = max_segment_terms
-        self.batch_size = batch_size
-        self.model_path = model_path
-        self._scorer: ToxicityScorer | None = None
-        self._counters: StageCounters | None = None
+    def __init__(self, cfg: ToxicityConfig | None = None) -> None:
+        self.cfg = cfg or ToxicityConfig()
+        self.threshold = self.cfg.threshold
+        self.filter = self.cfg.filter
+        self.batch_size = self.cfg.batch_size
 
     def setup(self) -> None:
-        model = LinearToxicityModel.load(self.model_path)
-        self._scorer = ToxicityScorer(
-            model, self.peak_weight, self.max_segment_terms, self.clean_text, self.min_coverage
-        )
-        self._counters = StageCounters(self.name)
-
-    def __getstate__(self) -> dict:
-        # The model is built per worker in setup(), never pickled with the graph.
-        state = dict(self.__dict__)
-        state["_scorer"] = None
-        state["_counters"] = None
-        return state
+        model = LinearToxicityModel.load(self.cfg.model_path)
+        self._scorer = ToxicityScorer(model, self.cfg)
 
     def process(self, doc: Document) -> Document | Rejected:
         return self.process_batch([doc])[0]
 
     def process_batch(self, docs: Sequence[Document]) -> list[Document | Rejected]:
-        if self._scorer is None:
-            self.setup()
-        assert self._scorer is not None and self._counters is not None
+        self.ready()
+        assert self._scorer is not None and self.counters is not None
         out: list[Document | Rejected] = []
         # A document the language stage identified as English is read whole (see segment_batch).
         english = [(d.lang or "").lower().startswith("en") for d in docs]
         scores = self._scorer.score_many([d.text or "" for d in docs], english)
         for doc, score in zip(docs, scores, strict=True):
             if score is None:
-                self._counters.inc("unscored")
+                self.counters.inc("unscored")
                 score = 0.0
-            self._counters.observe("toxicity_score", score, HISTOGRAM_EDGES)
+            self.counters.observe("toxicity_score", score, HISTOGRAM_EDGES)
             tagged = replace(doc, toxicity_score=score)
             if score >= self.threshold:
-                self._counters.inc("above_threshold")
+                self.counters.inc("above_threshold")
                 if self.filter:
                     # Rejected with its score, so rejected/ shows why (and can be audited by score).
                     out.append(
@@ -279,9 +250,10 @@ class TagToxicity(DocumentStage):
         return out
 
 
-def tag_toxicity(cfg) -> ApplyStage | None:  # cfg: corpusforge.schemas.config.ToxicityConfig
-    """The stage's transform from its config section (whose keys are TagToxicity's parameters),
-    or None when disabled."""
-    if not cfg.enabled:
-        return None
-    return ApplyStage(TagToxicity(**cfg.model_dump(exclude={"enabled"})))
+class TagToxicity(ApplyStage):
+    """Stage ``toxicity`` from its section (``cfg.toxicity``): documents -> ``(kept, rejected)``;
+    rejects only with ``filter`` on."""
+
+    def __init__(self, cfg: ToxicityConfig) -> None:
+        super().__init__(ToxicityTagger(cfg))
+        self.cfg = cfg

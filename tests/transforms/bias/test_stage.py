@@ -10,7 +10,7 @@ from corpusforge.pipelines.report.bias import bias_summary
 from corpusforge.schemas.config import Config
 from corpusforge.schemas.records import Document, document_row
 from corpusforge.transforms.bias.lexicon import Lexicon
-from corpusforge.transforms.bias.stage import BiasTagger, _holder, signal_counts, tag_bias, words_of
+from corpusforge.transforms.bias.stage import BiasTagger, TagBiasSignals, _holder, signal_counts, words_of
 from corpusforge.transforms.toxicity.model import LinearToxicityModel
 
 TOXIC = "you fucking stupid bitch, shut up you worthless idiot"
@@ -81,7 +81,7 @@ def test_stage_tags_every_document_and_rows_are_arrow_ready(test_pipeline):
     from corpusforge.schemas.arrow import document_schema
 
     docs = [Document(id=str(i), text=t) for i, t in enumerate(["she said", "the muslim man", ""])]
-    stage = tag_bias(Config())
+    stage = TagBiasSignals(Config().bias, Config().toxicity)
     with test_pipeline as p:
         kept, rejected = p | beam.Create(docs) | stage
 
@@ -98,6 +98,6 @@ def test_stage_tags_every_document_and_rows_are_arrow_ready(test_pipeline):
 def test_holder_is_not_pickled_with_its_model():
     import pickle
 
-    h = _holder(Config())
+    h = _holder(Config().bias, Config().toxicity)
     _ = h.tagger
     assert pickle.loads(pickle.dumps(h))._tagger is None

@@ -12,6 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from corpusforge.schemas.config import DecontaminationConfig
 from corpusforge.schemas.records import Document
 from corpusforge.transforms.decontam.index import benchmark_name, record_texts
 from corpusforge.transforms.decontam.stage import Decontaminator
@@ -40,8 +41,8 @@ def bench(tmp_path: Path) -> str:
 
 
 def logic(*benchmarks, **kw) -> Decontaminator:
-    d = Decontaminator(list(benchmarks), **kw)
-    d.setup()
+    d = Decontaminator(DecontaminationConfig(benchmarks=list(benchmarks), **kw))
+    d.ready()
     return d
 
 
@@ -180,12 +181,12 @@ def test_record_texts_default_takes_every_string_including_lists():
 
 
 def test_index_is_built_in_setup_and_not_pickled(bench):
-    d = Decontaminator([bench])
+    d = Decontaminator(DecontaminationConfig(benchmarks=[bench]))
     assert d.index is None
-    d.setup()
+    d.ready()
     clone = pickle.loads(pickle.dumps(d))
     assert clone.index is None and len(pickle.dumps(d)) < 2000
-    clone.setup()
+    clone.ready()
     assert clone.check(doc(LONG_Q)).rejection is not None
 
 

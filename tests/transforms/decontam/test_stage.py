@@ -13,7 +13,7 @@ from apache_beam.testing.util import assert_that, equal_to
 from corpusforge.pipelines.stages import enabled_stages
 from corpusforge.schemas.config import ConfigError, DecontaminationConfig, load_config
 from corpusforge.schemas.records import Document
-from corpusforge.transforms.decontam.stage import Decontaminate, Decontaminator
+from corpusforge.transforms.decontam.stage import Decontaminate
 from tests.helpers import REPO, SAMPLE_DIR, local_test_pipeline
 
 BENCH_GLOB = str(REPO / "samples" / "benchmarks" / "*.jsonl")
@@ -27,7 +27,7 @@ def sample_docs() -> list[Document]:
 def test_transform_routes_kept_and_rejected_with_reasons_and_counters():
     p = local_test_pipeline()
     docs = p | "Docs" >> beam.Create(sample_docs())
-    kept, rejected = docs | Decontaminate(Decontaminator([BENCH_GLOB]))
+    kept, rejected = docs | Decontaminate(DecontaminationConfig(benchmarks=[BENCH_GLOB]))
     assert_that(kept | "KeptIds" >> beam.Map(lambda d: (d.id, d.contamination)),
                 equal_to([("sample-clean-gardening", None)]), label="kept")
     assert_that(
@@ -57,7 +57,7 @@ def test_cut_action_in_pipeline_keeps_shortened_document():
     text = head + "Question: A gardener plants seven rows of tulips with twelve bulbs in every row. How many?"
     p = local_test_pipeline()
     kept, rejected = (p | beam.Create([Document(id="x", text=text)])
-                      | Decontaminate(Decontaminator([BENCH_GLOB], action="cut", cut_margin=0)))
+                      | Decontaminate(DecontaminationConfig(benchmarks=[BENCH_GLOB], action="cut", cut_margin=0)))
     assert_that(kept | "K" >> beam.Map(lambda d: ("tulips" in d.text, d.text.startswith("Notes"), d.contamination)),
                 equal_to([(False, True, "tinyquiz")]), label="kept")
     assert_that(rejected, equal_to([]), label="rejected")

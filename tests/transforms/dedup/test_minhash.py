@@ -7,12 +7,12 @@ import random
 import numpy as np
 import pytest
 
+from corpusforge.schemas.config import DedupNearConfig, choose_bands
 from corpusforge.transforms.dedup.minhash import (
     MinHasher,
     as_lean_minhash,
     band_keys,
     candidate_probability,
-    choose_bands,
     comparison_text,
     estimated_jaccard,
     exact_hash,
@@ -21,7 +21,7 @@ from corpusforge.transforms.dedup.minhash import (
     word_hashes,
     word_power_table,
 )
-from corpusforge.transforms.dedup.near import NearParams, link_bucket, verification_fingerprint
+from corpusforge.transforms.dedup.near import link_bucket, verification_fingerprint
 
 VOCAB = [f"w{i}" for i in range(5000)]
 
@@ -119,11 +119,15 @@ def test_bands_are_chosen_for_recall_at_the_threshold():
     assert len(keys) == bands and len(set(keys)) == bands
 
 
-def test_near_params_validate_bands():
-    assert NearParams.resolve().verify_threshold == 0.8
-    assert NearParams() == NearParams.resolve()  # the dataclass defaults are the config defaults
+def test_near_section_derives_banding_and_verification():
+    cfg = DedupNearConfig()
+    assert cfg.band_rows == choose_bands(cfg.lsh_threshold, cfg.num_perm) == (18, 7)
+    assert cfg.verify_at == cfg.threshold == 0.8
+    assert DedupNearConfig(lsh_threshold=0.5).band_rows != cfg.band_rows  # follows lsh_threshold
+    assert DedupNearConfig(bands=16, rows=8).band_rows == (16, 8)  # set explicitly: used as set
+    assert DedupNearConfig(threshold=0.9, verify_threshold=0.6).verify_at == 0.6
     with pytest.raises(ValueError):
-        NearParams.resolve(bands=20, rows=10)
+        DedupNearConfig(bands=20, rows=10)
 
 
 def test_link_bucket_links_to_representatives_not_all_pairs():

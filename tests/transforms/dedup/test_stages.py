@@ -12,10 +12,10 @@ import pytest
 import yaml
 from apache_beam.testing.util import assert_that, equal_to
 
-from corpusforge.schemas.config import DedupConfig, load_config
+from corpusforge.schemas.config import DedupConfig, DedupNearConfig, load_config
 from corpusforge.schemas.records import Document
 from corpusforge.transforms.dedup.exact import DeduplicateExact
-from corpusforge.transforms.dedup.near import DeduplicateNear, NearParams
+from corpusforge.transforms.dedup.near import DeduplicateNear
 from tests.helpers import REPO, SAMPLE_DIR, local_test_pipeline, table_rows
 
 SAMPLE = SAMPLE_DIR / "dedup.jsonl"
@@ -53,7 +53,7 @@ def test_exact_keeps_smallest_id_hash_and_points_copies_to_it():
 
 @pytest.mark.parametrize("exact_verify", [False, True])
 def test_near_clusters_a_chain_and_keeps_unrelated_and_number_tables(exact_verify):
-    params = NearParams.resolve(exact_verify=exact_verify)
+    params = DedupNearConfig(exact_verify=exact_verify)
     with local_test_pipeline() as p:
         kept, rejected_exact = p | beam.Create(sample_docs()) | "Exact" >> DeduplicateExact()
         kept, rejected_near = kept | "Near" >> DeduplicateNear(params)
@@ -76,7 +76,7 @@ def test_near_clusters_a_chain_and_keeps_unrelated_and_number_tables(exact_verif
 def test_exact_verification_drops_edges_below_the_threshold():
     """Verified on estimates at 0.6, but the exact check at 0.9 holds the ~0.85 pairs apart."""
     docs = [d for d in sample_docs() if d.id in ("dedup-original", "dedup-near-edit", "dedup-near-chain")]
-    params = NearParams.resolve(threshold=0.9, verify_threshold=0.6, exact_verify=True)
+    params = DedupNearConfig(threshold=0.9, verify_threshold=0.6, exact_verify=True)
     with local_test_pipeline() as p:
         kept, rejected = p | beam.Create(docs) | DeduplicateNear(params)
         kept_rows, _ = outcome(kept, rejected)
@@ -87,7 +87,7 @@ def test_near_without_chain_link_keeps_both_ends():
     """Remove the middle of the chain: the two ends are not similar enough and both survive."""
     docs = [d for d in sample_docs() if d.id in ("dedup-original", "dedup-near-chain")]
     with local_test_pipeline() as p:
-        kept, rejected = p | beam.Create(docs) | DeduplicateNear(NearParams.resolve())
+        kept, rejected = p | beam.Create(docs) | DeduplicateNear(DedupNearConfig())
         kept_rows, rejected_rows = outcome(kept, rejected)
         assert_that(kept_rows, equal_to([("dedup-original", 0), ("dedup-near-chain", 0)]), label="kept")
         assert_that(rejected_rows, equal_to([]), label="rejected")

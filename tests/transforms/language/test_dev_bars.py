@@ -12,8 +12,9 @@ import json
 
 import pytest
 
+from corpusforge.schemas.config import LanguageConfig
 from corpusforge.schemas.records import Document, Rejected
-from corpusforge.transforms.language.stage import IdentifyLanguage
+from corpusforge.transforms.language.stage import LanguageFilter
 
 
 @pytest.mark.shared
@@ -27,8 +28,8 @@ def test_dev_language_accuracy_and_non_english_rejection(dev_corpus, method, min
     with gzip.open(dev_corpus / "docs.jsonl.gz", "rt", encoding="utf-8") as f:
         docs = [json.loads(line) for line in f]
     confident = [d for d in docs if labels[d["id"]]["kind"] == "base" and labels[d["id"]].get("lang_conf", 0) >= 0.9]
-    stage = IdentifyLanguage(method=method)
-    stage.setup()
+    stage = LanguageFilter(LanguageConfig(method=method))
+    stage.ready()
     outcomes = {d["id"]: stage.process(Document(id=d["id"], text=d["text"])) for d in confident}
 
     def lang(out):

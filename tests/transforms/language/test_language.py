@@ -10,11 +10,15 @@ import pytest
 from apache_beam.testing.util import assert_that, equal_to
 
 from corpusforge.pipelines.stages import enabled_stages
-from corpusforge.schemas.config import load_config
+from corpusforge.schemas.config import LanguageConfig, QualityConfig, load_config
 from corpusforge.schemas.records import Document, Rejected
-from corpusforge.transforms.base import ApplyStage
-from corpusforge.transforms.language.stage import IdentifyLanguage, LanguageDetector, sample_text
-from corpusforge.transforms.quality.stage import FilterQuality
+from corpusforge.transforms.language.stage import (
+    IdentifyLanguage,
+    LanguageDetector,
+    LanguageFilter,
+    sample_text,
+)
+from corpusforge.transforms.quality.stage import FilterQuality, QualityFilter
 from tests.helpers import SAMPLE_DIR
 
 EN = (
@@ -33,8 +37,8 @@ ES = (
 
 @pytest.fixture(scope="module")
 def detector() -> LanguageDetector:
-    d = LanguageDetector()
-    d.setup()
+    d = LanguageDetector(LanguageConfig(method="naive_bayes"))
+    d.ready()
     return d
 
 
@@ -49,8 +53,8 @@ def test_detects_common_languages(detector):
 def test_same_answer_whatever_the_order_or_instance(detector):
     texts = [EN, DE, ES, "Mixed text with some Deutsch und ein bisschen español, pero no mucho."]
     first = [detector.detect(t) for t in texts]
-    other = LanguageDetector()
-    other.setup()
+    other = LanguageDetector(LanguageConfig(method="naive_bayes"))
+    other.ready()
     second = [other.detect(t) for t in reversed(texts)][::-1]
     assert first == second
     again = pickle.loads(pickle.dumps(other))  # a worker gets a pickled copy without the profiles
@@ -67,23 +71,23 @@ def test_sample_is_bounded_and_spans_the_text():
 
 
 def test_language_reasons_and_annotations():
-    stage = IdentifyLanguage(keep=["en"], min_score=0.65)
-    stage.setup()
+    stage = LanguageFilter(LanguageConfig(keep=["en"], min_score=0.65))
+    stage.ready()
     kept = stage.process(Document(id="en", text=EN))
     assert isinstance(kept, Document) and kept.lang == "en" and kept.lang_score > 0.9
     de = stage.process(Document(id="de", text=DE))
     assert isinstance(de, Rejected) and de.rejection.reason == "language:de" and de.doc.lang == "de"
     unk = stage.process(Document(id="n", text="12345 67890 !!! ---"))
     assert isinstance(unk, Rejected) and unk.rejection.reason == "language:unknown"
-    strict = IdentifyLanguage(keep=["en"], min_score=1.01 - 1e-9)
-    strict.setup()
+    strict = LanguageFilter(LanguageConfig.model_construct(keep=["en"], min_score=1.01))  # above any score
+    strict.ready()
     low = strict.process(Document(id="en", text=EN))
     assert isinstance(low, Rejected) and low.rejection.reason == "language:en"
 
 
 def test_keep_empty_keeps_every_language_but_annotates():
-    stage = IdentifyLanguage(keep=[])
-    stage.setup()
+    stage = LanguageFilter(LanguageConfig(keep=[]))
+    stage.ready()
     out = stage.process(Document(id="de", text=DE))
     assert isinstance(out, Document) and out.lang == "de"
 
@@ -100,8 +104,8 @@ def test_stages_as_transforms(test_pipeline):
             Document(id="de", text=DE), Document(id="short", text="Click here now.")]
     with test_pipeline as p:
         pcoll = p | beam.Create(docs)
-        kept_l, rej_l = pcoll | ApplyStage(IdentifyLanguage())
-        kept_q, rej_q = kept_l | ApplyStage(FilterQuality())
+        kept_l, rej_l = pcoll | IdentifyLanguage(LanguageConfig())
+        kept_q, rej_q = kept_l | FilterQuality(QualityConfig())
         assert_that(kept_q | "KeptIds" >> beam.Map(lambda d: (d.id, d.lang, d.quality_signals is not None)),
                     equal_to([("en", "en", True)]), label="kept")
         rejected = (rej_l, rej_q) | beam.Flatten()
@@ -119,10 +123,10 @@ def test_config_builds_stages_in_data_flow_order_and_switches_off():
 
 def test_sample_exercises_the_reasons():
     recs = [json.loads(line) for line in (SAMPLE_DIR / "langquality.jsonl").read_text().splitlines()]
-    lang = IdentifyLanguage()
-    qual = FilterQuality()
-    lang.setup()
-    qual.setup()
+    lang = LanguageFilter()
+    qual = QualityFilter()
+    lang.ready()
+    qual.ready()
     reasons = {}
     for r in recs:
         out = lang.process(Document(id=r["id"], text=r["text"]))
@@ -178,10 +182,10 @@ def test_mostly_cyrillic_text_drops_its_latin_letters_as_langdetect_does(detecto
 
 
 def test_the_sampling_walk_is_still_available_and_agrees_on_clear_text():
-    sampling = LanguageDetector(method="sampling")
+    sampling = LanguageDetector(LanguageConfig(method="sampling"))
     assert [sampling.detect(t)[0] for t in (EN, DE, ES)] == ["en", "de", "es"]
     with pytest.raises(ValueError, match="unknown language detection method 'fast'"):
-        LanguageDetector(method="fast")
+        LanguageDetector(LanguageConfig.model_construct(method="fast"))
 
 
 def test_config_names_a_bad_method():

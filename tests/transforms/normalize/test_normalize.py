@@ -3,7 +3,7 @@ from __future__ import annotations
 import unicodedata
 
 from corpusforge.schemas.records import Document, Rejection
-from corpusforge.transforms.normalize.stage import Normalize, normalize_text
+from corpusforge.transforms.normalize.stage import TextNormalizer, normalize_text
 
 
 def test_line_endings_and_controls():
@@ -24,7 +24,7 @@ def test_untouched_text_is_the_same_object():
 
 
 def test_stage_rejects_text_that_only_had_controls_and_never_mutates_input():
-    stage = Normalize()
+    stage = TextNormalizer()
     doc = Document(id="a", text="\x00\x01")
     assert isinstance(stage.process(doc), Rejection)
     doc2 = Document(id="b", text="x\r\ny")

@@ -21,7 +21,7 @@ pytestmark = pytest.mark.shared
 @pytest.fixture(scope="module")
 def scrubber() -> PiiScrubber:
     s = PiiScrubber()
-    s.setup()
+    s.ready()
     return s
 
 

@@ -11,13 +11,13 @@ from corpusforge.schemas.config import ConfigError, PiiConfig, load_config
 from corpusforge.schemas.records import Document
 from corpusforge.transforms.pii.engine import PiiScrubber, Span, resolve_overlaps
 from corpusforge.transforms.pii.recognizers import card_network_ok, iban_ok, luhn_ok
-from corpusforge.transforms.pii.stage import ScrubPII, pii_stage
+from corpusforge.transforms.pii.stage import PiiRedactor, ScrubPII
 
 
 @pytest.fixture(scope="module")
 def scrubber() -> PiiScrubber:
     s = PiiScrubber()
-    s.setup()
+    s.ready()
     return s
 
 
@@ -111,10 +111,10 @@ def test_several_types_in_one_document_are_counted(scrubber):
 
 
 def test_configurable_placeholder_entities_and_threshold():
-    s = PiiScrubber(entities=["EMAIL_ADDRESS"], placeholder="[{entity}]")
+    s = PiiScrubber(PiiConfig(entities=["EMAIL_ADDRESS"], placeholder="[{entity}]"))
     out = s.scrub("a@example.com 4111111111111111")
     assert out.text == "[EMAIL_ADDRESS] 4111111111111111"
-    low = PiiScrubber(entities=["PHONE_NUMBER"], score_threshold=0.2)
+    low = PiiScrubber(PiiConfig(entities=["PHONE_NUMBER"], score_threshold=0.2))
     assert low.scrub("We counted 780 6326 birds.").counts == {"PHONE_NUMBER": 1}
 
 
@@ -123,8 +123,8 @@ def test_configurable_placeholder_entities_and_threshold():
 def test_long_documents_lose_no_span_at_chunk_borders():
     values = [f"4111 1111 1111 1111 and 10.0.{i}.1 and user{i}@example.com" for i in range(150)]
     text = " filler words here. ".join(values)
-    small = PiiScrubber(window_chars=32, max_chunk_chars=512)
-    big = PiiScrubber(window_chars=32, max_chunk_chars=10**7)
+    small = PiiScrubber(PiiConfig(window_chars=32, max_chunk_chars=512))
+    big = PiiScrubber(PiiConfig(window_chars=32, max_chunk_chars=10**7))
     a, b = small.scrub(text), big.scrub(text)
     assert a.text == b.text
     assert a.counts == {"CREDIT_CARD": 150, "IP_ADDRESS": 150, "EMAIL_ADDRESS": 150}
@@ -152,32 +152,32 @@ def test_engine_builds_and_runs_without_network(monkeypatch):
     monkeypatch.setattr(socket, "create_connection", no_network)
     monkeypatch.setattr(socket, "getaddrinfo", no_network)
     s = PiiScrubber()
-    s.setup()
+    s.ready()
     assert s.scrub("write to someone@newdomain.example.org").counts == {"EMAIL_ADDRESS": 1}
 
 
 def test_missing_ner_model_turns_person_off_not_the_run(caplog):
-    s = PiiScrubber(entities=["EMAIL_ADDRESS", "PERSON"], ner_model="no_such_spacy_model")
-    s.setup()
+    s = PiiScrubber(PiiConfig(entities=["EMAIL_ADDRESS", "PERSON"], ner_model="no_such_spacy_model"))
+    s.ready()
     assert s.ner_entities == ()
     assert s.scrub("John Smith, john@example.com").text == "John Smith, <EMAIL_ADDRESS>"
     with caplog.at_level("INFO"):
-        stage = pii_stage(PiiConfig(entities=["EMAIL_ADDRESS", "PERSON"], ner_model=None))
+        stage = ScrubPII(PiiConfig(entities=["EMAIL_ADDRESS", "PERSON"], ner_model=None))
     assert "PERSON and LOCATION detection is off" in caplog.text
-    assert stage.scrubber.entities == ("EMAIL_ADDRESS",)
+    assert stage.logic.scrubber.entities == ("EMAIL_ADDRESS",)
     caplog.clear()
     with caplog.at_level("WARNING"):
-        pii_stage(PiiConfig(ner_model="no_such_spacy_model"))
+        ScrubPII(PiiConfig(ner_model="no_such_spacy_model"))
     assert "'no_such_spacy_model' is not an installed" in caplog.text
 
 
 def test_stage_never_rejects_and_is_picklable_without_engine():
-    stage = pii_stage(PiiConfig())
-    stage.setup()
+    stage = ScrubPII(PiiConfig()).logic
+    stage.ready()
     blob = pickle.dumps(stage)
     assert b"AnalyzerEngine" not in blob
-    clone: ScrubPII = pickle.loads(blob)
-    clone.setup()
+    clone: PiiRedactor = pickle.loads(blob)
+    clone.ready()
     docs = [Document(id="1", text="ip 10.1.2.3"), Document(id="2", text="nothing here")]
     out = clone.process_batch(docs)
     assert [d.text for d in out] == ["ip <IP_ADDRESS>", "nothing here"]
@@ -214,11 +214,12 @@ def test_installed_model_directory_enables_ner_without_download(tmp_path, monkey
         raise AssertionError("download attempted")
 
     monkeypatch.setattr(spacy.cli, "download", no_download)
-    s = PiiScrubber(entities=["EMAIL_ADDRESS", "PERSON"], ner_model=str(tmp_path / "blank_en"), max_chunk_chars=600)
-    s.setup()
+    s = PiiScrubber(PiiConfig(entities=["EMAIL_ADDRESS", "PERSON"], ner_model=str(tmp_path / "blank_en"),
+                              max_chunk_chars=600))
+    s.ready()
     assert s.ner_entities == ("PERSON",)
     res = s.scrub("Jane Roe wrote this. " * 100 + "mail: jane@example.com")
     assert res.counts == {"EMAIL_ADDRESS": 1}  # a blank model has no NER: nothing else found
     assert res.analyzed_chars >= 2000  # NER reads the whole document, in bounded chunks
-    stage = pii_stage(PiiConfig(ner_model=str(tmp_path / "blank_en")))
-    assert stage.scrubber.entities[-2:] == ("PERSON", "LOCATION")  # naming the model turns them on
+    stage = ScrubPII(PiiConfig(ner_model=str(tmp_path / "blank_en")))
+    assert stage.logic.scrubber.entities[-2:] == ("PERSON", "LOCATION")  # naming the model turns them on

@@ -14,8 +14,8 @@ import yaml
 
 from corpusforge.schemas.config import Config
 from corpusforge.schemas.records import Document, Rejected
-from corpusforge.transforms.language.stage import IdentifyLanguage
-from corpusforge.transforms.quality.stage import FilterQuality
+from corpusforge.transforms.language.stage import LanguageFilter
+from corpusforge.transforms.quality.stage import QualityFilter
 from tests.helpers import REPO
 
 
@@ -41,10 +41,10 @@ def dev(dev_corpus):
 @pytest.mark.parametrize("with_language", [True, False])
 def test_dev_junk_recall_and_clean_retention(dev, with_language):
     docs, labels = dev
-    lang = IdentifyLanguage()
-    qual = FilterQuality()
-    lang.setup()
-    qual.setup()
+    lang = LanguageFilter()
+    qual = QualityFilter()
+    lang.ready()
+    qual.ready()
     junk = [d for d in docs if labels[d["id"]]["kind"] == "junk"]
     clean = [d for d in docs if labels[d["id"]]["kind"] == "base" and labels[d["id"]].get("lang") == "en"
              and labels[d["id"]].get("style") in ("main", "ccnet")]

@@ -13,7 +13,7 @@ from corpusforge.transforms.quality.signals import (
     ngram_signals,
     split_words,
 )
-from corpusforge.transforms.quality.stage import FilterQuality, build_rules, first_broken_rule
+from corpusforge.transforms.quality.stage import QualityFilter, build_rules, first_broken_rule
 from corpusforge.transforms.quality.stopwords import STOP_WORDS, stop_words_for
 
 EN = STOP_WORDS["en"]
@@ -29,14 +29,14 @@ SENTENCES = [
 ARTICLE = "\n".join(SENTENCES)
 
 
-def quality(**overrides) -> FilterQuality:
+def quality(**overrides) -> QualityFilter:
     cfg = QualityConfig.model_validate(overrides)
-    stage = FilterQuality(cfg)
-    stage.setup()
+    stage = QualityFilter(cfg)
+    stage.ready()
     return stage
 
 
-def reason(stage: FilterQuality, text: str, lang: str | None = "en") -> str | None:
+def reason(stage: QualityFilter, text: str, lang: str | None = "en") -> str | None:
     out = stage.process(Document(id="t", text=text, lang=lang))
     return out.rejection.reason if isinstance(out, Rejected) else None
 
@@ -280,7 +280,7 @@ def test_fineweb_short_lines_and_list_ratio():
     s = compute_signals(listy, EN)
     assert s.list_ratio == pytest.approx(listy.count("\n") / s.n_words) and s.list_ratio > 0.3
     only_list = {"gopher_repetition": {"enabled": False}, "gopher_quality": {"enabled": False},
-                 "c4": {"enabled": False}, "fineweb": {"short_line_thr": 1.0, "char_duplicates_ratio": 1.0}}
+                 "c4": {"enabled": False}, "fineweb": {"short_line_thr": 1.0, "max_char_dup_ratio": 1.0}}
     assert reason(quality(**only_list), listy) == "quality:fineweb.list_ratio"
     assert reason(quality(**only_list), ARTICLE) is None
 
@@ -293,7 +293,7 @@ def test_fineweb_char_dup_ratio_threshold():
     assert 0.01 < s.char_dup_ratio < 0.1
     only_fw = {"gopher_repetition": {"enabled": False}, "gopher_quality": {"enabled": False}, "c4": {"enabled": False}}
     assert reason(quality(**only_fw), text) is None  # our default 0.1
-    assert reason(quality(**only_fw, fineweb={"char_duplicates_ratio": 0.01}), text) == "quality:fineweb.char_dup_ratio"
+    assert reason(quality(**only_fw, fineweb={"max_char_dup_ratio": 0.01}), text) == "quality:fineweb.char_dup_ratio"
 
 
 # ---- extra ----------------------------------------------------------------------------------

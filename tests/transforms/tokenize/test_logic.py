@@ -18,7 +18,7 @@ from corpusforge.transforms.tokenize.loading import (
     load_tokenizer,
     read_tokenizer_json,
 )
-from corpusforge.transforms.tokenize.stage import DocumentTokenizer
+from corpusforge.transforms.tokenize.tokenizer import DocumentTokenizer
 from tests.helpers import REPO, SHARED
 
 TOKENIZERS = SHARED / "data" / "tokenizers"
@@ -105,7 +105,7 @@ def test_sequence_schema_narrows_token_ids_to_uint16_only_when_the_vocabulary_fi
 
 def test_project_tokenizer_appends_eos_and_round_trips_text():
     info = inspect_tokenizer(None, False, None, True, None)
-    tok = DocumentTokenizer(None, info.bos_id, info.eos_id)
+    tok = DocumentTokenizer(None, info.bos_id, info.eos_id, word_cache=True)
     texts = ["Grüße aus München!", "東京 🚀 ∑x²", "def f(x):\n    return x\n", ""]
     encoded = tok.encode(texts)
     assert all(ids[-1] == info.eos_id for ids in encoded)
@@ -116,7 +116,7 @@ def test_project_tokenizer_appends_eos_and_round_trips_text():
 
 def test_text_spelling_a_special_token_is_not_turned_into_that_token():
     info = inspect_tokenizer(None, False, None, True, None)
-    tok = DocumentTokenizer(None, None, info.eos_id)
+    tok = DocumentTokenizer(None, None, info.eos_id, word_cache=True)
     (ids,) = tok.encode(["before <|endoftext|> after"])
     assert ids.count(info.eos_id) == 1 and ids[-1] == info.eos_id
     assert tok.decode(ids) == "before <|endoftext|> after"
@@ -171,7 +171,7 @@ def test_missing_tokenizer_file_is_a_config_error(tmp_path):
 def test_gpt_neox_tokenizer_eos_and_round_trip():
     info = inspect_tokenizer(str(NEOX), False, None, True, None)
     assert info.eos_id == 50279 and info.vocab_size >= 50_277
-    tok = DocumentTokenizer(str(NEOX), None, info.eos_id)
+    tok = DocumentTokenizer(str(NEOX), None, info.eos_id, word_cache=True)
     text = "The quick brown fox jumps over the lazy dog.\n\nZweiter Absatz: Grüße!"
     (ids,) = tok.encode([text])
     assert ids[-1] == 50279 and tok.decode(ids) == text
@@ -182,10 +182,10 @@ def test_gpt_neox_tokenizer_eos_and_round_trip():
 def test_llama_tokenizer_bos_and_eos_come_from_its_special_tokens_not_its_template():
     info = inspect_tokenizer(str(LLAMA), True, None, True, None)
     assert (info.bos_id, info.eos_id) == (1, 2)
-    tok = DocumentTokenizer(str(LLAMA), info.bos_id, info.eos_id)
+    tok = DocumentTokenizer(str(LLAMA), info.bos_id, info.eos_id, word_cache=True)
     (ids,) = tok.encode(["Hello world"])
     assert ids[0] == 1 and ids[-1] == 2 and ids.count(1) == 1  # the template's BOS is not added twice
-    no_bos = DocumentTokenizer(str(LLAMA), None, info.eos_id).encode(["Hello world"])[0]
+    no_bos = DocumentTokenizer(str(LLAMA), None, info.eos_id, word_cache=True).encode(["Hello world"])[0]
     assert no_bos == ids[1:]
 
 
@@ -197,15 +197,15 @@ def test_tokenizer_path_json_is_read_through_beam_filesystems(tmp_path):
 def test_tokenizer_is_not_pickled_with_the_stage():
     import pickle
 
-    tok = DocumentTokenizer(None, None, 0)
-    tok.setup()
+    tok = DocumentTokenizer(None, None, 0, word_cache=True)
+    tok.ready()
     clone = pickle.loads(pickle.dumps(tok))
     assert clone._tok is None and len(pickle.dumps(tok)) < 1000
     assert clone.encode(["hi"]) == tok.encode(["hi"])
 
 
 def test_sequence_summary_reports_padding_waste_and_token_conservation():
-    from corpusforge.transforms.tokenize.stage import sequence_summary
+    from corpusforge.transforms.tokenize.summary import sequence_summary
 
     counters = {"tokenize": {"tokens": 1100},
                 "bucket": {"rows:bucket=512": 2, "tokens:bucket=512": 600, "padding:bucket=512": 424,

@@ -10,7 +10,7 @@ import pytest
 from corpusforge.schemas.config import TokenizeConfig
 from corpusforge.schemas.records import PackedRow
 from corpusforge.transforms.tokenize.outputs import WriteTrainerFormats
-from tests.conftest import local_test_pipeline
+from tests.helpers import local_test_pipeline
 
 streaming = pytest.importorskip("streaming")
 

@@ -15,7 +15,7 @@ from corpusforge.schemas.config import ConfigError, TokenizeConfig, load_config
 from corpusforge.schemas.records import PackedRow, SequenceRow
 from corpusforge.transforms.tokenize.megatron import index_bytes, read_shard, token_dtype
 from corpusforge.transforms.tokenize.outputs import WriteTrainerFormats
-from tests.conftest import local_test_pipeline
+from tests.helpers import local_test_pipeline
 
 
 def _read_documented_layout(prefix: Path) -> dict:

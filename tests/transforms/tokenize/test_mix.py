@@ -9,7 +9,7 @@ from apache_beam.testing.util import assert_that, equal_to
 from corpusforge.schemas.config import ConfigError, MixConfig, load_config
 from corpusforge.schemas.records import Document
 from corpusforge.transforms.tokenize.mix import Mix, group_of, mix_summary, plan_group, repeat_ids, source_id
-from tests.conftest import local_test_pipeline
+from tests.helpers import local_test_pipeline
 
 
 def _members(n: int, size: int, prefix: str) -> list[tuple[str, int]]:
@@ -81,7 +81,7 @@ def test_a_mixed_run_conserves_tokens_as_n_tokens_times_mix_uses(tmp_path):
     import pyarrow.dataset as pads
 
     from corpusforge.pipelines.cli import main as cli_main
-    from tests.conftest import SAMPLE_DIR
+    from tests.helpers import SAMPLE_DIR
 
     out = tmp_path / "mixed"
     args = ["run", "--input", str(SAMPLE_DIR), "--output", str(out), "--overwrite", "--workers", "2",

@@ -16,7 +16,9 @@ from corpusforge.pipelines.cli import main as cli_main
 from corpusforge.pipelines.local.runner import LocalRunner
 from corpusforge.schemas.config import TokenizeConfig
 from corpusforge.schemas.records import Document
-from corpusforge.transforms.tokenize.stage import DocumentTokenizer, TokenizeAndBucket, WriteSequences
+from corpusforge.transforms.tokenize.sequences_sink import WriteSequences
+from corpusforge.transforms.tokenize.stage import TokenizeAndBucket
+from corpusforge.transforms.tokenize.tokenizer import DocumentTokenizer
 from tests.helpers import SAMPLE_DIR, SHARED, local_test_pipeline
 
 NEOX = SHARED / "data" / "tokenizers" / "gpt-neox-20b.tokenizer.json"
@@ -33,7 +35,7 @@ def _docs() -> list[Document]:
 
 def _encoded(cfg: TokenizeConfig) -> dict[str, list[int]]:
     tok = TokenizeAndBucket(cfg)
-    logic = DocumentTokenizer(cfg.tokenizer, tok.info.bos_id, tok.info.eos_id)
+    logic = DocumentTokenizer(cfg.tokenizer, tok.info.bos_id, tok.info.eos_id, word_cache=True)
     return dict(zip(TEXTS, logic.encode(list(TEXTS.values())), strict=True))
 
 
@@ -165,7 +167,7 @@ def test_sample_run_conserves_tokens_and_decodes_back_to_the_kept_text(tmp_path)
     assert stats["stage_order"][-2:] == ["tokenize", "bucket"]
     bucket_tokens = sum(v for k, v in stats["stages"]["bucket"]["counters"].items() if k.startswith("tokens:bucket="))
     assert stats["stages"]["tokenize"]["counters"]["tokens"] == bucket_tokens
-    _check_run(tmp_path / "out", stats, DocumentTokenizer(None, None, 0))
+    _check_run(tmp_path / "out", stats, DocumentTokenizer(None, None, 0, word_cache=True))
     # the sample's long record lands in a bigger bucket than the short ones
     buckets = {p.name for p in (tmp_path / "out" / "sequences").iterdir()}
     assert {"bucket=512", "bucket=1024"} <= buckets
@@ -188,7 +190,7 @@ def test_tokenizer_without_eos_stops_the_run_with_a_clear_message(tmp_path, caps
 def test_dev_corpus_with_gpt_neox_sequences_load_conserve_and_decode(dev_corpus, tmp_path):
     out = tmp_path / "dev"
     stats = _run(dev_corpus / "docs.jsonl.gz", out, f"tokenize.tokenizer={NEOX}")
-    _check_run(out, stats, DocumentTokenizer(str(NEOX), None, None), sample=200)
+    _check_run(out, stats, DocumentTokenizer(str(NEOX), None, None, word_cache=True), sample=200)
     datasets = pytest.importorskip("datasets")
     ds = datasets.load_dataset("parquet", data_dir=str(out / "sequences"), split="train", cache_dir=str(tmp_path / "hf"))
     assert ds.num_rows == stats["outputs"]["sequences"]["rows"]

@@ -16,7 +16,7 @@ import pytest
 
 from corpusforge.pipelines.cli import main as cli_main
 from corpusforge.transforms.tokenize.megatron import read_shard
-from tests.conftest import SAMPLE_DIR
+from tests.helpers import SAMPLE_DIR
 
 HAS_MDS = importlib.util.find_spec("streaming") is not None
 FORMAT_LIST = ["parquet", "megatron"] + (["mds"] if HAS_MDS else [])

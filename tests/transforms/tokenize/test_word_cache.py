@@ -14,7 +14,7 @@ from tokenizers import AddedToken, Tokenizer
 from corpusforge.schemas.config import load_config
 from corpusforge.transforms.tokenize import word_cache
 from corpusforge.transforms.tokenize.loading import load_tokenizer
-from corpusforge.transforms.tokenize.stage import DocumentTokenizer
+from corpusforge.transforms.tokenize.tokenizer import DocumentTokenizer
 from corpusforge.transforms.tokenize.word_cache import byte_level_alphabet, word_cache_encoder
 from tests.helpers import DEV, SAMPLE_DIR, SHARED
 
@@ -200,12 +200,12 @@ def test_tokenizers_of_another_shape_are_left_to_the_library(tmp_path):
 
 
 def test_stage_uses_the_cache_by_default_and_config_can_turn_it_off():
-    assert DocumentTokenizer(None, None, 0).uses_word_cache
+    assert DocumentTokenizer(None, None, 0, word_cache=True).uses_word_cache
     assert not DocumentTokenizer(None, None, 0, word_cache=False).uses_word_cache
     cfg = load_config(None, ["tokenize.word_cache=false"])
     assert cfg.tokenize.word_cache is False
     texts = HOSTILE
-    on = DocumentTokenizer(None, None, 0).encode(texts)
+    on = DocumentTokenizer(None, None, 0, word_cache=True).encode(texts)
     off = DocumentTokenizer(None, None, 0, word_cache=False).encode(texts)
     assert on == off and all(ids[-1] == 0 for ids in on)
 
@@ -220,7 +220,7 @@ def test_a_split_the_character_probes_cannot_see_fails_the_self_check(monkeypatc
     monkeypatch.setattr(word_cache, "gpt2_patterns", lambda: broken)
     assert word_cache_encoder(load_tokenizer(str(NEOX))) is None
     assert "using the library" in caplog.text
-    assert not DocumentTokenizer(str(NEOX), None, 0).uses_word_cache  # the stage falls back
+    assert not DocumentTokenizer(str(NEOX), None, 0, word_cache=True).uses_word_cache  # the stage falls back
 
 
 def test_added_tokens_trie_finds_the_leftmost_longest_token_like_an_ordered_alternation():

@@ -17,7 +17,7 @@ from corpusforge.pipelines.stages import STAGES, enabled_stages
 from corpusforge.schemas.config import Config, ToxicityConfig, load_config
 from corpusforge.schemas.records import Document, Rejected
 from corpusforge.transforms.toxicity.model import LinearToxicityModel
-from corpusforge.transforms.toxicity.stage import TagToxicity, ToxicityScorer, aggregate, tag_toxicity
+from corpusforge.transforms.toxicity.stage import TagToxicity, ToxicityScorer, ToxicityTagger, aggregate
 from tests.helpers import REPO
 
 SAMPLE_DIR = REPO / "samples" / "sample"
@@ -91,7 +91,7 @@ def test_batched_scoring_equals_one_at_a_time(model):
 
 
 def test_lines_are_segments_and_long_lines_split_into_sentences(model):
-    s = ToxicityScorer(model, max_segment_terms=20)
+    s = ToxicityScorer(model, ToxicityConfig(max_segment_terms=20))
     assert len(s.segments(CLEAN_PAGE)) == len(CLEAN_LINES)
     one_line = " ".join(CLEAN_LINES)  # > 20 terms: one segment per sentence
     assert len(s.segments(one_line)) == len(CLEAN_LINES)
@@ -102,19 +102,19 @@ def test_lines_are_segments_and_long_lines_split_into_sentences(model):
 
 
 def test_long_sentences_are_chunked_by_terms(model):
-    s = ToxicityScorer(model, max_segment_terms=4)
+    s = ToxicityScorer(model, ToxicityConfig(max_segment_terms=4))
     segs = s.segments("library budget council hearing volunteers reading program parking evening")
     assert [len(x) for x in segs] == [4, 4, 1]
 
 
 def test_one_pass_tokenisation_matches_the_classifier(model):
     text = "Don't STOP: it's 2024... a_b x y-z naïve café\tend. Über! e.g. 3.14 ok?"
-    s = ToxicityScorer(model, max_segment_terms=10_000, clean_text=False)
+    s = ToxicityScorer(model, ToxicityConfig(max_segment_terms=10_000, clean_text=False))
     assert [i for i in s.marked_ids(text) if i >= 0] == model.term_ids(text)
 
 
 def test_batch_scores_equal_the_scalar_aggregation(model):
-    s = ToxicityScorer(model, max_segment_terms=8)
+    s = ToxicityScorer(model, ToxicityConfig(max_segment_terms=8))
     texts = [MIXED_PAGE, "", RANT, "zzqxv", CLEAN_PAGE, TOXIC_LINES[1]]
     batched = s.score_many(texts)
     for text, got in zip(texts, batched, strict=True):
@@ -159,8 +159,8 @@ def test_text_without_vocabulary_terms_has_no_score(scorer):
 
 
 def test_stage_tags_without_rejecting_by_default():
-    stage = TagToxicity()
-    stage.setup()
+    stage = ToxicityTagger()
+    stage.ready()
     docs = [doc(CLEAN_PAGE, "clean"), doc(RANT, "rant"), doc("", "empty")]
     out = stage.process_batch(docs)
     assert all(isinstance(d, Document) for d in out)
@@ -171,8 +171,8 @@ def test_stage_tags_without_rejecting_by_default():
 
 
 def test_stage_filter_rejects_above_threshold_only():
-    stage = TagToxicity(filter=True, threshold=0.7)
-    stage.setup()
+    stage = ToxicityTagger(ToxicityConfig(filter=True, threshold=0.7))
+    stage.ready()
     clean, mixed, rant = stage.process_batch([doc(CLEAN_PAGE), doc(MIXED_PAGE), doc(RANT)])
     assert isinstance(rant, Rejected) and rant.rejection.reason == "toxicity:above_threshold"
     assert rant.rejection.detail.startswith("toxicity_score=")
@@ -182,12 +182,12 @@ def test_stage_filter_rejects_above_threshold_only():
 
 
 def test_stage_pickles_without_the_model():
-    stage = TagToxicity()
-    stage.setup()
+    stage = ToxicityTagger()
+    stage.ready()
     blob = pickle.dumps(stage)
     assert len(blob) < 2000  # the 15k-term model is rebuilt in setup() on each worker
     clone = pickle.loads(blob)
-    clone.setup()
+    clone.ready()
     assert clone.process(doc(RANT)).toxicity_score > 0.9
 
 
@@ -207,11 +207,10 @@ def test_config_defaults_tag_only_and_overrides_validate():
 
 def test_toxicity_follows_every_filter_and_can_be_disabled():
     # only the bias stage (tagging only, it reads the same classifier) comes after it
-    assert [n for n, _ in STAGES][-2:] == ["toxicity", "bias"]
+    assert [row.name for row in STAGES][-2:] == ["toxicity", "bias"]
     names = [n for n, _ in enabled_stages(load_config())]
     assert names[-2:] == ["toxicity", "bias"]
     assert "toxicity" not in [n for n, _ in enabled_stages(load_config(overrides=["toxicity.enabled=false"]))]
-    assert tag_toxicity(ToxicityConfig(enabled=False)) is None
 
 
 # --- the transform ---------------------------------------------------------------------------------
@@ -222,7 +221,7 @@ def test_transform_routes_kept_and_rejected(test_pipeline):
 
     docs = [doc(CLEAN_PAGE, "clean"), doc(MIXED_PAGE, "mixed"), doc(RANT, "rant")]
     with test_pipeline as p:
-        kept, rejected = p | beam.Create(docs) | tag_toxicity(ToxicityConfig(filter=True, threshold=0.7))
+        kept, rejected = p | beam.Create(docs) | TagToxicity(ToxicityConfig(filter=True, threshold=0.7))
         assert_that(
             kept | "KeptIds" >> beam.Map(lambda d: (d.id, d.toxicity_score is not None)),
             equal_to([("clean", True), ("mixed", True)]),
@@ -238,8 +237,8 @@ def test_transform_routes_kept_and_rejected(test_pipeline):
 
 def test_embedded_sample_exercises_every_outcome():
     rows = [json.loads(line) for line in (SAMPLE_DIR / "toxicity.jsonl").open(encoding="utf-8")]
-    stage = TagToxicity(filter=True)
-    stage.setup()
+    stage = ToxicityTagger(ToxicityConfig(filter=True))
+    stage.ready()
     out = {r["id"]: stage.process(replace(doc(r["text"]), id=r["id"])) for r in rows}
     rejected = {i for i, o in out.items() if isinstance(o, Rejected)}
     assert rejected == {r["id"] for r in rows if r["expect"] == "rejected"}
@@ -262,7 +261,7 @@ GERMAN_PAGE = "\n".join(
 def test_foreign_lines_are_not_scored_by_stray_english_terms(model):
     # "die", "fast", "hat" are English terms; alone they would decide each German line's score.
     assert ToxicityScorer(model).score(GERMAN_PAGE) is None
-    assert ToxicityScorer(model, min_coverage=0.0).score(GERMAN_PAGE) is not None
+    assert ToxicityScorer(model, ToxicityConfig(min_coverage=0.0)).score(GERMAN_PAGE) is not None
 
 
 def test_an_english_line_inside_a_foreign_page_is_still_scored(model):
@@ -279,8 +278,8 @@ def test_english_with_slang_and_names_stays_readable(model):
 
 
 def test_language_stage_english_verdict_overrides_coverage():
-    stage = TagToxicity()
-    stage.setup()
+    stage = ToxicityTagger()
+    stage.ready()
     hashtags = "#LiberalLies #WalkAwayNow #DrainTheSwampToday #Qwertyish idiots"
     unknown, english = stage.process_batch([doc(hashtags, "a"), replace(doc(hashtags, "b"), lang="en")])
     assert unknown.toxicity_score == 0.0  # mostly unknown words: not read as English

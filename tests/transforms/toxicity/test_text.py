@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from corpusforge.schemas.config import ToxicityConfig
 from corpusforge.transforms.toxicity.model import LinearToxicityModel
 from corpusforge.transforms.toxicity.stage import ToxicityScorer
 from corpusforge.transforms.toxicity.text import MASK_TARGET_MIN_WEIGHT, Unmasker, strip_artefacts
@@ -66,13 +67,13 @@ def test_mentions_do_not_change_the_score_of_an_insult(model):
     scorer = ToxicityScorer(model)
     plain = scorer.score("you are an idiot and a liar")
     assert scorer.score("@USER @USER @USER you are an idiot and a liar URL") == pytest.approx(plain)
-    raw = ToxicityScorer(model, clean_text=False)
+    raw = ToxicityScorer(model, ToxicityConfig(clean_text=False))
     assert raw.score("@USER @USER @USER you are an idiot and a liar URL") != pytest.approx(plain)
 
 
 def test_masked_insult_scores_like_the_plain_one(model):
     scorer = ToxicityScorer(model)
     assert scorer.score("shut the f*ck up you st*pid b!tch") > 0.9
-    assert ToxicityScorer(model, clean_text=False).score("shut the f*ck up you st*pid b!tch") < scorer.score(
+    assert ToxicityScorer(model, ToxicityConfig(clean_text=False)).score("shut the f*ck up you st*pid b!tch") < scorer.score(
         "shut the f*ck up you st*pid b!tch"
     )

@@ -1,0 +1,97 @@
+"""The sequences sink: ``(bucket, row)`` pairs to ``<output>/sequences/bucket=N/part-*.parquet``."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import apache_beam as beam
+import pyarrow as pa
+import pyarrow.parquet as pq
+from apache_beam.io import fileio
+from apache_beam.io.filesystem import CompressionTypes
+from apache_beam.options.value_provider import StaticValueProvider
+
+from corpusforge.schemas import arrow
+from corpusforge.schemas.records import sequence_row
+
+
+class ParquetRowSink(fileio.FileSink):
+    """A ``fileio`` sink writing dict rows as one Parquet file (row groups of ~``row_group_tokens``).
+
+    ``fileio.WriteToFiles`` only creates files that receive rows, unlike ``WriteToParquet`` with a
+    fixed shard count: an empty Parquet file (no row group) breaks ``datasets.load_dataset``.
+    """
+
+    def __init__(self, schema: pa.Schema, codec: str = "zstd", row_group_tokens: int = 1 << 20) -> None:
+        self.schema = schema
+        self.codec = codec
+        # Buffered rows are Python lists of ints (~36 bytes a token): bound the buffer by tokens,
+        # not rows, or a writer per bucket holding 8192-token rows grows to hundreds of MB.
+        self.row_group_tokens = row_group_tokens
+
+    def create_metadata(self, destination: str, full_file_name: str) -> fileio.FileMetadata:
+        return fileio.FileMetadata(mime_type="application/vnd.apache.parquet",
+                                   compression_type=CompressionTypes.UNCOMPRESSED)
+
+    def open(self, fh: Any) -> None:
+        self._writer = pq.ParquetWriter(fh, self.schema, compression=self.codec)
+        self._rows: list[dict[str, Any]] = []
+        self._tokens = 0
+
+    def write(self, record: dict[str, Any]) -> None:
+        self._rows.append(record)
+        self._tokens += record["length"]
+        if self._tokens >= self.row_group_tokens:
+            self._write_rows()
+
+    def _write_rows(self) -> None:
+        if self._rows:
+            self._writer.write_table(pa.Table.from_pylist(self._rows, schema=self.schema))
+            self._rows, self._tokens = [], 0
+
+    def flush(self) -> None:
+        # fileio calls flush right before closing the file: write the footer here
+        self._write_rows()
+        self._writer.close()
+
+
+# Beam's temporary folders of WriteSequences, under the output; the CLI removes them after the run
+# (WriteToFiles moves the files out but leaves the folders)
+SEQUENCES_TEMP_PREFIX = "_run/tmp-sequences-"
+
+
+class WriteSequences(beam.PTransform):
+    """``(bucket, row)`` pairs to ``<output>/sequences/bucket=N/part-*.parquet`` (hive layout).
+
+    One ``WriteToFiles`` per bucket, so a bucket without rows gets no folder and no empty file.
+    """
+
+    def __init__(self, output_dir: str, bounds: Sequence[int], vocab_size: int, packed: bool,
+                 num_shards: int, codec: str = "zstd") -> None:
+        super().__init__()
+        self.output_dir = output_dir.rstrip("/")
+        self.bounds = list(bounds)
+        self.schema = arrow.sequence_schema(vocab_size, packed)
+        self.num_shards = num_shards
+        self.codec = None if codec == "none" else codec
+
+    def expand(self, rows: beam.PCollection) -> beam.pvalue.PDone:
+        index = {b: i for i, b in enumerate(self.bounds)}
+        parts = rows | "ByBucket" >> beam.Partition(lambda kv, n: index[kv[0]], len(self.bounds))
+        schema, codec = self.schema, self.codec
+        for bucket, part in zip(self.bounds, parts, strict=True):
+            _ = (
+                part
+                | f"ToRow{bucket}" >> beam.Map(lambda kv: sequence_row(kv[1]))
+                | f"Write{bucket}" >> fileio.WriteToFiles(
+                    f"{self.output_dir}/sequences/bucket={bucket}",
+                    file_naming=fileio.default_file_naming("part", ".parquet"),
+                    sink=lambda _dest: ParquetRowSink(schema, codec),
+                    shards=self.num_shards,
+                    # keep Beam's temporary folders out of the hive tree that loaders scan
+                    # (a ValueProvider: WriteToFiles does not wrap a plain string itself)
+                    temp_directory=StaticValueProvider(str, f"{self.output_dir}/{SEQUENCES_TEMP_PREFIX}{bucket}"),
+                )
+            )
+        return beam.pvalue.PDone(rows.pipeline)
