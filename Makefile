@@ -41,7 +41,7 @@ JAR_CACHE ?= $(HOME)/.apache_beam/cache/jars
 JOB_SERVERS := beam-runners-flink-$(FLINK_VERSION)-job-server beam-runners-spark-3-job-server
 MVN ?= mvn
 
-.PHONY: env jars worker-pool run test test-fast bench bench-dedup lint tokenizer clean package dataflow spark flink check-cluster-vars toxicity-model
+.PHONY: env jars worker-pool run test test-fast bench bench-dedup lint format tokenizer clean package dataflow spark flink check-cluster-vars toxicity-model
 
 env: $(STAMP)
 
@@ -91,8 +91,16 @@ bench-dedup: $(STAMP)
 tokenizer: $(STAMP)
 	$(BIN)/python scripts/train_tokenizer.py
 
+# ruff check and ruff format --check over every Python folder (the settings are in pyproject.toml);
+# `make format` rewrites the files.
+LINT_PATHS := package pipelines transforms schemas configs tests benchmarks scripts setup.py
 lint: $(STAMP)
-	$(BIN)/ruff check pipelines transforms schemas corpusforge tests benchmarks
+	$(BIN)/ruff check $(LINT_PATHS)
+	$(BIN)/ruff format --check $(LINT_PATHS)
+
+format: $(STAMP)
+	$(BIN)/ruff format $(LINT_PATHS)
+	$(BIN)/ruff check --fix $(LINT_PATHS)
 
 # Rebuild package/assets/toxicity_linear.npz from alt-profanity-check (pinned; scikit-learn is
 # needed only here, in a throw-away environment). The export is checked against the package and is

@@ -33,10 +33,14 @@ def rss_mib() -> float:
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     dev_benchmarks = DEV / "benchmarks"
-    default = dev_benchmarks if dev_benchmarks.is_dir() else REPO / "samples" / "benchmarks"  # shared data absent
+    default = (
+        dev_benchmarks if dev_benchmarks.is_dir() else REPO / "samples" / "benchmarks"
+    )  # shared data absent
     ap.add_argument("--benchmarks", nargs="+", default=[str(default / "*.jsonl")])
     ap.add_argument("--docs", default=str(DEV / "docs.jsonl.gz"), help="the corpus (JSONL, optionally .gz)")
-    ap.add_argument("--limit", type=int, default=5000, help="documents to time (the corpus repeats if shorter)")
+    ap.add_argument(
+        "--limit", type=int, default=5000, help="documents to time (the corpus repeats if shorter)"
+    )
     ap.add_argument("--batch", type=int, default=64, help="documents per batch, as in the stage")
     ap.add_argument("--out", default=None)
     a = ap.parse_args(argv)
@@ -66,7 +70,7 @@ def main(argv: list[str] | None = None) -> dict:
     t0 = time.process_time()
     flagged = 0
     for start in range(0, len(docs), a.batch):  # as the Beam stage does (BatchElements)
-        flagged += sum(v.rejection is not None for v in logic.check_batch(docs[start:start + a.batch]))
+        flagged += sum(v.rejection is not None for v in logic.check_batch(docs[start : start + a.batch]))
     cpu_s = time.process_time() - t0
     mb = sum(len(d.text.encode("utf-8")) for d in docs) / 1e6
     result = {

@@ -84,12 +84,12 @@ def bench_datasketch_baseline(texts: list[str]) -> dict:
     """datasketch's own path: Python word 5-gram strings, MinHash.bulk (sha1 per shingle)."""
     from datasketch import MinHash
 
-    from corpusforge.transforms.dedup.minhash import normalize_for_dedup
+    from corpusforge.transforms.dedup.minhash import dedup_comparison_form
 
     start = time.process_time()
     sets = []
     for text in texts:
-        w = normalize_for_dedup(text).split()
+        w = dedup_comparison_form(text).split()
         sets.append([" ".join(w[i : i + 5]).encode() for i in range(max(1, len(w) - 4))])
     MinHash.bulk(sets, num_perm=128)
     cpu = time.process_time() - start
@@ -99,8 +99,18 @@ def bench_datasketch_baseline(texts: list[str]) -> dict:
 def scale_corpus(n_docs: int, workdir: Path) -> Path:
     corpus = workdir / f"scale-{n_docs}.jsonl.gz"
     if not corpus.exists():
-        subprocess.run([sys.executable, str(SHARED / "tools" / "make_scale_corpus.py"), "--docs", str(n_docs),
-                        "--out", str(corpus)], check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(
+            [
+                sys.executable,
+                str(SHARED / "tools" / "make_scale_corpus.py"),
+                "--docs",
+                str(n_docs),
+                "--out",
+                str(corpus),
+            ],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
     return corpus
 
 
@@ -138,23 +148,36 @@ def bench_stage(corpus: Path, workdir: Path) -> dict:
         kept, rej_exact = docs | "Exact" >> DeduplicateExact()
         kept, rej_near = kept | "Near" >> DeduplicateNear(DedupNearConfig())
         _ = (
-            (kept | "K" >> beam.Map(lambda d: ("kept", 1)),
-             rej_exact | "E" >> beam.Map(lambda r: ("exact", 1)),
-             rej_near | "N" >> beam.Map(lambda r: ("near", 1)))
-            | beam.Flatten() | beam.CombinePerKey(sum) | beam.Map(json.dumps)
+            (
+                kept | "K" >> beam.Map(lambda d: ("kept", 1)),
+                rej_exact | "E" >> beam.Map(lambda r: ("exact", 1)),
+                rej_near | "N" >> beam.Map(lambda r: ("near", 1)),
+            )
+            | beam.Flatten()
+            | beam.CombinePerKey(sum)
+            | beam.Map(json.dumps)
             | beam.io.WriteToText(str(counts), shard_name_template="")
         )
     wall, cpu = time.time() - wall0, time.process_time() - cpu0
     outcome = dict(json.loads(line) for line in counts.read_text().splitlines())
     n_docs = sum(outcome.values())
-    return {"docs": n_docs, "wall_s": round(wall, 1), "cpu_s_driver": round(cpu, 1),
-            "docs_per_s": round(n_docs / wall, 1), "outcome": outcome}
+    return {
+        "docs": n_docs,
+        "wall_s": round(wall, 1),
+        "cpu_s_driver": round(cpu, 1),
+        "docs_per_s": round(n_docs / wall, 1),
+        "outcome": outcome,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--docs", "--corpus", dest="corpus", type=Path, default=SHARED / "data" / "dev" / "docs.jsonl.gz")
-    ap.add_argument("--limit", type=int, help="use the first N documents of --docs (signatures and one stage run)")
+    ap.add_argument(
+        "--docs", "--corpus", dest="corpus", type=Path, default=SHARED / "data" / "dev" / "docs.jsonl.gz"
+    )
+    ap.add_argument(
+        "--limit", type=int, help="use the first N documents of --docs (signatures and one stage run)"
+    )
     ap.add_argument("--min-seconds", type=float, default=5.0)
     ap.add_argument("--baseline", action="store_true", help="also time datasketch MinHash.bulk (slow)")
     ap.add_argument("--stage-docs", type=int, nargs="*", default=[20_000, 100_000])
@@ -170,7 +193,11 @@ def main(argv: list[str] | None = None) -> int:
         print("datasketch baseline:", json.dumps(results["datasketch_bulk_baseline"]), flush=True)
     a.workdir.mkdir(parents=True, exist_ok=True)
     results["stage"] = []
-    corpora = [head_corpus(a.corpus, a.limit, a.workdir)] if a.limit else [scale_corpus(n, a.workdir) for n in a.stage_docs]
+    corpora = (
+        [head_corpus(a.corpus, a.limit, a.workdir)]
+        if a.limit
+        else [scale_corpus(n, a.workdir) for n in a.stage_docs]
+    )
     for corpus in corpora:
         r = bench_stage(corpus, a.workdir)
         results["stage"].append(r)

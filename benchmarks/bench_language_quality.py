@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 from corpusforge.schemas.config import load_config
-from corpusforge.schemas.records import Document, Rejected
+from corpusforge.schemas.records import Document, RejectedDocument
 from corpusforge.transforms.language.stage import LanguageFilter
 from corpusforge.transforms.quality.stage import QualityFilter
 
@@ -70,27 +70,34 @@ def main() -> None:
     for d in docs:
         qual.process(d)
     t_qual = time.process_time() - t0
-    survivors = [o for o in lang_out if not isinstance(o, Rejected)]
+    survivors = [o for o in lang_out if not isinstance(o, RejectedDocument)]
     t0 = time.process_time()
     for d in survivors:
         qual.process(d)
     t_both = t_lang + time.process_time() - t0
 
     def rate(seconds: float) -> dict[str, float]:
-        return {"docs_per_s_per_core": round(len(docs) / seconds, 1), "mb_per_s_per_core": round(mb / seconds, 3)}
+        return {
+            "docs_per_s_per_core": round(len(docs) / seconds, 1),
+            "mb_per_s_per_core": round(mb / seconds, 3),
+        }
 
-    print(json.dumps({  # one line: benchmarks/run_bench.py reads the last line of stdout
-        "docs": len(docs),
-        "mb": round(mb, 2),
-        "setup_s": round(setup_s, 2),
-        "language": rate(t_lang),
-        "language_method": cfg.language.method,
-        "language_sampling_walk": rate(t_walk),
-        "language_speedup_vs_walk": round(t_walk / t_lang, 2),
-        "quality": rate(t_qual),
-        "both": rate(t_both),
-        "language_kept": len(survivors),
-    }))
+    print(
+        json.dumps(
+            {  # one line: benchmarks/run_bench.py reads the last line of stdout
+                "docs": len(docs),
+                "mb": round(mb, 2),
+                "setup_s": round(setup_s, 2),
+                "language": rate(t_lang),
+                "language_method": cfg.language.method,
+                "language_sampling_walk": rate(t_walk),
+                "language_speedup_vs_walk": round(t_walk / t_lang, 2),
+                "quality": rate(t_qual),
+                "both": rate(t_both),
+                "language_kept": len(survivors),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -40,7 +40,7 @@ def main() -> None:
         t0 = time.process_time()
         replaced = 0
         for i in range(0, len(docs), stage.batch_size):
-            for out in stage.process_batch(docs[i:i + stage.batch_size]):
+            for out in stage.process_batch(docs[i : i + stage.batch_size]):
                 replaced += sum((out.pii_counts or {}).values())
         best = min(best, time.process_time() - t0)
     mb = sum(len(d.text.encode("utf-8")) for d in docs) / 1e6

@@ -28,8 +28,11 @@ def corpus(docs: int, seed: int) -> Path:
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"scale-{docs}-seed{seed}.jsonl.gz"
     if not path.exists():
-        subprocess.run([sys.executable, str(MAKE_SCALE), "--docs", str(docs), "--seed", str(seed), "--out", str(path)],
-                       check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(
+            [sys.executable, str(MAKE_SCALE), "--docs", str(docs), "--seed", str(seed), "--out", str(path)],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
     return path
 
 
@@ -49,18 +52,28 @@ def main() -> None:
     index_dir = RESULTS / f"run-index-{a.index_docs}-w{a.workers}"
     part = corpus(a.part_docs, 1)
     alone = run_pipeline(part, a.workers, base, f"part-{a.part_docs}-alone")
-    against = run_pipeline(part, a.workers, [*base, f"dedup.previous=[{index_dir}]"], f"part-{a.part_docs}-previous")
+    against = run_pipeline(
+        part, a.workers, [*base, f"dedup.previous=[{index_dir}]"], f"part-{a.part_docs}-previous"
+    )
     report = {"index": index, "part_alone": alone, "part_against_index": against}
     if "wall_s" in alone and "wall_s" in against:
-        stats = json.loads((RESULTS / f"run-part-{a.part_docs}-previous-w{a.workers}" / "stats.json").read_text())
+        stats = json.loads(
+            (RESULTS / f"run-part-{a.part_docs}-previous-w{a.workers}" / "stats.json").read_text()
+        )
         report["previous_rejected"] = stats["stages"].get("dedup_previous", {}).get("rejected_by_reason", {})
         report["extra_wall_s"] = round(against["wall_s"] - alone["wall_s"], 2)
         report["extra_cpu_s"] = round(against["cpu_s"] - alone["cpu_s"], 1)
     for name in ("index", "part_alone", "part_against_index"):
         r = report[name]
-        print(f"{name:<20} " + (f"{r['docs']} docs in {r['wall_s']} s (cpu {r['cpu_s']} s), peak MB driver "
-                                f"{r['peak_rss_mb_driver']} worker {r['peak_rss_mb_worker']}" if "wall_s" in r
-                                else f"FAILED {r.get('error', '')[-300:]}"))
+        print(
+            f"{name:<20} "
+            + (
+                f"{r['docs']} docs in {r['wall_s']} s (cpu {r['cpu_s']} s), peak MB driver "
+                f"{r['peak_rss_mb_driver']} worker {r['peak_rss_mb_worker']}"
+                if "wall_s" in r
+                else f"FAILED {r.get('error', '')[-300:]}"
+            )
+        )
     print(json.dumps({k: v for k, v in report.items() if k.startswith(("extra", "previous"))}))
     (RESULTS / a.out).write_text(json.dumps(report, indent=2))
     print(f"written {RESULTS / a.out}")

@@ -55,8 +55,9 @@ def read_texts(path: Path, limit: int) -> list[str]:
     return texts
 
 
-def timed(fn: Callable[..., int], repeat: int = 2, prepare: Callable[[], Any] | None = None
-          ) -> tuple[float, float, int]:
+def timed(
+    fn: Callable[..., int], repeat: int = 2, prepare: Callable[[], Any] | None = None
+) -> tuple[float, float, int]:
     """Best (cpu seconds, wall seconds) of ``repeat`` runs, and what ``fn`` returned (tokens).
 
     With ``prepare``, each run first calls it outside the clock and hands its result to ``fn``
@@ -74,8 +75,13 @@ def timed(fn: Callable[..., int], repeat: int = 2, prepare: Callable[[], Any] | 
 
 
 def figures(n_docs: int, cpu: float, wall: float, tokens: int) -> dict:
-    return {"docs_per_s_per_core": round(n_docs / cpu, 1), "tokens_per_s_per_core": round(tokens / cpu),
-            "cpu_s": round(cpu, 3), "wall_s": round(wall, 3), "tokens": tokens}
+    return {
+        "docs_per_s_per_core": round(n_docs / cpu, 1),
+        "tokens_per_s_per_core": round(tokens / cpu),
+        "cpu_s": round(cpu, 3),
+        "wall_s": round(wall, 3),
+        "tokens": tokens,
+    }
 
 
 def stream_figures(a: argparse.Namespace, eos_id: int | None, window: int = 2000) -> dict:
@@ -95,8 +101,12 @@ def stream_figures(a: argparse.Namespace, eos_id: int | None, window: int = 2000
         workers[label] = DocumentTokenizer(a.tokenizer, None, eos_id, word_cache=word_cache)
         c0 = time.process_time()
         workers[label].ready()
-        figures_by_label[label] = {"setup_cpu_s": time.process_time() - c0, "cpu_s": 0.0, "tokens": 0,
-                                   "by_window": []}
+        figures_by_label[label] = {
+            "setup_cpu_s": time.process_time() - c0,
+            "cpu_s": 0.0,
+            "tokens": 0,
+            "by_window": [],
+        }
     for start in range(0, len(texts), window):
         chunk = texts[start : start + window]
         for label, worker in workers.items():
@@ -109,9 +119,12 @@ def stream_figures(a: argparse.Namespace, eos_id: int | None, window: int = 2000
             fig["by_window"].append(round(len(chunk) / cpu))
     out: dict = {"docs": len(texts), "window": window}
     for label, fig in figures_by_label.items():
-        out[label] = {"docs_per_s_per_core": round(len(texts) / fig["cpu_s"], 1),
-                      "tokens_per_s_per_core": round(fig["tokens"] / fig["cpu_s"]),
-                      "by_window": fig["by_window"], "setup_cpu_s": round(fig["setup_cpu_s"], 3)}
+        out[label] = {
+            "docs_per_s_per_core": round(len(texts) / fig["cpu_s"], 1),
+            "tokens_per_s_per_core": round(fig["tokens"] / fig["cpu_s"]),
+            "by_window": fig["by_window"],
+            "setup_cpu_s": round(fig["setup_cpu_s"], 3),
+        }
     return out
 
 
@@ -188,15 +201,22 @@ def main() -> None:
                 total += len(ids)
         return total
 
-    result: dict = {"tokenizer": Path(a.tokenizer).name, "docs": n, "chars": sum(map(len, texts)),
-                    "batch": a.batch, "threads": 1}
+    result: dict = {
+        "tokenizer": Path(a.tokenizer).name,
+        "docs": n,
+        "chars": sum(map(len, texts)),
+        "batch": a.batch,
+        "threads": 1,
+    }
     result["encode_batch"] = figures(n, *timed(encode_batch))
     if hasattr(tok, "encode_batch_fast"):
         result["encode_batch_fast"] = figures(n, *timed(encode_batch_fast))
     result["stage_logic"] = figures(n, *timed(stage_logic, prepare=fresh_worker(True)))
     result["stage_logic"]["note"] = "word cache on (the default), empty at the start of each run"
     result["stage_logic_library"] = figures(n, *timed(stage_logic, prepare=fresh_worker(False)))
-    result["stage_logic_library"]["note"] = "tokenize.word_cache=false: every document through encode_batch_fast"
+    result["stage_logic_library"]["note"] = (
+        "tokenize.word_cache=false: every document through encode_batch_fast"
+    )
     result["stream"] = stream_figures(a, info.eos_id)
 
     if not a.no_beam:
@@ -224,13 +244,16 @@ def main() -> None:
                     else:
                         _ = docs | "Len" >> beam.Map(lambda d: len(d.text))
                 return result["stage_logic"]["tokens"] if with_stage else 0
+
             return run
 
         base_cpu, base_wall, _ = timed(pipeline(False), repeat=1)
         cpu, wall, tokens = timed(pipeline(True), repeat=1)
         result["beam_stage"] = figures(n, cpu - base_cpu, wall - base_wall, tokens)
-        result["beam_stage"]["note"] = ("Tokenize (tokenize + bucket + row dicts) in an in-process pipeline, minus the same "
-                                        f"pipeline without it (reading, start-up: {base_cpu:.2f} cpu s)")
+        result["beam_stage"]["note"] = (
+            "Tokenize (tokenize + bucket + row dicts) in an in-process pipeline, minus the same "
+            f"pipeline without it (reading, start-up: {base_cpu:.2f} cpu s)"
+        )
     print(json.dumps(headline(result) | result))
 
 

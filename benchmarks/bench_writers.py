@@ -103,12 +103,20 @@ def main() -> None:
             write_partition(str(tmp / "mds"), shard_rows(), dtype)
 
         writers["mds"] = mds
-    out: dict = {"docs": len(texts), "rows": len(rows), "tokens": tokens, "text_mb": round(text_mb, 3),
-                 "dtype": np.dtype(dtype).name}
+    out: dict = {
+        "docs": len(texts),
+        "rows": len(rows),
+        "tokens": tokens,
+        "text_mb": round(text_mb, 3),
+        "dtype": np.dtype(dtype).name,
+    }
     for name, fn in writers.items():
         cpu = best_cpu(fn)
-        out[name] = {"cpu_s": round(cpu, 4), "text_mb_per_s_per_core": round(text_mb / cpu, 1),
-                     "tokens_per_s_per_core": round(tokens / cpu)}
+        out[name] = {
+            "cpu_s": round(cpu, 4),
+            "text_mb_per_s_per_core": round(text_mb / cpu, 1),
+            "tokens_per_s_per_core": round(tokens / cpu),
+        }
     for name in writers:
         if name != "parquet":
             out[name]["vs_parquet"] = round(out["parquet"]["cpu_s"] / out[name]["cpu_s"], 2)

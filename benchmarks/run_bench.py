@@ -32,7 +32,16 @@ SCENARIOS: dict[str, list[str]] = {
     "passthrough": [],
     "full": None,  # filled at run time: default config
 }
-STAGE_SECTIONS = ("language", "quality", "decontamination", "dedup.exact", "dedup.near", "pii", "toxicity", "tokenize")
+STAGE_SECTIONS = (
+    "language",
+    "quality",
+    "decontamination",
+    "dedup.exact",
+    "dedup.near",
+    "pii",
+    "toxicity",
+    "tokenize",
+)
 
 
 def scale_corpus(docs: int, shards: int = 1) -> Path:
@@ -43,13 +52,26 @@ def scale_corpus(docs: int, shards: int = 1) -> Path:
     if shards == 1:
         path = RESULTS / f"scale-{docs}.jsonl.gz"
         if not path.exists():
-            subprocess.run([sys.executable, str(MAKE_SCALE), "--docs", str(docs), "--out", str(path)], check=True)
+            subprocess.run(
+                [sys.executable, str(MAKE_SCALE), "--docs", str(docs), "--out", str(path)], check=True
+            )
         return path
     folder = RESULTS / f"scale-{docs}-x{shards}"
     if not folder.exists():
         folder.mkdir()
-        subprocess.run([sys.executable, str(MAKE_SCALE), "--docs", str(docs), "--shards", str(shards),
-                        "--out", str(folder / "scale.jsonl.gz")], check=True)
+        subprocess.run(
+            [
+                sys.executable,
+                str(MAKE_SCALE),
+                "--docs",
+                str(docs),
+                "--shards",
+                str(shards),
+                "--out",
+                str(folder / "scale.jsonl.gz"),
+            ],
+            check=True,
+        )
     return folder
 
 
@@ -135,8 +157,19 @@ class TreeMemory:
 
 def run_pipeline(corpus: Path, workers: int, overrides: list[str], tag: str) -> dict:
     out = RESULTS / f"run-{tag}-w{workers}"
-    cmd = [sys.executable, "-m", "corpusforge.pipelines.cli", "run", "--input", str(corpus), "--output", str(out),
-           "--overwrite", "--workers", str(workers)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "corpusforge.pipelines.cli",
+        "run",
+        "--input",
+        str(corpus),
+        "--output",
+        str(out),
+        "--overwrite",
+        "--workers",
+        str(workers),
+    ]
     for o in overrides:
         cmd += ["--set", o]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -147,7 +180,9 @@ def run_pipeline(corpus: Path, workers: int, overrides: list[str], tag: str) -> 
         returncode = child.wait()
     wall = time.perf_counter() - start
     driver_mb, worker_mb = memory.stop()
-    proc = subprocess.CompletedProcess(cmd, returncode, "", (RESULTS / f"run-{tag}-w{workers}.log").read_text()[-3000:])
+    proc = subprocess.CompletedProcess(
+        cmd, returncode, "", (RESULTS / f"run-{tag}-w{workers}.log").read_text()[-3000:]
+    )
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode != 0:
         return {"error": proc.stderr[-2000:], "returncode": proc.returncode}
@@ -180,10 +215,13 @@ def run_pipeline(corpus: Path, workers: int, overrides: list[str], tag: str) -> 
 def stage_benchmarks(corpus: Path, limit: int) -> dict:
     results = {}
     for script in sorted(HERE.glob("bench_*.py")):
-        name = script.stem[len("bench_"):]
+        name = script.stem[len("bench_") :]
         single = scale_corpus(int(corpus.name.split("-")[1]), 1) if corpus.is_dir() else corpus
-        proc = subprocess.run([sys.executable, str(script), "--docs", str(single), "--limit", str(limit)],
-                              capture_output=True, text=True)
+        proc = subprocess.run(
+            [sys.executable, str(script), "--docs", str(single), "--limit", str(limit)],
+            capture_output=True,
+            text=True,
+        )
         lines = [ln for ln in proc.stdout.splitlines() if ln.strip().startswith("{")]
         if proc.returncode != 0 or not lines:
             results[name] = {"error": (proc.stderr or proc.stdout)[-1500:]}
@@ -203,22 +241,38 @@ def main() -> None:
     ap.add_argument("--out", help="file name under benchmarks/results/ (default bench-<docs>.json)")
     a = ap.parse_args()
     corpus = scale_corpus(a.docs, a.shards)
-    report = {"machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
-                          "processor": platform.processor()},
-              "corpus": {"path": str(corpus), "docs": a.docs, "shards": a.shards, "bytes": input_bytes(corpus)},
-              "pipeline": {}, "stages": {}}
+    report = {
+        "machine": {
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+            "processor": platform.processor(),
+        },
+        "corpus": {"path": str(corpus), "docs": a.docs, "shards": a.shards, "bytes": input_bytes(corpus)},
+        "pipeline": {},
+        "stages": {},
+    }
     for scenario in [s for s in a.scenarios.split(",") if s in ("passthrough", "full")]:
         overrides = passthrough_overrides() if scenario == "passthrough" else full_overrides()
         for w in (int(x) for x in a.workers.split(",")):
             res = run_pipeline(corpus, w, overrides, scenario)
             report["pipeline"][f"{scenario}/w{w}"] = res
-            print(f"{scenario:<12} workers={w}: " + (f"{res['docs_per_s']:>8.1f} docs/s ({res['docs_per_s_pipeline']:.0f} pipeline only), {res['docs_per_s_per_core']:>8.1f} "
-                  f"docs/s/core, {res['text_mb_per_s_per_core']:.2f} MB/s/core, peak MB: driver {res['peak_rss_mb_driver']}, "
-                  f"worker {res['peak_rss_mb_worker']}"
-                  if "error" not in res else f"FAILED {res['error'][-300:]}"), flush=True)
+            print(
+                f"{scenario:<12} workers={w}: "
+                + (
+                    f"{res['docs_per_s']:>8.1f} docs/s ({res['docs_per_s_pipeline']:.0f} pipeline only), {res['docs_per_s_per_core']:>8.1f} "
+                    f"docs/s/core, {res['text_mb_per_s_per_core']:.2f} MB/s/core, peak MB: driver {res['peak_rss_mb_driver']}, "
+                    f"worker {res['peak_rss_mb_worker']}"
+                    if "error" not in res
+                    else f"FAILED {res['error'][-300:]}"
+                ),
+                flush=True,
+            )
         runs = [report["pipeline"].get(f"{scenario}/w{w}", {}) for w in (1, 2)]
         if all("docs_per_s" in r for r in runs):
-            report["pipeline"][f"{scenario}/speedup_2_vs_1"] = round(runs[1]["docs_per_s"] / runs[0]["docs_per_s"], 2)
+            report["pipeline"][f"{scenario}/speedup_2_vs_1"] = round(
+                runs[1]["docs_per_s"] / runs[0]["docs_per_s"], 2
+            )
     if not a.skip_stages:
         report["stages"] = stage_benchmarks(corpus, a.stage_limit)
         for name, res in report["stages"].items():

@@ -35,8 +35,16 @@ READ, VALIDATE, OBSERVE_OUTPUT = "ReadDocuments", "Validate", "ObserveOutput"
 WRITE_DOCUMENTS, ALL_REJECTED, WRITE_REJECTED = "WriteDocuments", "AllRejected", "WriteRejected"
 UNREADABLE_JSON, WRITE_UNREADABLE, WRITE_SEQUENCES = "UnreadableJson", "WriteUnreadable", "WriteSequences"
 BIAS_OF_REJECTED = "BiasOfRejected"
-LABEL_STEPS = {READ: "read", VALIDATE: "validate", OBSERVE_OUTPUT: "output", WRITE_DOCUMENTS: "write",
-               WRITE_REJECTED: "write", ALL_REJECTED: "write", UNREADABLE_JSON: "write", WRITE_UNREADABLE: "write"}
+LABEL_STEPS = {
+    READ: "read",
+    VALIDATE: "validate",
+    OBSERVE_OUTPUT: "output",
+    WRITE_DOCUMENTS: "write",
+    WRITE_REJECTED: "write",
+    ALL_REJECTED: "write",
+    UNREADABLE_JSON: "write",
+    WRITE_UNREADABLE: "write",
+}
 
 
 @dataclass
@@ -59,8 +67,14 @@ def default_release(output_dir: str) -> str:
     return posixpath.basename(output_dir.rstrip("/")) or "release"
 
 
-def build_pipeline(p: beam.Pipeline, cfg: Config, files: list[InputFile], output_dir: str,
-                   local_runner: bool = False, release: str | None = None) -> PipelinePlan:
+def build_pipeline(
+    p: beam.Pipeline,
+    cfg: Config,
+    files: list[InputFile],
+    output_dir: str,
+    local_runner: bool = False,
+    release: str | None = None,
+) -> PipelinePlan:
     """Assemble the graph. ``local_runner`` tells ``output.sharding: auto`` which layout to use;
     ``release`` names this run in its dedup index (default: the output folder's name)."""
     release = release or default_release(output_dir)
@@ -101,16 +115,22 @@ def build_pipeline(p: beam.Pipeline, cfg: Config, files: list[InputFile], output
         seq_shards = cfg.tokenize.shards or shard_count(input_bytes, cfg.tokenize.shard_target_mb)
         if "parquet" in cfg.tokenize.formats and cfg.tokenize.shuffle_seed is None:
             _ = sequences | WRITE_SEQUENCES >> WriteSequences(
-                output_dir, cfg.tokenize.buckets, tokenize.info.vocab_size, cfg.tokenize.pack,
-                shard_count(input_bytes, cfg.tokenize.shard_target_mb), codec,
+                output_dir,
+                cfg.tokenize.buckets,
+                tokenize.info.vocab_size,
+                cfg.tokenize.pack,
+                shard_count(input_bytes, cfg.tokenize.shard_target_mb),
+                codec,
             )
         if WriteTrainerFormats.needed(cfg.tokenize):  # megatron, mds, shuffled Parquet
             _ = sequences | "WriteTrainerFormats" >> WriteTrainerFormats(
-                cfg.tokenize, output_dir, tokenize.info.vocab_size, seq_shards, codec)
+                cfg.tokenize, output_dir, tokenize.info.vocab_size, seq_shards, codec
+            )
 
     _ = docs | WRITE_DOCUMENTS >> WriteDocuments(output_dir, doc_shards, codec)
     _ = (dedup_docs, docs | "KeptIds" >> beam.Map(lambda d: d.id)) | "WriteDedupIndex" >> WriteIndex(
-        output_dir, near_params(cfg), release, rejected_shards, codec)
+        output_dir, near_params(cfg), release, rejected_shards, codec
+    )
     all_rejected = tuple(rejected_parts) | ALL_REJECTED >> beam.Flatten()
     bias_of_rejected = count_rejected(cfg)  # the bias figures before filtering (counters only)
     if bias_of_rejected is not None:
@@ -122,12 +142,13 @@ def build_pipeline(p: beam.Pipeline, cfg: Config, files: list[InputFile], output
     )
     _ = (
         unreadable
-        | UNREADABLE_JSON >> beam.Map(
-            lambda u: json.dumps({"path": u.path, "error": u.error, "records_read": u.records_read})
-        )
+        | UNREADABLE_JSON
+        >> beam.Map(lambda u: json.dumps({"path": u.path, "error": u.error, "records_read": u.records_read}))
         # skip_if_empty: Beam's S3 uploader cannot write a zero-byte object (an empty multipart
         # upload is MalformedXML), and no unreadable file is the usual case
-        | WRITE_UNREADABLE >> beam.io.WriteToText(f"{output_dir}/{RUN_DIR}/unreadable", file_name_suffix=".jsonl",
-                                                  skip_if_empty=True)
+        | WRITE_UNREADABLE
+        >> beam.io.WriteToText(
+            f"{output_dir}/{RUN_DIR}/unreadable", file_name_suffix=".jsonl", skip_if_empty=True
+        )
     )
     return PipelinePlan(order, files, release=release)

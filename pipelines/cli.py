@@ -50,8 +50,20 @@ LOG = logging.getLogger("corpusforge")
 # Written last, once everything else is in place (the Hadoop/Spark convention): a reader that finds
 # no _SUCCESS is looking at a run that failed, was interrupted or is still going.
 SUCCESS_MARKER = "_SUCCESS"
-OUTPUT_ENTRIES = ("documents", "rejected", "sequences", "sequences_megatron", "sequences_mds", "dedup_index",
-                  "tokenizer.json", "stats.json", "report.html", RUN_DIR, *incremental.ENTRIES, SUCCESS_MARKER)
+OUTPUT_ENTRIES = (
+    "documents",
+    "rejected",
+    "sequences",
+    "sequences_megatron",
+    "sequences_mds",
+    "dedup_index",
+    "tokenizer.json",
+    "stats.json",
+    "report.html",
+    RUN_DIR,
+    *incremental.ENTRIES,
+    SUCCESS_MARKER,
+)
 
 
 class UsageError(RuntimeError):
@@ -73,25 +85,38 @@ def version_line() -> str:
 
 
 def _parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="corpusforge", description="Raw text corpora in, training-ready Parquet out.")
+    ap = argparse.ArgumentParser(
+        prog="corpusforge", description="Raw text corpora in, training-ready Parquet out."
+    )
     ap.add_argument("--version", action="version", version=version_line())
     sub = ap.add_subparsers(dest="command", required=True)
-    run = sub.add_parser("run", help="run the pipeline", description=__doc__,
-                         formatter_class=argparse.RawDescriptionHelpFormatter)
+    run = sub.add_parser(
+        "run",
+        help="run the pipeline",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     run.add_argument("--input", action="append", required=True, help="file, folder or glob (repeatable)")
     run.add_argument("--output", required=True, help="output folder (any Beam filesystem)")
     run.add_argument("--config", help="YAML config; unset keys take the defaults of configs/default.yaml")
     run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key")
     run.add_argument("--workers", type=_positive_int, help="local worker processes (default: one per core)")
     run.add_argument("--overwrite", action="store_true", help="replace the outputs of an earlier run")
-    run.add_argument("--release", help="name of this run in its dedup_index/ (default: the output folder's name)")
-    run.add_argument("--incremental", action="store_true",
-                     help="run the input in parts of input.part_mb, recorded in OUT/manifest.json: a rerun "
-                          "resumes after the last finished part and new input files become new parts")
+    run.add_argument(
+        "--release", help="name of this run in its dedup_index/ (default: the output folder's name)"
+    )
+    run.add_argument(
+        "--incremental",
+        action="store_true",
+        help="run the input in parts of input.part_mb, recorded in OUT/manifest.json: a rerun "
+        "resumes after the last finished part and new input files become new parts",
+    )
     rep = sub.add_parser("report", help="rebuild report.html of an existing output folder")
     rep.add_argument("output", help="output folder of an earlier run (holds stats.json)")
     rep.add_argument("--examples", type=int, help="rejected examples per reason (default: the run's config)")
-    rep.add_argument("--example-chars", type=int, help="characters shown per example (default: the run's config)")
+    rep.add_argument(
+        "--example-chars", type=int, help="characters shown per example (default: the run's config)"
+    )
     return ap
 
 
@@ -116,8 +141,10 @@ def prepare_output(output: str, overwrite: bool) -> None:
     except Exception as exc:  # missing bucket, denied access, unreachable endpoint
         raise UsageError(f"cannot write to output {output}: {_error_message(exc)}") from exc
     if present and not overwrite:
-        raise UsageError(f"output folder {output} already holds a run ({', '.join(present)}); "
-                         "pass --overwrite to replace it")
+        raise UsageError(
+            f"output folder {output} already holds a run ({', '.join(present)}); "
+            "pass --overwrite to replace it"
+        )
     if SUCCESS_MARKER in present:  # first, so that a half-deleted old run never looks finished
         FileSystems.delete([f"{output}/{SUCCESS_MARKER}"])
         present.remove(SUCCESS_MARKER)
@@ -153,7 +180,9 @@ def _read_unreadable(output: str) -> list[dict[str, str]]:
 
 def finish_output(output: str, cfg: Config) -> None:
     """Remove what the writers leave behind, then write ``_SUCCESS`` (empty), last of all."""
-    leftovers = [f"{output}/{SEQUENCES_TEMP_PREFIX}{b}" for b in cfg.tokenize.buckets] if cfg.tokenize.enabled else []
+    leftovers = (
+        [f"{output}/{SEQUENCES_TEMP_PREFIX}{b}" for b in cfg.tokenize.buckets] if cfg.tokenize.enabled else []
+    )
     leftovers = [p for p in leftovers if _exists(p)]
     if leftovers:
         FileSystems.delete(leftovers)
@@ -165,8 +194,15 @@ def _runner_name(runner: Any) -> str:
     return runner if isinstance(runner, str) else type(runner).__name__
 
 
-def run(inputs: list[str], output: str, cfg: Config, beam_args: list[str], workers: int | None = None,
-        overwrite: bool = False, release: str | None = None) -> dict[str, Any]:
+def run(
+    inputs: list[str],
+    output: str,
+    cfg: Config,
+    beam_args: list[str],
+    workers: int | None = None,
+    overwrite: bool = False,
+    release: str | None = None,
+) -> dict[str, Any]:
     """Run the pipeline and write stats.json; returns the stats. Raises UsageError/InputError."""
     started = time.time()
     output = output.rstrip("/")
@@ -185,8 +221,9 @@ def run(inputs: list[str], output: str, cfg: Config, beam_args: list[str], worke
     total_mb = sum(f.size for f in files) / 1e6
     LOG.info("reading %d file(s), %.1f MB, with %s", len(files), total_mb, _runner_name(runner))
     pipeline = beam.Pipeline(runner=runner, options=options)
-    plan = build_pipeline(pipeline, cfg, files, output, local_runner=isinstance(runner, LocalRunner),
-                          release=release)
+    plan = build_pipeline(
+        pipeline, cfg, files, output, local_runner=isinstance(runner, LocalRunner), release=release
+    )
     # only now, with the graph built (a bad benchmark path or tokenizer has failed by here), is an
     # earlier run's output removed
     prepare_output(output, overwrite)
@@ -202,7 +239,9 @@ def run(inputs: list[str], output: str, cfg: Config, beam_args: list[str], worke
         result.wait_until_finish()
     write_params(f"{output}/{INDEX_DIR}", IndexParams.of(near_params(cfg)), plan.release, __version__)
     counters = run_stats.counters_from_result(result)
-    outputs = {name: run_stats.parquet_rows(f"{output}/{name}") for name in ("documents", "rejected", "sequences")}
+    outputs = {
+        name: run_stats.parquet_rows(f"{output}/{name}") for name in ("documents", "rejected", "sequences")
+    }
     unreadable = [
         {"path": m.path, "error": m.error, "records_read": 0, "partial": False} for m in missing
     ] + _read_unreadable(output)
@@ -211,7 +250,9 @@ def run(inputs: list[str], output: str, cfg: Config, beam_args: list[str], worke
         stage_order=plan.stages,
         config=cfg.resolved(),
         config_hash=cfg.digest(),
-        inputs=[{"path": f.path, "bytes": f.size, "format": f.format, "compression": f.compression} for f in files],
+        inputs=[
+            {"path": f.path, "bytes": f.size, "format": f.format, "compression": f.compression} for f in files
+        ],
         unreadable=unreadable,
         outputs=outputs,
         started=started,
@@ -219,7 +260,8 @@ def run(inputs: list[str], output: str, cfg: Config, beam_args: list[str], worke
     )
     if "pii" in data["stages"] and cfg.pii.enabled:  # a few masked passages per replaced type
         data["stages"]["pii"]["examples"] = report_data.pii_examples(
-            output, cfg.pii.placeholder, cfg.report.examples_per_reason)
+            output, cfg.pii.placeholder, cfg.report.examples_per_reason
+        )
     sequences = sequence_summary(counters)
     if sequences is not None:
         data["sequences"] = sequences
@@ -231,9 +273,15 @@ def run(inputs: list[str], output: str, cfg: Config, beam_args: list[str], worke
         data["mix"] = mix
         for group, g in mix["groups"].items():
             if g["no_documents"] or g["capped"]:
-                LOG.warning("mix.targets.%s: %s (achieved %d of %d tokens)", group,
-                            "no document has this group" if g["no_documents"] else
-                            f"needs more than mix.max_epochs={cfg.mix.max_epochs}", g["achieved"], g["target"])
+                LOG.warning(
+                    "mix.targets.%s: %s (achieved %d of %d tokens)",
+                    group,
+                    "no document has this group"
+                    if g["no_documents"]
+                    else f"needs more than mix.max_epochs={cfg.mix.max_epochs}",
+                    g["achieved"],
+                    g["target"],
+                )
         if sequences is not None:
             sequences["tokens_conserved"] = sequences["tokens"] == mix["tokens"]
     formats = format_summary(counters, cfg.tokenize.formats)
@@ -247,7 +295,9 @@ def run(inputs: list[str], output: str, cfg: Config, beam_args: list[str], worke
         try:
             LOG.info("report written to %s", write_report(output))
         except Exception:  # the data is written; a broken plot must not make the run look failed
-            LOG.warning("could not write report.html (rebuild it with: corpusforge report %s)", output, exc_info=True)
+            LOG.warning(
+                "could not write report.html (rebuild it with: corpusforge report %s)", output, exc_info=True
+            )
     finish_output(output, cfg)
     return data
 
@@ -259,8 +309,15 @@ def _holds_plain_run(output: str) -> bool:
     return any(not child.startswith("part=") for child in incremental.children(f"{output}/documents"))
 
 
-def run_incremental(inputs: list[str], output: str, cfg: Config, beam_args: list[str], workers: int | None = None,
-                    overwrite: bool = False, release: str | None = None) -> dict[str, Any]:
+def run_incremental(
+    inputs: list[str],
+    output: str,
+    cfg: Config,
+    beam_args: list[str],
+    workers: int | None = None,
+    overwrite: bool = False,
+    release: str | None = None,
+) -> dict[str, Any]:
     """``--incremental``: check the manifest (before anything is deleted), run the missing parts,
     write the top-level stats.json, report.html and, last, _SUCCESS."""
     started = time.time()
@@ -279,13 +336,18 @@ def run_incremental(inputs: list[str], output: str, cfg: Config, beam_args: list
         except incremental.ManifestError as exc:
             raise UsageError(str(exc)) from None
         if manifest is None and _holds_plain_run(output):
-            raise UsageError(f"output folder {output} holds a run made without --incremental; "
-                             "pass --overwrite to replace it")
+            raise UsageError(
+                f"output folder {output} holds a run made without --incremental; "
+                "pass --overwrite to replace it"
+            )
         if manifest is not None:
             problems = incremental.manifest_problems(manifest, cfg.digest())
             if problems:
-                raise UsageError(f"cannot continue the incremental run in {output}: " + "; ".join(problems)
-                                 + " (pass --overwrite to start over)")
+                raise UsageError(
+                    f"cannot continue the incremental run in {output}: "
+                    + "; ".join(problems)
+                    + " (pass --overwrite to start over)"
+                )
     else:
         prepare_output(output, True)
         if _exists(incremental.top_success(output)):
@@ -303,7 +365,9 @@ def run_incremental(inputs: list[str], output: str, cfg: Config, beam_args: list
         try:
             write_report(output)
         except Exception:
-            LOG.warning("could not write report.html (rebuild it with: corpusforge report %s)", output, exc_info=True)
+            LOG.warning(
+                "could not write report.html (rebuild it with: corpusforge report %s)", output, exc_info=True
+            )
     with FileSystems.create(incremental.top_success(output)):
         pass  # written last: every part is recorded and the totals are written
     return data
@@ -316,12 +380,16 @@ def summary_table(data: dict[str, Any]) -> str:
         reasons = sorted(s.get("rejected_by_reason", {}).items(), key=lambda kv: -kv[1])[:3]
         top = ", ".join(f"{r}={n}" for r, n in reasons)
         lines.append(f"{name:<16}{s.get('in', 0):>10}{s.get('kept', 0):>10}{s.get('rejected', 0):>10}  {top}")
-    lines.append(f"records read {data['records_read']}: kept {data['kept']} + rejected {data['rejected']}"
-                 f" ({'conserved' if data['conservation_ok'] else 'NOT CONSERVED'}) in {data['wall_time_s']:.1f}s")
+    lines.append(
+        f"records read {data['records_read']}: kept {data['kept']} + rejected {data['rejected']}"
+        f" ({'conserved' if data['conservation_ok'] else 'NOT CONSERVED'}) in {data['wall_time_s']:.1f}s"
+    )
     if data["unreadable_files"]:
         files, read = run_stats.partly_read(data["unreadable_files"])
         note = f", {files} of them partly read: their first {read} record(s) are in this run" if files else ""
-        lines.append(f"unreadable files skipped: {len(data['unreadable_files'])}{note} (listed in stats.json)")
+        lines.append(
+            f"unreadable files skipped: {len(data['unreadable_files'])}{note} (listed in stats.json)"
+        )
     return "\n".join(lines)
 
 
@@ -333,7 +401,9 @@ def _error_message(exc: BaseException) -> str:
             start = text.index(marker)
             return text[start:].splitlines()[0]
     # a worker's traceback: its last "SomeError: message" line says what went wrong
-    error_lines = [ln.strip() for ln in text.splitlines() if re.match(r"^\s*[A-Za-z_.]*(Error|Exception): ", ln)]
+    error_lines = [
+        ln.strip() for ln in text.splitlines() if re.match(r"^\s*[A-Za-z_.]*(Error|Exception): ", ln)
+    ]
     if error_lines:
         return error_lines[-1]
     lines = [ln for ln in text.splitlines() if ln.strip()]
@@ -345,7 +415,10 @@ def _stop_now(exc: BaseException) -> None:
     line and exit at once (Beam's threads would print tracebacks, or wait for the lost worker)."""
     interrupts.stop_workers()
     if isinstance(exc, interrupts.Interrupted):
-        line, status = f"interrupted by {exc.name}: the output is incomplete (no _SUCCESS marker)", 128 + exc.signum
+        line, status = (
+            f"interrupted by {exc.name}: the output is incomplete (no _SUCCESS marker)",
+            128 + exc.signum,
+        )
     else:
         line, status = f"error: {exc.message()} (details in {logs.current_path() or 'the log'})", 1
     sys.stdout.flush()
@@ -365,8 +438,11 @@ def main(argv: list[str] | None = None) -> int:
             data = go(args.input, args.output, cfg, beam_args, args.workers, args.overwrite, args.release)
             print(summary_table(data))
             out = args.output.rstrip("/")
-            written = [e + ("/" if "." not in e else "") for e in OUTPUT_ENTRIES
-                       if e not in (RUN_DIR, SUCCESS_MARKER) and _exists(f"{out}/{e}")]
+            written = [
+                e + ("/" if "." not in e else "")
+                for e in OUTPUT_ENTRIES
+                if e not in (RUN_DIR, SUCCESS_MARKER) and _exists(f"{out}/{e}")
+            ]
             print(f"output: {out}/ ({', '.join(written)}); Beam's log: {logs.current_path()}")
             if not data["conservation_ok"]:
                 print(f"corpusforge: error: {run_stats.conservation_message(data)}", file=sys.stderr)
@@ -384,7 +460,9 @@ def main(argv: list[str] | None = None) -> int:
         if died is not None:  # the runner's error came first: name the worker's death instead
             interrupts.stop_workers()
         message = died.message() if died is not None else _error_message(exc)
-        print(f"corpusforge: error: {message} (details in {logs.current_path() or 'the log'})", file=sys.stderr)
+        print(
+            f"corpusforge: error: {message} (details in {logs.current_path() or 'the log'})", file=sys.stderr
+        )
         return 1
     finally:
         interrupts.restore_signals(previous_handlers)

@@ -108,11 +108,18 @@ def load_manifest(output: str) -> dict[str, Any] | None:
         with FileSystems.open(path) as f:
             manifest = json.loads(f.read().decode("utf-8"))
     except (ValueError, UnicodeDecodeError) as exc:
-        raise ManifestError(f"{path} is not JSON ({exc}); repair it, or pass --overwrite to start over") from None
-    if not isinstance(manifest, dict) or not isinstance(manifest.get("parts"), list) or not all(
-            isinstance(p, dict) and isinstance(p.get("files"), list) for p in manifest["parts"]):
-        raise ManifestError(f"{path} is not a corpusforge manifest (no list of parts with files); "
-                            "pass --overwrite to start over")
+        raise ManifestError(
+            f"{path} is not JSON ({exc}); repair it, or pass --overwrite to start over"
+        ) from None
+    if (
+        not isinstance(manifest, dict)
+        or not isinstance(manifest.get("parts"), list)
+        or not all(isinstance(p, dict) and isinstance(p.get("files"), list) for p in manifest["parts"])
+    ):
+        raise ManifestError(
+            f"{path} is not a corpusforge manifest (no list of parts with files); "
+            "pass --overwrite to start over"
+        )
     return manifest
 
 
@@ -122,17 +129,23 @@ def manifest_problems(manifest: dict[str, Any], config_hash: str) -> list[str]:
     for part in manifest["parts"]:
         name = part.get("name", "?")
         if part.get("config_hash") != config_hash:
-            problems.append(f"the config changed: {name} was made with config hash {part.get('config_hash')}, "
-                            f"this run's is {config_hash}")
+            problems.append(
+                f"the config changed: {name} was made with config hash {part.get('config_hash')}, "
+                f"this run's is {config_hash}"
+            )
         for entry in part["files"]:
             now = file_state(entry["path"])
             if now is None:
                 problems.append(f"input file {entry['path']} recorded in {name} no longer exists")
             elif now.size != entry.get("size"):
-                problems.append(f"input file {entry['path']} recorded in {name} changed "
-                                f"(size {entry.get('size')} -> {now.size})")
+                problems.append(
+                    f"input file {entry['path']} recorded in {name} changed "
+                    f"(size {entry.get('size')} -> {now.size})"
+                )
             elif entry.get("mtime") is not None and now.mtime is not None and now.mtime != entry["mtime"]:
-                problems.append(f"input file {entry['path']} recorded in {name} changed (modified since it was read)")
+                problems.append(
+                    f"input file {entry['path']} recorded in {name} changed (modified since it was read)"
+                )
     return problems
 
 
@@ -153,7 +166,7 @@ def _move_tree(src: str, dst: str) -> None:
         return
     matched = FileSystems.match([src.rstrip("/") + "/**"])[0].metadata_list
     sources = [m.path for m in matched]
-    FileSystems.rename(sources, [dst + s[len(src):] for s in sources])
+    FileSystems.rename(sources, [dst + s[len(src) :] for s in sources])
 
 
 def children(folder: str) -> list[str]:
@@ -164,7 +177,7 @@ def children(folder: str) -> list[str]:
         matched = FileSystems.match([folder.rstrip("/") + "/**"])[0].metadata_list
     except Exception:
         return []
-    return sorted({m.path[len(folder.rstrip("/")) + 1:].split("/")[0] for m in matched})
+    return sorted({m.path[len(folder.rstrip("/")) + 1 :].split("/")[0] for m in matched})
 
 
 def install_part(output: str, staging: str, name: str) -> None:
@@ -207,8 +220,14 @@ def _sum_into(total: dict[str, Any], part: dict[str, Any]) -> None:
             _sum_into(total.setdefault(key, {}), value)
 
 
-def combine_stats(output: str, parts: list[dict[str, Any]], cfg: Config, inputs: list[dict[str, Any]],
-                  started: float, runner: str) -> dict[str, Any]:
+def combine_stats(
+    output: str,
+    parts: list[dict[str, Any]],
+    cfg: Config,
+    inputs: list[dict[str, Any]],
+    started: float,
+    runner: str,
+) -> dict[str, Any]:
     """The top-level stats.json: every part's stage counts summed; outputs read over the union."""
     order: list[str] = []
     stages: dict[str, dict[str, Any]] = {}
@@ -220,7 +239,9 @@ def combine_stats(output: str, parts: list[dict[str, Any]], cfg: Config, inputs:
         for name, summary in data.get("stages", {}).items():
             _sum_into(stages.setdefault(name, {}), summary)
         unreadable += data.get("unreadable_files", [])
-    outputs = {name: run_stats.parquet_rows(f"{output}/{name}") for name in ("documents", "rejected", "sequences")}
+    outputs = {
+        name: run_stats.parquet_rows(f"{output}/{name}") for name in ("documents", "rejected", "sequences")
+    }
     read = sum(d.get("records_read", 0) for d in parts)
     kept, rejected = outputs["documents"]["rows"], outputs["rejected"]["rows"]
     return {
@@ -232,7 +253,9 @@ def combine_stats(output: str, parts: list[dict[str, Any]], cfg: Config, inputs:
         "conservation_ok": read == kept + rejected,
         "stage_order": order,
         "stages": {name: stages.get(name, {}) for name in order + sorted(set(stages) - set(order))},
-        "parts": [{k: d.get(k) for k in ("records_read", "kept", "rejected", "conservation_ok")} for d in parts],
+        "parts": [
+            {k: d.get(k) for k in ("records_read", "kept", "rejected", "conservation_ok")} for d in parts
+        ],
         "inputs": inputs,
         "unreadable_files": unreadable,
         "outputs": outputs,
@@ -248,12 +271,21 @@ def combine_stats(output: str, parts: list[dict[str, Any]], cfg: Config, inputs:
 def part_config(cfg: Config, output: str, part: int) -> Config:
     """The part's config: the user's, deduplicated also against every earlier part's index."""
     c = cfg.model_copy(deep=True)
-    c.dedup.previous = list(cfg.dedup.previous) + [f"{output}/{INDEX_DIR}/{part_name(k)}" for k in range(part)]
+    c.dedup.previous = list(cfg.dedup.previous) + [
+        f"{output}/{INDEX_DIR}/{part_name(k)}" for k in range(part)
+    ]
     return c
 
 
-def run_incremental(files: list[InputFile], output: str, cfg: Config, run_part: RunPart,
-                    manifest: dict[str, Any] | None, started: float, runner: str) -> dict[str, Any]:
+def run_incremental(
+    files: list[InputFile],
+    output: str,
+    cfg: Config,
+    run_part: RunPart,
+    manifest: dict[str, Any] | None,
+    started: float,
+    runner: str,
+) -> dict[str, Any]:
     """Run every part not yet recorded in ``manifest`` (checked by the caller), then the totals.
 
     ``run_part(paths, folder, cfg)`` is one ordinary run (the CLI's), returning its stats.
@@ -264,8 +296,10 @@ def run_incremental(files: list[InputFile], output: str, cfg: Config, run_part: 
     discard_unrecorded(output, len(recorded))
     # one key per file however it is spelled (recorded paths are absolute for local files)
     held = {_file_key(e["path"]) for p in recorded for e in p["files"]}
-    todo = plan_parts([replace(f, path=_file_key(f.path)) for f in files if _file_key(f.path) not in held],
-                      cfg.input.part_mb)
+    todo = plan_parts(
+        [replace(f, path=_file_key(f.path)) for f in files if _file_key(f.path) not in held],
+        cfg.input.part_mb,
+    )
     for files_of_part in todo:
         n = len(recorded)
         name = part_name(n)
@@ -273,14 +307,16 @@ def run_incremental(files: list[InputFile], output: str, cfg: Config, run_part: 
         states = [file_state(f.path) or FileState(f.path, f.size, None) for f in files_of_part]
         data = run_part([f.path for f in files_of_part], staging, part_config(cfg, output, n))
         install_part(output, staging, name)
-        recorded.append({
-            "name": name,
-            "files": [s.as_json() for s in states],
-            "config_hash": cfg.digest(),
-            "corpusforge_version": __version__,
-            "counts": {k: data.get(k) for k in ("records_read", "kept", "rejected")},
-            "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        })
+        recorded.append(
+            {
+                "name": name,
+                "files": [s.as_json() for s in states],
+                "config_hash": cfg.digest(),
+                "corpusforge_version": __version__,
+                "counts": {k: data.get(k) for k in ("records_read", "kept", "rejected")},
+                "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            }
+        )
         _write_json(f"{output}/{MANIFEST}", manifest)
     if _exists(f"{output}/{STAGING}"):
         FileSystems.delete([f"{output}/{STAGING}"])

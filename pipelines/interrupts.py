@@ -113,8 +113,11 @@ def restore_signals(previous: dict[int, object]) -> None:
 
 
 def _thread_died(args: threading.ExceptHookArgs) -> None:
-    _LOG.error("thread %s died", getattr(args.thread, "name", "?"),
-               exc_info=(args.exc_type, args.exc_value, args.exc_traceback))
+    _LOG.error(
+        "thread %s died",
+        getattr(args.thread, "name", "?"),
+        exc_info=(args.exc_type, args.exc_value, args.exc_traceback),
+    )
     match = _WORKER_EXIT.search(str(args.exc_value))
     if match:
         _dead_workers.append(int(match.group(1)))
@@ -157,7 +160,7 @@ def _children(pid: int) -> list[int]:
         except OSError:
             continue
         # pid (comm) state ppid ...: comm may hold spaces, so split after its closing parenthesis
-        fields = stat[stat.rfind(")") + 2:].split()
+        fields = stat[stat.rfind(")") + 2 :].split()
         if len(fields) > 1 and int(fields[1]) == pid:
             out.append(int(entry))
     return out

@@ -68,14 +68,20 @@ STAGES: tuple[StageRow, ...] = (
     StageRow("decontamination", "decontamination", Decontaminate),
     StageRow("language", "language", IdentifyLanguage),
     StageRow("quality", "quality", FilterQuality),
-    StageRow("prompt", "prompt", TagPromptSignals),  # before dedup: with its filter on, a rejected copy never decides a cluster
+    StageRow(
+        "prompt", "prompt", TagPromptSignals
+    ),  # before dedup: with its filter on, a rejected copy never decides a cluster
     # first of dedup: a copy of an earlier release is named as such, whatever this run holds
     StageRow("dedup_previous", "dedup", DeduplicatePrevious.from_section, when=DeduplicatePrevious.wanted),
     StageRow("dedup_exact", "dedup.exact", DeduplicateExact),
     StageRow("dedup_near", "dedup.near", DeduplicateNear),
     StageRow("pii", "pii", ScrubPII),  # after dedup: it changes text that dedup compares in its original form
-    StageRow("toxicity", "toxicity", TagToxicity),  # late: it scores only what survives, and only tags by default
-    StageRow("bias", "bias", TagBiasSignals, reads=("toxicity",)),  # after toxicity: it reads the same classifier
+    StageRow(
+        "toxicity", "toxicity", TagToxicity
+    ),  # late: it scores only what survives, and only tags by default
+    StageRow(
+        "bias", "bias", TagBiasSignals, reads=("toxicity",)
+    ),  # after toxicity: it reads the same classifier
 )
 
 

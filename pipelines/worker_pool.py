@@ -37,8 +37,10 @@ def serve(host: str = "127.0.0.1", port: int = 0):
     bin_dir = os.path.dirname(sys.executable)  # see the module docstring: harnesses run "python"
     if os.path.exists(os.path.join(bin_dir, "python")):
         os.environ["PATH"] = bin_dir + os.pathsep + os.environ.get("PATH", "")
-    server = grpc.server(thread_pool_executor.shared_unbounded_instance(),
-                         options=[("grpc.http2.max_pings_without_data", 0), ("grpc.http2.max_ping_strikes", 0)])
+    server = grpc.server(
+        thread_pool_executor.shared_unbounded_instance(),
+        options=[("grpc.http2.max_pings_without_data", 0), ("grpc.http2.max_ping_strikes", 0)],
+    )
     try:
         bound = server.add_insecure_port(f"{host}:{port}")
     except RuntimeError as e:  # newer grpc raises instead of returning 0
@@ -58,8 +60,11 @@ def serve(host: str = "127.0.0.1", port: int = 0):
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m corpusforge.pipelines.worker_pool", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        prog="python -m corpusforge.pipelines.worker_pool",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     ap.add_argument("--host", default="127.0.0.1", help="address to listen on (default: loopback only)")
     ap.add_argument("--port", type=int, required=True, help="port to listen on (0: any free port)")
     args = ap.parse_args(argv)

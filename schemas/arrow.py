@@ -44,8 +44,10 @@ def arrow_type(hint: typing.Any) -> tuple[pa.DataType, bool]:
     if origin is dict:
         # no map columns: Hugging Face datasets cannot read them (DuckDB, pandas and pyarrow can);
         # annotate the dict with the struct it is written as, as records.PiiCounts does
-        raise TypeError(f"{hint} would be a Parquet map column, which datasets cannot load: "
-                        "give it a struct type with Annotated[dict[...], pa.struct([...])]")
+        raise TypeError(
+            f"{hint} would be a Parquet map column, which datasets cannot load: "
+            "give it a struct type with Annotated[dict[...], pa.struct([...])]"
+        )
     if dataclasses.is_dataclass(hint):
         return pa.struct(_fields_of(hint)), False
     if hint in _SCALARS:
@@ -75,7 +77,7 @@ def rejected_schema() -> pa.Schema:
     """Every document column (all nullable: a record may be rejected before it has an id or text,
     and rejected text can be switched off), then the rejection columns."""
     doc_fields = [f.with_nullable(True) for f in schema_of(records.Document)]
-    return pa.schema(doc_fields + list(schema_of(records.Rejection)))
+    return pa.schema(doc_fields + list(schema_of(records.RejectReason)))
 
 
 def index_schema() -> pa.Schema:

@@ -171,15 +171,33 @@ class DecontaminationConfig(Section):
     detail_chars: int = Field(200, ge=0)
 
 
-PII_ENTITIES = ("EMAIL_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD", "IP_ADDRESS", "IBAN_CODE", "US_SSN",
-                "SECRET", "CREDENTIAL", "PERSON", "LOCATION")
+PII_ENTITIES = (
+    "EMAIL_ADDRESS",
+    "PHONE_NUMBER",
+    "CREDIT_CARD",
+    "IP_ADDRESS",
+    "IBAN_CODE",
+    "US_SSN",
+    "SECRET",
+    "CREDENTIAL",
+    "PERSON",
+    "LOCATION",
+)
 
 
 class PiiConfig(Section):
     enabled: bool = True
     entities: list[Literal[PII_ENTITIES]] = Field(  # type: ignore[valid-type]
-        default_factory=lambda: ["EMAIL_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD", "IP_ADDRESS", "IBAN_CODE", "US_SSN",
-                                 "SECRET", "CREDENTIAL"]
+        default_factory=lambda: [
+            "EMAIL_ADDRESS",
+            "PHONE_NUMBER",
+            "CREDIT_CARD",
+            "IP_ADDRESS",
+            "IBAN_CODE",
+            "US_SSN",
+            "SECRET",
+            "CREDENTIAL",
+        ]
     )
     score_threshold: float = Field(0.5, ge=0.0, le=1.0)
     placeholder: str = "<{entity}>"
@@ -279,7 +297,9 @@ class DedupNearConfig(Section):
 
 
 @lru_cache(maxsize=32)
-def choose_bands(threshold: float, num_perm: int, fp_weight: float = 0.2, fn_weight: float = 0.8) -> tuple[int, int]:
+def choose_bands(
+    threshold: float, num_perm: int, fp_weight: float = 0.2, fn_weight: float = 0.8
+) -> tuple[int, int]:
     """Bands and rows (bands * rows <= num_perm) minimising weighted false-positive and false-negative
     areas around ``threshold`` (the S-curve's knee).
 
@@ -325,7 +345,9 @@ class ControlTokenRule(Section):
 
     field: str = Field(min_length=1)
     bins: list[float] | None = None  # numeric field: ascending edges, a value equal to an edge goes above it
-    names: list[str] | None = Field(None, validate_default=True)  # numeric field: len(bins) + 1 token names, lowest bin first
+    names: list[str] | None = Field(
+        None, validate_default=True
+    )  # numeric field: len(bins) + 1 token names, lowest bin first
     # string field: the values that get a token (fixed before any worker tokenizes); others get none
     values: list[str] | None = None
     fraction: float = Field(1.0, ge=0.0, le=1.0)  # share of documents tagged, by a stable hash of the id
@@ -387,7 +409,9 @@ class TokenizeConfig(Section):
     control_tokens: list[ControlTokenRule] = Field(default_factory=list)  # none: today's output unchanged
     # Outputs: parquet (sequences/), megatron (sequences_megatron/), mds (sequences_mds/); see
     # transforms/tokenize/outputs.py. token_dtype: ids of the trainer formats (auto: by vocabulary).
-    formats: list[Literal["parquet", "megatron", "mds"]] = Field(default_factory=lambda: ["parquet"], min_length=1)
+    formats: list[Literal["parquet", "megatron", "mds"]] = Field(
+        default_factory=lambda: ["parquet"], min_length=1
+    )
     token_dtype: Literal["auto", "uint16", "int32"] = "auto"
     shuffle_seed: int | None = Field(None, ge=0)
     shards: int = Field(0, ge=0)  # trainer-format (and shuffled Parquet) shards; 0: from shard_target_mb
@@ -540,7 +564,9 @@ def _format_error(exc: ValidationError) -> str:
     lines = []
     for err in exc.errors():
         # list items as key[i] (tokenize.control_tokens[0].names), the way the docs spell them
-        path = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in err["loc"]).lstrip(".") or "<root>"
+        path = (
+            "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in err["loc"]).lstrip(".") or "<root>"
+        )
         msg = err["msg"]
         if err["type"] == "extra_forbidden":
             msg = "unknown key"

@@ -29,8 +29,9 @@ PII_COUNTS_TYPE = pa.struct([pa.field(entity, pa.int32(), nullable=False) for en
 PiiCounts = Annotated[dict[str, int], PII_COUNTS_TYPE]
 # Counts whose keys are open-ended (bias categories come from a lexicon a user can extend): a list of
 # (name, count) structs on disk, which every reader takes, where a map would not load in datasets.
-NAMED_COUNTS_TYPE = pa.list_(pa.struct([pa.field("name", pa.string(), nullable=False),
-                                        pa.field("count", pa.int32(), nullable=False)]))
+NAMED_COUNTS_TYPE = pa.list_(
+    pa.struct([pa.field("name", pa.string(), nullable=False), pa.field("count", pa.int32(), nullable=False)])
+)
 NamedCounts = Annotated[dict[str, int], NAMED_COUNTS_TYPE]
 
 
@@ -143,7 +144,7 @@ class Document:
 
 
 @dataclass
-class Rejection:
+class RejectReason:
     """Why a record did not survive. ``reason`` is ``stage:detail`` in lower case."""
 
     reason: str
@@ -153,11 +154,11 @@ class Rejection:
 
 
 @dataclass
-class Rejected:
+class RejectedDocument:
     """A rejected record in flight: the document as the rejecting stage saw it, and why."""
 
     doc: Document
-    rejection: Rejection
+    rejection: RejectReason
 
 
 @dataclass
@@ -205,7 +206,7 @@ class IndexRow:
 
 
 DOCUMENT_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(Document))
-REJECTION_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(Rejection))
+REJECTION_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(RejectReason))
 # Annotations that are flat dataclasses (struct columns); pyarrow wants them as dicts.
 _STRUCT_FIELDS: frozenset[str] = frozenset({"quality_signals", "prompt_signals", "bias"})
 
@@ -234,11 +235,13 @@ def pii_counts_row(counts: dict[str, int]) -> dict[str, int]:
     struct does not have)."""
     unknown = set(counts) - set(PII_ENTITIES)
     if unknown:
-        raise ValueError(f"pii_counts has entity types outside schemas.config.PII_ENTITIES: {sorted(unknown)}")
+        raise ValueError(
+            f"pii_counts has entity types outside schemas.config.PII_ENTITIES: {sorted(unknown)}"
+        )
     return {entity: counts.get(entity, 0) for entity in PII_ENTITIES}
 
 
-def rejected_row(rejected: Rejected, include_text: bool = True) -> dict[str, Any]:
+def rejected_row(rejected: RejectedDocument, include_text: bool = True) -> dict[str, Any]:
     """The Parquet row of a rejected record: every document column, then the rejection columns."""
     row = document_row(rejected.doc)
     if not include_text:
@@ -266,8 +269,8 @@ __all__ = [
     "PackedRow",
     "PromptSignals",
     "REJECTION_FIELDS",
-    "Rejected",
-    "Rejection",
+    "RejectedDocument",
+    "RejectReason",
     "SequenceRow",
     "document_row",
     "field",

@@ -85,7 +85,9 @@ def export(out: Path) -> None:
 
     # Check: the exported model gives the package's probabilities.
     # Load the runtime module from its file: this environment need not have corpusforge installed.
-    spec = importlib.util.spec_from_file_location("toxicity_model", REPO / "transforms" / "toxicity" / "model.py")
+    spec = importlib.util.spec_from_file_location(
+        "toxicity_model", REPO / "transforms" / "toxicity" / "model.py"
+    )
     runtime = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(runtime)
     ours = runtime.LinearToxicityModel.load(out).predict(CHECK_TEXTS)

@@ -84,8 +84,11 @@ def _pipeline_runs_need_the_slow_marker(request: pytest.FixtureRequest):
     yield
     runs = _UNMARKED_RUNS.pop(request.node.nodeid, 0)
     if runs:
-        pytest.fail(f"{request.node.nodeid} ran {runs} pipeline(s) without @pytest.mark.slow "
-                    "(keep `make test-fast` fast)", pytrace=False)
+        pytest.fail(
+            f"{request.node.nodeid} ran {runs} pipeline(s) without @pytest.mark.slow "
+            "(keep `make test-fast` fast)",
+            pytrace=False,
+        )
 
 
 @pytest.fixture

@@ -2,7 +2,7 @@
 
 A stage's logic is a small class with no Beam in it (:class:`DocumentStage`): ``setup`` builds heavy
 objects once per worker, ``process`` turns one document into either a (possibly annotated) document
-or a :class:`Rejection` (or a :class:`Rejected` when the rejected record should carry the stage's
+or a :class:`RejectReason` (or a :class:`RejectedDocument` when the rejected record should carry the stage's
 annotation, e.g. the score that got it rejected). :class:`ApplyStage` wraps any such logic as a composite transform that
 returns ``(kept, rejected)`` through tagged outputs and counts everything with Beam metrics under
 ``corpusforge.<stage>``. Global stages (deduplication, duplicate ids) build their own composites but
@@ -19,7 +19,7 @@ import apache_beam as beam
 from apache_beam import pvalue
 from apache_beam.metrics import Metrics
 
-from corpusforge.schemas.records import Document, Rejected, Rejection
+from corpusforge.schemas.records import Document, RejectedDocument, RejectReason
 
 NAMESPACE_PREFIX = "corpusforge."
 KEPT_TAG = "kept"
@@ -63,7 +63,7 @@ class StageCounters:
         self.inc(KEPT)
         self.inc(CHARS_KEPT, len(doc.text or ""))
 
-    def rejected(self, rejection: Rejection) -> None:
+    def rejected(self, rejection: RejectReason) -> None:
         self.inc(REJECTED_PREFIX + rejection.reason)
 
 
@@ -126,18 +126,18 @@ class DocumentStage(WorkerState):
         state.pop("counters", None)
         return state
 
-    def process(self, doc: Document) -> Document | Rejection | Rejected:
+    def process(self, doc: Document) -> Document | RejectReason | RejectedDocument:
         """The kept (possibly annotated) document, or why it is rejected. Return a
-        :class:`Rejected` instead of a bare :class:`Rejection` to keep the annotations the stage
+        :class:`RejectedDocument` instead of a bare :class:`RejectReason` to keep the annotations the stage
         computed (a detected language, quality signals) on the rejected record."""
         raise NotImplementedError
 
-    def process_batch(self, docs: Sequence[Document]) -> list[Document | Rejection | Rejected]:
+    def process_batch(self, docs: Sequence[Document]) -> list[Document | RejectReason | RejectedDocument]:
         return [self.process(doc) for doc in docs]
 
-    def reject(self, detail: str, info: str | None = None, duplicate_of: str | None = None) -> Rejection:
+    def reject(self, detail: str, info: str | None = None, duplicate_of: str | None = None) -> RejectReason:
         """A rejection named ``<stage>:<detail>`` (lower case, as the data contract says)."""
-        return Rejection(
+        return RejectReason(
             reason=f"{self.name}:{detail}".lower(), stage=self.name, detail=info, duplicate_of=duplicate_of
         )
 
@@ -150,15 +150,15 @@ class _ApplyStageFn(beam.DoFn):
     def setup(self) -> None:
         self.counters = self.logic.ready().counters
 
-    def _route(self, doc: Document, outcome: Document | Rejection | Rejected) -> Iterable[Any]:
-        if isinstance(outcome, Rejected):
+    def _route(self, doc: Document, outcome: Document | RejectReason | RejectedDocument) -> Iterable[Any]:
+        if isinstance(outcome, RejectedDocument):
             # The stage annotated the document before rejecting it (e.g. toxicity keeps the score
             # that got the document rejected), so rejected/ shows the annotation.
             self.counters.rejected(outcome.rejection)
             yield pvalue.TaggedOutput(REJECTED_TAG, outcome)
-        elif isinstance(outcome, Rejection):
+        elif isinstance(outcome, RejectReason):
             self.counters.rejected(outcome)
-            yield pvalue.TaggedOutput(REJECTED_TAG, Rejected(doc, outcome))
+            yield pvalue.TaggedOutput(REJECTED_TAG, RejectedDocument(doc, outcome))
         else:
             self.counters.kept(outcome)
             yield outcome

@@ -112,10 +112,17 @@ class _PinnedContext:
 class BoundedBundleManager(fn_runner.BundleManager):
     """Runs one stage input as bounded bundles, one thread per worker pulling the next bundle."""
 
-    def __init__(self, bundle_context_manager: Any, progress_frequency: Any = None,
-                 cache_token_generator: Any = None, bundle_bytes: int = BUNDLE_BYTES,
-                 on_bundle: Callable[[str, Any], None] | None = None) -> None:
-        super().__init__(bundle_context_manager, progress_frequency, cache_token_generator=cache_token_generator)
+    def __init__(
+        self,
+        bundle_context_manager: Any,
+        progress_frequency: Any = None,
+        cache_token_generator: Any = None,
+        bundle_bytes: int = BUNDLE_BYTES,
+        on_bundle: Callable[[str, Any], None] | None = None,
+    ) -> None:
+        super().__init__(
+            bundle_context_manager, progress_frequency, cache_token_generator=cache_token_generator
+        )
         self._bundle_bytes = bundle_bytes
         self._on_bundle = on_bundle  # (stage name, InstructionResponse) after each bundle
 
@@ -130,8 +137,11 @@ class BoundedBundleManager(fn_runner.BundleManager):
         errors: list[BaseException] = []
 
         def work(handler: Any) -> None:
-            manager = fn_runner.BundleManager(_PinnedContext(context, handler), self._progress_frequency,
-                                              cache_token_generator=self._cache_token_generator)
+            manager = fn_runner.BundleManager(
+                _PinnedContext(context, handler),
+                self._progress_frequency,
+                cache_token_generator=self._cache_token_generator,
+            )
             while not errors:
                 try:
                     index, bundle = todo.get_nowait()
@@ -140,8 +150,9 @@ class BoundedBundleManager(fn_runner.BundleManager):
                 try:
                     # timers (if any) go with the first bundle, as Beam's parallel manager does
                     timers = fired_timers if index == 0 else {}
-                    results[index] = manager.process_bundle(bundle, expected_outputs, timers,
-                                                            expected_output_timers, dry_run)
+                    results[index] = manager.process_bundle(
+                        bundle, expected_outputs, timers, expected_output_timers, dry_run
+                    )
                     if self._on_bundle is not None:
                         self._on_bundle(context.stage.name, results[index][0])
                 except BaseException as exc:  # re-raised on the caller's thread below
@@ -169,7 +180,8 @@ def _merge(results: list[Any]) -> Any:
         error = error or response.error
     merged = beam_fn_api_pb2.InstructionResponse(
         process_bundle=beam_fn_api_pb2.ProcessBundleResponse(
-            monitoring_infos=monitoring_infos.consolidate(infos)),
+            monitoring_infos=monitoring_infos.consolidate(infos)
+        ),
         error=error,
     )
     return merged, splits

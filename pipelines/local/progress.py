@@ -60,8 +60,13 @@ class Progress:
 
     MIN_GAP_S = 1.0  # a stage change is logged unless a line went out less than this long ago
 
-    def __init__(self, stages: list[str], every_s: float = 30.0, log: Callable[[str], None] | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        stages: list[str],
+        every_s: float = 30.0,
+        log: Callable[[str], None] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.stages = stages
         self.every_s = every_s
         self.log = log or LOG.info
@@ -95,8 +100,15 @@ class Progress:
                 c = self.counts.get(name)
                 if c and c.get("in"):
                     rejected = sum(v for k, v in c.items() if k.startswith("rejected:"))
-                    parts.append(f"{name} {c['in']:,} in/{c.get('kept', 0):,} kept" + (f"/{rejected:,} rej" if rejected else ""))
-            running = "running: " + (", ".join(self.current) or "starting") if not self._finished else "pipeline done"
+                    parts.append(
+                        f"{name} {c['in']:,} in/{c.get('kept', 0):,} kept"
+                        + (f"/{rejected:,} rej" if rejected else "")
+                    )
+            running = (
+                "running: " + (", ".join(self.current) or "starting")
+                if not self._finished
+                else "pipeline done"
+            )
         return f"[{elapsed:6.0f}s] {running}" + (f" | {'; '.join(parts)}" if parts else "")
 
     def emit(self) -> None:
@@ -135,7 +147,7 @@ def counter_deltas(monitoring_infos: Any) -> dict[tuple[str, str], int]:
     for key, value in counters.items():
         ns = key.metric.namespace
         if ns.startswith(NAMESPACE_PREFIX):
-            out[(ns[len(NAMESPACE_PREFIX):], key.metric.name)] += int(value or 0)
+            out[(ns[len(NAMESPACE_PREFIX) :], key.metric.name)] += int(value or 0)
     return dict(out)
 
 

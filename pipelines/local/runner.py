@@ -52,7 +52,9 @@ def local_options(workers: int | None = None, extra: list[str] | None = None) ->
     """Pipeline options for a local multi-process run with ``workers`` processes (default: cores)."""
     options = PipelineOptions(extra or [])
     direct = options.view_as(DirectOptions)
-    if direct.direct_running_mode in (None, "in_memory") and "--direct_running_mode" not in " ".join(extra or []):
+    if direct.direct_running_mode in (None, "in_memory") and "--direct_running_mode" not in " ".join(
+        extra or []
+    ):
         direct.direct_running_mode = "multi_processing"
     if not any(a.startswith("--default_sdk_harness_log_level") for a in (extra or [])):
         options.view_as(WorkerOptions).default_sdk_harness_log_level = "WARNING"
@@ -69,6 +71,8 @@ def resolve_runner(options: PipelineOptions):
     if name in LOCAL_RUNNER_NAMES:
         return LocalRunner()
     if str(name).lower().startswith("prism"):
-        raise ValueError("the Prism runner downloads a binary at start and is not supported offline; "
-                         "use the default local runner, PortableRunner, DataflowRunner, SparkRunner or FlinkRunner")
+        raise ValueError(
+            "the Prism runner downloads a binary at start and is not supported offline; "
+            "use the default local runner, PortableRunner, DataflowRunner, SparkRunner or FlinkRunner"
+        )
     return name

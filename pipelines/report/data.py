@@ -27,7 +27,9 @@ _IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?\b
 _CARD = re.compile(r"(?<![\d-])\d(?:[ -]?\d){12,18}(?![\d-])")
 _IPV4 = re.compile(r"(?<![\d.])(?:\d{1,3}\.){3}\d{1,3}(?!\.?\d)")
 _PHONE = re.compile(r"(?<![\w-])\+?\(?\d[\d ().-]{6,}\d(?:\s?(?:x|ext\.?)\s?\d{1,5})?(?![\w-])")
-_DATE = re.compile(r"\(?(?:\d{4}([./-])\d{1,2}\1\d{1,2}|\d{1,2}([./-])\d{1,2}\2\d{2,4})(?:[ T]\d{1,2}(?::\d{2})*)?")
+_DATE = re.compile(
+    r"\(?(?:\d{4}([./-])\d{1,2}\1\d{1,2}|\d{1,2}([./-])\d{1,2}\2\d{2,4})(?:[ T]\d{1,2}(?::\d{2})*)?"
+)
 _DECIMAL = re.compile(r"\d+[.,]\d{1,3}")
 _YEAR = re.compile(r"1\d{3}|20\d{2}")
 
@@ -120,8 +122,16 @@ def funnel(stats: dict[str, Any]) -> list[FunnelRow]:
         s = stats.get("stages", {}).get(name)
         if not s or name == "read":
             continue
-        rows.append(FunnelRow(name, s.get("in", 0), s.get("kept", 0), s.get("rejected", 0),
-                              s.get("chars_in", 0), s.get("chars_kept", 0)))
+        rows.append(
+            FunnelRow(
+                name,
+                s.get("in", 0),
+                s.get("kept", 0),
+                s.get("rejected", 0),
+                s.get("chars_in", 0),
+                s.get("chars_kept", 0),
+            )
+        )
     return rows
 
 
@@ -145,7 +155,7 @@ def prefixed_counters(stats: dict[str, Any], stages: Iterable[str], prefix: str)
     for stage in stages:
         for key, n in stats.get("stages", {}).get(stage, {}).get("counters", {}).items():
             if key.startswith(prefix):
-                k = key[len(prefix):]
+                k = key[len(prefix) :]
                 out[k] = out.get(k, 0) + int(n)
     return most_first(out)
 
@@ -168,7 +178,9 @@ class BucketRow:
 _BUCKET_KEY = re.compile(r"^(rows|tokens|padding):bucket=(\d+)$")
 
 
-def sequence_buckets(stats: dict[str, Any], stages: Iterable[str] = ("tokenize", "bucket")) -> list[BucketRow]:
+def sequence_buckets(
+    stats: dict[str, Any], stages: Iterable[str] = ("tokenize", "bucket")
+) -> list[BucketRow]:
     found: dict[int, dict[str, int]] = {}
     for stage in stages:
         for key, n in stats.get("stages", {}).get(stage, {}).get("counters", {}).items():
@@ -176,7 +188,10 @@ def sequence_buckets(stats: dict[str, Any], stages: Iterable[str] = ("tokenize",
             if m:
                 slot = found.setdefault(int(m.group(2)), {})
                 slot[m.group(1)] = slot.get(m.group(1), 0) + int(n)
-    return [BucketRow(b, v.get("rows", 0), v.get("tokens", 0), v.get("padding", 0)) for b, v in sorted(found.items())]
+    return [
+        BucketRow(b, v.get("rows", 0), v.get("tokens", 0), v.get("padding", 0))
+        for b, v in sorted(found.items())
+    ]
 
 
 # --- thresholds from the config ------------------------------------------------------------------
@@ -257,11 +272,18 @@ def _example(cols: dict[str, list[Any]], row: int, max_chars: int) -> Example:
         values = cols.get(column)
         return values[row] if values else None
 
-    return Example(id=str(get("id")), reason=get("reason") or "", detail=example_text(get("detail"), 200),
-                   duplicate_of=get("duplicate_of") or "", text=example_text(get("text"), max_chars))
+    return Example(
+        id=str(get("id")),
+        reason=get("reason") or "",
+        detail=example_text(get("detail"), 200),
+        duplicate_of=get("duplicate_of") or "",
+        text=example_text(get("text"), max_chars),
+    )
 
 
-def _pick_examples(folder: str, group_by: str | None, per_group: int, max_chars: int) -> dict[str, list[Example]]:
+def _pick_examples(
+    folder: str, group_by: str | None, per_group: int, max_chars: int
+) -> dict[str, list[Example]]:
     """A few rows of ``folder`` per value of ``group_by`` (one group "" without it), masked and cut.
 
     Two passes so that only a handful of texts are ever read: the first reads the small ``id`` (and
@@ -302,8 +324,10 @@ def _pick_examples(folder: str, group_by: str | None, per_group: int, max_chars:
                     cols = pf.read_row_group(rg, columns=present).to_pydict()
                     for r in row_ids:
                         rows[(path, rg, r)] = _example(cols, r, max_chars)
-    return {group: [rows[(p, rg, r)] for _, p, rg, r in slot if (p, rg, r) in rows]
-            for group, slot in sorted(picks.items())}
+    return {
+        group: [rows[(p, rg, r)] for _, p, rg, r in slot if (p, rg, r) in rows]
+        for group, slot in sorted(picks.items())
+    }
 
 
 def rejected_examples(output_dir: str, per_reason: int, max_chars: int) -> dict[str, list[Example]]:
@@ -316,7 +340,9 @@ def kept_examples(output_dir: str, count: int, max_chars: int) -> list[Example]:
     return _pick_examples(f"{output_dir}/documents", None, count, max_chars).get("", [])
 
 
-def pii_examples(output_dir: str, placeholder: str, per_type: int, context_chars: int = 60) -> dict[str, list[str]]:
+def pii_examples(
+    output_dir: str, placeholder: str, per_type: int, context_chars: int = 60
+) -> dict[str, list[str]]:
     """A few masked passages per PII type from ``documents/``: the text around a placeholder.
 
     Shows what the scrubber replaced without showing what it replaced (the text already holds only
@@ -327,7 +353,9 @@ def pii_examples(output_dir: str, placeholder: str, per_type: int, context_chars
         return {}
     picks: dict[str, list[tuple[str, str, int, int]]] = {}
     for path, rg, cols in _iter_row_groups(f"{output_dir}/documents", ["id", "pii_counts"]):
-        for row, (rid, counts) in enumerate(zip(cols.get("id", []), cols.get("pii_counts", []), strict=False)):
+        for row, (rid, counts) in enumerate(
+            zip(cols.get("id", []), cols.get("pii_counts", []), strict=False)
+        ):
             items = counts.items() if isinstance(counts, dict) else (counts or [])
             for entity, n in items:
                 if n:

@@ -31,8 +31,12 @@ REPORT_FILE = "report.html"
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
 
 # Histograms drawn by a dedicated section; every other histogram lands in "other distributions".
-_DEDICATED = {("validate", LENGTH_HISTOGRAM), (OUTPUT_STAGE, LENGTH_HISTOGRAM), ("toxicity", "toxicity_score"),
-              ("language", "lang_score")}
+_DEDICATED = {
+    ("validate", LENGTH_HISTOGRAM),
+    (OUTPUT_STAGE, LENGTH_HISTOGRAM),
+    ("toxicity", "toxicity_score"),
+    ("language", "lang_score"),
+}
 _DEDICATED_STAGES = {"quality", "dedup_exact", "dedup_near"}
 
 
@@ -59,18 +63,25 @@ class Section:
         )
 
     def not_run(self, stage: str, why: str = "stage not run") -> None:
-        self.body.append(f'<p class="not-run" data-not-run="{esc(stage)}">{esc(why)}: <code>{esc(stage)}</code></p>')
+        self.body.append(
+            f'<p class="not-run" data-not-run="{esc(stage)}">{esc(why)}: <code>{esc(stage)}</code></p>'
+        )
 
     def table(self, name: str, header: list[str], rows: list[list[tuple[str, Any]]]) -> None:
         """Rows of ``(data-key, value)`` cells; the data-key lets tests compare figures with stats.json."""
         head = "".join(f"<th>{esc(h)}</th>" for h in header)
         body = "".join(
-            "<tr>" + "".join(
+            "<tr>"
+            + "".join(
                 f'<td data-key="{esc(k)}">{esc(num(v) if isinstance(v, int | float) and not isinstance(v, bool) else v)}</td>'
-                for k, v in row) + "</tr>"
+                for k, v in row
+            )
+            + "</tr>"
             for row in rows
         )
-        self.body.append(f'<table data-table="{esc(name)}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>')
+        self.body.append(
+            f'<table data-table="{esc(name)}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+        )
 
     def html(self) -> str:
         return f'<section id="{esc(self.key)}" data-section="{esc(self.key)}"><h2>{esc(self.title)}</h2>{"".join(self.body)}</section>'
@@ -95,16 +106,32 @@ def _summary(inp: ReportInputs) -> Section:
     s = inp.stats
     sec = Section("summary", "Run summary")
     ok = s.get("conservation_ok")
-    sec.table("summary", ["records read", "kept", "rejected", "conserved", "wall time (s)", "runner", "config hash"], [[
-        ("records_read", s.get("records_read", 0)), ("kept", s.get("kept", 0)), ("rejected", s.get("rejected", 0)),
-        ("conservation_ok", "yes" if ok else "NO"), ("wall_time_s", s.get("wall_time_s", 0.0)),
-        ("runner", s.get("runner", "")), ("config_hash", s.get("config_hash", "")),
-    ]])
+    sec.table(
+        "summary",
+        ["records read", "kept", "rejected", "conserved", "wall time (s)", "runner", "config hash"],
+        [
+            [
+                ("records_read", s.get("records_read", 0)),
+                ("kept", s.get("kept", 0)),
+                ("rejected", s.get("rejected", 0)),
+                ("conservation_ok", "yes" if ok else "NO"),
+                ("wall_time_s", s.get("wall_time_s", 0.0)),
+                ("runner", s.get("runner", "")),
+                ("config_hash", s.get("config_hash", "")),
+            ]
+        ],
+    )
     if s.get("unreadable_files"):
         files, read = partly_read(s["unreadable_files"])
-        note = f" {files} of them were partly read: their first {read:,} record(s) are in this run." if files else ""
-        sec.body.append(f"<p class=warn>{len(s['unreadable_files'])} unreadable input file(s) were skipped "
-                        f"(listed in stats.json).{note}</p>")
+        note = (
+            f" {files} of them were partly read: their first {read:,} record(s) are in this run."
+            if files
+            else ""
+        )
+        sec.body.append(
+            f"<p class=warn>{len(s['unreadable_files'])} unreadable input file(s) were skipped "
+            f"(listed in stats.json).{note}</p>"
+        )
     return sec
 
 
@@ -115,11 +142,22 @@ def _funnel(inp: ReportInputs) -> Section:
         sec.not_run("validate", "no stage counted anything")
         return sec
     sec.plot("funnel", plots.funnel_chart(rows), "documents and characters in and kept, per stage")
-    sec.table("funnel", ["stage", "in", "kept", "rejected", "kept %", "chars in", "chars kept"], [[
-        ("stage", r.stage), ("in", r.docs_in), ("kept", r.docs_kept), ("rejected", r.rejected),
-        ("kept_pct", f"{100 * r.docs_kept / r.docs_in:.1f}%" if r.docs_in else "–"),
-        ("chars_in", r.chars_in), ("chars_kept", r.chars_kept),
-    ] for r in rows])
+    sec.table(
+        "funnel",
+        ["stage", "in", "kept", "rejected", "kept %", "chars in", "chars kept"],
+        [
+            [
+                ("stage", r.stage),
+                ("in", r.docs_in),
+                ("kept", r.docs_kept),
+                ("rejected", r.rejected),
+                ("kept_pct", f"{100 * r.docs_kept / r.docs_in:.1f}%" if r.docs_in else "–"),
+                ("chars_in", r.chars_in),
+                ("chars_kept", r.chars_kept),
+            ]
+            for r in rows
+        ],
+    )
     return sec
 
 
@@ -129,7 +167,11 @@ def _rejections(inp: ReportInputs) -> Section:
     if not items:
         sec.body.append('<p class="none">nothing was rejected</p>')
         return sec
-    sec.plot("rejections", plots.hbar_chart(items, "records rejected", plots.REJECTED_COLOR), "records rejected per reason")
+    sec.plot(
+        "rejections",
+        plots.hbar_chart(items, "records rejected", plots.REJECTED_COLOR),
+        "records rejected per reason",
+    )
     sec.table("rejections", ["reason", "records"], [[("reason", r), ("count", n)] for r, n in items])
     return sec
 
@@ -141,19 +183,35 @@ def _language(inp: ReportInputs) -> Section:
         return sec
     dropped = {r.split(":", 1)[1]: n for r, n in rd.rejections(inp.stats) if r.startswith("language:")}
     if inp.languages or dropped:
-        langs = sorted(set(inp.languages) | set(dropped), key=lambda k: (-(inp.languages.get(k, 0) + dropped.get(k, 0)), k))
-        sec.plot("languages", plots.hbar_split_chart(
-            [(k, inp.languages.get(k, 0), dropped.get(k, 0)) for k in langs], "documents"),
-            "documents per language: kept (from documents/) and rejected by the language filter")
-        sec.table("languages", ["language", "kept", "rejected"],
-                  [[("lang", k), ("kept", inp.languages.get(k, 0)), ("rejected", dropped.get(k, 0))] for k in langs])
+        langs = sorted(
+            set(inp.languages) | set(dropped),
+            key=lambda k: (-(inp.languages.get(k, 0) + dropped.get(k, 0)), k),
+        )
+        sec.plot(
+            "languages",
+            plots.hbar_split_chart(
+                [(k, inp.languages.get(k, 0), dropped.get(k, 0)) for k in langs], "documents"
+            ),
+            "documents per language: kept (from documents/) and rejected by the language filter",
+        )
+        sec.table(
+            "languages",
+            ["language", "kept", "rejected"],
+            [
+                [("lang", k), ("kept", inp.languages.get(k, 0)), ("rejected", dropped.get(k, 0))]
+                for k in langs
+            ],
+        )
     else:
         sec.not_run("language", "no language tags recorded")
     score = rd.histogram(inp.stats, "language", "lang_score")
     if score:
         marks = rd.thresholds(_cfg(inp, "language"), "score")
-        sec.plot("lang_score", plots.histogram_chart([("documents", score)], "language score", marks),
-                 "language identification confidence")
+        sec.plot(
+            "lang_score",
+            plots.histogram_chart([("documents", score)], "language score", marks),
+            "language identification confidence",
+        )
     return sec
 
 
@@ -164,19 +222,30 @@ def _lengths(inp: ReportInputs) -> Section:
     if not before and not after:
         sec.not_run("validate", "no length histograms recorded")
         return sec
-    series = [(f"before ({sum(b.count for b in before):,} docs)", before), (f"kept ({sum(b.count for b in after):,} docs)", after)]
-    sec.plot("lengths", plots.histogram_chart(series, "characters per document", density=True),
-             "document length (characters), share of documents per bucket")
+    series = [
+        (f"before ({sum(b.count for b in before):,} docs)", before),
+        (f"kept ({sum(b.count for b in after):,} docs)", after),
+    ]
+    sec.plot(
+        "lengths",
+        plots.histogram_chart(series, "characters per document", density=True),
+        "document length (characters), share of documents per bucket",
+    )
     return sec
 
 
-def _histograms_of(inp: ReportInputs, sec: Section, stage: str, xlabel: str, config_key: str | None = None) -> int:
+def _histograms_of(
+    inp: ReportInputs, sec: Section, stage: str, xlabel: str, config_key: str | None = None
+) -> int:
     hists = inp.stats.get("stages", {}).get(stage, {}).get("histograms", {})
     config = _cfg(inp, config_key or stage)
     for name in sorted(hists):
         marks = rd.thresholds(config, name)
-        sec.plot(f"{stage}.{name}", plots.histogram_chart([("documents", rd.buckets(hists[name]))], xlabel or name, marks),
-                 f"{stage}: {name}" + (" (dashed: thresholds)" if marks else ""))
+        sec.plot(
+            f"{stage}.{name}",
+            plots.histogram_chart([("documents", rd.buckets(hists[name]))], xlabel or name, marks),
+            f"{stage}: {name}" + (" (dashed: thresholds)" if marks else ""),
+        )
     return len(hists)
 
 
@@ -198,14 +267,17 @@ def _duplicates(inp: ReportInputs) -> Section:
     shown = sum(_histograms_of(inp, sec, s, "cluster size", "dedup") for s in ran)
     removed = [(r, n) for r, n in rd.rejections(inp.stats) if r.startswith("dedup:")]
     if removed:
-        sec.table("duplicates", ["reason", "records removed"], [[("reason", r), ("count", n)] for r, n in removed])
+        sec.table(
+            "duplicates", ["reason", "records removed"], [[("reason", r), ("count", n)] for r, n in removed]
+        )
     elif not shown:
         sec.not_run(", ".join(ran), "no duplicates found by")
     return sec
 
 
-def _counter_section(inp: ReportInputs, key: str, title: str, stages: tuple[str, ...], prefix: str,
-                     xlabel: str, what: str) -> Section:
+def _counter_section(
+    inp: ReportInputs, key: str, title: str, stages: tuple[str, ...], prefix: str, xlabel: str, what: str
+) -> Section:
     sec = Section(key, title)
     if not any(rd.stage_ran(inp.stats, s) for s in stages):
         sec.not_run(", ".join(stages))
@@ -221,12 +293,16 @@ def _counter_section(inp: ReportInputs, key: str, title: str, stages: tuple[str,
 
 def _pii(inp: ReportInputs) -> Section:
     """Replacements per type, then a few masked passages per type (stats.json's pii examples)."""
-    sec = _counter_section(inp, "pii", "PII replacements per type", ("pii",), "replaced:", "replacements", "type")
+    sec = _counter_section(
+        inp, "pii", "PII replacements per type", ("pii",), "replaced:", "replacements", "type"
+    )
     examples = inp.stats.get("stages", {}).get("pii", {}).get("examples") or {}
     for entity, passages in examples.items():
         items = "".join(f"<li><pre>{esc(p)}</pre></li>" for p in passages)
-        sec.body.append(f"<details><summary>{esc(entity)}: masked examples ({len(passages)} shown)</summary>"
-                        f"<ul class=examples>{items}</ul></details>")
+        sec.body.append(
+            f"<details><summary>{esc(entity)}: masked examples ({len(passages)} shown)</summary>"
+            f"<ul class=examples>{items}</ul></details>"
+        )
     return sec
 
 
@@ -240,9 +316,16 @@ def _toxicity(inp: ReportInputs) -> Section:
         sec.not_run("toxicity", "no toxicity_score histogram recorded by")
         return sec
     threshold = _cfg(inp, "toxicity").get("threshold")
-    marks = [("threshold", float(threshold))] if isinstance(threshold, int | float) and not isinstance(threshold, bool) else []
-    sec.plot("toxicity", plots.histogram_chart([("documents", scores)], "toxicity score", marks),
-             "toxicity score distribution (dashed: threshold)")
+    marks = (
+        [("threshold", float(threshold))]
+        if isinstance(threshold, int | float) and not isinstance(threshold, bool)
+        else []
+    )
+    sec.plot(
+        "toxicity",
+        plots.histogram_chart([("documents", scores)], "toxicity score", marks),
+        "toxicity score distribution (dashed: threshold)",
+    )
     return sec
 
 
@@ -257,18 +340,40 @@ def _bias(inp: ReportInputs) -> Section:
     if not cats:
         sec.not_run("bias", "no lexicon mention found by")
         return sec
-    rate = [(name, [fig.get("per_million_words", {}).get(c, 0.0) for c in cats])
-            for name, fig in (("before filtering", before), ("kept", kept))]
-    sec.plot("bias.rates", plots.hbar_pair_chart(cats, rate, "mentions per million words"),
-             "mentions per million words, per category, before filtering and kept")
-    share = [(name, [fig.get("toxic_share", {}).get(c, 0.0) for c in cats])
-             for name, fig in (("before filtering", before), ("kept", kept))]
-    sec.plot("bias.toxic", plots.hbar_pair_chart(cats, share, "share of mentions in toxic lines"),
-             "share of each category's mentions in a line the toxicity classifier scores at or above its threshold")
-    sec.table("bias", ["corpus", "documents", "words", "female:male"], [[
-        ("corpus", name), ("documents", fig.get("documents", 0)), ("words", fig.get("words", 0)),
-        ("female_male_ratio", "–" if fig.get("female_male_ratio") is None else f"{fig['female_male_ratio']:.3f}"),
-    ] for name, fig in (("before filtering", before), ("kept", kept))])
+    rate = [
+        (name, [fig.get("per_million_words", {}).get(c, 0.0) for c in cats])
+        for name, fig in (("before filtering", before), ("kept", kept))
+    ]
+    sec.plot(
+        "bias.rates",
+        plots.hbar_pair_chart(cats, rate, "mentions per million words"),
+        "mentions per million words, per category, before filtering and kept",
+    )
+    share = [
+        (name, [fig.get("toxic_share", {}).get(c, 0.0) for c in cats])
+        for name, fig in (("before filtering", before), ("kept", kept))
+    ]
+    sec.plot(
+        "bias.toxic",
+        plots.hbar_pair_chart(cats, share, "share of mentions in toxic lines"),
+        "share of each category's mentions in a line the toxicity classifier scores at or above its threshold",
+    )
+    sec.table(
+        "bias",
+        ["corpus", "documents", "words", "female:male"],
+        [
+            [
+                ("corpus", name),
+                ("documents", fig.get("documents", 0)),
+                ("words", fig.get("words", 0)),
+                (
+                    "female_male_ratio",
+                    "–" if fig.get("female_male_ratio") is None else f"{fig['female_male_ratio']:.3f}",
+                ),
+            ]
+            for name, fig in (("before filtering", before), ("kept", kept))
+        ],
+    )
     sec.body.append(f"<p>{esc(bias.get('note', ''))}</p>")
     return sec
 
@@ -285,21 +390,62 @@ def _sequences(inp: ReportInputs) -> Section:
         return sec
     sec.plot("sequences", plots.buckets_chart(rows), "rows, tokens and padding per sequence bucket")
     total_t, total_p = sum(r.tokens for r in rows), sum(r.padding for r in rows)
-    sec.table("sequences", ["bucket", "rows", "tokens", "padding", "padding waste"], [
-        [("bucket", r.bucket), ("rows", r.rows), ("tokens", r.tokens), ("padding", r.padding), ("waste", f"{r.waste:.1%}")]
-        for r in rows] + [[("bucket", "all"), ("rows", sum(r.rows for r in rows)), ("tokens", total_t),
-                           ("padding", total_p), ("waste", f"{total_p / (total_t + total_p) if total_t + total_p else 0:.1%}")]])
+    sec.table(
+        "sequences",
+        ["bucket", "rows", "tokens", "padding", "padding waste"],
+        [
+            [
+                ("bucket", r.bucket),
+                ("rows", r.rows),
+                ("tokens", r.tokens),
+                ("padding", r.padding),
+                ("waste", f"{r.waste:.1%}"),
+            ]
+            for r in rows
+        ]
+        + [
+            [
+                ("bucket", "all"),
+                ("rows", sum(r.rows for r in rows)),
+                ("tokens", total_t),
+                ("padding", total_p),
+                ("waste", f"{total_p / (total_t + total_p) if total_t + total_p else 0:.1%}"),
+            ]
+        ],
+    )
     controls = inp.stats.get("control_tokens")
     if controls:  # tokenize.control_tokens: kept documents per control token
-        sec.table("control_tokens", ["control token", "id", "documents"], [
-            [("token", t), ("id", str(controls.get("ids", {}).get(t, ""))), ("documents", n)]
-            for t, n in controls["documents"].items()])
+        sec.table(
+            "control_tokens",
+            ["control token", "id", "documents"],
+            [
+                [("token", t), ("id", str(controls.get("ids", {}).get(t, ""))), ("documents", n)]
+                for t, n in controls["documents"].items()
+            ],
+        )
     mix = inp.stats.get("mix")
     if mix:  # token-budget mixing: what each group was asked for, had, and gave
-        sec.table("mix", ["group", "target tokens", "available", "achieved", "note"], [
-            [("group", g), ("target", m["target"]), ("available", m["available"]), ("achieved", m["achieved"]),
-             ("note", "no documents" if m["no_documents"] else f"capped at {mix['max_epochs']} epochs" if m["capped"] else "")]
-            for g, m in mix["groups"].items()])
+        sec.table(
+            "mix",
+            ["group", "target tokens", "available", "achieved", "note"],
+            [
+                [
+                    ("group", g),
+                    ("target", m["target"]),
+                    ("available", m["available"]),
+                    ("achieved", m["achieved"]),
+                    (
+                        "note",
+                        "no documents"
+                        if m["no_documents"]
+                        else f"capped at {mix['max_epochs']} epochs"
+                        if m["capped"]
+                        else "",
+                    ),
+                ]
+                for g, m in mix["groups"].items()
+            ],
+        )
     return sec
 
 
@@ -310,8 +456,11 @@ def _other(inp: ReportInputs) -> Section | None:
             continue
         for name, hist in sorted(s.get("histograms", {}).items()):
             if (stage, name) not in _DEDICATED:
-                sec.plot(f"{stage}.{name}", plots.histogram_chart([("documents", rd.buckets(hist))], name),
-                         f"{stage}: {name}")
+                sec.plot(
+                    f"{stage}.{name}",
+                    plots.histogram_chart([("documents", rd.buckets(hist))], name),
+                    f"{stage}: {name}",
+                )
     return sec if sec.body else None
 
 
@@ -330,42 +479,80 @@ def _kept(inp: ReportInputs) -> Section:
     if not inp.kept:
         sec.body.append('<p class="none">no kept documents to show</p>')
         return sec
-    sec.body.append(f'<details data-kept="{len(inp.kept)}"><summary>{len(inp.kept)} kept documents, chosen by a '
-                    f"stable hash of their id (text cut short, contact-like spans masked)</summary>"
-                    f"<ul class=examples>{_example_items(inp.kept)}</ul></details>")
+    sec.body.append(
+        f'<details data-kept="{len(inp.kept)}"><summary>{len(inp.kept)} kept documents, chosen by a '
+        f"stable hash of their id (text cut short, contact-like spans masked)</summary>"
+        f"<ul class=examples>{_example_items(inp.kept)}</ul></details>"
+    )
     return sec
 
 
 def _examples(inp: ReportInputs) -> Section:
     sec = Section("examples", "Rejected examples")
     if not inp.examples:
-        sec.body.append('<p class="none">no rejected records to show (none rejected, or examples turned off)</p>')
+        sec.body.append(
+            '<p class="none">no rejected records to show (none rejected, or examples turned off)</p>'
+        )
         return sec
-    sec.body.append("<p>A few records per reason, chosen by a stable hash of their id; text cut short, and "
-                    "email, phone, card and IP-like spans masked.</p>")
+    sec.body.append(
+        "<p>A few records per reason, chosen by a stable hash of their id; text cut short, and "
+        "email, phone, card and IP-like spans masked.</p>"
+    )
     for reason, examples in inp.examples.items():
         items = _example_items(examples)
-        sec.body.append(f'<details data-reason="{esc(reason)}"><summary><code>{esc(reason)}</code> '
-                        f"({len(examples)} shown)</summary><ul class=examples>{items}</ul></details>")
+        sec.body.append(
+            f'<details data-reason="{esc(reason)}"><summary><code>{esc(reason)}</code> '
+            f"({len(examples)} shown)</summary><ul class=examples>{items}</ul></details>"
+        )
     return sec
 
 
 def _config(inp: ReportInputs) -> Section:
     sec = Section("config", "Configuration and versions")
-    blob = json.dumps({"config": inp.stats.get("config", {}), "versions": inp.stats.get("versions", {})}, indent=2)
-    sec.body.append(f"<details><summary>resolved config (hash {esc(inp.stats.get('config_hash', ''))}) and package "
-                    f"versions</summary><pre>{esc(blob)}</pre></details>")
+    blob = json.dumps(
+        {"config": inp.stats.get("config", {}), "versions": inp.stats.get("versions", {})}, indent=2
+    )
+    sec.body.append(
+        f"<details><summary>resolved config (hash {esc(inp.stats.get('config_hash', ''))}) and package "
+        f"versions</summary><pre>{esc(blob)}</pre></details>"
+    )
     return sec
 
 
 SECTIONS: list[Callable[[ReportInputs], Section | None]] = [
-    _summary, _funnel, _rejections, _language, _lengths, _quality, _duplicates,
-    lambda i: _counter_section(i, "contamination", "Contamination hits per benchmark", ("decontamination",),
-                               "hits:", "hits", "benchmark"),
+    _summary,
+    _funnel,
+    _rejections,
+    _language,
+    _lengths,
+    _quality,
+    _duplicates,
+    lambda i: _counter_section(
+        i,
+        "contamination",
+        "Contamination hits per benchmark",
+        ("decontamination",),
+        "hits:",
+        "hits",
+        "benchmark",
+    ),
     _pii,
-    lambda i: _counter_section(i, "prompt", "Prompt scaffolding: documents tagged per signal", ("prompt",),
-                               "tagged:", "documents", "signal"),
-    _toxicity, _bias, _sequences, _other, _kept, _examples, _config,
+    lambda i: _counter_section(
+        i,
+        "prompt",
+        "Prompt scaffolding: documents tagged per signal",
+        ("prompt",),
+        "tagged:",
+        "documents",
+        "signal",
+    ),
+    _toxicity,
+    _bias,
+    _sequences,
+    _other,
+    _kept,
+    _examples,
+    _config,
 ]
 
 STYLE = """
@@ -400,10 +587,14 @@ def load_stats(output_dir: str) -> dict[str, Any]:
         with FileSystems.open(path) as f:
             return json.loads(f.read().decode("utf-8"))
     except Exception as exc:
-        raise FileNotFoundError(f"{path}: cannot read stats.json ({exc}); is this a corpusforge output folder?") from exc
+        raise FileNotFoundError(
+            f"{path}: cannot read stats.json ({exc}); is this a corpusforge output folder?"
+        ) from exc
 
 
-def write_report(output_dir: str, examples_per_reason: int | None = None, example_chars: int | None = None) -> str:
+def write_report(
+    output_dir: str, examples_per_reason: int | None = None, example_chars: int | None = None
+) -> str:
     """Build ``OUT/report.html`` from ``OUT/stats.json`` and the outputs; returns its path.
 
     Example settings default to the run's own config (``report`` section of stats.json).

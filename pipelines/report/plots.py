@@ -48,10 +48,14 @@ def funnel_chart(rows: Sequence[FunnelRow]) -> str:
     fig = _fig(9, 3.6)
     names = [r.stage for r in rows]
     x = range(len(rows))
-    for ax, (title, ins, kept) in zip(fig.subplots(1, 2), (
-        ("documents", [r.docs_in for r in rows], [r.docs_kept for r in rows]),
-        ("characters", [r.chars_in for r in rows], [r.chars_kept for r in rows]),
-    ), strict=True):
+    for ax, (title, ins, kept) in zip(
+        fig.subplots(1, 2),
+        (
+            ("documents", [r.docs_in for r in rows], [r.docs_kept for r in rows]),
+            ("characters", [r.chars_in for r in rows], [r.chars_kept for r in rows]),
+        ),
+        strict=True,
+    ):
         ax.bar([i - 0.2 for i in x], ins, width=0.4, color=BEFORE_COLOR, label="in")
         ax.bar([i + 0.2 for i in x], kept, width=0.4, color=KEPT_COLOR, label="kept")
         ax.set_xticks(list(x), names, rotation=30, ha="right")
@@ -61,7 +65,9 @@ def funnel_chart(rows: Sequence[FunnelRow]) -> str:
     return _png(fig)
 
 
-def hbar_chart(items: Sequence[tuple[str, float]], xlabel: str, color: str = KEPT_COLOR, top: int = 30) -> str:
+def hbar_chart(
+    items: Sequence[tuple[str, float]], xlabel: str, color: str = KEPT_COLOR, top: int = 30
+) -> str:
     """Horizontal bars, largest on top (``items`` already sorted largest first)."""
     items = list(items)[:top]
     fig = _fig(7.5, max(1.6, 0.28 * len(items) + 0.9))
@@ -70,8 +76,14 @@ def hbar_chart(items: Sequence[tuple[str, float]], xlabel: str, color: str = KEP
     values = [v for _, v in items][::-1]
     ax.barh(labels, values, color=color)
     for y, v in enumerate(values):
-        ax.annotate(f"{v:,.0f}" if float(v).is_integer() else f"{v:.3g}", (v, y), xytext=(3, 0),
-                    textcoords="offset points", va="center", fontsize=8)
+        ax.annotate(
+            f"{v:,.0f}" if float(v).is_integer() else f"{v:.3g}",
+            (v, y),
+            xytext=(3, 0),
+            textcoords="offset points",
+            va="center",
+            fontsize=8,
+        )
     ax.set_xlabel(xlabel)
     ax.xaxis.set_major_formatter(HUMAN)
     ax.margins(x=0.12)
@@ -110,8 +122,12 @@ def hbar_split_chart(items: Sequence[tuple[str, int, int]], xlabel: str, top: in
     return _png(fig)
 
 
-def histogram_chart(series: Sequence[tuple[str, Sequence[Bucket]]], xlabel: str,
-                    marks: Sequence[tuple[str, float]] = (), density: bool = False) -> str:
+def histogram_chart(
+    series: Sequence[tuple[str, Sequence[Bucket]]],
+    xlabel: str,
+    marks: Sequence[tuple[str, float]] = (),
+    density: bool = False,
+) -> str:
     """Bucketed histograms side by side on a categorical axis (bucket edges may be uneven).
 
     ``marks`` are thresholds drawn as vertical lines at the bucket that holds them. With
@@ -134,8 +150,16 @@ def histogram_chart(series: Sequence[tuple[str, Sequence[Bucket]]], xlabel: str,
     for name, value in marks:
         pos = _position(lowers, value)
         ax.axvline(pos, color=THRESHOLD_COLOR, linestyle="--", linewidth=1.2)
-        ax.annotate(f"{name}={value:g}", (pos, 1), xycoords=("data", "axes fraction"), rotation=90,
-                    va="top", ha="right", fontsize=7, color=THRESHOLD_COLOR)
+        ax.annotate(
+            f"{name}={value:g}",
+            (pos, 1),
+            xycoords=("data", "axes fraction"),
+            rotation=90,
+            va="top",
+            ha="right",
+            fontsize=7,
+            color=THRESHOLD_COLOR,
+        )
     ax.set_xlabel(xlabel)
     ax.set_ylabel("share of documents" if density else "documents")
     if len(series) > 1:
@@ -166,8 +190,13 @@ def buckets_chart(rows: Sequence[BucketRow]) -> str:
     ax_tok.yaxis.set_major_formatter(HUMAN)
     ax_rows.set_xlabel("bucket (max tokens)")
     ax_tok.bar(names, [r.tokens for r in rows], color=KEPT_COLOR, label="tokens")
-    ax_tok.bar(names, [r.padding for r in rows], bottom=[r.tokens for r in rows], color=REJECTED_COLOR,
-               label="padding")
+    ax_tok.bar(
+        names,
+        [r.padding for r in rows],
+        bottom=[r.tokens for r in rows],
+        color=REJECTED_COLOR,
+        label="padding",
+    )
     for i, r in enumerate(rows):
         ax_tok.annotate(f"{r.waste:.0%}", (i, r.tokens + r.padding), ha="center", va="bottom", fontsize=8)
     ax_tok.set_title("tokens and padding per bucket")

@@ -23,8 +23,17 @@ from corpusforge import __version__
 from corpusforge.transforms.base import HIST_PREFIX, NAMESPACE_PREFIX, REJECTED_PREFIX
 from corpusforge.transforms.io.read import FILE_RECORDS_PREFIX
 
-PACKAGES = ("apache-beam", "pyarrow", "datasketch", "langdetect", "presidio-analyzer", "tokenizers",
-            "pydantic", "numpy", "zstandard")
+PACKAGES = (
+    "apache-beam",
+    "pyarrow",
+    "datasketch",
+    "langdetect",
+    "presidio-analyzer",
+    "tokenizers",
+    "pydantic",
+    "numpy",
+    "zstandard",
+)
 
 
 def counters_from_result(result: Any) -> dict[str, dict[str, int]]:
@@ -39,12 +48,14 @@ def counters_from_result(result: Any) -> dict[str, dict[str, int]]:
         if not ns.startswith(NAMESPACE_PREFIX):
             continue
         value = c.committed if c.committed is not None else c.attempted
-        out[ns[len(NAMESPACE_PREFIX):]][c.key.metric.name] += int(value or 0)
+        out[ns[len(NAMESPACE_PREFIX) :]][c.key.metric.name] += int(value or 0)
     return {k: dict(v) for k, v in out.items()}
 
 
 def stage_summary(counters: dict[str, int]) -> dict[str, Any]:
-    rejected = {k[len(REJECTED_PREFIX):]: v for k, v in sorted(counters.items()) if k.startswith(REJECTED_PREFIX)}
+    rejected = {
+        k[len(REJECTED_PREFIX) :]: v for k, v in sorted(counters.items()) if k.startswith(REJECTED_PREFIX)
+    }
     summary: dict[str, Any] = {
         "in": counters.get("in", 0),
         "kept": counters.get("kept", 0),
@@ -53,19 +64,24 @@ def stage_summary(counters: dict[str, int]) -> dict[str, Any]:
         "chars_in": counters.get("chars_in", 0),
         "chars_kept": counters.get("chars_kept", 0),
     }
-    extra = {k: v for k, v in sorted(counters.items())
-             if k not in ("in", "kept", "chars_in", "chars_kept") and not k.startswith((REJECTED_PREFIX, HIST_PREFIX))}
+    extra = {
+        k: v
+        for k, v in sorted(counters.items())
+        if k not in ("in", "kept", "chars_in", "chars_kept")
+        and not k.startswith((REJECTED_PREFIX, HIST_PREFIX))
+    }
     if extra:
         summary["counters"] = extra
     histograms: dict[str, dict[str, int]] = defaultdict(dict)
     for key, value in counters.items():
         if key.startswith(HIST_PREFIX):
-            name, _, lower = key[len(HIST_PREFIX):].rpartition(":")
+            name, _, lower = key[len(HIST_PREFIX) :].rpartition(":")
             histograms[name][lower] = value
     if histograms:
         # buckets keyed by their lower bound, in ascending order
         summary["histograms"] = {
-            name: dict(sorted(b.items(), key=lambda kv: float(kv[0]))) for name, b in sorted(histograms.items())
+            name: dict(sorted(b.items(), key=lambda kv: float(kv[0])))
+            for name, b in sorted(histograms.items())
         }
     return summary
 
@@ -116,8 +132,11 @@ def build_stats(
     runner: str,
 ) -> dict[str, Any]:
     read_counters = dict(counters.get("read", {}))
-    per_file = {k[len(FILE_RECORDS_PREFIX):]: read_counters.pop(k) for k in list(read_counters)
-                if k.startswith(FILE_RECORDS_PREFIX)}
+    per_file = {
+        k[len(FILE_RECORDS_PREFIX) :]: read_counters.pop(k)
+        for k in list(read_counters)
+        if k.startswith(FILE_RECORDS_PREFIX)
+    }
     counters = {**counters, "read": read_counters} if "read" in counters else counters
     inputs = [{**entry, "records": per_file.get(entry["path"], 0)} for entry in inputs]
     stages = {}
@@ -152,9 +171,11 @@ def build_stats(
 
 def conservation_message(data: dict[str, Any]) -> str:
     """One line saying which of the three counts disagree, for a run whose outputs do not add up."""
-    return (f"outputs do not add up: the reader read {data['records_read']} record(s), validate saw "
-            f"{data.get('records_validated', data['records_read'])}, and kept {data['kept']} + rejected "
-            f"{data['rejected']} = {data['kept'] + data['rejected']} row(s) were written (see stats.json)")
+    return (
+        f"outputs do not add up: the reader read {data['records_read']} record(s), validate saw "
+        f"{data.get('records_validated', data['records_read'])}, and kept {data['kept']} + rejected "
+        f"{data['rejected']} = {data['kept'] + data['rejected']} row(s) were written (see stats.json)"
+    )
 
 
 def write_json(path: str, data: dict[str, Any]) -> None:

@@ -31,11 +31,13 @@ def _counter(stage: str, name: str, committed, attempted, step: str = "s1") -> M
 
 
 def test_attempted_counters_count_when_committed_is_unknown():
-    result = _Result([
-        _counter("validate", "in", None, 70),
-        _counter("validate", "kept", None, 40, step="s1"),
-        _counter("validate", "kept", None, 15, step="s2"),  # the same counter from two steps adds up
-        _counter("language", "in", 55, 99),  # committed wins where a runner has it
-        MetricResult(MetricKey("s1", MetricName("beam", "not_ours")), None, 5),
-    ])
+    result = _Result(
+        [
+            _counter("validate", "in", None, 70),
+            _counter("validate", "kept", None, 40, step="s1"),
+            _counter("validate", "kept", None, 15, step="s2"),  # the same counter from two steps adds up
+            _counter("language", "in", 55, 99),  # committed wins where a runner has it
+            MetricResult(MetricKey("s1", MetricName("beam", "not_ours")), None, 5),
+        ]
+    )
     assert counters_from_result(result) == {"validate": {"in": 70, "kept": 55}, "language": {"in": 55}}

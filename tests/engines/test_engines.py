@@ -33,7 +33,12 @@ RUN_TIMEOUT_S = 600
 RUN_SPECIFIC = {"outputs", "wall_time_s", "finished_at", "runner"}
 
 ENGINES = {
-    "flink": ["--runner=FlinkRunner", "--flink_master=[local]", "--environment_type=LOOPBACK", "--parallelism=2"],
+    "flink": [
+        "--runner=FlinkRunner",
+        "--flink_master=[local]",
+        "--environment_type=LOOPBACK",
+        "--parallelism=2",
+    ],
     "spark": ["--runner=SparkRunner", "--spark_master_url=local[2]", "--environment_type=LOOPBACK"],
     # Beam's Python job service; harnesses are separate processes started by the worker pool
     "portable-external": ["--runner=PortableRunner", "--job_endpoint=embed", "--environment_type=EXTERNAL"],
@@ -43,9 +48,17 @@ ENGINES = {
 def java_binary() -> tuple[str | None, int | None, str]:
     """(java path, major version, why not) for the job servers' JVM: JAVA_HOME first, else PATH."""
     home = os.environ.get("JAVA_HOME")
-    java = str(Path(home) / "bin" / "java") if home and (Path(home) / "bin" / "java").exists() else shutil.which("java")
+    java = (
+        str(Path(home) / "bin" / "java")
+        if home and (Path(home) / "bin" / "java").exists()
+        else shutil.which("java")
+    )
     if not java:
-        return None, None, "no java on PATH or in JAVA_HOME (the Flink and Spark job servers need Java 11 or 17)"
+        return (
+            None,
+            None,
+            "no java on PATH or in JAVA_HOME (the Flink and Spark job servers need Java 11 or 17)",
+        )
     try:
         out = subprocess.run([java, "-version"], capture_output=True, text=True, timeout=60).stderr
     except (OSError, subprocess.TimeoutExpired) as e:
@@ -83,8 +96,10 @@ def skip_reason(engine: str) -> str:
         return f"{java} is Java {major}; Spark 3.5 fails on Java 23 and later (use 17: JAVA_HOME)"
     jar = cached_job_server_jar(engine, ENGINES[engine])
     if not jar.exists():
-        return (f"{jar.name} is not in Beam's jar cache {jar.parent} (run `make jars`; Maven Central may "
-                f"not serve org.apache.beam:{jar.name[:-4].rsplit('-', 1)[0]}:{jar.name[:-4].rsplit('-', 1)[1]})")
+        return (
+            f"{jar.name} is not in Beam's jar cache {jar.parent} (run `make jars`; Maven Central may "
+            f"not serve org.apache.beam:{jar.name[:-4].rsplit('-', 1)[0]}:{jar.name[:-4].rsplit('-', 1)[1]})"
+        )
     return ""
 
 
@@ -95,8 +110,12 @@ def worker_pool(tmp_path_factory):
     reads fills up and blocks them (the run then hangs at "starting")."""
     log = tmp_path_factory.mktemp("worker_pool") / "pool.log"
     with open(log, "w") as f:
-        proc = subprocess.Popen([sys.executable, "-m", "corpusforge.pipelines.worker_pool", "--port", "0"],
-                                stdout=f, stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "corpusforge.pipelines.worker_pool", "--port", "0"],
+            stdout=f,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     try:
         deadline = time.monotonic() + 60
         while not (m := re.search(r"listening at (\S+)", log.read_text())):
@@ -141,8 +160,19 @@ def engine_run(request, tmp_path_factory) -> tuple[str, Path, float]:
         args.append(f"--environment_config={request.getfixturevalue('worker_pool')}")
     out = tmp_path_factory.mktemp(engine) / "out"
     log = out.parent / "run.log"
-    cmd = [sys.executable, "-c", "import sys; from corpusforge.pipelines.cli import main; sys.exit(main())",
-           "run", "--input", str(SAMPLE_DIR), "--output", str(out), "--config", str(SAMPLE_CONFIG), *args]
+    cmd = [
+        sys.executable,
+        "-c",
+        "import sys; from corpusforge.pipelines.cli import main; sys.exit(main())",
+        "run",
+        "--input",
+        str(SAMPLE_DIR),
+        "--output",
+        str(out),
+        "--config",
+        str(SAMPLE_CONFIG),
+        *args,
+    ]
     started = time.monotonic()
     with open(log, "w") as f:
         proc = subprocess.Popen(cmd, cwd=REPO, stdout=f, stderr=subprocess.STDOUT, start_new_session=True)

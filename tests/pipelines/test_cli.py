@@ -12,8 +12,13 @@ from tests.helpers import REPO
 
 
 def test_version_prints_the_installed_version_and_exits_0():
-    proc = subprocess.run([sys.executable, "-m", "corpusforge.pipelines.cli", "--version"], cwd=REPO,
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "corpusforge.pipelines.cli", "--version"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
     line = proc.stdout.strip()
     assert line.startswith(f"corpusforge {version('corpusforge')} ")

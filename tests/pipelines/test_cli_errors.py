@@ -40,7 +40,10 @@ def test_a_glob_that_matches_nothing_names_the_pattern(tmp_path, capsys):
 
 def test_a_missing_config_file_names_the_path(tmp_path, capsys):
     missing = tmp_path / "no-such-config.yaml"
-    assert main(["run", "--input", str(SAMPLE_DIR), "--output", str(tmp_path / "o"), "--config", str(missing)]) == 2
+    assert (
+        main(["run", "--input", str(SAMPLE_DIR), "--output", str(tmp_path / "o"), "--config", str(missing)])
+        == 2
+    )
     assert str(missing) in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
 
@@ -56,6 +59,7 @@ def test_the_cluster_config_loads_and_differs_from_the_defaults_where_it_says():
     # everything it does not set is the default
     defaults = load_config().resolved()
     resolved = cfg.resolved()
-    assert {k: v for k, v in resolved["input"].items() if k != "split_mb"} == \
-        {k: v for k, v in defaults["input"].items() if k != "split_mb"}
+    assert {k: v for k, v in resolved["input"].items() if k != "split_mb"} == {
+        k: v for k, v in defaults["input"].items() if k != "split_mb"
+    }
     assert resolved["dedup"] == defaults["dedup"]

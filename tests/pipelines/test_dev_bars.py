@@ -31,12 +31,18 @@ def off(*stages: str) -> list[str]:
 
 def run_and_score(dev: Path, out: Path, *settings: str) -> dict:
     """A two-worker CLI run of the dev corpus, then score.py --json on its output."""
-    code = main(["run", "--input", str(dev / "docs.jsonl.gz"), "--output", str(out), "--workers", "2", *settings])
+    code = main(
+        ["run", "--input", str(dev / "docs.jsonl.gz"), "--output", str(out), "--workers", "2", *settings]
+    )
     assert code == 0
     if not SCORE_PY.exists():
         pytest.skip(f"{SCORE_PY} is not available")
-    scored = subprocess.run([sys.executable, str(SCORE_PY), "--corpus", str(dev), "--run", str(out), "--json"],
-                            capture_output=True, text=True, check=True)
+    scored = subprocess.run(
+        [sys.executable, str(SCORE_PY), "--corpus", str(dev), "--run", str(out), "--json"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return json.loads(scored.stdout)
 
 
@@ -48,9 +54,13 @@ def dedup_scores(dev_corpus, tmp_path_factory) -> dict:
 @pytest.fixture(scope="module")
 def decontam_scores(dev_corpus, tmp_path_factory) -> dict:
     benchmarks = f"--set=decontamination.benchmarks=[{dev_corpus}/benchmarks/*.jsonl]"
-    return run_and_score(dev_corpus, tmp_path_factory.mktemp("dev") / "decontam", benchmarks,
-                         "--set=language.keep=[]", *off("quality", "dedup.exact", "dedup.near", "pii", "toxicity",
-                                                         "tokenize", "report"))
+    return run_and_score(
+        dev_corpus,
+        tmp_path_factory.mktemp("dev") / "decontam",
+        benchmarks,
+        "--set=language.keep=[]",
+        *off("quality", "dedup.exact", "dedup.near", "pii", "toxicity", "tokenize", "report"),
+    )
 
 
 def test_dedup_bars_with_only_dedup_on(dedup_scores):
@@ -84,4 +94,6 @@ def language_scores(dev_corpus, tmp_path_factory) -> dict:
 def test_language_rejects_other_languages_and_keeps_english(language_scores):
     """Issue 4: non_en_lang_rejected >= 0.95, with the default keep [en] and nothing else on."""
     assert language_scores["non_en_lang_rejected"] >= 0.95, language_scores["non_en_lang_rejected"]
-    assert language_scores["en_kept_or_not_lang_rejected"] >= 0.95, language_scores["en_kept_or_not_lang_rejected"]
+    assert language_scores["en_kept_or_not_lang_rejected"] >= 0.95, language_scores[
+        "en_kept_or_not_lang_rejected"
+    ]

@@ -23,19 +23,26 @@ def _labels(dev: Path) -> dict[str, dict]:
 @pytest.fixture(scope="module")
 def dev_run(dev_corpus, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("dev") / "out"
-    assert main(["run", "--input", str(dev_corpus / "docs.jsonl.gz"), "--output", str(out), "--workers", "2"]) == 0
+    assert (
+        main(["run", "--input", str(dev_corpus / "docs.jsonl.gz"), "--output", str(out), "--workers", "2"])
+        == 0
+    )
     return out
 
 
 def _share(rows: list[dict]) -> float:
-    mentions = sum(r["bias"]["female"] + r["bias"]["male"] + sum(m["count"] for m in r["bias"]["mentions"]) for r in rows)
+    mentions = sum(
+        r["bias"]["female"] + r["bias"]["male"] + sum(m["count"] for m in r["bias"]["mentions"]) for r in rows
+    )
     toxic = sum(sum(m["count"] for m in r["bias"]["toxic_mentions"]) for r in rows)
     return toxic / mentions
 
 
 def test_toxic_threads_raise_the_identity_in_toxic_lines_share(dev_run, dev_corpus):
     labels = _labels(dev_corpus)
-    rows = ds.dataset(str(dev_run / "documents"), format="parquet").to_table(columns=["id", "bias"]).to_pylist()
+    rows = (
+        ds.dataset(str(dev_run / "documents"), format="parquet").to_table(columns=["id", "bias"]).to_pylist()
+    )
     assert rows and all(r["bias"] is not None for r in rows)
     toxic = [r for r in rows if labels[r["id"]]["kind"] == "thread" and labels[r["id"]]["toxic"]]
     other = [r for r in rows if not (labels[r["id"]]["kind"] == "thread" and labels[r["id"]]["toxic"])]
@@ -66,10 +73,19 @@ def test_prompt_tags_at_most_one_percent_of_clean_english_pages(dev_run, dev_cor
     thresholds = Config().prompt.thresholds.model_dump()
     rows = []
     for folder in ("documents", "rejected"):
-        rows += ds.dataset(str(dev_run / folder), format="parquet").to_table(columns=["id", "prompt_signals"]).to_pylist()
+        rows += (
+            ds.dataset(str(dev_run / folder), format="parquet")
+            .to_table(columns=["id", "prompt_signals"])
+            .to_pylist()
+        )
     # every English base page the prompt stage saw (those rejected before it carry no signals)
-    seen = [r for r in rows if r["prompt_signals"] is not None and labels.get(r["id"], {}).get("kind") == "base"
-            and labels[r["id"]].get("lang") == "en"]
+    seen = [
+        r
+        for r in rows
+        if r["prompt_signals"] is not None
+        and labels.get(r["id"], {}).get("kind") == "base"
+        and labels[r["id"]].get("lang") == "en"
+    ]
     assert len(seen) >= 50
     tagged = [r["id"] for r in seen if tagged_signals(PromptSignals(**r["prompt_signals"]), thresholds)]
     assert len(tagged) <= 0.01 * len(seen), tagged
@@ -90,7 +106,11 @@ def test_prompt_patterns_tag_at_most_one_percent_of_all_clean_english_dev_pages(
     scanner = PromptScanner(compile_patterns(load_patterns()))
     thresholds = Config().prompt.thresholds.model_dump()
     with gzip.open(dev_corpus / "docs.jsonl.gz", "rt", encoding="utf-8") as f:
-        pages = [d for d in map(json.loads, f) if labels[d["id"]]["kind"] == "base" and labels[d["id"]].get("lang") == "en"]
+        pages = [
+            d
+            for d in map(json.loads, f)
+            if labels[d["id"]]["kind"] == "base" and labels[d["id"]].get("lang") == "en"
+        ]
     assert len(pages) >= 100
     tagged = [d["id"] for d in pages if tagged_signals(scanner.scan(d["text"]), thresholds)]
     assert len(tagged) <= 0.01 * len(pages), tagged

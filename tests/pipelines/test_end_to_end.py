@@ -14,7 +14,11 @@ from tests.helpers import input_records, run_cli, table_rows
 
 # Every reason the foundation can give, each exercised by samples/sample/malformed.jsonl.
 FOUNDATION_REASONS = {
-    "invalid:bad_json", "invalid:no_text", "invalid:bad_utf8", "invalid:empty", "invalid:too_long",
+    "invalid:bad_json",
+    "invalid:no_text",
+    "invalid:bad_utf8",
+    "invalid:empty",
+    "invalid:too_long",
     "invalid:duplicate_id",
 }
 
@@ -46,7 +50,11 @@ def test_kept_documents_keep_their_metadata_and_text(sample_run):
     assert first["text"].startswith("The old harbour town wakes early.")
     # the derived-id record is normalized; being one short sentence, the quality stage rejects it
     rows = table_rows(sample_run / "documents") + table_rows(sample_run / "rejected")
-    derived = [r for r in rows if r["id"].startswith("malformed.jsonl:") and not r.get("reason", "").startswith("invalid:")]
+    derived = [
+        r
+        for r in rows
+        if r["id"].startswith("malformed.jsonl:") and not r.get("reason", "").startswith("invalid:")
+    ]
     assert len(derived) == 1 and "\r" not in derived[0]["text"] and "\x00" not in derived[0]["text"]
 
 
@@ -81,8 +89,17 @@ def test_unreadable_file_stops_the_run_or_is_listed(tmp_path, capsys):
     good = tmp_path / "in" / "good.jsonl"
     good.write_text('{"id": "g", "text": "A fine document."}\n')
     # reading is under test, not the filters: a one-line document would fail the quality rules
-    args = ["run", "--input", str(bad.parent), "--workers", "1", "--set", "language.enabled=false",
-            "--set", "quality.enabled=false"]
+    args = [
+        "run",
+        "--input",
+        str(bad.parent),
+        "--workers",
+        "1",
+        "--set",
+        "language.enabled=false",
+        "--set",
+        "quality.enabled=false",
+    ]
     assert main([*args, "--output", str(tmp_path / "fail")]) == 1
     assert "broken.jsonl.gz" in capsys.readouterr().err
     assert main([*args, "--output", str(tmp_path / "skip"), "--set", "input.on_unreadable=skip"]) == 0
@@ -95,11 +112,29 @@ def test_unreadable_file_stops_the_run_or_is_listed(tmp_path, capsys):
 def test_a_truncated_gzip_is_listed_as_partly_read_and_its_records_are_kept(tmp_path, capsys):
     folder = tmp_path / "in"
     folder.mkdir()
-    lines = b"".join(b'{"id": "t%d", "text": "Document number %d of a file cut short."}\n' % (i, i) for i in range(3000))
+    lines = b"".join(
+        b'{"id": "t%d", "text": "Document number %d of a file cut short."}\n' % (i, i) for i in range(3000)
+    )
     (folder / "cut.jsonl.gz").write_bytes(gzip.compress(lines)[:-40])
-    args = ["run", "--input", str(folder), "--output", str(tmp_path / "out"), "--workers", "1",
-            "--set", "input.on_unreadable=skip", "--set", "language.enabled=false", "--set", "quality.enabled=false",
-            "--set", "dedup.near.enabled=false", "--set", "tokenize.enabled=false"]
+    args = [
+        "run",
+        "--input",
+        str(folder),
+        "--output",
+        str(tmp_path / "out"),
+        "--workers",
+        "1",
+        "--set",
+        "input.on_unreadable=skip",
+        "--set",
+        "language.enabled=false",
+        "--set",
+        "quality.enabled=false",
+        "--set",
+        "dedup.near.enabled=false",
+        "--set",
+        "tokenize.enabled=false",
+    ]
     assert main(args) == 0
     stats = json.loads((tmp_path / "out" / "stats.json").read_text())
     (entry,) = stats["unreadable_files"]
@@ -112,7 +147,11 @@ def test_a_truncated_gzip_is_listed_as_partly_read_and_its_records_are_kept(tmp_
 # run with configs/sample.yaml: each stage rejects or rewrites something, not only the foundation.
 PII_TYPES = {"EMAIL_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD", "IP_ADDRESS", "IBAN_CODE", "US_SSN"}
 SAMPLE_STAGE_REASONS = {
-    "language:de", "language:unknown", "contamination:tinyquiz", "dedup:exact", "dedup:near",
+    "language:de",
+    "language:unknown",
+    "contamination:tinyquiz",
+    "dedup:exact",
+    "dedup:near",
     "toxicity:above_threshold",  # configs/sample.yaml sets toxicity.filter: true
 }
 QUALITY_FAMILIES = {"gopher_quality", "gopher_repetition", "c4", "fineweb", "extra"}
@@ -126,14 +165,20 @@ def test_sample_exercises_every_stage(sample_run):
     assert QUALITY_FAMILIES <= families, QUALITY_FAMILIES - families
     stats = json.loads((sample_run / "stats.json").read_text())
     stages = stats["stages"]
-    for stage, reason in (("language", "language:de"), ("decontamination", "contamination:tinyquiz"),
-                          ("dedup_exact", "dedup:exact"), ("dedup_near", "dedup:near"),
-                          ("toxicity", "toxicity:above_threshold")):
+    for stage, reason in (
+        ("language", "language:de"),
+        ("decontamination", "contamination:tinyquiz"),
+        ("dedup_exact", "dedup:exact"),
+        ("dedup_near", "dedup:near"),
+        ("toxicity", "toxicity:above_threshold"),
+    ):
         assert stages[stage]["rejected_by_reason"].get(reason, 0) >= 1, (stage, reason)
     # the three contaminated records, both exact copies and both near copies (the chain A~B~C)
     by_id = {r["id"]: r["reason"] for r in rejected if r["reason"] != "invalid:duplicate_id"}
-    assert [by_id.get(i) for i in ("sample-contam-verbatim", "sample-contam-case-punct", "sample-contam-short-item")] \
-        == ["contamination:tinyquiz"] * 3
+    assert [
+        by_id.get(i)
+        for i in ("sample-contam-verbatim", "sample-contam-case-punct", "sample-contam-short-item")
+    ] == ["contamination:tinyquiz"] * 3
     assert [by_id.get(i) for i in ("dedup-original", "dedup-exact-space")] == ["dedup:exact"] * 2
     assert [by_id.get(i) for i in ("dedup-near-edit", "dedup-near-chain")] == ["dedup:near"] * 2
     assert by_id.get("tox-rant") == "toxicity:above_threshold"
@@ -147,8 +192,17 @@ def test_kept_sample_documents_carry_every_stage_annotation(sample_run):
     kept = table_rows(sample_run / "documents")
     ids = {r["id"] for r in kept}
     # stage-specific records that are meant to get through every filter
-    assert {"sample-clean-gardening", "dedup-exact-case", "dedup-unrelated", "pii-email", "pii-clean",
-            "tox-clean-page", "tok-long", "tok-code", "report-long"} <= ids
+    assert {
+        "sample-clean-gardening",
+        "dedup-exact-case",
+        "dedup-unrelated",
+        "pii-email",
+        "pii-clean",
+        "tox-clean-page",
+        "tok-long",
+        "tok-code",
+        "report-long",
+    } <= ids
     for r in kept:
         assert r["lang"] == "en", r["id"]
         assert r["toxicity_score"] is not None and 0.0 <= r["toxicity_score"] < 0.7, r["id"]
@@ -165,32 +219,65 @@ def test_kept_sample_documents_carry_every_stage_annotation(sample_run):
 def test_hostile_records_each_come_out_exactly_once(tmp_path):
     """Records written to break a reader: every one is kept or rejected once, never lost or doubled."""
     lines = [
-        b'\xef\xbb\xbf{"id": "bom", "text": "after a byte order mark"}', b'{"id": "crlf", "text": "x"}\r',
-        b"null", b"42", b'"s"', b"[]", b"{}", b'{"id": "nan", "text": NaN}', b'{"id": ["l"], "text": "list id"}',
-        b'{"id": 1.5, "text": "float id"}', b'{"id": "", "text": "empty id"}', b"[" * 50_000 + b"]" * 50_000,
-        b'{"id": "raw-nul", "text": "raw \x00 nul"}', b'{"id": "meta", "text": "t", "m": "\\udc80"}',
-        b'{"id": "cut", "text": "unterminated', b'{"id": "x", "text": "ok"} trailing', b"\xff\xfe\x00",
-        b'{"id": "huge", "text": "' + b"y" * 1_200_000 + b'"}', b'{"id": "ctrl", "text": "\\u0001\\u0002"}',
+        b'\xef\xbb\xbf{"id": "bom", "text": "after a byte order mark"}',
+        b'{"id": "crlf", "text": "x"}\r',
+        b"null",
+        b"42",
+        b'"s"',
+        b"[]",
+        b"{}",
+        b'{"id": "nan", "text": NaN}',
+        b'{"id": ["l"], "text": "list id"}',
+        b'{"id": 1.5, "text": "float id"}',
+        b'{"id": "", "text": "empty id"}',
+        b"[" * 50_000 + b"]" * 50_000,
+        b'{"id": "raw-nul", "text": "raw \x00 nul"}',
+        b'{"id": "meta", "text": "t", "m": "\\udc80"}',
+        b'{"id": "cut", "text": "unterminated',
+        b'{"id": "x", "text": "ok"} trailing',
+        b"\xff\xfe\x00",
+        b'{"id": "huge", "text": "' + b"y" * 1_200_000 + b'"}',
+        b'{"id": "ctrl", "text": "\\u0001\\u0002"}',
         b'{"id": "crlf", "text": "a repeated id"}',
     ]
     path = tmp_path / "hostile.jsonl"
     path.write_bytes(b"\n".join(lines) + b"\n")
     out = tmp_path / "out"
-    stages_off = [f"--set={s}.enabled=false" for s in ("language", "quality", "decontamination", "dedup.exact",
-                                                        "dedup.near", "pii", "toxicity", "tokenize", "report")]
+    stages_off = [
+        f"--set={s}.enabled=false"
+        for s in (
+            "language",
+            "quality",
+            "decontamination",
+            "dedup.exact",
+            "dedup.near",
+            "pii",
+            "toxicity",
+            "tokenize",
+            "report",
+        )
+    ]
     assert main(["run", "--input", str(path), "--output", str(out), "--workers", "1", *stages_off]) == 0
     kept, rejected = table_rows(out / "documents"), table_rows(out / "rejected")
     assert len(kept) + len(rejected) == len(lines)
     assert len({(r["input_offset"]) for r in kept + rejected}) == len(lines)
     assert {r["id"] for r in kept} >= {"bom", "crlf", "raw-nul"}
     reasons = {r["reason"] for r in rejected}
-    assert {"invalid:bad_json", "invalid:no_text", "invalid:bad_utf8", "invalid:too_long",
-            "invalid:duplicate_id", "normalize:empty"} <= reasons
+    assert {
+        "invalid:bad_json",
+        "invalid:no_text",
+        "invalid:bad_utf8",
+        "invalid:too_long",
+        "invalid:duplicate_id",
+        "normalize:empty",
+    } <= reasons
 
 
 def test_missing_benchmark_file_fails_before_touching_an_earlier_run(sample_run, capsys):
     before = sorted(p.name for p in (sample_run / "documents").iterdir())
-    code = run_cli(sample_run, "--overwrite", "--set", "decontamination.benchmarks=[/nonexistent/bench*.jsonl]")
+    code = run_cli(
+        sample_run, "--overwrite", "--set", "decontamination.benchmarks=[/nonexistent/bench*.jsonl]"
+    )
     assert code == 2
     assert "decontamination.benchmarks" in capsys.readouterr().err
     assert sorted(p.name for p in (sample_run / "documents").iterdir()) == before
@@ -201,8 +288,12 @@ def test_packed_sequences_are_the_same_with_one_and_two_workers(tmp_path):
     one, two = tmp_path / "one", tmp_path / "two"
     assert run_cli(one, *pack, workers=1) == 0
     assert run_cli(two, *pack, workers=2) == 0
-    rows_one = ds.dataset(str(one / "sequences"), format="parquet", partitioning="hive").to_table().to_pylist()
-    rows_two = ds.dataset(str(two / "sequences"), format="parquet", partitioning="hive").to_table().to_pylist()
+    rows_one = (
+        ds.dataset(str(one / "sequences"), format="parquet", partitioning="hive").to_table().to_pylist()
+    )
+    rows_two = (
+        ds.dataset(str(two / "sequences"), format="parquet", partitioning="hive").to_table().to_pylist()
+    )
     key = lambda r: (r["doc_ids"][0], r["doc_starts"][0], r["chunk_indices"][0])  # noqa: E731
     assert sorted(rows_one, key=key) == sorted(rows_two, key=key)
     assert sum(r["length"] < 128 for r in rows_one) <= 1  # one group here: at most one shorter tail row
@@ -236,8 +327,20 @@ def test_prompt_signals_on_every_kept_document(sample_run):
 
 
 # The CLI mistakes (and surprises) that need a real run; the others are in test_cli_errors.py.
-STAGES_OFF = [f"--set={s}.enabled=false" for s in ("language", "quality", "decontamination", "dedup.exact",
-                                                   "dedup.near", "pii", "toxicity", "tokenize", "report")]
+STAGES_OFF = [
+    f"--set={s}.enabled=false"
+    for s in (
+        "language",
+        "quality",
+        "decontamination",
+        "dedup.exact",
+        "dedup.near",
+        "pii",
+        "toxicity",
+        "tokenize",
+        "report",
+    )
+]
 
 
 def _run_folder(folder: Path, out: Path, *extra: str) -> int:
@@ -254,8 +357,11 @@ def test_a_run_that_keeps_nothing_succeeds_with_empty_but_readable_outputs(tmp_p
     assert (stats["records_read"], stats["kept"], stats["rejected"]) == (3, 0, 3)
     assert stats["conservation_ok"] is True
     assert table_rows(out / "documents") == []
-    assert sorted(r["reason"] for r in table_rows(out / "rejected")) == \
-        ["invalid:bad_json", "invalid:empty", "invalid:no_text"]
+    assert sorted(r["reason"] for r in table_rows(out / "rejected")) == [
+        "invalid:bad_json",
+        "invalid:empty",
+        "invalid:no_text",
+    ]
     assert "kept 0" in capsys.readouterr().out
 
 
@@ -266,7 +372,12 @@ def test_an_empty_input_file_is_a_run_of_zero_records(tmp_path):
     out = tmp_path / "out"
     assert _run_folder(folder, out) == 0
     stats = json.loads((out / "stats.json").read_text())
-    assert (stats["records_read"], stats["kept"], stats["rejected"], stats["conservation_ok"]) == (0, 0, 0, True)
+    assert (stats["records_read"], stats["kept"], stats["rejected"], stats["conservation_ok"]) == (
+        0,
+        0,
+        0,
+        True,
+    )
     assert [i["records"] for i in stats["inputs"]] == [0]
 
 
@@ -274,8 +385,9 @@ def test_overwrite_over_a_larger_run_leaves_no_stale_shards(tmp_path):
     big, small = tmp_path / "big", tmp_path / "small"
     big.mkdir()
     small.mkdir()
-    (big / "big.jsonl").write_text("".join(json.dumps({"id": f"b{i}", "text": f"big run document {i}"}) + "\n"
-                                           for i in range(3000)))
+    (big / "big.jsonl").write_text(
+        "".join(json.dumps({"id": f"b{i}", "text": f"big run document {i}"}) + "\n" for i in range(3000))
+    )
     (small / "small.jsonl").write_text('{"id": "s1", "text": "the only document of the small run"}\n')
     out = tmp_path / "out"
     assert main(["run", "--input", str(big), "--output", str(out), "--workers", "2", *STAGES_OFF]) == 0
@@ -288,7 +400,9 @@ def test_overwrite_over_a_larger_run_leaves_no_stale_shards(tmp_path):
 def test_rejected_text_false_drops_the_text_but_keeps_the_reason(tmp_path):
     folder = tmp_path / "in"
     folder.mkdir()
-    (folder / "d.jsonl").write_text('{"id": "k", "text": "kept text"}\n{"id": "k", "text": "same id again"}\n')
+    (folder / "d.jsonl").write_text(
+        '{"id": "k", "text": "kept text"}\n{"id": "k", "text": "same id again"}\n'
+    )
     out = tmp_path / "out"
     assert _run_folder(folder, out, "--set=output.rejected_text=false") == 0
     (rejected,) = table_rows(out / "rejected")

@@ -37,12 +37,25 @@ def sets(*extra: str) -> list[str]:
 
 
 def cli_args(inputs: Path, out: Path, *extra: str) -> list[str]:
-    return ["run", "--input", str(inputs), "--output", str(out), "--incremental", "--workers", "2", *sets(), *extra]
+    return [
+        "run",
+        "--input",
+        str(inputs),
+        "--output",
+        str(out),
+        "--incremental",
+        "--workers",
+        "2",
+        *sets(),
+        *extra,
+    ]
 
 
 def outcome(out: Path) -> tuple[list[str], list[tuple[str, str]]]:
     kept = ds.dataset(str(out / "documents"), partitioning="hive").to_table(columns=["id"])["id"].to_pylist()
-    rej = ds.dataset(str(out / "rejected"), partitioning="hive").to_table(columns=["id", "reason"]).to_pylist()
+    rej = (
+        ds.dataset(str(out / "rejected"), partitioning="hive").to_table(columns=["id", "reason"]).to_pylist()
+    )
     return sorted(kept), sorted((r["id"], r["reason"]) for r in rej)
 
 
@@ -58,7 +71,7 @@ def split(dev_corpus, tmp_path_factory) -> Path:
     k = (len(lines) + 2) // 3
     for i in range(3):
         with gzip.open(folder / f"docs_{i}.jsonl.gz", "wt", encoding="utf-8") as f:
-            f.writelines(lines[i * k:(i + 1) * k])
+            f.writelines(lines[i * k : (i + 1) * k])
     return folder
 
 
@@ -73,8 +86,10 @@ def full_run(split, tmp_path_factory) -> Path:
 
 
 def test_parts_hold_whole_files_in_path_order():
-    files = [InputFile(p, s, "jsonl", "none") for p, s in [("c", 600_000), ("a", 300_000), ("b", 300_000),
-                                                            ("d", 3_000_000), ("e", 100_000)]]
+    files = [
+        InputFile(p, s, "jsonl", "none")
+        for p, s in [("c", 600_000), ("a", 300_000), ("b", 300_000), ("d", 3_000_000), ("e", 100_000)]
+    ]
     parts = plan_parts(files, 1.0)
     assert [[f.path for f in p] for p in parts] == [["a", "b"], ["c"], ["d"], ["e"]]
 
@@ -83,9 +98,18 @@ def test_changed_config_and_inputs_are_named(tmp_path):
     f = tmp_path / "a.jsonl"
     f.write_text('{"text": "x"}\n')
     st = f.stat()
-    m = {"parts": [{"name": "part=00000", "config_hash": "abc",
-                    "files": [{"path": str(f), "size": st.st_size, "mtime": st.st_mtime},
-                              {"path": str(tmp_path / "gone.jsonl"), "size": 1, "mtime": None}]}]}
+    m = {
+        "parts": [
+            {
+                "name": "part=00000",
+                "config_hash": "abc",
+                "files": [
+                    {"path": str(f), "size": st.st_size, "mtime": st.st_mtime},
+                    {"path": str(tmp_path / "gone.jsonl"), "size": 1, "mtime": None},
+                ],
+            }
+        ]
+    }
     problems = manifest_problems(m, "def")
     assert any("config changed" in p and "abc" in p for p in problems)
     assert any("gone.jsonl recorded in part=00000 no longer exists" in p for p in problems)
@@ -110,10 +134,17 @@ def test_three_parts_resolve_duplicates_over_the_union(full_run, dev_corpus):
     kept, rejected = outcome(full_run)
     assert len(kept) + len(rejected) == read and not set(kept) & {i for i, _ in rejected}
     # every cross-part rejection names a document kept by an earlier part
-    docs = ds.dataset(str(full_run / "documents"), partitioning="hive").to_table(columns=["id", "part"]).to_pylist()
+    docs = (
+        ds.dataset(str(full_run / "documents"), partitioning="hive")
+        .to_table(columns=["id", "part"])
+        .to_pylist()
+    )
     part_of = {d["id"]: d["part"] for d in docs}
-    rej = ds.dataset(str(full_run / "rejected"), partitioning="hive").to_table(
-        columns=["id", "reason", "duplicate_of", "part"]).to_pylist()
+    rej = (
+        ds.dataset(str(full_run / "rejected"), partitioning="hive")
+        .to_table(columns=["id", "reason", "duplicate_of", "part"])
+        .to_pylist()
+    )
     previous = [r for r in rej if r["reason"] in ("dedup:exact_previous", "dedup:near_previous")]
     assert previous, "the split corpus has copies across files"
     for r in previous:
@@ -122,8 +153,12 @@ def test_three_parts_resolve_duplicates_over_the_union(full_run, dev_corpus):
     # the sequences load as one dataset too, part a column
     seq = ds.dataset(str(full_run / "sequences"), partitioning="hive").to_table(columns=["doc_id", "part"])
     assert set(seq["part"].to_pylist()) == {0, 1, 2}
-    res = subprocess.run([sys.executable, str(SCORE), "--corpus", str(dev_corpus), "--run", str(full_run),
-                          "--json"], capture_output=True, text=True, check=True)
+    res = subprocess.run(
+        [sys.executable, str(SCORE), "--corpus", str(dev_corpus), "--run", str(full_run), "--json"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert json.loads(res.stdout)["dup_pair_recall@0.8"] >= 0.99
 
 
@@ -162,7 +197,9 @@ def test_killed_run_resumes_and_a_new_file_becomes_one_new_part(split, full_run,
 
 
 @pytest.mark.slow
-def test_bad_manifest_or_changed_config_is_refused_before_anything_is_deleted(split, full_run, tmp_path, capsys):
+def test_bad_manifest_or_changed_config_is_refused_before_anything_is_deleted(
+    split, full_run, tmp_path, capsys
+):
     out = tmp_path / "out"
     shutil.copytree(full_run, out)
     before = sorted(p.relative_to(out) for p in out.rglob("*"))
@@ -190,17 +227,47 @@ def test_bad_manifest_or_changed_config_is_refused_before_anything_is_deleted(sp
 def test_dedup_against_an_earlier_release(split, tmp_path, capsys):
     first = tmp_path / "first"
     base = ["--workers", "2", *sets()]
-    assert main(["run", "--input", str(split / "docs_0.jsonl.gz"), "--output", str(first), "--release", "r1",
-                 *base]) == 0
+    assert (
+        main(
+            [
+                "run",
+                "--input",
+                str(split / "docs_0.jsonl.gz"),
+                "--output",
+                str(first),
+                "--release",
+                "r1",
+                *base,
+            ]
+        )
+        == 0
+    )
     first_kept, _ = outcome(first)
     second = tmp_path / "second"
-    assert main(["run", "--input", str(split / "docs_0.jsonl.gz"), "--input", str(split / "docs_1.jsonl.gz"),
-                 "--output", str(second), *base, "--set", f"dedup.previous=[{first}]"]) == 0
+    assert (
+        main(
+            [
+                "run",
+                "--input",
+                str(split / "docs_0.jsonl.gz"),
+                "--input",
+                str(split / "docs_1.jsonl.gz"),
+                "--output",
+                str(second),
+                *base,
+                "--set",
+                f"dedup.previous=[{first}]",
+            ]
+        )
+        == 0
+    )
     rej = ds.dataset(str(second / "rejected")).to_table(columns=["id", "reason", "duplicate_of"]).to_pylist()
     by_id = {r["id"]: r for r in rej}
     # every document the first release kept comes back in the second as an exact copy of itself
-    assert all(by_id[i]["reason"] == "dedup:exact_previous" and by_id[i]["duplicate_of"] == f"r1:{i}"
-               for i in first_kept)
+    assert all(
+        by_id[i]["reason"] == "dedup:exact_previous" and by_id[i]["duplicate_of"] == f"r1:{i}"
+        for i in first_kept
+    )
     near = [r for r in rej if r["reason"] == "dedup:near_previous"]
     assert all(r["duplicate_of"].startswith("r1:") and r["duplicate_of"][3:] in set(first_kept) for r in near)
     kept_second, _ = outcome(second)
@@ -209,11 +276,39 @@ def test_dedup_against_an_earlier_release(split, tmp_path, capsys):
     assert sorted(r["id"] for r in index) == kept_second and {r["release"] for r in index} == {"second"}
     # an index made with other MinHash parameters is refused at start-up, naming the parameter
     third = tmp_path / "third"
-    assert main(["run", "--input", str(split / "docs_1.jsonl.gz"), "--output", str(third), *base,
-                 "--set", f"dedup.previous=[{first}]", "--set", "dedup.near.num_perm=64"]) == 2
+    assert (
+        main(
+            [
+                "run",
+                "--input",
+                str(split / "docs_1.jsonl.gz"),
+                "--output",
+                str(third),
+                *base,
+                "--set",
+                f"dedup.previous=[{first}]",
+                "--set",
+                "dedup.near.num_perm=64",
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err
     assert "dedup.previous[0]" in err and "num_perm: index has 128, this run uses 64" in err
     assert not (third / "documents").exists()
-    assert main(["run", "--input", str(split / "docs_1.jsonl.gz"), "--output", str(third), *base,
-                 "--set", f"dedup.previous=[{tmp_path / 'nowhere'}]"]) == 2
+    assert (
+        main(
+            [
+                "run",
+                "--input",
+                str(split / "docs_1.jsonl.gz"),
+                "--output",
+                str(third),
+                *base,
+                "--set",
+                f"dedup.previous=[{tmp_path / 'nowhere'}]",
+            ]
+        )
+        == 2
+    )
     assert "no such folder" in capsys.readouterr().err

@@ -21,24 +21,61 @@ from tests.helpers import REPO, SAMPLE_DIR
 def test_a_normal_install_runs_the_sample_from_the_repository_root(tmp_path):
     target = tmp_path / "site"
     install = subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
-         "--target", str(target), "."],
-        cwd=REPO, capture_output=True, text=True, timeout=900,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "--target",
+            str(target),
+            ".",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=900,
     )
     assert install.returncode == 0, install.stderr[-3000:]
     env = {**os.environ, "PYTHONPATH": str(target)}
     where = subprocess.run(
-        [sys.executable, "-c", "import corpusforge.transforms.io.read as m, corpusforge as c; print(m.__file__); "
-         "print(c.__file__)"],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "-c",
+            "import corpusforge.transforms.io.read as m, corpusforge as c; print(m.__file__); "
+            "print(c.__file__)",
+        ],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert where.returncode == 0, where.stderr
     assert all(line.startswith(str(target)) for line in where.stdout.split()), where.stdout
     out = tmp_path / "out"
     run = subprocess.run(
-        [sys.executable, "-m", "corpusforge.pipelines.cli", "run", "--input", str(SAMPLE_DIR), "--output",
-         str(out), "--config", "configs/sample.yaml", "--workers", "2"],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=900,
+        [
+            sys.executable,
+            "-m",
+            "corpusforge.pipelines.cli",
+            "run",
+            "--input",
+            str(SAMPLE_DIR),
+            "--output",
+            str(out),
+            "--config",
+            "configs/sample.yaml",
+            "--workers",
+            "2",
+        ],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
     )
     assert run.returncode == 0, run.stderr[-3000:]
     assert "ModuleNotFoundError" not in run.stderr + (out / "_run" / "beam.log").read_text()

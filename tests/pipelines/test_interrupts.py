@@ -26,9 +26,26 @@ class CliRun:
 
     def __init__(self, out: Path) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "corpusforge.pipelines.cli", "run", "--input", str(SAMPLE_DIR), "--output",
-             str(out), "--config", str(SAMPLE_CONFIG), "--workers", "2", "--set", "report.progress_every_s=0.2"],
-            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            [
+                sys.executable,
+                "-m",
+                "corpusforge.pipelines.cli",
+                "run",
+                "--input",
+                str(SAMPLE_DIR),
+                "--output",
+                str(out),
+                "--config",
+                str(SAMPLE_CONFIG),
+                "--workers",
+                "2",
+                "--set",
+                "report.progress_every_s=0.2",
+            ],
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
         self.stderr: list[str] = []
         self.running = threading.Event()

@@ -42,8 +42,9 @@ def _start_moto(env_extra: dict[str, str] | None = None) -> tuple[subprocess.Pop
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if k != "INITIAL_NO_AUTH_ACTION_COUNT"} | (env_extra or {})
     log = tempfile.TemporaryFile()  # not a pipe: moto logs every request, a full pipe would block it
-    proc = subprocess.Popen([*cmd, "-H", "127.0.0.1", "-p", str(port)], env=env,
-                            stdout=subprocess.DEVNULL, stderr=log)
+    proc = subprocess.Popen(
+        [*cmd, "-H", "127.0.0.1", "-p", str(port)], env=env, stdout=subprocess.DEVNULL, stderr=log
+    )
     deadline = time.time() + 30
     while time.time() < deadline:
         if proc.poll() is not None:
@@ -68,8 +69,12 @@ def _stop(proc: subprocess.Popen) -> None:
 
 def s3_args(port: int, key: str = KEY_ID) -> list[str]:
     """Beam pipeline options for the loopback server, as a user passes them to the CLI."""
-    return [f"--s3_endpoint_url=http://127.0.0.1:{port}", f"--s3_access_key_id={key}",
-            f"--s3_secret_access_key={SECRET}", "--s3_region_name=us-east-1"]
+    return [
+        f"--s3_endpoint_url=http://127.0.0.1:{port}",
+        f"--s3_access_key_id={key}",
+        f"--s3_secret_access_key={SECRET}",
+        "--s3_region_name=us-east-1",
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -77,8 +82,13 @@ def s3() -> Iterator[tuple[object, int]]:
     """(boto3 client, port): a bucket holding the sample under in/sample/ and a decoy beside it."""
     proc, port = _start_moto()
     try:
-        client = boto3.client("s3", endpoint_url=f"http://127.0.0.1:{port}", aws_access_key_id=KEY_ID,
-                              aws_secret_access_key=SECRET, region_name="us-east-1")
+        client = boto3.client(
+            "s3",
+            endpoint_url=f"http://127.0.0.1:{port}",
+            aws_access_key_id=KEY_ID,
+            aws_secret_access_key=SECRET,
+            region_name="us-east-1",
+        )
         client.create_bucket(Bucket=BUCKET)
         for name in SAMPLE_FILES:
             client.upload_file(str(SAMPLE_DIR / name), BUCKET, f"in/sample/{name}")
@@ -130,7 +140,9 @@ def test_missing_bucket_fails_naming_the_path(s3, tmp_path) -> None:
     assert rc == 2
     line = error_line(err)
     assert "s3://no-such-bucket/out" in line and "NoSuchBucket" in line
-    rc, err = cli("run", "--input", "s3://no-such-bucket/in", "--output", str(tmp_path / "out"), *s3_args(port))
+    rc, err = cli(
+        "run", "--input", "s3://no-such-bucket/in", "--output", str(tmp_path / "out"), *s3_args(port)
+    )
     assert rc == 2 and "s3://no-such-bucket/in" in error_line(err)
     assert not (tmp_path / "out").exists()
 
@@ -139,8 +151,15 @@ def test_denied_access_fails_before_deleting(tmp_path) -> None:
     """moto checking credentials (none is known to it): every request is denied with 403."""
     proc, port = _start_moto({"INITIAL_NO_AUTH_ACTION_COUNT": "0"})
     try:
-        rc, err = cli("run", "--input", str(SAMPLE_DIR), "--output", f"s3://{BUCKET}/out", "--overwrite",
-                      *s3_args(port, key="AKIAWRONGKEY"))
+        rc, err = cli(
+            "run",
+            "--input",
+            str(SAMPLE_DIR),
+            "--output",
+            f"s3://{BUCKET}/out",
+            "--overwrite",
+            *s3_args(port, key="AKIAWRONGKEY"),
+        )
     finally:
         _stop(proc)
     assert rc == 2
@@ -165,18 +184,43 @@ def runs(s3):
     client, port = s3
     common = ["--config", "configs/sample.yaml", "--workers", "2", *s3_args(port)]
     out = f"s3://{BUCKET}/out"
-    first = cli("run", "--input", f"s3://{BUCKET}/in/sample", "--output", out, "--set", "output.sharding=runner",
-                *common)
+    first = cli(
+        "run",
+        "--input",
+        f"s3://{BUCKET}/in/sample",
+        "--output",
+        out,
+        "--set",
+        "output.sharding=runner",
+        *common,
+    )
     before = keys(client, "out/")
     first_ids = _parquet_ids(client, "out/documents/")
     refused = cli("run", "--input", f"s3://{BUCKET}/in/sample/", "--output", out, *common)
     after_refused = keys(client, "out/")
-    second = cli("run", "--input", f"s3://{BUCKET}/in/sample/*.jsonl", "--output", out, "--overwrite",
-                 "--set", "output.sharding=fixed", *common)
+    second = cli(
+        "run",
+        "--input",
+        f"s3://{BUCKET}/in/sample/*.jsonl",
+        "--output",
+        out,
+        "--overwrite",
+        "--set",
+        "output.sharding=fixed",
+        *common,
+    )
     stats = json.loads(client.get_object(Bucket=BUCKET, Key="out/stats.json")["Body"].read())
-    return {"first": first, "before": before, "first_ids": first_ids, "refused": refused,
-            "after_refused": after_refused, "second": second, "after": keys(client, "out/"),
-            "ids": _parquet_ids(client, "out/documents/"), "stats": stats}
+    return {
+        "first": first,
+        "before": before,
+        "first_ids": first_ids,
+        "refused": refused,
+        "after_refused": after_refused,
+        "second": second,
+        "after": keys(client, "out/"),
+        "ids": _parquet_ids(client, "out/documents/"),
+        "stats": stats,
+    }
 
 
 @pytest.mark.slow

@@ -20,7 +20,9 @@ import pytest
 
 from tests.helpers import SAMPLE_DIR
 
-storage = pytest.importorskip("google.cloud.storage", reason="google-cloud-storage (apache-beam[gcp]) is needed")
+storage = pytest.importorskip(
+    "google.cloud.storage", reason="google-cloud-storage (apache-beam[gcp]) is needed"
+)
 
 BUCKET = "corpus"
 SAMPLE_FILES = sorted(p.name for p in SAMPLE_DIR.glob("*.jsonl"))
@@ -39,8 +41,11 @@ def gcs() -> Iterator[object]:
     if not exe.exists():
         pytest.skip("gcp-storage-emulator is not installed (pip install gcp-storage-emulator)")
     port = _free_port()
-    proc = subprocess.Popen([str(exe), "start", "--host", "127.0.0.1", "--port", str(port), "--in-memory"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [str(exe), "start", "--host", "127.0.0.1", "--port", str(port), "--in-memory"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     saved = {k: os.environ.get(k) for k in ("STORAGE_EMULATOR_HOST", "GOOGLE_APPLICATION_CREDENTIALS")}
     try:
         deadline = time.time() + 30

@@ -19,8 +19,20 @@ from tests.helpers import SAMPLE_DIR, table_rows
 
 pytestmark = pytest.mark.slow
 
-STAGES_OFF = [f"--set={s}.enabled=false" for s in ("language", "quality", "decontamination", "dedup.exact",
-                                                   "dedup.near", "pii", "toxicity", "tokenize", "report")]
+STAGES_OFF = [
+    f"--set={s}.enabled=false"
+    for s in (
+        "language",
+        "quality",
+        "decontamination",
+        "dedup.exact",
+        "dedup.near",
+        "pii",
+        "toxicity",
+        "tokenize",
+        "report",
+    )
+]
 
 
 def stats_of(out: Path) -> dict:
@@ -37,8 +49,18 @@ def test_a_run_whose_outputs_do_not_add_up_exits_3_and_says_why(tmp_path, monkey
 
     monkeypatch.setattr(run_stats, "parquet_rows", one_row_short)
     out = tmp_path / "out"
-    code = main(["run", "--input", str(SAMPLE_DIR / "dedup.jsonl"), "--output", str(out), "--workers", "1",
-                 *STAGES_OFF])
+    code = main(
+        [
+            "run",
+            "--input",
+            str(SAMPLE_DIR / "dedup.jsonl"),
+            "--output",
+            str(out),
+            "--workers",
+            "1",
+            *STAGES_OFF,
+        ]
+    )
     assert code == 3
     assert "outputs do not add up" in capsys.readouterr().err
     assert stats_of(out)["conservation_ok"] is False
@@ -56,8 +78,22 @@ def test_the_reader_counts_each_files_records_as_written_on_disk(tmp_path):
         expected[str(folder / name)] = n
     out = tmp_path / "out"
     assert (folder / "a.jsonl").stat().st_size > 2 << 20  # three read tasks at split_mb 1
-    assert main(["run", "--input", str(folder), "--output", str(out), "--workers", "2", "--set=input.split_mb=1",
-                 *STAGES_OFF]) == 0
+    assert (
+        main(
+            [
+                "run",
+                "--input",
+                str(folder),
+                "--output",
+                str(out),
+                "--workers",
+                "2",
+                "--set=input.split_mb=1",
+                *STAGES_OFF,
+            ]
+        )
+        == 0
+    )
     stats = stats_of(out)
     assert {i["path"]: i["records"] for i in stats["inputs"]} == expected
     assert stats["records_read"] == stats["records_validated"] == sum(expected.values())
@@ -107,8 +143,15 @@ def test_two_workers_are_two_worker_processes(tmp_path):
     out = tmp_path / "pids"
     options = local_options(2, [])
     with beam.Pipeline(runner=LocalRunner(), options=options) as p:
-        _ = (p | beam.Create(range(20_000)) | beam.Reshuffle() | beam.ParDo(_Pid())
-             | beam.Distinct() | beam.Map(str) | beam.io.WriteToText(str(out)))
+        _ = (
+            p
+            | beam.Create(range(20_000))
+            | beam.Reshuffle()
+            | beam.ParDo(_Pid())
+            | beam.Distinct()
+            | beam.Map(str)
+            | beam.io.WriteToText(str(out))
+        )
     pids = {int(line) for f in tmp_path.glob("pids*") for line in f.read_text().split()}
     assert len(pids) == 2, pids
     assert os.getpid() not in pids

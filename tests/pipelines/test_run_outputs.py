@@ -28,9 +28,21 @@ def cli(*args: str) -> list[str]:
 def sample_cli_run(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
     out = tmp_path_factory.mktemp("cli") / "out"
     proc = subprocess.run(
-        cli("run", "--input", str(SAMPLE_DIR), "--output", str(out), "--config", str(SAMPLE_CONFIG),
-            "--workers", "2"),
-        cwd=REPO, capture_output=True, text=True, timeout=900,
+        cli(
+            "run",
+            "--input",
+            str(SAMPLE_DIR),
+            "--output",
+            str(out),
+            "--config",
+            str(SAMPLE_CONFIG),
+            "--workers",
+            "2",
+        ),
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=900,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return out, proc
@@ -57,7 +69,9 @@ def _rows_duckdb(folder: Path) -> int:
     import duckdb
 
     con = duckdb.connect()
-    return con.execute(f"SELECT count(*) FROM read_parquet('{folder}/**/*.parquet', hive_partitioning=true)").fetchone()[0]
+    return con.execute(
+        f"SELECT count(*) FROM read_parquet('{folder}/**/*.parquet', hive_partitioning=true)"
+    ).fetchone()[0]
 
 
 @pytest.mark.slow
@@ -81,15 +95,17 @@ def test_pii_counts_read_as_one_integer_per_entity_type(sample_cli_run, tmp_path
     import duckdb
 
     out, _ = sample_cli_run
-    docs = datasets.load_dataset("parquet", data_dir=str(out / "documents"), split="train",
-                                 cache_dir=str(tmp_path / "hf"))
+    docs = datasets.load_dataset(
+        "parquet", data_dir=str(out / "documents"), split="train", cache_dir=str(tmp_path / "hf")
+    )
     counts = [c for c in docs["pii_counts"] if c is not None]
     assert counts and all(set(c) == set(PII_ENTITIES) for c in counts)
     total = sum(sum(c.values()) for c in counts)
     assert total > 0  # the sample has personal data to replace
     sql = " + ".join(f"coalesce(sum(pii_counts.{e}), 0)" for e in PII_ENTITIES)
-    (duck_total,) = duckdb.connect().execute(
-        f"SELECT {sql} FROM read_parquet('{out}/documents/*.parquet')").fetchone()
+    (duck_total,) = (
+        duckdb.connect().execute(f"SELECT {sql} FROM read_parquet('{out}/documents/*.parquet')").fetchone()
+    )
     assert duck_total == total
 
 
@@ -110,9 +126,25 @@ def test_a_failed_overwrite_run_leaves_no_success_marker(sample_cli_run, tmp_pat
     shutil.copytree(sample_cli_run[0], out)
     bad = tmp_path / "in" / "broken.jsonl.gz"
     bad.parent.mkdir()
-    bad.write_bytes(b"\x1f\x8b\x08\x00 not really gzip")  # fails inside the pipeline, after the old run is removed
-    assert main(["run", "--input", str(bad.parent), "--output", str(out), "--overwrite", "--workers", "1",
-                 "--direct_running_mode=in_memory"]) != 0
+    bad.write_bytes(
+        b"\x1f\x8b\x08\x00 not really gzip"
+    )  # fails inside the pipeline, after the old run is removed
+    assert (
+        main(
+            [
+                "run",
+                "--input",
+                str(bad.parent),
+                "--output",
+                str(out),
+                "--overwrite",
+                "--workers",
+                "1",
+                "--direct_running_mode=in_memory",
+            ]
+        )
+        != 0
+    )
     assert "broken.jsonl.gz" in capsys.readouterr().err
     assert not (out / "_SUCCESS").exists()
 
@@ -125,8 +157,13 @@ def test_a_finished_run_leaves_no_temporary_folders(sample_cli_run):
     assert not [p for p in out.rglob("*") if "tmp" in p.name.lower()]
 
 
-BEAM_NOISE = ("apitools not found", "No semi_persistent_directory found", "Discarding unparseable args",
-              "SetuptoolsDeprecationWarning", "apache_beam")
+BEAM_NOISE = (
+    "apitools not found",
+    "No semi_persistent_directory found",
+    "Discarding unparseable args",
+    "SetuptoolsDeprecationWarning",
+    "apache_beam",
+)
 
 
 @pytest.mark.slow
@@ -135,7 +172,9 @@ def test_the_terminal_shows_only_corpusforge_lines_and_names_beams_log(sample_cl
     for noise in BEAM_NOISE:
         assert noise not in proc.stderr and noise not in proc.stdout, noise
     log_lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
-    assert log_lines and all(" corpusforge" in ln.split(":", 3)[-2] or " corpusforge" in ln for ln in log_lines)
+    assert log_lines and all(
+        " corpusforge" in ln.split(":", 3)[-2] or " corpusforge" in ln for ln in log_lines
+    )
     log = out / "_run" / "beam.log"
     assert f"Beam's log: {log}" in proc.stdout.splitlines()[-1]
     # the workers' warnings were moved to the file, not lost

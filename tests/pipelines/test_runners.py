@@ -13,9 +13,15 @@ from corpusforge.transforms.io.read import discover_inputs
 from tests.helpers import REPO, SAMPLE_CONFIG, SAMPLE_DIR, table_rows
 
 DATAFLOW_OFFLINE = [
-    "--runner=DataflowRunner", "--project=corpusforge-test", "--region=us-central1",
-    "--temp_location=gs://corpusforge-test/tmp", "--staging_location=gs://corpusforge-test/staging",
-    "--no_auth", "--dry_run=True", "--sdk_location=container", "--job_name=corpusforge-graph-check",
+    "--runner=DataflowRunner",
+    "--project=corpusforge-test",
+    "--region=us-central1",
+    "--temp_location=gs://corpusforge-test/tmp",
+    "--staging_location=gs://corpusforge-test/staging",
+    "--no_auth",
+    "--dry_run=True",
+    "--sdk_location=container",
+    "--job_name=corpusforge-graph-check",
 ]
 
 
@@ -23,8 +29,23 @@ DATAFLOW_OFFLINE = [
 def test_portable_runner_gives_the_same_output_as_the_local_runner(sample_run, tmp_path):
     """Full rows of every output folder: the shared two-worker local run against the portable runner."""
     portable = tmp_path / "portable"
-    assert main(["run", "--input", str(SAMPLE_DIR), "--output", str(portable), "--config", str(SAMPLE_CONFIG),
-                 "--runner=PortableRunner", "--job_endpoint=embed", "--environment_type=LOOPBACK"]) == 0
+    assert (
+        main(
+            [
+                "run",
+                "--input",
+                str(SAMPLE_DIR),
+                "--output",
+                str(portable),
+                "--config",
+                str(SAMPLE_CONFIG),
+                "--runner=PortableRunner",
+                "--job_endpoint=embed",
+                "--environment_type=LOOPBACK",
+            ]
+        )
+        == 0
+    )
     for folder in ("documents", "rejected", "sequences"):
         local_rows = table_rows(sample_run / folder)
         assert local_rows, folder  # a folder both runs failed to write must not compare equal
@@ -36,7 +57,14 @@ def graph_names(proto) -> set[str]:
     return {t.unique_name.split("/")[0] for t in proto.components.transforms.values()}
 
 
-WRITERS = {"ReadDocuments", "Validate", "WriteDocuments", "WriteRejected", "WriteSequences", "WriteUnreadable"}
+WRITERS = {
+    "ReadDocuments",
+    "Validate",
+    "WriteDocuments",
+    "WriteRejected",
+    "WriteSequences",
+    "WriteUnreadable",
+}
 
 
 def test_dataflow_job_graph_builds_offline():
@@ -56,10 +84,13 @@ def test_dataflow_job_graph_builds_offline():
     assert result.job.options.get_all_options()["project"] == "corpusforge-test"
 
 
-@pytest.mark.parametrize("runner_args", [
-    ["--runner=FlinkRunner", "--flink_master=localhost:8081", "--environment_type=LOOPBACK"],
-    ["--runner=SparkRunner", "--spark_master_url=spark://localhost:7077", "--environment_type=LOOPBACK"],
-])
+@pytest.mark.parametrize(
+    "runner_args",
+    [
+        ["--runner=FlinkRunner", "--flink_master=localhost:8081", "--environment_type=LOOPBACK"],
+        ["--runner=SparkRunner", "--spark_master_url=spark://localhost:7077", "--environment_type=LOOPBACK"],
+    ],
+)
 def test_cluster_runner_graphs_translate_to_the_portable_api(runner_args):
     """Short of submission (their job servers need Java and jars): the graph goes through the
     portable runner API proto, which is what Flink and Spark job servers receive."""

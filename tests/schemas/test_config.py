@@ -87,7 +87,9 @@ def test_renamed_quality_keys_still_work_with_a_warning_naming_the_new_key(tmp_p
     assert cfg.quality.fineweb.max_char_dup_ratio == 0.05 and cfg.quality.fineweb.max_list_ratio == 0.5
     for old, new in RENAMED_KEYS.items():
         assert f"{old} is renamed to {new}" in caplog.text
-    with pytest.raises(ConfigError, match="quality.fineweb.new_line_ratio: renamed to quality.fineweb.max_list_ratio"):
+    with pytest.raises(
+        ConfigError, match="quality.fineweb.new_line_ratio: renamed to quality.fineweb.max_list_ratio"
+    ):
         load_config(overrides=["quality.fineweb.new_line_ratio=0.5", "quality.fineweb.max_list_ratio=0.4"])
 
 
@@ -100,7 +102,10 @@ def test_a_quality_number_has_one_name_across_key_signal_and_rule():
     from corpusforge.schemas.records import QualitySignals
 
     signals = {f.name for f in dataclasses.fields(QualitySignals)}
-    for rule, section in (("bullet_lines_ratio", GopherQualityConfig), ("char_dup_ratio", FineWebConfig),
-                          ("list_ratio", FineWebConfig)):
+    for rule, section in (
+        ("bullet_lines_ratio", GopherQualityConfig),
+        ("char_dup_ratio", FineWebConfig),
+        ("list_ratio", FineWebConfig),
+    ):
         assert rule in signals
         assert f"max_{rule}" in section.model_fields

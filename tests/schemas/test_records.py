@@ -8,8 +8,8 @@ from corpusforge.schemas.config import PII_ENTITIES
 from corpusforge.schemas.records import (
     DOCUMENT_FIELDS,
     Document,
-    Rejected,
-    Rejection,
+    RejectedDocument,
+    RejectReason,
     document_row,
     rejected_row,
 )
@@ -35,8 +35,12 @@ def _types(t: pa.DataType):
 
 def test_no_output_has_a_map_column():
     # Hugging Face datasets cannot load a map column; each output folder must stay readable by it
-    for schema in (arrow.document_schema(), arrow.rejected_schema(), arrow.sequence_schema(),
-                   arrow.sequence_schema(packed=True)):
+    for schema in (
+        arrow.document_schema(),
+        arrow.rejected_schema(),
+        arrow.sequence_schema(),
+        arrow.sequence_schema(packed=True),
+    ):
         assert not any(pa.types.is_map(t) for f in schema for t in _types(f.type)), schema
 
 
@@ -67,7 +71,7 @@ def test_sequence_schema_uses_int32_ids():
 def test_rows_fit_their_schemas():
     doc = Document(id="a", text="t", pii_counts={"EMAIL_ADDRESS": 2}, lang="en", lang_score=0.9)
     pa.Table.from_pylist([document_row(doc)], schema=arrow.document_schema())
-    rej = Rejected(doc, Rejection("quality:x.y", "quality"))
+    rej = RejectedDocument(doc, RejectReason("quality:x.y", "quality"))
     table = pa.Table.from_pylist([rejected_row(rej, include_text=False)], schema=arrow.rejected_schema())
     assert table.column("text").to_pylist() == [None]
 
@@ -76,9 +80,14 @@ def test_open_ended_counts_are_written_as_name_count_pairs():
     # bias categories come from an extensible lexicon: a list of structs, not a map column
     from corpusforge.schemas.records import BiasSignals
 
-    doc = Document(id="a", text="t", bias=BiasSignals(words=9, female=1, male=0, mentions={"religion": 2},
-                                                       toxic_mentions={}))
+    doc = Document(
+        id="a",
+        text="t",
+        bias=BiasSignals(words=9, female=1, male=0, mentions={"religion": 2}, toxic_mentions={}),
+    )
     row = document_row(doc)
-    assert row["bias"]["mentions"] == [{"name": "religion", "count": 2}] and row["bias"]["toxic_mentions"] == []
+    assert (
+        row["bias"]["mentions"] == [{"name": "religion", "count": 2}] and row["bias"]["toxic_mentions"] == []
+    )
     table = pa.Table.from_pylist([row], schema=arrow.document_schema())
     assert table.column("bias").to_pylist()[0]["mentions"] == [{"name": "religion", "count": 2}]

@@ -30,7 +30,7 @@ from typing import Any
 import apache_beam as beam
 
 from corpusforge.schemas.config import BiasConfig, ConfigError, ToxicityConfig
-from corpusforge.schemas.records import BiasSignals, Document, Rejected
+from corpusforge.schemas.records import BiasSignals, Document, RejectedDocument
 from corpusforge.transforms.base import ApplyStage, DocumentStage, StageCounters
 from corpusforge.transforms.bias.lexicon import FEMALE, MALE, Lexicon, LexiconError
 from corpusforge.transforms.toxicity.model import LinearToxicityModel
@@ -137,7 +137,9 @@ class BiasTagger:
             elif self._needs_cleaning(raw):  # rare: split the raw text, to clean each sentence
                 units = [(s, words_of(s)) for s in _SENTENCE_END.split(raw)]
             else:  # sentences in one translate pass (a "." inside "3.5" splits too: harmless)
-                units = [(None, w) for w in (s.split() for s in _prepared(raw, _SENTENCE_TABLE).split(b"\n")) if w]
+                units = [
+                    (None, w) for w in (s.split() for s in _prepared(raw, _SENTENCE_TABLE).split(b"\n")) if w
+                ]
             for unit_raw, unit in units:
                 cats = match(unit)
                 if cats:
@@ -195,8 +197,15 @@ def signal_counts(signals: Iterable[BiasSignals], prefix: str = "") -> Counter[s
 class _TaggerHolder:
     """Builds the tagger once per worker (lexicon and classifier), never pickled with the graph."""
 
-    def __init__(self, lexicon_path: str | None, model_path: str | None, toxic_lines: bool, threshold: float,
-                 max_segment_words: int, clean_text: bool) -> None:
+    def __init__(
+        self,
+        lexicon_path: str | None,
+        model_path: str | None,
+        toxic_lines: bool,
+        threshold: float,
+        max_segment_words: int,
+        clean_text: bool,
+    ) -> None:
         self.lexicon_path = lexicon_path
         self.model_path = model_path
         self.toxic_lines = toxic_lines
@@ -215,7 +224,11 @@ class _TaggerHolder:
         if self._tagger is None:
             model = LinearToxicityModel.load(self.model_path) if self.toxic_lines else None
             self._tagger = BiasTagger(
-                Lexicon.load(self.lexicon_path), model, self.threshold, self.max_segment_words, self.clean_text
+                Lexicon.load(self.lexicon_path),
+                model,
+                self.threshold,
+                self.max_segment_words,
+                self.clean_text,
             )
         return self._tagger
 
@@ -235,7 +248,7 @@ class TagBias(DocumentStage):
     def process(self, doc: Document) -> Document:
         return self.process_batch([doc])[0]
 
-    def process_batch(self, docs: Sequence[Document]) -> list[Document | Rejected]:
+    def process_batch(self, docs: Sequence[Document]) -> list[Document | RejectedDocument]:
         signals = self.holder.tagger.tag_many([d.text or "" for d in docs])
         if self.counters is not None:
             for name, n in signal_counts(signals).items():
@@ -251,7 +264,7 @@ class _CountRejectedFn(beam.DoFn):
         self.counters = StageCounters(STAGE)
         _ = self.holder.tagger
 
-    def process(self, batch: list[Rejected]) -> Iterable[None]:
+    def process(self, batch: list[RejectedDocument]) -> Iterable[None]:
         signals = self.holder.tagger.tag_many([r.doc.text or "" for r in batch])
         for name, n in signal_counts(signals, REJECTED_PREFIX).items():
             self.counters.inc(name, n)
@@ -270,14 +283,21 @@ class CountBiasOfRejected(beam.PTransform):
     def expand(self, rejected: beam.PCollection) -> beam.PCollection:
         return (
             rejected
-            | "Batch" >> beam.BatchElements(min_batch_size=max(1, self.batch_size // 4), max_batch_size=self.batch_size)
+            | "Batch"
+            >> beam.BatchElements(min_batch_size=max(1, self.batch_size // 4), max_batch_size=self.batch_size)
             | "Count" >> beam.ParDo(_CountRejectedFn(self.holder))
         )
 
 
 def _holder(c: BiasConfig, toxicity: ToxicityConfig) -> _TaggerHolder:
-    return _TaggerHolder(c.lexicon, toxicity.model_path, c.toxic_lines, toxicity.threshold,
-                         c.max_segment_words, toxicity.clean_text)
+    return _TaggerHolder(
+        c.lexicon,
+        toxicity.model_path,
+        c.toxic_lines,
+        toxicity.threshold,
+        c.max_segment_words,
+        toxicity.clean_text,
+    )
 
 
 class TagBiasSignals(ApplyStage):

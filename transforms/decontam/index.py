@@ -32,8 +32,14 @@ from apache_beam.io.filesystems import FileSystems
 
 from corpusforge.transforms.decontam.text import gram_hashes, gram_hashes_at, gram_prefix, word_hashes_many
 
-FORMAT_SUFFIXES = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".parquet": "parquet",
-                   ".pq": "parquet", ".csv": "csv"}
+FORMAT_SUFFIXES = {
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".json": "json",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".csv": "csv",
+}
 COMPRESSION_SUFFIXES = (".gz", ".bz2", ".zst")
 # The prefilter bitmap has about 32 bits per indexed hash (under 4% of its bits set, so ~96% of a
 # clean page's grams never reach the binary search), between 1 MiB and 32 MiB.
@@ -100,8 +106,11 @@ def resolve_sources(specs: Iterable[Any]) -> list[BenchmarkSource]:
             raise FileNotFoundError(f"decontamination.benchmarks: no file matches {pattern!r}")
         for path in matched:
             # names are lower case, like the reasons they end up in (contamination:<name>)
-            out.append(BenchmarkSource((name or benchmark_name(path)).lower(), path,
-                                       tuple(fields) if fields else None))
+            out.append(
+                BenchmarkSource(
+                    (name or benchmark_name(path)).lower(), path, tuple(fields) if fields else None
+                )
+            )
     return out
 
 
@@ -207,8 +216,14 @@ class BenchmarkIndex:
         self.stats = IndexStats()
 
     @classmethod
-    def build(cls, sources: Iterable[BenchmarkSource], n: int, min_words: int,
-              max_item_frequency: int, chunk: int = 4096) -> BenchmarkIndex:
+    def build(
+        cls,
+        sources: Iterable[BenchmarkSource],
+        n: int,
+        min_words: int,
+        max_item_frequency: int,
+        chunk: int = 4096,
+    ) -> BenchmarkIndex:
         index = cls(n, min_words, max_item_frequency)
         stats = index.stats
         bench_ids: dict[str, int] = {}
@@ -231,30 +246,38 @@ class BenchmarkIndex:
         index.benchmarks = sorted(bench_ids, key=bench_ids.__getitem__)
         acc = _Accumulator()
         for start in range(0, len(pending), chunk):
-            index._add_texts(pending[start:start + chunk], acc)
+            index._add_texts(pending[start : start + chunk], acc)
         index.item_benchmark = np.asarray(acc.item_bench, dtype=np.int32)
         keys = np.asarray(acc.count_key, dtype=np.int32)
         if acc.grams:
             index.ngrams, index.ngram_items, dropped = _frequent_dropped(
-                np.concatenate(acc.grams), np.concatenate(acc.gram_items), keys, max_item_frequency)
+                np.concatenate(acc.grams), np.concatenate(acc.gram_items), keys, max_item_frequency
+            )
             stats.ngrams, stats.ngrams_boilerplate = int(index.ngrams.size), dropped
         whole_len = np.concatenate(acc.whole_len) if acc.whole_len else np.zeros(0, dtype=np.int64)
         whole_hash = np.concatenate(acc.whole_hash) if acc.whole_hash else np.zeros(0, dtype=np.uint64)
         whole_item = np.concatenate(acc.whole_item) if acc.whole_item else np.zeros(0, dtype=np.int32)
         for length in np.unique(whole_len).tolist():
             sel = whole_len == length
-            hashes, items, dropped = _frequent_dropped(whole_hash[sel], whole_item[sel], keys, max_item_frequency)
+            hashes, items, dropped = _frequent_dropped(
+                whole_hash[sel], whole_item[sel], keys, max_item_frequency
+            )
             stats.whole_boilerplate += dropped
             if hashes.size:
                 index.whole[int(length)] = (hashes, items)
         tables = (index.ngrams, *(h for h, _ in index.whole.values()))
         total = sum(t.size for t in tables)
-        index.filter_bits = min(MAX_FILTER_BITS, max(MIN_FILTER_BITS, int(np.ceil(np.log2(max(1, total) * 32)))))
+        index.filter_bits = min(
+            MAX_FILTER_BITS, max(MIN_FILTER_BITS, int(np.ceil(np.log2(max(1, total) * 32))))
+        )
         index.filter = np.zeros(1 << (index.filter_bits - 3), dtype=np.uint8)
         for table in tables:
             slot = table >> np.uint64(64 - index.filter_bits)
-            np.bitwise_or.at(index.filter, slot >> np.uint64(3),
-                             np.left_shift(1, (slot & np.uint64(7)).astype(np.uint8)).astype(np.uint8))
+            np.bitwise_or.at(
+                index.filter,
+                slot >> np.uint64(3),
+                np.left_shift(1, (slot & np.uint64(7)).astype(np.uint8)).astype(np.uint8),
+            )
         return index
 
     def _add_texts(self, batch: list[tuple[int, int, int, str]], acc: _Accumulator) -> None:
@@ -265,7 +288,9 @@ class BenchmarkIndex:
         # each text with enough words becomes an item (its id is what the hash arrays point to)
         is_item = wb.n_words >= self.min_words
         item_of_text = np.full(len(batch), -1, dtype=np.int32)
-        item_of_text[is_item] = np.arange(len(self.items), len(self.items) + int(is_item.sum()), dtype=np.int32)
+        item_of_text[is_item] = np.arange(
+            len(self.items), len(self.items) + int(is_item.sum()), dtype=np.int32
+        )
         long = wb.n_words >= n
         whole_of_text = gram_hashes_at(prefix, wb.first_word, wb.n_words)
         for k in np.flatnonzero(is_item).tolist():
@@ -273,14 +298,19 @@ class BenchmarkIndex:
             self.items.append(Item(self.benchmarks[b], pos, text))
             acc.item_bench.append(b)
             # the boilerplate rule counts distinct long texts, and records for short ones
-            acc.count_key.append(acc.first_with_hash.setdefault(int(whole_of_text[k]), int(item_of_text[k]))
-                                 if long[k] else record_no)
+            acc.count_key.append(
+                acc.first_with_hash.setdefault(int(whole_of_text[k]), int(item_of_text[k]))
+                if long[k]
+                else record_no
+            )
         numeric_run = np.concatenate(([0], np.cumsum(wb.numeric)))
         # n-grams: those inside one text, and not made only of numbers
         g = gram_hashes(prefix, n)
         if g.size:
             i = np.arange(g.size)
-            ok = (wb.text_of_word[i] == wb.text_of_word[i + n - 1]) & ((numeric_run[i + n] - numeric_run[i]) < n)
+            ok = (wb.text_of_word[i] == wb.text_of_word[i + n - 1]) & (
+                (numeric_run[i + n] - numeric_run[i]) < n
+            )
             acc.grams.append(g[ok])
             acc.gram_items.append(item_of_text[wb.text_of_word[i[ok]]])
         stats.texts_ngram += int(long.sum())
@@ -298,8 +328,12 @@ class BenchmarkIndex:
     @property
     def nbytes(self) -> int:
         """Memory of the hash arrays (the items' texts for ``detail`` come on top)."""
-        return int(self.ngrams.nbytes + self.ngram_items.nbytes + self.filter.nbytes
-                   + sum(h.nbytes + i.nbytes for h, i in self.whole.values()))
+        return int(
+            self.ngrams.nbytes
+            + self.ngram_items.nbytes
+            + self.filter.nbytes
+            + sum(h.nbytes + i.nbytes for h, i in self.whole.values())
+        )
 
     def lookup(self, words: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Matches in a document's word hashes: (start word, length in words, item) per hit."""
@@ -311,7 +345,9 @@ class BenchmarkIndex:
             g = gram_hashes(prefix, length)
             # the bitmap rules out almost every gram of a clean page before the binary search
             slot = g >> np.uint64(64 - self.filter_bits)
-            maybe = np.flatnonzero((self.filter[slot >> np.uint64(3)] >> (slot & np.uint64(7)).astype(np.uint8)) & 1)
+            maybe = np.flatnonzero(
+                (self.filter[slot >> np.uint64(3)] >> (slot & np.uint64(7)).astype(np.uint8)) & 1
+            )
             if maybe.size == 0:
                 continue
             pos = np.searchsorted(table, g[maybe])
@@ -328,8 +364,9 @@ class BenchmarkIndex:
         return np.concatenate(starts), np.concatenate(lengths), np.concatenate(items)
 
 
-def _frequent_dropped(hashes: np.ndarray, owners: np.ndarray, records: np.ndarray,
-                      limit: int) -> tuple[np.ndarray, np.ndarray, int]:
+def _frequent_dropped(
+    hashes: np.ndarray, owners: np.ndarray, records: np.ndarray, limit: int
+) -> tuple[np.ndarray, np.ndarray, int]:
     """Unique sorted hashes with their first owning text, minus those found under more than
     ``limit`` distinct count keys (texts or records, see ``build``); also returns how many distinct
     hashes were dropped."""

@@ -28,10 +28,10 @@ import numpy as np
 from apache_beam import pvalue
 
 from corpusforge.schemas.config import ConfigError, DecontaminationConfig
-from corpusforge.schemas.records import Document, Rejected, Rejection
+from corpusforge.schemas.records import Document, RejectedDocument, RejectReason
 from corpusforge.transforms.base import KEPT_TAG, REJECTED_TAG, StageCounters, WorkerState
 from corpusforge.transforms.decontam.index import BenchmarkIndex, resolve_sources
-from corpusforge.transforms.decontam.text import normalize_for_matching, word_hashes, word_hashes_many
+from corpusforge.transforms.decontam.text import benchmark_matching_form, word_hashes, word_hashes_many
 
 STAGE = "decontamination"
 REASON = "contamination"
@@ -45,7 +45,7 @@ class Verdict:
     """What the stage decided for one document."""
 
     doc: Document  # annotated (and, after a cut, shortened) document
-    rejection: Rejection | None
+    rejection: RejectReason | None
     hits: dict[str, int]  # benchmark -> matched n-grams / whole items
     cut: bool = False
 
@@ -115,17 +115,18 @@ class Decontaminator(WorkerState):
         flagged = set(owner[starts[inside]].tolist())
         return [self.check(d) if i in flagged else Verdict(d, None, {}) for i, d in enumerate(docs)]
 
-    def _rejection(self, bench: str, benches: np.ndarray, items: np.ndarray) -> Rejection:
+    def _rejection(self, bench: str, benches: np.ndarray, items: np.ndarray) -> RejectReason:
         assert self.index is not None
         b = self.index.benchmarks.index(bench)
         mine = items[benches == b]
         values, counts = np.unique(mine, return_counts=True)
         item = self.index.items[int(values[np.argmax(counts)])]  # most matches; ties: first item
-        quote = normalize_for_matching(item.text)
+        quote = benchmark_matching_form(item.text)
         if len(quote) > self.detail_chars:
             quote = quote[: self.detail_chars].rsplit(" ", 1)[0] + " ..."
-        return Rejection(reason=f"{REASON}:{bench}".lower(), stage=STAGE,
-                         detail=f"{item.benchmark}[{item.index}]: {quote}")
+        return RejectReason(
+            reason=f"{REASON}:{bench}".lower(), stage=STAGE, detail=f"{item.benchmark}[{item.index}]: {quote}"
+        )
 
     def cut(self, text: str, n_words: int, starts: np.ndarray, lengths: np.ndarray) -> str | None:
         """``text`` without the matched word runs (widened by the margin), or None when too little
@@ -150,7 +151,7 @@ class Decontaminator(WorkerState):
             end = w
             while end < n_words and gone[end]:
                 end += 1
-            pieces.append(text[pos:spans[w][0]].rstrip(" \t"))
+            pieces.append(text[pos : spans[w][0]].rstrip(" \t"))
             pos = spans[end - 1][1]
             w = end
         pieces.append(text[pos:].lstrip(" \t"))
@@ -168,8 +169,9 @@ def _shared_index(benchmarks: list[Any], n: int, min_words: int, max_item_freque
     with _INDEXES_LOCK:
         index = _INDEXES.get(key)
         if index is None:
-            index = _INDEXES[key] = BenchmarkIndex.build(resolve_sources(benchmarks), n, min_words,
-                                                         max_item_frequency)
+            index = _INDEXES[key] = BenchmarkIndex.build(
+                resolve_sources(benchmarks), n, min_words, max_item_frequency
+            )
         return index
 
 
@@ -181,7 +183,7 @@ def _word_spans(text: str) -> list[tuple[int, int]]:
         if token.isascii():  # the common case: one word if anything survives punctuation removal
             count = 1 if _ASCII_ALNUM.search(token) else 0
         else:
-            count = len(normalize_for_matching(token).split())
+            count = len(benchmark_matching_form(token).split())
         spans.extend([(m.start(), m.end())] * count)
     return spans
 
@@ -205,7 +207,7 @@ class _DecontaminateFn(beam.DoFn):
             self.counters.inc(f"hits:{bench}")
         if verdict.rejection is not None:
             self.counters.rejected(verdict.rejection)
-            yield pvalue.TaggedOutput(REJECTED_TAG, Rejected(verdict.doc, verdict.rejection))
+            yield pvalue.TaggedOutput(REJECTED_TAG, RejectedDocument(verdict.doc, verdict.rejection))
             return
         if verdict.cut:
             self.counters.inc("cut")
@@ -250,8 +252,13 @@ class Decontaminate(beam.PTransform):
 
     def expand(self, docs: beam.PCollection) -> tuple[beam.PCollection, beam.PCollection]:
         if self.logic.benchmarks:
-            _ = docs.pipeline | "IndexSeed" >> beam.Create([None]) | "IndexStats" >> beam.ParDo(
-                _IndexStatsFn(self.logic))
+            _ = (
+                docs.pipeline
+                | "IndexSeed" >> beam.Create([None])
+                | "IndexStats" >> beam.ParDo(_IndexStatsFn(self.logic))
+            )
         batches = docs | "Batch" >> beam.BatchElements(min_batch_size=8, max_batch_size=self.batch_size)
-        results = batches | "Apply" >> beam.ParDo(_DecontaminateFn(self.logic)).with_outputs(REJECTED_TAG, main=KEPT_TAG)
+        results = batches | "Apply" >> beam.ParDo(_DecontaminateFn(self.logic)).with_outputs(
+            REJECTED_TAG, main=KEPT_TAG
+        )
         return results[KEPT_TAG], results[REJECTED_TAG]

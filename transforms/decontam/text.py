@@ -85,7 +85,7 @@ def _kept_codepoints(text: str) -> tuple[np.ndarray, np.ndarray]:
     return cps, cls
 
 
-def normalize_for_matching(text: str) -> str:
+def benchmark_matching_form(text: str) -> str:
     """The matching form of ``text``: NFKC, case-folded, punctuation deleted, single spaces.
 
     This is the readable definition (used in ``detail`` and by tests); :func:`word_hashes` hashes

@@ -175,8 +175,13 @@ class ConnectedComponents(beam.PTransform):
     ``namespace`` is the stage whose counters this adds to (``corpusforge.<namespace>``).
     """
 
-    def __init__(self, namespace: str, max_rounds: int = 10, single_worker_max_edges: int = 100_000,
-                 label: str | None = None) -> None:
+    def __init__(
+        self,
+        namespace: str,
+        max_rounds: int = 10,
+        single_worker_max_edges: int = 100_000,
+        label: str | None = None,
+    ) -> None:
         super().__init__(label)
         if max_rounds < 1:
             raise ValueError("max_rounds must be at least 1")

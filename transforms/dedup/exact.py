@@ -18,7 +18,7 @@ import apache_beam as beam
 from apache_beam import pvalue
 
 from corpusforge.schemas.config import DedupExactConfig
-from corpusforge.schemas.records import Document, Rejected, Rejection
+from corpusforge.schemas.records import Document, RejectedDocument, RejectReason
 from corpusforge.transforms.base import KEPT_TAG, REJECTED_TAG, StageCounters
 from corpusforge.transforms.dedup.minhash import exact_hash
 from corpusforge.transforms.hashing import ID_DIGEST_BYTES, id_digest
@@ -40,8 +40,10 @@ def id_of(node: bytes) -> str:
     return node[ID_DIGEST_BYTES:].decode("utf-8")
 
 
-def exact_rejection(kept_id: str, stage: str = STAGE) -> Rejection:
-    return Rejection(reason=REASON, stage=stage, detail=f"same normalized text as {kept_id}", duplicate_of=kept_id)
+def exact_rejection(kept_id: str, stage: str = STAGE) -> RejectReason:
+    return RejectReason(
+        reason=REASON, stage=stage, detail=f"same normalized text as {kept_id}", duplicate_of=kept_id
+    )
 
 
 class _KeepSmallest(beam.DoFn):
@@ -74,7 +76,7 @@ class _KeepSmallest(beam.DoFn):
             else:
                 rejection = exact_rejection(kept_id)
                 self.counters.rejected(rejection)
-                yield pvalue.TaggedOutput(REJECTED_TAG, Rejected(doc, rejection))
+                yield pvalue.TaggedOutput(REJECTED_TAG, RejectedDocument(doc, rejection))
 
 
 class DeduplicateExact(beam.PTransform):

@@ -36,7 +36,6 @@ FORMAT = "corpusforge-dedup-index/1"
 NORMAL_FORM = "nfkc-casefold-collapse-whitespace/1"
 
 
-
 @dataclass(frozen=True)
 class NearParams:
     """The MinHash/LSH parameters an index is built and matched with, resolved from the run's
@@ -85,8 +84,11 @@ class IndexParams:
         """``name: theirs != ours`` for every parameter that differs (only the normal form matters
         to exact dedup)."""
         names = ["normal_form"] if exact_only else list(asdict(self))
-        return [f"{n}: index has {getattr(other, n)!r}, this run uses {getattr(self, n)!r}"
-                for n in names if getattr(self, n) != getattr(other, n)]
+        return [
+            f"{n}: index has {getattr(other, n)!r}, this run uses {getattr(self, n)!r}"
+            for n in names
+            if getattr(self, n) != getattr(other, n)
+        ]
 
 
 def params_document(params: IndexParams, release: str, version: str) -> dict[str, Any]:
@@ -113,11 +115,15 @@ class IndexRowMaker:
     def row(self, doc: Document) -> dict[str, Any]:
         assert self.hasher is not None, "setup() first"
         sig = self.hasher.signature(doc.text)
-        return vars(IndexRow(
-            id=doc.id, release=self.release, exact_hash=exact_hash(doc.text),
-            band_keys=band_keys(sig, self.params.bands, self.params.rows),
-            signature=sig.astype("<u4").tobytes(),
-        ))
+        return vars(
+            IndexRow(
+                id=doc.id,
+                release=self.release,
+                exact_hash=exact_hash(doc.text),
+                band_keys=band_keys(sig, self.params.bands, self.params.rows),
+                signature=sig.astype("<u4").tobytes(),
+            )
+        )
 
 
 def signature_of(raw: bytes) -> np.ndarray:
@@ -149,8 +155,9 @@ class WriteIndex(beam.PTransform):
     the kept documents even when a later stage (a toxicity filter) rejects some.
     """
 
-    def __init__(self, output_dir: str, params: NearParams, release: str, num_shards: int,
-                 codec: str = "zstd") -> None:
+    def __init__(
+        self, output_dir: str, params: NearParams, release: str, num_shards: int, codec: str = "zstd"
+    ) -> None:
         super().__init__()
         self.folder = posixpath.join(output_dir.rstrip("/"), INDEX_DIR)
         self.params = params
@@ -216,7 +223,9 @@ def index_folders(path: str) -> list[str]:
             return parts
     if not _exists(path):
         raise DedupIndexError(f"{path}: no such folder")
-    raise DedupIndexError(f"{path}: holds no dedup index ({PARAMS_FILE} not found in it or in {path}/{INDEX_DIR})")
+    raise DedupIndexError(
+        f"{path}: holds no dedup index ({PARAMS_FILE} not found in it or in {path}/{INDEX_DIR})"
+    )
 
 
 def load_source(folder: str, ours: IndexParams, exact_only: bool = False) -> IndexSource:
@@ -230,14 +239,18 @@ def load_source(folder: str, ours: IndexParams, exact_only: bool = False) -> Ind
         theirs = IndexParams(**doc["params"])
         release = str(doc["release"])
     except Exception as exc:
-        raise DedupIndexError(f"{params_path}: not a corpusforge index description ({type(exc).__name__}: {exc})") from None
+        raise DedupIndexError(
+            f"{params_path}: not a corpusforge index description ({type(exc).__name__}: {exc})"
+        ) from None
     if doc.get("format") != FORMAT:
         raise DedupIndexError(f"{params_path}: format {doc.get('format')!r}, expected {FORMAT!r}")
     wrong = ours.mismatches(theirs, exact_only)
     if wrong:
         raise DedupIndexError(f"{folder} was built with other parameters: " + "; ".join(wrong))
     try:
-        files = sorted(m.path for m in FileSystems.match([posixpath.join(folder, "*.parquet")])[0].metadata_list)
+        files = sorted(
+            m.path for m in FileSystems.match([posixpath.join(folder, "*.parquet")])[0].metadata_list
+        )
     except Exception:
         files = []
     want = set(arrow.index_schema().names)

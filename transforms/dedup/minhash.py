@@ -42,7 +42,7 @@ def comparison_text(text: str) -> str:
     """The comparison form without collapsing whitespace (the word hasher skips runs itself).
 
     Splitting and re-joining every word costs more than hashing them, so the near-duplicate path
-    uses this; its words are exactly those of :func:`normalize_for_dedup` (tested).
+    uses this; its words are exactly those of :func:`dedup_comparison_form` (tested).
     """
     if not text.isascii():
         if not unicodedata.is_normalized("NFKC", text):
@@ -51,14 +51,14 @@ def comparison_text(text: str) -> str:
     return text.casefold()
 
 
-def normalize_for_dedup(text: str) -> str:
+def dedup_comparison_form(text: str) -> str:
     """The comparison form: NFKC, case-folded, runs of whitespace collapsed to one space."""
     return " ".join(comparison_text(text).split())
 
 
 def exact_hash(text: str) -> bytes:
     """A stable 128-bit digest of the comparison form (never Python's salted ``hash()``)."""
-    return hashlib.blake2b(normalize_for_dedup(text).encode("utf-8"), digest_size=16).digest()
+    return hashlib.blake2b(dedup_comparison_form(text).encode("utf-8"), digest_size=16).digest()
 
 
 def word_power_table(size: int = 1 << 16) -> PowerTable:

@@ -33,7 +33,7 @@ import numpy as np
 from apache_beam import pvalue
 
 from corpusforge.schemas.config import DedupNearConfig
-from corpusforge.schemas.records import Document, Rejected, Rejection
+from corpusforge.schemas.records import Document, RejectedDocument, RejectReason
 from corpusforge.transforms.base import KEPT_TAG, REJECTED_TAG, StageCounters
 from corpusforge.transforms.dedup.components import ConnectedComponents
 from corpusforge.transforms.dedup.exact import id_of, node_key
@@ -44,8 +44,10 @@ REASON = "dedup:near"
 DOC_TAG, COUNT_TAG = "doc", "count"
 
 
-def near_rejection(root_id: str, stage: str = STAGE) -> Rejection:
-    return Rejection(reason=REASON, stage=stage, detail=f"near-duplicate cluster kept {root_id}", duplicate_of=root_id)
+def near_rejection(root_id: str, stage: str = STAGE) -> RejectReason:
+    return RejectReason(
+        reason=REASON, stage=stage, detail=f"near-duplicate cluster kept {root_id}", duplicate_of=root_id
+    )
 
 
 def verification_fingerprint(signature: np.ndarray) -> bytes:
@@ -58,8 +60,9 @@ def verification_fingerprint(signature: np.ndarray) -> bytes:
     return (signature & np.uint32(0xFFFF)).astype(np.uint16).tobytes()
 
 
-def link_bucket(members: Iterable[tuple[bytes, np.ndarray]], verify_threshold: float,
-                max_reps: int) -> tuple[list[tuple[bytes, bytes]], int, int]:
+def link_bucket(
+    members: Iterable[tuple[bytes, np.ndarray]], verify_threshold: float, max_reps: int
+) -> tuple[list[tuple[bytes, bytes]], int, int]:
     """Verified edges of one LSH bucket: each member to the first representative it matches.
 
     Members are taken in node-key order (deterministic whatever order the shuffle delivers). A
@@ -171,11 +174,15 @@ class ExactVerify(beam.PTransform):
     def expand(self, edges: beam.PCollection) -> beam.PCollection:
         texts = self.keyed_docs | "Texts" >> beam.Map(lambda kv: (kv[0], kv[1].text))
         by_member = (
-            {"rep": edges | "Distinct" >> beam.Distinct() | "ByMember" >> beam.Map(lambda e: (e[1], e[0])),
-             "text": texts}
+            {
+                "rep": edges | "Distinct" >> beam.Distinct() | "ByMember" >> beam.Map(lambda e: (e[1], e[0])),
+                "text": texts,
+            }
             | "JoinMemberText" >> beam.CoGroupByKey()
-            | "ToRep" >> beam.FlatMap(
-                lambda kv: [(rep, (kv[0], kv[1]["text"][0])) for rep in kv[1]["rep"]] if kv[1]["text"] else [])
+            | "ToRep"
+            >> beam.FlatMap(
+                lambda kv: [(rep, (kv[0], kv[1]["text"][0])) for rep in kv[1]["rep"]] if kv[1]["text"] else []
+            )
         )
         return (
             {"pair": by_member, "text": texts}
@@ -212,7 +219,7 @@ class _Decide(beam.DoFn):
             rejection = near_rejection(id_of(root))
             for doc in joined["doc"]:
                 self.counters.rejected(rejection)
-                yield pvalue.TaggedOutput(REJECTED_TAG, Rejected(doc, rejection))
+                yield pvalue.TaggedOutput(REJECTED_TAG, RejectedDocument(doc, rejection))
 
 
 class DeduplicateNear(beam.PTransform):
@@ -228,9 +235,7 @@ class DeduplicateNear(beam.PTransform):
         p = self.cfg
         sig = docs | "Signatures" >> beam.ParDo(_Signatures(p)).with_outputs(DOC_TAG, COUNT_TAG, main="bands")
         edges = (
-            sig["bands"]
-            | "GroupByBand" >> beam.GroupByKey()
-            | "LinkBuckets" >> beam.ParDo(_LinkBuckets(p))
+            sig["bands"] | "GroupByBand" >> beam.GroupByKey() | "LinkBuckets" >> beam.ParDo(_LinkBuckets(p))
         )
         if p.exact_verify:
             edges = edges | "ExactVerify" >> ExactVerify(p, sig[DOC_TAG])

@@ -36,7 +36,7 @@ from apache_beam import pvalue
 from apache_beam.io.parquetio import ReadAllFromParquet
 
 from corpusforge.schemas.config import ConfigError, DedupConfig
-from corpusforge.schemas.records import Document, Rejected, Rejection
+from corpusforge.schemas.records import Document, RejectedDocument, RejectReason
 from corpusforge.transforms.base import KEPT_TAG, REJECTED_TAG, StageCounters
 from corpusforge.transforms.dedup.exact import node_key
 from corpusforge.transforms.dedup.index import (
@@ -63,14 +63,19 @@ def reference(match: Match) -> str:
     return f"{match[1]}:{match[2]}"
 
 
-def previous_rejection(reason: str, match: Match) -> Rejection:
+def previous_rejection(reason: str, match: Match) -> RejectReason:
     kind = "same normalized text as" if reason == EXACT_REASON else "near duplicate of"
-    return Rejection(reason=reason, stage=STAGE, detail=f"{kind} {match[2]} of release {match[1]}",
-                     duplicate_of=reference(match))
+    return RejectReason(
+        reason=reason,
+        stage=STAGE,
+        detail=f"{kind} {match[2]} of release {match[1]}",
+        duplicate_of=reference(match),
+    )
 
 
-def best_matches(new: Iterable[tuple[bytes, bytes]], old: list[tuple[Match, bytes]],
-                 verify_threshold: float) -> tuple[list[tuple[bytes, Match]], int]:
+def best_matches(
+    new: Iterable[tuple[bytes, bytes]], old: list[tuple[Match, bytes]], verify_threshold: float
+) -> tuple[list[tuple[bytes, Match]], int]:
     """The verified earliest indexed match of each new bucket member, and the comparisons made.
 
     ``new`` holds ``(node key, fingerprint)``, ``old`` ``(match, fingerprint)``; fingerprints are
@@ -123,7 +128,7 @@ class _RejectExact(beam.DoFn):
             else:
                 rejection = previous_rejection(EXACT_REASON, best)
                 self.counters.rejected(rejection)
-                yield pvalue.TaggedOutput(REJECTED_TAG, Rejected(doc, rejection))
+                yield pvalue.TaggedOutput(REJECTED_TAG, RejectedDocument(doc, rejection))
 
 
 class _NewBands(beam.DoFn):
@@ -188,14 +193,20 @@ class _DecideNear(beam.DoFn):
             else:
                 rejection = previous_rejection(NEAR_REASON, match)
                 self.counters.rejected(rejection)
-                yield pvalue.TaggedOutput(REJECTED_TAG, Rejected(doc, rejection))
+                yield pvalue.TaggedOutput(REJECTED_TAG, RejectedDocument(doc, rejection))
 
 
 class DeduplicatePrevious(beam.PTransform):
     """Documents -> ``(kept, rejected)``; rejected ones are copies of documents of earlier releases."""
 
-    def __init__(self, sources: list[IndexSource], params: NearParams, exact: bool = True, near: bool = True,
-                 label: str | None = None) -> None:
+    def __init__(
+        self,
+        sources: list[IndexSource],
+        params: NearParams,
+        exact: bool = True,
+        near: bool = True,
+        label: str | None = None,
+    ) -> None:
         super().__init__(label)
         if not (exact or near):
             raise ValueError("dedup_previous needs exact or near deduplication enabled")
@@ -215,7 +226,9 @@ class DeduplicatePrevious(beam.PTransform):
         parameters, fails here, at start-up, before anything runs or is deleted."""
         params = NearParams.of(dedup.near)
         try:
-            sources = resolve_previous(dedup.previous, IndexParams.of(params), exact_only=not dedup.near.enabled)
+            sources = resolve_previous(
+                dedup.previous, IndexParams.of(params), exact_only=not dedup.near.enabled
+            )
         except DedupIndexError as exc:
             raise ConfigError(str(exc)) from None
         return cls(sources, params, exact=dedup.exact.enabled, near=dedup.near.enabled)
@@ -225,8 +238,10 @@ class DeduplicatePrevious(beam.PTransform):
         index = (
             docs.pipeline
             | "IndexFiles" >> beam.Create(sorted(positions))
-            | "ReadIndex" >> ReadAllFromParquet(columns=["id", "release", "exact_hash", "band_keys", "signature"],
-                                                with_filename=True)
+            | "ReadIndex"
+            >> ReadAllFromParquet(
+                columns=["id", "release", "exact_hash", "band_keys", "signature"], with_filename=True
+            )
             | "RankRows" >> beam.ParDo(_IndexRows(positions))
         )
         rejected_parts = []
@@ -236,13 +251,17 @@ class DeduplicatePrevious(beam.PTransform):
             exact = (
                 {"new": new, "old": old}
                 | "JoinExact" >> beam.CoGroupByKey()
-                | "RejectExact" >> beam.ParDo(_RejectExact(counts_kept=not self.near)).with_outputs(
-                    REJECTED_TAG, main=KEPT_TAG)
+                | "RejectExact"
+                >> beam.ParDo(_RejectExact(counts_kept=not self.near)).with_outputs(
+                    REJECTED_TAG, main=KEPT_TAG
+                )
             )
             docs = exact[KEPT_TAG]
             rejected_parts.append(exact[REJECTED_TAG])
         if self.near:
-            new = docs | "NewBands" >> beam.ParDo(_NewBands(self.params, counts_in=not self.exact)).with_outputs(DOC_TAG, main="bands")
+            new = docs | "NewBands" >> beam.ParDo(
+                _NewBands(self.params, counts_in=not self.exact)
+            ).with_outputs(DOC_TAG, main="bands")
             old = index | "OldBands" >> beam.FlatMap(_old_bands)
             matches = (
                 {"new": new["bands"], "old": old}

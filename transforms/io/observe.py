@@ -19,7 +19,21 @@ from corpusforge.transforms.base import StageCounters
 # get a readable bucket; a presentation choice, not a threshold.
 LENGTH_HISTOGRAM = "chars"
 LENGTH_EDGES: tuple[float, ...] = (
-    0, 50, 100, 200, 500, 1_000, 2_000, 5_000, 10_000, 20_000, 50_000, 100_000, 200_000, 500_000, 1_000_000,
+    0,
+    50,
+    100,
+    200,
+    500,
+    1_000,
+    2_000,
+    5_000,
+    10_000,
+    20_000,
+    50_000,
+    100_000,
+    200_000,
+    500_000,
+    1_000_000,
 )
 OUTPUT_STAGE = "output"
 

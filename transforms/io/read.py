@@ -109,8 +109,9 @@ def _file_key(path: str) -> str:
     return os.path.normpath(os.path.abspath(path))
 
 
-def discover_inputs(patterns: Iterable[str], fmt: str = "auto",
-                    exclude: str | None = None) -> tuple[list[InputFile], list[Unreadable]]:
+def discover_inputs(
+    patterns: Iterable[str], fmt: str = "auto", exclude: str | None = None
+) -> tuple[list[InputFile], list[Unreadable]]:
     """Expand files, folders and globs into input files, sorted by path (deterministic order).
 
     A folder is read recursively, taking files with a known suffix. A pattern that matches nothing
@@ -222,11 +223,18 @@ def rows_of(table: Any) -> list[dict]:
     except UnicodeDecodeError:
         import pyarrow as pa
 
-        strings = [f.name for f in table.schema if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)]
+        strings = [
+            f.name for f in table.schema if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)
+        ]
         for name in strings:
             i = table.schema.get_field_index(name)
-            table = table.set_column(i, name, table.column(i).cast(pa.binary() if pa.types.is_string(
-                table.schema.field(i).type) else pa.large_binary()))
+            table = table.set_column(
+                i,
+                name,
+                table.column(i).cast(
+                    pa.binary() if pa.types.is_string(table.schema.field(i).type) else pa.large_binary()
+                ),
+            )
         rows = table.to_pylist()
         for row in rows:
             for name in strings:
@@ -309,14 +317,16 @@ class ReadDocuments(beam.PTransform):
         planned = (
             pbegin
             | "Files" >> beam.Create(self.files)
-            | "Plan" >> beam.ParDo(PlanReadTasks(self.split_bytes, self.skip_unreadable)).with_outputs(
+            | "Plan"
+            >> beam.ParDo(PlanReadTasks(self.split_bytes, self.skip_unreadable)).with_outputs(
                 UNREADABLE_TAG, main="tasks"
             )
         )
         read = (
             planned["tasks"]
             | "Spread" >> beam.Reshuffle()
-            | "Read" >> beam.ParDo(ReadRawRecords(self.skip_unreadable)).with_outputs(UNREADABLE_TAG, main="records")
+            | "Read"
+            >> beam.ParDo(ReadRawRecords(self.skip_unreadable)).with_outputs(UNREADABLE_TAG, main="records")
         )
         unreadable = (planned[UNREADABLE_TAG], read[UNREADABLE_TAG]) | "Unreadable" >> beam.Flatten()
         return read["records"], unreadable

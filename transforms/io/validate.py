@@ -21,7 +21,7 @@ from typing import Any
 import apache_beam as beam
 from apache_beam import pvalue
 
-from corpusforge.schemas.records import Document, Rejected, Rejection
+from corpusforge.schemas.records import Document, RejectedDocument, RejectReason
 from corpusforge.transforms.base import KEPT_TAG, REJECTED_TAG, StageCounters
 from corpusforge.transforms.io.observe import observe_length
 
@@ -39,8 +39,10 @@ def derive_id(path: str, position: int) -> str:
     return f"{posixpath.basename(path)}:{position}:{digest}"
 
 
-def _rejection(detail: str, info: str | None = None, duplicate_of: str | None = None) -> Rejection:
-    return Rejection(reason=f"{REASON_PREFIX}:{detail}", stage=STAGE, detail=info, duplicate_of=duplicate_of)
+def _rejection(detail: str, info: str | None = None, duplicate_of: str | None = None) -> RejectReason:
+    return RejectReason(
+        reason=f"{REASON_PREFIX}:{detail}", stage=STAGE, detail=info, duplicate_of=duplicate_of
+    )
 
 
 def _has_lone_surrogate(value: Any) -> bool:
@@ -54,7 +56,7 @@ def _has_lone_surrogate(value: Any) -> bool:
 
 
 class RecordParser:
-    """Turn one raw record into a Document or a Rejected; pure, no Beam."""
+    """Turn one raw record into a Document or a RejectedDocument; pure, no Beam."""
 
     def __init__(
         self,
@@ -78,14 +80,14 @@ class RecordParser:
             id=record_id or derive_id(path, position), text=text, input_path=path, input_offset=position
         )  # type: ignore[arg-type]
 
-    def parse(self, path: str, position: int, payload: bytes | dict) -> Document | Rejected:
+    def parse(self, path: str, position: int, payload: bytes | dict) -> Document | RejectedDocument:
         if isinstance(payload, dict):
             return self.from_object(path, position, payload, None)
         try:
             line = payload.decode("utf-8")
         except UnicodeDecodeError as exc:
             raw = payload.decode("utf-8", errors="replace")
-            return Rejected(self.shell(path, position, raw), _rejection("bad_utf8", str(exc)))
+            return RejectedDocument(self.shell(path, position, raw), _rejection("bad_utf8", str(exc)))
         if line.startswith("\ufeff"):  # a byte-order mark at the start of a file saved on Windows
             line = line[1:]
         try:
@@ -93,12 +95,14 @@ class RecordParser:
             # common in real dumps; normalization removes them rather than the record being lost
             obj = json.loads(line, strict=False)
         except (ValueError, RecursionError) as exc:
-            return Rejected(self.shell(path, position, line), _rejection("bad_json", str(exc)[:200]))
+            return RejectedDocument(self.shell(path, position, line), _rejection("bad_json", str(exc)[:200]))
         # JSON escapes can encode lone surrogates, which are valid JSON but not writable as UTF-8.
         if "\\u" in line and ("\\ud" in line.lower()) and _has_lone_surrogate(obj):
             raw = line.encode("utf-8", errors="replace").decode("utf-8")
             record_id = self._record_id(obj, path, position) if isinstance(obj, dict) else None
-            return Rejected(self.shell(path, position, raw, record_id), _rejection("bad_utf8", "lone surrogate escape"))
+            return RejectedDocument(
+                self.shell(path, position, raw, record_id), _rejection("bad_utf8", "lone surrogate escape")
+            )
         return self.from_object(path, position, obj, line)
 
     def _record_id(self, obj: dict, path: str, position: int) -> str:
@@ -111,9 +115,14 @@ class RecordParser:
             return str(int(value))
         return derive_id(path, position)
 
-    def from_object(self, path: str, position: int, obj: Any, line: str | None) -> Document | Rejected:
+    def from_object(
+        self, path: str, position: int, obj: Any, line: str | None
+    ) -> Document | RejectedDocument:
         if not isinstance(obj, dict):
-            return Rejected(self.shell(path, position, line), _rejection("no_text", f"record is a {type(obj).__name__}, not an object"))
+            return RejectedDocument(
+                self.shell(path, position, line),
+                _rejection("no_text", f"record is a {type(obj).__name__}, not an object"),
+            )
         record_id = self._record_id(obj, path, position)
         text = obj.get(self.text_field)
         if isinstance(text, bytes | bytearray):
@@ -121,12 +130,18 @@ class RecordParser:
                 text = bytes(text).decode("utf-8")
             except UnicodeDecodeError as exc:
                 shell = self.shell(path, position, bytes(text).decode("utf-8", errors="replace"), record_id)
-                return Rejected(shell, _rejection("bad_utf8", str(exc)))
+                return RejectedDocument(shell, _rejection("bad_utf8", str(exc)))
         if not isinstance(text, str):
-            why = f"field {self.text_field!r} is missing" if text is None else f"field {self.text_field!r} is a {type(text).__name__}"
-            return Rejected(self.shell(path, position, line, record_id), _rejection("no_text", why))
+            why = (
+                f"field {self.text_field!r} is missing"
+                if text is None
+                else f"field {self.text_field!r} is a {type(text).__name__}"
+            )
+            return RejectedDocument(self.shell(path, position, line, record_id), _rejection("no_text", why))
         if line is None and _has_lone_surrogate(obj):  # Parquet strings cannot hold them, but be safe
-            return Rejected(self.shell(path, position, None, record_id), _rejection("bad_utf8", "lone surrogate"))
+            return RejectedDocument(
+                self.shell(path, position, None, record_id), _rejection("bad_utf8", "lone surrogate")
+            )
         rest = {k: v for k, v in obj.items() if k not in self.own_fields}
         doc = Document(
             id=record_id,
@@ -138,10 +153,12 @@ class RecordParser:
             input_offset=position,
         )
         if not text.strip():
-            return Rejected(doc, _rejection("empty"))
+            return RejectedDocument(doc, _rejection("empty"))
         if len(text) > self.max_chars:
             shell = Document(**{**doc.__dict__, "text": text[:AUDIT_CHARS]})
-            return Rejected(shell, _rejection("too_long", f"{len(text)} characters > input.max_chars={self.max_chars}"))
+            return RejectedDocument(
+                shell, _rejection("too_long", f"{len(text)} characters > input.max_chars={self.max_chars}")
+            )
         return doc
 
 
@@ -187,7 +204,7 @@ class _ParseFn(beam.DoFn):
         path, position, payload = record
         self.counters.inc("in")
         outcome = self.parser.parse(path, position, payload)
-        if isinstance(outcome, Rejected):
+        if isinstance(outcome, RejectedDocument):
             self.counters.rejected(outcome.rejection)
             yield pvalue.TaggedOutput(REJECTED_TAG, outcome)
         else:
@@ -214,10 +231,12 @@ class _ResolveIdsFn(beam.DoFn):
         yield kept
         for doc in others:
             rejection = _rejection(
-                "duplicate_id", f"first seen in {kept.input_path} at {kept.input_offset}", duplicate_of=kept.id
+                "duplicate_id",
+                f"first seen in {kept.input_path} at {kept.input_offset}",
+                duplicate_of=kept.id,
             )
             self.counters.rejected(rejection)
-            yield pvalue.TaggedOutput(REJECTED_TAG, Rejected(doc, rejection))
+            yield pvalue.TaggedOutput(REJECTED_TAG, RejectedDocument(doc, rejection))
 
 
 class Validate(beam.PTransform):
@@ -228,7 +247,9 @@ class Validate(beam.PTransform):
         self.parser = parser
 
     def expand(self, records: beam.PCollection) -> tuple[beam.PCollection, beam.PCollection]:
-        parsed = records | "Parse" >> beam.ParDo(_ParseFn(self.parser)).with_outputs(REJECTED_TAG, main=KEPT_TAG)
+        parsed = records | "Parse" >> beam.ParDo(_ParseFn(self.parser)).with_outputs(
+            REJECTED_TAG, main=KEPT_TAG
+        )
         resolved = (
             parsed[KEPT_TAG]
             | "KeyById" >> beam.Map(lambda doc: (doc.id, doc))

@@ -60,12 +60,17 @@ class WriteDocuments(beam.PTransform):
         return (
             docs
             | "ToRow" >> beam.Map(document_row)
-            | "Write" >> WriteParquet(f"{self.output_dir}/documents", arrow.document_schema(), self.num_shards, self.codec)
+            | "Write"
+            >> WriteParquet(
+                f"{self.output_dir}/documents", arrow.document_schema(), self.num_shards, self.codec
+            )
         )
 
 
 class WriteRejected(beam.PTransform):
-    def __init__(self, output_dir: str, num_shards: int, include_text: bool = True, codec: str = "zstd") -> None:
+    def __init__(
+        self, output_dir: str, num_shards: int, include_text: bool = True, codec: str = "zstd"
+    ) -> None:
         super().__init__()
         self.output_dir = output_dir
         self.num_shards = num_shards
@@ -77,5 +82,8 @@ class WriteRejected(beam.PTransform):
         return (
             rejected
             | "ToRow" >> beam.Map(lambda r: rejected_row(r, include_text))
-            | "Write" >> WriteParquet(f"{self.output_dir}/rejected", arrow.rejected_schema(), self.num_shards, self.codec)
+            | "Write"
+            >> WriteParquet(
+                f"{self.output_dir}/rejected", arrow.rejected_schema(), self.num_shards, self.codec
+            )
         )

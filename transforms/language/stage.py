@@ -20,7 +20,7 @@ import sys
 from dataclasses import replace
 
 from corpusforge.schemas.config import LanguageConfig
-from corpusforge.schemas.records import Document, Rejected
+from corpusforge.schemas.records import Document, RejectedDocument
 from corpusforge.transforms.base import ApplyStage, DocumentStage, WorkerState
 
 LANG_SCORE_EDGES: tuple[float, ...] = (0.0, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 0.999)
@@ -205,7 +205,9 @@ class LanguageDetector(WorkerState):
         """Method, sampling and seeding come from ``cfg`` (the defaults of :class:`LanguageConfig`)."""
         cfg = cfg or LanguageConfig()
         if cfg.method not in METHODS:
-            raise ValueError(f"unknown language detection method {cfg.method!r} (one of {', '.join(METHODS)})")
+            raise ValueError(
+                f"unknown language detection method {cfg.method!r} (one of {', '.join(METHODS)})"
+            )
         self.seed = cfg.seed
         self.sample_chars = cfg.sample_chars
         self.sample_chunks = cfg.sample_chunks
@@ -259,15 +261,15 @@ class LanguageFilter(DocumentStage):
     def setup(self) -> None:
         self.detector.ready()
 
-    def process(self, doc: Document) -> Document | Rejected:
+    def process(self, doc: Document) -> Document | RejectedDocument:
         lang, score = self.detector.detect(doc.text)
         if self.counters is not None:
             self.counters.observe("lang_score", score, LANG_SCORE_EDGES)
         annotated = replace(doc, lang=lang, lang_score=score)
         if lang == "unknown":
-            return Rejected(annotated, self.reject("unknown", "no detectable language"))
+            return RejectedDocument(annotated, self.reject("unknown", "no detectable language"))
         if self.keep and (lang not in self.keep or score < self.min_score):
-            return Rejected(annotated, self.reject(lang, f"{lang} p={score:.3f}"))
+            return RejectedDocument(annotated, self.reject(lang, f"{lang} p={score:.3f}"))
         return annotated
 
 

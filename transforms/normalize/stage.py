@@ -13,10 +13,12 @@ import unicodedata
 from dataclasses import replace
 
 from corpusforge.schemas.config import NormalizeConfig
-from corpusforge.schemas.records import Document, Rejection
+from corpusforge.schemas.records import Document, RejectReason
 from corpusforge.transforms.base import ApplyStage, DocumentStage
 
-_CONTROL = "".join(chr(c) for c in [*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0x7F, *range(0x80, 0xA0)])
+_CONTROL = "".join(
+    chr(c) for c in [*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0x7F, *range(0x80, 0xA0)]
+)
 _REMOVE_CONTROL = str.maketrans("", "", _CONTROL)
 _NEEDS_WORK = re.compile(f"[\r{re.escape(_CONTROL)}\ufeff]")
 
@@ -36,7 +38,7 @@ class TextNormalizer(DocumentStage):
 
     name = "normalize"
 
-    def process(self, doc: Document) -> Document | Rejection:
+    def process(self, doc: Document) -> Document | RejectReason:
         text = normalize_text(doc.text)
         if text is not doc.text:
             if not text.strip():

@@ -50,7 +50,9 @@ DIGIT_GATES: dict[str, re.Pattern[str]] = {
     "IP_ADDRESS": re.compile(r"\d{1,3}\.\d{1,3}\.\d{1,3}\.\d"),
     "US_SSN": re.compile(r"\d{3}[\- .]?\d{2}[\- .]?\d{4}"),
 }
-_EMAIL_GATE = re.compile(r"@(?<=[\w.+\-]@)(?=[\w\-])")  # "@"-led: a literal scan, not a class at every position
+_EMAIL_GATE = re.compile(
+    r"@(?<=[\w.+\-]@)(?=[\w\-])"
+)  # "@"-led: a literal scan, not a class at every position
 # IPv6: two colons around a hex group, or a trailing/bare "::" ("2001:db8::", "::") not before a
 # name (``std::vector`` opens no window).
 _IPV6_GATE = re.compile(r":(?:[0-9A-Fa-f]{0,4}:[0-9A-Fa-f]|:(?![\w:]))")  # ":"-led: a fast literal scan
@@ -101,8 +103,12 @@ class _NoContextEnhancer(ContextAwareEnhancer):
     from the raw text themselves, so the engine-level pass is a no-op (and saves its cost)."""
 
     def __init__(self) -> None:
-        super().__init__(context_similarity_factor=0.0, min_score_with_context_similarity=0.0,
-                         context_prefix_count=0, context_suffix_count=0)
+        super().__init__(
+            context_similarity_factor=0.0,
+            min_score_with_context_similarity=0.0,
+            context_prefix_count=0,
+            context_suffix_count=0,
+        )
 
     def enhance_using_context(self, text, raw_results, nlp_artifacts, recognizers, context=None):  # noqa: D102
         return raw_results
@@ -148,8 +154,11 @@ def resolve_overlaps(spans: Sequence[Span]) -> list[Span]:
     """
     creds = [s for s in spans if s.entity == "CREDENTIAL"]
     if creds:
-        spans = [s for s in spans if not (s.entity == "EMAIL_ADDRESS"
-                                          and any(c.start <= s.start < c.end for c in creds))]
+        spans = [
+            s
+            for s in spans
+            if not (s.entity == "EMAIL_ADDRESS" and any(c.start <= s.start < c.end for c in creds))
+        ]
     merged: list[list[Span]] = []
     end = -1
     for s in sorted(spans, key=lambda s: (s.start, s.end)):
@@ -170,7 +179,7 @@ def replace_spans(text: str, spans: Sequence[Span], placeholder: str) -> str:
     """Replace non-overlapping, sorted spans with ``placeholder.format(entity=...)``."""
     parts, pos = [], 0
     for s in spans:
-        parts.append(text[pos:s.start])
+        parts.append(text[pos : s.start])
         parts.append(placeholder.format(entity=s.entity))
         pos = s.end
     parts.append(text[pos:])
@@ -283,21 +292,31 @@ class PiiScrubber(WorkerState):
         if nlp_engine is not None:
             from presidio_analyzer.predefined_recognizers import SpacyRecognizer
 
-            registry.add_recognizer(SpacyRecognizer(supported_language="en", supported_entities=list(wanted_ner)))
+            registry.add_recognizer(
+                SpacyRecognizer(supported_language="en", supported_entities=list(wanted_ner))
+            )
             self.ner_entities = wanted_ner
             if "ner" not in nlp_engine.nlp["en"].pipe_names:
-                log.warning("pii: spaCy model %r has no 'ner' component: it will find no %s",
-                            self.ner_model, ", ".join(wanted_ner))
+                log.warning(
+                    "pii: spaCy model %r has no 'ner' component: it will find no %s",
+                    self.ner_model,
+                    ", ".join(wanted_ner),
+                )
         else:
             from presidio_analyzer.nlp_engine import NoOpNlpEngine
 
             nlp_engine = NoOpNlpEngine(models=[{"lang_code": "en", "model_name": "none"}])
             nlp_engine.load()
             if wanted_ner or self.ner_model:
-                log.info("pii: no installed spaCy NER model (pii.ner_model=%r): %s detection is off",
-                            self.ner_model, ", ".join(wanted_ner or NER_ENTITIES))
+                log.info(
+                    "pii: no installed spaCy NER model (pii.ner_model=%r): %s detection is off",
+                    self.ner_model,
+                    ", ".join(wanted_ner or NER_ENTITIES),
+                )
         self.analyzer = AnalyzerEngine(
-            registry=registry, nlp_engine=nlp_engine, supported_languages=["en"],
+            registry=registry,
+            nlp_engine=nlp_engine,
+            supported_languages=["en"],
             context_aware_enhancer=_NoContextEnhancer(),
         )
         self._pattern_entities = frozenset(e for e in self.entities if e in GATED_ENTITIES)
@@ -309,9 +328,12 @@ class PiiScrubber(WorkerState):
             return None
         from presidio_analyzer.nlp_engine import NlpEngineProvider
 
-        provider = NlpEngineProvider(nlp_configuration={
-            "nlp_engine_name": "spacy", "models": [{"lang_code": "en", "model_name": model}],
-        })
+        provider = NlpEngineProvider(
+            nlp_configuration={
+                "nlp_engine_name": "spacy",
+                "models": [{"lang_code": "en", "model_name": model}],
+            }
+        )
         return provider.create_engine()
 
     # -- windows ----------------------------------------------------------------------------------
@@ -395,7 +417,7 @@ class PiiScrubber(WorkerState):
             sep = "\n" + SEPARATOR + "\n"
             pieces, offsets, pos = [], [], 0
             for win in wins:
-                piece = texts[win.doc][win.start:win.end]
+                piece = texts[win.doc][win.start : win.end]
                 pieces.append(piece)
                 offsets.append(pos)
                 pos += len(piece) + len(sep)

@@ -38,11 +38,11 @@ def _context_before(text: str, start: int, chars: int) -> str:
     lo = max(0, start - chars)
     before = text[lo:start]
     cut = before.rfind(SEPARATOR)
-    return (before[cut + 1:] if cut >= 0 else before).lower()
+    return (before[cut + 1 :] if cut >= 0 else before).lower()
 
 
 def _context_after(text: str, end: int, chars: int) -> str:
-    after = text[end:end + chars]
+    after = text[end : end + chars]
     cut = after.find(SEPARATOR)
     return (after[:cut] if cut >= 0 else after).lower()
 
@@ -76,6 +76,7 @@ class _RegexRecognizer(EntityRecognizer):
 
 # --- credit cards -----------------------------------------------------------------------------
 
+
 def luhn_ok(digits: str) -> bool:
     """The Luhn mod-10 check every payment card number carries."""
     total = 0
@@ -92,19 +93,26 @@ def luhn_ok(digits: str) -> bool:
 # Issuer prefixes (IIN ranges) and the lengths each network issues. A Luhn-valid number outside
 # these ranges (ISBN-13s, timestamps, order numbers: one in ten passes Luhn) is not a card.
 _CARD_RANGES: list[tuple[int, int, frozenset[int]]] = [
-    (1, 1, frozenset({15})),                          # UATP (airline cards)
-    (4, 4, frozenset({13, 16, 19})),                  # Visa
-    (51, 55, frozenset({16})),                       # Mastercard
-    (2221, 2720, frozenset({16})),                   # Mastercard 2-series
-    (34, 34, frozenset({15})), (37, 37, frozenset({15})),  # American Express
-    (300, 305, frozenset({14, 16})), (309, 309, frozenset({14, 16})),  # Diners Club
-    (36, 36, frozenset({14, 16})), (38, 39, frozenset({14, 16})),
-    (6011, 6011, frozenset({16, 19})), (644, 649, frozenset({16, 19})), (65, 65, frozenset({16, 19})),  # Discover
-    (35, 35, frozenset({16, 17, 18, 19})),           # JCB
-    (1800, 1800, frozenset({15})), (2131, 2131, frozenset({15})),  # JCB 15-digit
-    (62, 62, frozenset({16, 17, 18, 19})),           # UnionPay
-    (50, 50, frozenset(range(12, 20))), (56, 69, frozenset(range(12, 20))),  # Maestro
-    (604, 604, frozenset(range(12, 20))),           # Maestro 0604 (leading zero handled below)
+    (1, 1, frozenset({15})),  # UATP (airline cards)
+    (4, 4, frozenset({13, 16, 19})),  # Visa
+    (51, 55, frozenset({16})),  # Mastercard
+    (2221, 2720, frozenset({16})),  # Mastercard 2-series
+    (34, 34, frozenset({15})),
+    (37, 37, frozenset({15})),  # American Express
+    (300, 305, frozenset({14, 16})),
+    (309, 309, frozenset({14, 16})),  # Diners Club
+    (36, 36, frozenset({14, 16})),
+    (38, 39, frozenset({14, 16})),
+    (6011, 6011, frozenset({16, 19})),
+    (644, 649, frozenset({16, 19})),
+    (65, 65, frozenset({16, 19})),  # Discover
+    (35, 35, frozenset({16, 17, 18, 19})),  # JCB
+    (1800, 1800, frozenset({15})),
+    (2131, 2131, frozenset({15})),  # JCB 15-digit
+    (62, 62, frozenset({16, 17, 18, 19})),  # UnionPay
+    (50, 50, frozenset(range(12, 20))),
+    (56, 69, frozenset(range(12, 20))),  # Maestro
+    (604, 604, frozenset(range(12, 20))),  # Maestro 0604 (leading zero handled below)
 ]
 
 
@@ -143,15 +151,94 @@ class CreditCardRecognizer(_RegexRecognizer):
 
 # IBAN length per country (ISO 13616 registry).
 IBAN_LENGTHS: dict[str, int] = {
-    "AD": 24, "AE": 23, "AL": 28, "AT": 20, "AZ": 28, "BA": 20, "BE": 16, "BG": 22, "BH": 22, "BI": 27,
-    "BR": 29, "BY": 28, "CH": 21, "CR": 22, "CY": 28, "CZ": 24, "DE": 22, "DJ": 27, "DK": 18, "DO": 28,
-    "EE": 20, "EG": 29, "ES": 24, "FI": 18, "FK": 18, "FO": 18, "FR": 27, "GB": 22, "GE": 22, "GI": 23,
-    "GL": 18, "GR": 27, "GT": 28, "HR": 21, "HU": 28, "IE": 22, "IL": 23, "IQ": 23, "IS": 26, "IT": 27,
-    "JO": 30, "KW": 30, "KZ": 20, "LB": 28, "LC": 32, "LI": 21, "LT": 20, "LU": 20, "LV": 21, "LY": 25,
-    "MC": 27, "MD": 24, "ME": 22, "MK": 19, "MN": 20, "MR": 27, "MT": 31, "MU": 30, "NI": 28, "NL": 18,
-    "NO": 15, "OM": 23, "PK": 24, "PL": 28, "PS": 29, "PT": 25, "QA": 29, "RO": 24, "RS": 22, "RU": 33,
-    "SA": 24, "SC": 31, "SD": 18, "SE": 24, "SI": 19, "SK": 24, "SM": 27, "SO": 23, "ST": 25, "SV": 28,
-    "TL": 23, "TN": 24, "TR": 26, "UA": 29, "VA": 22, "VG": 24, "XK": 20, "YE": 30,
+    "AD": 24,
+    "AE": 23,
+    "AL": 28,
+    "AT": 20,
+    "AZ": 28,
+    "BA": 20,
+    "BE": 16,
+    "BG": 22,
+    "BH": 22,
+    "BI": 27,
+    "BR": 29,
+    "BY": 28,
+    "CH": 21,
+    "CR": 22,
+    "CY": 28,
+    "CZ": 24,
+    "DE": 22,
+    "DJ": 27,
+    "DK": 18,
+    "DO": 28,
+    "EE": 20,
+    "EG": 29,
+    "ES": 24,
+    "FI": 18,
+    "FK": 18,
+    "FO": 18,
+    "FR": 27,
+    "GB": 22,
+    "GE": 22,
+    "GI": 23,
+    "GL": 18,
+    "GR": 27,
+    "GT": 28,
+    "HR": 21,
+    "HU": 28,
+    "IE": 22,
+    "IL": 23,
+    "IQ": 23,
+    "IS": 26,
+    "IT": 27,
+    "JO": 30,
+    "KW": 30,
+    "KZ": 20,
+    "LB": 28,
+    "LC": 32,
+    "LI": 21,
+    "LT": 20,
+    "LU": 20,
+    "LV": 21,
+    "LY": 25,
+    "MC": 27,
+    "MD": 24,
+    "ME": 22,
+    "MK": 19,
+    "MN": 20,
+    "MR": 27,
+    "MT": 31,
+    "MU": 30,
+    "NI": 28,
+    "NL": 18,
+    "NO": 15,
+    "OM": 23,
+    "PK": 24,
+    "PL": 28,
+    "PS": 29,
+    "PT": 25,
+    "QA": 29,
+    "RO": 24,
+    "RS": 22,
+    "RU": 33,
+    "SA": 24,
+    "SC": 31,
+    "SD": 18,
+    "SE": 24,
+    "SI": 19,
+    "SK": 24,
+    "SM": 27,
+    "SO": 23,
+    "ST": 25,
+    "SV": 28,
+    "TL": 23,
+    "TN": 24,
+    "TR": 26,
+    "UA": 29,
+    "VA": 22,
+    "VG": 24,
+    "XK": 20,
+    "YE": 30,
 }
 
 
@@ -172,7 +259,9 @@ class IbanRecognizer(_RegexRecognizer):
     is a word or an id that happens to pass mod 97 (one string in 97 does)."""
 
     ENTITY = "IBAN_CODE"
-    CANDIDATE = re.compile(r"(?<![\w\-])(?:[A-Z]{2}\d{2}(?:[ \-]?[A-Z0-9]){11,30}|[a-z]{2}\d{2}(?:[ \-]?[a-z0-9]){11,30})")
+    CANDIDATE = re.compile(
+        r"(?<![\w\-])(?:[A-Z]{2}\d{2}(?:[ \-]?[A-Z0-9]){11,30}|[a-z]{2}\d{2}(?:[ \-]?[a-z0-9]){11,30})"
+    )
 
     def score(self, text: str, m: re.Match[str]) -> tuple[float, int, int] | None:
         raw = m.group()
@@ -191,15 +280,19 @@ class IbanRecognizer(_RegexRecognizer):
                     break
         else:
             return None
-        if end < len(text) and (text[end].isalnum() or (text[end] == "-" and text[end + 1:end + 2].isalnum())):
+        if end < len(text) and (
+            text[end].isalnum() or (text[end] == "-" and text[end + 1 : end + 2].isalnum())
+        ):
             return None  # longer than its country allows
-        compact = text[m.start():end].replace(" ", "").replace("-", "")
+        compact = text[m.start() : end].replace(" ", "").replace("-", "")
         return (STRONG + 0.1, m.start(), end) if iban_ok(compact.upper()) else None
 
 
 # --- US social security numbers -----------------------------------------------------------------
 
-_SSN_CONTEXT = re.compile(r"ssn|social security|social sec|ss#|ss #|\bss no|sozialversicherung|taxpayer|\btin\b")
+_SSN_CONTEXT = re.compile(
+    r"ssn|social security|social sec|ss#|ss #|\bss no|sozialversicherung|taxpayer|\btin\b"
+)
 
 
 def ssn_ok(area: str, group: str, serial: str) -> bool:
@@ -223,9 +316,7 @@ class UsSsnRecognizer(_RegexRecognizer):
     """
 
     ENTITY = "US_SSN"
-    CANDIDATE = re.compile(
-        r"(?<![\w\-.])(\d{3})(?:([\- .])(\d{2})\2|(-)?(\d{2}))(\d{4})(?![\w\-]|\.\d)"
-    )
+    CANDIDATE = re.compile(r"(?<![\w\-.])(\d{3})(?:([\- .])(\d{2})\2|(-)?(\d{2}))(\d{4})(?![\w\-]|\.\d)")
 
     def score(self, text: str, m: re.Match[str]) -> tuple[float, int, int] | None:
         area, sep, group_a, dash6, group_b, serial = m.groups()
@@ -253,7 +344,9 @@ _IPV6 = (
     rf"(?<![\w:.])(?:[0-9A-Fa-f]{{0,4}}:){{2,7}}(?:{_IPV4}|[0-9A-Fa-f]{{1,4}})?"
     r"(?:%(?:25)?[0-9A-Za-z](?:[\w\-]|\.(?=\w)){0,15})?(?:/\d{1,3}(?!\d|\.\d))?(?![\w:]|\.\d)"
 )
-_IP_CONTEXT = re.compile(r"\bip\b|ipv6|address|\baddr\b|\bhost|listen|\bbind|unspecified|route|loopback|server")
+_IP_CONTEXT = re.compile(
+    r"\bip\b|ipv6|address|\baddr\b|\bhost|listen|\bbind|unspecified|route|loopback|server"
+)
 # ``x :: Int`` (Haskell), ``a :: b`` in prose: a bare ``::`` next to a type-like word is code.
 _CODE_AFTER_BARE = re.compile(r"\s*[A-Z(\[{]")
 
@@ -282,7 +375,9 @@ class IpRecognizer(_RegexRecognizer):
 
     ENTITY = "IP_ADDRESS"
     # IPv4 may be followed by a port (``10.0.0.5:5432``), never by more address-like text
-    CANDIDATE = re.compile(rf"(?<![\w.:])(?:{_IPV4})(?:/\d{{1,2}}(?!\d))?(?!\w|\.\d|:(?!\d{{1,5}}(?!\w)))|{_IPV6}")
+    CANDIDATE = re.compile(
+        rf"(?<![\w.:])(?:{_IPV4})(?:/\d{{1,2}}(?!\d))?(?!\w|\.\d|:(?!\d{{1,5}}(?!\w)))|{_IPV6}"
+    )
 
     def score(self, text: str, m: re.Match[str]) -> tuple[float, int, int] | None:
         raw = m.group()
@@ -295,10 +390,11 @@ class IpRecognizer(_RegexRecognizer):
         addr = raw.split("%", 1)[0].split("/", 1)[0]
         if addr == "::":
             start = m.start()
-            bracketed = start > 0 and text[start - 1] == "[" and text[m.end():m.end() + 1] == "]"
+            bracketed = start > 0 and text[start - 1] == "[" and text[m.end() : m.end() + 1] == "]"
             if not (bracketed or "/" in raw or "%" in raw):
                 if _CODE_AFTER_BARE.match(text, m.end()) or not _IP_CONTEXT.search(
-                        _context_before(text, start, self.context_chars)):
+                    _context_before(text, start, self.context_chars)
+                ):
                     return None
         elif not any(c.isdigit() for c in addr):
             return None
@@ -323,10 +419,10 @@ _GLUED_NANP = re.compile(r"(?<=[a-z])(?<![a-z]\d)\d{3}([.\-])\d{3}\1\d{4}(?![\w\
 _CC_NANP = re.compile(r"\d{1,3}[ .\-]\(?\d{3}\)?[ .\-]\d{3}[.\-]\d{4}")
 _EXTENSION = re.compile(r"\s?(?:x|ext\.?|#)\s?\d{1,5}$")
 _DATE_LIKE = re.compile(
-    r"\d{4}[\-./]\d{1,2}[\-./]\d{1,2}"          # 2024-03-01
-    r"|\d{1,2}[\-./]\d{1,2}[\-./]\d{2,4}"       # 01.03.2024, 3/1/24
+    r"\d{4}[\-./]\d{1,2}[\-./]\d{1,2}"  # 2024-03-01
+    r"|\d{1,2}[\-./]\d{1,2}[\-./]\d{2,4}"  # 01.03.2024, 3/1/24
     r"|(?:1[5-9]|20)\d\d ?[\-–/] ?(?:(?:1[5-9]|20)\d\d|\d\d)"  # 2019-2020, 2019/20
-    r"|\d{5}-\d{4}"                              # US ZIP+4
+    r"|\d{5}-\d{4}"  # US ZIP+4
 )
 _PHONE_CONTEXT = re.compile(
     r"phone|tel\b|tel\.|telephone|mobile|\bcell|\bfax|\bcall|contact|reach|\btext|sms|whatsapp|message"
@@ -359,7 +455,9 @@ class PhoneRecognizer(_RegexRecognizer):
 
     def analyze(self, text: str, entities: list[str], nlp_artifacts: Any = None) -> list[RecognizerResult]:
         out = super().analyze(text, entities, nlp_artifacts)
-        out.extend(RecognizerResult(self.ENTITY, m.start(), m.end(), STRONG) for m in _GLUED_NANP.finditer(text))
+        out.extend(
+            RecognizerResult(self.ENTITY, m.start(), m.end(), STRONG) for m in _GLUED_NANP.finditer(text)
+        )
         return out
 
     def score(self, text: str, m: re.Match[str]) -> tuple[float, int, int] | None:
@@ -390,14 +488,18 @@ class PhoneRecognizer(_RegexRecognizer):
         hit = _PHONE_CONTEXT.search(near) or _PHONE_CONTEXT.search(after)
         if hit and _THOUSANDS.fullmatch(core):
             # only a count-like word matched: look again without those words
-            hit = any(not _COUNT_WORDS.fullmatch(m.group()) for part in (near, after)
-                      for m in _PHONE_CONTEXT.finditer(part))
+            hit = any(
+                not _COUNT_WORDS.fullmatch(m.group())
+                for part in (near, after)
+                for m in _PHONE_CONTEXT.finditer(part)
+            )
         if hit:
             return CONTEXT, start, end
         return WEAK, start, end
 
 
 # --- email --------------------------------------------------------------------------------------
+
 
 class OfflineEmailRecognizer(EmailRecognizer):
     """presidio's email pattern, with its domain check done by an offline ``tldextract``.
@@ -411,12 +513,14 @@ class OfflineEmailRecognizer(EmailRecognizer):
     # the start of a token: the stock ``\b[...]{0,}`` retries from every position of a long token
     # (quadratic: 60 ms on one 3,000-character base64 run), this one from its start only.
     _LOCAL = r"[\w!#$%&'*+\-/=?^`{|}~]"
-    PATTERNS = [Pattern(
-        "Email (bounded local part)",
-        rf"(?<![\w.!#$%&'*+\-/=?^`{{|}}~]){_LOCAL}(?:[\w.!#$%&'*+\-/=?^`{{|}}~]{{0,62}}{_LOCAL})?"
-        r"@\w+(?:-+\w+)*(?:\.\w+(?:-+\w+)*)+\b",
-        0.5,
-    )]
+    PATTERNS = [
+        Pattern(
+            "Email (bounded local part)",
+            rf"(?<![\w.!#$%&'*+\-/=?^`{{|}}~]){_LOCAL}(?:[\w.!#$%&'*+\-/=?^`{{|}}~]{{0,62}}{_LOCAL})?"
+            r"@\w+(?:-+\w+)*(?:\.\w+(?:-+\w+)*)+\b",
+            0.5,
+        )
+    ]
 
     def __init__(self) -> None:
         super().__init__(patterns=self.PATTERNS, name="OfflineEmailRecognizer")
@@ -448,6 +552,13 @@ def pattern_recognizers(context_chars: int) -> list[EntityRecognizer]:
 
 
 PATTERN_ENTITIES: tuple[str, ...] = (
-    "EMAIL_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD", "IP_ADDRESS", "IBAN_CODE", "US_SSN", "SECRET", "CREDENTIAL",
+    "EMAIL_ADDRESS",
+    "PHONE_NUMBER",
+    "CREDIT_CARD",
+    "IP_ADDRESS",
+    "IBAN_CODE",
+    "US_SSN",
+    "SECRET",
+    "CREDENTIAL",
 )
 NER_ENTITIES: tuple[str, ...] = ("PERSON", "LOCATION")

@@ -30,26 +30,40 @@ CREDENTIAL_SCORE = 0.99  # above an e-mail's score: ``user:pw@host`` is a creden
 
 # Documented token formats: (name, regex). Each starts with a literal, so a scan is cheap.
 _FORMATS: tuple[tuple[str, str], ...] = (
-    ("aws_access_key_id", r"(?<![A-Za-z0-9])(?:AKIA|ASIA|AGPA|AIDA|AROA|AIPA|ANPA|ANVA|APKA)[A-Z2-7]{16}(?![A-Za-z0-9])"),
+    (
+        "aws_access_key_id",
+        r"(?<![A-Za-z0-9])(?:AKIA|ASIA|AGPA|AIDA|AROA|AIPA|ANPA|ANVA|APKA)[A-Z2-7]{16}(?![A-Za-z0-9])",
+    ),
     ("github_token", r"(?<![A-Za-z0-9_])gh[pousr]_[A-Za-z0-9]{36,251}(?![A-Za-z0-9_])"),
     ("github_fine_grained", r"(?<![A-Za-z0-9_])github_pat_[A-Za-z0-9_]{22,255}(?![A-Za-z0-9_])"),
-    ("gitlab_token", r"(?<![A-Za-z0-9_\-])gl(?:pat|dt|rt|ptt|cbt|ft|soat)-[A-Za-z0-9_\-]{20,}(?![A-Za-z0-9_\-])"),
+    (
+        "gitlab_token",
+        r"(?<![A-Za-z0-9_\-])gl(?:pat|dt|rt|ptt|cbt|ft|soat)-[A-Za-z0-9_\-]{20,}(?![A-Za-z0-9_\-])",
+    ),
     ("slack_token", r"(?<![A-Za-z0-9])xox[abposre]-(?:[0-9]+-)*[A-Za-z0-9\-]{10,}(?![A-Za-z0-9\-])"),
     ("slack_webhook", r"hooks\.slack\.com/services/T[A-Z0-9]{6,}/B[A-Z0-9]{6,}/[A-Za-z0-9]{16,}"),
     ("stripe_key", r"(?<![A-Za-z0-9_])(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{16,247}(?![A-Za-z0-9_])"),
     ("google_api_key", r"(?<![A-Za-z0-9_\-])AIza[0-9A-Za-z_\-]{35}(?![A-Za-z0-9_\-])"),
-    ("jwt", r"(?<![A-Za-z0-9_\-])eyJ[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}(?![A-Za-z0-9_\-])"),
-    ("pem_private_key", r"-----BEGIN (?:[A-Z0-9]+ ){0,3}PRIVATE KEY(?: BLOCK)?-----"
-                        r"(?:[\s\S]{0,8000}?-----END (?:[A-Z0-9]+ ){0,3}PRIVATE KEY(?: BLOCK)?-----"
-                        r"|(?:\s*[A-Za-z0-9+/=:\-,]{16,}){1,200})"),
+    (
+        "jwt",
+        r"(?<![A-Za-z0-9_\-])eyJ[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}(?![A-Za-z0-9_\-])",
+    ),
+    (
+        "pem_private_key",
+        r"-----BEGIN (?:[A-Z0-9]+ ){0,3}PRIVATE KEY(?: BLOCK)?-----"
+        r"(?:[\s\S]{0,8000}?-----END (?:[A-Z0-9]+ ){0,3}PRIVATE KEY(?: BLOCK)?-----"
+        r"|(?:\s*[A-Za-z0-9+/=:\-,]{16,}){1,200})",
+    ),
 )
 FORMAT_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = tuple((n, re.compile(p)) for n, p in _FORMATS)
 PEM_PATTERN = FORMAT_PATTERNS[-1][1]
 
 # A secret-like name, then an assignment. The name may be part of a longer identifier
 # (``DB_PASSWORD``, ``stripeApiKey``, ``aws_secret_access_key``); quotes around either side.
-_NAMES = (r"pass(?:word|wd|phrase)?|pwd|secret|api[_\-]?key|apikey|access[_\-]?key|auth[_\-]?key"
-          r"|private[_\-]?key|token|credentials?|client[_\-]?secret")
+_NAMES = (
+    r"pass(?:word|wd|phrase)?|pwd|secret|api[_\-]?key|apikey|access[_\-]?key|auth[_\-]?key"
+    r"|private[_\-]?key|token|credentials?|client[_\-]?secret"
+)
 ASSIGNMENT = re.compile(
     rf"(?i)(?<![A-Za-z])[\w.\-]{{0,40}}(?:{_NAMES})[\w\-]{{0,20}}['\"]?\s{{0,3}}(?:=|:|=>|:=)\s{{0,3}}"
     r"(?:[rbu]?['\"]|`)?(?P<value>[A-Za-z0-9!#$%&*+\-./:=?@^_|~\\]{8,200})(?![^\s'\"`,;<>(){}\[\]])"
@@ -61,18 +75,26 @@ ASSIGNMENT = re.compile(
 # over every page cost more than the rest of the stage.
 _NAME_END = r"(?i:wd|rd|ey|en|et|ss|se|al|ls)"
 # (a substring the text must hold, or "" when the regex starts with a literal itself; the gate)
-FORMAT_GATES: tuple[tuple[str, re.Pattern[str]], ...] = tuple((lit, re.compile(p)) for lit, p in (
-    ("", r"A(?:KIA|SIA|GPA|IDA|ROA|IPA|NPA|NVA|PKA|Iza)"), ("eyJ", r"eyJ"),
-    ("_", r"gh[pousr]_|github_pat_|_(?:live|test)_"), ("", r"gl(?:pat|dt|rt|ptt|cbt|ft|soat)-"),
-    ("xox", r"xox[abposre]-"), ("hooks.slack", r"hooks\.slack"), ("-----BEGIN", r"-----BEGIN"),
-))
+FORMAT_GATES: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
+    (lit, re.compile(p))
+    for lit, p in (
+        ("", r"A(?:KIA|SIA|GPA|IDA|ROA|IPA|NPA|NVA|PKA|Iza)"),
+        ("eyJ", r"eyJ"),
+        ("_", r"gh[pousr]_|github_pat_|_(?:live|test)_"),
+        ("", r"gl(?:pat|dt|rt|ptt|cbt|ft|soat)-"),
+        ("xox", r"xox[abposre]-"),
+        ("hooks.slack", r"hooks\.slack"),
+        ("-----BEGIN", r"-----BEGIN"),
+    )
+)
 _VALUE_AFTER = re.compile(
     r"=?>?\s{0,3}(?:[rbu]?['\"]|`)?(?P<value>[A-Za-z0-9!#$%&*+\-./:=?@^_|~\\]{8,200})(?![^\s'\"`,;<>(){}\[\]])"
 )
 _NAME_BEFORE = re.compile(rf"(?i)(?:{_NAMES})[\w\-]{{0,20}}['\"]?\s?$")
 # "=" and ":" scanned apart: each then starts with a literal (one "[=:]" class is five times slower)
 ASSIGN_GATES: tuple[re.Pattern[str], ...] = tuple(
-    re.compile(rf"{op}(?:(?<={_NAME_END}{op})|(?<={_NAME_END}[\"']{op})|(?<={_NAME_END} {op}))") for op in "=:"
+    re.compile(rf"{op}(?:(?<={_NAME_END}{op})|(?<={_NAME_END}[\"']{op})|(?<={_NAME_END} {op}))")
+    for op in "=:"
 )
 
 
@@ -118,8 +140,12 @@ def looks_random(value: str) -> bool:
     """A value worth hiding: 8+ characters, two or more character classes, high entropy, no placeholder."""
     if len(value) < 8 or not value.isascii() or _PLACEHOLDER.search(value):
         return False
-    classes = (any(c.islower() for c in value) + any(c.isupper() for c in value)
-               + any(c.isdigit() for c in value) + any(not c.isalnum() for c in value))
+    classes = (
+        any(c.islower() for c in value)
+        + any(c.isupper() for c in value)
+        + any(c.isdigit() for c in value)
+        + any(not c.isalnum() for c in value)
+    )
     if classes < 2:
         return False
     return shannon_entropy(value) >= min(MIN_ENTROPY, math.log2(len(value)) - 0.2)
@@ -139,8 +165,10 @@ class SecretRecognizer(EntityRecognizer):
     def analyze(self, text: str, entities: list[str], nlp_artifacts: Any = None) -> list[RecognizerResult]:
         out = []
         for _, pattern in FORMAT_PATTERNS:
-            out.extend(RecognizerResult(self.ENTITY, m.start(), m.end(), SECRET_SCORE)
-                       for m in pattern.finditer(text))
+            out.extend(
+                RecognizerResult(self.ENTITY, m.start(), m.end(), SECRET_SCORE)
+                for m in pattern.finditer(text)
+            )
         for m in FORMAT_PATTERNS[0][1].finditer(text):  # an AWS secret key printed beside its key id
             near = _AWS_SECRET.search(text, m.end(), min(len(text), m.end() + 120))
             if near and looks_random(near.group()):
@@ -154,7 +182,9 @@ class SecretRecognizer(EntityRecognizer):
 
 
 # ``scheme://user:password@host``: the user and password are replaced, scheme and host stay.
-URL_CREDENTIAL = re.compile(r"(?<![A-Za-z0-9+.\-])[A-Za-z][A-Za-z0-9+.\-]{1,15}://(?P<cred>[^\s/?#@:\[\]]+:[^\s/?#@]+)@[\w\[]")
+URL_CREDENTIAL = re.compile(
+    r"(?<![A-Za-z0-9+.\-])[A-Za-z][A-Za-z0-9+.\-]{1,15}://(?P<cred>[^\s/?#@:\[\]]+:[^\s/?#@]+)@[\w\[]"
+)
 CREDENTIAL_GATE = re.compile(r"://[^\s/?#@]{1,200}@")
 
 
@@ -164,11 +194,15 @@ class UrlCredentialRecognizer(EntityRecognizer):
     ENTITY = "CREDENTIAL"
 
     def __init__(self) -> None:
-        super().__init__(supported_entities=[self.ENTITY], supported_language="en", name="UrlCredentialRecognizer")
+        super().__init__(
+            supported_entities=[self.ENTITY], supported_language="en", name="UrlCredentialRecognizer"
+        )
 
     def load(self) -> None:
         pass
 
     def analyze(self, text: str, entities: list[str], nlp_artifacts: Any = None) -> list[RecognizerResult]:
-        return [RecognizerResult(self.ENTITY, m.start("cred"), m.end("cred"), CREDENTIAL_SCORE)
-                for m in URL_CREDENTIAL.finditer(text)]
+        return [
+            RecognizerResult(self.ENTITY, m.start("cred"), m.end("cred"), CREDENTIAL_SCORE)
+            for m in URL_CREDENTIAL.finditer(text)
+        ]

@@ -27,7 +27,7 @@ from typing import Any
 import apache_beam as beam
 
 from corpusforge.schemas.config import PiiConfig
-from corpusforge.schemas.records import Document, Rejected, Rejection
+from corpusforge.schemas.records import Document, RejectedDocument, RejectReason
 from corpusforge.transforms.base import ApplyStage, DocumentStage, StageCounters
 from corpusforge.transforms.pii.engine import PiiScrubber, ner_model_available
 from corpusforge.transforms.pii.recognizers import NER_ENTITIES
@@ -49,10 +49,10 @@ class PiiRedactor(DocumentStage):
     def setup(self) -> None:
         self.scrubber.ready()
 
-    def process(self, doc: Document) -> Document | Rejection:
+    def process(self, doc: Document) -> Document | RejectReason:
         return self.process_batch([doc])[0]
 
-    def process_batch(self, docs: Sequence[Document]) -> list[Document | Rejection]:
+    def process_batch(self, docs: Sequence[Document]) -> list[Document | RejectReason]:
         return list(scrub_documents(self.scrubber, docs, self.counters))
 
 
@@ -79,8 +79,9 @@ def _replace_strings(value: Any, new: Iterator[str]) -> Any:
     return value
 
 
-def scrub_documents(scrubber: PiiScrubber, docs: Sequence[Document],
-                    counters: StageCounters | None = None) -> Iterator[Document]:
+def scrub_documents(
+    scrubber: PiiScrubber, docs: Sequence[Document], counters: StageCounters | None = None
+) -> Iterator[Document]:
     """``docs`` with ``text``, ``url`` and the string values of ``metadata`` scrubbed, in one
     analyzer batch; ``pii_counts`` sums the three. Metadata that holds nothing to replace is kept
     byte for byte (it is re-serialised only when a value changed)."""
@@ -146,11 +147,11 @@ class _ScrubRejectedFn(beam.DoFn):
         self.scrubber.ready()
         self._counters = StageCounters("rejected_pii")
 
-    def process(self, batch: list[Rejected]) -> Iterator[Rejected]:
+    def process(self, batch: list[RejectedDocument]) -> Iterator[RejectedDocument]:
         docs = [r.doc for r in batch]
         for rec, doc in zip(batch, scrub_documents(self.scrubber, docs, self._counters), strict=True):
             # the rejecting stage never saw pii_counts: keep the column as it was
-            yield Rejected(replace(doc, pii_counts=rec.doc.pii_counts), rec.rejection)
+            yield RejectedDocument(replace(doc, pii_counts=rec.doc.pii_counts), rec.rejection)
 
 
 class ScrubRejected(beam.PTransform):
@@ -187,12 +188,17 @@ def resolve_entities(cfg: PiiConfig, quiet: bool = False) -> PiiConfig:
         if quiet:
             pass
         elif cfg.ner_model:
-            log.warning("pii: PERSON and LOCATION detection is off: pii.ner_model=%r is not an installed "
-                        "spaCy model (it is never downloaded)", cfg.ner_model)
+            log.warning(
+                "pii: PERSON and LOCATION detection is off: pii.ner_model=%r is not an installed "
+                "spaCy model (it is never downloaded)",
+                cfg.ner_model,
+            )
         else:
             # a warning, not info: it must be seen once per run whatever the log level
-            log.warning("pii: PERSON and LOCATION detection is off (set pii.ner_model to an installed spaCy "
-                        "NER model to turn it on)")
+            log.warning(
+                "pii: PERSON and LOCATION detection is off (set pii.ner_model to an installed spaCy "
+                "NER model to turn it on)"
+            )
     return cfg.model_copy(update={"entities": entities})
 
 

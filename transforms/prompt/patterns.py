@@ -55,8 +55,11 @@ def parse_patterns(text: str, name: str = "<patterns>") -> list[tuple[str, str]]
     return out
 
 
-def load_patterns(path: str | Path | None = None, extra: Mapping[str, Iterable[str]] | None = None,
-                  extra_key: str = "prompt.extra_patterns") -> list[tuple[str, str]]:
+def load_patterns(
+    path: str | Path | None = None,
+    extra: Mapping[str, Iterable[str]] | None = None,
+    extra_key: str = "prompt.extra_patterns",
+) -> list[tuple[str, str]]:
     """The shipped (or given) patterns file plus ``extra`` patterns per signal from the config."""
     path = Path(path) if path is not None else default_patterns_path()
     try:

@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 
 from corpusforge.schemas.config import ConfigError, PromptConfig
-from corpusforge.schemas.records import Document, PromptSignals, Rejected
+from corpusforge.schemas.records import Document, PromptSignals, RejectedDocument
 from corpusforge.transforms.base import ApplyStage, DocumentStage
 from corpusforge.transforms.prompt.patterns import SIGNALS, PatternError, compile_patterns, load_patterns
 
@@ -47,8 +47,13 @@ class TagPrompt(DocumentStage):
 
     name = "prompt"
 
-    def __init__(self, thresholds: Mapping[str, int], filter: bool = False, patterns_file: str | None = None,
-                 extra_patterns: Mapping[str, list[str]] | None = None) -> None:
+    def __init__(
+        self,
+        thresholds: Mapping[str, int],
+        filter: bool = False,
+        patterns_file: str | None = None,
+        extra_patterns: Mapping[str, list[str]] | None = None,
+    ) -> None:
         self.thresholds = dict(thresholds)
         self.filter = filter
         self.patterns_file = patterns_file
@@ -56,14 +61,16 @@ class TagPrompt(DocumentStage):
         self._scanner: PromptScanner | None = None
 
     def setup(self) -> None:
-        self._scanner = PromptScanner(compile_patterns(load_patterns(self.patterns_file, self.extra_patterns)))
+        self._scanner = PromptScanner(
+            compile_patterns(load_patterns(self.patterns_file, self.extra_patterns))
+        )
 
     def __getstate__(self) -> dict:
         state = dict(self.__dict__)
         state["_scanner"] = None  # compiled per worker
         return state
 
-    def process(self, doc: Document) -> Document | Rejected:
+    def process(self, doc: Document) -> Document | RejectedDocument:
         if self._scanner is None:
             self.setup()
         assert self._scanner is not None
@@ -77,7 +84,7 @@ class TagPrompt(DocumentStage):
                 self.counters.inc("tagged")
         if hits and self.filter:
             detail = ", ".join(f"{s}={getattr(signals, s)}" for s in hits)
-            return Rejected(tagged, self.reject(hits[0], detail))
+            return RejectedDocument(tagged, self.reject(hits[0], detail))
         return tagged
 
 
@@ -89,7 +96,12 @@ class TagPromptSignals(ApplyStage):
         try:
             load_patterns(cfg.patterns_file, cfg.extra_patterns)
         except PatternError as exc:
-            raise ConfigError(f"prompt.patterns_file: {exc}" if cfg.patterns_file and str(cfg.patterns_file) in str(exc)
-                              else f"prompt: {exc}") from None
-        super().__init__(TagPrompt(cfg.thresholds.model_dump(), cfg.filter, cfg.patterns_file, cfg.extra_patterns))
+            raise ConfigError(
+                f"prompt.patterns_file: {exc}"
+                if cfg.patterns_file and str(cfg.patterns_file) in str(exc)
+                else f"prompt: {exc}"
+            ) from None
+        super().__init__(
+            TagPrompt(cfg.thresholds.model_dump(), cfg.filter, cfg.patterns_file, cfg.extra_patterns)
+        )
         self.cfg = cfg

@@ -27,9 +27,10 @@ from corpusforge.schemas.records import QualitySignals
 from corpusforge.transforms.hashing import FNV_PRIME, GOLDEN
 
 # Characters stripped from both ends of a token before it counts as a word.
-_PUNCT = "".join(
-    chr(c) for c in range(0x21, 0x7F) if not chr(c).isalnum()
-) + "\u00a1\u00bf\u00ab\u00bb\u2018\u2019\u201a\u201c\u201d\u201e\u2013\u2014\u2026\u2022\u00b7\u00a7\u00b6\u2122\u00ae\u00a9\u2039\u203a\u30fb\u3001\u3002\uff0c\uff01\uff1f\uff1a\uff1b"
+_PUNCT = (
+    "".join(chr(c) for c in range(0x21, 0x7F) if not chr(c).isalnum())
+    + "\u00a1\u00bf\u00ab\u00bb\u2018\u2019\u201a\u201c\u201d\u201e\u2013\u2014\u2026\u2022\u00b7\u00a7\u00b6\u2122\u00ae\u00a9\u2039\u203a\u30fb\u3001\u3002\uff0c\uff01\uff1f\uff1a\uff1b"
+)
 # Lines ending with one of these end a sentence (C4's and FineWeb's terminal punctuation; the
 # closing quote counts, as it does in both recipes).
 TERMINAL_PUNCT = (".", "!", "?", '"', "\u201d", "\u2019", "'", "\u2026", "\u3002", "\uff01", "\uff1f", ":")
@@ -37,7 +38,20 @@ C4_TERMINAL_PUNCT = (".", "!", "?", '"', "\u201d")
 # Wikipedia-style citation markers, removed from a line before C4's line rules look at it (as C4's
 # reference code, tensorflow_datasets c4_utils, does): "ends.[3]" ends in a full stop.
 C4_CITATION = re.compile(r"\[\d*\]|\[edit\]|\[citation needed\]")
-BULLETS = ("\u2022", "\u2023", "\u25b6", "\u25cf", "\u25e6", "\u25aa", "\u25ab", "\u2013", "\u2014", "-", "*", "\u00b7")
+BULLETS = (
+    "\u2022",
+    "\u2023",
+    "\u25b6",
+    "\u25cf",
+    "\u25e6",
+    "\u25aa",
+    "\u25ab",
+    "\u2013",
+    "\u2014",
+    "-",
+    "*",
+    "\u00b7",
+)
 ELLIPSES = ("...", "\u2026")
 C4_POLICY_SUBSTRINGS = (
     "terms of use",
@@ -50,7 +64,9 @@ C4_POLICY_SUBSTRINGS = (
 _SENTENCE_END = re.compile(r"[.!?\u3002\uff01\uff1f\u2026]+(?=\s|$|[\"\u201d\u2019)\]]|[A-Z])")
 # UTF-8 decoded as Latin-1 / cp1252: a lead byte shown as Ã, Â, Å, Ä, â, ð followed by a
 # continuation byte shown as a C1 control, a Latin-1 symbol or a cp1252 letter (€, ™, œ, ...).
-_MOJIBAKE = re.compile("[\u00c2-\u00c5\u00e2\u00f0][\u0080-\u00bf\u20ac\u2122\u0153\u0161\u017e\u2019\u201c\u201d\u2013\u2014\u0178\u0152]")
+_MOJIBAKE = re.compile(
+    "[\u00c2-\u00c5\u00e2\u00f0][\u0080-\u00bf\u20ac\u2122\u0153\u0161\u017e\u2019\u201c\u201d\u2013\u2014\u0178\u0152]"
+)
 _PARAGRAPH_SPLIT = re.compile(r"\n\s*\n")
 _FNV_MUL = np.uint64(FNV_PRIME)
 _MIX = np.uint64(GOLDEN)
@@ -175,7 +191,7 @@ def count_sentences(line: str) -> int:
     """Sentences in one line: sentence-ending marks followed by a space, a capital (a missing
     space, common in scraped text) or the end, plus one for an unterminated tail."""
     n = len(_SENTENCE_END.findall(line))
-    ended = line.rstrip("\"\u201d\u2019)]").endswith((".", "!", "?", "\u2026", "\u3002", "\uff01", "\uff1f"))
+    ended = line.rstrip('"\u201d\u2019)]').endswith((".", "!", "?", "\u2026", "\u3002", "\uff01", "\uff1f"))
     return n if ended and n else n + 1
 
 

@@ -29,7 +29,7 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from corpusforge.schemas.config import QualityConfig
-from corpusforge.schemas.records import Document, QualitySignals, Rejected
+from corpusforge.schemas.records import Document, QualitySignals, RejectedDocument
 from corpusforge.transforms.base import ApplyStage, DocumentStage
 from corpusforge.transforms.quality.signals import compute_signals
 from corpusforge.transforms.quality.stopwords import stop_words_for
@@ -38,7 +38,12 @@ Rule = tuple[str, Callable[[QualitySignals], bool]]
 N_WORDS_EDGES: tuple[float, ...] = (0, 50, 100, 300, 1000, 3000, 10000, 100000)
 FRACTION_EDGES: tuple[float, ...] = tuple(i / 10 for i in range(11))
 # Signals whose distribution stats.json shows (besides n_words), to help choose thresholds.
-HISTOGRAM_SIGNALS: tuple[str, ...] = ("line_punct_ratio", "dup_line_frac", "dup_5gram_char_frac", "alpha_words_frac")
+HISTOGRAM_SIGNALS: tuple[str, ...] = (
+    "line_punct_ratio",
+    "dup_line_frac",
+    "dup_5gram_char_frac",
+    "alpha_words_frac",
+)
 
 
 def build_rules(cfg: QualityConfig, has_stop_words: bool = True) -> list[Rule]:
@@ -57,8 +62,14 @@ def build_rules(cfg: QualityConfig, has_stop_words: bool = True) -> list[Rule]:
             ("gopher_quality.min_avg_word_length", lambda s: s.mean_word_length < g.min_avg_word_length),
             ("gopher_quality.max_avg_word_length", lambda s: s.mean_word_length > g.max_avg_word_length),
             ("gopher_quality.symbol_word_ratio", lambda s: s.symbol_word_ratio > g.max_symbol_word_ratio),
-            ("gopher_quality.bullet_lines_ratio", lambda s: lines_ok(s) and s.bullet_lines_ratio > g.max_bullet_lines_ratio),
-            ("gopher_quality.ellipsis_lines_ratio", lambda s: lines_ok(s) and s.ellipsis_lines_frac > g.max_ellipsis_lines_ratio),
+            (
+                "gopher_quality.bullet_lines_ratio",
+                lambda s: lines_ok(s) and s.bullet_lines_ratio > g.max_bullet_lines_ratio,
+            ),
+            (
+                "gopher_quality.ellipsis_lines_ratio",
+                lambda s: lines_ok(s) and s.ellipsis_lines_frac > g.max_ellipsis_lines_ratio,
+            ),
             ("gopher_quality.alpha_words_ratio", lambda s: s.alpha_words_frac < g.min_alpha_words_ratio),
         ]
         if has_stop_words:
@@ -74,7 +85,9 @@ def build_rules(cfg: QualityConfig, has_stop_words: bool = True) -> list[Rule]:
             *(f"dup_{n}gram_char_frac" for n in range(5, 11)),
         ):
             limit = getattr(r, name)
-            rules.append((f"gopher_repetition.{name}", lambda s, name=name, limit=limit: getattr(s, name) > limit))
+            rules.append(
+                (f"gopher_repetition.{name}", lambda s, name=name, limit=limit: getattr(s, name) > limit)
+            )
     c = cfg.c4
     if c.enabled:
         if c.lorem_ipsum:
@@ -91,9 +104,11 @@ def build_rules(cfg: QualityConfig, has_stop_words: bool = True) -> list[Rule]:
         rules += [
             (
                 "fineweb.line_punct_ratio",
-                lambda s: lines_ok(s)
-                and s.line_punct_ratio <= f.line_punct_thr
-                and not (f.line_punct_exclude_zero and s.line_punct_ratio == 0),
+                lambda s: (
+                    lines_ok(s)
+                    and s.line_punct_ratio <= f.line_punct_thr
+                    and not (f.line_punct_exclude_zero and s.line_punct_ratio == 0)
+                ),
             ),
             ("fineweb.short_line_ratio", lambda s: lines_ok(s) and s.short_line_ratio >= f.short_line_thr),
             ("fineweb.char_dup_ratio", lambda s: s.char_dup_ratio >= f.max_char_dup_ratio),
@@ -130,7 +145,7 @@ class QualityFilter(DocumentStage):
         self._rules = build_rules(self.cfg, has_stop_words=True)
         self._rules_no_stop = build_rules(self.cfg, has_stop_words=False)
 
-    def process(self, doc: Document) -> Document | Rejected:
+    def process(self, doc: Document) -> Document | RejectedDocument:
         self.ready()
         stop_words = stop_words_for(doc.lang)
         signals = compute_signals(
@@ -148,7 +163,7 @@ class QualityFilter(DocumentStage):
                 self.counters.observe(name, getattr(signals, name), FRACTION_EDGES)
         annotated = replace(doc, quality_signals=signals)
         if broken is not None:
-            return Rejected(annotated, self.reject(broken))
+            return RejectedDocument(annotated, self.reject(broken))
         return annotated
 
 

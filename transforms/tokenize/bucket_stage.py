@@ -71,7 +71,9 @@ class _PackGroupFn(beam.DoFn):
         self.counters.row(bucket, row.length)
         return bucket, row
 
-    def process(self, element: tuple[int, Iterable[tuple[str, list[int]]]]) -> Iterable[tuple[int, PackedRow]]:
+    def process(
+        self, element: tuple[int, Iterable[tuple[str, list[int]]]]
+    ) -> Iterable[tuple[int, PackedRow]]:
         _, members = element
         ordered = sorted(members, key=lambda kv: (id_digest(kv[0]), kv[0]))
         packer = Packer(self.bounds[-1])

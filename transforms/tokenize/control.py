@@ -131,8 +131,10 @@ class ControlTokens:
         """On a worker: add the tokens to this worker's tokenizer and check the driver's ids."""
         ids = add_control_tokens(load_tokenizer(self.spec), self.tokens)
         if ids != self.ids:
-            raise RuntimeError(f"control token ids differ on this worker ({ids}) from the driver's ({self.ids}): "
-                               "the workers read a different tokenizer")
+            raise RuntimeError(
+                f"control token ids differ on this worker ({ids}) from the driver's ({self.ids}): "
+                "the workers read a different tokenizer"
+            )
 
     def tokens_for(self, doc: Document) -> list[str]:
         """The control tokens of ``doc``, in rule order."""
@@ -167,7 +169,9 @@ def build_control(cfg: TokenizeConfig) -> ControlTokens | None:
     (before the graph is built, so a bad rule fails at start-up naming its key)."""
     if not cfg.control_tokens:
         return None
-    rules = [ControlRule.from_config(r, f"tokenize.control_tokens[{i}]") for i, r in enumerate(cfg.control_tokens)]
+    rules = [
+        ControlRule.from_config(r, f"tokenize.control_tokens[{i}]") for i, r in enumerate(cfg.control_tokens)
+    ]
     fields = [r.field for r in rules]
     dup = sorted({f for f in fields if fields.count(f) > 1})
     if dup:
@@ -189,7 +193,9 @@ def write_tokenizer(output_dir: str, control: ControlTokens | None) -> str | Non
     return path
 
 
-def control_summary(counters: dict[str, dict[str, int]], control: ControlTokens | None) -> dict[str, Any] | None:
+def control_summary(
+    counters: dict[str, dict[str, int]], control: ControlTokens | None
+) -> dict[str, Any] | None:
     """``stats.json``'s ``control_tokens``: documents per control token (0 for a token no document
     got), over the kept documents (the ones tokenized), from the ``control:<token>`` counters."""
     if control is None:

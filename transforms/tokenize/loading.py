@@ -133,7 +133,9 @@ class TokenizerInfo:
     eos_id: int | None
 
 
-def inspect_tokenizer(spec: str | None, add_bos: bool, bos: str | None, add_eos: bool, eos: str | None) -> TokenizerInfo:
+def inspect_tokenizer(
+    spec: str | None, add_bos: bool, bos: str | None, add_eos: bool, eos: str | None
+) -> TokenizerInfo:
     tok = load_tokenizer(spec)
     return TokenizerInfo(
         vocab_size=tok.get_vocab_size(with_added_tokens=True),

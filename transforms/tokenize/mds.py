@@ -29,16 +29,26 @@ FOLDER = "sequences_mds"
 
 def columns(dtype: np.dtype) -> dict[str, str]:
     """The MDS column encodings: ids as a typed ndarray, provenance as JSON lists."""
-    return {"input_ids": f"ndarray:{np.dtype(dtype).name}", "doc_ids": "json", "doc_starts": "json",
-            "chunk_indices": "json"}
+    return {
+        "input_ids": f"ndarray:{np.dtype(dtype).name}",
+        "doc_ids": "json",
+        "doc_starts": "json",
+        "chunk_indices": "json",
+    }
 
 
 def sample(row: TrainRow) -> dict[str, Any]:
-    return {"input_ids": row.ids, "doc_ids": list(row.doc_ids), "doc_starts": list(row.doc_starts),
-            "chunk_indices": list(row.chunk_indices)}
+    return {
+        "input_ids": row.ids,
+        "doc_ids": list(row.doc_ids),
+        "doc_starts": list(row.doc_starts),
+        "chunk_indices": list(row.chunk_indices),
+    }
 
 
-def write_partition(out: str, rows: Iterable[TrainRow], dtype: np.dtype, size_limit: int = 1 << 26) -> tuple[int, int]:
+def write_partition(
+    out: str, rows: Iterable[TrainRow], dtype: np.dtype, size_limit: int = 1 << 26
+) -> tuple[int, int]:
     """Write ``rows`` in order as one MDS partition at ``out``; ``(samples, tokens)`` written."""
     from streaming import MDSWriter  # optional dependency: see the module docstring
 

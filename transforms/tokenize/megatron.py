@@ -37,8 +37,16 @@ from corpusforge.transforms.tokenize.provenance import SIDECAR_SUFFIX, sidecar_t
 HEADER = b"MMIDIDX\x00\x00"
 VERSION = 1
 # megatron.core.datasets.indexed_dataset.DType: the numeric code of each dtype in the .idx header
-DTYPE_CODES: dict[str, int] = {"uint8": 1, "int8": 2, "int16": 3, "int32": 4, "int64": 5,
-                               "float64": 6, "float32": 7, "uint16": 8}
+DTYPE_CODES: dict[str, int] = {
+    "uint8": 1,
+    "int8": 2,
+    "int16": 3,
+    "int32": 4,
+    "int64": 5,
+    "float64": 6,
+    "float32": 7,
+    "uint16": 8,
+}
 FOLDER = "sequences_megatron"
 LISTING = "index.json"
 # Megatron's own rule (DType.optimal_dtype): uint16 for a vocabulary below this many ids
@@ -56,8 +64,10 @@ def token_dtype(vocab_size: int, requested: str = "auto") -> np.dtype:
     dtype = np.dtype(requested)
     limit = int(np.iinfo(dtype).max) + 1
     if vocab_size > limit:
-        raise ValueError(f"tokenize.token_dtype: {requested} holds ids below {limit}, "
-                         f"the tokenizer has {vocab_size} (ids would wrap)")
+        raise ValueError(
+            f"tokenize.token_dtype: {requested} holds ids below {limit}, "
+            f"the tokenizer has {vocab_size} (ids would wrap)"
+        )
     return dtype
 
 
@@ -106,7 +116,9 @@ def parse_shard(idx: bytes, bin_: bytes) -> MegatronShard:
     document_indices = np.frombuffer(idx, "<i8", docs, off + 12 * n)
     if off + 12 * n + 8 * docs != len(idx):
         raise ValueError("MMIDIDX index size does not match its counts")
-    return MegatronShard(dtype, lengths, pointers, document_indices, np.frombuffer(bin_, dtype.newbyteorder("<")))
+    return MegatronShard(
+        dtype, lengths, pointers, document_indices, np.frombuffer(bin_, dtype.newbyteorder("<"))
+    )
 
 
 def read_shard(prefix: str) -> MegatronShard:
@@ -149,11 +161,17 @@ class _WriteShardFn(beam.DoFn):
         self.counters.inc("shards")
         self.counters.inc("rows", len(rows))
         self.counters.inc("tokens", tokens)
-        yield {"prefix": shard_name(shard), "sequences": len(rows), "tokens": tokens,
-               "provenance": shard_name(shard) + SIDECAR_SUFFIX}
+        yield {
+            "prefix": shard_name(shard),
+            "sequences": len(rows),
+            "tokens": tokens,
+            "provenance": shard_name(shard) + SIDECAR_SUFFIX,
+        }
 
 
-def listing(folder: str, dtype: np.dtype, vocab_size: int, entries: Iterable[dict[str, Any]]) -> dict[str, Any]:
+def listing(
+    folder: str, dtype: np.dtype, vocab_size: int, entries: Iterable[dict[str, Any]]
+) -> dict[str, Any]:
     """``index.json``: the shards in order, their token counts, and a ready ``--data-path``."""
     shards = sorted(entries, key=lambda e: e["prefix"])
     data_path: list[str] = []

@@ -57,11 +57,18 @@ def _order(doc_id: str) -> tuple[bytes, str]:
     return hashlib.blake2b(doc_id.encode("utf-8"), digest_size=8, person=b"cf-mix").digest(), doc_id
 
 
-def plan_group(members: Sequence[tuple[str, int]], target: int, max_epochs: int) -> tuple[dict[str, int], dict[str, Any]]:
+def plan_group(
+    members: Sequence[tuple[str, int]], target: int, max_epochs: int
+) -> tuple[dict[str, int], dict[str, Any]]:
     """Uses per document id of one group, and the group's report (target, available, achieved)."""
     available = sum(n for _, n in members)
     if available == 0:
-        return {d: 0 for d, _ in members}, {"target": target, "available": 0, "achieved": 0, "capped": target > 0}
+        return {d: 0 for d, _ in members}, {
+            "target": target,
+            "available": 0,
+            "achieved": 0,
+            "capped": target > 0,
+        }
     full = min(target // available, max_epochs)
     left = target - full * available if full < max_epochs else 0
     uses = {d: full for d, _ in members}
@@ -139,25 +146,29 @@ class Mix(beam.PTransform):
         super().__init__(label="mix")
         self.cfg = cfg
 
-    def expand(self, pcolls: tuple[beam.PCollection, beam.PCollection]) -> tuple[beam.PCollection, beam.PCollection]:
+    def expand(
+        self, pcolls: tuple[beam.PCollection, beam.PCollection]
+    ) -> tuple[beam.PCollection, beam.PCollection]:
         docs, tokens = pcolls
         by = self.cfg.by
         meta = docs | "Group" >> beam.Map(lambda d: (group_of(d, by), (d.id, d.n_tokens or 0)))
-        total = (
-            meta
-            | "Tokens" >> beam.Map(lambda kv: kv[1][1])
-            | "Total" >> beam.CombineGlobally(sum)
-        )
+        total = meta | "Tokens" >> beam.Map(lambda kv: kv[1][1]) | "Total" >> beam.CombineGlobally(sum)
         uses = (
             meta
             | "ByGroup" >> beam.GroupByKey()
             | "Plan" >> beam.ParDo(_PlanFn(self.cfg), pvalue.AsSingleton(total))
         )
         keyed_docs = docs | "KeyDocs" >> beam.Map(lambda d: (d.id, d))
-        docs_out = ({"doc": keyed_docs, "uses": uses} | "JoinDocs" >> beam.CoGroupByKey()
-                    | "SetUses" >> beam.FlatMap(_with_uses))
-        tokens_out = ({"ids": tokens, "uses": uses} | "JoinTokens" >> beam.CoGroupByKey()
-                      | "Repeat" >> beam.FlatMap(_repeated))
+        docs_out = (
+            {"doc": keyed_docs, "uses": uses}
+            | "JoinDocs" >> beam.CoGroupByKey()
+            | "SetUses" >> beam.FlatMap(_with_uses)
+        )
+        tokens_out = (
+            {"ids": tokens, "uses": uses}
+            | "JoinTokens" >> beam.CoGroupByKey()
+            | "Repeat" >> beam.FlatMap(_repeated)
+        )
         return docs_out, tokens_out
 
 
@@ -172,7 +183,17 @@ def mix_summary(counters: dict[str, dict[str, int]], cfg: MixConfig) -> dict[str
     groups = {}
     for g, target in cfg.targets.items():
         available = c.get(f"available:{g}", 0)
-        groups[g] = {"target": target_tokens(target, total), "available": available, "achieved": c.get(f"achieved:{g}", 0),
-                     "capped": bool(c.get(f"capped:{g}", 0)), "no_documents": available == 0}
-    return {"by": cfg.by, "max_epochs": cfg.max_epochs, "tokens": c.get("tokens", 0), "groups": groups,
-            "left_out_tokens": left_out}
+        groups[g] = {
+            "target": target_tokens(target, total),
+            "available": available,
+            "achieved": c.get(f"achieved:{g}", 0),
+            "capped": bool(c.get(f"capped:{g}", 0)),
+            "no_documents": available == 0,
+        }
+    return {
+        "by": cfg.by,
+        "max_epochs": cfg.max_epochs,
+        "tokens": c.get("tokens", 0),
+        "groups": groups,
+        "left_out_tokens": left_out,
+    }

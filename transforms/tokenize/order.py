@@ -86,7 +86,12 @@ class GroupShards(beam.PTransform):
 
     def __init__(self, seed: int | None, shards: int, dtype: np.dtype, per_bucket: bool = False) -> None:
         super().__init__()
-        self.seed, self.shards, self.dtype, self.per_bucket = seed, max(1, shards), np.dtype(dtype), per_bucket
+        self.seed, self.shards, self.dtype, self.per_bucket = (
+            seed,
+            max(1, shards),
+            np.dtype(dtype),
+            per_bucket,
+        )
 
     def expand(self, rows: beam.PCollection) -> beam.PCollection:
         seed, shards, dtype, per_bucket = self.seed, self.shards, self.dtype, self.per_bucket

@@ -40,11 +40,24 @@ def parquet_rows(rows: Iterable[TrainRow], packed: bool) -> list[dict[str, Any]]
     for r in rows:
         ids = r.ids.tolist()
         if packed:
-            out.append({"input_ids": ids, "length": r.length, "doc_ids": list(r.doc_ids),
-                        "doc_starts": list(r.doc_starts), "chunk_indices": list(r.chunk_indices)})
+            out.append(
+                {
+                    "input_ids": ids,
+                    "length": r.length,
+                    "doc_ids": list(r.doc_ids),
+                    "doc_starts": list(r.doc_starts),
+                    "chunk_indices": list(r.chunk_indices),
+                }
+            )
         else:
-            out.append({"input_ids": ids, "length": r.length, "doc_id": r.doc_ids[0],
-                        "chunk_index": r.chunk_indices[0]})
+            out.append(
+                {
+                    "input_ids": ids,
+                    "length": r.length,
+                    "doc_id": r.doc_ids[0],
+                    "chunk_index": r.chunk_indices[0],
+                }
+            )
     return out
 
 
@@ -75,8 +88,9 @@ class WriteTrainerFormats(beam.PTransform):
     ``tokenize.token_dtype`` fails at start-up naming the key instead of wrapping ids on a worker.
     """
 
-    def __init__(self, cfg: TokenizeConfig, output_dir: str, vocab_size: int, shards: int,
-                 codec: str | None = "zstd") -> None:
+    def __init__(
+        self, cfg: TokenizeConfig, output_dir: str, vocab_size: int, shards: int, codec: str | None = "zstd"
+    ) -> None:
         super().__init__()
         self.cfg, self.output_dir, self.vocab_size = cfg, output_dir.rstrip("/"), vocab_size
         self.shards, self.codec = max(1, shards), (None if codec == "none" else codec)
@@ -85,13 +99,16 @@ class WriteTrainerFormats(beam.PTransform):
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
         if "mds" in cfg.formats and importlib.util.find_spec("streaming") is None:
-            raise ConfigError("tokenize.formats: mds needs mosaicml-streaming (pip install 'corpusforge[mds]')")
+            raise ConfigError(
+                "tokenize.formats: mds needs mosaicml-streaming (pip install 'corpusforge[mds]')"
+            )
 
     @staticmethod
     def needed(cfg: TokenizeConfig) -> bool:
         """Whether this transform writes anything for ``cfg`` (else the graph stays as it was)."""
         return any(f in TRAINER_FORMATS for f in cfg.formats) or (
-            "parquet" in cfg.formats and cfg.shuffle_seed is not None)
+            "parquet" in cfg.formats and cfg.shuffle_seed is not None
+        )
 
     def expand(self, rows: beam.PCollection) -> beam.pvalue.PDone:
         cfg = self.cfg
@@ -101,8 +118,8 @@ class WriteTrainerFormats(beam.PTransform):
             _ = (
                 rows
                 | "ParquetShards" >> GroupShards(cfg.shuffle_seed, self.shards, pq_dtype, per_bucket=True)
-                | "WriteShuffledParquet" >> beam.ParDo(
-                    _WriteShuffledParquetFn(self.output_dir, schema, cfg.pack, self.codec))
+                | "WriteShuffledParquet"
+                >> beam.ParDo(_WriteShuffledParquetFn(self.output_dir, schema, cfg.pack, self.codec))
             )
         trainer = [f for f in cfg.formats if f in TRAINER_FORMATS]
         if trainer:
@@ -126,6 +143,10 @@ def format_summary(counters: dict[str, dict[str, int]], formats: Iterable[str]) 
         if name not in TRAINER_FORMATS:
             continue
         c = counters.get(name, {})
-        out[name] = {"shards": c.get("shards", 0), "rows": c.get("rows", 0), "tokens": c.get("tokens", 0),
-                     "tokens_conserved": c.get("tokens", 0) == expected}
+        out[name] = {
+            "shards": c.get("shards", 0),
+            "rows": c.get("rows", 0),
+            "tokens": c.get("tokens", 0),
+            "tokens_conserved": c.get("tokens", 0) == expected,
+        }
     return out or None

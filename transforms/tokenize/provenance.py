@@ -17,13 +17,15 @@ from corpusforge.transforms.tokenize.order import TrainRow
 SIDECAR_SUFFIX = ".docs.parquet"
 
 # One row per sample, in sample order; doc_ids[i] starts at token doc_starts[i] of the sample.
-SIDECAR_SCHEMA = pa.schema([
-    pa.field("sample", pa.int64(), nullable=False),
-    pa.field("length", pa.int32(), nullable=False),
-    pa.field("doc_ids", pa.list_(pa.string()), nullable=False),
-    pa.field("doc_starts", pa.list_(pa.int32()), nullable=False),
-    pa.field("chunk_indices", pa.list_(pa.int32()), nullable=False),
-])
+SIDECAR_SCHEMA = pa.schema(
+    [
+        pa.field("sample", pa.int64(), nullable=False),
+        pa.field("length", pa.int32(), nullable=False),
+        pa.field("doc_ids", pa.list_(pa.string()), nullable=False),
+        pa.field("doc_starts", pa.list_(pa.int32()), nullable=False),
+        pa.field("chunk_indices", pa.list_(pa.int32()), nullable=False),
+    ]
+)
 
 
 def sidecar_table(rows: Sequence[TrainRow]) -> pa.Table:

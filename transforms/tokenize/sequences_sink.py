@@ -31,8 +31,9 @@ class ParquetRowSink(fileio.FileSink):
         self.row_group_tokens = row_group_tokens
 
     def create_metadata(self, destination: str, full_file_name: str) -> fileio.FileMetadata:
-        return fileio.FileMetadata(mime_type="application/vnd.apache.parquet",
-                                   compression_type=CompressionTypes.UNCOMPRESSED)
+        return fileio.FileMetadata(
+            mime_type="application/vnd.apache.parquet", compression_type=CompressionTypes.UNCOMPRESSED
+        )
 
     def open(self, fh: Any) -> None:
         self._writer = pq.ParquetWriter(fh, self.schema, compression=self.codec)
@@ -67,8 +68,15 @@ class WriteSequences(beam.PTransform):
     One ``WriteToFiles`` per bucket, so a bucket without rows gets no folder and no empty file.
     """
 
-    def __init__(self, output_dir: str, bounds: Sequence[int], vocab_size: int, packed: bool,
-                 num_shards: int, codec: str = "zstd") -> None:
+    def __init__(
+        self,
+        output_dir: str,
+        bounds: Sequence[int],
+        vocab_size: int,
+        packed: bool,
+        num_shards: int,
+        codec: str = "zstd",
+    ) -> None:
         super().__init__()
         self.output_dir = output_dir.rstrip("/")
         self.bounds = list(bounds)
@@ -84,14 +92,17 @@ class WriteSequences(beam.PTransform):
             _ = (
                 part
                 | f"ToRow{bucket}" >> beam.Map(lambda kv: sequence_row(kv[1]))
-                | f"Write{bucket}" >> fileio.WriteToFiles(
+                | f"Write{bucket}"
+                >> fileio.WriteToFiles(
                     f"{self.output_dir}/sequences/bucket={bucket}",
                     file_naming=fileio.default_file_naming("part", ".parquet"),
                     sink=lambda _dest: ParquetRowSink(schema, codec),
                     shards=self.num_shards,
                     # keep Beam's temporary folders out of the hive tree that loaders scan
                     # (a ValueProvider: WriteToFiles does not wrap a plain string itself)
-                    temp_directory=StaticValueProvider(str, f"{self.output_dir}/{SEQUENCES_TEMP_PREFIX}{bucket}"),
+                    temp_directory=StaticValueProvider(
+                        str, f"{self.output_dir}/{SEQUENCES_TEMP_PREFIX}{bucket}"
+                    ),
                 )
             )
         return beam.pvalue.PDone(rows.pipeline)

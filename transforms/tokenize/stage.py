@@ -82,14 +82,19 @@ class Tokenize(beam.PTransform):
         self.info = info or inspect_tokenizer(cfg.tokenizer, cfg.add_bos, cfg.bos, cfg.add_eos, cfg.eos)
         self.control = build_control(cfg)
         if self.control is not None:  # the added tokens widen the vocabulary the schema must hold
-            self.info = dataclasses.replace(self.info, vocab_size=max(self.info.vocab_size, self.control.vocab_size))
+            self.info = dataclasses.replace(
+                self.info, vocab_size=max(self.info.vocab_size, self.control.vocab_size)
+            )
 
     def expand(self, docs: beam.PCollection) -> tuple[beam.PCollection, beam.PCollection]:
         cfg = self.cfg
-        logic = DocumentTokenizer(cfg.tokenizer, self.info.bos_id, self.info.eos_id, word_cache=cfg.word_cache)
+        logic = DocumentTokenizer(
+            cfg.tokenizer, self.info.bos_id, self.info.eos_id, word_cache=cfg.word_cache
+        )
         results = (
             docs
-            | "Batch" >> beam.BatchElements(min_batch_size=max(1, cfg.batch_size // 4), max_batch_size=cfg.batch_size)
+            | "Batch"
+            >> beam.BatchElements(min_batch_size=max(1, cfg.batch_size // 4), max_batch_size=cfg.batch_size)
             | "Encode" >> beam.ParDo(_TokenizeFn(logic, self.control)).with_outputs(TOKENS_TAG, main="docs")
         )
         return results["docs"], results[TOKENS_TAG]

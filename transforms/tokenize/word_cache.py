@@ -99,9 +99,11 @@ def gpt2_patterns() -> tuple[re.Pattern[str], re.Pattern[str]]:
     patterns = []
     for exact in (False, True):
         letter, number, other, ws = _class_fragments(exact)
-        patterns.append(re.compile(
-            rf" ?{letter}+|'(?:s|t|re|ve|m|ll|d)| ?{number}+| ?{other}+|{ws}+(?![^{_WHITE_SPACE}])|{ws}+"
-        ))
+        patterns.append(
+            re.compile(
+                rf" ?{letter}+|'(?:s|t|re|ve|m|ll|d)| ?{number}+| ?{other}+|{ws}+(?![^{_WHITE_SPACE}])|{ws}+"
+            )
+        )
     return patterns[0], patterns[1]
 
 
@@ -386,7 +388,9 @@ class WordCacheEncoder:
         """
         if not words:
             return []
-        encoding = self._model_only.encode(self._map_all(words), is_pretokenized=True, add_special_tokens=False)
+        encoding = self._model_only.encode(
+            self._map_all(words), is_pretokenized=True, add_special_tokens=False
+        )
         ids = tuple(encoding.ids)  # tuples of ints: the garbage collector stops tracking them
         word_index = np.asarray(encoding.word_ids, dtype=np.int64)
         starts = np.flatnonzero(np.diff(word_index, prepend=-1)).tolist()

@@ -47,7 +47,7 @@ from dataclasses import replace
 import numpy as np
 
 from corpusforge.schemas.config import ToxicityConfig
-from corpusforge.schemas.records import Document, Rejected
+from corpusforge.schemas.records import Document, RejectedDocument
 from corpusforge.transforms.base import ApplyStage, DocumentStage
 from corpusforge.transforms.toxicity.model import LinearToxicityModel
 from corpusforge.transforms.toxicity.text import MASK_TARGET_MIN_WEIGHT, Unmasker, strip_artefacts
@@ -222,13 +222,13 @@ class ToxicityTagger(DocumentStage):
         model = LinearToxicityModel.load(self.cfg.model_path)
         self._scorer = ToxicityScorer(model, self.cfg)
 
-    def process(self, doc: Document) -> Document | Rejected:
+    def process(self, doc: Document) -> Document | RejectedDocument:
         return self.process_batch([doc])[0]
 
-    def process_batch(self, docs: Sequence[Document]) -> list[Document | Rejected]:
+    def process_batch(self, docs: Sequence[Document]) -> list[Document | RejectedDocument]:
         self.ready()
         assert self._scorer is not None and self.counters is not None
-        out: list[Document | Rejected] = []
+        out: list[Document | RejectedDocument] = []
         # A document the language stage identified as English is read whole (see segment_batch).
         english = [(d.lang or "").lower().startswith("en") for d in docs]
         scores = self._scorer.score_many([d.text or "" for d in docs], english)
@@ -243,7 +243,9 @@ class ToxicityTagger(DocumentStage):
                 if self.filter:
                     # Rejected with its score, so rejected/ shows why (and can be audited by score).
                     out.append(
-                        Rejected(tagged, self.reject("above_threshold", f"toxicity_score={score:.3f}"))
+                        RejectedDocument(
+                            tagged, self.reject("above_threshold", f"toxicity_score={score:.3f}")
+                        )
                     )
                     continue
             out.append(tagged)

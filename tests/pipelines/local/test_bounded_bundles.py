@@ -102,7 +102,10 @@ def test_a_grouped_input_is_processed_in_many_bundles_with_the_same_result(monke
     monkeypatch.setattr(bounded_bundles, "VALUES_PER_PIECE", 50)
     assert _bundles_seen(monkeypatch, bundle_bytes=500, workers=2) >= 20
     # big bundles: a few per worker, so that the two share the work (greedy packing may add one)
-    assert _bundles_seen(monkeypatch, bundle_bytes=64 << 20, workers=2) <= 2 * bounded_bundles.BUNDLES_PER_WORKER + 1
+    assert (
+        _bundles_seen(monkeypatch, bundle_bytes=64 << 20, workers=2)
+        <= 2 * bounded_bundles.BUNDLES_PER_WORKER + 1
+    )
 
 
 @pytest.mark.slow
@@ -114,7 +117,9 @@ def test_the_sample_gives_the_same_output_with_tiny_bundles(sample_run, monkeypa
     for folder in ("documents", "rejected", "sequences"):
         assert table_rows(tiny / folder) == table_rows(default / folder), folder
     # the tiny bundles really were many: each writes its own file
-    assert len(list((tiny / "documents").glob("*.parquet"))) > len(list((default / "documents").glob("*.parquet")))
+    assert len(list((tiny / "documents").glob("*.parquet"))) > len(
+        list((default / "documents").glob("*.parquet"))
+    )
 
 
 class _Recorder:
@@ -142,12 +147,7 @@ def test_progress_is_reported_after_every_bundle_and_adds_up(monkeypatch):
     monkeypatch.setattr(BoundedBundlesFnApiRunner, "bundle_bytes", 400)
     recorder = _Recorder()
     pipeline = beam.Pipeline(runner=LocalRunner(progress=recorder), options=local_options(2))
-    _ = (
-        pipeline
-        | beam.Create([(i % 50, i) for i in range(2000)])
-        | beam.GroupByKey()
-        | beam.ParDo(_Count())
-    )
+    _ = pipeline | beam.Create([(i % 50, i) for i in range(2000)]) | beam.GroupByKey() | beam.ParDo(_Count())
     pipeline.run().wait_until_finish()
     counted = [d[("normalize", "in")] for _, d in recorder.calls if ("normalize", "in") in d]
     assert len(counted) > 2 and sum(counted) == 50  # one report per bundle, none counted twice

@@ -17,12 +17,15 @@ STAGES = ["read", "validate", "normalize", "dedup_exact"]
 
 
 def test_stages_in_reads_fused_beam_stage_names():
-    fused = ("((((((((((Validate/GroupById/Read)+(ref_AppliedPTransform_Validate-ResolveIds-ParDo-_ResolveIdsFn-_33))"
-             "+(ref_AppliedPTransform_normalize-Apply-ParDo-_ApplyStageFn-_37))+(Validate/Rejected/Write/1))"
-             "+(ref_AppliedPTransform_ObserveOutput-Observe-ParDo-_ObserveFn-_40))")
+    fused = (
+        "((((((((((Validate/GroupById/Read)+(ref_AppliedPTransform_Validate-ResolveIds-ParDo-_ResolveIdsFn-_33))"
+        "+(ref_AppliedPTransform_normalize-Apply-ParDo-_ApplyStageFn-_37))+(Validate/Rejected/Write/1))"
+        "+(ref_AppliedPTransform_ObserveOutput-Observe-ParDo-_ObserveFn-_40))"
+    )
     assert stages_in(fused, STAGES) == ["validate", "normalize", "output"]
-    assert stages_in("(ref_AppliedPTransform_dedup_exact-Key_12)+(ref_AppliedPTransform_UnreadableJson_79)",
-                     STAGES) == ["dedup_exact", "write"]
+    assert stages_in(
+        "(ref_AppliedPTransform_dedup_exact-Key_12)+(ref_AppliedPTransform_UnreadableJson_79)", STAGES
+    ) == ["dedup_exact", "write"]
     assert stages_in("(ref_PCollection_PCollection_33/Read)", STAGES) == []
 
 
@@ -42,8 +45,10 @@ def test_progress_logs_stage_changes_and_running_totals():
     clock.now = 2.5  # same stage again, soon: quiet
     p.bundle_done("(ref_AppliedPTransform_ReadDocuments-Files_4)", {("read", "in"): 5, ("read", "kept"): 5})
     clock.now = 4
-    p.bundle_done("(ref_AppliedPTransform_Validate-Parse_9)", {("validate", "in"): 15, ("validate", "kept"): 12,
-                                                               ("validate", "rejected:invalid:empty"): 3})
+    p.bundle_done(
+        "(ref_AppliedPTransform_Validate-Parse_9)",
+        {("validate", "in"): 15, ("validate", "kept"): 12, ("validate", "rejected:invalid:empty"): 3},
+    )
     assert len(lines) == 2
     assert lines[0].endswith("running: read | read 10 in/10 kept")
     assert "running: validate | read 15 in/15 kept; validate 15 in/12 kept/3 rej" in lines[1]
@@ -62,7 +67,11 @@ def test_heartbeat_thread_and_final_line():
 
 
 def test_observe_output_passes_documents_through_and_counts_lengths():
-    docs = [Document(id="a", text="x" * 10), Document(id="b", text="y" * 700), Document(id="c", text="z" * 150)]
+    docs = [
+        Document(id="a", text="x" * 10),
+        Document(id="b", text="y" * 700),
+        Document(id="c", text="z" * 150),
+    ]
     p = local_test_pipeline()
     out = p | beam.Create(docs) | ObserveOutput("output_test")
     assert_that(out, equal_to(docs))
@@ -71,5 +80,8 @@ def test_observe_output_passes_documents_through_and_counts_lengths():
     counters = counters_from_result(result)["output_test"]
     assert counters["in"] == counters["kept"] == 3 and counters["chars_kept"] == 860
     assert {k: v for k, v in counters.items() if k.startswith("hist:")} == {
-        "hist:chars:0.0": 1, "hist:chars:500.0": 1, "hist:chars:100.0": 1}
+        "hist:chars:0.0": 1,
+        "hist:chars:500.0": 1,
+        "hist:chars:100.0": 1,
+    }
     assert list(LENGTH_EDGES) == sorted(LENGTH_EDGES)

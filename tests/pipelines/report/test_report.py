@@ -12,8 +12,10 @@ from tests.helpers import FULL_PLOTS, as_int, full_stats, parse
 
 
 def test_scrub_masks_contacts_but_keeps_ordinary_numbers():
-    text = ("Write to jane.roe@example.org, call +44 20 7946 0958 or (555) 867-5309, pay with "
-            "4111-1111-1111-1111 from 192.168.10.2. Desk: 345-899-3560x4587. In 2023 we sold 1,500 units at 3.14 each.")
+    text = (
+        "Write to jane.roe@example.org, call +44 20 7946 0958 or (555) 867-5309, pay with "
+        "4111-1111-1111-1111 from 192.168.10.2. Desk: 345-899-3560x4587. In 2023 we sold 1,500 units at 3.14 each."
+    )
     out = rd.scrub_pii(text)
     for secret in ("jane.roe", "7946", "867-5309", "4111", "192.168", "3560", "x4587"):
         assert secret not in out
@@ -22,8 +24,10 @@ def test_scrub_masks_contacts_but_keeps_ordinary_numbers():
 
 
 def test_scrub_masks_ssn_iban_and_luhn_cards_only():
-    out = rd.scrub_pii("SSN 123-45-6789, IBAN GB42 NAWI 0445 4264 7886 19 or gb42nawi04454264788619, "
-                       "card 4900948022576220, not a card 4900948022576221")
+    out = rd.scrub_pii(
+        "SSN 123-45-6789, IBAN GB42 NAWI 0445 4264 7886 19 or gb42nawi04454264788619, "
+        "card 4900948022576220, not a card 4900948022576221"
+    )
     assert "6789" not in out and "NAWI" not in out and "nawi" not in out and "4900948022576220" not in out
     assert out.count("<IBAN>") == 2 and out.count("<CARD>") == 1
 
@@ -53,10 +57,14 @@ def test_funnel_and_rejections_follow_stats():
 
 
 def test_thresholds_are_found_in_the_signal_family_only():
-    section = {"gopher_quality": {"min_mean_word_length": 3, "max_mean_word_length": 10, "enabled": True},
-               "c4": {"min_mean_word_length": 99}}
+    section = {
+        "gopher_quality": {"min_mean_word_length": 3, "max_mean_word_length": 10, "enabled": True},
+        "c4": {"min_mean_word_length": 99},
+    }
     assert rd.thresholds(section, "gopher_quality.mean_word_length") == [
-        ("gopher_quality.min_mean_word_length", 3.0), ("gopher_quality.max_mean_word_length", 10.0)]
+        ("gopher_quality.min_mean_word_length", 3.0),
+        ("gopher_quality.max_mean_word_length", 10.0),
+    ]
     assert rd.thresholds(section, "fineweb.line_punct_ratio") == []
     assert rd.thresholds(None, "x") == []
 
@@ -64,12 +72,17 @@ def test_thresholds_are_found_in_the_signal_family_only():
 def test_sequence_buckets_compute_padding_waste():
     rows = rd.sequence_buckets(full_stats())
     assert [(r.bucket, r.rows, r.tokens, r.padding) for r in rows] == [
-        (512, 300, 100_000, 53_600), (2048, 100, 150_000, 54_800)]
+        (512, 300, 100_000, 53_600),
+        (2048, 100, 150_000, 54_800),
+    ]
     assert rows[0].waste == pytest.approx(53_600 / 153_600)
 
 
 def test_prefixed_counters_strip_the_prefix_and_sort():
-    assert rd.prefixed_counters(full_stats(), ["pii"], "replaced:") == {"EMAIL_ADDRESS": 41, "PHONE_NUMBER": 12}
+    assert rd.prefixed_counters(full_stats(), ["pii"], "replaced:") == {
+        "EMAIL_ADDRESS": 41,
+        "PHONE_NUMBER": 12,
+    }
 
 
 def test_default_yaml_documents_the_report_section():
@@ -89,19 +102,42 @@ def test_full_stats_draw_every_plot_and_tables_match():
     assert seq["512"]["waste"] == "34.9%" and as_int(seq["all"]["padding"]) == 108_400
     langs = {r["lang"]: r for r in report.tables["languages"]}
     assert as_int(langs["en"]["kept"]) == 580 and as_int(langs["de"]["rejected"]) == 60
-    assert {r["key"]: as_int(r["count"]) for r in report.tables["contamination"]} == {"gsm8k": 15, "mmlu": 5, "humaneval": 0}
+    assert {r["key"]: as_int(r["count"]) for r in report.tables["contamination"]} == {
+        "gsm8k": 15,
+        "mmlu": 5,
+        "humaneval": 0,
+    }
 
 
 def test_missing_stages_say_not_run():
     stats = full_stats()
-    for name in ("language", "quality", "decontamination", "dedup_exact", "dedup_near", "pii", "toxicity", "bias",
-                 "prompt", "tokenize"):
+    for name in (
+        "language",
+        "quality",
+        "decontamination",
+        "dedup_exact",
+        "dedup_near",
+        "pii",
+        "toxicity",
+        "bias",
+        "prompt",
+        "tokenize",
+    ):
         stats["stages"].pop(name)
         stats["stage_order"].remove(name)
     report = parse(render(ReportInputs(stats, {}, {})))
     assert set(report.plots) == {"funnel", "rejections", "lengths"}
-    assert set(report.not_run) == {"language", "quality", "dedup_exact, dedup_near", "decontamination", "pii",
-                                   "toxicity", "bias", "prompt", "tokenize"}
+    assert set(report.not_run) == {
+        "language",
+        "quality",
+        "dedup_exact, dedup_near",
+        "decontamination",
+        "pii",
+        "toxicity",
+        "bias",
+        "prompt",
+        "tokenize",
+    }
 
 
 def test_stage_that_ran_without_its_counters_is_reported_as_such():
@@ -119,14 +155,21 @@ def _write_rejected(folder, rows, parts):
     folder.mkdir(parents=True)
     size = -(-len(rows) // parts)
     for i in range(parts):
-        chunk = rows[i * size:(i + 1) * size]
+        chunk = rows[i * size : (i + 1) * size]
         pq.write_table(pa.Table.from_pylist(chunk), folder / f"part-{i:05d}.parquet", row_group_size=3)
 
 
 def test_rejected_examples_are_stable_across_sharding_and_masked(tmp_path):
-    rows = [{"id": f"doc-{i}", "reason": "quality:short" if i % 3 else "dedup:exact", "detail": None,
-             "duplicate_of": "doc-0" if i % 3 == 0 else None,
-             "text": f"record {i} mail me at user{i}@example.com " + "word " * 100} for i in range(40)]
+    rows = [
+        {
+            "id": f"doc-{i}",
+            "reason": "quality:short" if i % 3 else "dedup:exact",
+            "detail": None,
+            "duplicate_of": "doc-0" if i % 3 == 0 else None,
+            "text": f"record {i} mail me at user{i}@example.com " + "word " * 100,
+        }
+        for i in range(40)
+    ]
     _write_rejected(tmp_path / "a" / "rejected", rows, 1)
     _write_rejected(tmp_path / "b" / "rejected", rows[::-1], 4)
     a = rd.rejected_examples(str(tmp_path / "a"), 3, 60)

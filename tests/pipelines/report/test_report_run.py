@@ -25,7 +25,9 @@ LENGTH_BEFORE = "validate"
 @pytest.fixture(scope="module")
 def sample_run(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("report_run") / "out"
-    cfg = load_config(REPO / "configs" / "sample.yaml", ["report.examples_per_reason=2", "report.example_chars=80"])
+    cfg = load_config(
+        REPO / "configs" / "sample.yaml", ["report.examples_per_reason=2", "report.example_chars=80"]
+    )
     cli.run([str(SAMPLE_DIR)], str(out), cfg, ["--direct_running_mode=in_memory"], workers=1)
     return out
 
@@ -42,14 +44,24 @@ def test_sample_report_figures_match_stats(sample_run: Path):
     for name, row in funnel.items():
         s = stats["stages"][name]
         assert [as_int(row[k]) for k in ("in", "kept", "rejected", "chars_in", "chars_kept")] == [
-            s["in"], s["kept"], s["rejected"], s["chars_in"], s["chars_kept"]]
+            s["in"],
+            s["kept"],
+            s["rejected"],
+            s["chars_in"],
+            s["chars_kept"],
+        ]
     reasons = {r["reason"]: as_int(r["count"]) for r in report.tables["rejections"]}
-    every_reason = {r: n for s in stats["stages"].values() for r, n in s.get("rejected_by_reason", {}).items()}
+    every_reason = {
+        r: n for s in stats["stages"].values() for r, n in s.get("rejected_by_reason", {}).items()
+    }
     assert reasons == every_reason
     assert {"invalid:bad_json", "invalid:empty", "invalid:no_text", "invalid:duplicate_id"} <= set(reasons)
     assert {"funnel", "rejections", "lengths"} <= set(report.plots)
-    replaced = {k.split(":", 1)[1]: n for k, n in stats["stages"].get("pii", {}).get("counters", {}).items()
-                if k.startswith("replaced:")}
+    replaced = {
+        k.split(":", 1)[1]: n
+        for k, n in stats["stages"].get("pii", {}).get("counters", {}).items()
+        if k.startswith("replaced:")
+    }
     # the sample holds every PII type: the replacements per type are drawn and tabled
     assert len(replaced) >= 6, replaced
     assert "pii" in report.plots
@@ -62,7 +74,12 @@ def test_sample_report_figures_match_stats(sample_run: Path):
 def test_kept_examples_come_from_documents(sample_run: Path):
     html = (sample_run / "report.html").read_text()
     kept_ids = set(re.findall(r'<li data-id="([^"]+)">', html.split('id="kept"')[1].split("</section>")[0]))
-    documents = {r["id"] for r in ds.dataset(str(sample_run / "documents"), format="parquet").to_table(columns=["id"]).to_pylist()}
+    documents = {
+        r["id"]
+        for r in ds.dataset(str(sample_run / "documents"), format="parquet")
+        .to_table(columns=["id"])
+        .to_pylist()
+    }
     assert len(kept_ids) == min(5, len(documents)) and kept_ids <= documents
 
 
@@ -72,7 +89,11 @@ def test_length_histograms_cover_parsed_and_kept_documents(sample_run: Path):
     before = sum(stats["stages"][LENGTH_BEFORE]["histograms"]["chars"].values())
     after = sum(stats["stages"]["output"]["histograms"]["chars"].values())
     # every parsed document (duplicate ids included, before they are resolved) and every kept one
-    assert before == stats["stages"]["validate"]["kept"] + stats["stages"]["validate"]["rejected_by_reason"]["invalid:duplicate_id"]
+    assert (
+        before
+        == stats["stages"]["validate"]["kept"]
+        + stats["stages"]["validate"]["rejected_by_reason"]["invalid:duplicate_id"]
+    )
     assert after == stats["kept"] == stats["outputs"]["documents"]["rows"]
 
 
@@ -99,7 +120,13 @@ def test_progress_lines_name_stages_and_counts(tmp_path, caplog, monkeypatch):
     caplog.set_level(logging.INFO, logger="corpusforge")
     monkeypatch.setattr(Progress, "MIN_GAP_S", 0.0)  # a tiny run is over in a second: log every change
     cfg = load_config(None, ["report.enabled=false"])
-    cli.run([str(SAMPLE_DIR / "report.jsonl")], str(tmp_path / "out"), cfg, ["--direct_running_mode=in_memory"], workers=1)
+    cli.run(
+        [str(SAMPLE_DIR / "report.jsonl")],
+        str(tmp_path / "out"),
+        cfg,
+        ["--direct_running_mode=in_memory"],
+        workers=1,
+    )
     lines = [r.getMessage() for r in caplog.records if r.name == "corpusforge.progress"]
     assert any("running: read" in line for line in lines)
     assert any("running: validate" in line for line in lines)
@@ -138,13 +165,25 @@ def test_report_renders_in_headless_chromium(tmp_path):
         pytest.skip("no Chromium installed (apt-get install chromium)")
     html = render(ReportInputs(full_stats(), {"en": 580}, {}))
     # The report forbids scripts by CSP; the probe page drops that one header to look inside.
-    probe = re.sub(r'<meta http-equiv="Content-Security-Policy"[^>]*>', "", html).replace("</body>", PROBE + "</body>")
+    probe = re.sub(r'<meta http-equiv="Content-Security-Policy"[^>]*>', "", html).replace(
+        "</body>", PROBE + "</body>"
+    )
     page = tmp_path / "probe.html"
     page.write_text(probe, encoding="utf-8")
     done = subprocess.run(
-        [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-         "--virtual-time-budget=5000", "--dump-dom", page.as_uri()],
-        capture_output=True, text=True, timeout=90,
+        [
+            browser,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--virtual-time-budget=5000",
+            "--dump-dom",
+            page.as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=90,
     )
     m = re.search(r'data-probe="([^"]*)"', done.stdout)
     assert m, f"probe did not run; chromium said: {done.stderr[-500:]}"

@@ -10,14 +10,23 @@ from corpusforge.pipelines.report.stats import build_stats, conservation_message
 
 def stats_for(read_per_file: dict[str, int], validated: int, kept: int, rejected: int) -> dict:
     counters = {
-        "read": {"in": sum(read_per_file.values()), "kept": sum(read_per_file.values()),
-                 **{f"records:{p}": n for p, n in read_per_file.items()}},
+        "read": {
+            "in": sum(read_per_file.values()),
+            "kept": sum(read_per_file.values()),
+            **{f"records:{p}": n for p, n in read_per_file.items()},
+        },
         "validate": {"in": validated, "kept": validated},
     }
     return build_stats(
-        counters=counters, stage_order=["read", "validate"], config={}, config_hash="0" * 16,
-        inputs=[{"path": p} for p in sorted(read_per_file)], unreadable=[],
-        outputs={"documents": {"rows": kept}, "rejected": {"rows": rejected}}, started=time.time(), runner="test",
+        counters=counters,
+        stage_order=["read", "validate"],
+        config={},
+        config_hash="0" * 16,
+        inputs=[{"path": p} for p in sorted(read_per_file)],
+        unreadable=[],
+        outputs={"documents": {"rows": kept}, "rejected": {"rows": rejected}},
+        started=time.time(),
+        runner="test",
     )
 
 

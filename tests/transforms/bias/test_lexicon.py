@@ -11,7 +11,15 @@ from corpusforge.transforms.bias.lexicon import Lexicon, LexiconError, parse_lex
 
 def test_shipped_lexicon_has_the_issue_categories():
     lex = Lexicon.load()
-    for cat in ("female", "male", "gender_sexuality", "religion", "nationality_ethnicity", "disability", "age"):
+    for cat in (
+        "female",
+        "male",
+        "gender_sexuality",
+        "religion",
+        "nationality_ethnicity",
+        "disability",
+        "age",
+    ):
         assert cat in lex.categories
     assert lex.single["she"] == ("female",) and lex.single["his"] == ("male",)
 

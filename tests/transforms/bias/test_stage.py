@@ -22,7 +22,15 @@ def tagger() -> BiasTagger:
 
 
 def test_words_are_case_insensitive_and_split_at_punctuation():
-    assert words_of("She’s HIS—Friend, (the) non-binary") == [b"she", b"s", b"his", b"friend", b"the", b"non", b"binary"]
+    assert words_of("She’s HIS—Friend, (the) non-binary") == [
+        b"she",
+        b"s",
+        b"his",
+        b"friend",
+        b"the",
+        b"non",
+        b"binary",
+    ]
 
 
 def test_counts_gendered_words_apart_and_identity_mentions(tagger):
@@ -65,12 +73,16 @@ def test_empty_text(tagger):
 
 def test_counters_and_stats_section(tagger):
     tagged = tagger.tag_many(["she and she and he", f"{TOXIC} muslim"])
-    counters = dict(signal_counts(tagged)) | dict(signal_counts(tagger.tag_many(["her muslim muslim"]), "rejected_records:"))
+    counters = dict(signal_counts(tagged)) | dict(
+        signal_counts(tagger.tag_many(["her muslim muslim"]), "rejected_records:")
+    )
     section = bias_summary(counters)
     kept, before = section["kept"], section["before_filtering"]
     assert kept["documents"] == 2 and before["documents"] == 3
     assert kept["female_male_ratio"] == 2.0 and before["female_male_ratio"] == 3.0
-    assert kept["toxic_share"]["religion"] == 1.0 and before["toxic_share"]["religion"] == pytest.approx(1 / 3, abs=1e-4)
+    assert kept["toxic_share"]["religion"] == 1.0 and before["toxic_share"]["religion"] == pytest.approx(
+        1 / 3, abs=1e-4
+    )
     assert before["per_million_words"]["religion"] == pytest.approx(3e6 / before["words"], rel=1e-3)
     assert bias_summary({}) is None
 

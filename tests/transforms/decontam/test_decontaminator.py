@@ -16,15 +16,19 @@ from corpusforge.schemas.config import DecontaminationConfig
 from corpusforge.schemas.records import Document
 from corpusforge.transforms.decontam.index import benchmark_name, record_texts
 from corpusforge.transforms.decontam.stage import Decontaminator
-from corpusforge.transforms.decontam.text import ngram_hashes, normalize_for_matching, word_hashes
+from corpusforge.transforms.decontam.text import benchmark_matching_form, ngram_hashes, word_hashes
 
-LONG_Q = ("Question: A lighthouse keeper climbs 117 steps to the lamp room three times every night. "
-          "How many steps does the keeper climb in a week?")
-LONG_Q_WORDS = normalize_for_matching(LONG_Q).split()
+LONG_Q = (
+    "Question: A lighthouse keeper climbs 117 steps to the lamp room three times every night. "
+    "How many steps does the keeper climb in a week?"
+)
+LONG_Q_WORDS = benchmark_matching_form(LONG_Q).split()
 SHORT_Q = "Question: Which river flows through the old town of Quedlinburg?"  # 10 words
 TINY = "Answer: the Bode"  # 3 words: too short to mean anything
-FILLER = ("The harbour museum opens at ten and closes at six. Visitors can walk along the quay, "
-          "see the restored fishing boats and buy smoked fish from the stall near the ferry. ")
+FILLER = (
+    "The harbour museum opens at ten and closes at six. Visitors can walk along the quay, "
+    "see the restored fishing boats and buy smoked fish from the stall near the ferry. "
+)
 
 
 def write_jsonl(path: Path, records: list[dict]) -> str:
@@ -34,10 +38,13 @@ def write_jsonl(path: Path, records: list[dict]) -> str:
 
 @pytest.fixture
 def bench(tmp_path: Path) -> str:
-    return write_jsonl(tmp_path / "quiz.jsonl", [
-        {"query": LONG_Q, "choices": ["819 steps", "2457 steps"], "gold": 1},
-        {"query": SHORT_Q, "answer": TINY},
-    ])
+    return write_jsonl(
+        tmp_path / "quiz.jsonl",
+        [
+            {"query": LONG_Q, "choices": ["819 steps", "2457 steps"], "gold": 1},
+            {"query": SHORT_Q, "answer": TINY},
+        ],
+    )
 
 
 def logic(*benchmarks, **kw) -> Decontaminator:
@@ -51,7 +58,7 @@ def doc(text: str, id: str = "d") -> Document:
 
 
 def test_normalisation_is_case_punctuation_unicode_and_space_blind():
-    assert normalize_for_matching("Dik-Dik,  IT'S\u00a0ﬁne…\n\tÜber_all!") == "dikdik its fine überall"
+    assert benchmark_matching_form("Dik-Dik,  IT'S\u00a0ﬁne…\n\tÜber_all!") == "dikdik its fine überall"
     a = word_hashes("It's a DIK-DIK.  Really")
     b = word_hashes("its a dikdik really")
     assert np.array_equal(a, b) and a.size == 4
@@ -118,19 +125,27 @@ def test_items_below_min_words_are_ignored_and_counted(bench):
 
 
 def test_boilerplate_ngrams_shared_by_many_items_do_not_count(tmp_path):
-    template = "Read the passage below carefully and then choose the single best answer from the options given"
-    records = [{"q": f"{template}. Item {i}: what is the colour of box number {i * 7 + 3}?"} for i in range(12)]
+    template = (
+        "Read the passage below carefully and then choose the single best answer from the options given"
+    )
+    records = [
+        {"q": f"{template}. Item {i}: what is the colour of box number {i * 7 + 3}?"} for i in range(12)
+    ]
     path = write_jsonl(tmp_path / "templ.jsonl", records)
     d = logic(path, max_item_frequency=10)
     assert d.index.stats.ngrams_boilerplate > 0
     assert d.check(doc(FILLER + template + ". " + FILLER)).rejection is None  # template alone
     assert d.check(doc(FILLER + records[5]["q"] + FILLER)).rejection is not None  # a real item
     # under the limit the template would have counted on its own
-    assert logic(path, max_item_frequency=20).check(doc(FILLER + template + ". " + FILLER)).rejection is not None
+    assert (
+        logic(path, max_item_frequency=20).check(doc(FILLER + template + ". " + FILLER)).rejection is not None
+    )
 
 
 def test_number_runs_never_match(tmp_path):
-    path = write_jsonl(tmp_path / "code.jsonl", [{"test": "assert f([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14]) == 0"}])
+    path = write_jsonl(
+        tmp_path / "code.jsonl", [{"test": "assert f([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14]) == 0"}]
+    )
     d = logic(path)
     assert d.check(doc("Table: 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15")).rejection is None
 
@@ -142,7 +157,7 @@ def test_cut_removes_the_span_with_margin_and_keeps_the_rest(bench):
     v = d.check(doc(head + LONG_Q + " " + tail))
     assert v.rejection is None and v.cut
     assert "lighthouse" not in v.doc.text.lower() and v.doc.contamination == "quiz"
-    words = normalize_for_matching(v.doc.text).split()
+    words = benchmark_matching_form(v.doc.text).split()
     n_total = 100 + len(LONG_Q_WORDS) + 100
     assert len(words) == n_total - len(LONG_Q_WORDS) - 4  # the margin: two words on each side
     assert v.doc.text.startswith("Alpha beta") and v.doc.text.endswith("kappa.")
@@ -201,8 +216,10 @@ def test_missing_benchmark_file_fails_naming_it(tmp_path):
 
 
 def test_passage_repeated_for_many_questions_is_not_boilerplate(tmp_path):
-    passage = ("The old ferry across the estuary ran every half hour in summer, carrying carts, cattle "
-               "and the post, until the new bridge opened upstream in the spring of 1931.")
+    passage = (
+        "The old ferry across the estuary ran every half hour in summer, carrying carts, cattle "
+        "and the post, until the new bridge opened upstream in the spring of 1931."
+    )
     records = [{"passage": passage, "question": f"Question number {i} about the ferry?"} for i in range(30)]
     d = logic(write_jsonl(tmp_path / "reading.jsonl", records), max_item_frequency=20)
     assert d.index.stats.ngrams_boilerplate == 0
@@ -233,7 +250,7 @@ def test_batch_path_decides_like_one_at_a_time_and_never_across_documents(bench)
     half = len(LONG_Q_WORDS) // 2
     docs = [
         doc(FILLER + " ".join(LONG_Q_WORDS[:half]), "a"),  # the item split over two documents
-        doc(" ".join(LONG_Q_WORDS[half:2 * half]) + " " + FILLER, "b"),
+        doc(" ".join(LONG_Q_WORDS[half : 2 * half]) + " " + FILLER, "b"),
         doc(FILLER + LONG_Q, "c"),
         doc("", "empty"),
         doc(FILLER + SHORT_Q, "short"),

@@ -28,22 +28,33 @@ def test_transform_routes_kept_and_rejected_with_reasons_and_counters():
     p = local_test_pipeline()
     docs = p | "Docs" >> beam.Create(sample_docs())
     kept, rejected = docs | Decontaminate(DecontaminationConfig(benchmarks=[BENCH_GLOB]))
-    assert_that(kept | "KeptIds" >> beam.Map(lambda d: (d.id, d.contamination)),
-                equal_to([("sample-clean-gardening", None)]), label="kept")
     assert_that(
-        rejected | "Reasons" >> beam.Map(
-            lambda r: (r.doc.id, r.rejection.reason, r.doc.contamination, r.rejection.detail.split(":")[0])),
-        equal_to([
-            ("sample-contam-verbatim", "contamination:tinyquiz", "tinyquiz", "tinyquiz[0]"),
-            ("sample-contam-case-punct", "contamination:tinyquiz", "tinyquiz", "tinyquiz[1]"),
-            ("sample-contam-short-item", "contamination:tinyquiz", "tinyquiz", "tinyquiz[2]"),
-        ]),
+        kept | "KeptIds" >> beam.Map(lambda d: (d.id, d.contamination)),
+        equal_to([("sample-clean-gardening", None)]),
+        label="kept",
+    )
+    assert_that(
+        rejected
+        | "Reasons"
+        >> beam.Map(
+            lambda r: (r.doc.id, r.rejection.reason, r.doc.contamination, r.rejection.detail.split(":")[0])
+        ),
+        equal_to(
+            [
+                ("sample-contam-verbatim", "contamination:tinyquiz", "tinyquiz", "tinyquiz[0]"),
+                ("sample-contam-case-punct", "contamination:tinyquiz", "tinyquiz", "tinyquiz[1]"),
+                ("sample-contam-short-item", "contamination:tinyquiz", "tinyquiz", "tinyquiz[2]"),
+            ]
+        ),
         label="rejected",
     )
     result = p.run()
     result.wait_until_finish()
-    counters = {c.key.metric.name: c.committed for c in result.metrics().query()["counters"]
-                if c.key.metric.namespace == "corpusforge.decontamination"}
+    counters = {
+        c.key.metric.name: c.committed
+        for c in result.metrics().query()["counters"]
+        if c.key.metric.namespace == "corpusforge.decontamination"
+    }
     assert counters["in"] == 4 and counters["kept"] == 1
     assert counters["rejected:contamination:tinyquiz"] == 3 and counters["hits:tinyquiz"] == 3
     assert counters["index:items"] == 3 and counters["index:texts_whole"] >= 1
@@ -56,10 +67,16 @@ def test_cut_action_in_pipeline_keeps_shortened_document():
     head = "Notes from the spring gardening club meeting, written up by the secretary. " * 6
     text = head + "Question: A gardener plants seven rows of tulips with twelve bulbs in every row. How many?"
     p = local_test_pipeline()
-    kept, rejected = (p | beam.Create([Document(id="x", text=text)])
-                      | Decontaminate(DecontaminationConfig(benchmarks=[BENCH_GLOB], action="cut", cut_margin=0)))
-    assert_that(kept | "K" >> beam.Map(lambda d: ("tulips" in d.text, d.text.startswith("Notes"), d.contamination)),
-                equal_to([(False, True, "tinyquiz")]), label="kept")
+    kept, rejected = (
+        p
+        | beam.Create([Document(id="x", text=text)])
+        | Decontaminate(DecontaminationConfig(benchmarks=[BENCH_GLOB], action="cut", cut_margin=0))
+    )
+    assert_that(
+        kept | "K" >> beam.Map(lambda d: ("tulips" in d.text, d.text.startswith("Notes"), d.contamination)),
+        equal_to([(False, True, "tinyquiz")]),
+        label="kept",
+    )
     assert_that(rejected, equal_to([]), label="rejected")
     p.run().wait_until_finish()
 
@@ -68,8 +85,13 @@ def test_config_section_defaults_and_stage_wiring(tmp_path: Path):
     (tmp_path / "a").mkdir()
     (tmp_path / "a" / "quiz.jsonl").write_text('{"q": "what is the boiling point of water at sea level"}\n')
     (tmp_path / "b.csv").write_text("q\nwhat is the boiling point of water at sea level\n")
-    cfg = load_config(None, [f"decontamination.benchmarks=[{tmp_path}/a/*.jsonl, {{name: x, path: {tmp_path}/b.csv, fields: [q]}}]",
-                             "decontamination.action=cut"])
+    cfg = load_config(
+        None,
+        [
+            f"decontamination.benchmarks=[{tmp_path}/a/*.jsonl, {{name: x, path: {tmp_path}/b.csv, fields: [q]}}]",
+            "decontamination.action=cut",
+        ],
+    )
     c = cfg.decontamination
     assert c.ngram == 13 and c.action == "cut" and c.benchmarks[1].fields == ["q"]
     assert "decontamination" in [name for name, _ in enabled_stages(cfg)]

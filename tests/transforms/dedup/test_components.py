@@ -70,14 +70,19 @@ def test_transform_matches_reference(single_worker_max_edges):
     edges = generated_graph(2)
     expected = sorted(union_find_components(edges).items())
     p = local_test_pipeline()
-    out = p | "Edges" >> beam.Create(edges) | ConnectedComponents(
-        "cc_test", max_rounds=10, single_worker_max_edges=single_worker_max_edges
+    out = (
+        p
+        | "Edges" >> beam.Create(edges)
+        | ConnectedComponents("cc_test", max_rounds=10, single_worker_max_edges=single_worker_max_edges)
     )
     assert_that(out, equal_to(expected))
     result = p.run()
     result.wait_until_finish()
-    counters = {c.key.metric.name: c.committed for c in result.metrics().query(MetricsFilter())["counters"]
-                if c.key.metric.namespace == "corpusforge.cc_test"}
+    counters = {
+        c.key.metric.name: c.committed
+        for c in result.metrics().query(MetricsFilter())["counters"]
+        if c.key.metric.namespace == "corpusforge.cc_test"
+    }
     assert counters.get("cc_unconverged_nodes", 0) == 0
     assert counters["cc_edges"] == len(edges)
     assert ("cc_single_worker_runs" in counters) == (single_worker_max_edges > 0)

@@ -14,10 +14,10 @@ from corpusforge.transforms.dedup.minhash import (
     band_keys,
     candidate_probability,
     comparison_text,
+    dedup_comparison_form,
     estimated_jaccard,
     exact_hash,
     exact_jaccard,
-    normalize_for_dedup,
     word_hashes,
     word_power_table,
 )
@@ -37,8 +37,8 @@ def shingle_jaccard(hasher: MinHasher, a: str, b: str) -> float:
 
 
 def test_normal_form_folds_case_width_and_whitespace_but_keeps_digits():
-    assert normalize_for_dedup("  Hello\u00a0WORLD\n\tagain ") == "hello world again"
-    assert normalize_for_dedup("ＡＢＣ １２３") == "abc 123"  # NFKC: full-width forms
+    assert dedup_comparison_form("  Hello\u00a0WORLD\n\tagain ") == "hello world again"
+    assert dedup_comparison_form("ＡＢＣ １２３") == "abc 123"  # NFKC: full-width forms
     assert exact_hash("Hello  World") == exact_hash("hello world\n")
     assert exact_hash("row 1 2 3") != exact_hash("row 1 2 4")
 
@@ -54,8 +54,8 @@ def test_word_hashes_are_per_word_and_position_free():
 def test_word_hashes_see_the_words_of_the_normal_form():
     powers = word_power_table()
     text = "A\u00a0b\u2028C\x85d\u3000E\r\n\tＦ  g\x1fh  "
-    assert normalize_for_dedup(text) == "a b c d e f g h"
-    expected = word_hashes(normalize_for_dedup(text), powers)
+    assert dedup_comparison_form(text) == "a b c d e f g h"
+    expected = word_hashes(dedup_comparison_form(text), powers)
     assert np.array_equal(word_hashes(comparison_text(text), powers), expected)
     assert len(expected) == 8
 

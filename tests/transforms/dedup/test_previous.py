@@ -57,8 +57,8 @@ def write_index(folder: Path, release: str, docs: list[Document], params: NearPa
 def outcome(kept, rejected):
     return (
         kept | "KeptIds" >> beam.Map(lambda d: d.id),
-        rejected | "RejectedRows" >> beam.Map(
-            lambda r: (r.doc.id, r.rejection.reason, r.rejection.duplicate_of)),
+        rejected
+        | "RejectedRows" >> beam.Map(lambda r: (r.doc.id, r.rejection.reason, r.rejection.duplicate_of)),
     )
 
 
@@ -83,8 +83,12 @@ def test_mismatched_parameters_are_named():
 
 
 def test_an_index_built_with_other_minhash_parameters_is_refused(tmp_path):
-    write_index(tmp_path / "old" / "dedup_index", "old", [Document(id="a", text=text(1))],
-                NearParams.resolve(num_perm=64, seed=7))
+    write_index(
+        tmp_path / "old" / "dedup_index",
+        "old",
+        [Document(id="a", text=text(1))],
+        NearParams.resolve(num_perm=64, seed=7),
+    )
     with pytest.raises(DedupIndexError) as err:
         resolve_previous([str(tmp_path / "old")], IndexParams.of(PARAMS))
     message = str(err.value)
@@ -112,7 +116,11 @@ def test_missing_or_unreadable_indexes_are_refused(tmp_path):
 
 def test_an_incremental_index_is_read_part_by_part_in_order(tmp_path):
     for part in (1, 0):
-        write_index(tmp_path / "run" / "dedup_index" / f"part={part:05d}", "run", [Document(id=f"p{part}", text=text(part))])
+        write_index(
+            tmp_path / "run" / "dedup_index" / f"part={part:05d}",
+            "run",
+            [Document(id=f"p{part}", text=text(part))],
+        )
     folders = index_folders(str(tmp_path / "run"))
     assert [Path(f).name for f in folders] == ["part=00000", "part=00001"]
 
@@ -141,11 +149,17 @@ def test_copies_of_indexed_documents_are_rejected_naming_release_and_id(tmp_path
         kept, rejected = p | beam.Create(new) | DeduplicatePrevious(sources, PARAMS)
         kept_ids, rejected_rows = outcome(kept, rejected)
         assert_that(kept_ids, equal_to(["new1", "new2"]), label="kept")
-        assert_that(rejected_rows, equal_to([
-            ("exact", "dedup:exact_previous", "r1:a"),
-            ("near", "dedup:near_previous", "r1:b"),
-            ("near3", "dedup:near_previous", "r2:d"),
-        ]), label="rejected")
+        assert_that(
+            rejected_rows,
+            equal_to(
+                [
+                    ("exact", "dedup:exact_previous", "r1:a"),
+                    ("near", "dedup:near_previous", "r1:b"),
+                    ("near3", "dedup:near_previous", "r2:d"),
+                ]
+            ),
+            label="rejected",
+        )
 
 
 @pytest.mark.parametrize("exact,near", [(True, False), (False, True)])
@@ -153,7 +167,11 @@ def test_one_kind_alone(tmp_path, exact, near):
     t1, t2 = text(1), text(2)
     r1 = write_index(tmp_path / "r1", "r1", [Document(id="a", text=t1), Document(id="b", text=t2)])
     sources = resolve_previous([str(r1)], IndexParams.of(PARAMS), exact_only=not near)
-    new = [Document(id="exact", text=t1), Document(id="near", text=edited(t2)), Document(id="new", text=text(5))]
+    new = [
+        Document(id="exact", text=t1),
+        Document(id="near", text=edited(t2)),
+        Document(id="new", text=text(5)),
+    ]
     want_kept = ["new"] + ([] if near else ["near"])
     reason = "dedup:exact_previous" if exact else "dedup:near_previous"  # near alone catches the copy too
     want_rejected = [("exact", reason, "r1:a")] + ([("near", "dedup:near_previous", "r1:b")] if near else [])
@@ -170,12 +188,20 @@ def test_previous_comes_before_in_run_dedup(tmp_path):
     r1 = write_index(tmp_path / "r1", "r1", [Document(id="a", text=t1)])
     sources = resolve_previous([str(r1)], IndexParams.of(PARAMS))
     with local_test_pipeline() as p:
-        kept, rejected_prev = p | beam.Create([Document(id="x", text=t1), Document(id="y", text=t1)]) \
+        kept, rejected_prev = (
+            p
+            | beam.Create([Document(id="x", text=t1), Document(id="y", text=t1)])
             | DeduplicatePrevious(sources, PARAMS)
+        )
         kept, rejected_exact = kept | DeduplicateExact()
-        rows = (rejected_prev, rejected_exact) | beam.Flatten() | beam.Map(
-            lambda r: (r.doc.id, r.rejection.reason, r.rejection.duplicate_of))
-        assert_that(rows, equal_to([("x", "dedup:exact_previous", "r1:a"), ("y", "dedup:exact_previous", "r1:a")]))
+        rows = (
+            (rejected_prev, rejected_exact)
+            | beam.Flatten()
+            | beam.Map(lambda r: (r.doc.id, r.rejection.reason, r.rejection.duplicate_of))
+        )
+        assert_that(
+            rows, equal_to([("x", "dedup:exact_previous", "r1:a"), ("y", "dedup:exact_previous", "r1:a")])
+        )
 
 
 def test_params_file_names_release_and_parameters(tmp_path):

@@ -22,23 +22,30 @@ SAMPLE = SAMPLE_DIR / "dedup.jsonl"
 
 
 def sample_docs() -> list[Document]:
-    return [Document(id=r["id"], text=r["text"], source=r["source"])
-            for r in map(json.loads, SAMPLE.read_text().splitlines())]
+    return [
+        Document(id=r["id"], text=r["text"], source=r["source"])
+        for r in map(json.loads, SAMPLE.read_text().splitlines())
+    ]
 
 
 def outcome(kept, rejected):
     """Kept as (id, duplicate_count), rejected as (id, reason, stage, duplicate_of)."""
     return (
         kept | "KeptRows" >> beam.Map(lambda d: (d.id, d.duplicate_count)),
-        rejected | "RejectedRows" >> beam.Map(
-            lambda r: (r.doc.id, r.rejection.reason, r.rejection.stage, r.rejection.duplicate_of)),
+        rejected
+        | "RejectedRows"
+        >> beam.Map(lambda r: (r.doc.id, r.rejection.reason, r.rejection.stage, r.rejection.duplicate_of)),
     )
 
 
 def test_exact_keeps_smallest_id_hash_and_points_copies_to_it():
-    docs = [Document(id="a", text="Hello  World"), Document(id="b", text="hello world\n"),
-            Document(id="c", text="HELLO WORLD"), Document(id="d", text="hello world!"),
-            Document(id="e", text="Ｈｅｌｌｏ world")]  # full-width letters: the same text under NFKC
+    docs = [
+        Document(id="a", text="Hello  World"),
+        Document(id="b", text="hello world\n"),
+        Document(id="c", text="HELLO WORLD"),
+        Document(id="d", text="hello world!"),
+        Document(id="e", text="Ｈｅｌｌｏ world"),
+    ]  # full-width letters: the same text under NFKC
     with local_test_pipeline() as p:
         kept, rejected = p | beam.Create(docs) | DeduplicateExact()
         kept_rows, rejected_rows = outcome(kept, rejected)
@@ -47,8 +54,11 @@ def test_exact_keeps_smallest_id_hash_and_points_copies_to_it():
         # a 40f89e39..., b 8472c2e3..., c 373f6364..., e 10d8a524...: "e" is the smallest
         winner = "e"
         assert_that(kept_rows, equal_to([(winner, 3), ("d", 0)]), label="kept")
-        assert_that(rejected_rows, equal_to([(i, "dedup:exact", "dedup_exact", winner) for i in "abce" if i != winner]),
-                    label="rejected")
+        assert_that(
+            rejected_rows,
+            equal_to([(i, "dedup:exact", "dedup_exact", winner) for i in "abce" if i != winner]),
+            label="rejected",
+        )
 
 
 @pytest.mark.parametrize("exact_verify", [False, True])
@@ -61,16 +71,32 @@ def test_near_clusters_a_chain_and_keeps_unrelated_and_number_tables(exact_verif
         # original, exact-case and exact-space are one text; the smallest id hash of the three,
         # exact-case, is kept. near-edit is similar to it, near-chain only to near-edit (Jaccard
         # with the kept one about 0.74), yet the chain makes them one cluster.
-        assert_that(kept_rows, equal_to([
-            ("dedup-exact-case", 4), ("dedup-unrelated", 0), ("dedup-table-1", 0), ("dedup-table-2", 0),
-            ("dedup-short-1", 0), ("dedup-short-2", 0),
-        ]), label="kept")
-        assert_that(rejected_rows, equal_to([
-            ("dedup-original", "dedup:exact", "dedup_exact", "dedup-exact-case"),
-            ("dedup-exact-space", "dedup:exact", "dedup_exact", "dedup-exact-case"),
-            ("dedup-near-edit", "dedup:near", "dedup_near", "dedup-exact-case"),
-            ("dedup-near-chain", "dedup:near", "dedup_near", "dedup-exact-case"),
-        ]), label="rejected")
+        assert_that(
+            kept_rows,
+            equal_to(
+                [
+                    ("dedup-exact-case", 4),
+                    ("dedup-unrelated", 0),
+                    ("dedup-table-1", 0),
+                    ("dedup-table-2", 0),
+                    ("dedup-short-1", 0),
+                    ("dedup-short-2", 0),
+                ]
+            ),
+            label="kept",
+        )
+        assert_that(
+            rejected_rows,
+            equal_to(
+                [
+                    ("dedup-original", "dedup:exact", "dedup_exact", "dedup-exact-case"),
+                    ("dedup-exact-space", "dedup:exact", "dedup_exact", "dedup-exact-case"),
+                    ("dedup-near-edit", "dedup:near", "dedup_near", "dedup-exact-case"),
+                    ("dedup-near-chain", "dedup:near", "dedup_near", "dedup-exact-case"),
+                ]
+            ),
+            label="rejected",
+        )
 
 
 def test_exact_verification_drops_edges_below_the_threshold():
@@ -106,7 +132,9 @@ def _generated_corpus(path: Path, n: int = 160) -> None:
     vocab = [f"tok{i}" for i in range(3000)]
     rows = []
     for i in range(n):
-        rows.append({"id": f"g{i:04d}", "text": " ".join(rnd.choice(vocab) for _ in range(rnd.randint(80, 300)))})
+        rows.append(
+            {"id": f"g{i:04d}", "text": " ".join(rnd.choice(vocab) for _ in range(rnd.randint(80, 300)))}
+        )
     for j in range(n // 2):
         src = rnd.choice(rows[:n])["text"].split()
         for k in rnd.sample(range(len(src)), max(1, len(src) // 50)):
@@ -128,13 +156,20 @@ def test_same_rows_with_one_and_two_workers(tmp_path):
     for workers in (1, 2):
         # a tiny single-worker limit so that the distributed connected components run too
         # (the generated corpus is word salad: language and quality filtering are not under test)
-        cfg = load_config(overrides=["dedup.near.single_worker_max_edges=5", "language.enabled=false",
-                                     "quality.enabled=false"])
+        cfg = load_config(
+            overrides=[
+                "dedup.near.single_worker_max_edges=5",
+                "language.enabled=false",
+                "quality.enabled=false",
+            ]
+        )
         out = tmp_path / f"out{workers}"
         stats = run([str(corpus), str(SAMPLE)], str(out), cfg, [], workers=workers)
         assert stats["conservation_ok"]
         assert stats["stages"]["dedup_near"]["counters"].get("cc_unconverged_nodes", 0) == 0
         # full rows (texts, duplicate counts, reasons, duplicate_of), not ids alone
         kept[workers] = (table_rows(out / "documents"), table_rows(out / "rejected"))
-        assert stats["stages"]["dedup_near"]["rejected"] > 0 and stats["stages"]["dedup_exact"]["rejected"] > 0
+        assert (
+            stats["stages"]["dedup_near"]["rejected"] > 0 and stats["stages"]["dedup_exact"]["rejected"] > 0
+        )
     assert kept[1] == kept[2]

@@ -29,12 +29,15 @@ def read_ids(pipeline, files, split_mb=64, skip=False):
         yield ids, unreadable
 
 
-@pytest.mark.parametrize("name,compress", [
-    ("a.jsonl", lambda b: b),
-    ("a.json", lambda b: b),
-    ("a.jsonl.gz", gzip.compress),
-    ("a.jsonl.zst", lambda b: zstandard.ZstdCompressor().compress(b)),
-])
+@pytest.mark.parametrize(
+    "name,compress",
+    [
+        ("a.jsonl", lambda b: b),
+        ("a.json", lambda b: b),
+        ("a.jsonl.gz", gzip.compress),
+        ("a.jsonl.zst", lambda b: zstandard.ZstdCompressor().compress(b)),
+    ],
+)
 def test_jsonl_formats(tmp_path, test_pipeline, name, compress):
     (tmp_path / name).write_bytes(compress(jsonl_bytes()))
     files, missing = discover_inputs([str(tmp_path / name)])
@@ -50,8 +53,10 @@ def test_parquet_by_row_group(tmp_path, test_pipeline):
     assert files[0].format == "parquet"
     with test_pipeline as p:
         records, _ = p | ReadDocuments(files)
-        assert_that(records | beam.Map(lambda r: (r[1], r[2]["id"])),
-                    equal_to([(i, r["id"]) for i, r in enumerate(RECORDS)]))
+        assert_that(
+            records | beam.Map(lambda r: (r[1], r[2]["id"])),
+            equal_to([(i, r["id"]) for i, r in enumerate(RECORDS)]),
+        )
 
 
 def test_folder_and_glob(tmp_path):
@@ -118,8 +123,10 @@ def test_truncated_gzip_is_listed_when_skipping(tmp_path, test_pipeline):
     files, _ = discover_inputs([str(path), str(bad_parquet)])
     with test_pipeline as p:
         _, unreadable = p | ReadDocuments(files, skip_unreadable=True)
-        assert_that(unreadable | beam.Map(lambda u: u.path.rsplit("/", 1)[1]),
-                    equal_to(["broken.jsonl.gz", "corrupt.parquet"]))
+        assert_that(
+            unreadable | beam.Map(lambda u: u.path.rsplit("/", 1)[1]),
+            equal_to(["broken.jsonl.gz", "corrupt.parquet"]),
+        )
 
 
 def test_a_partly_read_file_says_how_many_records_came_out_before_the_error(tmp_path, test_pipeline):
@@ -130,12 +137,18 @@ def test_a_partly_read_file_says_how_many_records_came_out_before_the_error(tmp_
     with test_pipeline as p:
         records, unreadable = p | ReadDocuments(files, skip_unreadable=True)
         count = records | beam.combiners.Count.Globally()
-        assert_that(unreadable | beam.Map(lambda u: (u.records_read > 1900, u.records_read < 2000)),
-                    equal_to([(True, True)]), label="partial")
         assert_that(
-            (count, unreadable | beam.Map(lambda u: u.records_read)) | beam.Flatten()
-            | beam.combiners.ToList() | beam.Map(lambda xs: len(set(xs))),
-            equal_to([1]), label="every record read is counted as read",
+            unreadable | beam.Map(lambda u: (u.records_read > 1900, u.records_read < 2000)),
+            equal_to([(True, True)]),
+            label="partial",
+        )
+        assert_that(
+            (count, unreadable | beam.Map(lambda u: u.records_read))
+            | beam.Flatten()
+            | beam.combiners.ToList()
+            | beam.Map(lambda xs: len(set(xs))),
+            equal_to([1]),
+            label="every record read is counted as read",
         )
 
 
@@ -150,8 +163,11 @@ def test_parquet_cell_with_bad_utf8_rejects_only_its_record(tmp_path, test_pipel
         records, _ = p | ReadDocuments(files)
         kept, rejected = records | Validate(RecordParser())
         assert_that(kept | "K" >> beam.Map(lambda d: d.id), equal_to(["a", "c"]), label="kept")
-        assert_that(rejected | "R" >> beam.Map(lambda r: (r.doc.id, r.rejection.reason)),
-                    equal_to([("b", "invalid:bad_utf8")]), label="rejected")
+        assert_that(
+            rejected | "R" >> beam.Map(lambda r: (r.doc.id, r.rejection.reason)),
+            equal_to([("b", "invalid:bad_utf8")]),
+            label="rejected",
+        )
 
 
 def test_output_folder_inside_an_input_folder_is_not_read_and_files_are_read_once(tmp_path, monkeypatch):

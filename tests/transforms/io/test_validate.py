@@ -7,7 +7,7 @@ import json
 import apache_beam as beam
 from apache_beam.testing.util import assert_that, equal_to
 
-from corpusforge.schemas.records import Document, Rejected
+from corpusforge.schemas.records import Document, RejectedDocument
 from corpusforge.transforms.io.validate import RecordParser, Validate, derive_id
 
 PARSER = RecordParser(max_chars=100)
@@ -15,7 +15,7 @@ PARSER = RecordParser(max_chars=100)
 
 def reason(payload):
     out = PARSER.parse("in.jsonl", 0, payload)
-    return out.rejection.reason if isinstance(out, Rejected) else None
+    return out.rejection.reason if isinstance(out, RejectedDocument) else None
 
 
 def test_good_record_keeps_fields_and_metadata_in_order():
@@ -43,7 +43,7 @@ def test_each_invalid_reason():
 
 def test_surrogate_pairs_written_as_escapes_are_fine():
     doc = PARSER.parse("in.jsonl", 0, b'{"text": "smile \\ud83d\\ude00"}')
-    assert isinstance(doc, Document) and doc.text == "smile \U0001F600"
+    assert isinstance(doc, Document) and doc.text == "smile \U0001f600"
 
 
 def test_rejected_record_keeps_the_raw_line_for_audit():
@@ -82,11 +82,18 @@ def test_duplicate_ids_keep_the_first_occurrence(test_pipeline):
     ]
     with test_pipeline as p:
         kept, rejected = p | beam.Create(records) | Validate(RecordParser())
-        assert_that(kept | "K" >> beam.Map(lambda d: (d.id, d.text)),
-                    equal_to([("x", "from a, first"), ("y", "unique")]), label="kept")
-        assert_that(rejected | "R" >> beam.Map(lambda r: (r.rejection.reason, r.doc.text, r.rejection.duplicate_of)),
-                    equal_to([("invalid:duplicate_id", "from b", "x"),
-                              ("invalid:duplicate_id", "from a, later", "x")]), label="rejected")
+        assert_that(
+            kept | "K" >> beam.Map(lambda d: (d.id, d.text)),
+            equal_to([("x", "from a, first"), ("y", "unique")]),
+            label="kept",
+        )
+        assert_that(
+            rejected | "R" >> beam.Map(lambda r: (r.rejection.reason, r.doc.text, r.rejection.duplicate_of)),
+            equal_to(
+                [("invalid:duplicate_id", "from b", "x"), ("invalid:duplicate_id", "from a, later", "x")]
+            ),
+            label="rejected",
+        )
 
 
 def test_byte_order_mark_and_raw_control_characters_are_tolerated():

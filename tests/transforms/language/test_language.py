@@ -11,7 +11,7 @@ from apache_beam.testing.util import assert_that, equal_to
 
 from corpusforge.pipelines.stages import enabled_stages
 from corpusforge.schemas.config import LanguageConfig, QualityConfig, load_config
-from corpusforge.schemas.records import Document, Rejected
+from corpusforge.schemas.records import Document, RejectedDocument
 from corpusforge.transforms.language.stage import (
     IdentifyLanguage,
     LanguageDetector,
@@ -76,13 +76,13 @@ def test_language_reasons_and_annotations():
     kept = stage.process(Document(id="en", text=EN))
     assert isinstance(kept, Document) and kept.lang == "en" and kept.lang_score > 0.9
     de = stage.process(Document(id="de", text=DE))
-    assert isinstance(de, Rejected) and de.rejection.reason == "language:de" and de.doc.lang == "de"
+    assert isinstance(de, RejectedDocument) and de.rejection.reason == "language:de" and de.doc.lang == "de"
     unk = stage.process(Document(id="n", text="12345 67890 !!! ---"))
-    assert isinstance(unk, Rejected) and unk.rejection.reason == "language:unknown"
+    assert isinstance(unk, RejectedDocument) and unk.rejection.reason == "language:unknown"
     strict = LanguageFilter(LanguageConfig.model_construct(keep=["en"], min_score=1.01))  # above any score
     strict.ready()
     low = strict.process(Document(id="en", text=EN))
-    assert isinstance(low, Rejected) and low.rejection.reason == "language:en"
+    assert isinstance(low, RejectedDocument) and low.rejection.reason == "language:en"
 
 
 def test_keep_empty_keeps_every_language_but_annotates():
@@ -93,31 +93,44 @@ def test_keep_empty_keeps_every_language_but_annotates():
 
 
 def test_stages_as_transforms(test_pipeline):
-    article = "\n".join([
-        EN,
-        "A teacher from the primary school asked whether classes could visit the archive once a month.",
-        "The librarian said that the old maps would first need new frames, which the town cannot yet afford.",
-        "After a short vote, the members chose to ask local businesses to sponsor the repairs this spring.",
-        "The mayor thanked everyone for coming, and the meeting ended shortly before nine in the evening.",
-    ])
-    docs = [Document(id="en", text=article),
-            Document(id="de", text=DE), Document(id="short", text="Click here now.")]
+    article = "\n".join(
+        [
+            EN,
+            "A teacher from the primary school asked whether classes could visit the archive once a month.",
+            "The librarian said that the old maps would first need new frames, which the town cannot yet afford.",
+            "After a short vote, the members chose to ask local businesses to sponsor the repairs this spring.",
+            "The mayor thanked everyone for coming, and the meeting ended shortly before nine in the evening.",
+        ]
+    )
+    docs = [
+        Document(id="en", text=article),
+        Document(id="de", text=DE),
+        Document(id="short", text="Click here now."),
+    ]
     with test_pipeline as p:
         pcoll = p | beam.Create(docs)
         kept_l, rej_l = pcoll | IdentifyLanguage(LanguageConfig())
         kept_q, rej_q = kept_l | FilterQuality(QualityConfig())
-        assert_that(kept_q | "KeptIds" >> beam.Map(lambda d: (d.id, d.lang, d.quality_signals is not None)),
-                    equal_to([("en", "en", True)]), label="kept")
+        assert_that(
+            kept_q | "KeptIds" >> beam.Map(lambda d: (d.id, d.lang, d.quality_signals is not None)),
+            equal_to([("en", "en", True)]),
+            label="kept",
+        )
         rejected = (rej_l, rej_q) | beam.Flatten()
-        assert_that(rejected | beam.Map(lambda r: (r.doc.id, r.rejection.reason)),
-                    equal_to([("de", "language:de"), ("short", "quality:gopher_quality.min_doc_words")]),
-                    label="rejected")
+        assert_that(
+            rejected | beam.Map(lambda r: (r.doc.id, r.rejection.reason)),
+            equal_to([("de", "language:de"), ("short", "quality:gopher_quality.min_doc_words")]),
+            label="rejected",
+        )
 
 
 def test_config_builds_stages_in_data_flow_order_and_switches_off():
     names = [n for n, _ in enabled_stages(load_config())]
     assert names.index("normalize") < names.index("language") < names.index("quality")
-    off = [n for n, _ in enabled_stages(load_config(overrides=["language.enabled=false", "quality.enabled=false"]))]
+    off = [
+        n
+        for n, _ in enabled_stages(load_config(overrides=["language.enabled=false", "quality.enabled=false"]))
+    ]
     assert "language" not in off and "quality" not in off
 
 
@@ -130,9 +143,9 @@ def test_sample_exercises_the_reasons():
     reasons = {}
     for r in recs:
         out = lang.process(Document(id=r["id"], text=r["text"]))
-        if not isinstance(out, Rejected):
+        if not isinstance(out, RejectedDocument):
             out = qual.process(out)
-        reasons[r["id"]] = out.rejection.reason if isinstance(out, Rejected) else "kept"
+        reasons[r["id"]] = out.rejection.reason if isinstance(out, RejectedDocument) else "kept"
     assert reasons["lq-clean-en"] == "kept"
     assert reasons["lq-german"] == "language:de" and reasons["lq-french"] == "language:fr"
     assert reasons["lq-digits"] == "language:unknown"
@@ -159,7 +172,10 @@ def _langdetect_posterior(text: str) -> dict[str, float]:
     det.cleaning_text()
     grams = det._extract_ngrams()
     weight = det.ALPHA_DEFAULT / det.BASE_FREQ
-    logs = [sum(math.log(weight + factory.word_lang_prob_map[g][k]) for g in grams) for k in range(len(det.langlist))]
+    logs = [
+        sum(math.log(weight + factory.word_lang_prob_map[g][k]) for g in grams)
+        for k in range(len(det.langlist))
+    ]
     top = max(logs)
     total = sum(math.exp(v - top) for v in logs)
     return {lang.split("-")[0]: math.exp(v - top) / total for lang, v in zip(det.langlist, logs, strict=True)}

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import unicodedata
 
-from corpusforge.schemas.records import Document, Rejection
+from corpusforge.schemas.records import Document, RejectReason
 from corpusforge.transforms.normalize.stage import TextNormalizer, normalize_text
 
 
@@ -26,7 +26,7 @@ def test_untouched_text_is_the_same_object():
 def test_stage_rejects_text_that_only_had_controls_and_never_mutates_input():
     stage = TextNormalizer()
     doc = Document(id="a", text="\x00\x01")
-    assert isinstance(stage.process(doc), Rejection)
+    assert isinstance(stage.process(doc), RejectReason)
     doc2 = Document(id="b", text="x\r\ny")
     out = stage.process(doc2)
     assert out.text == "x\ny" and doc2.text == "x\r\ny"

@@ -41,7 +41,14 @@ def test_recall_on_labelled_pii_samples(dev_corpus, scrubber):
     records = [json.loads(line) for line in path.open(encoding="utf-8")]
     outs = scrubber.scrub_batch([r["text"] for r in records])
     recall = _recall((o.text, r["spans"]) for o, r in zip(outs, records, strict=True))
-    assert set(recall) == {"EMAIL_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD", "IP_ADDRESS", "IBAN_CODE", "US_SSN"}
+    assert set(recall) == {
+        "EMAIL_ADDRESS",
+        "PHONE_NUMBER",
+        "CREDIT_CARD",
+        "IP_ADDRESS",
+        "IBAN_CODE",
+        "US_SSN",
+    }
     assert all(v >= 0.95 for v in recall.values()), recall
 
 
@@ -62,8 +69,13 @@ def test_recall_and_over_scrubbing_on_dev_corpus(dev_corpus, scrubber):
     recall = _recall((o.text, labels[d["id"]]["spans"]) for o, d in zip(outs, pii, strict=True))
     assert all(v >= 0.95 for v in recall.values()), recall
 
-    clean = [d for d in docs if labels[d["id"]]["kind"] == "base" and labels[d["id"]].get("lang") == "en"
-             and labels[d["id"]].get("style") in ("main", "ccnet")]
+    clean = [
+        d
+        for d in docs
+        if labels[d["id"]]["kind"] == "base"
+        and labels[d["id"]].get("lang") == "en"
+        and labels[d["id"]].get("style") in ("main", "ccnet")
+    ]
     replaced = defaultdict(int)
     for o in scrubber.scrub_batch([d["text"] for d in clean]):
         for s in o.spans:

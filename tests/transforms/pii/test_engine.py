@@ -23,28 +23,32 @@ def scrubber() -> PiiScrubber:
 
 # --- detection: each type, including the formats presidio's stock recognizers miss -------------
 
-@pytest.mark.parametrize("text, value, entity", [
-    ("Write to Jane.Doe+news@example.co.uk today.", "Jane.Doe+news@example.co.uk", "EMAIL_ADDRESS"),
-    ("Maestro 12 digits: 503867297114 thanks", "503867297114", "CREDIT_CARD"),
-    ("Visa 19 digits 4652943034623769885.", "4652943034623769885", "CREDIT_CARD"),
-    ("Mastercard 2-series 2720418695252980 expired", "2720418695252980", "CREDIT_CARD"),
-    ("JCB 15 digits 213161594239298 please", "213161594239298", "CREDIT_CARD"),
-    ("grouped 4111 1111 1111 1111 works", "4111 1111 1111 1111", "CREDIT_CARD"),
-    ("Server 195.206.132.199 is down", "195.206.132.199", "IP_ADDRESS"),
-    ("v6 host 2001:db8:85a3::8a2e:370:7334 replied", "2001:db8:85a3::8a2e:370:7334", "IP_ADDRESS"),
-    ("pay to gb42nawi04454264788619 now", "gb42nawi04454264788619", "IBAN_CODE"),
-    ("IBAN DE89 3704 0044 0532 0130 00 bitte", "DE89 3704 0044 0532 0130 00", "IBAN_CODE"),
-    ("His social security number is 474-49-7577", "474-49-7577", "US_SSN"),
-    ("SSN: 474 49 7577", "474 49 7577", "US_SSN"),
-    ("Desk: +41 (0)85 806 98 67", "+41 (0)85 806 98 67", "PHONE_NUMBER"),
-    ("Fax: 463-612-6138x036\n", "463-612-6138x036", "PHONE_NUMBER"),
-    ("call (579)888-3058 now", "(579)888-3058", "PHONE_NUMBER"),
-    ("Personal Info:\nPhone:\n780 6326\n", "780 6326", "PHONE_NUMBER"),
-    ("They're not answering at 72 128 827", "72 128 827", "PHONE_NUMBER"),
-    ("085 175 7641-Office", "085 175 7641", "PHONE_NUMBER"),
-    ("Can someone call me on 01.84.17.61.18? Thanks", "01.84.17.61.18", "PHONE_NUMBER"),
-    ("Telefon: 0732/10620883", "0732/10620883", "PHONE_NUMBER"),
-])
+
+@pytest.mark.parametrize(
+    "text, value, entity",
+    [
+        ("Write to Jane.Doe+news@example.co.uk today.", "Jane.Doe+news@example.co.uk", "EMAIL_ADDRESS"),
+        ("Maestro 12 digits: 503867297114 thanks", "503867297114", "CREDIT_CARD"),
+        ("Visa 19 digits 4652943034623769885.", "4652943034623769885", "CREDIT_CARD"),
+        ("Mastercard 2-series 2720418695252980 expired", "2720418695252980", "CREDIT_CARD"),
+        ("JCB 15 digits 213161594239298 please", "213161594239298", "CREDIT_CARD"),
+        ("grouped 4111 1111 1111 1111 works", "4111 1111 1111 1111", "CREDIT_CARD"),
+        ("Server 195.206.132.199 is down", "195.206.132.199", "IP_ADDRESS"),
+        ("v6 host 2001:db8:85a3::8a2e:370:7334 replied", "2001:db8:85a3::8a2e:370:7334", "IP_ADDRESS"),
+        ("pay to gb42nawi04454264788619 now", "gb42nawi04454264788619", "IBAN_CODE"),
+        ("IBAN DE89 3704 0044 0532 0130 00 bitte", "DE89 3704 0044 0532 0130 00", "IBAN_CODE"),
+        ("His social security number is 474-49-7577", "474-49-7577", "US_SSN"),
+        ("SSN: 474 49 7577", "474 49 7577", "US_SSN"),
+        ("Desk: +41 (0)85 806 98 67", "+41 (0)85 806 98 67", "PHONE_NUMBER"),
+        ("Fax: 463-612-6138x036\n", "463-612-6138x036", "PHONE_NUMBER"),
+        ("call (579)888-3058 now", "(579)888-3058", "PHONE_NUMBER"),
+        ("Personal Info:\nPhone:\n780 6326\n", "780 6326", "PHONE_NUMBER"),
+        ("They're not answering at 72 128 827", "72 128 827", "PHONE_NUMBER"),
+        ("085 175 7641-Office", "085 175 7641", "PHONE_NUMBER"),
+        ("Can someone call me on 01.84.17.61.18? Thanks", "01.84.17.61.18", "PHONE_NUMBER"),
+        ("Telefon: 0732/10620883", "0732/10620883", "PHONE_NUMBER"),
+    ],
+)
 def test_detects_and_replaces_with_typed_placeholder(scrubber, text, value, entity):
     res = scrubber.scrub(text)
     assert value not in res.text
@@ -52,16 +56,19 @@ def test_detects_and_replaces_with_typed_placeholder(scrubber, text, value, enti
     assert res.counts == {entity: 1}
 
 
-@pytest.mark.parametrize("text", [
-    "The meeting on 2024-03-15 at 14:30 moved to 03/22/2024; also 15.03.2024 and 1992-02-08 20:15:24.",
-    "Founded in 1998; revenue grew from $1,234,567.89 in 2019-2020 to €2.345.678 and 12 345 678 units.",
-    "ISBN 978-0-306-40615-7, ISBN-13: 9780306406157 and ISBN 0-306-40615-2.",
-    "Upgrade to version 1.2.3.4 or v10.0.19041.1; Python 3.11.4 and node 18.17.1.",
-    "std::vector<int> v; foo::bar::baz(); a::b; Foo::Bar(); self::add(); dead::beef; x :: Int",
-    "See https://example.com/item/4111111111111111?ref=5403926876 and https://x.org/p/198-765-4321",
-    "Page numbers 123-145, population 8,336,817, ZIP 94103-1234, call it 2019/20.",
-    "Timestamp 1700000000000, order 12345678901234, 2023-11-08T20:15:24Z, 1 234 567 people.",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "The meeting on 2024-03-15 at 14:30 moved to 03/22/2024; also 15.03.2024 and 1992-02-08 20:15:24.",
+        "Founded in 1998; revenue grew from $1,234,567.89 in 2019-2020 to €2.345.678 and 12 345 678 units.",
+        "ISBN 978-0-306-40615-7, ISBN-13: 9780306406157 and ISBN 0-306-40615-2.",
+        "Upgrade to version 1.2.3.4 or v10.0.19041.1; Python 3.11.4 and node 18.17.1.",
+        "std::vector<int> v; foo::bar::baz(); a::b; Foo::Bar(); self::add(); dead::beef; x :: Int",
+        "See https://example.com/item/4111111111111111?ref=5403926876 and https://x.org/p/198-765-4321",
+        "Page numbers 123-145, population 8,336,817, ZIP 94103-1234, call it 2019/20.",
+        "Timestamp 1700000000000, order 12345678901234, 2023-11-08T20:15:24Z, 1 234 567 people.",
+    ],
+)
 def test_dates_prices_isbns_versions_code_and_urls_survive(scrubber, text):
     res = scrubber.scrub(text)
     assert res.text == text, res.spans
@@ -96,9 +103,14 @@ def test_validators():
 
 # --- overlaps, placeholders, counts -------------------------------------------------------------
 
+
 def test_overlaps_resolved_by_score_then_length():
-    spans = [Span("PHONE_NUMBER", 0, 12, 0.7), Span("US_SSN", 0, 11, 0.85), Span("EMAIL_ADDRESS", 20, 30, 0.5),
-             Span("IP_ADDRESS", 18, 32, 0.5)]
+    spans = [
+        Span("PHONE_NUMBER", 0, 12, 0.7),
+        Span("US_SSN", 0, 11, 0.85),
+        Span("EMAIL_ADDRESS", 20, 30, 0.5),
+        Span("IP_ADDRESS", 18, 32, 0.5),
+    ]
     kept = resolve_overlaps(spans)
     assert [s.entity for s in kept] == ["US_SSN", "IP_ADDRESS"]
 
@@ -119,6 +131,7 @@ def test_configurable_placeholder_entities_and_threshold():
 
 
 # --- chunking and gates -------------------------------------------------------------------------
+
 
 def test_long_documents_lose_no_span_at_chunk_borders():
     values = [f"4111 1111 1111 1111 and 10.0.{i}.1 and user{i}@example.com" for i in range(150)]
@@ -143,6 +156,7 @@ def test_text_without_candidates_never_reaches_the_analyzer(scrubber, monkeypatc
 
 
 # --- offline, pickling, stage -------------------------------------------------------------------
+
 
 def test_engine_builds_and_runs_without_network(monkeypatch):
     def no_network(*args, **kwargs):
@@ -214,8 +228,11 @@ def test_installed_model_directory_enables_ner_without_download(tmp_path, monkey
         raise AssertionError("download attempted")
 
     monkeypatch.setattr(spacy.cli, "download", no_download)
-    s = PiiScrubber(PiiConfig(entities=["EMAIL_ADDRESS", "PERSON"], ner_model=str(tmp_path / "blank_en"),
-                              max_chunk_chars=600))
+    s = PiiScrubber(
+        PiiConfig(
+            entities=["EMAIL_ADDRESS", "PERSON"], ner_model=str(tmp_path / "blank_en"), max_chunk_chars=600
+        )
+    )
     s.ready()
     assert s.ner_entities == ("PERSON",)
     res = s.scrub("Jane Roe wrote this. " * 100 + "mail: jane@example.com")

@@ -14,10 +14,12 @@ from corpusforge.schemas.config import ConfigError, load_config
 from tests.helpers import REPO
 
 SAMPLE = REPO / "samples" / "sample" / "pii.jsonl"
-GERMAN = ("Der Wochenmarkt in der Altstadt findet jeden Samstag statt. Die Bauern aus dem Umland bringen Äpfel, "
-          "Käse und Brot mit, und der Bäcker hat seine Roggenbrote meistens schon vor zehn Uhr verkauft. Wer "
-          "Fragen zum Markt hat, schreibt an hans.berger@example.de oder ruft an unter +49 30 901820 1234. Die "
-          "Kinder laufen zwischen den Ständen umher, während die Eltern über das Wetter und die Preise reden.")
+GERMAN = (
+    "Der Wochenmarkt in der Altstadt findet jeden Samstag statt. Die Bauern aus dem Umland bringen Äpfel, "
+    "Käse und Brot mit, und der Bäcker hat seine Roggenbrote meistens schon vor zehn Uhr verkauft. Wer "
+    "Fragen zum Markt hat, schreibt an hans.berger@example.de oder ruft an unter +49 30 901820 1234. Die "
+    "Kinder laufen zwischen den Ständen umher, während die Eltern über das Wetter und die Preise reden."
+)
 
 
 def _inputs(tmp_path):
@@ -67,7 +69,8 @@ def test_rejected_text_true_false_and_scrubbed(runs):
     assert "901820" not in scrubbed["text"] and "<PHONE_NUMBER>" in scrubbed["text"]
     assert scrubbed["url"] == "https://<IP_ADDRESS>/markt" and raw["url"] == "https://198.51.100.4/markt"
     assert scrubbed["text"].replace("<EMAIL_ADDRESS>", "").replace("<PHONE_NUMBER>", "") == (
-        GERMAN.replace("hans.berger@example.de", "").replace("+49 30 901820 1234", ""))
+        GERMAN.replace("hans.berger@example.de", "").replace("+49 30 901820 1234", "")
+    )
     # the kept documents do not depend on the mode
     assert runs["scrubbed"][1] == runs["true"][1]
 
@@ -75,7 +78,9 @@ def test_rejected_text_true_false_and_scrubbed(runs):
 @pytest.mark.slow
 def test_stats_show_masked_examples_per_type(runs):
     examples = runs["true"][0]["stages"]["pii"]["examples"]
-    assert {"EMAIL_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD", "IBAN_CODE", "US_SSN", "IP_ADDRESS"} <= set(examples)
+    assert {"EMAIL_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD", "IBAN_CODE", "US_SSN", "IP_ADDRESS"} <= set(
+        examples
+    )
     for entity, passages in examples.items():
         assert passages and all(f"<{entity}>" in p for p in passages)
     assert "marta.kovacs@example.org" not in json.dumps(examples)

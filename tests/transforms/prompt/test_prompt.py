@@ -10,7 +10,7 @@ import pytest
 
 from corpusforge.pipelines.stages import enabled_stages
 from corpusforge.schemas.config import Config, ConfigError, load_config
-from corpusforge.schemas.records import Document, Rejected
+from corpusforge.schemas.records import Document, RejectedDocument
 from corpusforge.transforms.prompt.patterns import (
     PatternError,
     compile_patterns,
@@ -52,8 +52,13 @@ def test_extra_patterns_extend_the_shipped_file():
 
 @pytest.mark.parametrize(
     ("text", "what"),
-    [("no_such_signal: abc", "unknown signal"), ("jailbreak: (unclosed", "bad regular expression"),
-     ("jailbreak: a(b)c", "capturing groups"), ("jailbreak: x*", "empty string"), ("just text", "expected")],
+    [
+        ("no_such_signal: abc", "unknown signal"),
+        ("jailbreak: (unclosed", "bad regular expression"),
+        ("jailbreak: a(b)c", "capturing groups"),
+        ("jailbreak: x*", "empty string"),
+        ("just text", "expected"),
+    ],
 )
 def test_bad_patterns_name_file_and_line(text, what):
     with pytest.raises(PatternError, match=rf"mine.txt:2: .*{what}"):
@@ -72,7 +77,7 @@ def test_tagging_only_by_default_and_filter_rejects_with_reason():
     out = tag.process(doc)
     assert isinstance(out, Document) and out.prompt_signals.jailbreak >= 1
     rejected = TagPrompt(THRESHOLDS, filter=True).process(doc)
-    assert isinstance(rejected, Rejected) and rejected.rejection.reason == "prompt:jailbreak"
+    assert isinstance(rejected, RejectedDocument) and rejected.rejection.reason == "prompt:jailbreak"
     assert rejected.doc.prompt_signals.jailbreak >= 1  # the signals stay on the rejected record
     off = dict(THRESHOLDS, jailbreak=0)
     assert isinstance(TagPrompt(off, filter=True).process(doc), Document)  # threshold 0: never

@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from corpusforge.schemas.config import Config
-from corpusforge.schemas.records import Document, Rejected
+from corpusforge.schemas.records import Document, RejectedDocument
 from corpusforge.transforms.language.stage import LanguageFilter
 from corpusforge.transforms.quality.stage import QualityFilter
 from tests.helpers import REPO
@@ -46,18 +46,23 @@ def test_dev_junk_recall_and_clean_retention(dev, with_language):
     lang.ready()
     qual.ready()
     junk = [d for d in docs if labels[d["id"]]["kind"] == "junk"]
-    clean = [d for d in docs if labels[d["id"]]["kind"] == "base" and labels[d["id"]].get("lang") == "en"
-             and labels[d["id"]].get("style") in ("main", "ccnet")]
+    clean = [
+        d
+        for d in docs
+        if labels[d["id"]]["kind"] == "base"
+        and labels[d["id"]].get("lang") == "en"
+        and labels[d["id"]].get("style") in ("main", "ccnet")
+    ]
 
     def outcome(rec):
         doc = Document(id=rec["id"], text=rec["text"])
         if with_language:
             out = lang.process(doc)
-            if isinstance(out, Rejected):
+            if isinstance(out, RejectedDocument):
                 return out.rejection.reason
             doc = out
         out = qual.process(doc)
-        return out.rejection.reason if isinstance(out, Rejected) else None
+        return out.rejection.reason if isinstance(out, RejectedDocument) else None
 
     junk_recall = sum(outcome(d) is not None for d in junk) / len(junk)
     clean_kept = sum(not (outcome(d) or "").startswith("quality:") for d in clean) / len(clean)

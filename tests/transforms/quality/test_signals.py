@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from corpusforge.schemas.config import QualityConfig
-from corpusforge.schemas.records import Document, Rejected
+from corpusforge.schemas.records import Document, RejectedDocument
 from corpusforge.transforms.quality.signals import (
     compute_signals,
     count_sentences,
@@ -38,7 +38,7 @@ def quality(**overrides) -> QualityFilter:
 
 def reason(stage: QualityFilter, text: str, lang: str | None = "en") -> str | None:
     out = stage.process(Document(id="t", text=text, lang=lang))
-    return out.rejection.reason if isinstance(out, Rejected) else None
+    return out.rejection.reason if isinstance(out, RejectedDocument) else None
 
 
 # ---- word splitting -------------------------------------------------------------------------
@@ -57,7 +57,7 @@ def test_ordinary_article_passes_alpha_word_rule_despite_punctuation_and_dashes(
 
 def test_clean_article_is_kept_with_signals():
     out = quality().process(Document(id="a", text=ARTICLE, lang="en"))
-    assert not isinstance(out, Rejected)
+    assert not isinstance(out, RejectedDocument)
     assert out.quality_signals is not None
     assert out.quality_signals.n_words == len(split_words(ARTICLE))
     assert out.quality_signals.stop_words >= 2
@@ -116,7 +116,10 @@ def test_alpha_words_ratio():
 
 def test_stop_words_required_and_language_aware():
     salad = "\n".join(
-        " ".join(["cheap", "watches", "discount", "shoes", "bonus", "offer", "deal", "price"][(i + k) % 8] for k in range(9))
+        " ".join(
+            ["cheap", "watches", "discount", "shoes", "bonus", "offer", "deal", "price"][(i + k) % 8]
+            for k in range(9)
+        )
         + "."
         for i in range(10)
     )
@@ -138,13 +141,20 @@ def test_stop_words_required_and_language_aware():
 
 
 def test_dup_line_frac_around_threshold():
-    unique = [f"Line number {w} tells a different part of the story of the town." for w in
-              "one two three four five six seven eight nine ten".split()]
+    unique = [
+        f"Line number {w} tells a different part of the story of the town."
+        for w in "one two three four five six seven eight nine ten".split()
+    ]
     over = unique[:7] + [unique[0]] * 4  # 4 of 11 lines repeat (36%)
     under = unique + [unique[0]] * 2  # 2 of 12 repeat (17%)
-    off = {"top_2gram_char_frac": 1, "top_3gram_char_frac": 1, "top_4gram_char_frac": 1,
-           **{f"dup_{n}gram_char_frac": 1 for n in range(5, 11)},
-           "dup_line_char_frac": 1, "dup_para_char_frac": 1}
+    off = {
+        "top_2gram_char_frac": 1,
+        "top_3gram_char_frac": 1,
+        "top_4gram_char_frac": 1,
+        **{f"dup_{n}gram_char_frac": 1 for n in range(5, 11)},
+        "dup_line_char_frac": 1,
+        "dup_para_char_frac": 1,
+    }
     stage = quality(gopher_repetition=off, fineweb={"enabled": False})
     assert reason(stage, "\n".join(over)) == "quality:gopher_repetition.dup_line_frac"
     assert reason(stage, "\n".join(under)) is None
@@ -211,18 +221,31 @@ def test_repeated_paragraph_rejected_by_dup_ngrams():
 
 def test_c4_lorem_ipsum_and_curly_brace():
     stage = quality()
-    assert reason(stage, "Lorem ipsum dolor sit amet, consectetur adipiscing elit.\n" + ARTICLE) == "quality:c4.lorem_ipsum"
-    assert reason(stage, "if the value is set then { return the value to the caller }\n" + ARTICLE) == "quality:c4.curly_brace"
+    assert (
+        reason(stage, "Lorem ipsum dolor sit amet, consectetur adipiscing elit.\n" + ARTICLE)
+        == "quality:c4.lorem_ipsum"
+    )
+    assert (
+        reason(stage, "if the value is set then { return the value to the caller }\n" + ARTICLE)
+        == "quality:c4.curly_brace"
+    )
     # a brace on a line of fewer than 5 words is a line C4 drops, not a page it drops
     assert reason(stage, "{ }\n" + ARTICLE) is None
-    assert reason(quality(c4={"curly_brace": False}), "if the value is set then { return it }\n" + ARTICLE) is None
+    assert (
+        reason(quality(c4={"curly_brace": False}), "if the value is set then { return it }\n" + ARTICLE)
+        is None
+    )
 
 
 def test_c4_javascript_and_policy_lines():
     js = "\n".join(["Please enable JavaScript in your browser to view this page properly."] * 2 + SENTENCES)
-    assert reason(quality(gopher_repetition={"enabled": False}, fineweb={"enabled": False}), js) == "quality:c4.javascript"
+    assert (
+        reason(quality(gopher_repetition={"enabled": False}, fineweb={"enabled": False}), js)
+        == "quality:c4.javascript"
+    )
     policy = "\n".join(
-        [f"Read our privacy policy and terms of use before you continue, part {i}." for i in range(8)] + SENTENCES[:4]
+        [f"Read our privacy policy and terms of use before you continue, part {i}." for i in range(8)]
+        + SENTENCES[:4]
     )
     assert reason(quality(gopher_repetition={"enabled": False}), policy) == "quality:c4.policy"
 
@@ -269,7 +292,9 @@ def test_fineweb_line_punct_ratio():
 
 
 def test_fineweb_short_lines_and_list_ratio():
-    notes = [f"The {w} is here." for w in "bread milk tea salt rice corn fish wine soap rope lamp coat hat".split()]
+    notes = [
+        f"The {w} is here." for w in "bread milk tea salt rice corn fish wine soap rope lamp coat hat".split()
+    ]
     short = "\n".join(SENTENCES + notes)  # 13 of 19 lines short (68%)
     assert compute_signals(short, EN).short_line_ratio == pytest.approx(13 / 19)
     assert reason(quality(), short) == "quality:fineweb.short_line_ratio"
@@ -279,8 +304,12 @@ def test_fineweb_short_lines_and_list_ratio():
     listy = ARTICLE + "\n" + "\n".join(f"{w}." for w in words * 4)
     s = compute_signals(listy, EN)
     assert s.list_ratio == pytest.approx(listy.count("\n") / s.n_words) and s.list_ratio > 0.3
-    only_list = {"gopher_repetition": {"enabled": False}, "gopher_quality": {"enabled": False},
-                 "c4": {"enabled": False}, "fineweb": {"short_line_thr": 1.0, "max_char_dup_ratio": 1.0}}
+    only_list = {
+        "gopher_repetition": {"enabled": False},
+        "gopher_quality": {"enabled": False},
+        "c4": {"enabled": False},
+        "fineweb": {"short_line_thr": 1.0, "max_char_dup_ratio": 1.0},
+    }
     assert reason(quality(**only_list), listy) == "quality:fineweb.list_ratio"
     assert reason(quality(**only_list), ARTICLE) is None
 
@@ -291,9 +320,16 @@ def test_fineweb_char_dup_ratio_threshold():
     s = compute_signals(text, EN)
     assert s.char_dup_ratio == pytest.approx(2 * len(line) / len(text.replace("\n", "")))
     assert 0.01 < s.char_dup_ratio < 0.1
-    only_fw = {"gopher_repetition": {"enabled": False}, "gopher_quality": {"enabled": False}, "c4": {"enabled": False}}
+    only_fw = {
+        "gopher_repetition": {"enabled": False},
+        "gopher_quality": {"enabled": False},
+        "c4": {"enabled": False},
+    }
     assert reason(quality(**only_fw), text) is None  # our default 0.1
-    assert reason(quality(**only_fw, fineweb={"max_char_dup_ratio": 0.01}), text) == "quality:fineweb.char_dup_ratio"
+    assert (
+        reason(quality(**only_fw, fineweb={"max_char_dup_ratio": 0.01}), text)
+        == "quality:fineweb.char_dup_ratio"
+    )
 
 
 # ---- extra ----------------------------------------------------------------------------------
@@ -306,7 +342,9 @@ def test_mojibake_and_all_caps():
     caps = ARTICLE.upper()
     assert compute_signals(caps, EN).all_caps_words_ratio > 0.9
     assert reason(quality(), caps) is None  # off by default (upper-cased copies are dedup's to resolve)
-    assert reason(quality(extra={"max_all_caps_words_ratio": 0.5}), caps) == "quality:extra.all_caps_words_ratio"
+    assert (
+        reason(quality(extra={"max_all_caps_words_ratio": 0.5}), caps) == "quality:extra.all_caps_words_ratio"
+    )
 
 
 # ---- rules and config -----------------------------------------------------------------------
@@ -329,7 +367,7 @@ def test_disabled_family_has_no_rules():
 def test_rejected_record_keeps_signals_and_input_is_not_mutated():
     doc = Document(id="r", text="Too short to keep.", lang="en")
     out = quality().process(doc)
-    assert isinstance(out, Rejected)
+    assert isinstance(out, RejectedDocument)
     assert out.doc.quality_signals is not None and out.doc.quality_signals.n_words == 4
     assert doc.quality_signals is None
 

@@ -37,7 +37,7 @@ def test_bucket_is_the_smallest_bound_that_holds_the_length():
 
 
 def test_short_document_goes_whole_into_one_bucket():
-    (bucket, row), = split_document("d", list(range(6)), BOUNDS)
+    ((bucket, row),) = split_document("d", list(range(6)), BOUNDS)
     assert bucket == 8 and row.input_ids == list(range(6)) and row.chunk_index == 0 and row.length == 6
 
 
@@ -207,12 +207,23 @@ def test_tokenizer_is_not_pickled_with_the_stage():
 def test_sequence_summary_reports_padding_waste_and_token_conservation():
     from corpusforge.transforms.tokenize.summary import sequence_summary
 
-    counters = {"tokenize": {"tokens": 1100},
-                "bucket": {"rows:bucket=512": 2, "tokens:bucket=512": 600, "padding:bucket=512": 424,
-                           "rows:bucket=1024": 1, "tokens:bucket=1024": 500, "padding:bucket=1024": 524, "in": 3}}
+    counters = {
+        "tokenize": {"tokens": 1100},
+        "bucket": {
+            "rows:bucket=512": 2,
+            "tokens:bucket=512": 600,
+            "padding:bucket=512": 424,
+            "rows:bucket=1024": 1,
+            "tokens:bucket=1024": 500,
+            "padding:bucket=1024": 524,
+            "in": 3,
+        },
+    }
     s = sequence_summary(counters)
     assert (s["rows"], s["tokens"], s["padding"], s["tokens_conserved"]) == (3, 1100, 948, True)
-    assert list(s["buckets"]) == ["512", "1024"] and s["buckets"]["1024"]["padding_frac"] == round(524 / 1024, 4)
+    assert list(s["buckets"]) == ["512", "1024"] and s["buckets"]["1024"]["padding_frac"] == round(
+        524 / 1024, 4
+    )
     counters["tokenize"]["tokens"] = 1101
     assert sequence_summary(counters)["tokens_conserved"] is False
     assert sequence_summary({"tokenize": {"tokens": 5}}) is None

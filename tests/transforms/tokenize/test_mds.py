@@ -22,7 +22,9 @@ def test_partitions_merge_into_one_dataset_that_streaming_reads_in_shard_order(t
         _ = p | beam.Create(rows) | WriteTrainerFormats(cfg, str(tmp_path), 1000, cfg.shards)
     folder = tmp_path / "sequences_mds"
     index = json.loads((folder / "index.json").read_text())
-    assert {s["raw_data"]["basename"].split("/")[0] for s in index["shards"]} == {f"shard-{i:05d}" for i in range(4)}
+    assert {s["raw_data"]["basename"].split("/")[0] for s in index["shards"]} == {
+        f"shard-{i:05d}" for i in range(4)
+    }
     ds = streaming.StreamingDataset(local=str(folder), shuffle=False, batch_size=1)
     got = [(s["doc_ids"], s["doc_starts"], s["chunk_indices"], s["input_ids"].tolist()) for s in ds]
     assert sorted(got) == sorted((r.doc_ids, r.doc_starts, r.chunk_indices, r.input_ids) for _, r in rows)
@@ -30,6 +32,9 @@ def test_partitions_merge_into_one_dataset_that_streaming_reads_in_shard_order(t
     # the same samples in the same order as the Megatron shards (one grouping feeds both)
     import pyarrow.parquet as pq
 
-    megatron = [d for f in sorted((tmp_path / "sequences_megatron").glob("*.docs.parquet"))
-                for d in pq.read_table(f).column("doc_ids").to_pylist()]
+    megatron = [
+        d
+        for f in sorted((tmp_path / "sequences_megatron").glob("*.docs.parquet"))
+        for d in pq.read_table(f).column("doc_ids").to_pylist()
+    ]
     assert [g[0] for g in got] == megatron

@@ -34,9 +34,16 @@ def _read_documented_layout(prefix: Path) -> dict:
     assert pos + 8 * n_doc == len(idx)
     data = prefix.with_suffix(".bin").read_bytes()
     itemsize = np.dtype(dtype).itemsize
-    seqs = [np.frombuffer(data, dtype, int(n), int(p)).tolist() for n, p in zip(lengths, pointers, strict=True)]
+    seqs = [
+        np.frombuffer(data, dtype, int(n), int(p)).tolist() for n, p in zip(lengths, pointers, strict=True)
+    ]
     assert len(data) == itemsize * int(lengths.sum())
-    return {"version": version, "dtype": np.dtype(dtype), "sequences": seqs, "document_indices": docs.tolist()}
+    return {
+        "version": version,
+        "dtype": np.dtype(dtype),
+        "sequences": seqs,
+        "document_indices": docs.tolist(),
+    }
 
 
 def test_index_bytes_follow_the_documented_layout(tmp_path):
@@ -61,9 +68,14 @@ def test_dtype_follows_the_vocabulary_and_a_too_small_one_is_refused():
         WriteTrainerFormats(TokenizeConfig(formats=["megatron"], token_dtype="uint16"), "/tmp/x", 100_000, 1)
 
 
-@pytest.mark.parametrize("value, message", [("[parquet,arrow]", "tokenize.formats.1"),
-                                            ("[megatron,megatron]", "tokenize.formats"),
-                                            ("[]", "tokenize.formats")])
+@pytest.mark.parametrize(
+    "value, message",
+    [
+        ("[parquet,arrow]", "tokenize.formats.1"),
+        ("[megatron,megatron]", "tokenize.formats"),
+        ("[]", "tokenize.formats"),
+    ],
+)
 def test_bad_formats_fail_at_start_up_naming_the_key(value, message):
     with pytest.raises(ConfigError, match=message):
         load_config(None, [f"tokenize.formats={value}"])
@@ -109,7 +121,11 @@ def test_writer_shards_hold_every_row_once_with_provenance_in_sample_order(tmp_p
 def test_the_seed_reorders_the_same_rows_and_the_same_seed_repeats_them(tmp_path):
     def order(seed, sub):
         folder = _write(tmp_path / sub, _rows(), shuffle_seed=seed)
-        return [d for f in sorted(folder.glob("*.docs.parquet")) for d in pq.read_table(f).column("doc_ids").to_pylist()]
+        return [
+            d
+            for f in sorted(folder.glob("*.docs.parquet"))
+            for d in pq.read_table(f).column("doc_ids").to_pylist()
+        ]
 
     a, b, c = order(1, "a"), order(1, "b"), order(2, "c")
     assert a == b and a != c and sorted(a) == sorted(c)
@@ -137,6 +153,8 @@ def test_mds_without_its_package_fails_at_start_up_naming_the_key(monkeypatch):
     import importlib.util
 
     real = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "streaming" else real(name, *a))
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "streaming" else real(name, *a)
+    )
     with pytest.raises(ConfigError, match=r"tokenize.formats: mds needs mosaicml-streaming"):
         WriteTrainerFormats(TokenizeConfig(formats=["mds"]), "/tmp/x", 1000, 1)

@@ -42,15 +42,22 @@ def test_repeats_get_distinct_stream_ids_that_lead_back_to_the_document():
 
 def test_group_is_a_column_or_a_metadata_field():
     doc = Document(id="x", text="t", source="web", metadata='{"domain": "books"}')
-    assert group_of(doc, "source") == "web" and group_of(doc, "domain") == "books" and group_of(doc, "nope") == ""
+    assert (
+        group_of(doc, "source") == "web"
+        and group_of(doc, "domain") == "books"
+        and group_of(doc, "nope") == ""
+    )
 
 
-@pytest.mark.parametrize("sets, key", [
-    (["mix.targets={web: 0.7, forum: 0.2}"], "mix.targets"),
-    (["mix.targets={web: 0.5, forum: 100}"], "mix.targets"),
-    (["mix.max_epochs=0"], "mix.max_epochs"),
-    (["mix.enabled=true"], "mix"),
-])
+@pytest.mark.parametrize(
+    "sets, key",
+    [
+        (["mix.targets={web: 0.7, forum: 0.2}"], "mix.targets"),
+        (["mix.targets={web: 0.5, forum: 100}"], "mix.targets"),
+        (["mix.max_epochs=0"], "mix.max_epochs"),
+        (["mix.enabled=true"], "mix"),
+    ],
+)
 def test_bad_mix_config_fails_at_start_up_naming_the_key(sets, key):
     with pytest.raises(ConfigError, match=key):
         load_config(None, sets)
@@ -63,14 +70,47 @@ def test_mix_transform_sets_mix_uses_and_repeats_the_token_stream():
     cfg = MixConfig(enabled=True, targets={"web": 0.5, "forum": 0.5}, max_epochs=2)
     # total 260 tokens: web gets 130 of its 200, forum wants 130 of 50 (capped at 2 epochs: 100)
     with local_test_pipeline() as p:
-        out_docs, out_tokens = (p | "d" >> beam.Create(docs), p | "t" >> beam.Create([(d.id, [1] * 10) for d in docs])) | Mix(cfg)
-        uses = out_docs | "u" >> beam.Map(lambda d: (d.source, d.mix_uses)) | "cu" >> beam.combiners.Count.PerElement()
-        assert_that(uses, equal_to([(("web", 1), 13), (("web", 0), 7), (("forum", 2), 5), (("other", 0), 1)]), label="uses")
-        stream = out_tokens | "s" >> beam.Map(lambda kv: source_id(kv[0])[0]) | "cs" >> beam.combiners.Count.PerElement()
+        out_docs, out_tokens = (
+            p | "d" >> beam.Create(docs),
+            p | "t" >> beam.Create([(d.id, [1] * 10) for d in docs]),
+        ) | Mix(cfg)
+        uses = (
+            out_docs
+            | "u" >> beam.Map(lambda d: (d.source, d.mix_uses))
+            | "cu" >> beam.combiners.Count.PerElement()
+        )
+        assert_that(
+            uses,
+            equal_to([(("web", 1), 13), (("web", 0), 7), (("forum", 2), 5), (("other", 0), 1)]),
+            label="uses",
+        )
+        stream = (
+            out_tokens
+            | "s" >> beam.Map(lambda kv: source_id(kv[0])[0])
+            | "cs" >> beam.combiners.Count.PerElement()
+        )
         assert_that(stream, equal_to([("w", 13), ("f", 10)]), label="stream")
-    summary = mix_summary({"mix": {"available:web": 200, "available:forum": 50, "left_out:other": 10,
-                                   "achieved:web": 130, "achieved:forum": 100, "capped:forum": 1, "tokens": 230}}, cfg)
-    assert summary["groups"]["forum"] == {"target": 130, "available": 50, "achieved": 100, "capped": True, "no_documents": False}
+    summary = mix_summary(
+        {
+            "mix": {
+                "available:web": 200,
+                "available:forum": 50,
+                "left_out:other": 10,
+                "achieved:web": 130,
+                "achieved:forum": 100,
+                "capped:forum": 1,
+                "tokens": 230,
+            }
+        },
+        cfg,
+    )
+    assert summary["groups"]["forum"] == {
+        "target": 130,
+        "available": 50,
+        "achieved": 100,
+        "capped": True,
+        "no_documents": False,
+    }
     assert summary["groups"]["web"]["target"] == 130 and summary["left_out_tokens"] == {"other": 10}
 
 
@@ -84,10 +124,28 @@ def test_a_mixed_run_conserves_tokens_as_n_tokens_times_mix_uses(tmp_path):
     from tests.helpers import SAMPLE_DIR
 
     out = tmp_path / "mixed"
-    args = ["run", "--input", str(SAMPLE_DIR), "--output", str(out), "--overwrite", "--workers", "2",
-            "--set", "language.enabled=false", "--set", "quality.enabled=false",
-            "--set", "mix.enabled=true", "--set", "mix.targets={sample: 0.5, report-sample: 0.5}",
-            "--set", "mix.max_epochs=3", "--set", "tokenize.formats=[parquet,megatron]"]
+    args = [
+        "run",
+        "--input",
+        str(SAMPLE_DIR),
+        "--output",
+        str(out),
+        "--overwrite",
+        "--workers",
+        "2",
+        "--set",
+        "language.enabled=false",
+        "--set",
+        "quality.enabled=false",
+        "--set",
+        "mix.enabled=true",
+        "--set",
+        "mix.targets={sample: 0.5, report-sample: 0.5}",
+        "--set",
+        "mix.max_epochs=3",
+        "--set",
+        "tokenize.formats=[parquet,megatron]",
+    ]
     assert cli_main(args) == 0
     stats = json.loads((out / "stats.json").read_text())
     docs = pads.dataset(str(out / "documents"), format="parquet").to_table().to_pylist()
@@ -95,7 +153,10 @@ def test_a_mixed_run_conserves_tokens_as_n_tokens_times_mix_uses(tmp_path):
     rows = pads.dataset(str(out / "sequences"), format="parquet", partitioning="hive").to_table().to_pylist()
     tokens = sum(r["length"] for r in rows)
     assert tokens == sum(d["n_tokens"] * d["mix_uses"] for d in docs) == stats["mix"]["tokens"]
-    assert stats["sequences"]["tokens_conserved"] is True and stats["formats"]["megatron"]["tokens_conserved"] is True
+    assert (
+        stats["sequences"]["tokens_conserved"] is True
+        and stats["formats"]["megatron"]["tokens_conserved"] is True
+    )
     groups = stats["mix"]["groups"]
     for g, report in groups.items():
         assert report["achieved"] == sum(d["n_tokens"] * d["mix_uses"] for d in docs if d["source"] == g)
@@ -107,4 +168,6 @@ def test_a_mixed_run_conserves_tokens_as_n_tokens_times_mix_uses(tmp_path):
     assert {source_id(r["doc_id"], ids) for r in rows} <= ids
     assert all(d["mix_uses"] == 0 for d in docs if d["source"] not in groups)
     report = (out / "report.html").read_text()
-    assert '<td data-key="group">report-sample</td>' in report and '<td data-key="group">sample</td>' in report
+    assert (
+        '<td data-key="group">report-sample</td>' in report and '<td data-key="group">sample</td>' in report
+    )

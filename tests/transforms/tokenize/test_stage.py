@@ -46,7 +46,9 @@ def _reassemble(rows: list[dict]) -> dict[str, list[int]]:
         if "doc_ids" in r:
             starts = list(r["doc_starts"]) + [r["length"]]
             for i, doc_id in enumerate(r["doc_ids"]):
-                pieces[doc_id].append((r["chunk_indices"][i], list(r["input_ids"][starts[i] : starts[i + 1]])))
+                pieces[doc_id].append(
+                    (r["chunk_indices"][i], list(r["input_ids"][starts[i] : starts[i + 1]]))
+                )
         else:
             pieces[r["doc_id"]].append((r["chunk_index"], list(r["input_ids"])))
     return {d: [t for _, ids in sorted(p) for t in ids] for d, p in pieces.items()}
@@ -58,14 +60,22 @@ def test_tokenize_sets_n_tokens_and_emits_every_token_in_bucketed_rows():
     assert len(expected["long"]) > 64  # the long text must be chunked for this test to mean anything
     with local_test_pipeline() as p:
         docs, sequences = p | beam.Create(_docs()) | TokenizeAndBucket(cfg)
-        assert_that(docs | "n" >> beam.Map(lambda d: (d.id, d.n_tokens)),
-                    equal_to([(k, len(v)) for k, v in expected.items()]), label="n_tokens")
+        assert_that(
+            docs | "n" >> beam.Map(lambda d: (d.id, d.n_tokens)),
+            equal_to([(k, len(v)) for k, v in expected.items()]),
+            label="n_tokens",
+        )
         rows = sequences | "rows" >> beam.Map(
-            lambda kv: (kv[0], kv[1].doc_id, kv[1].chunk_index, tuple(kv[1].input_ids)))
+            lambda kv: (kv[0], kv[1].doc_id, kv[1].chunk_index, tuple(kv[1].input_ids))
+        )
 
         def check(got):
-            by_doc = _reassemble([{"doc_id": d, "chunk_index": c, "input_ids": ids, "length": len(ids)}
-                                  for _, d, c, ids in got])
+            by_doc = _reassemble(
+                [
+                    {"doc_id": d, "chunk_index": c, "input_ids": ids, "length": len(ids)}
+                    for _, d, c, ids in got
+                ]
+            )
             assert by_doc == expected
             bounds = [8, 16, 64]
             for bucket, _, _, ids in got:  # the smallest bucket that holds the row
@@ -83,8 +93,16 @@ def test_pack_mode_fills_rows_of_the_largest_bound_and_keeps_document_boundaries
         _, sequences = p | beam.Create(_docs()) | TokenizeAndBucket(cfg)
 
         def check(got):
-            rows = [{"input_ids": r.input_ids, "length": r.length, "doc_ids": r.doc_ids, "doc_starts": r.doc_starts,
-                     "chunk_indices": r.chunk_indices} for _, r in got]
+            rows = [
+                {
+                    "input_ids": r.input_ids,
+                    "length": r.length,
+                    "doc_ids": r.doc_ids,
+                    "doc_starts": r.doc_starts,
+                    "chunk_indices": r.chunk_indices,
+                }
+                for _, r in got
+            ]
             assert _reassemble(rows) == expected
             full = [r for r in rows if r["length"] == 32]
             assert len(full) >= len(rows) - 1  # at most one tail per pack group (one group here)
@@ -97,7 +115,9 @@ def _write(tmp_path: Path, cfg: TokenizeConfig) -> Path:
     with local_test_pipeline() as p:
         tok = TokenizeAndBucket(cfg)
         _, sequences = p | beam.Create(_docs()) | tok
-        _ = sequences | WriteSequences(str(tmp_path), cfg.buckets, tok.info.vocab_size, cfg.pack, num_shards=2)
+        _ = sequences | WriteSequences(
+            str(tmp_path), cfg.buckets, tok.info.vocab_size, cfg.pack, num_shards=2
+        )
     return tmp_path / "sequences"
 
 
@@ -108,7 +128,9 @@ def test_sequences_load_with_pyarrow_hive_partitioning_and_hf_datasets(tmp_path,
     table = pads.dataset(str(folder), format="parquet", partitioning="hive").to_table()
     assert str(table.schema.field("input_ids").type) == "list<element: uint16>"
     assert set(table.column("bucket").to_pylist()) <= {8, 16, 64}
-    for bucket, length in zip(table.column("bucket").to_pylist(), table.column("length").to_pylist(), strict=True):
+    for bucket, length in zip(
+        table.column("bucket").to_pylist(), table.column("length").to_pylist(), strict=True
+    ):
         assert length <= bucket
     rows = table.to_pylist()
     assert _reassemble(rows) == _encoded(cfg)
@@ -144,10 +166,16 @@ def _check_run(out: Path, stats: dict, decode: DocumentTokenizer, sample: int | 
     assert total == sum(d["n_tokens"] for d in docs.values()) > 0
     counters = stats["stages"]["bucket"]["counters"]
     assert sum(v for k, v in counters.items() if k.startswith("tokens:bucket=")) == total
-    assert sum(v for k, v in counters.items() if k.startswith("rows:bucket=")) == len(rows) == stats["outputs"]["sequences"]["rows"]
+    assert (
+        sum(v for k, v in counters.items() if k.startswith("rows:bucket="))
+        == len(rows)
+        == stats["outputs"]["sequences"]["rows"]
+    )
     for r in rows:
         assert counters[f"rows:bucket={r['bucket']}"] > 0
-    assert sum(v for k, v in counters.items() if k.startswith("padding:bucket=")) == sum(r["bucket"] - r["length"] for r in rows)
+    assert sum(v for k, v in counters.items() if k.startswith("padding:bucket=")) == sum(
+        r["bucket"] - r["length"] for r in rows
+    )
     summary = stats["sequences"]
     assert summary["tokens_conserved"] is True and summary["tokens"] == total and summary["rows"] == len(rows)
     for bound, b in summary["buckets"].items():
@@ -165,7 +193,9 @@ def _check_run(out: Path, stats: dict, decode: DocumentTokenizer, sample: int | 
 def test_sample_run_conserves_tokens_and_decodes_back_to_the_kept_text(tmp_path):
     stats = _run(SAMPLE_DIR, tmp_path / "out")
     assert stats["stage_order"][-2:] == ["tokenize", "bucket"]
-    bucket_tokens = sum(v for k, v in stats["stages"]["bucket"]["counters"].items() if k.startswith("tokens:bucket="))
+    bucket_tokens = sum(
+        v for k, v in stats["stages"]["bucket"]["counters"].items() if k.startswith("tokens:bucket=")
+    )
     assert stats["stages"]["tokenize"]["counters"]["tokens"] == bucket_tokens
     _check_run(tmp_path / "out", stats, DocumentTokenizer(None, None, 0, word_cache=True))
     # the sample's long record lands in a bigger bucket than the short ones
@@ -178,8 +208,15 @@ def test_tokenizer_without_eos_stops_the_run_with_a_clear_message(tmp_path, caps
 
     path = tmp_path / "plain.json"
     Tokenizer(models.WordLevel({"a": 0, "[UNK]": 1}, unk_token="[UNK]")).save(str(path))
-    args = ["run", "--input", str(SAMPLE_DIR / "tokenize.jsonl"), "--output", str(tmp_path / "o"),
-            "--set", f"tokenize.tokenizer={path}"]
+    args = [
+        "run",
+        "--input",
+        str(SAMPLE_DIR / "tokenize.jsonl"),
+        "--output",
+        str(tmp_path / "o"),
+        "--set",
+        f"tokenize.tokenizer={path}",
+    ]
     assert cli_main(args) == 2
     assert "tokenize.eos" in capsys.readouterr().err
 
@@ -192,7 +229,9 @@ def test_dev_corpus_with_gpt_neox_sequences_load_conserve_and_decode(dev_corpus,
     stats = _run(dev_corpus / "docs.jsonl.gz", out, f"tokenize.tokenizer={NEOX}")
     _check_run(out, stats, DocumentTokenizer(str(NEOX), None, None, word_cache=True), sample=200)
     datasets = pytest.importorskip("datasets")
-    ds = datasets.load_dataset("parquet", data_dir=str(out / "sequences"), split="train", cache_dir=str(tmp_path / "hf"))
+    ds = datasets.load_dataset(
+        "parquet", data_dir=str(out / "sequences"), split="train", cache_dir=str(tmp_path / "hf")
+    )
     assert ds.num_rows == stats["outputs"]["sequences"]["rows"]
 
 

@@ -24,10 +24,28 @@ FORMATS = "[" + ",".join(FORMAT_LIST) + "]"
 
 
 def _run(out: Path, workers: str) -> dict:
-    args = ["run", "--input", str(SAMPLE_DIR), "--output", str(out), "--overwrite", "--workers", workers,
-            "--set", "language.enabled=false", "--set", "quality.enabled=false",
-            "--set", f"tokenize.formats={FORMATS}", "--set", "tokenize.shuffle_seed=11",
-            "--set", "tokenize.shards=3", "--set", "tokenize.buckets=[64,256,1024]"]
+    args = [
+        "run",
+        "--input",
+        str(SAMPLE_DIR),
+        "--output",
+        str(out),
+        "--overwrite",
+        "--workers",
+        workers,
+        "--set",
+        "language.enabled=false",
+        "--set",
+        "quality.enabled=false",
+        "--set",
+        f"tokenize.formats={FORMATS}",
+        "--set",
+        "tokenize.shuffle_seed=11",
+        "--set",
+        "tokenize.shards=3",
+        "--set",
+        "tokenize.buckets=[64,256,1024]",
+    ]
     assert cli_main(args) == 0
     return json.loads((out / "stats.json").read_text())
 
@@ -40,8 +58,10 @@ def runs(tmp_path_factory) -> dict[str, tuple[Path, dict]]:
 
 def _parquet_rows(out: Path) -> dict[str, list]:
     """Each shuffled Parquet file's (doc_id, chunk_index) in file order."""
-    return {str(f.relative_to(out)): [(r["doc_id"], r["chunk_index"]) for r in pq.read_table(f).to_pylist()]
-            for f in sorted((out / "sequences").glob("bucket=*/*.parquet"))}
+    return {
+        str(f.relative_to(out)): [(r["doc_id"], r["chunk_index"]) for r in pq.read_table(f).to_pylist()]
+        for f in sorted((out / "sequences").glob("bucket=*/*.parquet"))
+    }
 
 
 def _megatron(out: Path) -> list[tuple[list[int], dict]]:
@@ -61,7 +81,9 @@ def test_shuffled_rows_and_their_order_are_the_same_on_one_and_two_workers(runs)
     assert _parquet_rows(two) == _parquet_rows(one)
     assert len(_parquet_rows(two)) > 1
     for name in (p.name for p in (two / "sequences_megatron").glob("shard-*")):
-        assert (two / "sequences_megatron" / name).read_bytes() == (one / "sequences_megatron" / name).read_bytes(), name
+        assert (two / "sequences_megatron" / name).read_bytes() == (
+            one / "sequences_megatron" / name
+        ).read_bytes(), name
     listings = [json.loads((o / "sequences_megatron" / "index.json").read_text()) for o in (two, one)]
     assert listings[0]["shards"] == listings[1]["shards"]  # data_path differs only by the output folder
     # spread, not sorted: the rows of a file are not in id order

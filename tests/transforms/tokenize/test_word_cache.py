@@ -246,7 +246,7 @@ def test_new_words_holding_a_nul_are_mapped_one_by_one(implementation):
 
 
 def test_a_character_is_probed_against_the_library_even_when_one_like_it_passed(python_path):
-    """"é" and "²" are alike to the quick splitter (both word characters that are not digits), so
+    """ "é" and "²" are alike to the quick splitter (both word characters that are not digits), so
     its side of the probes is computed once for both; the library still tells them apart."""
     encoder = word_cache_encoder(load_tokenizer(None))
     encoder._verify_chars(["é", "²", "ß", "½"])
@@ -317,8 +317,15 @@ def _random_unicode_texts(n: int, seed: int) -> list[str]:
     """Strings of code points drawn from all of Unicode (no surrogates), mixed with spaces, ASCII
     and apostrophes: every class, script and plane the split must get right."""
     rng = random.Random(seed)
-    planes = [(0x20, 0x2FFF), (0x3000, 0xD7FF), (0xE000, 0xFFFD), (0x10000, 0x1FFFF), (0x20000, 0x3134F),
-              (0xE0000, 0xE01EF)]
+    planes = [
+        (0x20, 0x2FFF),
+        (0x3000, 0xD7FF),
+        (0xE000, 0xFFFD),
+        (0x10000, 0x1FFFF),
+        (0x20000, 0x3134F),
+        (0xE0000, 0xE01EF),
+    ]
+
     def char() -> str:
         roll = rng.random()
         if roll < 0.3:
@@ -327,6 +334,7 @@ def _random_unicode_texts(n: int, seed: int) -> list[str]:
             return chr(rng.randint(0x20, 0x7E))
         lo, hi = rng.choice(planes)
         return chr(rng.randint(lo, hi))
+
     return ["".join(char() for _ in range(rng.randint(0, 50))) for _ in range(n)]
 
 

@@ -15,7 +15,7 @@ from apache_beam.testing.util import assert_that, equal_to
 
 from corpusforge.pipelines.stages import STAGES, enabled_stages
 from corpusforge.schemas.config import Config, ToxicityConfig, load_config
-from corpusforge.schemas.records import Document, Rejected
+from corpusforge.schemas.records import Document, RejectedDocument
 from corpusforge.transforms.toxicity.model import LinearToxicityModel
 from corpusforge.transforms.toxicity.stage import TagToxicity, ToxicityScorer, ToxicityTagger, aggregate
 from tests.helpers import REPO
@@ -174,7 +174,7 @@ def test_stage_filter_rejects_above_threshold_only():
     stage = ToxicityTagger(ToxicityConfig(filter=True, threshold=0.7))
     stage.ready()
     clean, mixed, rant = stage.process_batch([doc(CLEAN_PAGE), doc(MIXED_PAGE), doc(RANT)])
-    assert isinstance(rant, Rejected) and rant.rejection.reason == "toxicity:above_threshold"
+    assert isinstance(rant, RejectedDocument) and rant.rejection.reason == "toxicity:above_threshold"
     assert rant.rejection.detail.startswith("toxicity_score=")
     assert rant.doc.toxicity_score > 0.9  # rejected/ keeps the score that got the document rejected
     assert isinstance(clean, Document) and isinstance(mixed, Document)
@@ -240,7 +240,7 @@ def test_embedded_sample_exercises_every_outcome():
     stage = ToxicityTagger(ToxicityConfig(filter=True))
     stage.ready()
     out = {r["id"]: stage.process(replace(doc(r["text"]), id=r["id"])) for r in rows}
-    rejected = {i for i, o in out.items() if isinstance(o, Rejected)}
+    rejected = {i for i, o in out.items() if isinstance(o, RejectedDocument)}
     assert rejected == {r["id"] for r in rows if r["expect"] == "rejected"}
     for r in rows:
         if r["expect"] == "no_terms":

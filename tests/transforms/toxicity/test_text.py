@@ -74,6 +74,6 @@ def test_mentions_do_not_change_the_score_of_an_insult(model):
 def test_masked_insult_scores_like_the_plain_one(model):
     scorer = ToxicityScorer(model)
     assert scorer.score("shut the f*ck up you st*pid b!tch") > 0.9
-    assert ToxicityScorer(model, ToxicityConfig(clean_text=False)).score("shut the f*ck up you st*pid b!tch") < scorer.score(
+    assert ToxicityScorer(model, ToxicityConfig(clean_text=False)).score(
         "shut the f*ck up you st*pid b!tch"
-    )
+    ) < scorer.score("shut the f*ck up you st*pid b!tch")
