@@ -1,5 +1,6 @@
-"""Tokenization and training rows: tokenizer loading (loading), the per-worker word cache and its
-optional C module (word_cache, _pretokenize.c), length buckets and packing (bucket), and the stage and
+"""Tokenization and training rows: tokenizer loading (loading), the per-worker word cache (word_cache),
+the pre-tokenizer rules it reproduces (pretokenize_rules) and its compiled encoder over the optional C
+module (compiled_cache, _pretokenize.c), length buckets and packing (bucket), and the stage and
 sequences sink (stage)."""
 
 from corpusforge.transforms.tokenize.bucket_stage import Bucket

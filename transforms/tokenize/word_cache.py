@@ -27,15 +27,17 @@ Two implementations give the same ids. Where the package was installed with a C 
 :class:`CompiledWordCacheEncoder` splits and looks up a document in one pass of
 ``transforms/_pretokenize.c`` (characters classed by a table it fills and probes as they appear);
 elsewhere :class:`WordCacheEncoder` does it with ``re`` and the standard library. Tests run both.
+
+This module holds the pure-Python encoder, its exactness checks (the per-character probes and the
+self-check on :data:`SELF_CHECK_TEXTS`) and the factory that picks an encoder. The pre-tokenizer
+rules both encoders reproduce live in :mod:`.pretokenize_rules`, the compiled encoder and its C
+module import in :mod:`.compiled_cache`.
 """
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
-import re
-import sys
 import unicodedata
 from collections.abc import Sequence
 from itertools import chain
@@ -45,168 +47,19 @@ import numpy as np
 from tokenizers import Tokenizer
 
 from corpusforge.transforms.tokenize.loading import library_encoder
-
-try:  # compiled where the package was installed with a C compiler (setup.py); else pure Python
-    from corpusforge.transforms.tokenize import _pretokenize
-except ImportError:
-    _pretokenize = None
+from corpusforge.transforms.tokenize.pretokenize_rules import (
+    _eligible,
+    _literal_alternation,
+    byte_level_alphabet,
+    gpt2_char_classes,
+    gpt2_patterns,
+)
 
 LOG = logging.getLogger(__name__)
-
-# White space as Unicode defines it (``re``'s own ``\s`` adds U+001C..U+001F).
-_WHITE_SPACE = "\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
-
-
-@functools.cache
-def _numbers_beyond_decimal() -> str:
-    """A ``re`` character-class body for the numbers that are not decimal digits (Nl, No: "²", "½",
-    "Ⅱ"): ``re`` counts them as word characters but not as ``\\d``, where Unicode says \\p{N}."""
-    ranges: list[list[int]] = []
-    for cp in range(sys.maxunicode + 1):
-        if unicodedata.category(chr(cp)) in ("Nl", "No"):
-            if ranges and ranges[-1][1] == cp - 1:
-                ranges[-1][1] = cp
-            else:
-                ranges.append([cp, cp])
-    return "".join(
-        re.escape(chr(a)) if a == b else f"{re.escape(chr(a))}-{re.escape(chr(b))}" for a, b in ranges
-    )
-
-
-def _class_fragments(exact: bool) -> tuple[str, str, str, str]:
-    """The four character classes of the GPT-2 pattern as ``re`` fragments: letter, number, other,
-    white space (see :func:`gpt2_patterns` for the quick and the exact spelling)."""
-    extra, ws = (_numbers_beyond_decimal() if exact else ""), _WHITE_SPACE
-    letter = rf"[^\W\d_{extra}]" if exact else r"[^\W\d_]"
-    number = rf"[\d{extra}]" if exact else r"\d"
-    return letter, number, rf"(?:[^{ws}\w]|_)", f"[{ws}]"
-
-
-@functools.cache
-def gpt2_patterns() -> tuple[re.Pattern[str], re.Pattern[str]]:
-    r"""GPT-2's byte-level pre-tokenization pattern, the one the ``ByteLevel`` pre-tokenizer runs::
-
-        's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+
-
-    spelled out twice for the standard library's ``re`` (faster here than the ``regex`` module).
-    The quick form takes letters as word characters that are not ``\d`` or "_" and numbers as
-    ``\d``; it is wrong only for the Nl/No numbers ("²", "½", "Ⅱ"), which ``re`` counts as word
-    characters. The exact form lists those numbers (a third slower, so only for documents that
-    contain one). White space is Unicode's in both. The letters alternative comes first (a few per
-    cent faster): it cannot start where a contraction does (at an apostrophe), so the order of the
-    alternatives that can match at one position is unchanged. Built once per process.
-    """
-    patterns = []
-    for exact in (False, True):
-        letter, number, other, ws = _class_fragments(exact)
-        patterns.append(
-            re.compile(
-                rf" ?{letter}+|'(?:s|t|re|ve|m|ll|d)| ?{number}+| ?{other}+|{ws}+(?![^{_WHITE_SPACE}])|{ws}+"
-            )
-        )
-    return patterns[0], patterns[1]
-
-
-@functools.cache
-def gpt2_char_classes() -> tuple[tuple[re.Pattern[str], ...], tuple[re.Pattern[str], ...]]:
-    """For the quick and the exact pattern, one regex per character class it is built from.
-
-    A character outside ASCII matches none of the pattern's literals (space, apostrophe, the
-    contraction letters), so which of these classes it belongs to decides everything the pattern
-    does with it: two such characters in the same classes are split the same way in any text.
-    """
-    return tuple(tuple(re.compile(f) for f in _class_fragments(exact)) for exact in (False, True))  # type: ignore[return-value]
-
 
 # Beyond this many cached words the cache starts afresh (ids never change, only speed does): about
 # 200 bytes a word, so at most ~100 MB per worker.
 MAX_CACHED_WORDS = 1 << 19
-
-
-def byte_level_alphabet() -> list[str]:
-    """GPT-2's reversible map from the 256 byte values to printable characters.
-
-    Printable Latin-1 bytes stand for themselves; the others (controls, space, soft hyphen...) are
-    moved, in order, to code points 256 and up, so no byte becomes white space or a control.
-    """
-    kept = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), ord("ÿ") + 1)]
-    table = {b: chr(b) for b in kept}
-    moved = 0
-    for b in range(256):
-        if b not in table:
-            table[b] = chr(256 + moved)
-            moved += 1
-    return [table[b] for b in range(256)]
-
-
-def _eligible(spec: dict[str, Any]) -> bool:
-    """Whether the tokenizer.json describes a pipeline this module reproduces exactly."""
-    normalizer = spec.get("normalizer")
-    if normalizer is not None and normalizer.get("type") != "NFC":
-        return False
-    pre = spec.get("pre_tokenizer") or {}
-    if pre.get("type") != "ByteLevel" or not pre.get("use_regex", True) or pre.get("add_prefix_space", True):
-        return False
-    model = spec.get("model") or {}
-    if model.get("type") != "BPE" or model.get("dropout") not in (None, 0, 0.0):
-        return False
-    return not any(
-        t.get("single_word") or t.get("lstrip") or t.get("rstrip") for t in spec.get("added_tokens", [])
-    )
-
-
-_TRIE_MAX_DEPTH = 256
-
-
-def _trie_pattern(contents: Sequence[str]) -> str:
-    """A regex matching the longest of ``contents`` that starts at a position, spelled as a trie.
-
-    Same matches as the alternation of the contents longest first, but ``re`` then tests one
-    character per branch instead of every content at every position (NeoX's 23 runs of spaces
-    share their prefix): three times faster. A node where a content ends makes the rest optional;
-    greedy, so a longer content wins, and the branches after a node start with distinct characters.
-    """
-    trie: dict[str, Any] = {}
-    for content in contents:
-        node = trie
-        for ch in content:
-            node = node.setdefault(ch, {})
-        node[""] = {}  # a content ends here
-
-    def spell(node: dict[str, Any]) -> str:
-        branches = [re.escape(ch) + spell(child) for ch, child in sorted(node.items()) if ch]
-        if not branches:
-            return ""
-        body = branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
-        return f"(?:{body})?" if "" in node else body
-
-    return spell(trie)
-
-
-class _LiteralSplitter:
-    """Cuts text at the leftmost-longest occurrences of a set of literal strings (added tokens).
-
-    ``split`` returns text at even positions and matches at odd ones. ``may_occur`` is a cheap
-    pre-check (a few substring searches) so that most documents never run the alternation.
-    """
-
-    def __init__(self, contents: Sequence[str]) -> None:
-        ordered = sorted(set(contents), key=lambda s: (-len(s), s))
-        if max(map(len, ordered)) <= _TRIE_MAX_DEPTH:
-            self._pattern = re.compile("(" + _trie_pattern(ordered) + ")")
-        else:  # the trie is spelled recursively, one level per character
-            self._pattern = re.compile("(" + "|".join(re.escape(s) for s in ordered) + ")")
-        # a content containing another one occurs only where that one does
-        self._cover = [s for s in ordered if not any(o != s and o in s for o in ordered)]
-        self.split = self._pattern.split
-
-    def may_occur(self, text: str) -> bool:
-        return any(s in text for s in self._cover)
-
-
-def _literal_alternation(contents: Sequence[str]) -> _LiteralSplitter | None:
-    return _LiteralSplitter(contents) if contents else None
-
 
 # Where a character is probed: "C" stands for it (see WordCacheEncoder._verify_chars).
 _PROBES = ("aCa!C!1C1",)
@@ -441,118 +294,6 @@ class WordCacheEncoder:
                 out[i] = ids
 
 
-@functools.cache
-def _white_space_chars() -> frozenset[str]:
-    return frozenset(c for c in map(chr, range(0x3001)) if re.fullmatch(f"[{_WHITE_SPACE}]", c))
-
-
-def unicode_class(c: str, classes: Any) -> int:
-    """The class Unicode gives ``c`` in the GPT-2 pattern (``classes``: the compiled module)."""
-    if c in _white_space_chars():
-        return classes.SPACE
-    kind = unicodedata.category(c)[0]
-    return classes.LETTER if kind == "L" else classes.NUMBER if kind == "N" else classes.OTHER
-
-
-class CompiledWordCacheEncoder(WordCacheEncoder):
-    """The same ids, with the split and the look-ups in C (``transforms/_pretokenize.c``).
-
-    One pass over a document's text yields its ids straight from the cache, four times faster
-    than the regex and the ``map``/``chain`` of the pure-Python path. The C code reads each
-    character's class (letter, number, white space, other) from a table this encoder owns and
-    fills as characters appear: Unicode's class, kept only when the C split of the character's
-    probes matches the library's pre-tokenizer (the same probes as the pure-Python path; a
-    character that fails them is marked refused and its documents go to the library).
-    """
-
-    def _init_splitting(self) -> None:
-        """The class table, with the ASCII characters probed (no regex splitters here)."""
-        self._table = bytearray(_pretokenize.TABLE_SIZE)
-        self._check_chars([chr(c) for c in range(128)])
-
-    def _check_chars(self, chars: Sequence[str]) -> None:
-        """Class each character, then probe it (see :meth:`WordCacheEncoder._verify_chars`)."""
-        table, spans = self._table, _pretokenize.spans
-        for c in chars:
-            table[ord(c)] = unicode_class(c, _pretokenize)
-        for c in chars:
-            probes = _probes(c)
-            if [spans(p, table) for p in probes] != self._library_spans(probes):
-                table[ord(c)] = _pretokenize.REFUSED
-
-    def _run(self, scan: Any, piece: str, *args: Any) -> Any:
-        """``scan(piece, table, *args)``, checking the characters it stops at; ``False`` when the
-        piece holds a character the library splits otherwise."""
-        table = self._table
-        while True:
-            got = scan(piece, table, *args)
-            if type(got) is not int:
-                return got
-            if got < 0:
-                return False
-            self._check_chars(sorted(c for c in set(piece) if not table[ord(c)]))
-
-    def _cached_ids(self, pieces: list[str]) -> list[int] | None | bool:
-        """A document's ids from the cache, given its :meth:`_pieces`; ``None`` when a word is not
-        cached yet; ``False`` when the library must encode it."""
-        lookup, cache = _pretokenize.lookup, self._cache
-        if len(pieces) == 1:
-            return self._run(lookup, pieces[0], cache)
-        ids: list[int] = []
-        for j, piece in enumerate(pieces):
-            if j % 2:
-                ids += self._added_ids[piece]
-            elif piece:
-                got = self._run(lookup, piece, cache)
-                if type(got) is not list:
-                    return got
-                ids += got
-        return ids
-
-    def _words_of(self, pieces: list[str]) -> list[str] | bool:
-        """All pre-tokens of a document's text pieces; ``False`` as in :meth:`_cached_ids`."""
-        words: list[str] = []
-        for piece in pieces[::2]:
-            got = self._run(_pretokenize.words, piece)
-            if got is False:
-                return False
-            words += got
-        return words
-
-    def encode_batch(self, texts: Sequence[str]) -> list[list[int]]:
-        self._bound_cache()
-        out: list[list[int]] = [[] for _ in texts]
-        missed: list[tuple[int, list[str]]] = []
-        slow: list[int] = []
-        for i, text in enumerate(texts):
-            if self._library_only(text):
-                slow.append(i)
-                continue
-            pieces = self._pieces(text) if self._has_added else [text]
-            ids = self._cached_ids(pieces)
-            if type(ids) is list:
-                out[i] = ids
-            elif ids is None:
-                missed.append((i, pieces))
-            else:
-                slow.append(i)
-        if missed:
-            new_words: set[str] = set()
-            for _, pieces in missed:
-                words = self._words_of(pieces)
-                if words is not False:
-                    new_words.update(words)
-            self._learn(new_words)
-            for i, pieces in missed:
-                ids = self._cached_ids(pieces)
-                if type(ids) is list:
-                    out[i] = ids
-                else:
-                    slow.append(i)
-        self._from_library(texts, sorted(slow), out)
-        return out
-
-
 # Text the encoder must split and encode exactly like the library before it is used: contractions in
 # every case, runs and mixtures of white space, digits, punctuation, letters of several scripts. It
 # guards against a tokenizers release whose ByteLevel pattern differs from GPT-2's in a way the
@@ -583,7 +324,11 @@ def word_cache_encoder(tok: Tokenizer) -> WordCacheEncoder | None:
     spec = json.loads(tok.to_str())
     if not _eligible(spec):
         return None
-    encoder = (CompiledWordCacheEncoder if _pretokenize is not None else WordCacheEncoder)(tok, spec)
+    # imported here, not at the top: compiled_cache subclasses WordCacheEncoder, defined above
+    from corpusforge.transforms.tokenize import compiled_cache
+
+    compiled = compiled_cache._pretokenize is not None  # read per call: tests patch it to None
+    encoder = (compiled_cache.CompiledWordCacheEncoder if compiled else WordCacheEncoder)(tok, spec)
     if not _matches_library(encoder, tok):
         LOG.warning("tokenize: the word cache does not reproduce this tokenizer exactly; using the library")
         return None

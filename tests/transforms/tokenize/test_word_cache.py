@@ -12,7 +12,7 @@ import pytest
 from tokenizers import AddedToken, Tokenizer
 
 from corpusforge.schemas.config import load_config
-from corpusforge.transforms.tokenize import word_cache
+from corpusforge.transforms.tokenize import compiled_cache, pretokenize_rules, word_cache
 from corpusforge.transforms.tokenize.loading import load_tokenizer
 from corpusforge.transforms.tokenize.tokenizer import DocumentTokenizer
 from corpusforge.transforms.tokenize.word_cache import byte_level_alphabet, word_cache_encoder
@@ -52,7 +52,7 @@ HOSTILE = [
 ]
 
 
-COMPILED = word_cache._pretokenize is not None
+COMPILED = compiled_cache._pretokenize is not None
 
 
 @pytest.fixture(params=["compiled", "python"])
@@ -62,14 +62,14 @@ def implementation(request, monkeypatch):
     if request.param == "compiled" and not COMPILED:
         pytest.skip("transforms/_pretokenize.c was not compiled here")
     if request.param == "python":
-        monkeypatch.setattr(word_cache, "_pretokenize", None)
+        monkeypatch.setattr(compiled_cache, "_pretokenize", None)
     return request.param
 
 
 @pytest.fixture
 def python_path(monkeypatch):
     """Tests of the pure-Python path's own machinery (regex splitters, per-splitter probes)."""
-    monkeypatch.setattr(word_cache, "_pretokenize", None)
+    monkeypatch.setattr(compiled_cache, "_pretokenize", None)
 
 
 def _library_ids(tok: Tokenizer, texts: list[str]) -> list[list[int]]:
@@ -227,7 +227,7 @@ def test_added_tokens_trie_finds_the_leftmost_longest_token_like_an_ordered_alte
     contents = ["ab", "abcd", "b", "bc", "bcd", "c", "  ", "   ", "     ", "x|y"]
     ordered = sorted(contents, key=lambda s: (-len(s), s))
     alternation = re.compile("(" + "|".join(re.escape(s) for s in ordered) + ")")
-    trie = word_cache._LiteralSplitter(contents)
+    trie = pretokenize_rules._LiteralSplitter(contents)
     rng = random.Random(5)
     texts = ["".join(rng.choice("abcdx|y  ") for _ in range(rng.randint(0, 40))) for _ in range(2000)]
     texts += ["abcd", "abc", "abcabcd", "      ", "bcbcd", "x|yx|"]
@@ -272,32 +272,32 @@ needs_compiled = pytest.mark.skipif(not COMPILED, reason="transforms/_pretokeniz
 @needs_compiled
 def test_the_compiled_path_is_the_default_where_it_was_built():
     encoder = word_cache_encoder(load_tokenizer(None))
-    assert isinstance(encoder, word_cache.CompiledWordCacheEncoder)
+    assert isinstance(encoder, compiled_cache.CompiledWordCacheEncoder)
 
 
 @needs_compiled
 def test_a_character_classed_otherwise_than_the_library_is_refused_and_goes_to_the_library(monkeypatch):
     """If Unicode's class for a character (as this Python knows it) split text unlike the
     library, its probes catch it: documents holding it are encoded by the library, the same ids."""
-    real = word_cache.unicode_class
+    real = compiled_cache.unicode_class
 
     def wrong_for_e_acute(c, classes):
         return classes.OTHER if c == "é" else real(c, classes)
 
-    monkeypatch.setattr(word_cache, "unicode_class", wrong_for_e_acute)
+    monkeypatch.setattr(compiled_cache, "unicode_class", wrong_for_e_acute)
     tok = load_tokenizer(None)
     encoder = word_cache_encoder(tok)
     texts = ["café crème", "plain words", "naïve résumé", "é"]
     assert encoder.encode_batch(texts) == _library_ids(tok, texts)
     assert encoder.library_docs == 3  # the three holding "é"; "naïve" alone would not be
-    assert encoder._table[ord("é")] == word_cache._pretokenize.REFUSED
+    assert encoder._table[ord("é")] == compiled_cache._pretokenize.REFUSED
 
 
 @needs_compiled
 def test_a_compiled_module_that_errs_fails_the_self_check(monkeypatch, caplog):
     """Should the C look-up ever disagree with the library (a bug, a stale build), the self-check
     on tricky text catches it before the first document and the stage uses the library."""
-    real = word_cache._pretokenize
+    real = compiled_cache._pretokenize
 
     class DropsTheLastId:
         def __getattr__(self, name):
@@ -308,7 +308,7 @@ def test_a_compiled_module_that_errs_fails_the_self_check(monkeypatch, caplog):
             got = real.lookup(text, table, cache)
             return got[:-1] if isinstance(got, list) and len(got) > 3 else got
 
-    monkeypatch.setattr(word_cache, "_pretokenize", DropsTheLastId())
+    monkeypatch.setattr(compiled_cache, "_pretokenize", DropsTheLastId())
     assert word_cache_encoder(load_tokenizer(None)) is None
     assert "using the library" in caplog.text
 
