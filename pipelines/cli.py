@@ -11,6 +11,7 @@ Arguments it does not know are Beam pipeline options (``--runner``, ``--project`
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import logging
 import os
@@ -178,8 +179,17 @@ def _read_unreadable(output: str) -> list[dict[str, str]]:
     return [by_path[p] for p in sorted(by_path)]
 
 
+def success_line() -> bytes:
+    """The ``_SUCCESS`` marker's content: never empty (see :func:`finish_output`)."""
+    finished = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    return f"corpusforge {__version__} finished {finished}\n".encode()
+
+
 def finish_output(output: str, cfg: Config) -> None:
-    """Remove what the writers leave behind, then write ``_SUCCESS`` (empty), last of all."""
+    """Remove what the writers leave behind, then write ``_SUCCESS``, last of all.
+
+    The marker holds one line (corpusforge's version and the time): Beam's S3 uploader fails on an
+    empty object (MalformedXML on CompleteMultipartUpload), and readers only test that it exists."""
     leftovers = (
         [f"{output}/{SEQUENCES_TEMP_PREFIX}{b}" for b in cfg.tokenize.buckets] if cfg.tokenize.enabled else []
     )
@@ -187,7 +197,7 @@ def finish_output(output: str, cfg: Config) -> None:
     if leftovers:
         FileSystems.delete(leftovers)
     with FileSystems.create(f"{output}/{SUCCESS_MARKER}") as f:
-        f.write(b"")
+        f.write(success_line())
 
 
 def _runner_name(runner: Any) -> str:
@@ -368,8 +378,8 @@ def run_incremental(
             LOG.warning(
                 "could not write report.html (rebuild it with: corpusforge report %s)", output, exc_info=True
             )
-    with FileSystems.create(incremental.top_success(output)):
-        pass  # written last: every part is recorded and the totals are written
+    with FileSystems.create(incremental.top_success(output)) as f:
+        f.write(success_line())  # written last: every part is recorded and the totals are written
     return data
 
 

@@ -190,8 +190,8 @@ def install_part(output: str, staging: str, name: str) -> None:
     for entry in PER_PART:
         if _exists(f"{staging}/{entry}"):
             _move_tree(f"{staging}/{entry}", f"{output}/{PARTS}/{name}/{entry}")
-    with FileSystems.create(f"{output}/{PARTS}/{name}/{SUCCESS}"):
-        pass
+    with FileSystems.create(f"{output}/{PARTS}/{name}/{SUCCESS}") as f:
+        f.write(f"part {name} finished\n".encode())  # never empty: Beam's S3 uploader fails on empty objects
 
 
 def discard_unrecorded(output: str, recorded: int) -> list[str]:
