@@ -23,6 +23,7 @@ import phonenumbers
 from presidio_analyzer import EntityRecognizer, Pattern, RecognizerResult
 from presidio_analyzer.predefined_recognizers import EmailRecognizer
 
+from corpusforge.schemas.config import PII_ENTITIES
 from corpusforge.transforms.pii.secrets import SecretRecognizer, UrlCredentialRecognizer
 
 STRONG = 0.85
@@ -551,14 +552,6 @@ def pattern_recognizers(context_chars: int) -> list[EntityRecognizer]:
     ]
 
 
-PATTERN_ENTITIES: tuple[str, ...] = (
-    "EMAIL_ADDRESS",
-    "PHONE_NUMBER",
-    "CREDIT_CARD",
-    "IP_ADDRESS",
-    "IBAN_CODE",
-    "US_SSN",
-    "SECRET",
-    "CREDENTIAL",
-)
 NER_ENTITIES: tuple[str, ...] = ("PERSON", "LOCATION")
+# the entity types of the record contract (schemas/config.py) that our pattern recognizers detect
+PATTERN_ENTITIES: tuple[str, ...] = tuple(e for e in PII_ENTITIES if e not in NER_ENTITIES)
