@@ -173,3 +173,11 @@ def test_a_run_gets_one_token_per_language_seen_and_writes_them_to_the_tokenizer
     counts = {v: sum(d["lang"] == v for d in docs.values()) for v in langs}
     assert stats["control_tokens"]["documents"] == {f"<|lang:{v}|>": n for v, n in counts.items()}
     assert stats["control_tokens"]["ids"] == {t: added[t] for t in tokens}
+
+
+def test_a_pipeline_with_too_many_values_seen_fails_naming_the_key():
+    cfg = _cfg({**LANG, "max_values": 1}, buckets=[64])
+    docs = [Document("a", "x", lang="en"), Document("b", "y", lang="de")]
+    with pytest.raises(ConfigError, match=r"tokenize\.control_tokens\[0\]\.max_values"):
+        with TestPipeline(runner=LocalRunner()) as p:
+            _ = p | beam.Create(docs) | TokenizeAndBucket(cfg)
