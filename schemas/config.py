@@ -415,6 +415,7 @@ class TokenizeConfig(Section):
     token_dtype: Literal["auto", "uint16", "int32"] = "auto"
     shuffle_seed: int | None = Field(None, ge=0)
     shards: int = Field(0, ge=0)  # trainer-format (and shuffled Parquet) shards; 0: from shard_target_mb
+    sort_buffer_mb: int = Field(256, gt=0)  # rows a shard writer sorts in memory before spilling to disk
 
     @field_validator("formats")
     @classmethod
