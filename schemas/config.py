@@ -226,6 +226,8 @@ class MixConfig(Section):
     # shares of the total tokens (floats summing to 1) or token counts (integers)
     targets: dict[str, float | int] = Field(default_factory=dict)
     max_epochs: int = Field(4, ge=1)
+    # a target whose group has no documents fails the run (after pass 1) unless this is true
+    allow_empty_groups: bool = False
 
     @field_validator("targets")
     @classmethod
