@@ -58,9 +58,10 @@ $(STAMP): pyproject.toml setup.py transforms/tokenize/_pretokenize.c $(CONSTRAIN
 
 # The interop environment (.venv-interop): corpusforge plus mosaicml-streaming and megatron-core, so
 # that the tests marked `interop` check our MDS and Megatron shards with the packages' own writers
-# and readers. They cannot share .venv (streaming pins numpy < 2.2; both need PyTorch), and PyPI's
-# torch declares ~4 GB of CUDA runtime that nothing here uses: interop-requirements.txt pins the
-# closure without it, installed with --no-deps (the file says why each part is left out).
+# and readers. They cannot share .venv (streaming pins numpy < 2.2; both need PyTorch, which PyPI
+# serves for Linux only with its CUDA runtime). interop-requirements.txt pins the closure they need,
+# installed with --no-deps, without what no test imports (triton, cloud and text extras: the file
+# says why each is left out).
 INTEROP_VENV ?= .venv-interop
 INTEROP_REQS := interop-requirements.txt
 INTEROP_STAMP := $(INTEROP_VENV)/.installed-$(MODULES_HASH)
@@ -78,7 +79,7 @@ $(INTEROP_STAMP): pyproject.toml setup.py transforms/tokenize/_pretokenize.c $(C
 
 # Only the interop tests; there a missing package fails them instead of skipping (CORPUSFORGE_INTEROP)
 test-interop: $(INTEROP_STAMP)
-	CORPUSFORGE_INTEROP=1 $(INTEROP_VENV)/bin/python -m pytest -m interop $(PYTEST_ARGS)
+	CORPUSFORGE_INTEROP=1 $(INTEROP_VENV)/bin/python -m pytest -m interop tests/transforms/tokenize $(PYTEST_ARGS)
 
 # Fails (after trying both) when a jar cannot be had; the engine tests then skip, naming the jar.
 jars:
