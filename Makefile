@@ -41,7 +41,7 @@ JAR_CACHE ?= $(HOME)/.apache_beam/cache/jars
 JOB_SERVERS := beam-runners-flink-$(FLINK_VERSION)-job-server beam-runners-spark-3-job-server
 MVN ?= mvn
 
-.PHONY: env interop-env test-interop jars worker-pool run test test-fast bench bench-dedup lint format tokenizer clean package dataflow spark flink check-cluster-vars toxicity-model
+.PHONY: env interop-env test-interop jars worker-pool run test test-fast bench bench-dedup bench-peers lint format tokenizer clean package dataflow spark flink check-cluster-vars toxicity-model
 
 env: $(STAMP)
 
@@ -112,6 +112,12 @@ bench: $(STAMP)
 
 bench-dedup: $(STAMP)
 	$(BIN)/python benchmarks/bench_dedup.py --baseline
+
+# corpusforge (every stage) against datatrove's FineWeb recipe on one 8,000-document corpus, 2 workers,
+# interleaved; datatrove goes into a throw-away virtualenv under build/peers/ (see benchmarks/bench_peers.py)
+bench-peers: $(STAMP)
+	$(BIN)/python benchmarks/bench_peers.py
+
 # the project's default tokenizer (package/assets/tokenizer.json), same bytes every time
 tokenizer: $(STAMP)
 	$(BIN)/python scripts/train_tokenizer.py

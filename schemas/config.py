@@ -183,6 +183,8 @@ PII_ENTITIES = (
     "PERSON",
     "LOCATION",
 )
+# the entities only a spaCy NER model detects (pii.ner_model); the others have pattern recognizers
+NER_ENTITIES: tuple[str, ...] = ("PERSON", "LOCATION")
 
 
 class PiiConfig(Section):
