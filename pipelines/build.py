@@ -17,8 +17,9 @@ from corpusforge.schemas.config import Config
 from corpusforge.transforms.bias.stage import count_rejected
 from corpusforge.transforms.dedup.index import WriteIndex
 from corpusforge.transforms.io.observe import ObserveOutput
-from corpusforge.transforms.io.read import InputFile, ReadDocuments, Unreadable
-from corpusforge.transforms.io.validate import RecordParser, Validate
+from corpusforge.transforms.io.read import InputFile, PlanReads, Unreadable
+from corpusforge.transforms.io.unique_ids import ReadValidated
+from corpusforge.transforms.io.validate import RecordParser
 from corpusforge.transforms.io.write import WriteDocuments, WriteRejected, shard_count
 from corpusforge.transforms.pii.stage import ScrubRejected
 from corpusforge.transforms.tokenize.bucket_stage import PACK_GROUP_MB, Bucket
@@ -86,10 +87,11 @@ def build_pipeline(
     rejected_shards = max(1, doc_shards // 4) if fixed else 0
     codec = "none" if cfg.output.compression == "none" else cfg.output.compression
 
-    raw, unreadable = p | READ >> ReadDocuments(
-        files, cfg.input.split_mb, skip_unreadable=cfg.input.on_unreadable == "skip"
-    )
-    docs, rejected = raw | VALIDATE >> Validate(record_parser(cfg))
+    skip = cfg.input.on_unreadable == "skip"
+    # read and validate fuse: the documents come out of the read; only ids are shuffled
+    tasks, not_planned = p | READ >> PlanReads(files, cfg.input.split_mb, skip_unreadable=skip)
+    docs, rejected, not_read = tasks | VALIDATE >> ReadValidated(record_parser(cfg), skip)
+    unreadable = (not_planned, not_read) | "Unreadable" >> beam.Flatten()
     rejected_parts = [rejected]
     order = ["read", "validate"]
     dedup_docs = None  # the documents as dedup compared them, for the index (before PII changes text)
