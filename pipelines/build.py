@@ -102,6 +102,8 @@ def build_pipeline(
         rejected_parts.append(stage_rejected)
         order.append(name)
 
+    # nothing after dedup can reject (mixing drops documents): the index needs no join with the kept
+    all_kept = dedup_docs is None and not cfg.mix.enabled
     if dedup_docs is None:
         dedup_docs = docs
     docs = docs | OBSERVE_OUTPUT >> ObserveOutput()  # final length histogram for the report
@@ -130,7 +132,8 @@ def build_pipeline(
             )
 
     _ = docs | WRITE_DOCUMENTS >> WriteDocuments(output_dir, doc_shards, codec)
-    _ = (dedup_docs, docs | "KeptIds" >> beam.Map(lambda d: d.id)) | "WriteDedupIndex" >> WriteIndex(
+    index_input = dedup_docs if all_kept else (dedup_docs, docs | "KeptIds" >> beam.Map(lambda d: d.id))
+    _ = index_input | "WriteDedupIndex" >> WriteIndex(
         output_dir, near_params(cfg), release, rejected_shards, codec
     )
     all_rejected = tuple(rejected_parts) | ALL_REJECTED >> beam.Flatten()
