@@ -27,7 +27,13 @@ from apache_beam.io.filesystems import FileSystems
 from corpusforge.schemas import arrow
 from corpusforge.schemas.config import DedupNearConfig
 from corpusforge.schemas.records import Document, IndexRow
-from corpusforge.transforms.dedup.minhash import SCHEME, MinHasher, band_keys, exact_hash
+from corpusforge.transforms.dedup.minhash import (
+    SCHEME,
+    MinHasher,
+    band_keys,
+    comparison_text,
+    exact_hash_of_comparison_text,
+)
 
 INDEX_DIR = "dedup_index"
 PARAMS_FILE = "_params.json"
@@ -114,12 +120,13 @@ class IndexRowMaker:
 
     def row(self, doc: Document) -> dict[str, Any]:
         assert self.hasher is not None, "setup() first"
-        sig = self.hasher.signature(doc.text)
+        norm = comparison_text(doc.text)  # once for both hashes: it costs as much as the signature
+        sig = self.hasher.signature_of_comparison_text(norm)
         return vars(
             IndexRow(
                 id=doc.id,
                 release=self.release,
-                exact_hash=exact_hash(doc.text),
+                exact_hash=exact_hash_of_comparison_text(norm),
                 band_keys=band_keys(sig, self.params.bands, self.params.rows),
                 signature=sig.astype("<u4").tobytes(),
             )
