@@ -128,7 +128,11 @@ def runs(tmp_path_factory) -> dict[int, Path]:
     out = {}
     for workers in (1, 2):
         out[workers] = base / f"w{workers}"
-        code = main(["run", "--input", str(inputs), "--output", str(out[workers]), "--workers", str(workers)])
+        # language and quality off: these few short documents would all be rejected by them
+        args = ["--set", "language.enabled=false", "--set", "quality.enabled=false"]
+        code = main(
+            ["run", "--input", str(inputs), "--output", str(out[workers]), "--workers", str(workers), *args]
+        )
         assert code == 0
     return out
 
@@ -136,7 +140,11 @@ def runs(tmp_path_factory) -> dict[int, Path]:
 @pytest.mark.slow
 def test_one_and_two_workers_reject_the_same_duplicates(runs):
     for folder in ("documents", "rejected"):
-        assert table_rows(runs[1] / folder) == table_rows(runs[2] / folder), folder
+        # two records of one id can both be rejected for it: order by every column, not id and reason
+        one, two = (
+            [json.dumps(r, sort_keys=True, default=str) for r in table_rows(runs[w] / folder)] for w in (1, 2)
+        )
+        assert one and sorted(one) == sorted(two), folder
     rejected = table_rows(runs[2] / "rejected")
     assert {(r["text"], r["duplicate_of"]) for r in rejected if r["reason"] == "invalid:duplicate_id"} == (
         EXPECTED_DUPLICATES
