@@ -275,7 +275,7 @@ def run(
     sequences = sequence_summary(counters)
     if sequences is not None:
         data["sequences"] = sequences
-    controls = control_summary(counters, control)
+    controls = control_summary(counters, control, output)
     if controls is not None:
         data["control_tokens"] = controls
     mix = mix_summary(counters, cfg.mix)
@@ -406,10 +406,11 @@ def summary_table(data: dict[str, Any]) -> str:
 def _error_message(exc: BaseException) -> str:
     """Beam wraps worker errors in long traces; surface the line that names the problem."""
     text = str(exc)
-    for marker in ("cannot read input file",):
+    # errors that name what the user fixes (an input file, a config key known only from the data)
+    for marker in ("cannot read input file", "mix.targets."):
         if marker in text:
             start = text.index(marker)
-            return text[start:].splitlines()[0]
+            return text[start:].splitlines()[0].split(" [while running")[0]
     # a worker's traceback: its last "SomeError: message" line says what went wrong
     error_lines = [
         ln.strip() for ln in text.splitlines() if re.match(r"^\s*[A-Za-z_.]*(Error|Exception): ", ln)
