@@ -40,6 +40,8 @@ STAGE_SECTIONS = (
     "dedup.near",
     "pii",
     "toxicity",
+    "prompt",
+    "bias",
     "tokenize",
 )
 
