@@ -10,6 +10,10 @@ OUT ?= out/sample
 SAMPLE ?= samples/sample
 BENCH_DOCS ?= 20000
 PYTEST_ARGS ?=
+# pytest-xdist: one test process per core (`make test PYTEST_WORKERS=0` runs them in this process);
+# --dist loadfile keeps a module's tests, hence its module-scoped pipeline run, in one process.
+PYTEST_WORKERS ?= 2
+PYTEST_XDIST = $(if $(filter 0,$(PYTEST_WORKERS)),,-n $(PYTEST_WORKERS) --dist loadfile)
 
 # Cluster runs (see README, "Running on a cluster"). Set INPUT and OUTPUT to Beam filesystem paths.
 INPUT ?=
@@ -100,11 +104,11 @@ run: $(STAMP)
 	@echo "output written to $(OUT)/"
 
 test: $(STAMP)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest $(PYTEST_XDIST) $(PYTEST_ARGS)
 
 # the development loop: everything but the pipeline runs (marked slow), under a minute
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -m "not slow" $(PYTEST_XDIST) $(PYTEST_ARGS)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run_bench.py --docs $(BENCH_DOCS) --out bench.json

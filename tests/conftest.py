@@ -100,9 +100,12 @@ def test_pipeline():
 @pytest.fixture(scope="session")
 def sample_run(tmp_path_factory) -> Path:
     """One two-worker CLI run of the sample with configs/sample.yaml, shared by every test that only
-    reads its outputs (it must not be written to: a test that needs its own run makes one)."""
+    reads its outputs (it must not be written to: a test that needs its own run makes one). Its report
+    shows two examples per reason cut to 80 characters, so that the report tests
+    (tests/pipelines/report/test_report_run.py) see the choice and the truncation on this run too."""
     out = tmp_path_factory.mktemp("sample_run") / "out"
-    assert run_cli(out, workers=2) == 0
+    report = ["--set", "report.examples_per_reason=2", "--set", "report.example_chars=80"]
+    assert run_cli(out, *report, workers=2) == 0
     return out
 
 

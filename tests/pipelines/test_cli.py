@@ -1,4 +1,4 @@
-"""The command line's own options (no pipeline runs here)."""
+"""The command line's own options (no pipeline runs here, but a subprocess: marked slow, out of the fast loop)."""
 
 from __future__ import annotations
 
@@ -7,10 +7,12 @@ import sys
 from importlib.metadata import version
 
 import apache_beam as beam
+import pytest
 
 from tests.helpers import REPO
 
 
+@pytest.mark.slow
 def test_version_prints_the_installed_version_and_exits_0():
     proc = subprocess.run(
         [sys.executable, "-m", "corpusforge.pipelines.cli", "--version"],

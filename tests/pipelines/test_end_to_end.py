@@ -100,10 +100,7 @@ def test_unreadable_file_stops_the_run_or_is_listed(tmp_path, capsys):
         str(bad.parent),
         "--workers",
         "1",
-        "--set",
-        "language.enabled=false",
-        "--set",
-        "quality.enabled=false",
+        *STAGES_OFF,  # every filter and writer-side stage after validate (defined below)
     ]
     assert main([*args, "--output", str(tmp_path / "fail")]) == 1
     assert "broken.jsonl.gz" in capsys.readouterr().err
@@ -131,14 +128,7 @@ def test_a_truncated_gzip_is_listed_as_partly_read_and_its_records_are_kept(tmp_
         "1",
         "--set",
         "input.on_unreadable=skip",
-        "--set",
-        "language.enabled=false",
-        "--set",
-        "quality.enabled=false",
-        "--set",
-        "dedup.near.enabled=false",
-        "--set",
-        "tokenize.enabled=false",
+        *STAGES_OFF,  # the reader is under test: no stage after validate (defined below)
     ]
     assert main(args) == 0
     stats = json.loads((tmp_path / "out" / "stats.json").read_text())

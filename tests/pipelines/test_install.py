@@ -18,6 +18,7 @@ from tests.helpers import REPO, SAMPLE_DIR
 
 
 @pytest.mark.slow
+@pytest.mark.engine  # a wheel build and a fresh virtualenv: skip locally with -m "not engine"
 def test_a_normal_install_runs_the_sample_from_the_repository_root(tmp_path):
     target = tmp_path / "site"
     install = subprocess.run(

@@ -24,6 +24,10 @@ from tests.helpers import REPO, SAMPLE_DIR
 boto3 = pytest.importorskip("boto3", reason="boto3 (apache-beam[aws]) is needed for s3:// paths")
 pytest.importorskip("moto", reason="moto[server] is needed for the S3 server")
 
+# S3 server processes (one denies every request), then runs on them: out of the fast loop; `-m "not engine"`
+# skips them locally
+pytestmark = [pytest.mark.slow, pytest.mark.engine]
+
 BUCKET = "corpus"
 KEY_ID = SECRET = "testing"
 SAMPLE_FILES = sorted(p.name for p in SAMPLE_DIR.glob("*.jsonl"))

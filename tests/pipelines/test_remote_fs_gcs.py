@@ -24,6 +24,10 @@ storage = pytest.importorskip(
     "google.cloud.storage", reason="google-cloud-storage (apache-beam[gcp]) is needed"
 )
 
+# an emulator process and Beam's GCS client retrying against it: out of the fast loop; `-m "not engine"`
+# skips them locally
+pytestmark = [pytest.mark.slow, pytest.mark.engine]
+
 BUCKET = "corpus"
 SAMPLE_FILES = sorted(p.name for p in SAMPLE_DIR.glob("*.jsonl"))
 

@@ -26,6 +26,7 @@ DATAFLOW_OFFLINE = [
 
 
 @pytest.mark.slow
+@pytest.mark.engine  # Beam's embedded portable job service
 def test_portable_runner_gives_the_same_output_as_the_local_runner(sample_run, tmp_path):
     """Full rows of every output folder: the shared two-worker local run against the portable runner."""
     portable = tmp_path / "portable"

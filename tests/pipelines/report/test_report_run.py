@@ -17,19 +17,12 @@ from corpusforge.pipelines import cli
 from corpusforge.pipelines.local.progress import Progress
 from corpusforge.pipelines.report.html import ReportInputs, render
 from corpusforge.schemas.config import load_config
-from tests.helpers import FULL_PLOTS, REPO, SAMPLE_DIR, as_int, full_stats, parse
+from tests.helpers import FULL_PLOTS, SAMPLE_DIR, as_int, full_stats, parse
 
 LENGTH_BEFORE = "validate"
 
 
-@pytest.fixture(scope="module")
-def sample_run(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("report_run") / "out"
-    cfg = load_config(
-        REPO / "configs" / "sample.yaml", ["report.examples_per_reason=2", "report.example_chars=80"]
-    )
-    cli.run([str(SAMPLE_DIR)], str(out), cfg, ["--direct_running_mode=in_memory"], workers=1)
-    return out
+# sample_run: the shared two-worker run (tests/conftest.py), two examples per reason, 80 characters
 
 
 @pytest.mark.slow
