@@ -5,8 +5,11 @@ Tagging only (the stage never rejects). For every document it sets ``bias``
 
 * the text is lower-cased once (and, with ``clean_text``, cleaned as the toxicity stage cleans it:
   mentions and URLs dropped, masked profanity spelt out), split into lines and each line into words;
-* a line without any lexicon word is skipped by one C-level set test; otherwise its mentions are
-  counted (:meth:`Lexicon.match`);
+* a line without any lexicon word is skipped: where ``_bias_match.c`` was compiled (setup.py), one
+  pass over the document's bytes counts its words and finds the lines holding a lexicon word, with
+  no Python object per word (chosen once, in :class:`BiasTagger`; the pure-Python path, one split
+  and one C-level set test per line, gives the same signals and is the fallback); the mentions of
+  a line found are counted (:meth:`Lexicon.match`);
 * the unit of "next to toxic text" is the line, or the sentence in a line longer than
   ``max_segment_words`` words (the toxicity classifier was trained on tweet-sized texts, see
   :mod:`corpusforge.transforms.toxicity.stage`). Only units holding a mention are scored, all units
@@ -37,6 +40,11 @@ from corpusforge.transforms.base import ApplyStage, DocumentStage, StageCounters
 from corpusforge.transforms.bias.lexicon import FEMALE, MALE, Lexicon, LexiconError
 from corpusforge.transforms.toxicity.model import LinearToxicityModel
 from corpusforge.transforms.toxicity.text import MASK_TARGET_MIN_WEIGHT, Unmasker, strip_artefacts
+
+try:  # the optional compiled word pass (setup.py); the pure-Python path below gives the same signals
+    from corpusforge.transforms.bias import _bias_match
+except ImportError:  # pragma: no cover - depends on the build
+    _bias_match = None
 
 STAGE = "bias"
 REJECTED_PREFIX = "rejected_records:"
@@ -105,6 +113,10 @@ class BiasTagger:
         self.bytes_lexicon = lexicon.encoded()
         self.lower_first = not all(k.isascii() for k in lexicon.keys)
         self.index = {t.encode("utf-8"): i for t, i in model.index.items()} if model is not None else {}
+        # The compiled word pass, chosen once here (tests set ``_bias_match`` to None first to run
+        # the pure-Python path).
+        self.compiled = _bias_match
+        self.filter = _bias_match.build_filter(self.bytes_lexicon.keys) if _bias_match is not None else b""
 
     def _needs_cleaning(self, raw: str | None) -> bool:
         return raw is not None and self.unmask is not None and _NEEDS_CLEANING_RE.search(raw) is not None
@@ -167,14 +179,10 @@ class BiasTagger:
         keys, limit, match = self.bytes_lexicon.keys, self.max_segment_words, self.bytes_lexicon.match
         if self.lower_first:
             text = text.lower()
-        n_words = 0
         found: list[tuple[str | None, list[bytes], list[str]]] = []
         raw_lines: list[str] | None = None
-        for i, line in enumerate(_prepared(text).split(b"\n")):
-            words = line.split()
-            n_words += len(words)
-            if keys.isdisjoint(words):
-                continue
+        n_words, lines = self._lexicon_lines(_prepared(text), keys)
+        for i, words in lines:
             if raw_lines is None:
                 raw_lines = text.split("\n")
             raw = raw_lines[i]
@@ -198,6 +206,17 @@ class BiasTagger:
                 if cats:
                     found.append((unit_raw, unit, cats))
         return n_words, found
+
+    def _lexicon_lines(
+        self, prepared: bytes, keys: frozenset[bytes]
+    ) -> tuple[int, list[tuple[int, list[bytes]]]]:
+        """(words in all lines of ``prepared``, [(index, words) of each line holding a lexicon word]).
+        Compiled: one pass, and only the lines found are split into word objects."""
+        if self.compiled is not None:
+            n_words, hits = self.compiled.scan(prepared, self.filter, keys)
+            return n_words, [(i, prepared[start:end].split()) for i, start, end in hits]
+        lines = [line.split() for line in prepared.split(b"\n")]
+        return sum(map(len, lines)), [(i, w) for i, w in enumerate(lines) if not keys.isdisjoint(w)]
 
     def tag_many(self, texts: Sequence[str]) -> list[BiasSignals]:
         per_doc = [self._units(t) for t in texts]
