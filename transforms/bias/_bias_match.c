@@ -10,8 +10,10 @@
  *
  * Exactness: words are what ``bytes.split()`` gives inside each ``b"\n"``-separated line (runs of
  * bytes other than ASCII whitespace, the set CPython's bytes.split uses), so the word count and the
- * lines found are the pure-Python path's, which stays as the fallback
- * (tests/transforms/bias/test_bias_compiled.py checks both paths agree).
+ * lines found are the pure-Python path's; so are the sentences of a long line (a sentence ends at
+ * each '.', '!' or '?', which preparation makes a space, so a sentence's words are its span's
+ * words). The pure-Python path stays as the fallback (tests/transforms/bias/test_bias_compiled.py
+ * checks both paths agree).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -91,33 +93,92 @@ static inline int is_key(const unsigned char *p, Py_ssize_t n, const unsigned ch
     return r;
 }
 
+/* Whether p[a:b] holds a word of keys; -1: error. */
+static int span_has_key(const unsigned char *p, Py_ssize_t a, Py_ssize_t b, const unsigned char *filter,
+                        PyObject *keys) {
+    Py_ssize_t i = a;
+    while (1) {
+        while (i < b && is_space(p[i])) i++;
+        if (i >= b) return 0;
+        Py_ssize_t start = i;
+        while (i < b && !is_space(p[i])) i++;
+        int r = is_key(p + start, i - start, filter, keys);
+        if (r != 0) return r;
+    }
+}
+
+/* The sentences of the long line prepared[a:b] holding a key, as a list of (start, end): a sentence
+ * ends at each byte that is ".", "!" or "?" in the text before preparation (``raw``, the same
+ * length: preparation maps byte to byte). NULL: error. */
+static PyObject *key_sentences(const unsigned char *p, const unsigned char *raw, Py_ssize_t a, Py_ssize_t b,
+                               const unsigned char *filter, PyObject *keys) {
+    PyObject *out = PyList_New(0);
+    if (out == NULL) return NULL;
+    Py_ssize_t s = a;
+    while (s <= b) {
+        Py_ssize_t e = s;
+        while (e < b && raw[e] != '.' && raw[e] != '!' && raw[e] != '?') e++;
+        int r = span_has_key(p, s, e, filter, keys);
+        if (r < 0) goto fail;
+        if (r) {
+            PyObject *t = Py_BuildValue("(nn)", s, e);
+            if (t == NULL || PyList_Append(out, t) < 0) {
+                Py_XDECREF(t);
+                goto fail;
+            }
+            Py_DECREF(t);
+        }
+        s = e + 1;
+    }
+    return out;
+fail:
+    Py_DECREF(out);
+    return NULL;
+}
+
 PyDoc_STRVAR(scan_doc,
-             "scan(prepared, filter, keys) -> (n_words, [(line, start, end), ...])\n\n"
+             "scan(prepared, raw, filter, keys, limit) -> (n_words, [(line, start, end, sentences), ...])\n\n"
              "The number of words in ``prepared`` (what sum(len(l.split()) for l in\n"
              "prepared.split(b'\\n')) gives) and, for each line holding at least one word of the set\n"
-             "``keys`` (``filter`` from build_filter(keys)), its index and byte span.");
+             "``keys`` (``filter`` from build_filter(keys)), its index and byte span; ``sentences`` is\n"
+             "None for a line of at most ``limit`` words, else the (start, end) spans of its sentences\n"
+             "holding a key, a sentence ending at each '.', '!' or '?' of ``raw`` (the bytes\n"
+             "``prepared`` was translated from, the same length).");
 
 static PyObject *scan(PyObject *self, PyObject *args) {
-    Py_buffer text, filt;
+    Py_buffer text, rawbuf, filt;
     PyObject *keys;
-    if (!PyArg_ParseTuple(args, "y*y*O", &text, &filt, &keys)) return NULL;
+    Py_ssize_t limit;
+    if (!PyArg_ParseTuple(args, "y*y*y*On", &text, &rawbuf, &filt, &keys, &limit)) return NULL;
     PyObject *hits = NULL;
-    if (filt.len != FILTER_BYTES || !PyAnySet_Check(keys)) {
-        PyErr_SetString(PyExc_ValueError, "scan: filter must come from build_filter, keys must be a set");
+    if (filt.len != FILTER_BYTES || !PyAnySet_Check(keys) || rawbuf.len != text.len) {
+        PyErr_SetString(PyExc_ValueError,
+                        "scan: filter must come from build_filter, keys must be a set, raw as long as prepared");
         goto done;
     }
     hits = PyList_New(0);
     if (hits == NULL) goto done;
     const unsigned char *s = (const unsigned char *)text.buf;
+    const unsigned char *raw = (const unsigned char *)rawbuf.buf;
     const unsigned char *filter = (const unsigned char *)filt.buf;
-    Py_ssize_t n = text.len, i = 0, line = 0, line_start = 0, n_words = 0;
+    Py_ssize_t n = text.len, i = 0, line = 0, line_start = 0, n_words = 0, line_words = 0;
     int line_hit = 0;
     while (1) {
         /* Skip separators, closing the line at each \n (and at the end of the text). */
         while (i < n && is_space(s[i]) && s[i] != '\n') i++;
         if (i >= n || s[i] == '\n') {
             if (line_hit) {
-                PyObject *t = Py_BuildValue("(nnn)", line, line_start, i);
+                PyObject *sentences = Py_None;
+                Py_INCREF(Py_None);
+                if (line_words > limit) {
+                    Py_DECREF(Py_None);
+                    sentences = key_sentences(s, raw, line_start, i, filter, keys);
+                    if (sentences == NULL) {
+                        Py_CLEAR(hits);
+                        goto done;
+                    }
+                }
+                PyObject *t = Py_BuildValue("(nnnN)", line, line_start, i, sentences);
                 if (t == NULL || PyList_Append(hits, t) < 0) {
                     Py_XDECREF(t);
                     Py_CLEAR(hits);
@@ -130,11 +191,13 @@ static PyObject *scan(PyObject *self, PyObject *args) {
             line++;
             line_start = i;
             line_hit = 0;
+            line_words = 0;
             continue;
         }
         Py_ssize_t start = i;
         while (i < n && !is_space(s[i])) i++;
         n_words++;
+        line_words++;
         if (!line_hit) {
             int r = is_key(s + start, i - start, filter, keys);
             if (r < 0) {
@@ -146,10 +209,10 @@ static PyObject *scan(PyObject *self, PyObject *args) {
     }
 done:
     PyBuffer_Release(&text);
+    PyBuffer_Release(&rawbuf);
     PyBuffer_Release(&filt);
     if (hits == NULL) return NULL;
-    PyObject *result = Py_BuildValue("(nN)", n_words, hits);
-    return result;
+    return Py_BuildValue("(nN)", n_words, hits);
 }
 
 static PyMethodDef methods[] = {

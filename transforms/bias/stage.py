@@ -176,47 +176,84 @@ class BiasTagger:
 
     def _units(self, text: str) -> tuple[int, list[tuple[str | None, list[bytes], list[str]]]]:
         """(words, [(raw unit, unit words, categories of its mentions)]) for units holding a mention."""
-        keys, limit, match = self.bytes_lexicon.keys, self.max_segment_words, self.bytes_lexicon.match
         if self.lower_first:
             text = text.lower()
+        if self.compiled is not None:
+            return self._units_compiled(text)
+        keys, limit = self.bytes_lexicon.keys, self.max_segment_words
+        n_words = 0
         found: list[tuple[str | None, list[bytes], list[str]]] = []
         raw_lines: list[str] | None = None
-        n_words, lines = self._lexicon_lines(_prepared(text), keys)
-        for i, words in lines:
+        for i, line in enumerate(_prepared(text).split(b"\n")):
+            words = line.split()
+            n_words += len(words)
+            if keys.isdisjoint(words):
+                continue
             if raw_lines is None:
                 raw_lines = text.split("\n")
             raw = raw_lines[i]
             units: list[tuple[str | None, list[bytes]]]
             if len(words) <= limit:
                 units = [(raw, words)]
-            elif self._needs_cleaning(raw):  # split the raw text, to clean each sentence
-                sentences = _SENTENCE_END.split(raw)
-                # One byte pass over the line's sentences (a sentence has no line break, and the
-                # pass works byte by byte, so each piece is exactly that sentence's own pass).
-                prepared = _prepared("\n".join(sentences)).split(b"\n")
-                units = [(s, p.split()) for s, p in zip(sentences, prepared, strict=True)]
+            elif self._needs_cleaning(raw):
+                units = self._raw_sentences(raw)
             else:  # sentences in one translate pass (a "." inside "3.5" splits too: harmless)
                 units = [
                     (None, w) for w in (s.split() for s in _prepared(raw, _SENTENCE_TABLE).split(b"\n")) if w
                 ]
-            for unit_raw, unit in units:
-                if keys.isdisjoint(unit):
-                    continue
-                cats = match(unit)
-                if cats:
-                    found.append((unit_raw, unit, cats))
+            self._collect(units, found)
         return n_words, found
 
-    def _lexicon_lines(
-        self, prepared: bytes, keys: frozenset[bytes]
-    ) -> tuple[int, list[tuple[int, list[bytes]]]]:
-        """(words in all lines of ``prepared``, [(index, words) of each line holding a lexicon word]).
-        Compiled: one pass, and only the lines found are split into word objects."""
-        if self.compiled is not None:
-            n_words, hits = self.compiled.scan(prepared, self.filter, keys)
-            return n_words, [(i, prepared[start:end].split()) for i, start, end in hits]
-        lines = [line.split() for line in prepared.split(b"\n")]
-        return sum(map(len, lines)), [(i, w) for i, w in enumerate(lines) if not keys.isdisjoint(w)]
+    def _units_compiled(self, text: str) -> tuple[int, list[tuple[str | None, list[bytes], list[str]]]]:
+        """:meth:`_units` through the compiled pass: it counts the words and finds the lines (and, in
+        a long line, the sentences) holding a lexicon word; only those are split into words here."""
+        assert self.compiled is not None
+        spaced = text
+        for p in _UNICODE_PUNCT:
+            if p in spaced:
+                spaced = spaced.replace(p, " ")
+        raw_bytes = spaced.encode("utf-8", "replace")
+        prepared = raw_bytes.translate(_TABLE)
+        n_words, hits = self.compiled.scan(
+            prepared, raw_bytes, self.filter, self.bytes_lexicon.keys, self.max_segment_words
+        )
+        found: list[tuple[str | None, list[bytes], list[str]]] = []
+        if not hits:
+            return n_words, found
+        raw_lines = text.split("\n")
+        for i, start, end, sentences in hits:
+            raw = raw_lines[i]
+            units: list[tuple[str | None, list[bytes]]]
+            if sentences is None:
+                units = [(raw, prepared[start:end].split())]
+            elif self._needs_cleaning(raw):
+                units = self._raw_sentences(raw)
+            else:
+                units = [(None, prepared[a:b].split()) for a, b in sentences]
+            self._collect(units, found)
+        return n_words, found
+
+    def _raw_sentences(self, raw: str) -> list[tuple[str | None, list[bytes]]]:
+        """A long line to clean: its raw sentences (cleaned one by one later) with their words."""
+        sentences = _SENTENCE_END.split(raw)
+        # One byte pass over the line's sentences (a sentence has no line break, and the
+        # pass works byte by byte, so each piece is exactly that sentence's own pass).
+        prepared = _prepared("\n".join(sentences)).split(b"\n")
+        return [(s, p.split()) for s, p in zip(sentences, prepared, strict=True)]
+
+    def _collect(
+        self,
+        units: list[tuple[str | None, list[bytes]]],
+        found: list[tuple[str | None, list[bytes], list[str]]],
+    ) -> None:
+        """Append each unit holding a mention, with the categories of its mentions, to ``found``."""
+        keys, match = self.bytes_lexicon.keys, self.bytes_lexicon.match
+        for unit_raw, unit in units:
+            if keys.isdisjoint(unit):
+                continue
+            cats = match(unit)
+            if cats:
+                found.append((unit_raw, unit, cats))
 
     def tag_many(self, texts: Sequence[str]) -> list[BiasSignals]:
         per_doc = [self._units(t) for t in texts]
