@@ -238,8 +238,13 @@ class BiasTagger:
         sentences = _SENTENCE_END.split(raw)
         # One byte pass over the line's sentences (a sentence has no line break, and the
         # pass works byte by byte, so each piece is exactly that sentence's own pass).
-        prepared = _prepared("\n".join(sentences)).split(b"\n")
-        return [(s, p.split()) for s, p in zip(sentences, prepared, strict=True)]
+        if self.compiled is None:
+            prepared = _prepared("\n".join(sentences)).split(b"\n")
+            return [(s, p.split()) for s, p in zip(sentences, prepared, strict=True)]
+        # Compiled: only the sentences holding a lexicon word (the others hold no mention).
+        joined = _prepared("\n".join(sentences))
+        _, hits = self.compiled.scan(joined, joined, self.filter, self.bytes_lexicon.keys, len(joined))
+        return [(sentences[i], joined[a:b].split()) for i, a, b, _ in hits]
 
     def _collect(
         self,
