@@ -27,7 +27,13 @@ from apache_beam.io.filesystems import FileSystems
 from corpusforge.schemas import arrow
 from corpusforge.schemas.config import DedupNearConfig
 from corpusforge.schemas.records import Document, IndexRow
-from corpusforge.transforms.dedup.minhash import SCHEME, MinHasher, band_keys, exact_hash
+from corpusforge.transforms.dedup.minhash import (
+    SCHEME,
+    MinHasher,
+    band_keys,
+    comparison_text,
+    exact_hash_of_comparison_text,
+)
 
 INDEX_DIR = "dedup_index"
 PARAMS_FILE = "_params.json"
@@ -114,12 +120,13 @@ class IndexRowMaker:
 
     def row(self, doc: Document) -> dict[str, Any]:
         assert self.hasher is not None, "setup() first"
-        sig = self.hasher.signature(doc.text)
+        norm = comparison_text(doc.text)  # once for both hashes: it costs as much as the signature
+        sig = self.hasher.signature_of_comparison_text(norm)
         return vars(
             IndexRow(
                 id=doc.id,
                 release=self.release,
-                exact_hash=exact_hash(doc.text),
+                exact_hash=exact_hash_of_comparison_text(norm),
                 band_keys=band_keys(sig, self.params.bands, self.params.rows),
                 signature=sig.astype("<u4").tobytes(),
             )
@@ -152,7 +159,9 @@ class WriteIndex(beam.PTransform):
 
     ``dedup_docs`` are the documents as deduplication compared them (before PII scrubbing changes
     their text); ``kept_ids`` are the ids that reached ``documents/``. The join keeps the index to
-    the kept documents even when a later stage (a toxicity filter) rejects some.
+    the kept documents even when a later stage (a toxicity filter) rejects some. ``dedup_docs``
+    alone says that no stage after deduplication can reject (pass-through runs): the rows are written
+    as they are made, in the same fused stage, without the join's shuffle.
     """
 
     def __init__(
@@ -165,17 +174,24 @@ class WriteIndex(beam.PTransform):
         self.num_shards = num_shards
         self.codec = codec
 
-    def expand(self, pcolls: tuple[beam.PCollection, beam.PCollection]) -> beam.pvalue.PDone:
+    def expand(
+        self, pcolls: tuple[beam.PCollection, beam.PCollection] | beam.PCollection
+    ) -> beam.pvalue.PDone:
         from corpusforge.transforms.io.write import WriteParquet
 
-        dedup_docs, kept_ids = pcolls
+        dedup_docs, kept_ids = pcolls if isinstance(pcolls, tuple) else (pcolls, None)
         rows = dedup_docs | "IndexRows" >> beam.ParDo(_MakeRows(IndexRowMaker(self.params, self.release)))
-        kept = kept_ids | "KeyKept" >> beam.Map(lambda i: (i, True))
-        return (
-            {"row": rows, "kept": kept}
-            | "JoinKept" >> beam.CoGroupByKey()
-            | "OnlyKept" >> beam.FlatMap(_rows_of_kept)
-            | "Write" >> WriteParquet(self.folder, arrow.index_schema(), self.num_shards, self.codec)
+        if kept_ids is None:  # every document dedup saw was kept: no join (and no shuffle) needed
+            kept_rows = rows | "Rows" >> beam.Values()
+        else:
+            kept = kept_ids | "KeyKept" >> beam.Map(lambda i: (i, True))
+            kept_rows = (
+                {"row": rows, "kept": kept}
+                | "JoinKept" >> beam.CoGroupByKey()
+                | "OnlyKept" >> beam.FlatMap(_rows_of_kept)
+            )
+        return kept_rows | "Write" >> WriteParquet(
+            self.folder, arrow.index_schema(), self.num_shards, self.codec
         )
 
 
