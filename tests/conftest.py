@@ -16,7 +16,11 @@ import pytest
 from corpusforge.pipelines import cli
 from tests.helpers import DEV, SCORE_PY, local_test_pipeline, run_cli
 
-COMPILED_MODULES = ("corpusforge.transforms.tokenize._pretokenize", "corpusforge.transforms.language._ngrams")
+COMPILED_MODULES = (
+    "corpusforge.transforms.tokenize._pretokenize",
+    "corpusforge.transforms.language._ngrams",
+    "corpusforge.transforms.bias._bias_match",
+)
 
 
 def in_ci() -> bool:

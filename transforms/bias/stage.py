@@ -5,8 +5,11 @@ Tagging only (the stage never rejects). For every document it sets ``bias``
 
 * the text is lower-cased once (and, with ``clean_text``, cleaned as the toxicity stage cleans it:
   mentions and URLs dropped, masked profanity spelt out), split into lines and each line into words;
-* a line without any lexicon word is skipped by one C-level set test; otherwise its mentions are
-  counted (:meth:`Lexicon.match`);
+* a line without any lexicon word is skipped: where ``_bias_match.c`` was compiled (setup.py), one
+  pass over the document's bytes counts its words and finds the lines holding a lexicon word, with
+  no Python object per word (chosen once, in :class:`BiasTagger`; the pure-Python path, one split
+  and one C-level set test per line, gives the same signals and is the fallback); the mentions of
+  a line found are counted (:meth:`Lexicon.match`);
 * the unit of "next to toxic text" is the line, or the sentence in a line longer than
   ``max_segment_words`` words (the toxicity classifier was trained on tweet-sized texts, see
   :mod:`corpusforge.transforms.toxicity.stage`). Only units holding a mention are scored, all units
@@ -37,6 +40,11 @@ from corpusforge.transforms.base import ApplyStage, DocumentStage, StageCounters
 from corpusforge.transforms.bias.lexicon import FEMALE, MALE, Lexicon, LexiconError
 from corpusforge.transforms.toxicity.model import LinearToxicityModel
 from corpusforge.transforms.toxicity.text import MASK_TARGET_MIN_WEIGHT, Unmasker, strip_artefacts
+
+try:  # the optional compiled word pass (setup.py); the pure-Python path below gives the same signals
+    from corpusforge.transforms.bias import _bias_match
+except ImportError:  # pragma: no cover - depends on the build
+    _bias_match = None
 
 STAGE = "bias"
 REJECTED_PREFIX = "rejected_records:"
@@ -105,6 +113,10 @@ class BiasTagger:
         self.bytes_lexicon = lexicon.encoded()
         self.lower_first = not all(k.isascii() for k in lexicon.keys)
         self.index = {t.encode("utf-8"): i for t, i in model.index.items()} if model is not None else {}
+        # The compiled word pass, chosen once here (tests set ``_bias_match`` to None first to run
+        # the pure-Python path).
+        self.compiled = _bias_match
+        self.filter = _bias_match.build_filter(self.bytes_lexicon.keys) if _bias_match is not None else b""
 
     def _needs_cleaning(self, raw: str | None) -> bool:
         return raw is not None and self.unmask is not None and _NEEDS_CLEANING_RE.search(raw) is not None
@@ -164,9 +176,11 @@ class BiasTagger:
 
     def _units(self, text: str) -> tuple[int, list[tuple[str | None, list[bytes], list[str]]]]:
         """(words, [(raw unit, unit words, categories of its mentions)]) for units holding a mention."""
-        keys, limit, match = self.bytes_lexicon.keys, self.max_segment_words, self.bytes_lexicon.match
         if self.lower_first:
             text = text.lower()
+        if self.compiled is not None:
+            return self._units_compiled(text)
+        keys, limit = self.bytes_lexicon.keys, self.max_segment_words
         n_words = 0
         found: list[tuple[str | None, list[bytes], list[str]]] = []
         raw_lines: list[str] | None = None
@@ -181,23 +195,70 @@ class BiasTagger:
             units: list[tuple[str | None, list[bytes]]]
             if len(words) <= limit:
                 units = [(raw, words)]
-            elif self._needs_cleaning(raw):  # split the raw text, to clean each sentence
-                sentences = _SENTENCE_END.split(raw)
-                # One byte pass over the line's sentences (a sentence has no line break, and the
-                # pass works byte by byte, so each piece is exactly that sentence's own pass).
-                prepared = _prepared("\n".join(sentences)).split(b"\n")
-                units = [(s, p.split()) for s, p in zip(sentences, prepared, strict=True)]
+            elif self._needs_cleaning(raw):
+                units = self._raw_sentences(raw)
             else:  # sentences in one translate pass (a "." inside "3.5" splits too: harmless)
                 units = [
                     (None, w) for w in (s.split() for s in _prepared(raw, _SENTENCE_TABLE).split(b"\n")) if w
                 ]
-            for unit_raw, unit in units:
-                if keys.isdisjoint(unit):
-                    continue
-                cats = match(unit)
-                if cats:
-                    found.append((unit_raw, unit, cats))
+            self._collect(units, found)
         return n_words, found
+
+    def _units_compiled(self, text: str) -> tuple[int, list[tuple[str | None, list[bytes], list[str]]]]:
+        """:meth:`_units` through the compiled pass: it counts the words and finds the lines (and, in
+        a long line, the sentences) holding a lexicon word; only those are split into words here."""
+        assert self.compiled is not None
+        spaced = text
+        for p in _UNICODE_PUNCT:
+            if p in spaced:
+                spaced = spaced.replace(p, " ")
+        raw_bytes = spaced.encode("utf-8", "replace")
+        prepared = raw_bytes.translate(_TABLE)
+        n_words, hits = self.compiled.scan(
+            prepared, raw_bytes, self.filter, self.bytes_lexicon.keys, self.max_segment_words
+        )
+        found: list[tuple[str | None, list[bytes], list[str]]] = []
+        if not hits:
+            return n_words, found
+        raw_lines = text.split("\n")
+        for i, start, end, sentences in hits:
+            raw = raw_lines[i]
+            units: list[tuple[str | None, list[bytes]]]
+            if sentences is None:
+                units = [(raw, prepared[start:end].split())]
+            elif self._needs_cleaning(raw):
+                units = self._raw_sentences(raw)
+            else:
+                units = [(None, prepared[a:b].split()) for a, b in sentences]
+            self._collect(units, found)
+        return n_words, found
+
+    def _raw_sentences(self, raw: str) -> list[tuple[str | None, list[bytes]]]:
+        """A long line to clean: its raw sentences (cleaned one by one later) with their words."""
+        sentences = _SENTENCE_END.split(raw)
+        # One byte pass over the line's sentences (a sentence has no line break, and the
+        # pass works byte by byte, so each piece is exactly that sentence's own pass).
+        if self.compiled is None:
+            prepared = _prepared("\n".join(sentences)).split(b"\n")
+            return [(s, p.split()) for s, p in zip(sentences, prepared, strict=True)]
+        # Compiled: only the sentences holding a lexicon word (the others hold no mention).
+        joined = _prepared("\n".join(sentences))
+        _, hits = self.compiled.scan(joined, joined, self.filter, self.bytes_lexicon.keys, len(joined))
+        return [(sentences[i], joined[a:b].split()) for i, a, b, _ in hits]
+
+    def _collect(
+        self,
+        units: list[tuple[str | None, list[bytes]]],
+        found: list[tuple[str | None, list[bytes], list[str]]],
+    ) -> None:
+        """Append each unit holding a mention, with the categories of its mentions, to ``found``."""
+        keys, match = self.bytes_lexicon.keys, self.bytes_lexicon.match
+        for unit_raw, unit in units:
+            if keys.isdisjoint(unit):
+                continue
+            cats = match(unit)
+            if cats:
+                found.append((unit_raw, unit, cats))
 
     def tag_many(self, texts: Sequence[str]) -> list[BiasSignals]:
         per_doc = [self._units(t) for t in texts]
