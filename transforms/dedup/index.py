@@ -114,12 +114,15 @@ class IndexRowMaker:
 
     def row(self, doc: Document) -> dict[str, Any]:
         assert self.hasher is not None, "setup() first"
-        sig = self.hasher.signature(doc.text)
+        return self.signed_row(doc.id, exact_hash(doc.text), self.hasher.signature(doc.text))
+
+    def signed_row(self, doc_id: str, text_hash: bytes, sig: np.ndarray) -> dict[str, Any]:
+        """The row of a document whose signature is already known (``dedup_near`` computed it)."""
         return vars(
             IndexRow(
-                id=doc.id,
+                id=doc_id,
                 release=self.release,
-                exact_hash=exact_hash(doc.text),
+                exact_hash=text_hash,
                 band_keys=band_keys(sig, self.params.bands, self.params.rows),
                 signature=sig.astype("<u4").tobytes(),
             )
@@ -147,16 +150,45 @@ def _rows_of_kept(element: tuple[str, dict[str, list[Any]]]) -> Iterable[dict[st
         yield from joined["row"]
 
 
+class _SignedRowsOfKept(beam.DoFn):
+    """``id -> {hash, signature, kept}`` -> the index row of a kept document, from ``dedup_near``'s
+    signature (ids are unique after validation, so one hash and one signature per kept id)."""
+
+    def __init__(self, maker: IndexRowMaker) -> None:
+        self.maker = maker
+
+    def process(self, element: tuple[str, dict[str, list[Any]]]) -> Iterable[dict[str, Any]]:
+        doc_id, joined = element
+        if not joined["kept"]:
+            return
+        if not joined["signature"] or not joined["hash"]:
+            # dedup_docs are dedup_near's kept documents, each of which it signed: never reached
+            raise ValueError(f"dedup index: no dedup_near signature for kept document {doc_id!r}")
+        sig = signature_of(joined["signature"][0])
+        for text_hash in joined["hash"]:
+            yield self.maker.signed_row(doc_id, text_hash, sig)
+
+
 class WriteIndex(beam.PTransform):
     """``(dedup_docs, kept_ids)`` -> ``<output_dir>/dedup_index/part-*.parquet``.
 
     ``dedup_docs`` are the documents as deduplication compared them (before PII scrubbing changes
     their text); ``kept_ids`` are the ids that reached ``documents/``. The join keeps the index to
     the kept documents even when a later stage (a toxicity filter) rejects some.
+
+    ``signatures`` (``dedup_near``'s :attr:`~corpusforge.transforms.dedup.near.DeduplicateNear.signatures`,
+    when near dedup ran) saves hashing every text a second time: the rows are then built from them
+    and a digest of each text, and are the same rows, byte for byte.
     """
 
     def __init__(
-        self, output_dir: str, params: NearParams, release: str, num_shards: int, codec: str = "zstd"
+        self,
+        output_dir: str,
+        params: NearParams,
+        release: str,
+        num_shards: int,
+        codec: str = "zstd",
+        signatures: beam.PCollection | None = None,
     ) -> None:
         super().__init__()
         self.folder = posixpath.join(output_dir.rstrip("/"), INDEX_DIR)
@@ -164,19 +196,28 @@ class WriteIndex(beam.PTransform):
         self.release = release
         self.num_shards = num_shards
         self.codec = codec
+        self.signatures = signatures
 
     def expand(self, pcolls: tuple[beam.PCollection, beam.PCollection]) -> beam.pvalue.PDone:
         from corpusforge.transforms.io.write import WriteParquet
 
         dedup_docs, kept_ids = pcolls
-        rows = dedup_docs | "IndexRows" >> beam.ParDo(_MakeRows(IndexRowMaker(self.params, self.release)))
+        maker = IndexRowMaker(self.params, self.release)
         kept = kept_ids | "KeyKept" >> beam.Map(lambda i: (i, True))
-        return (
-            {"row": rows, "kept": kept}
-            | "JoinKept" >> beam.CoGroupByKey()
-            | "OnlyKept" >> beam.FlatMap(_rows_of_kept)
-            | "Write" >> WriteParquet(self.folder, arrow.index_schema(), self.num_shards, self.codec)
-        )
+        if self.signatures is None:
+            rows = (
+                {"row": dedup_docs | "IndexRows" >> beam.ParDo(_MakeRows(maker)), "kept": kept}
+                | "JoinKept" >> beam.CoGroupByKey()
+                | "OnlyKept" >> beam.FlatMap(_rows_of_kept)
+            )
+        else:
+            hashes = dedup_docs | "TextHashes" >> beam.Map(lambda d: (d.id, exact_hash(d.text)))
+            rows = (
+                {"hash": hashes, "signature": self.signatures, "kept": kept}
+                | "JoinKept" >> beam.CoGroupByKey()
+                | "OnlyKept" >> beam.ParDo(_SignedRowsOfKept(maker))
+            )
+        return rows | "Write" >> WriteParquet(self.folder, arrow.index_schema(), self.num_shards, self.codec)
 
 
 # ---- locating and checking an index on the driver --------------------------------------------------
