@@ -12,6 +12,13 @@ discarded and redone by the next run of the same command, and input files no par
 parts. The manifest names each part's files with size and modification time and the config hash;
 a changed config or a changed or vanished recorded file is refused (unless ``--overwrite``), so the
 parts of one folder always come from one config and the files as they were.
+
+Trainer formats move like the other folders (``sequences_megatron/part=NNNNN/``,
+``sequences_mds/part=NNNNN/``, each a complete dataset with its own ``index.json``), and each folder
+also gets one top-level ``index.json`` over every recorded part: a trainer is given one thing,
+Megatron a single ``--data-path`` list, MosaicML ``StreamingDataset(local=sequences_mds)``, and a
+new part needs no change to its command line. The top listing is rebuilt from the parts' own after
+each part is recorded, so it never names a part a rerun would discard.
 """
 
 from __future__ import annotations
