@@ -63,38 +63,62 @@ def dedup_only() -> list[str]:
     return [o for o in passthrough_overrides() if not o.startswith("dedup.")] + ["tokenize.enabled=false"]
 
 
+def reused_index(folder: Path) -> dict | None:
+    """The figures of an index run that already finished (``--reuse-index``), from its stats.json:
+    building 100k documents is the longest step, and the index is an input here, not the subject."""
+    path = folder / "stats.json"
+    if not (folder / "_SUCCESS").exists() or not path.exists():
+        return None
+    stats = json.loads(path.read_text())
+    return {
+        "reused": True,
+        "docs": stats["records_read"],
+        "kept": stats["kept"],
+        "pipeline_wall_s": stats["wall_time_s"],
+    }
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--index-docs", type=int, default=None, help="default 100,000 (6,800 with --reduced)")
     ap.add_argument("--part-docs", type=int, default=None, help="default 20,000 (2,000 with --reduced)")
     ap.add_argument("--reduced", action="store_true", help="a quick look: an index of 6,800, a part of 2,000")
+    ap.add_argument("--reuse-index", action="store_true", help="keep a finished index run of the same size")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--out", default="bench-previous.json")
     a = ap.parse_args()
     a.index_docs = a.index_docs or (6_800 if a.reduced else 100_000)
     a.part_docs = a.part_docs or (2_000 if a.reduced else 20_000)
     base = dedup_only()
-    index = run_pipeline(corpus(a.index_docs, 0), a.workers, base, f"index-{a.index_docs}")
+    report: dict = {}
+
+    def record(name: str, result: dict) -> None:
+        """Keep and save each run's figures as it ends (a long benchmark stopped early keeps them)."""
+        report[name] = result
+        (RESULTS / a.out).write_text(json.dumps(report, indent=2))
+        if "wall_s" in result:
+            line = (
+                f"{result['docs']} docs in {result['wall_s']} s (cpu {result['cpu_s']} s), peak MB driver "
+                f"{result['peak_rss_mb_driver']} worker {result['peak_rss_mb_worker']}"
+            )
+        elif result.get("reused"):
+            line = f"{result['docs']} docs, reused (pipeline {result['pipeline_wall_s']} s when built)"
+        else:
+            line = f"FAILED {result.get('error', '')[-300:]}"
+        print(f"{name:<28} {line}", flush=True)
+
     index_dir = RESULTS / f"run-index-{a.index_docs}-w{a.workers}"
+    index = reused_index(index_dir) if a.reuse_index else None
+    record("index", index or run_pipeline(corpus(a.index_docs, 0), a.workers, base, f"index-{a.index_docs}"))
     part = corpus(a.part_docs, 1)
-    alone = run_pipeline(part, a.workers, base, f"part-{a.part_docs}-alone")
-    against = run_pipeline(
-        part, a.workers, [*base, f"dedup.previous=[{index_dir}]"], f"part-{a.part_docs}-previous"
+    record("part_alone", run_pipeline(part, a.workers, base, f"part-{a.part_docs}-alone"))
+    record(
+        "part_against_index",
+        run_pipeline(
+            part, a.workers, [*base, f"dedup.previous=[{index_dir}]"], f"part-{a.part_docs}-previous"
+        ),
     )
-    inc = f"part-{a.part_docs}-incremental"
-    incremental = run_pipeline(part, a.workers, base, inc, ("--overwrite", "--incremental"))
-    resumed = run_pipeline(part, a.workers, base, inc, ("--incremental",))
-    if "wall_s" in resumed:
-        stats = json.loads((RESULTS / f"run-{inc}-w{a.workers}" / "stats.json").read_text())
-        resumed["parts_run"] = stats.get("parts_run")
-    report = {
-        "index": index,
-        "part_alone": alone,
-        "part_against_index": against,
-        "part_incremental": incremental,
-        "rerun_finished_incremental": resumed,
-        "cli_startup": startup(),
-    }
+    alone, against = report["part_alone"], report["part_against_index"]
     if "wall_s" in alone and "wall_s" in against:
         stats = json.loads(
             (RESULTS / f"run-part-{a.part_docs}-previous-w{a.workers}" / "stats.json").read_text()
@@ -102,25 +126,18 @@ def main() -> None:
         report["previous_rejected"] = stats["stages"].get("dedup_previous", {}).get("rejected_by_reason", {})
         report["extra_wall_s"] = round(against["wall_s"] - alone["wall_s"], 2)
         report["extra_cpu_s"] = round(against["cpu_s"] - alone["cpu_s"], 1)
-    for name in (
-        "index",
-        "part_alone",
-        "part_against_index",
-        "part_incremental",
-        "rerun_finished_incremental",
-    ):
-        r = report[name]
         print(
-            f"{name:<20} "
-            + (
-                f"{r['docs']} docs in {r['wall_s']} s (cpu {r['cpu_s']} s), peak MB driver "
-                f"{r['peak_rss_mb_driver']} worker {r['peak_rss_mb_worker']}"
-                if "wall_s" in r
-                else f"FAILED {r.get('error', '')[-300:]}"
-            )
+            json.dumps({k: v for k, v in report.items() if k.startswith(("extra", "previous"))}), flush=True
         )
-    print(f"cli start-up (--help): {report['cli_startup']}; rerun ran {resumed.get('parts_run')} part(s)")
-    print(json.dumps({k: v for k, v in report.items() if k.startswith(("extra", "previous"))}))
+    inc = f"part-{a.part_docs}-incremental"
+    record("part_incremental", run_pipeline(part, a.workers, base, inc, ("--overwrite", "--incremental")))
+    resumed = run_pipeline(part, a.workers, base, inc, ("--incremental",))
+    if "wall_s" in resumed:
+        stats = json.loads((RESULTS / f"run-{inc}-w{a.workers}" / "stats.json").read_text())
+        resumed["parts_run"] = stats.get("parts_run")
+    record("rerun_finished_incremental", resumed)
+    report["cli_startup"] = startup()
+    print(f"cli start-up (--help): {report['cli_startup']}; the rerun ran {resumed.get('parts_run')} part(s)")
     (RESULTS / a.out).write_text(json.dumps(report, indent=2))
     print(f"written {RESULTS / a.out}")
 
