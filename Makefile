@@ -45,9 +45,9 @@ MVN ?= mvn
 
 env: $(STAMP)
 
-# setup.py compiles transforms/tokenize/_pretokenize.c (into the editable tree): a change to either
+# setup.py compiles transforms/tokenize/_pretokenize.c and transforms/language/_ngrams.c (into the editable tree): a change to any
 # rebuilds it. Strict editable mode: see pyproject.toml. constraints.txt pins what must agree.
-$(STAMP): pyproject.toml setup.py transforms/tokenize/_pretokenize.c $(CONSTRAINTS)
+$(STAMP): pyproject.toml setup.py transforms/tokenize/_pretokenize.c transforms/language/_ngrams.c $(CONSTRAINTS)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	# setuptools' warnings of the editable build go to a log, shown only when the install fails

@@ -1,8 +1,10 @@
-"""Build script for corpusforge's one compiled module; everything else is in pyproject.toml.
+"""Build script for corpusforge's compiled modules; everything else is in pyproject.toml.
 
 ``transforms/tokenize/_pretokenize.c`` speeds up the tokenizer's word cache (GPT-2 pre-tokenization and
-cache look-ups in one pass). It is optional: where it cannot be compiled (no C compiler on the
-machine) the package installs without it and the pure-Python path gives the same ids, slower.
+cache look-ups in one pass); ``transforms/language/_ngrams.c`` the naive_bayes language detector
+(langdetect's n-gram walk and log-sum in one pass). Both are optional: where they cannot be compiled
+(no C compiler on the machine) the package installs without them and the pure-Python paths give the
+same answers, slower.
 ``CORPUSFORGE_PURE_PYTHON=1`` leaves it out on purpose (a wheel that installs anywhere).
 """
 
@@ -16,6 +18,13 @@ if not os.environ.get("CORPUSFORGE_PURE_PYTHON"):
         Extension(
             "corpusforge.transforms.tokenize._pretokenize",
             sources=["transforms/tokenize/_pretokenize.c"],
+            optional=True,
+        )
+    )
+    extensions.append(
+        Extension(
+            "corpusforge.transforms.language._ngrams",
+            sources=["transforms/language/_ngrams.c"],
             optional=True,
         )
     )

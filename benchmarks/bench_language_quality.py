@@ -19,6 +19,7 @@ from pathlib import Path
 
 from corpusforge.schemas.config import load_config
 from corpusforge.schemas.records import Document, RejectedDocument
+from corpusforge.transforms.language import naive_bayes
 from corpusforge.transforms.language.stage import LanguageFilter
 from corpusforge.transforms.quality.stage import QualityFilter
 
@@ -90,6 +91,8 @@ def main() -> None:
                 "setup_s": round(setup_s, 2),
                 "language": rate(t_lang),
                 "language_method": cfg.language.method,
+                # naive_bayes: the compiled n-gram walk (_ngrams.c) or the pure-Python fallback
+                "language_compiled": naive_bayes._ngrams is not None,
                 "language_sampling_walk": rate(t_walk),
                 "language_speedup_vs_walk": round(t_walk / t_lang, 2),
                 "quality": rate(t_qual),

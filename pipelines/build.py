@@ -108,7 +108,7 @@ def build_pipeline(
     docs = docs | OBSERVE_OUTPUT >> ObserveOutput()  # final length histogram for the report
 
     if cfg.tokenize.enabled:
-        tokenize = Tokenize(cfg.tokenize)
+        tokenize = Tokenize(cfg.tokenize, output_dir=output_dir)
         docs, tokens = docs | "tokenize" >> tokenize
         if cfg.mix.enabled:  # token budgets per group: documents dropped, kept or repeated
             docs, tokens = (docs, tokens) | "mix" >> Mix(cfg.mix)

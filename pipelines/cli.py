@@ -275,7 +275,7 @@ def run(
     sequences = sequence_summary(counters)
     if sequences is not None:
         data["sequences"] = sequences
-    controls = control_summary(counters, control)
+    controls = control_summary(counters, control, output)
     if controls is not None:
         data["control_tokens"] = controls
     mix = mix_summary(counters, cfg.mix)

@@ -348,8 +348,10 @@ class ControlTokenRule(Section):
     names: list[str] | None = Field(
         None, validate_default=True
     )  # numeric field: len(bins) + 1 token names, lowest bin first
-    # string field: the values that get a token (fixed before any worker tokenizes); others get none
+    # string field: the values that get a token (others get none); omitted: one token per value seen
     values: list[str] | None = None
+    # string field without values: more distinct values than this in the documents fails the run
+    max_values: int = Field(64, ge=1)
     fraction: float = Field(1.0, ge=0.0, le=1.0)  # share of documents tagged, by a stable hash of the id
 
     @field_validator("bins")
@@ -379,7 +381,7 @@ class ControlTokenRule(Section):
 
     @model_validator(mode="after")
     def _numeric_or_string(self) -> ControlTokenRule:
-        if (self.bins is None) == (self.values is None):
+        if self.bins is not None and self.values is not None:
             raise ValueError("give either bins and names (a numeric field) or values (a string field)")
         if self.bins is None and self.names is not None:
             raise ValueError("names go with bins; a string field takes values")

@@ -1,8 +1,8 @@
 """Fixtures, and the rule that a CI run never goes green with a bar unchecked.
 
-On a laptop, tests that need ../shared (the dev corpus and score.py) or the compiled word-cache
-module skip, saying why. With ``CI=true`` the same absence fails the whole run at collection, with
-one line naming what is missing: a skipped bar in CI is a bar nobody checked.
+On a laptop, tests that need ../shared (the dev corpus and score.py) or the compiled modules (word
+cache, language n-gram walk) skip, saying why. With ``CI=true`` the same absence fails the whole run
+at collection, with one line naming what is missing: a skipped bar in CI is a bar nobody checked.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import pytest
 from corpusforge.pipelines import cli
 from tests.helpers import DEV, SCORE_PY, local_test_pipeline, run_cli
 
-COMPILED_MODULE = "corpusforge.transforms.tokenize._pretokenize"
+COMPILED_MODULES = ("corpusforge.transforms.tokenize._pretokenize", "corpusforge.transforms.language._ngrams")
 
 
 def in_ci() -> bool:
@@ -31,8 +31,9 @@ def missing_requirements() -> list[str]:
         missing.append(f"the dev corpus {DEV}/docs.jsonl.gz (set CORPUSFORGE_SHARED or check out ../shared)")
     if not SCORE_PY.exists():
         missing.append(f"the scorer {SCORE_PY}")
-    if importlib.util.find_spec(COMPILED_MODULE) is None:
-        missing.append(f"the compiled module {COMPILED_MODULE} (run `make env` with a C compiler)")
+    for module in COMPILED_MODULES:
+        if importlib.util.find_spec(module) is None:
+            missing.append(f"the compiled module {module} (run `make env` with a C compiler)")
     return missing
 
 

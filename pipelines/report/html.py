@@ -415,6 +415,12 @@ def _sequences(inp: ReportInputs) -> Section:
     )
     controls = inp.stats.get("control_tokens")
     if controls:  # tokenize.control_tokens: kept documents per control token
+        counts = list(controls["documents"].items())  # rule order, first rule on top
+        sec.plot(
+            "control_tokens",
+            plots.hbar_chart(counts, "documents", top=len(counts)),
+            "kept documents per control token",
+        )
         sec.table(
             "control_tokens",
             ["control token", "id", "documents"],

@@ -6,8 +6,9 @@ are lower-cased and split into words with the same word pattern the stage uses o
 term matches exactly when its words appear in sequence ("he" never matches inside "the", and
 "non-binary" matches "Non-Binary" and "non binary" alike).
 
-Matching is a set look-up per word (one ``frozenset.isdisjoint`` call in C first, so a line with
-no lexicon word costs nothing in Python), not one pattern per term: this is what keeps the stage
+Matching is set work in C (``frozenset.isdisjoint`` first, so a line with no lexicon word costs
+nothing in Python; then one intersection and a ``list.count`` per word present), not one pattern
+per term: this is what keeps the stage
 above 5,000 documents/s per core.
 """
 
@@ -91,22 +92,33 @@ class Lexicon:
         )
 
     def match(self, words: Sequence[Any]) -> list[str]:
-        """The category of every mention in ``words`` (lower-cased), one entry per mention and category."""
-        if self.keys.isdisjoint(words):
+        """The category of every mention in ``words`` (lower-cased), one entry per mention and category.
+
+        The lexicon words present are found by one set intersection and counted by ``list.count``
+        (both in C), so Python work is per mention, not per word; only a multi-word term walks the
+        positions of its first word."""
+        present = self.keys.intersection(words)
+        if not present:
             return []
         out: list[str] = []
-        single, multi = self.single, self.multi
         n = len(words)
-        for i, w in enumerate(words):
-            cats = single.get(w)
+        for w in sorted(present):
+            cats = self.single.get(w)
             if cats is not None:
-                out += cats
-            longer = multi.get(w)
-            if longer is not None:
-                for rest, cats in longer:
+                out += cats * words.count(w)
+            longer = self.multi.get(w)
+            if longer is None:
+                continue
+            i = words.index(w)
+            while True:
+                for rest, more in longer:
                     k = len(rest)
                     if i + k < n and tuple(words[i + 1 : i + 1 + k]) == rest:
-                        out += cats
+                        out += more
+                try:
+                    i = words.index(w, i + 1)
+                except ValueError:
+                    break
         return out
 
 

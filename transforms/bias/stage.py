@@ -25,9 +25,11 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
+from itertools import chain, repeat
 from typing import Any
 
 import apache_beam as beam
+import numpy as np
 
 from corpusforge.schemas.config import BiasConfig, ConfigError, ToxicityConfig
 from corpusforge.schemas.records import BiasSignals, Document, RejectedDocument
@@ -62,6 +64,8 @@ _UNICODE_PUNCT = ("\u2019", "\u2018", "\u201c", "\u201d", "\u2014", "\u2013", "\
 # A line holding any of these may carry what the toxicity stage cleans (mentions, URLs, HTML
 # entities, masked profanity): it is scored through the toxicity stage's own cleaning.
 _NEEDS_CLEANING = ("*", "@", "$", "#", "//", "&", "www.", "RT", "URL")
+# The same test as one C-level search (a generator over the substrings cost more than the search).
+_NEEDS_CLEANING_RE = re.compile("|".join(map(re.escape, _NEEDS_CLEANING)))
 
 
 def _prepared(text: str, table: bytes = _TABLE) -> bytes:
@@ -103,17 +107,60 @@ class BiasTagger:
         self.index = {t.encode("utf-8"): i for t, i in model.index.items()} if model is not None else {}
 
     def _needs_cleaning(self, raw: str | None) -> bool:
-        return raw is not None and self.unmask is not None and any(m in raw for m in _NEEDS_CLEANING)
+        return raw is not None and self.unmask is not None and _NEEDS_CLEANING_RE.search(raw) is not None
 
-    def _term_ids(self, raw: str | None, words: list[bytes]) -> list[int]:
-        """The classifier's term ids of a unit: from its words, or, where the raw text holds what
-        the toxicity stage cleans, through that cleaning and the classifier's own token pattern."""
+    def _cleaned(self, raw: str, words: list[bytes]) -> list[bytes] | list[int]:
+        """A unit whose raw text holds what the toxicity stage cleans, through that cleaning: its
+        words when the cleaned text is ASCII (where the byte words and the classifier's token
+        pattern give the same vocabulary terms, and the byte pass is the cheaper), its term ids
+        through the classifier's own token pattern otherwise."""
+        assert self.model is not None and self.unmask is not None
+        stripped = strip_artefacts(raw)
+        lowered = stripped.lower()
+        text = self.unmask(lowered)
+        if not text.isascii():
+            return self.model.term_ids(text, lowered=True)
+        if text is lowered and stripped is raw:
+            return words  # nothing to clean after all: the unit's own words
+        return text.encode("ascii").translate(_TABLE).split()
+
+    def _toxic_flags(self, units: Sequence[tuple[str | None, list[bytes]]]) -> list[bool]:
+        """Whether each unit scores at or above the threshold; a unit without a vocabulary term is
+        never toxic. The words of all plain units go through the vocabulary in one C-level ``map``
+        into one array (no Python loop per word), and all units are scored in one call; each
+        unit's score is computed from its own terms only, so it does not depend on the batch."""
         assert self.model is not None
-        if self._needs_cleaning(raw):
-            assert raw is not None and self.unmask is not None
-            return self.model.term_ids(self.unmask(strip_artefacts(raw).lower()), lowered=True)
-        get = self.index.get
-        return [i for i in map(get, words) if i is not None]
+        n = len(units)
+        if not n:
+            return []
+        plain_words: list[list[bytes]] = []
+        plain_units: list[int] = []
+        cleaned: list[np.ndarray] = []
+        cleaned_units: list[np.ndarray] = []
+        for k, (raw, words) in enumerate(units):
+            if self._needs_cleaning(raw):
+                assert raw is not None
+                unit = self._cleaned(raw, words)
+                if unit and isinstance(unit[0], int):
+                    cleaned.append(np.asarray(unit, dtype=np.int64))
+                    cleaned_units.append(np.full(len(unit), k, dtype=np.int64))
+                    continue
+                words = unit  # type: ignore[assignment]
+            plain_words.append(words)
+            plain_units.append(k)
+        lengths = np.fromiter(map(len, plain_words), dtype=np.int64, count=len(plain_words))
+        flat = np.fromiter(
+            map(self.index.get, chain.from_iterable(plain_words), repeat(-1)),
+            dtype=np.int64,
+            count=int(lengths.sum()),
+        )
+        ids = np.concatenate([flat, *cleaned])
+        seg = np.concatenate([np.repeat(np.asarray(plain_units, dtype=np.int64), lengths), *cleaned_units])
+        known = ids >= 0
+        ids, seg = ids[known], seg[known]
+        has_terms = np.bincount(seg, minlength=n) > 0
+        probs = self.model.score_flat(ids, seg, n)
+        return ((probs >= self.threshold) & has_terms).tolist()
 
     def _units(self, text: str) -> tuple[int, list[tuple[str | None, list[bytes], list[str]]]]:
         """(words, [(raw unit, unit words, categories of its mentions)]) for units holding a mention."""
@@ -134,13 +181,19 @@ class BiasTagger:
             units: list[tuple[str | None, list[bytes]]]
             if len(words) <= limit:
                 units = [(raw, words)]
-            elif self._needs_cleaning(raw):  # rare: split the raw text, to clean each sentence
-                units = [(s, words_of(s)) for s in _SENTENCE_END.split(raw)]
+            elif self._needs_cleaning(raw):  # split the raw text, to clean each sentence
+                sentences = _SENTENCE_END.split(raw)
+                # One byte pass over the line's sentences (a sentence has no line break, and the
+                # pass works byte by byte, so each piece is exactly that sentence's own pass).
+                prepared = _prepared("\n".join(sentences)).split(b"\n")
+                units = [(s, p.split()) for s, p in zip(sentences, prepared, strict=True)]
             else:  # sentences in one translate pass (a "." inside "3.5" splits too: harmless)
                 units = [
                     (None, w) for w in (s.split() for s in _prepared(raw, _SENTENCE_TABLE).split(b"\n")) if w
                 ]
             for unit_raw, unit in units:
+                if keys.isdisjoint(unit):
+                    continue
                 cats = match(unit)
                 if cats:
                     found.append((unit_raw, unit, cats))
@@ -150,14 +203,7 @@ class BiasTagger:
         per_doc = [self._units(t) for t in texts]
         toxic: list[bool] = []
         if self.model is not None:
-            units = [(raw, words) for _, found in per_doc for raw, words, _ in found]
-            ids = [self._term_ids(raw, words) for raw, words in units]
-            scored = [k for k, x in enumerate(ids) if x]
-            toxic = [False] * len(units)
-            if scored:
-                probs = self.model.score_ids([ids[k] for k in scored])
-                for k, p in zip(scored, probs, strict=True):
-                    toxic[k] = bool(p >= self.threshold)
+            toxic = self._toxic_flags([(raw, words) for _, found in per_doc for raw, words, _ in found])
         out: list[BiasSignals] = []
         k = 0
         for n_words, found in per_doc:

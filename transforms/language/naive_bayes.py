@@ -15,6 +15,12 @@ distinct word's summed log-probability vector (one row of 55 floats) is computed
 memoised; a document is then a gather and a sum over its words' rows. On the dev corpus's confident
 base pages the answers agree with the sampling walk's on accuracy (0.9605 both) and reject one more
 non-English page (non-English rejection 0.9939 -> 0.9969).
+
+Where ``transforms/language/_ngrams.c`` was compiled (setup.py), the walk and the log-sum run there in
+one pass over the prepared text, with no memo: pages full of new words (a crawl's long tail, many
+languages) no longer pay a Python step per character. It adds the same rows in the same order as the
+memoised path below, so both give the same floats; that path stays as the fallback where the module
+could not be built.
 """
 
 from __future__ import annotations
@@ -22,6 +28,11 @@ from __future__ import annotations
 import re
 
 import numpy as np
+
+try:  # the optional compiled walk (setup.py); the pure-Python path below gives the same scores
+    from corpusforge.transforms.language import _ngrams
+except ImportError:  # pragma: no cover - depends on the build
+    _ngrams = None
 
 # langdetect's text preparation and n-gram extraction, shared with the sampling detector
 from corpusforge.transforms.language.stage import _SPACES as SPACES
@@ -39,7 +50,9 @@ _NOT_LATIN_LETTER = re.compile("[A-z]+")
 class NaiveBayesLanguageDetector:
     """``detect(text) -> (code, posterior)`` with langdetect's profiles, computed exactly.
 
-    Built on the worker (``setup``): the profiles' log-probability table is ~30 MiB.
+    Built on the worker (``setup``): the profiles' log-probability table is ~30 MiB. Uses the
+    compiled walk when :mod:`._ngrams` was built (chosen here, once: tests set ``_ngrams`` to None
+    before building a detector to run the pure-Python path).
     """
 
     def __init__(self) -> None:
@@ -60,6 +73,10 @@ class NaiveBayesLanguageDetector:
         self._word_rows: dict[tuple[str, bool], int] = {}
         self._rows = np.zeros((4096, n_lang), dtype=np.float64)
         self._next_row = 0
+        self._compiled = _ngrams
+        if _ngrams is not None:
+            self._hash_table = _ngrams.build_table(self._gram_row)
+            self._gram_logs = np.ascontiguousarray(self._gram_logs)
 
     def _prepare(self, text: str) -> str:
         """langdetect's ``Detector.append`` and ``cleaning_text``, with cheap gates."""
@@ -70,8 +87,11 @@ class NaiveBayesLanguageDetector:
         text = self._normalize_vi(text)
         text = SPACES.sub(" ", text[: self._max_text_length])
         if not text.isascii():
-            latin = len(_LATIN.findall(text))
-            if latin * 2 < len(_NON_LATIN.findall(text)):
+            if self._compiled is not None:
+                latin, non_latin = self._compiled.latin_counts(text)
+            else:
+                latin, non_latin = len(_LATIN.findall(text)), len(_NON_LATIN.findall(text))
+            if latin * 2 < non_latin:
                 text = _NOT_LATIN_LETTER.sub("", text)
         return text
 
@@ -100,8 +120,12 @@ class NaiveBayesLanguageDetector:
         return out
 
     def _add_rows(self, keys: list[tuple[str, bool]]) -> None:
-        """Memoise the rows of new words in one gather and one segmented sum (the cold path: a
-        worker keeps meeting new words in a crawl's long tail, so they are batched per document)."""
+        """Memoise the rows of new words (the cold path: a worker keeps meeting new words in a
+        crawl's long tail, so they are batched per document).
+
+        Each word's rows are added one after another in the walk's order (a ``sum`` over the
+        first axis adds rows in sequence; ``np.add.reduceat`` would add them pairwise), the order
+        the compiled walk uses, so that both paths give the same floats."""
         grams_of = [self._gram_rows(word, space) for word, space in keys]
         with_grams = [i for i, grams in enumerate(grams_of) if grams]
         for key in keys:
@@ -114,15 +138,25 @@ class NaiveBayesLanguageDetector:
             grown = np.zeros((max(need, 2 * len(self._rows)), self._rows.shape[1]))
             grown[: len(self._rows)] = self._rows
             self._rows = grown
-        flat = [r for i in with_grams for r in grams_of[i]]
-        starts = np.cumsum([0] + [len(grams_of[i]) for i in with_grams[:-1]])
-        self._rows[first:need] = np.add.reduceat(self._gram_logs[flat], starts, axis=0)
+        logs, rows = self._gram_logs, self._rows
         for row, i in enumerate(with_grams, start=first):
+            logs[grams_of[i]].sum(axis=0, out=rows[row])
             self._word_rows[keys[i]] = row
         self._next_row = need
 
     def detect(self, text: str) -> tuple[str, float]:
-        words = self._prepare(text).translate(self._table).split(" ")
+        """The most probable language and its posterior; ``("unknown", 0.0)`` without n-grams."""
+        prepared = self._prepare(text).translate(self._table)
+        if self._compiled is not None:
+            scores = np.empty(len(self.languages))
+            if not self._compiled.score(prepared, self._hash_table, self._gram_logs, scores):
+                return "unknown", 0.0
+            return self._posterior(scores)
+        return self._detect_memoised(prepared)
+
+    def _detect_memoised(self, prepared: str) -> tuple[str, float]:
+        """The pure-Python path: each distinct word's summed rows memoised, then summed per text."""
+        words = prepared.split(" ")
         last = len(words) - 1
         keys = [(w, i < last) for i, w in enumerate(words) if w]
         memo = self._word_rows
@@ -136,7 +170,10 @@ class NaiveBayesLanguageDetector:
         rows = [r for r in map(memo.__getitem__, keys) if r >= 0]
         if not rows:
             return "unknown", 0.0
-        scores = self._rows[rows].sum(axis=0)
+        return self._posterior(self._rows[rows].sum(axis=0))
+
+    def _posterior(self, scores: np.ndarray) -> tuple[str, float]:
+        """The best language and its normalised posterior from the summed log-probabilities."""
         scores -= scores.max()
         posterior = np.exp(scores)
         posterior /= posterior.sum()

@@ -191,7 +191,7 @@ class LanguageDetector(WorkerState):
     """Pure language identification: text in, ``(code, probability)`` out (``("unknown", 0.0)``).
 
     ``method`` "naive_bayes" computes langdetect's posterior over every n-gram of the sample
-    (:mod:`corpusforge.transforms.language.naive_bayes`: exact, no seed, ~3x faster); "sampling" is
+    (:mod:`corpusforge.transforms.language.naive_bayes`: exact, no seed, ~5x faster); "sampling" is
     langdetect's own seeded random walk (``seed``, ``n_trial``), kept to reproduce earlier outputs.
     The profiles and detectors are per worker (never pickled: see :class:`WorkerState`).
     """

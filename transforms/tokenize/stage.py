@@ -34,7 +34,13 @@ from corpusforge.schemas.config import TokenizeConfig
 from corpusforge.schemas.records import Document
 from corpusforge.transforms.base import StageCounters
 from corpusforge.transforms.tokenize.bucket_stage import Bucket
-from corpusforge.transforms.tokenize.control import COUNTER_PREFIX, ControlTokens, build_control
+from corpusforge.transforms.tokenize.control import (
+    COUNTER_PREFIX,
+    ControlTokens,
+    SeenValues,
+    build_control,
+    write_resolved_tokenizer,
+)
 from corpusforge.transforms.tokenize.loading import TokenizerInfo, inspect_tokenizer
 from corpusforge.transforms.tokenize.tokenizer import DocumentTokenizer
 
@@ -51,8 +57,18 @@ class _TokenizeFn(beam.DoFn):
         if self.control is not None:
             self.control.setup()
         self.counters = StageCounters(self.logic.name)
+        self._resolved: ControlTokens | None = None
 
-    def process(self, batch: Sequence[Document]) -> Iterable[Any]:
+    def _control(self, seen: dict[str, list[str]] | None) -> ControlTokens | None:
+        """The control tokens with the values seen (the side input), resolved once per worker."""
+        if self.control is None or not self.control.seen_rules:
+            return self.control
+        if self._resolved is None:
+            self._resolved = self.control.resolve(seen or {})
+        return self._resolved
+
+    def process(self, batch: Sequence[Document], seen: dict[str, list[str]] | None = None) -> Iterable[Any]:
+        control = self._control(seen)
         before = self.logic.library_docs
         all_ids = self.logic.encode([d.text for d in batch])
         counters = self.counters
@@ -61,8 +77,8 @@ class _TokenizeFn(beam.DoFn):
         total = 0
         for doc, ids in zip(batch, all_ids, strict=True):
             counters.saw(doc)
-            if self.control is not None:
-                ids, tokens = self.control.insert(doc, ids, len(self.logic.prefix))
+            if control is not None:
+                ids, tokens = control.insert(doc, ids, len(self.logic.prefix))
                 for token in tokens:
                     counters.inc(COUNTER_PREFIX + token)
             out = dataclasses.replace(doc, n_tokens=len(ids))
@@ -76,9 +92,14 @@ class _TokenizeFn(beam.DoFn):
 class Tokenize(beam.PTransform):
     """Stage ``tokenize``: documents in; ``(documents with n_tokens, (doc_id, token ids))`` out."""
 
-    def __init__(self, cfg: TokenizeConfig, info: TokenizerInfo | None = None) -> None:
+    def __init__(
+        self, cfg: TokenizeConfig, info: TokenizerInfo | None = None, output_dir: str | None = None
+    ) -> None:
+        """``output_dir``: where ``tokenizer.json`` goes when a control rule takes the values seen
+        (the graph writes it once they are known); None writes nothing."""
         super().__init__(label="tokenize")
         self.cfg = cfg
+        self.output_dir = output_dir
         self.info = info or inspect_tokenizer(cfg.tokenizer, cfg.add_bos, cfg.bos, cfg.add_eos, cfg.eos)
         self.control = build_control(cfg)
         if self.control is not None:  # the added tokens widen the vocabulary the schema must hold
@@ -91,11 +112,21 @@ class Tokenize(beam.PTransform):
         logic = DocumentTokenizer(
             cfg.tokenizer, self.info.bos_id, self.info.eos_id, word_cache=cfg.word_cache
         )
+        side: dict[str, Any] = {}
+        if self.control is not None and self.control.seen_rules:
+            # the values seen, before any document is tokenized: one small dict, a side input
+            seen = docs | "ControlValuesSeen" >> beam.CombineGlobally(SeenValues(self.control.seen_rules))
+            side["seen"] = pvalue.AsSingleton(seen)
+            if self.output_dir is not None:
+                _ = seen | "WriteTokenizer" >> beam.Map(
+                    write_resolved_tokenizer, self.output_dir, self.control
+                )
         results = (
             docs
             | "Batch"
             >> beam.BatchElements(min_batch_size=max(1, cfg.batch_size // 4), max_batch_size=cfg.batch_size)
-            | "Encode" >> beam.ParDo(_TokenizeFn(logic, self.control)).with_outputs(TOKENS_TAG, main="docs")
+            | "Encode"
+            >> beam.ParDo(_TokenizeFn(logic, self.control), **side).with_outputs(TOKENS_TAG, main="docs")
         )
         return results["docs"], results[TOKENS_TAG]
 

@@ -199,3 +199,20 @@ def test_render_survives_empty_and_odd_stats():
     stats["stages"]["quality"]["histograms"]["odd"] = {"-inf": 3, "0.0": 1}
     report = parse(render(ReportInputs(stats, {}, {})))
     assert "quality.odd" in report.plots and "toxicity" in report.plots
+
+
+def test_control_tokens_get_a_bar_chart_next_to_their_table():
+    stats = full_stats()
+    plain = parse(render(ReportInputs(stats, {}, {})))
+    assert "control_tokens" not in plain.plots  # no rules: no chart, no table
+    documents = {"<|toxicity_score:low|>": 540, "<|toxicity_score:high|>": 60, "<|lang:en|>": 600}
+    stats["control_tokens"] = {
+        "documents": documents,
+        "ids": {t: 50257 + i for i, t in enumerate(documents)},
+        "tokenizer": "tokenizer.json",
+    }
+    report = parse(render(ReportInputs(stats, {}, {})))
+    w, h = report.plots["control_tokens"]
+    assert w > 100 and h > 50
+    assert set(report.plots) == set(plain.plots) | {"control_tokens"}
+    assert {r["token"]: as_int(r["documents"]) for r in report.tables["control_tokens"]} == documents

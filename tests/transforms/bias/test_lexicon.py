@@ -73,3 +73,10 @@ def test_whole_words_only():
 def test_a_term_in_two_categories_counts_for_both():
     lex = Lexicon.from_entries([("female", "grandmother"), ("age", "grandmother")])
     assert sorted(lex.match(["grandmother"])) == ["age", "female"]
+
+
+def test_every_occurrence_counts_once_per_category():
+    # repeated single and multi-word terms, overlapping with a one-word term sharing the first word
+    lex = Lexicon.from_entries([("male", "he"), ("age", "old people"), ("age", "old"), ("age", "old men")])
+    words = "he said old people and he said old men he".split()
+    assert sorted(lex.match(words)) == ["age"] * 4 + ["male"] * 3

@@ -51,7 +51,8 @@ def test_names_not_matching_bins_fail_at_start_up_naming_the_key():
             r"\[0\]\.fraction",
         ),
         ({"field": "lang", "values": ["en", "e n"]}, r"\[0\]\.values"),
-        ({"field": "lang"}, r"\[0\]: .*either bins"),
+        ({"field": "lang", "values": ["en"], "bins": [0.5], "names": ["a", "b"]}, r"\[0\]: .*either bins"),
+        ({"field": "lang", "max_values": 0}, r"\[0\]\.max_values"),
     ],
 )
 def test_bad_rules_fail_naming_their_key(rule, key):

@@ -1,0 +1,115 @@
+"""The compiled n-gram walk (transforms/language/_ngrams.c) against the pure-Python path.
+
+The compiled walk replaced the per-word memo as the default where it is built; a user must get the
+same ``lang`` and ``lang_score`` either way (a wheel without a compiler, a worker with one), so
+both paths are compared float for float: on hand-made edge cases of langdetect's walk, on the dev
+pages, and against langdetect's own n-gram list."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import math
+
+import numpy as np
+import pytest
+
+from corpusforge.transforms.language import naive_bayes
+from corpusforge.transforms.language.stage import sample_text
+
+pytestmark = pytest.mark.skipif(
+    naive_bayes._ngrams is None, reason="transforms/language/_ngrams.c was not compiled here"
+)
+
+EDGE_CASES = [
+    "",
+    "   ",
+    "!!! ??? ...",
+    "a",
+    "a b c d e",
+    "double  spaces   between    words",
+    " leading and trailing ",
+    "NASA and the UNESCO HQ met ABCdef aBC AbC",  # the capital-word rule
+    "ÉCOLE Ünïcödé ÀÉÎÕÜ straße İstanbul ǅemal",  # upper case outside ASCII, a title-case letter
+    "Tiếng Việt có dấu: người, được, những",  # Vietnamese (normalize_vi)
+    "Москва является столицей России. Moscow is big.",  # mostly Cyrillic: Latin letters dropped
+    "日本語のテキストと한국어 텍스트 そして中文文本",
+    "emoji \U0001f600\U0001f601 and math \U0001d400\U0001d401 outside the BMP",
+    "mail me at someone@example.com or see https://example.com/page?x=1 now",
+    "ThisIsAVeryLongCamelCaseWordThatGoesOnAndOnForMoreThanOneHundredAndTwentyEightCharactersSoThat"
+    "ItsNgramRowsAreMoreThanAnyShortWordHasAndStillMoreAndMoreAndMoreCharacters",
+]
+
+
+@pytest.fixture(scope="module")
+def both() -> tuple[naive_bayes.NaiveBayesLanguageDetector, naive_bayes.NaiveBayesLanguageDetector]:
+    """(compiled, pure Python): the module is read when a detector is built."""
+    compiled = naive_bayes.NaiveBayesLanguageDetector()
+    module, naive_bayes._ngrams = naive_bayes._ngrams, None
+    try:
+        python = naive_bayes.NaiveBayesLanguageDetector()
+    finally:
+        naive_bayes._ngrams = module
+    assert compiled._compiled is not None and python._compiled is None
+    return compiled, python
+
+
+@pytest.mark.parametrize("text", EDGE_CASES)
+def test_edge_cases_give_the_same_floats(both, text):
+    compiled, python = both
+    assert compiled.detect(text) == python.detect(text)
+
+
+def test_no_ngrams_is_unknown_on_both_paths(both):
+    for det in both:
+        assert det.detect("!!! 123 ...") == ("unknown", 0.0)
+
+
+@pytest.mark.shared
+def test_dev_pages_give_the_same_floats(both, dev_corpus):
+    compiled, python = both
+    with gzip.open(dev_corpus / "docs.jsonl.gz", "rt", encoding="utf-8") as f:
+        texts = [sample_text(json.loads(line)["text"], 1500, 3) for line in f]
+    differ = [t[:60] for t in texts if compiled.detect(t) != python.detect(t)]
+    assert differ == []
+    assert len(texts) > 1000
+
+
+@pytest.mark.parametrize("text", EDGE_CASES)
+def test_walk_finds_langdetects_own_ngrams(both, text):
+    """The n-grams the compiled walk sums are langdetect's (its Detector's ``_extract_ngrams`` on
+    the same prepared text): the same count and, up to the order of the additions, the same sums."""
+    from langdetect.detector import Detector
+
+    compiled, _ = both
+    prepared = compiled._prepare(text)
+    det = Detector(naive_bayes.build_factory(0))
+    det.text = prepared  # already cleaned as langdetect's append + cleaning_text would
+    grams = det._extract_ngrams()
+    scores = np.empty(len(compiled.languages))
+    found = naive_bayes._ngrams.score(
+        prepared.translate(compiled._table), compiled._hash_table, compiled._gram_logs, scores
+    )
+    assert found == len(grams)
+    if grams:
+        rows = [compiled._gram_row[g] for g in grams]
+        expected = [math.fsum(col) for col in compiled._gram_logs[rows].T]
+        assert scores.tolist() == pytest.approx(expected, rel=1e-12)
+
+
+def test_latin_counts_match_langdetects_patterns():
+    for text in EDGE_CASES + ["[A-z] brackets ^_` count as Latin, ẞ Ỳ do not count as non-Latin"]:
+        assert naive_bayes._ngrams.latin_counts(text) == (
+            len(naive_bayes._LATIN.findall(text)),
+            len(naive_bayes._NON_LATIN.findall(text)),
+        )
+
+
+def test_table_refuses_what_it_cannot_hold():
+    with pytest.raises(ValueError, match="not 1-3 characters"):
+        naive_bayes._ngrams.build_table({"abcd": 0})
+    with pytest.raises(TypeError):
+        naive_bayes._ngrams.build_table({1: 0})
+    table = naive_bayes._ngrams.build_table({"a": 5})
+    with pytest.raises(ValueError, match="outside logs"):
+        naive_bayes._ngrams.score("a", table, np.zeros((2, 3)), np.empty(3))
