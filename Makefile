@@ -41,7 +41,7 @@ JAR_CACHE ?= $(HOME)/.apache_beam/cache/jars
 JOB_SERVERS := beam-runners-flink-$(FLINK_VERSION)-job-server beam-runners-spark-3-job-server
 MVN ?= mvn
 
-.PHONY: env jars worker-pool run test test-fast bench bench-dedup lint format tokenizer clean package dataflow spark flink check-cluster-vars toxicity-model
+.PHONY: env interop-env test-interop jars worker-pool run test test-fast bench bench-dedup bench-peers lint format tokenizer clean package dataflow spark flink check-cluster-vars toxicity-model
 
 env: $(STAMP)
 
@@ -55,6 +55,31 @@ $(STAMP): pyproject.toml setup.py transforms/tokenize/_pretokenize.c transforms/
 	  > $(VENV)/install.log 2>&1 || (tail -n 40 $(VENV)/install.log; exit 1)
 	rm -f $(VENV)/.installed*
 	touch $(STAMP)
+
+# The interop environment (.venv-interop): corpusforge plus mosaicml-streaming and megatron-core, so
+# that the tests marked `interop` check our MDS and Megatron shards with the packages' own writers
+# and readers. They cannot share .venv (streaming pins numpy < 2.2; both need PyTorch, which PyPI
+# serves for Linux only with its CUDA runtime). interop-requirements.txt pins the closure they need,
+# installed with --no-deps, without what no test imports (triton, cloud and text extras: the file
+# says why each is left out).
+INTEROP_VENV ?= .venv-interop
+INTEROP_REQS := interop-requirements.txt
+INTEROP_STAMP := $(INTEROP_VENV)/.installed-$(MODULES_HASH)
+
+interop-env: $(INTEROP_STAMP)
+
+$(INTEROP_STAMP): pyproject.toml setup.py transforms/tokenize/_pretokenize.c transforms/language/_ngrams.c $(CONSTRAINTS) $(INTEROP_REQS)
+	test -x $(INTEROP_VENV)/bin/python || $(PYTHON) -m venv $(INTEROP_VENV)
+	$(INTEROP_VENV)/bin/python -m pip install --quiet -c $(CONSTRAINTS) -c $(INTEROP_REQS) -e . 'pytest>=8,<10' \
+	  --config-settings editable_mode=strict > $(INTEROP_VENV)/install.log 2>&1 || (tail -n 40 $(INTEROP_VENV)/install.log; exit 1)
+	$(INTEROP_VENV)/bin/python -m pip install --quiet --no-deps -r $(INTEROP_REQS) \
+	  >> $(INTEROP_VENV)/install.log 2>&1 || (tail -n 40 $(INTEROP_VENV)/install.log; exit 1)
+	rm -f $(INTEROP_VENV)/.installed*
+	touch $(INTEROP_STAMP)
+
+# Only the interop tests; there a missing package fails them instead of skipping (CORPUSFORGE_INTEROP)
+test-interop: $(INTEROP_STAMP)
+	CORPUSFORGE_INTEROP=1 $(INTEROP_VENV)/bin/python -m pytest -m interop tests/transforms/tokenize $(PYTEST_ARGS)
 
 # Fails (after trying both) when a jar cannot be had; the engine tests then skip, naming the jar.
 jars:
@@ -87,6 +112,12 @@ bench: $(STAMP)
 
 bench-dedup: $(STAMP)
 	$(BIN)/python benchmarks/bench_dedup.py --baseline
+
+# corpusforge (every stage) against datatrove's FineWeb recipe on one 8,000-document corpus, 2 workers,
+# interleaved; datatrove goes into a throw-away virtualenv under build/peers/ (see benchmarks/bench_peers.py)
+bench-peers: $(STAMP)
+	$(BIN)/python benchmarks/bench_peers.py
+
 # the project's default tokenizer (package/assets/tokenizer.json), same bytes every time
 tokenizer: $(STAMP)
 	$(BIN)/python scripts/train_tokenizer.py

@@ -36,8 +36,10 @@ from corpusforge.schemas.records import sequence_row
 from corpusforge.transforms.tokenize.bucket import split_document
 from corpusforge.transforms.tokenize.loading import inspect_tokenizer
 from corpusforge.transforms.tokenize.megatron import _WriteShardFn, token_dtype
-from corpusforge.transforms.tokenize.order import sort_rows, train_row
-from corpusforge.transforms.tokenize.stage import DocumentTokenizer, ParquetRowSink
+from corpusforge.transforms.tokenize.order import train_row
+from corpusforge.transforms.tokenize.sequences_sink import ParquetRowSink
+from corpusforge.transforms.tokenize.spill_sort import sorted_rows
+from corpusforge.transforms.tokenize.tokenizer import DocumentTokenizer
 
 
 def read_texts(path: Path, limit: int) -> list[str]:
@@ -69,7 +71,7 @@ def main() -> None:
     text_mb = sum(len(t.encode("utf-8")) for t in texts) / 1e6
     cfg = TokenizeConfig()
     info = inspect_tokenizer(cfg.tokenizer, cfg.add_bos, cfg.bos, cfg.add_eos, cfg.eos)
-    tok = DocumentTokenizer(cfg.tokenizer, info.bos_id, info.eos_id)
+    tok = DocumentTokenizer(cfg.tokenizer, info.bos_id, info.eos_id, word_cache=cfg.word_cache)
     rows = [kv for i, ids in enumerate(tok.encode(texts)) for kv in split_document(f"d{i}", ids, cfg.buckets)]
     tokens = sum(r.length for _, r in rows)
     dtype = token_dtype(info.vocab_size)
@@ -85,7 +87,8 @@ def main() -> None:
             sink.flush()
 
     def shard_rows():
-        return sort_rows(train_row(0, b, r, dtype) for b, r in rows)
+        # a shard as its writer receives it (GroupShards' group, in no order): the writers sort
+        return [train_row(0, b, r, dtype) for b, r in rows]
 
     def megatron() -> None:
         fn = _WriteShardFn(str(tmp / "megatron"), dtype)
@@ -100,7 +103,7 @@ def main() -> None:
 
         def mds() -> None:
             shutil.rmtree(tmp / "mds", ignore_errors=True)
-            write_partition(str(tmp / "mds"), shard_rows(), dtype)
+            write_partition(str(tmp / "mds"), sorted_rows(shard_rows()), dtype)
 
         writers["mds"] = mds
     out: dict = {

@@ -17,8 +17,9 @@ from corpusforge.schemas.config import Config
 from corpusforge.transforms.bias.stage import count_rejected
 from corpusforge.transforms.dedup.index import WriteIndex
 from corpusforge.transforms.io.observe import ObserveOutput
-from corpusforge.transforms.io.read import InputFile, ReadDocuments, Unreadable
-from corpusforge.transforms.io.validate import RecordParser, Validate
+from corpusforge.transforms.io.read import InputFile, PlanReads, Unreadable
+from corpusforge.transforms.io.unique_ids import ReadValidated
+from corpusforge.transforms.io.validate import RecordParser
 from corpusforge.transforms.io.write import WriteDocuments, WriteRejected, shard_count
 from corpusforge.transforms.pii.stage import ScrubRejected
 from corpusforge.transforms.tokenize.bucket_stage import PACK_GROUP_MB, Bucket
@@ -86,10 +87,11 @@ def build_pipeline(
     rejected_shards = max(1, doc_shards // 4) if fixed else 0
     codec = "none" if cfg.output.compression == "none" else cfg.output.compression
 
-    raw, unreadable = p | READ >> ReadDocuments(
-        files, cfg.input.split_mb, skip_unreadable=cfg.input.on_unreadable == "skip"
-    )
-    docs, rejected = raw | VALIDATE >> Validate(record_parser(cfg))
+    skip = cfg.input.on_unreadable == "skip"
+    # read and validate fuse: the documents come out of the read; only ids are shuffled
+    tasks, not_planned = p | READ >> PlanReads(files, cfg.input.split_mb, skip_unreadable=skip)
+    docs, rejected, not_read = tasks | VALIDATE >> ReadValidated(record_parser(cfg), skip)
+    unreadable = (not_planned, not_read) | "Unreadable" >> beam.Flatten()
     rejected_parts = [rejected]
     order = ["read", "validate"]
     dedup_docs = None  # the documents as dedup compared them, for the index (before PII changes text)
@@ -103,6 +105,8 @@ def build_pipeline(
         rejected_parts.append(stage_rejected)
         order.append(name)
 
+    # nothing after dedup can reject (mixing drops documents): the index needs no join with the kept
+    all_kept = dedup_docs is None and not cfg.mix.enabled
     if dedup_docs is None:
         dedup_docs = docs
     docs = docs | OBSERVE_OUTPUT >> ObserveOutput()  # final length histogram for the report
@@ -131,7 +135,8 @@ def build_pipeline(
             )
 
     _ = docs | WRITE_DOCUMENTS >> WriteDocuments(output_dir, doc_shards, codec)
-    _ = (dedup_docs, docs | "KeptIds" >> beam.Map(lambda d: d.id)) | "WriteDedupIndex" >> WriteIndex(
+    index_input = dedup_docs if all_kept else (dedup_docs, docs | "KeptIds" >> beam.Map(lambda d: d.id))
+    _ = index_input | "WriteDedupIndex" >> WriteIndex(
         output_dir, near_params(cfg), release, rejected_shards, codec, signatures
     )
     all_rejected = tuple(rejected_parts) | ALL_REJECTED >> beam.Flatten()

@@ -30,12 +30,11 @@ from apache_beam.options.pipeline_options import StandardOptions
 from corpusforge import __version__
 from corpusforge.pipelines import incremental, interrupts
 from corpusforge.pipelines.build import RUN_DIR, build_pipeline, default_release
-from corpusforge.pipelines.local.progress import Progress
+from corpusforge.pipelines.local.progress import Progress, process_started_at
 from corpusforge.pipelines.local.runner import LocalRunner, local_options, resolve_runner
 from corpusforge.pipelines.report import data as report_data
 from corpusforge.pipelines.report import stats as run_stats
 from corpusforge.pipelines.report.bias import bias_summary
-from corpusforge.pipelines.report.html import write_report
 from corpusforge.pipelines.stages import enabled_stages, near_params
 from corpusforge.schemas.config import Config, ConfigError, load_config
 from corpusforge.transforms.dedup.index import INDEX_DIR, IndexParams, write_params
@@ -200,6 +199,35 @@ def finish_output(output: str, cfg: Config) -> None:
         f.write(success_line())
 
 
+def write_report(output: str, examples: int | None = None, example_chars: int | None = None) -> str:
+    """report.html, imported only when written: the report's plots import matplotlib (about 0.4 s),
+    which would otherwise be paid before the first stage runs."""
+    from corpusforge.pipelines.report.html import write_report as write
+
+    return write(output, examples, example_chars)
+
+
+# Where the next run's start-up is counted from: the first command of a process puts the process
+# start here (interpreter and imports included); a run called from Python, a later command in the
+# same process or a later part of an incremental run counts from its own call.
+_startup_origin: list[float] = []
+_commands_run: list[str] = []
+
+
+def run_timing(origin: float, progress: Progress, pipeline_done: float) -> dict[str, float | None]:
+    """stats.json's ``timing``: ``startup_s`` from ``origin`` to the first stage running (see
+    :class:`~corpusforge.pipelines.local.progress.Progress`; None where the runner does not report
+    bundles) and the driver's CPU seconds by then (``startup_cpu_s_driver``: the machine's load does
+    not inflate it), ``stages_s`` from then until the pipeline finished, ``pipeline_s`` both together."""
+    first_stage_at, cpu = progress.first_stage_at, progress.first_stage_cpu_s
+    return {
+        "startup_s": None if first_stage_at is None else round(first_stage_at - origin, 3),
+        "startup_cpu_s_driver": None if cpu is None else round(cpu, 3),
+        "stages_s": None if first_stage_at is None else round(pipeline_done - first_stage_at, 3),
+        "pipeline_s": round(pipeline_done - origin, 3),
+    }
+
+
 def _runner_name(runner: Any) -> str:
     return runner if isinstance(runner, str) else type(runner).__name__
 
@@ -215,6 +243,7 @@ def run(
 ) -> dict[str, Any]:
     """Run the pipeline and write stats.json; returns the stats. Raises UsageError/InputError."""
     started = time.time()
+    origin = _startup_origin.pop() if _startup_origin else started
     output = output.rstrip("/")
     options = local_options(workers, beam_args)
     # s3:// and gs:// clients take their endpoint and credentials from the pipeline options; the
@@ -247,6 +276,7 @@ def run(
     with progress:
         result = pipeline.run()
         result.wait_until_finish()
+    pipeline_done = time.time()
     write_params(f"{output}/{INDEX_DIR}", IndexParams.of(near_params(cfg)), plan.release, __version__)
     counters = run_stats.counters_from_result(result)
     outputs = {
@@ -268,6 +298,11 @@ def run(
         started=started,
         runner=_runner_name(runner),
     )
+    data["timing"] = run_timing(origin, progress, pipeline_done)
+    if data["timing"]["startup_s"] is not None:
+        LOG.info(
+            "start-up: first stage running %.1f s after the process started", data["timing"]["startup_s"]
+        )
     if "pii" in data["stages"] and cfg.pii.enabled:  # a few masked passages per replaced type
         data["stages"]["pii"]["examples"] = report_data.pii_examples(
             output, cfg.pii.placeholder, cfg.report.examples_per_reason
@@ -406,10 +441,11 @@ def summary_table(data: dict[str, Any]) -> str:
 def _error_message(exc: BaseException) -> str:
     """Beam wraps worker errors in long traces; surface the line that names the problem."""
     text = str(exc)
-    for marker in ("cannot read input file",):
+    # errors that name what the user fixes (an input file, a config key known only from the data)
+    for marker in ("cannot read input file", "mix.targets."):
         if marker in text:
             start = text.index(marker)
-            return text[start:].splitlines()[0]
+            return text[start:].splitlines()[0].split(" [while running")[0]
     # a worker's traceback: its last "SomeError: message" line says what went wrong
     error_lines = [
         ln.strip() for ln in text.splitlines() if re.match(r"^\s*[A-Za-z_.]*(Error|Exception): ", ln)
@@ -445,6 +481,8 @@ def main(argv: list[str] | None = None) -> int:
             interrupts.watch_workers()
             cfg = load_config(args.config, args.set)
             go = run_incremental if args.incremental else run
+            _startup_origin[:] = [] if _commands_run else [process_started_at()]
+            _commands_run.append(args.command)
             data = go(args.input, args.output, cfg, beam_args, args.workers, args.overwrite, args.release)
             print(summary_table(data))
             out = args.output.rstrip("/")

@@ -183,6 +183,8 @@ PII_ENTITIES = (
     "PERSON",
     "LOCATION",
 )
+# the entities only a spaCy NER model detects (pii.ner_model); the others have pattern recognizers
+NER_ENTITIES: tuple[str, ...] = ("PERSON", "LOCATION")
 
 
 class PiiConfig(Section):
@@ -226,6 +228,8 @@ class MixConfig(Section):
     # shares of the total tokens (floats summing to 1) or token counts (integers)
     targets: dict[str, float | int] = Field(default_factory=dict)
     max_epochs: int = Field(4, ge=1)
+    # a target whose group has no documents fails the run (after pass 1) unless this is true
+    allow_empty_groups: bool = False
 
     @field_validator("targets")
     @classmethod
@@ -417,6 +421,7 @@ class TokenizeConfig(Section):
     token_dtype: Literal["auto", "uint16", "int32"] = "auto"
     shuffle_seed: int | None = Field(None, ge=0)
     shards: int = Field(0, ge=0)  # trainer-format (and shuffled Parquet) shards; 0: from shard_target_mb
+    sort_buffer_mb: int = Field(256, gt=0)  # rows a shard writer sorts in memory before spilling to disk
 
     @field_validator("formats")
     @classmethod

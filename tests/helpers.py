@@ -7,6 +7,7 @@ twice in spirit, and moving a test would break its neighbours)."""
 from __future__ import annotations
 
 import base64
+import importlib
 import io
 import os
 from html.parser import HTMLParser
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow.dataset as ds
+import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.testing.test_pipeline import TestPipeline
 from PIL import Image
@@ -277,3 +279,24 @@ FULL_PLOTS = {
     "bias.toxic",
     "sequences",
 }
+
+
+# Set by `make test-interop`: there the packages of the tests marked `interop` must be importable.
+INTEROP_ENV = "CORPUSFORGE_INTEROP"
+
+
+def interop_import(module: str, package: str) -> Any:
+    """``module`` of an interop package (mosaicml-streaming, megatron-core), imported for a test.
+
+    In ``.venv`` the packages are absent by design and the test skips, saying where it runs; in
+    ``make test-interop`` (``CORPUSFORGE_INTEROP=1``, as CI runs it) their absence fails the test:
+    an interop check that skipped in CI would be a check nobody made.
+    """
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        if os.environ.get(INTEROP_ENV, "").strip() not in ("", "0"):
+            pytest.fail(f"{INTEROP_ENV} is set but {package} cannot be imported: {exc}", pytrace=False)
+        pytest.skip(
+            f"needs {package} (`make test-interop` runs it in .venv-interop)", allow_module_level=True
+        )

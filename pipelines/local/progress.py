@@ -14,6 +14,7 @@ heartbeat and nothing else changes.
 from __future__ import annotations
 
 import logging
+import os
 import re
 import threading
 import time
@@ -55,8 +56,31 @@ def stages_in(fused_name: str, known: Iterable[str]) -> list[str]:
     return sorted(found, key=order.__getitem__)
 
 
+def process_started_at() -> float:
+    """When this process started (epoch seconds): interpreter start-up and imports count towards a
+    run's start-up. Read from ``/proc`` (Linux); elsewhere, the time this module was imported."""
+    try:
+        with open("/proc/self/stat") as f:
+            start_ticks = int(f.read().rsplit(")", 1)[1].split()[19])
+        with open("/proc/stat") as f:
+            boot = next(int(line.split()[1]) for line in f if line.startswith("btime"))
+        return boot + start_ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, StopIteration):
+        return _IMPORTED_AT
+
+
+_IMPORTED_AT = time.time()
+
+
 class Progress:
-    """Running totals per stage and the line a user sees. Thread-safe; the clock is injectable."""
+    """Running totals per stage and the line a user sees. Thread-safe; the clock is injectable.
+
+    ``first_stage_at`` (epoch seconds) is when the first stage was seen running: the first bundle
+    that reported corpusforge counters came back from a worker, which means the graph was
+    translated, the workers started and set up that stage's heavy objects, and records went
+    through it. The run's ``startup_s`` in stats.json is measured up to this moment; on a loaded
+    machine ``first_stage_cpu_s`` (the driver's CPU time by then) says more than the wall clock.
+    """
 
     MIN_GAP_S = 1.0  # a stage change is logged unless a line went out less than this long ago
 
@@ -79,10 +103,15 @@ class Progress:
         self._stop = threading.Event()
         self._finished = False
         self._thread: threading.Thread | None = None
+        self.first_stage_at: float | None = None
+        self.first_stage_cpu_s: float | None = None  # the driver's CPU time by then (all its threads)
 
     def bundle_done(self, fused_name: str, deltas: dict[tuple[str, str], int]) -> None:
         """Add one bundle's counter deltas; log when the running stage changes or time has passed."""
         with self._lock:
+            if any(deltas.values()) and self.first_stage_at is None:
+                self.first_stage_at = time.time()
+                self.first_stage_cpu_s = time.process_time()
             for (stage, counter), n in deltas.items():
                 self.counts[stage][counter] += n
             now_stages = stages_in(fused_name, self.stages) or self.current

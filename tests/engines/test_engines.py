@@ -30,7 +30,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.engine]
 RUN_TIMEOUT_S = 600
 # stats.json fields that describe the run rather than what it computed (output files are sharded by
 # the engine; only their row counts must agree)
-RUN_SPECIFIC = {"outputs", "wall_time_s", "finished_at", "runner"}
+RUN_SPECIFIC = {"outputs", "wall_time_s", "timing", "finished_at", "runner"}
 
 ENGINES = {
     "flink": [

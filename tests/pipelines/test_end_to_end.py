@@ -66,6 +66,11 @@ def test_stats_json_has_config_versions_and_timing(sample_run):
     assert stats["wall_time_s"] > 0
     assert stats["stage_order"][:2] == ["read", "validate"]
     assert stats["outputs"]["documents"]["files"] >= 1
+    # start-up: until the first stage ran on a worker; then the stages until the pipeline finished
+    timing = stats["timing"]
+    assert 0 < timing["startup_s"] < timing["pipeline_s"]
+    assert timing["stages_s"] > 0 and timing["startup_cpu_s_driver"] > 0
+    assert timing["startup_s"] + timing["stages_s"] == pytest.approx(timing["pipeline_s"], abs=0.01)
 
 
 def test_one_and_two_workers_give_identical_outputs(sample_run, tmp_path):

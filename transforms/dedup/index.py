@@ -27,7 +27,14 @@ from apache_beam.io.filesystems import FileSystems
 from corpusforge.schemas import arrow
 from corpusforge.schemas.config import DedupNearConfig
 from corpusforge.schemas.records import Document, IndexRow
-from corpusforge.transforms.dedup.minhash import SCHEME, MinHasher, band_keys, exact_hash
+from corpusforge.transforms.dedup.minhash import (
+    SCHEME,
+    MinHasher,
+    band_keys,
+    comparison_text,
+    exact_hash,
+    exact_hash_of_comparison_text,
+)
 
 INDEX_DIR = "dedup_index"
 PARAMS_FILE = "_params.json"
@@ -114,7 +121,9 @@ class IndexRowMaker:
 
     def row(self, doc: Document) -> dict[str, Any]:
         assert self.hasher is not None, "setup() first"
-        return self.signed_row(doc.id, exact_hash(doc.text), self.hasher.signature(doc.text))
+        norm = comparison_text(doc.text)  # once for both hashes: it costs as much as the signature
+        sig = self.hasher.signature_of_comparison_text(norm)
+        return self.signed_row(doc.id, exact_hash_of_comparison_text(norm), sig)
 
     def signed_row(self, doc_id: str, text_hash: bytes, sig: np.ndarray) -> dict[str, Any]:
         """The row of a document whose signature is already known (``dedup_near`` computed it)."""
@@ -159,7 +168,7 @@ class _SignedRowsOfKept(beam.DoFn):
 
     def process(self, element: tuple[str, dict[str, list[Any]]]) -> Iterable[dict[str, Any]]:
         doc_id, joined = element
-        if not joined["kept"]:
+        if not joined.get("kept", joined["hash"]):  # no "kept": every document dedup saw was kept
             return
         if not joined["signature"] or not joined["hash"]:
             # dedup_docs are dedup_near's kept documents, each of which it signed: never reached
@@ -174,11 +183,13 @@ class WriteIndex(beam.PTransform):
 
     ``dedup_docs`` are the documents as deduplication compared them (before PII scrubbing changes
     their text); ``kept_ids`` are the ids that reached ``documents/``. The join keeps the index to
-    the kept documents even when a later stage (a toxicity filter) rejects some.
+    the kept documents even when a later stage (a toxicity filter) rejects some. ``dedup_docs``
+    alone says that no stage after deduplication can reject (pass-through runs): the rows are written
+    as they are made, in the same fused stage, without the join's shuffle.
 
     ``signatures`` (``dedup_near``'s :attr:`~corpusforge.transforms.dedup.near.DeduplicateNear.signatures`,
     when near dedup ran) saves hashing every text a second time: the rows are then built from them
-    and a digest of each text, and are the same rows, byte for byte.
+    and a digest of each text (one join by id), and are the same rows, byte for byte.
     """
 
     def __init__(
@@ -198,26 +209,37 @@ class WriteIndex(beam.PTransform):
         self.codec = codec
         self.signatures = signatures
 
-    def expand(self, pcolls: tuple[beam.PCollection, beam.PCollection]) -> beam.pvalue.PDone:
+    def expand(
+        self, pcolls: tuple[beam.PCollection, beam.PCollection] | beam.PCollection
+    ) -> beam.pvalue.PDone:
         from corpusforge.transforms.io.write import WriteParquet
 
-        dedup_docs, kept_ids = pcolls
+        dedup_docs, kept_ids = pcolls if isinstance(pcolls, tuple) else (pcolls, None)
         maker = IndexRowMaker(self.params, self.release)
-        kept = kept_ids | "KeyKept" >> beam.Map(lambda i: (i, True))
-        if self.signatures is None:
-            rows = (
-                {"row": dedup_docs | "IndexRows" >> beam.ParDo(_MakeRows(maker)), "kept": kept}
-                | "JoinKept" >> beam.CoGroupByKey()
-                | "OnlyKept" >> beam.FlatMap(_rows_of_kept)
-            )
-        else:
+        kept = None if kept_ids is None else kept_ids | "KeyKept" >> beam.Map(lambda i: (i, True))
+        if self.signatures is not None:
             hashes = dedup_docs | "TextHashes" >> beam.Map(lambda d: (d.id, exact_hash(d.text)))
-            rows = (
-                {"hash": hashes, "signature": self.signatures, "kept": kept}
+            joined = {"hash": hashes, "signature": self.signatures}
+            if kept is not None:
+                joined["kept"] = kept
+            kept_rows = (
+                joined
                 | "JoinKept" >> beam.CoGroupByKey()
                 | "OnlyKept" >> beam.ParDo(_SignedRowsOfKept(maker))
             )
-        return rows | "Write" >> WriteParquet(self.folder, arrow.index_schema(), self.num_shards, self.codec)
+        else:
+            rows = dedup_docs | "IndexRows" >> beam.ParDo(_MakeRows(maker))
+            if kept is None:  # every document dedup saw was kept: no join (and no shuffle) needed
+                kept_rows = rows | "Rows" >> beam.Values()
+            else:
+                kept_rows = (
+                    {"row": rows, "kept": kept}
+                    | "JoinKept" >> beam.CoGroupByKey()
+                    | "OnlyKept" >> beam.FlatMap(_rows_of_kept)
+                )
+        return kept_rows | "Write" >> WriteParquet(
+            self.folder, arrow.index_schema(), self.num_shards, self.codec
+        )
 
 
 # ---- locating and checking an index on the driver --------------------------------------------------

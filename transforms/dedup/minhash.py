@@ -58,7 +58,12 @@ def dedup_comparison_form(text: str) -> str:
 
 def exact_hash(text: str) -> bytes:
     """A stable 128-bit digest of the comparison form (never Python's salted ``hash()``)."""
-    return hashlib.blake2b(dedup_comparison_form(text).encode("utf-8"), digest_size=16).digest()
+    return exact_hash_of_comparison_text(comparison_text(text))
+
+
+def exact_hash_of_comparison_text(norm: str) -> bytes:
+    """:func:`exact_hash` from a :func:`comparison_text` already made (the index needs both)."""
+    return hashlib.blake2b(" ".join(norm.split()).encode("utf-8"), digest_size=16).digest()
 
 
 def word_power_table(size: int = 1 << 16) -> PowerTable:
@@ -165,6 +170,10 @@ class MinHasher:
     def signature(self, text: str) -> np.ndarray:
         """The MinHash signature of ``text``: ``num_perm`` uint32 values."""
         return self.perms.signature(self.shingles(text))
+
+    def signature_of_comparison_text(self, norm: str) -> np.ndarray:
+        """:meth:`signature` from a :func:`comparison_text` already made."""
+        return self.perms.signature(shingle_hashes(word_hashes(norm, self.powers), self.ngram))
 
 
 def estimated_jaccard(a: np.ndarray, b: np.ndarray) -> float:

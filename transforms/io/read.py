@@ -247,28 +247,22 @@ def rows_of(table: Any) -> list[dict]:
         return rows
 
 
-class ReadRawRecords(beam.DoFn):
-    """Execute a read task: yield ``(path, position, payload)`` with payload the raw line bytes
-    (JSONL) or the row as a dict (Parquet)."""
+class TaskReader:
+    """The records of one read task, ``(path, position, payload)`` with payload the raw line bytes
+    (JSONL) or the row as a dict (Parquet); pure, no Beam.
 
-    def __init__(self, skip_unreadable: bool) -> None:
-        self.skip_unreadable = skip_unreadable
+    With ``counters`` it counts what it read (``in``, ``kept``, ``blank_lines`` and the per-file
+    ``records:<path>`` that conservation checks); without, it only reads: the duplicate-id scan
+    reads each task a first time and must not count its records twice.
+    """
 
-    def setup(self) -> None:
-        self.counters = StageCounters(STAGE)
+    def __init__(self, counters: StageCounters | None = None) -> None:
+        self.counters = counters
 
-    def process(self, task: ReadTask) -> Iterator[Any]:
-        self.counters.inc("tasks")
-        records = self._parquet(task) if task.file.format == "parquet" else self._jsonl(task)
-        read = 0
-        try:
-            for record in records:
-                read += 1
-                yield record
-        except Exception as exc:  # OSError, EOFError, zlib.error, zstandard.ZstdError, ArrowInvalid...
-            # Records already yielded from this file stay read; the rest of it is reported.
-            self.counters.inc("unreadable_files")
-            yield from _unreadable(task.file.path, exc, self.skip_unreadable, read)
+    def records(self, task: ReadTask) -> Iterator[tuple[str, int, Any]]:
+        """Raises what the file raises (OSError, EOFError, zlib.error, ArrowInvalid...) after the
+        records before the error; the caller decides whether that stops the run."""
+        return self._parquet(task) if task.file.format == "parquet" else self._jsonl(task)
 
     def _jsonl(self, task: ReadTask) -> Iterator[tuple[str, int, bytes]]:
         path = task.file.path
@@ -285,6 +279,8 @@ class ReadRawRecords(beam.DoFn):
             self._count(path, records, blank)
 
     def _count(self, path: str, records: int, blank: int = 0) -> None:
+        if self.counters is None:
+            return
         if records:
             self.counters.inc("in", records)
             self.counters.inc("kept", records)
@@ -304,8 +300,36 @@ class ReadRawRecords(beam.DoFn):
             yield task.file.path, first_row + i, row
 
 
-class ReadDocuments(beam.PTransform):
-    """Input files in, ``(raw records, unreadable files)`` out; raw records are parsed by Validate."""
+class ReadRawRecords(beam.DoFn):
+    """Execute a read task: yield ``(path, position, payload)`` (see :class:`TaskReader`); an
+    unreadable file goes to the ``unreadable`` output, or stops the run."""
+
+    def __init__(self, skip_unreadable: bool) -> None:
+        self.skip_unreadable = skip_unreadable
+
+    def setup(self) -> None:
+        self.counters = StageCounters(STAGE)
+        self.reader = TaskReader(self.counters)
+
+    def process(self, task: ReadTask) -> Iterator[Any]:
+        self.counters.inc("tasks")
+        read = 0
+        try:
+            for record in self.reader.records(task):
+                read += 1
+                yield record
+        except Exception as exc:  # OSError, EOFError, zlib.error, zstandard.ZstdError, ArrowInvalid...
+            # Records already yielded from this file stay read; the rest of it is reported.
+            self.counters.inc("unreadable_files")
+            yield from _unreadable(task.file.path, exc, self.skip_unreadable, read)
+
+
+class PlanReads(beam.PTransform):
+    """Input files in, ``(read tasks, unreadable files)`` out: the tasks spread over the workers.
+
+    The tasks are small (a path and a byte range), so they can be consumed twice: once to find the
+    duplicate ids, once to read the documents (see :mod:`corpusforge.transforms.io.unique_ids`).
+    """
 
     def __init__(self, files: list[InputFile], split_mb: int = 64, skip_unreadable: bool = False) -> None:
         super().__init__()
@@ -322,11 +346,24 @@ class ReadDocuments(beam.PTransform):
                 UNREADABLE_TAG, main="tasks"
             )
         )
-        read = (
-            planned["tasks"]
-            | "Spread" >> beam.Reshuffle()
-            | "Read"
-            >> beam.ParDo(ReadRawRecords(self.skip_unreadable)).with_outputs(UNREADABLE_TAG, main="records")
+        return planned["tasks"] | "Spread" >> beam.Reshuffle(), planned[UNREADABLE_TAG]
+
+
+class ReadDocuments(beam.PTransform):
+    """Input files in, ``(raw records, unreadable files)`` out; raw records are parsed by Validate."""
+
+    def __init__(self, files: list[InputFile], split_mb: int = 64, skip_unreadable: bool = False) -> None:
+        super().__init__()
+        self.files = files
+        self.split_bytes = split_mb << 20
+        self.skip_unreadable = skip_unreadable
+
+    def expand(self, pbegin: beam.pvalue.PBegin) -> tuple[beam.PCollection, beam.PCollection]:
+        plan = PlanReads(self.files, skip_unreadable=self.skip_unreadable)
+        plan.split_bytes = self.split_bytes
+        tasks, not_planned = pbegin | plan
+        read = tasks | "Read" >> beam.ParDo(ReadRawRecords(self.skip_unreadable)).with_outputs(
+            UNREADABLE_TAG, main="records"
         )
-        unreadable = (planned[UNREADABLE_TAG], read[UNREADABLE_TAG]) | "Unreadable" >> beam.Flatten()
+        unreadable = (not_planned, read[UNREADABLE_TAG]) | "Unreadable" >> beam.Flatten()
         return read["records"], unreadable

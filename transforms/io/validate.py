@@ -45,6 +45,11 @@ def _rejection(detail: str, info: str | None = None, duplicate_of: str | None = 
     )
 
 
+def duplicate_rejection(record_id: str, first_path: str | None, first_offset: int | None) -> RejectReason:
+    """The rejection of a document whose id was seen first at ``first_path``/``first_offset``."""
+    return _rejection("duplicate_id", f"first seen in {first_path} at {first_offset}", duplicate_of=record_id)
+
+
 def _has_lone_surrogate(value: Any) -> bool:
     if isinstance(value, str):
         return _SURROGATE.search(value) is not None
@@ -230,17 +235,18 @@ class _ResolveIdsFn(beam.DoFn):
         self.counters.kept(kept)
         yield kept
         for doc in others:
-            rejection = _rejection(
-                "duplicate_id",
-                f"first seen in {kept.input_path} at {kept.input_offset}",
-                duplicate_of=kept.id,
-            )
+            rejection = duplicate_rejection(kept.id, kept.input_path, kept.input_offset)
             self.counters.rejected(rejection)
             yield pvalue.TaggedOutput(REJECTED_TAG, RejectedDocument(doc, rejection))
 
 
 class Validate(beam.PTransform):
-    """Raw records in; ``(documents, rejected)`` out, each document with a unique id."""
+    """Raw records in; ``(documents, rejected)`` out, each document with a unique id.
+
+    This groups whole documents by id (a shuffle of every document): for records that exist only
+    as a PCollection. The pipeline reads its input files and uses
+    :class:`~corpusforge.transforms.io.unique_ids.ReadValidated` instead, which shuffles only ids.
+    """
 
     def __init__(self, parser: RecordParser) -> None:
         super().__init__()

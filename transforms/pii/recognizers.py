@@ -23,7 +23,7 @@ import phonenumbers
 from presidio_analyzer import EntityRecognizer, Pattern, RecognizerResult
 from presidio_analyzer.predefined_recognizers import EmailRecognizer
 
-from corpusforge.schemas.config import PII_ENTITIES
+from corpusforge.schemas.config import NER_ENTITIES, PII_ENTITIES
 from corpusforge.transforms.pii.secrets import SecretRecognizer, UrlCredentialRecognizer
 
 STRONG = 0.85
@@ -552,6 +552,6 @@ def pattern_recognizers(context_chars: int) -> list[EntityRecognizer]:
     ]
 
 
-NER_ENTITIES: tuple[str, ...] = ("PERSON", "LOCATION")
-# the entity types of the record contract (schemas/config.py) that our pattern recognizers detect
+# The entity types of the record contract (schemas/config.py) that our pattern recognizers detect.
+# NER_ENTITIES is defined there too, so that the driver reads it without importing presidio.
 PATTERN_ENTITIES: tuple[str, ...] = tuple(e for e in PII_ENTITIES if e not in NER_ENTITIES)

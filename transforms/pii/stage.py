@@ -22,29 +22,56 @@ import json
 import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import apache_beam as beam
 
-from corpusforge.schemas.config import PiiConfig
+from corpusforge.schemas.config import NER_ENTITIES, PiiConfig
 from corpusforge.schemas.records import Document, RejectedDocument, RejectReason
 from corpusforge.transforms.base import ApplyStage, DocumentStage, StageCounters
-from corpusforge.transforms.pii.engine import PiiScrubber, ner_model_available
-from corpusforge.transforms.pii.recognizers import NER_ENTITIES
+
+if TYPE_CHECKING:
+    from corpusforge.transforms.pii.engine import PiiScrubber
 
 REPLACED_PREFIX = "replaced:"
 log = logging.getLogger(__name__)
 
 
+def scrubber_for(cfg: PiiConfig) -> PiiScrubber:
+    """A :class:`~corpusforge.transforms.pii.engine.PiiScrubber`, its module imported only now:
+    presidio (and spaCy under it) costs about a second to import, which the driver would otherwise
+    pay before the first stage runs; workers import it when they unpickle the pii stage."""
+    from corpusforge.transforms.pii.engine import PiiScrubber
+
+    return PiiScrubber(cfg)
+
+
+def ner_model_available(model: str | None) -> bool:
+    """Whether ``model`` names an installed spaCy package (see the engine's); False without
+    importing anything when no model is named, the default."""
+    if not model:
+        return False
+    from corpusforge.transforms.pii.engine import ner_model_available as available
+
+    return available(model)
+
+
 class PiiRedactor(DocumentStage):
-    """Batched PII scrubbing; the presidio engine is built in ``setup`` (once per worker)."""
+    """Batched PII scrubbing; the presidio engine is built in ``setup`` (once per worker), and the
+    scrubber (with the engine's module) on first use, so that building the graph imports no presidio."""
 
     name = "pii"
 
     def __init__(self, cfg: PiiConfig | None = None) -> None:
-        cfg = cfg or PiiConfig()
-        self.scrubber = PiiScrubber(cfg)
-        self.batch_size = cfg.batch_size
+        self.cfg = cfg or PiiConfig()
+        self.batch_size = self.cfg.batch_size
+        self._scrubber: PiiScrubber | None = None
+
+    @property
+    def scrubber(self) -> PiiScrubber:
+        if self._scrubber is None:
+            self._scrubber = scrubber_for(self.cfg)
+        return self._scrubber
 
     def setup(self) -> None:
         self.scrubber.ready()
@@ -140,10 +167,11 @@ def scrub_documents(
 class _ScrubRejectedFn(beam.DoFn):
     """Scrubs batches of rejected records (see :class:`ScrubRejected`)."""
 
-    def __init__(self, scrubber: PiiScrubber) -> None:
-        self.scrubber = scrubber
+    def __init__(self, cfg: PiiConfig) -> None:
+        self.cfg = cfg  # the scrubber is made in setup: building the graph imports no presidio
 
     def setup(self) -> None:
+        self.scrubber = scrubber_for(self.cfg)
         self.scrubber.ready()
         self._counters = StageCounters("rejected_pii")
 
@@ -164,14 +192,14 @@ class ScrubRejected(beam.PTransform):
 
     def __init__(self, cfg: PiiConfig) -> None:
         super().__init__()
-        self.scrubber = PiiScrubber(resolve_entities(cfg, quiet=True))
+        self.cfg = resolve_entities(cfg, quiet=True)
         self.batch_size = cfg.batch_size
 
     def expand(self, rejected: beam.PCollection) -> beam.PCollection:
         return (
             rejected
             | "Batch" >> beam.BatchElements(min_batch_size=1, max_batch_size=self.batch_size)
-            | "Scrub" >> beam.ParDo(_ScrubRejectedFn(self.scrubber))
+            | "Scrub" >> beam.ParDo(_ScrubRejectedFn(self.cfg))
         )
 
 

@@ -23,6 +23,7 @@ import numpy as np
 
 from corpusforge.transforms.base import StageCounters
 from corpusforge.transforms.tokenize.order import TrainRow
+from corpusforge.transforms.tokenize.spill_sort import DEFAULT_BUFFER_BYTES, sorted_rows
 
 FOLDER = "sequences_mds"
 
@@ -93,16 +94,19 @@ def parts_index(parts: Iterable[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
 
 
 class _WritePartitionFn(beam.DoFn):
-    def __init__(self, folder: str, dtype: np.dtype) -> None:
-        self.folder, self.dtype = folder, np.dtype(dtype)
+    """One shard's rows, streamed in training order (bounded memory), as one MDS partition."""
+
+    def __init__(self, folder: str, dtype: np.dtype, sort_buffer_bytes: int = DEFAULT_BUFFER_BYTES) -> None:
+        self.folder, self.dtype, self.sort_buffer_bytes = folder, np.dtype(dtype), sort_buffer_bytes
 
     def setup(self) -> None:
         self.counters = StageCounters("mds")
 
-    def process(self, element: tuple[int, list[TrainRow]]) -> Iterable[str]:
+    def process(self, element: tuple[int, Iterable[TrainRow]]) -> Iterable[str]:
         shard, rows = element
         name = f"shard-{shard:05d}"
-        n, tokens = write_partition(f"{self.folder}/{name}", rows, self.dtype)
+        ordered = sorted_rows(rows, self.sort_buffer_bytes)
+        n, tokens = write_partition(f"{self.folder}/{name}", ordered, self.dtype)
         self.counters.inc("shards")
         self.counters.inc("rows", n)
         self.counters.inc("tokens", tokens)
@@ -113,16 +117,18 @@ class WriteMds(beam.PTransform):
     """Shards from :class:`GroupShards` to ``<output>/sequences_mds/shard-NNNNN/`` and one merged
     ``index.json`` (written once every partition is done)."""
 
-    def __init__(self, output_dir: str, dtype: np.dtype) -> None:
+    def __init__(
+        self, output_dir: str, dtype: np.dtype, sort_buffer_bytes: int = DEFAULT_BUFFER_BYTES
+    ) -> None:
         super().__init__()
         self.folder = f"{output_dir.rstrip('/')}/{FOLDER}"
-        self.dtype = np.dtype(dtype)
+        self.dtype, self.sort_buffer_bytes = np.dtype(dtype), sort_buffer_bytes
 
     def expand(self, shards: beam.PCollection) -> beam.pvalue.PDone:
         folder = self.folder
         _ = (
             shards
-            | "WritePartition" >> beam.ParDo(_WritePartitionFn(folder, self.dtype))
+            | "WritePartition" >> beam.ParDo(_WritePartitionFn(folder, self.dtype, self.sort_buffer_bytes))
             | "Partitions" >> beam.combiners.ToList()
             | "MergeIndex" >> beam.Map(lambda names: merge_partitions(folder, names) if names else None)
         )

@@ -31,8 +31,10 @@ import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 
 from corpusforge.transforms.base import StageCounters
+from corpusforge.transforms.io.staged import StagedFiles, write_staged
 from corpusforge.transforms.tokenize.order import TrainRow
-from corpusforge.transforms.tokenize.provenance import SIDECAR_SUFFIX, sidecar_table
+from corpusforge.transforms.tokenize.provenance import SIDECAR_SUFFIX, Provenance
+from corpusforge.transforms.tokenize.spill_sort import DEFAULT_BUFFER_BYTES, sorted_rows
 
 HEADER = b"MMIDIDX\x00\x00"
 VERSION = 1
@@ -135,35 +137,44 @@ def shard_name(shard: int) -> str:
 
 
 class _WriteShardFn(beam.DoFn):
-    """Writes one shard's ``.bin``, ``.idx`` and provenance sidecar; yields its listing entry."""
+    """Writes one shard's ``.bin``, ``.idx`` and provenance sidecar; yields its listing entry.
 
-    def __init__(self, folder: str, dtype: np.dtype) -> None:
-        self.folder, self.dtype = folder, np.dtype(dtype)
+    Rows stream in training order (:func:`sorted_rows`, bounded memory) straight into the ``.bin``;
+    only their lengths and doc ids are kept for the index and the sidecar. All three files are
+    staged and renamed into place once complete, the ``.idx`` last, so a killed worker leaves no
+    shard that looks finished.
+    """
+
+    def __init__(self, folder: str, dtype: np.dtype, sort_buffer_bytes: int = DEFAULT_BUFFER_BYTES) -> None:
+        self.folder, self.dtype, self.sort_buffer_bytes = folder, np.dtype(dtype), sort_buffer_bytes
 
     def setup(self) -> None:
         self.counters = StageCounters("megatron")
 
-    def process(self, element: tuple[int, list[TrainRow]]) -> Iterable[dict[str, Any]]:
+    def process(self, element: tuple[int, Iterable[TrainRow]]) -> Iterable[dict[str, Any]]:
         shard, rows = element
         prefix = f"{self.folder}/{shard_name(shard)}"
         dtype = self.dtype.newbyteorder("<")
-        with FileSystems.create(prefix + ".bin") as f:
-            for r in rows:
-                f.write(r.ids.astype(dtype, copy=False).tobytes())
-        lengths = [r.length for r in rows]
-        with FileSystems.create(prefix + ".idx") as f:
-            f.write(index_bytes(lengths, self.dtype))
-        buf = io.BytesIO()
-        pq.write_table(sidecar_table(rows), buf, compression="zstd")
-        with FileSystems.create(prefix + SIDECAR_SUFFIX) as f:
-            f.write(buf.getvalue())
-        tokens = sum(lengths)
+        provenance = Provenance()
+        with StagedFiles() as staged:
+            with staged.create(prefix + ".bin") as f:
+                for r in sorted_rows(rows, self.sort_buffer_bytes):
+                    f.write(r.ids.astype(dtype, copy=False).tobytes())
+                    provenance.add(r)
+            buf = io.BytesIO()
+            pq.write_table(provenance.table(), buf, compression="zstd")
+            with staged.create(prefix + SIDECAR_SUFFIX) as f:
+                f.write(buf.getvalue())
+            with staged.create(prefix + ".idx") as f:
+                f.write(index_bytes(provenance.lengths, self.dtype))
+        tokens = sum(provenance.lengths)
+        n = len(provenance.lengths)
         self.counters.inc("shards")
-        self.counters.inc("rows", len(rows))
+        self.counters.inc("rows", n)
         self.counters.inc("tokens", tokens)
         yield {
             "prefix": shard_name(shard),
-            "sequences": len(rows),
+            "sequences": n,
             "tokens": tokens,
             "provenance": shard_name(shard) + SIDECAR_SUFFIX,
         }
@@ -226,24 +237,26 @@ def parts_listing(folder: str, parts: Iterable[tuple[str, dict[str, Any]]]) -> d
 
 
 class WriteMegatron(beam.PTransform):
-    """Shards from :class:`GroupShards` (``(shard, rows in order)``) to
+    """Shards from :class:`GroupShards` (``(shard, its rows)``) to
     ``<output>/sequences_megatron/shard-NNNNN.{bin,idx,docs.parquet}`` plus ``index.json``."""
 
-    def __init__(self, output_dir: str, vocab_size: int, dtype: np.dtype) -> None:
+    def __init__(
+        self, output_dir: str, vocab_size: int, dtype: np.dtype, sort_buffer_bytes: int = DEFAULT_BUFFER_BYTES
+    ) -> None:
         super().__init__()
         self.folder = f"{output_dir.rstrip('/')}/{FOLDER}"
-        self.vocab_size, self.dtype = vocab_size, np.dtype(dtype)
+        self.vocab_size, self.dtype, self.sort_buffer_bytes = vocab_size, np.dtype(dtype), sort_buffer_bytes
 
     def expand(self, shards: beam.PCollection) -> beam.pvalue.PDone:
         folder, dtype, vocab = self.folder, self.dtype, self.vocab_size
 
         def write_listing(entries: list[dict[str, Any]]) -> None:
-            with FileSystems.create(f"{folder}/{LISTING}") as f:
-                f.write(json.dumps(listing(folder, dtype, vocab, entries), indent=1).encode())
+            body = json.dumps(listing(folder, dtype, vocab, entries), indent=1).encode()
+            write_staged(f"{folder}/{LISTING}", body)
 
         _ = (
             shards
-            | "WriteShard" >> beam.ParDo(_WriteShardFn(folder, dtype))
+            | "WriteShard" >> beam.ParDo(_WriteShardFn(folder, dtype, self.sort_buffer_bytes))
             | "Entries" >> beam.combiners.ToList()
             | "WriteListing" >> beam.Map(write_listing)
         )

@@ -10,6 +10,12 @@ A deterministic two-pass sampler:
    once more while they fit in what is left of T. Documents are never split; a target that would
    need more than ``max_epochs`` is met as far as it can be and reported (``capped``).
 
+A target naming a group that pass 1 finds no document of (a typo, or a source the filters removed
+whole) fails the run with one line naming ``mix.targets.<group>``: the group check is a side input
+of the plan, so no ``sequences/`` (nor any trainer format) is written before it passes.
+``mix.allow_empty_groups: true`` runs on instead (a config shared by corpora that lack some
+groups): that group's share then goes unmet and stats.json marks it ``no_documents``.
+
 Shares (floats) are of the total kept tokens, so the mixed corpus is as large as the clean one;
 integers are token counts. Groups the targets do not name are left out (``mix_uses`` 0).
 
@@ -99,6 +105,25 @@ def source_id(stream_id: str, known: set[str] | None = None) -> str:
 SUMMARY_TAG = "summary"
 
 
+class EmptyGroupError(ValueError):
+    """A target names a group with no documents in this run's data (known only after pass 1)."""
+
+
+def check_groups(present: Iterable[str], cfg: MixConfig) -> list[str]:
+    """The targeted groups without documents; raises :class:`EmptyGroupError` for the first (in
+    the config's order) unless ``mix.allow_empty_groups``."""
+    have = set(present)
+    empty = [g for g in cfg.targets if g not in have]
+    if empty and not cfg.allow_empty_groups:
+        g = empty[0]
+        others = f" (and {', '.join(empty[1:])})" if len(empty) > 1 else ""
+        raise EmptyGroupError(
+            f"mix.targets.{g}: no document has {cfg.by} = {g!r}{others}; "
+            "fix the target or set mix.allow_empty_groups: true"
+        )
+    return empty
+
+
 class _PlanFn(beam.DoFn):
     def __init__(self, cfg: MixConfig) -> None:
         self.targets, self.max_epochs = dict(cfg.targets), cfg.max_epochs
@@ -106,7 +131,10 @@ class _PlanFn(beam.DoFn):
     def setup(self) -> None:
         self.counters = StageCounters("mix")
 
-    def process(self, element: tuple[str, Iterable[tuple[str, int]]], total: int) -> Iterable[Any]:
+    def process(
+        self, element: tuple[str, Iterable[tuple[str, int]]], total: int, empty_groups: list[str]
+    ) -> Iterable[Any]:
+        # empty_groups: only to order the plan after the check (check_groups raised if it failed)
         group, members = element
         members = list(members)
         if group not in self.targets:
@@ -153,10 +181,18 @@ class Mix(beam.PTransform):
         by = self.cfg.by
         meta = docs | "Group" >> beam.Map(lambda d: (group_of(d, by), (d.id, d.n_tokens or 0)))
         total = meta | "Tokens" >> beam.Map(lambda kv: kv[1][1]) | "Total" >> beam.CombineGlobally(sum)
+        cfg = self.cfg
+        empty = (
+            meta
+            | "Groups" >> beam.Map(lambda kv: kv[0])
+            | "DistinctGroups" >> beam.Distinct()
+            | "AllGroups" >> beam.combiners.ToList()
+            | "CheckGroups" >> beam.Map(lambda groups: check_groups(groups, cfg))
+        )
         uses = (
             meta
             | "ByGroup" >> beam.GroupByKey()
-            | "Plan" >> beam.ParDo(_PlanFn(self.cfg), pvalue.AsSingleton(total))
+            | "Plan" >> beam.ParDo(_PlanFn(cfg), pvalue.AsSingleton(total), pvalue.AsSingleton(empty))
         )
         keyed_docs = docs | "KeyDocs" >> beam.Map(lambda d: (d.id, d))
         docs_out = (

@@ -8,8 +8,10 @@ rows inside it. The key depends on nothing but the row, so the same rows come ou
 on any runner and any worker count, and a new seed gives a new order of the same rows.
 
 Without a seed (``null``) the key is the same hash unseeded: still spread and reproducible, just not
-re-drawable. The pure logic lives here (:func:`row_key`, :class:`TrainRow`); :class:`GroupShards`
-is the Beam step that gathers each shard's rows, sorted, for the format writers.
+re-drawable. The pure logic lives here (:func:`row_key`, :class:`TrainRow`, :func:`sort_key`);
+:class:`GroupShards` is the Beam step that gathers each shard's rows for the format writers, which
+put them in order with :func:`~corpusforge.transforms.tokenize.spill_sort.sorted_rows` (bounded
+memory: a shard never has to fit in a worker).
 """
 
 from __future__ import annotations
@@ -72,13 +74,20 @@ def train_row(seed: int | None, bucket: int, row: SequenceRow | PackedRow, dtype
     return TrainRow(row_key(seed, doc_ids[0], chunks[0]), bucket, ids, doc_ids, starts, chunks)
 
 
+def sort_key(row: TrainRow) -> tuple[bytes, str, int]:
+    """The training order: the key, then the row's identity (explicit tie-breaking, a total order)."""
+    return row.key, row.doc_ids[0], row.chunk_indices[0]
+
+
 def sort_rows(rows: Iterable[TrainRow]) -> list[TrainRow]:
-    """A shard's rows in their training order (key, then identity: explicit tie-breaking)."""
-    return sorted(rows, key=lambda r: (r.key, r.doc_ids[0], r.chunk_indices[0]))
+    """A shard's rows in their training order, in memory (small inputs and tests)."""
+    return sorted(rows, key=sort_key)
 
 
 class GroupShards(beam.PTransform):
-    """``(bucket, row)`` pairs in; ``(shard, [TrainRow, ...] in training order)`` out.
+    """``(bucket, row)`` pairs in; ``(shard, iterable of its TrainRows)`` out, in no order: each
+    writer streams them through :func:`~corpusforge.transforms.tokenize.spill_sort.sorted_rows`
+    (a sorted list here would have to hold the whole shard, and be encoded whole between stages).
 
     ``per_bucket`` keeps buckets apart (the Parquet hive layout: the shard key is then
     ``(bucket, shard)``); the trainer formats mix all lengths in one shard sequence.
@@ -101,9 +110,4 @@ class GroupShards(beam.PTransform):
             shard = shard_of(r.key, shards)
             return ((r.bucket, shard) if per_bucket else shard), r
 
-        return (
-            rows
-            | "Key" >> beam.Map(keyed)
-            | "GroupShard" >> beam.GroupByKey()
-            | "Sort" >> beam.MapTuple(lambda shard, members: (shard, sort_rows(members)))
-        )
+        return rows | "Key" >> beam.Map(keyed) | "GroupShard" >> beam.GroupByKey()

@@ -15,7 +15,6 @@ tokens, and :func:`format_summary` checks them against the ``bucket`` stage's co
 from __future__ import annotations
 
 import importlib.util
-import io
 from collections.abc import Iterable
 from typing import Any
 
@@ -23,13 +22,14 @@ import apache_beam as beam
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
-from apache_beam.io.filesystems import FileSystems
 
 from corpusforge.schemas import arrow
 from corpusforge.schemas.config import ConfigError, TokenizeConfig
 from corpusforge.transforms.base import StageCounters
+from corpusforge.transforms.io.staged import StagedFiles
 from corpusforge.transforms.tokenize.megatron import WriteMegatron, token_dtype
 from corpusforge.transforms.tokenize.order import GroupShards, TrainRow
+from corpusforge.transforms.tokenize.spill_sort import DEFAULT_BUFFER_BYTES, sorted_rows
 
 TRAINER_FORMATS = ("megatron", "mds")
 
@@ -62,23 +62,50 @@ def parquet_rows(rows: Iterable[TrainRow], packed: bool) -> list[dict[str, Any]]
 
 
 class _WriteShuffledParquetFn(beam.DoFn):
-    """One ``(bucket, shard)`` group to ``sequences/bucket=B/part-SSSSS.parquet``, rows in order."""
+    """One ``(bucket, shard)`` group to ``sequences/bucket=B/part-SSSSS.parquet``, rows in order.
 
-    def __init__(self, output_dir: str, schema: pa.Schema, packed: bool, codec: str | None) -> None:
+    Rows stream in training order (bounded memory) into row groups of ~``row_group_tokens``; the
+    file is staged and renamed into place once its footer is written.
+    """
+
+    def __init__(
+        self,
+        output_dir: str,
+        schema: pa.Schema,
+        packed: bool,
+        codec: str | None,
+        sort_buffer_bytes: int = DEFAULT_BUFFER_BYTES,
+        row_group_tokens: int = 1 << 20,
+    ) -> None:
         self.output_dir, self.schema, self.packed, self.codec = output_dir, schema, packed, codec
+        self.sort_buffer_bytes, self.row_group_tokens = sort_buffer_bytes, row_group_tokens
 
     def setup(self) -> None:
         self.counters = StageCounters("parquet")
 
-    def process(self, element: tuple[tuple[int, int], list[TrainRow]]) -> None:
+    def process(self, element: tuple[tuple[int, int], Iterable[TrainRow]]) -> None:
         (bucket, shard), rows = element
-        table = pa.Table.from_pylist(parquet_rows(rows, self.packed), schema=self.schema)
-        buf = io.BytesIO()
-        pq.write_table(table, buf, compression=self.codec or "none")
-        with FileSystems.create(f"{self.output_dir}/sequences/bucket={bucket}/part-{shard:05d}.parquet") as f:
-            f.write(buf.getvalue())
-        self.counters.inc("rows", len(rows))
-        self.counters.inc("tokens", sum(r.length for r in rows))
+        path = f"{self.output_dir}/sequences/bucket={bucket}/part-{shard:05d}.parquet"
+        n = tokens = 0
+        with StagedFiles() as staged, staged.create(path) as f:
+            writer = pq.ParquetWriter(f, self.schema, compression=self.codec or "none")
+            group: list[TrainRow] = []
+            held = 0
+            for r in sorted_rows(rows, self.sort_buffer_bytes):
+                group.append(r)
+                held += r.length
+                n, tokens = n + 1, tokens + r.length
+                if held >= self.row_group_tokens:
+                    writer.write_table(self._table(group))
+                    group, held = [], 0
+            if group:
+                writer.write_table(self._table(group))
+            writer.close()
+        self.counters.inc("rows", n)
+        self.counters.inc("tokens", tokens)
+
+    def _table(self, rows: list[TrainRow]) -> pa.Table:
+        return pa.Table.from_pylist(parquet_rows(rows, self.packed), schema=self.schema)
 
 
 class WriteTrainerFormats(beam.PTransform):
@@ -94,6 +121,7 @@ class WriteTrainerFormats(beam.PTransform):
         super().__init__()
         self.cfg, self.output_dir, self.vocab_size = cfg, output_dir.rstrip("/"), vocab_size
         self.shards, self.codec = max(1, shards), (None if codec == "none" else codec)
+        self.sort_bytes = cfg.sort_buffer_mb << 20
         try:
             self.dtype = token_dtype(vocab_size, cfg.token_dtype)
         except ValueError as exc:
@@ -119,17 +147,21 @@ class WriteTrainerFormats(beam.PTransform):
                 rows
                 | "ParquetShards" >> GroupShards(cfg.shuffle_seed, self.shards, pq_dtype, per_bucket=True)
                 | "WriteShuffledParquet"
-                >> beam.ParDo(_WriteShuffledParquetFn(self.output_dir, schema, cfg.pack, self.codec))
+                >> beam.ParDo(
+                    _WriteShuffledParquetFn(self.output_dir, schema, cfg.pack, self.codec, self.sort_bytes)
+                )
             )
         trainer = [f for f in cfg.formats if f in TRAINER_FORMATS]
         if trainer:
             shards = rows | "TrainerShards" >> GroupShards(cfg.shuffle_seed, self.shards, self.dtype)
             if "megatron" in trainer:
-                _ = shards | "WriteMegatron" >> WriteMegatron(self.output_dir, self.vocab_size, self.dtype)
+                _ = shards | "WriteMegatron" >> WriteMegatron(
+                    self.output_dir, self.vocab_size, self.dtype, self.sort_bytes
+                )
             if "mds" in trainer:
                 from corpusforge.transforms.tokenize.mds import WriteMds
 
-                _ = shards | "WriteMds" >> WriteMds(self.output_dir, self.dtype)
+                _ = shards | "WriteMds" >> WriteMds(self.output_dir, self.dtype, self.sort_bytes)
         return beam.pvalue.PDone(rows.pipeline)
 
 

@@ -28,15 +28,38 @@ SIDECAR_SCHEMA = pa.schema(
 )
 
 
+class Provenance:
+    """The sidecar's columns, gathered row by row while the ids stream to disk (a few bytes a row:
+    the ids themselves are never held)."""
+
+    def __init__(self) -> None:
+        self.lengths: list[int] = []
+        self.doc_ids: list[list[str]] = []
+        self.doc_starts: list[list[int]] = []
+        self.chunk_indices: list[list[int]] = []
+
+    def add(self, row: TrainRow) -> None:
+        self.lengths.append(row.length)
+        self.doc_ids.append(list(row.doc_ids))
+        self.doc_starts.append(list(row.doc_starts))
+        self.chunk_indices.append(list(row.chunk_indices))
+
+    def table(self) -> pa.Table:
+        return pa.table(
+            {
+                "sample": list(range(len(self.lengths))),
+                "length": self.lengths,
+                "doc_ids": self.doc_ids,
+                "doc_starts": self.doc_starts,
+                "chunk_indices": self.chunk_indices,
+            },
+            schema=SIDECAR_SCHEMA,
+        )
+
+
 def sidecar_table(rows: Sequence[TrainRow]) -> pa.Table:
     """The provenance table of one shard's samples (``rows`` in sample order)."""
-    return pa.table(
-        {
-            "sample": list(range(len(rows))),
-            "length": [r.length for r in rows],
-            "doc_ids": [list(r.doc_ids) for r in rows],
-            "doc_starts": [list(r.doc_starts) for r in rows],
-            "chunk_indices": [list(r.chunk_indices) for r in rows],
-        },
-        schema=SIDECAR_SCHEMA,
-    )
+    prov = Provenance()
+    for r in rows:
+        prov.add(r)
+    return prov.table()

@@ -7,7 +7,8 @@ import time
 import apache_beam as beam
 from apache_beam.testing.util import assert_that, equal_to
 
-from corpusforge.pipelines.local.progress import Progress, stages_in
+from corpusforge.pipelines.local import progress as progress_module
+from corpusforge.pipelines.local.progress import Progress, process_started_at, stages_in
 from corpusforge.pipelines.report.stats import counters_from_result
 from corpusforge.schemas.records import Document
 from corpusforge.transforms.io.observe import LENGTH_EDGES, ObserveOutput
@@ -55,6 +56,24 @@ def test_progress_logs_stage_changes_and_running_totals():
     clock.now = 40  # no change, but every_s has passed: a heartbeat line with the same totals
     p.bundle_done("(ref_AppliedPTransform_Validate-Parse_9)", {})
     assert len(lines) == 3 and lines[2].startswith("[    40s]")
+
+
+def test_first_stage_running_is_the_first_bundle_with_counts():
+    p = Progress(STAGES, every_s=0, log=lambda line: None)
+    p.bundle_done("(ref_PCollection_PCollection_3/Read)", {})  # a bundle of Beam's own: not a stage
+    p.bundle_done("(ref_AppliedPTransform_ReadDocuments-Files_4)", {("read", "in"): 0})
+    assert p.first_stage_at is None
+    before = time.time()
+    p.bundle_done("(ref_AppliedPTransform_ReadDocuments-Files_4)", {("read", "in"): 3})
+    first = p.first_stage_at
+    assert first is not None and before <= first <= time.time() and p.first_stage_cpu_s > 0
+    p.bundle_done("(ref_AppliedPTransform_Validate-Parse_9)", {("validate", "in"): 3})
+    assert p.first_stage_at == first  # later stages do not move it
+
+
+def test_process_start_is_before_now():
+    started = process_started_at()
+    assert time.time() - 3600 * 24 * 30 < started <= progress_module._IMPORTED_AT <= time.time()
 
 
 def test_heartbeat_thread_and_final_line():

@@ -10,9 +10,10 @@ import pytest
 from corpusforge.schemas.config import TokenizeConfig
 from corpusforge.schemas.records import PackedRow
 from corpusforge.transforms.tokenize.outputs import WriteTrainerFormats
-from tests.helpers import local_test_pipeline
+from tests.helpers import interop_import, local_test_pipeline
 
-streaming = pytest.importorskip("streaming")
+pytestmark = pytest.mark.interop
+streaming = interop_import("streaming", "mosaicml-streaming")
 
 
 def test_partitions_merge_into_one_dataset_that_streaming_reads_in_shard_order(tmp_path):

@@ -15,7 +15,7 @@ from corpusforge.schemas.config import ConfigError, TokenizeConfig, load_config
 from corpusforge.schemas.records import PackedRow, SequenceRow
 from corpusforge.transforms.tokenize.megatron import index_bytes, read_shard, token_dtype
 from corpusforge.transforms.tokenize.outputs import WriteTrainerFormats
-from tests.helpers import local_test_pipeline
+from tests.helpers import interop_import, local_test_pipeline
 
 
 def _read_documented_layout(prefix: Path) -> dict:
@@ -131,9 +131,10 @@ def test_the_seed_reorders_the_same_rows_and_the_same_seed_repeats_them(tmp_path
     assert a == b and a != c and sorted(a) == sorted(c)
 
 
+@pytest.mark.interop
 def test_megatron_cores_own_indexed_dataset_reads_the_shards(tmp_path):
-    """Where megatron-core installs (it needs PyTorch, so it is in no extra), its reader agrees."""
-    indexed = pytest.importorskip("megatron.core.datasets.indexed_dataset")
+    """megatron-core's own reader agrees (it needs PyTorch: `make test-interop`, .venv-interop)."""
+    indexed = interop_import("megatron.core.datasets.indexed_dataset", "megatron-core")
     rows = _rows()
     folder = _write(tmp_path, rows, shuffle_seed=5)
     listing = json.loads((folder / "index.json").read_text())

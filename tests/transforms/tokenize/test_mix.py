@@ -114,6 +114,26 @@ def test_mix_transform_sets_mix_uses_and_repeats_the_token_stream():
     assert summary["groups"]["web"]["target"] == 130 and summary["left_out_tokens"] == {"other": 10}
 
 
+def _mix_web_and_books(**extra) -> None:
+    """Web documents only, a target for books too: web's half of the 40 tokens is two documents."""
+    docs = [Document(id=f"w{i}", text="x", source="web", n_tokens=10) for i in range(4)]
+    cfg = MixConfig(enabled=True, targets={"web": 0.5, "books": 0.5}, **extra)
+    with local_test_pipeline() as p:
+        docs_in = p | "d" >> beam.Create(docs)
+        tokens_in = p | "t" >> beam.Create([(d.id, [1] * 10) for d in docs])
+        out_docs, _ = (docs_in, tokens_in) | Mix(cfg)
+        assert_that(out_docs | beam.Map(lambda d: d.mix_uses), equal_to([0, 0, 1, 1]))
+
+
+def test_a_target_for_a_group_with_no_documents_fails_the_run_naming_the_key():
+    with pytest.raises(Exception, match=r"mix\.targets\.books: no document has source = 'books'"):
+        _mix_web_and_books()
+
+
+def test_allow_empty_groups_runs_on_with_that_share_unmet():
+    _mix_web_and_books(allow_empty_groups=True)
+
+
 @pytest.mark.slow
 def test_a_mixed_run_conserves_tokens_as_n_tokens_times_mix_uses(tmp_path):
     import json
@@ -171,3 +191,21 @@ def test_a_mixed_run_conserves_tokens_as_n_tokens_times_mix_uses(tmp_path):
     assert (
         '<td data-key="group">report-sample</td>' in report and '<td data-key="group">sample</td>' in report
     )
+
+
+@pytest.mark.slow
+def test_a_run_whose_target_names_no_group_fails_in_one_line_before_sequences_are_written(tmp_path, capsys):
+    from corpusforge.pipelines.cli import main as cli_main
+    from tests.helpers import SAMPLE_DIR
+
+    out = tmp_path / "typo"
+    sets = [
+        "mix.enabled=true",
+        "mix.targets={sample: 0.5, smaple: 0.5}",
+        "tokenize.formats=[parquet,megatron]",
+    ]
+    args = ["run", "--input", str(SAMPLE_DIR), "--output", str(out), "--workers", "2"]
+    assert cli_main(args + [a for s in sets for a in ("--set", s)]) == 1
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert last.startswith("corpusforge: error: mix.targets.smaple: no document has source = 'smaple'")
+    assert not any((out / e).exists() for e in ("sequences", "sequences_megatron", "_SUCCESS", "stats.json"))
