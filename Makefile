@@ -112,7 +112,7 @@ test-fast: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run_bench.py --docs $(BENCH_DOCS) --out bench.json
-	$(BIN)/python benchmarks/bench_previous.py --part-docs $(BENCH_DOCS)
+	$(BIN)/python benchmarks/bench_previous.py  # the issue's sizes (100k index, 20k part); --reduced for a quick look
 
 bench-dedup: $(STAMP)
 	$(BIN)/python benchmarks/bench_dedup.py --baseline

@@ -157,7 +157,11 @@ class TreeMemory:
         return round(self.driver_peak / 1024, 1), round(self.worker_peak / 1024, 1)
 
 
-def run_pipeline(corpus: Path, workers: int, overrides: list[str], tag: str) -> dict:
+def run_pipeline(
+    corpus: Path, workers: int, overrides: list[str], tag: str, extra: tuple[str, ...] = ("--overwrite",)
+) -> dict:
+    """One CLI run, timed; ``extra`` are its other flags (``--incremental`` without ``--overwrite``
+    reruns a finished incremental run, which resumes)."""
     out = RESULTS / f"run-{tag}-w{workers}"
     cmd = [
         sys.executable,
@@ -168,7 +172,7 @@ def run_pipeline(corpus: Path, workers: int, overrides: list[str], tag: str) -> 
         str(corpus),
         "--output",
         str(out),
-        "--overwrite",
+        *extra,
         "--workers",
         str(workers),
     ]

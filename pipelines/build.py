@@ -95,10 +95,13 @@ def build_pipeline(
     rejected_parts = [rejected]
     order = ["read", "validate"]
     dedup_docs = None  # the documents as dedup compared them, for the index (before PII changes text)
+    signatures = None  # dedup_near's MinHash signatures, which the index reuses
     for name, transform in enabled_stages(cfg):
         if dedup_docs is None and name in POST_DEDUP:
             dedup_docs = docs
         docs, stage_rejected = docs | name >> transform
+        if name == "dedup_near":
+            signatures = transform.signatures
         rejected_parts.append(stage_rejected)
         order.append(name)
 
@@ -134,7 +137,7 @@ def build_pipeline(
     _ = docs | WRITE_DOCUMENTS >> WriteDocuments(output_dir, doc_shards, codec)
     index_input = dedup_docs if all_kept else (dedup_docs, docs | "KeptIds" >> beam.Map(lambda d: d.id))
     _ = index_input | "WriteDedupIndex" >> WriteIndex(
-        output_dir, near_params(cfg), release, rejected_shards, codec
+        output_dir, near_params(cfg), release, rejected_shards, codec, signatures
     )
     all_rejected = tuple(rejected_parts) | ALL_REJECTED >> beam.Flatten()
     bias_of_rejected = count_rejected(cfg)  # the bias figures before filtering (counters only)

@@ -12,6 +12,13 @@ discarded and redone by the next run of the same command, and input files no par
 parts. The manifest names each part's files with size and modification time and the config hash;
 a changed config or a changed or vanished recorded file is refused (unless ``--overwrite``), so the
 parts of one folder always come from one config and the files as they were.
+
+Trainer formats move like the other folders (``sequences_megatron/part=NNNNN/``,
+``sequences_mds/part=NNNNN/``, each a complete dataset with its own ``index.json``), and each folder
+also gets one top-level ``index.json`` over every recorded part: a trainer is given one thing,
+Megatron a single ``--data-path`` list, MosaicML ``StreamingDataset(local=sequences_mds)``, and a
+new part needs no change to its command line. The top listing is rebuilt from the parts' own after
+each part is recorded, so it never names a part a rerun would discard.
 """
 
 from __future__ import annotations
@@ -31,12 +38,15 @@ from corpusforge.pipelines.report import stats as run_stats
 from corpusforge.schemas.config import Config
 from corpusforge.transforms.dedup.index import INDEX_DIR
 from corpusforge.transforms.io.read import InputFile
+from corpusforge.transforms.tokenize import mds, megatron
 
 MANIFEST = "manifest.json"
 STAGING = "_staging"
 PARTS = "parts"
 SUCCESS = "_SUCCESS"
-MOVED = ("documents", "rejected", INDEX_DIR)  # moved whole under <name>/part=NNNNN/
+# moved whole under <name>/part=NNNNN/ (the trainer formats' folders with their own listings)
+MOVED = ("documents", "rejected", INDEX_DIR, megatron.FOLDER, mds.FOLDER)
+TRAINER_LISTING = "index.json"  # one per part and one over all parts, in each trainer format's folder
 PER_PART = ("stats.json", "report.html")  # kept per part under parts/part=NNNNN/
 ENTRIES = (MANIFEST, STAGING, PARTS)  # what an incremental run adds to a run's output entries
 
@@ -180,18 +190,64 @@ def children(folder: str) -> list[str]:
     return sorted({m.path[len(folder.rstrip("/")) + 1 :].split("/")[0] for m in matched})
 
 
-def install_part(output: str, staging: str, name: str) -> None:
-    """Move a finished part from staging into the hive layout."""
+def _read_json(path: str) -> Any:
+    with FileSystems.open(path) as f:
+        return json.loads(f.read().decode("utf-8"))
+
+
+def install_part(output: str, staging: str, name: str) -> list[str]:
+    """Move a finished part from staging into the hive layout; returns the folders it now holds
+    (relative to ``output``), for the manifest."""
+    moved = []
     for folder in MOVED:
         if _exists(f"{staging}/{folder}"):
             _move_tree(f"{staging}/{folder}", f"{output}/{folder}/{name}")
+            moved.append(f"{folder}/{name}")
     for bucket in children(f"{staging}/sequences"):
         _move_tree(f"{staging}/sequences/{bucket}", f"{output}/sequences/{bucket}/{name}")
+        moved.append(f"sequences/{bucket}/{name}")
+    # the part's Megatron listing named its shards in staging: name them where they are now
+    listing = f"{output}/{megatron.FOLDER}/{name}/{TRAINER_LISTING}"
+    if _exists(listing):
+        _write_json(listing, megatron.relocated(_read_json(listing), f"{output}/{megatron.FOLDER}/{name}"))
     for entry in PER_PART:
         if _exists(f"{staging}/{entry}"):
             _move_tree(f"{staging}/{entry}", f"{output}/{PARTS}/{name}/{entry}")
     with FileSystems.create(f"{output}/{PARTS}/{name}/{SUCCESS}") as f:
         f.write(f"part {name} finished\n".encode())  # never empty: Beam's S3 uploader fails on empty objects
+    return moved
+
+
+def trainer_shards(output: str, name: str) -> dict[str, list[str]]:
+    """The trainer-format shards of part ``name`` as its listings name them (relative to
+    ``output``): Megatron prefixes, MDS shard files. Empty for a format the run did not write."""
+    out: dict[str, list[str]] = {}
+    path = f"{output}/{megatron.FOLDER}/{name}/{TRAINER_LISTING}"
+    if _exists(path):
+        out[megatron.FOLDER] = [f"{megatron.FOLDER}/{name}/{e['prefix']}" for e in _read_json(path)["shards"]]
+    path = f"{output}/{mds.FOLDER}/{name}/{TRAINER_LISTING}"
+    if _exists(path):
+        out[mds.FOLDER] = [
+            f"{mds.FOLDER}/{name}/{s['raw_data']['basename']}" for s in _read_json(path)["shards"]
+        ]
+    return out
+
+
+def write_trainer_listings(output: str, names: list[str]) -> None:
+    """One listing over every recorded part in each trainer format's folder: what a trainer is
+    pointed at (Megatron's ``data_path``, ``StreamingDataset(local=sequences_mds)``). Rewritten
+    from the parts' own listings after each part, so it never names an unrecorded one."""
+    for folder, combine in (
+        (megatron.FOLDER, lambda parts: megatron.parts_listing(f"{output}/{megatron.FOLDER}", parts)),
+        (mds.FOLDER, mds.parts_index),
+    ):
+        parts = [
+            (name, _read_json(f"{output}/{folder}/{name}/{TRAINER_LISTING}"))
+            for name in names
+            if _exists(f"{output}/{folder}/{name}/{TRAINER_LISTING}")
+        ]
+        if parts:
+            _write_json(f"{output}/{folder}/{TRAINER_LISTING}", combine(parts))
 
 
 def discard_unrecorded(output: str, recorded: int) -> list[str]:
@@ -244,7 +300,13 @@ def combine_stats(
     }
     read = sum(d.get("records_read", 0) for d in parts)
     kept, rejected = outputs["documents"]["rows"], outputs["rejected"]["rows"]
-    return {
+    formats: dict[str, dict[str, Any]] = {}  # trainer formats: counts summed, conserved in every part
+    for data in parts:
+        for name, summary in (data.get("formats") or {}).items():
+            total = formats.setdefault(name, {"tokens_conserved": True})
+            _sum_into(total, summary)
+            total["tokens_conserved"] = total["tokens_conserved"] and summary.get("tokens_conserved") is True
+    combined = {
         "corpusforge_version": __version__,
         "incremental": True,
         "records_read": read,
@@ -266,6 +328,9 @@ def combine_stats(
         "wall_time_s": round(time.time() - started, 3),
         "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
+    if formats:
+        combined["formats"] = formats
+    return combined
 
 
 def part_config(cfg: Config, output: str, part: int) -> Config:
@@ -306,11 +371,13 @@ def run_incremental(
         staging = f"{output}/{STAGING}/{name}"
         states = [file_state(f.path) or FileState(f.path, f.size, None) for f in files_of_part]
         data = run_part([f.path for f in files_of_part], staging, part_config(cfg, output, n))
-        install_part(output, staging, name)
+        moved = install_part(output, staging, name)
         recorded.append(
             {
                 "name": name,
                 "files": [s.as_json() for s in states],
+                "outputs": moved,
+                "trainer_shards": trainer_shards(output, name),
                 "config_hash": cfg.digest(),
                 "corpusforge_version": __version__,
                 "counts": {k: data.get(k) for k in ("records_read", "kept", "rejected")},
@@ -318,6 +385,8 @@ def run_incremental(
             }
         )
         _write_json(f"{output}/{MANIFEST}", manifest)
+        write_trainer_listings(output, [p["name"] for p in recorded])
+    write_trainer_listings(output, [p["name"] for p in recorded])  # a run killed between the two
     if _exists(f"{output}/{STAGING}"):
         FileSystems.delete([f"{output}/{STAGING}"])
     part_stats = []

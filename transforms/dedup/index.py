@@ -32,6 +32,7 @@ from corpusforge.transforms.dedup.minhash import (
     MinHasher,
     band_keys,
     comparison_text,
+    exact_hash,
     exact_hash_of_comparison_text,
 )
 
@@ -122,11 +123,15 @@ class IndexRowMaker:
         assert self.hasher is not None, "setup() first"
         norm = comparison_text(doc.text)  # once for both hashes: it costs as much as the signature
         sig = self.hasher.signature_of_comparison_text(norm)
+        return self.signed_row(doc.id, exact_hash_of_comparison_text(norm), sig)
+
+    def signed_row(self, doc_id: str, text_hash: bytes, sig: np.ndarray) -> dict[str, Any]:
+        """The row of a document whose signature is already known (``dedup_near`` computed it)."""
         return vars(
             IndexRow(
-                id=doc.id,
+                id=doc_id,
                 release=self.release,
-                exact_hash=exact_hash_of_comparison_text(norm),
+                exact_hash=text_hash,
                 band_keys=band_keys(sig, self.params.bands, self.params.rows),
                 signature=sig.astype("<u4").tobytes(),
             )
@@ -154,6 +159,25 @@ def _rows_of_kept(element: tuple[str, dict[str, list[Any]]]) -> Iterable[dict[st
         yield from joined["row"]
 
 
+class _SignedRowsOfKept(beam.DoFn):
+    """``id -> {hash, signature, kept}`` -> the index row of a kept document, from ``dedup_near``'s
+    signature (ids are unique after validation, so one hash and one signature per kept id)."""
+
+    def __init__(self, maker: IndexRowMaker) -> None:
+        self.maker = maker
+
+    def process(self, element: tuple[str, dict[str, list[Any]]]) -> Iterable[dict[str, Any]]:
+        doc_id, joined = element
+        if not joined.get("kept", joined["hash"]):  # no "kept": every document dedup saw was kept
+            return
+        if not joined["signature"] or not joined["hash"]:
+            # dedup_docs are dedup_near's kept documents, each of which it signed: never reached
+            raise ValueError(f"dedup index: no dedup_near signature for kept document {doc_id!r}")
+        sig = signature_of(joined["signature"][0])
+        for text_hash in joined["hash"]:
+            yield self.maker.signed_row(doc_id, text_hash, sig)
+
+
 class WriteIndex(beam.PTransform):
     """``(dedup_docs, kept_ids)`` -> ``<output_dir>/dedup_index/part-*.parquet``.
 
@@ -162,10 +186,20 @@ class WriteIndex(beam.PTransform):
     the kept documents even when a later stage (a toxicity filter) rejects some. ``dedup_docs``
     alone says that no stage after deduplication can reject (pass-through runs): the rows are written
     as they are made, in the same fused stage, without the join's shuffle.
+
+    ``signatures`` (``dedup_near``'s :attr:`~corpusforge.transforms.dedup.near.DeduplicateNear.signatures`,
+    when near dedup ran) saves hashing every text a second time: the rows are then built from them
+    and a digest of each text (one join by id), and are the same rows, byte for byte.
     """
 
     def __init__(
-        self, output_dir: str, params: NearParams, release: str, num_shards: int, codec: str = "zstd"
+        self,
+        output_dir: str,
+        params: NearParams,
+        release: str,
+        num_shards: int,
+        codec: str = "zstd",
+        signatures: beam.PCollection | None = None,
     ) -> None:
         super().__init__()
         self.folder = posixpath.join(output_dir.rstrip("/"), INDEX_DIR)
@@ -173,6 +207,7 @@ class WriteIndex(beam.PTransform):
         self.release = release
         self.num_shards = num_shards
         self.codec = codec
+        self.signatures = signatures
 
     def expand(
         self, pcolls: tuple[beam.PCollection, beam.PCollection] | beam.PCollection
@@ -180,16 +215,28 @@ class WriteIndex(beam.PTransform):
         from corpusforge.transforms.io.write import WriteParquet
 
         dedup_docs, kept_ids = pcolls if isinstance(pcolls, tuple) else (pcolls, None)
-        rows = dedup_docs | "IndexRows" >> beam.ParDo(_MakeRows(IndexRowMaker(self.params, self.release)))
-        if kept_ids is None:  # every document dedup saw was kept: no join (and no shuffle) needed
-            kept_rows = rows | "Rows" >> beam.Values()
-        else:
-            kept = kept_ids | "KeyKept" >> beam.Map(lambda i: (i, True))
+        maker = IndexRowMaker(self.params, self.release)
+        kept = None if kept_ids is None else kept_ids | "KeyKept" >> beam.Map(lambda i: (i, True))
+        if self.signatures is not None:
+            hashes = dedup_docs | "TextHashes" >> beam.Map(lambda d: (d.id, exact_hash(d.text)))
+            joined = {"hash": hashes, "signature": self.signatures}
+            if kept is not None:
+                joined["kept"] = kept
             kept_rows = (
-                {"row": rows, "kept": kept}
+                joined
                 | "JoinKept" >> beam.CoGroupByKey()
-                | "OnlyKept" >> beam.FlatMap(_rows_of_kept)
+                | "OnlyKept" >> beam.ParDo(_SignedRowsOfKept(maker))
             )
+        else:
+            rows = dedup_docs | "IndexRows" >> beam.ParDo(_MakeRows(maker))
+            if kept is None:  # every document dedup saw was kept: no join (and no shuffle) needed
+                kept_rows = rows | "Rows" >> beam.Values()
+            else:
+                kept_rows = (
+                    {"row": rows, "kept": kept}
+                    | "JoinKept" >> beam.CoGroupByKey()
+                    | "OnlyKept" >> beam.FlatMap(_rows_of_kept)
+                )
         return kept_rows | "Write" >> WriteParquet(
             self.folder, arrow.index_schema(), self.num_shards, self.codec
         )

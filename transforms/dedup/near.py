@@ -20,6 +20,10 @@ single-worker path of :class:`ConnectedComponents` for small graphs):
    with ``duplicate_count`` increased by everything its cluster removed (so it counts every copy,
    exact or near, removed in its favour); the others are rejected as
    ``dedup:near`` with ``duplicate_of`` the root's id.
+
+The signatures of step 1 are also a by-product of the stage (:attr:`DeduplicateNear.signatures`):
+the dedup index stores them (and the band keys they derive) for every kept document, and MinHash is most of this stage's CPU, so the index takes them from here instead of
+hashing every text a second time.
 """
 
 from __future__ import annotations
@@ -41,7 +45,9 @@ from corpusforge.transforms.dedup.minhash import MinHasher, band_keys, exact_jac
 
 STAGE = "dedup_near"
 REASON = "dedup:near"
-DOC_TAG, COUNT_TAG = "doc", "count"
+DOC_TAG, COUNT_TAG, SIGNATURE_TAG = "doc", "count", "signature"
+# (document id, signature as little-endian uint32 bytes): the index derives the band keys from it
+Signed = tuple[str, bytes]
 
 
 def near_rejection(root_id: str, stage: str = STAGE) -> RejectReason:
@@ -107,7 +113,8 @@ class _HashingFn(beam.DoFn):
 
 
 class _Signatures(_HashingFn):
-    """Signature and band keys per document; the document and its existing count go to side outputs."""
+    """Signature and band keys per document; the document, its existing count and its signature
+    (for the dedup index) go to side outputs."""
 
     def process(self, doc: Document) -> Iterable[Any]:
         self.counters.saw(doc)
@@ -116,6 +123,7 @@ class _Signatures(_HashingFn):
         fingerprint = verification_fingerprint(sig)
         yield pvalue.TaggedOutput(DOC_TAG, (node, doc))
         yield pvalue.TaggedOutput(COUNT_TAG, (node, doc.duplicate_count or 0))
+        yield pvalue.TaggedOutput(SIGNATURE_TAG, (doc.id, sig.astype("<u4").tobytes()))
         for key in band_keys(sig, self.bands, self.rows):
             yield key, (node, fingerprint)
 
@@ -225,15 +233,22 @@ class _Decide(beam.DoFn):
 class DeduplicateNear(beam.PTransform):
     """Stage ``dedup_near`` from its section (``cfg.dedup.near``): documents -> ``(kept, rejected)``;
     rejected ones carry ``dedup:near`` and ``duplicate_of``. Banding and the verification threshold
-    are the section's derived values (:attr:`DedupNearConfig.band_rows`, ``verify_at``)."""
+    are the section's derived values (:attr:`DedupNearConfig.band_rows`, ``verify_at``).
+
+    Once applied, :attr:`signatures` holds every input document's ``(id, signature bytes)``
+    (:data:`Signed`) for the dedup index; left unconsumed it costs nothing but the tuples."""
 
     def __init__(self, cfg: DedupNearConfig, label: str | None = None) -> None:
         super().__init__(label)
         self.cfg = cfg
+        self.signatures: beam.PCollection | None = None
 
     def expand(self, docs: beam.PCollection) -> tuple[beam.PCollection, beam.PCollection]:
         p = self.cfg
-        sig = docs | "Signatures" >> beam.ParDo(_Signatures(p)).with_outputs(DOC_TAG, COUNT_TAG, main="bands")
+        sig = docs | "Signatures" >> beam.ParDo(_Signatures(p)).with_outputs(
+            DOC_TAG, COUNT_TAG, SIGNATURE_TAG, main="bands"
+        )
+        self.signatures = sig[SIGNATURE_TAG]
         edges = (
             sig["bands"] | "GroupByBand" >> beam.GroupByKey() | "LinkBuckets" >> beam.ParDo(_LinkBuckets(p))
         )

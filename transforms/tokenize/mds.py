@@ -70,6 +70,29 @@ def merge_partitions(folder: str, partitions: Iterable[str]) -> None:
     merge_index([f"{folder}/{p}/index.json" for p in sorted(partitions)], folder, keep_local=True)
 
 
+# the entries of an MDS shard description that name a file (relative to the dataset's root)
+_FILE_KEYS = ("raw_data", "zip_data", "raw_meta", "zip_meta")
+
+
+def parts_index(parts: Iterable[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
+    """The ``index.json`` of an incremental run's ``sequences_mds/``: every part's merged index
+    (``(part folder name, its index.json)``, in part order) as one, each shard's files named from
+    the top folder, so ``StreamingDataset(local=sequences_mds)`` reads every part.
+
+    Done here on the JSON rather than by ``merge_index``, which prefixes a partition's shards with
+    one folder level only (``shard-00000/``) and would lose ``part=NNNNN/``.
+    """
+    shards = []
+    for name, doc in parts:
+        for shard in doc["shards"]:
+            shard = dict(shard)
+            for key in _FILE_KEYS:
+                if shard.get(key):
+                    shard[key] = dict(shard[key], basename=f"{name}/{shard[key]['basename']}")
+            shards.append(shard)
+    return {"version": 2, "shards": shards}
+
+
 class _WritePartitionFn(beam.DoFn):
     """One shard's rows, streamed in training order (bounded memory), as one MDS partition."""
 

@@ -180,14 +180,19 @@ class _WriteShardFn(beam.DoFn):
         }
 
 
+def data_path(folder: str, shards: Iterable[dict[str, Any]]) -> list[str]:
+    """Megatron's ``--data-path``: ``weight prefix`` pairs, the weight a shard's token count."""
+    out: list[str] = []
+    for e in shards:
+        out += [str(e["tokens"]), f"{folder}/{e['prefix']}"]
+    return out
+
+
 def listing(
     folder: str, dtype: np.dtype, vocab_size: int, entries: Iterable[dict[str, Any]]
 ) -> dict[str, Any]:
     """``index.json``: the shards in order, their token counts, and a ready ``--data-path``."""
     shards = sorted(entries, key=lambda e: e["prefix"])
-    data_path: list[str] = []
-    for e in shards:
-        data_path += [str(e["tokens"]), f"{folder}/{e['prefix']}"]
     return {
         "format": "megatron MMIDIDX v1 (one document per sequence)",
         "dtype": dtype.name,
@@ -196,8 +201,39 @@ def listing(
         "tokens": sum(e["tokens"] for e in shards),
         "shards": shards,
         # weights are token counts: Megatron's blend then samples every token equally often
-        "data_path": data_path,
+        "data_path": data_path(folder, shards),
     }
+
+
+def relocated(doc: dict[str, Any], folder: str) -> dict[str, Any]:
+    """A listing whose shards moved to ``folder`` (an incremental part moved into place): the
+    ``--data-path`` names them where they are now."""
+    return dict(doc, data_path=data_path(folder, doc["shards"]))
+
+
+def parts_listing(folder: str, parts: Iterable[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
+    """The one ``index.json`` of an incremental run's ``folder``: every part's shards (``parts`` are
+    ``(part folder name, its listing)``, in part order), so one ``--data-path`` trains on them all.
+
+    The parts come from one config, so they share a dtype and a vocabulary; a listing that does
+    not is refused rather than blended (Megatron would read its ids in the wrong width).
+    """
+    parts = list(parts)
+    if not parts:
+        raise ValueError(f"{folder}: no part listings to combine")
+    first = parts[0][1]
+    entries = []
+    for name, doc in parts:
+        if (doc["dtype"], doc["vocab_size"]) != (first["dtype"], first["vocab_size"]):
+            raise ValueError(
+                f"{folder}/{name}: dtype {doc['dtype']} / vocabulary {doc['vocab_size']} differ from "
+                f"the first part's ({first['dtype']} / {first['vocab_size']})"
+            )
+        for e in doc["shards"]:
+            entries.append(dict(e, prefix=f"{name}/{e['prefix']}", provenance=f"{name}/{e['provenance']}"))
+    out = listing(folder, np.dtype(first["dtype"]), first["vocab_size"], entries)
+    out["parts"] = [name for name, _ in parts]
+    return out
 
 
 class WriteMegatron(beam.PTransform):

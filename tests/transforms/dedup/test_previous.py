@@ -209,3 +209,60 @@ def test_params_file_names_release_and_parameters(tmp_path):
     doc = json.loads((folder / "_params.json").read_text())
     assert doc["release"] == "rel"
     assert doc["params"]["num_perm"] == PARAMS.num_perm and doc["params"]["bands"] == PARAMS.bands
+
+
+def _write_jsonl(path: Path, docs: list[tuple[str, str]]) -> Path:
+    path.write_text("".join(json.dumps({"id": i, "text": t}) + "\n" for i, t in docs))
+    return path
+
+
+@pytest.mark.slow
+def test_rejections_against_an_earlier_release_are_the_same_rows_on_one_and_two_workers(tmp_path):
+    """Deterministic on any worker count: the second release's *_previous rejections (and everything
+    else it writes) are identical rows whether one worker or two split its input."""
+    from corpusforge.pipelines.cli import run
+    from corpusforge.schemas.config import load_config
+    from tests.helpers import table_rows
+
+    base = [(f"old{i:03d}", text(100 + i)) for i in range(60)]
+    first = tmp_path / "first"
+    first.mkdir()
+    _write_jsonl(first / "old.jsonl", base)
+    fast = ["language.enabled=false", "quality.enabled=false", "tokenize.enabled=false"]
+    run([str(first)], str(tmp_path / "r1"), load_config(overrides=fast), [], workers=2, release="r1")
+
+    second = tmp_path / "second"
+    second.mkdir()
+    # two files, so that two workers split the input: exact copies (case changed), near copies,
+    # new pages, copies among the new pages, and new copies of one old page (previous wins)
+    _write_jsonl(
+        second / "a.jsonl",
+        [(f"exact{i:02d}", base[i][1].upper()) for i in range(0, 20)]
+        + [(f"new{i:02d}", text(500 + i)) for i in range(20)]
+        + [("twin_a", base[30][1])],
+    )
+    _write_jsonl(
+        second / "b.jsonl",
+        [(f"near{i:02d}", edited(base[i][1])) for i in range(20, 40)]
+        + [(f"newcopy{i:02d}", text(500 + i)) for i in range(5)]
+        + [("twin_b", base[30][1])],
+    )
+    outputs = {}
+    for workers in (1, 2):
+        cfg = load_config(overrides=[*fast, f"dedup.previous=[{tmp_path / 'r1'}]"])
+        out = tmp_path / f"r2_w{workers}"
+        stats = run([str(second)], str(out), cfg, [], workers=workers, release="r2")
+        assert stats["conservation_ok"]
+        outputs[workers] = (table_rows(out / "rejected"), table_rows(out / "documents"))
+    rejected = outputs[1][0]
+    previous = [
+        (r["id"], r["reason"], r["duplicate_of"]) for r in rejected if r["reason"].endswith("_previous")
+    ]
+    assert sorted(i for i, reason, _ in previous if reason == "dedup:exact_previous") == sorted(
+        [f"exact{i:02d}" for i in range(20)] + ["twin_a", "twin_b"]
+    )
+    assert sorted(i for i, reason, _ in previous if reason == "dedup:near_previous") == [
+        f"near{i:02d}" for i in range(20, 40)
+    ]
+    assert all(ref.startswith("r1:old") for _, _, ref in previous)
+    assert outputs[1] == outputs[2]  # full rows: reasons, duplicate_of, texts, duplicate counts
