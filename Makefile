@@ -83,7 +83,7 @@ $(INTEROP_STAMP): pyproject.toml setup.py transforms/tokenize/_pretokenize.c tra
 
 # Only the interop tests; there a missing package fails them instead of skipping (CORPUSFORGE_INTEROP)
 test-interop: $(INTEROP_STAMP)
-	CORPUSFORGE_INTEROP=1 $(INTEROP_VENV)/bin/python -m pytest -m interop tests/transforms/tokenize $(PYTEST_ARGS)
+	CORPUSFORGE_INTEROP=1 $(INTEROP_VENV)/bin/python -m pytest -m interop tests/transforms/tokenize tests/pipelines/test_incremental_formats.py $(PYTEST_ARGS)
 
 # Fails (after trying both) when a jar cannot be had; the engine tests then skip, naming the jar.
 jars:

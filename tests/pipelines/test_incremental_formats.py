@@ -21,7 +21,7 @@ from corpusforge.pipelines.cli import main as cli_main
 from corpusforge.pipelines.incremental import discard_unrecorded
 from corpusforge.transforms.tokenize.mds import parts_index
 from corpusforge.transforms.tokenize.megatron import parts_listing, read_shard
-from tests.helpers import SAMPLE_DIR
+from tests.helpers import SAMPLE_DIR, interop_import
 
 HAS_MDS = importlib.util.find_spec("streaming") is not None
 FORMATS = "[" + ",".join(["parquet", "megatron"] + (["mds"] if HAS_MDS else [])) + "]"
@@ -112,11 +112,9 @@ def test_the_manifest_lists_each_parts_trainer_shards(run):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(
-    not HAS_MDS, reason="mosaicml-streaming is not installed (pip install 'corpusforge[mds]')"
-)
+@pytest.mark.interop
 def test_one_streaming_dataset_reads_every_parts_mds_shards(run):
-    from streaming import StreamingDataset
+    StreamingDataset = interop_import("streaming", "mosaicml-streaming").StreamingDataset
 
     top = run / "sequences_mds"
     assert sorted(p.name for p in top.glob("part=*")) == PARTS
