@@ -12,7 +12,7 @@ import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
-from apache_beam.testing.test_pipeline import TestPipeline
+from apache_beam.testing.test_pipeline import TestPipeline as BeamPipeline
 from apache_beam.testing.util import assert_that, equal_to
 from tokenizers import Tokenizer
 
@@ -93,7 +93,7 @@ def _starts_on(workers: int) -> None:
     """Tokenize DOCS on ``workers`` worker threads; each row's first id must be the expected one."""
     cfg = _cfg(LANG, buckets=[64])
     opts = PipelineOptions([f"--direct_num_workers={workers}", "--direct_running_mode=multi_threading"])
-    with TestPipeline(runner=LocalRunner(), options=opts) as p:
+    with BeamPipeline(runner=LocalRunner(), options=opts) as p:
         _, rows = p | beam.Create(DOCS) | TokenizeAndBucket(cfg)
         firsts = rows | beam.Map(lambda kv: (kv[1].doc_id, int(kv[1].input_ids[0])))
         assert_that(firsts, equal_to(_expected_firsts()))
@@ -179,5 +179,5 @@ def test_a_pipeline_with_too_many_values_seen_fails_naming_the_key():
     cfg = _cfg({**LANG, "max_values": 1}, buckets=[64])
     docs = [Document("a", "x", lang="en"), Document("b", "y", lang="de")]
     with pytest.raises(ConfigError, match=r"tokenize\.control_tokens\[0\]\.max_values"):
-        with TestPipeline(runner=LocalRunner()) as p:
+        with BeamPipeline(runner=LocalRunner()) as p:
             _ = p | beam.Create(docs) | TokenizeAndBucket(cfg)
