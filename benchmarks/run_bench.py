@@ -32,18 +32,6 @@ SCENARIOS: dict[str, list[str]] = {
     "passthrough": [],
     "full": None,  # filled at run time: default config
 }
-STAGE_SECTIONS = (
-    "language",
-    "quality",
-    "decontamination",
-    "dedup.exact",
-    "dedup.near",
-    "pii",
-    "toxicity",
-    "prompt",
-    "bias",
-    "tokenize",
-)
 
 
 def scale_corpus(docs: int, shards: int = 1) -> Path:
@@ -88,10 +76,13 @@ def available_sections() -> set[str]:
 
 
 def passthrough_overrides() -> list[str]:
+    """Every stage of the chain off but normalize, and tokenize off (the report stays: the CLI as run)."""
+    from corpusforge.pipelines.stages import SWITCHED_SECTIONS
+
     sections = available_sections()
     out = []
-    for name in STAGE_SECTIONS:
-        if name.split(".")[0] in sections:
+    for name in (*SWITCHED_SECTIONS, "tokenize"):
+        if name != "normalize" and name.split(".")[0] in sections:
             out.append(f"{name}.enabled=false")
     return out
 

@@ -85,6 +85,10 @@ STAGES: tuple[StageRow, ...] = (
 )
 
 
+# The sections whose own ``enabled`` switch turns a stage of the chain off, in data-flow order (a
+# stage with ``when`` runs by another rule: dedup_previous when ``dedup.previous`` names an index).
+SWITCHED_SECTIONS: tuple[str, ...] = tuple(row.section for row in STAGES if row.when is None)
+
 # Stages after deduplication (they may change text): the dedup index is taken before them.
 _NAMES = [row.name for row in STAGES]
 POST_DEDUP = frozenset(_NAMES[_NAMES.index("dedup_near") + 1 :])

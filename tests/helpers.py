@@ -23,6 +23,7 @@ from PIL import Image
 from corpusforge.pipelines.cli import main
 from corpusforge.pipelines.local.runner import LocalRunner
 from corpusforge.pipelines.report.bias import bias_summary
+from corpusforge.pipelines.stages import SWITCHED_SECTIONS
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE_DIR = REPO / "samples" / "sample"
@@ -300,3 +301,12 @@ def interop_import(module: str, package: str) -> Any:
         pytest.skip(
             f"needs {package} (`make test-interop` runs it in .venv-interop)", allow_module_level=True
         )
+
+
+# Every stage off but normalize (read, validate, normalize, write): for tests of the run's own
+# guarantees, which no stage should slow down. Derived from the stage table, so a new stage is off too.
+STAGES_OFF: list[str] = [
+    f"--set={section}.enabled=false"
+    for section in (*SWITCHED_SECTIONS, "tokenize", "report")
+    if section != "normalize"
+]

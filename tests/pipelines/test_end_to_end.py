@@ -10,7 +10,7 @@ import pyarrow.dataset as ds
 import pytest
 
 from corpusforge.pipelines.cli import main
-from tests.helpers import input_records, run_cli, table_rows
+from tests.helpers import STAGES_OFF, input_records, run_cli, table_rows
 
 # Every reason the foundation can give, each exercised by samples/sample/malformed.jsonl.
 FOUNDATION_REASONS = {
@@ -100,7 +100,7 @@ def test_unreadable_file_stops_the_run_or_is_listed(tmp_path, capsys):
         str(bad.parent),
         "--workers",
         "1",
-        *STAGES_OFF,  # every filter and writer-side stage after validate (defined below)
+        *STAGES_OFF,  # every filter and writer-side stage after validate
     ]
     assert main([*args, "--output", str(tmp_path / "fail")]) == 1
     assert "broken.jsonl.gz" in capsys.readouterr().err
@@ -128,7 +128,7 @@ def test_a_truncated_gzip_is_listed_as_partly_read_and_its_records_are_kept(tmp_
         "1",
         "--set",
         "input.on_unreadable=skip",
-        *STAGES_OFF,  # the reader is under test: no stage after validate (defined below)
+        *STAGES_OFF,  # the reader is under test: no stage after validate
     ]
     assert main(args) == 0
     stats = json.loads((tmp_path / "out" / "stats.json").read_text())
@@ -238,21 +238,7 @@ def test_hostile_records_each_come_out_exactly_once(tmp_path):
     path = tmp_path / "hostile.jsonl"
     path.write_bytes(b"\n".join(lines) + b"\n")
     out = tmp_path / "out"
-    stages_off = [
-        f"--set={s}.enabled=false"
-        for s in (
-            "language",
-            "quality",
-            "decontamination",
-            "dedup.exact",
-            "dedup.near",
-            "pii",
-            "toxicity",
-            "tokenize",
-            "report",
-        )
-    ]
-    assert main(["run", "--input", str(path), "--output", str(out), "--workers", "1", *stages_off]) == 0
+    assert main(["run", "--input", str(path), "--output", str(out), "--workers", "1", *STAGES_OFF]) == 0
     kept, rejected = table_rows(out / "documents"), table_rows(out / "rejected")
     assert len(kept) + len(rejected) == len(lines)
     assert len({(r["input_offset"]) for r in kept + rejected}) == len(lines)
@@ -322,20 +308,6 @@ def test_prompt_signals_on_every_kept_document(sample_run):
 
 
 # The CLI mistakes (and surprises) that need a real run; the others are in test_cli_errors.py.
-STAGES_OFF = [
-    f"--set={s}.enabled=false"
-    for s in (
-        "language",
-        "quality",
-        "decontamination",
-        "dedup.exact",
-        "dedup.near",
-        "pii",
-        "toxicity",
-        "tokenize",
-        "report",
-    )
-]
 
 
 def _run_folder(folder: Path, out: Path, *extra: str) -> int:

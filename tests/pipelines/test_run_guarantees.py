@@ -15,24 +15,9 @@ import pytest
 from corpusforge.pipelines.cli import main
 from corpusforge.pipelines.local.runner import LocalRunner, local_options
 from corpusforge.pipelines.report import stats as run_stats
-from tests.helpers import SAMPLE_DIR, table_rows
+from tests.helpers import SAMPLE_DIR, STAGES_OFF, table_rows
 
 pytestmark = pytest.mark.slow
-
-STAGES_OFF = [
-    f"--set={s}.enabled=false"
-    for s in (
-        "language",
-        "quality",
-        "decontamination",
-        "dedup.exact",
-        "dedup.near",
-        "pii",
-        "toxicity",
-        "tokenize",
-        "report",
-    )
-]
 
 
 def stats_of(out: Path) -> dict:
