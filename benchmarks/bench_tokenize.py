@@ -29,30 +29,18 @@ os.environ["TOKENIZERS_PARALLELISM"] = "false"
 
 import argparse  # noqa: E402
 import dataclasses  # noqa: E402
-import gzip  # noqa: E402
 import json  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
-import unicodedata  # noqa: E402
 from collections.abc import Callable  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
+from corpus import read_texts  # noqa: E402  (benchmarks/corpus.py: this script's folder is on sys.path)
+
 REPO = Path(__file__).resolve().parent.parent
 SHARED = Path(os.environ.get("CORPUSFORGE_SHARED", REPO.parent / "shared"))
 NEOX = SHARED / "data" / "tokenizers" / "gpt-neox-20b.tokenizer.json"
-
-
-def read_texts(path: Path, limit: int) -> list[str]:
-    opener = gzip.open if path.suffix == ".gz" else open
-    texts = []
-    with opener(path, "rt", encoding="utf-8") as f:
-        for line in f:
-            # NFC, as the normalize stage hands documents to the tokenizer
-            texts.append(unicodedata.normalize("NFC", json.loads(line)["text"]))
-            if len(texts) >= limit:
-                break
-    return texts
 
 
 def timed(

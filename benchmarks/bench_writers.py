@@ -20,15 +20,14 @@ machine; MB/s is of the documents' text, as the pipeline benchmarks count it. Pr
 from __future__ import annotations
 
 import argparse
-import gzip
 import importlib.util
 import json
 import tempfile
 import time
-import unicodedata
 from pathlib import Path
 
 import numpy as np
+from corpus import read_texts  # benchmarks/corpus.py (this script's folder is on sys.path)
 
 from corpusforge.schemas import arrow
 from corpusforge.schemas.config import TokenizeConfig
@@ -40,17 +39,6 @@ from corpusforge.transforms.tokenize.order import train_row
 from corpusforge.transforms.tokenize.sequences_sink import ParquetRowSink
 from corpusforge.transforms.tokenize.spill_sort import sorted_rows
 from corpusforge.transforms.tokenize.tokenizer import DocumentTokenizer
-
-
-def read_texts(path: Path, limit: int) -> list[str]:
-    opener = gzip.open if path.suffix == ".gz" else open
-    texts = []
-    with opener(path, "rt", encoding="utf-8") as f:
-        for line in f:
-            texts.append(unicodedata.normalize("NFC", json.loads(line)["text"]))
-            if len(texts) >= limit:
-                break
-    return texts
 
 
 def best_cpu(fn, repeat: int = 3) -> float:

@@ -1,9 +1,11 @@
-"""Loading a benchmark corpus into Documents, shared by the per-stage benchmark scripts."""
+"""Loading a benchmark corpus (Documents, or texts as the tokenizer sees them), shared by the
+per-stage benchmark scripts."""
 
 from __future__ import annotations
 
 import gzip
 import json
+import unicodedata
 
 from corpusforge.schemas.records import Document
 
@@ -19,3 +21,16 @@ def read_docs(path: str, limit: int) -> list[Document]:
             record = json.loads(line)
             docs.append(Document(id=str(record.get("id", i)), text=record.get("text") or ""))
     return docs
+
+
+def read_texts(path, limit: int) -> list[str]:
+    """The first ``limit`` texts of a JSONL(.gz) file, NFC-normalised as the normalize stage hands
+    documents to the tokenizer."""
+    opener = gzip.open if str(path).endswith(".gz") else open
+    texts = []
+    with opener(path, "rt", encoding="utf-8") as f:
+        for line in f:
+            texts.append(unicodedata.normalize("NFC", json.loads(line)["text"]))
+            if len(texts) >= limit:
+                break
+    return texts
