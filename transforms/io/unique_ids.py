@@ -32,7 +32,6 @@ from apache_beam import pvalue
 
 from corpusforge.schemas.records import RejectedDocument
 from corpusforge.transforms.base import KEPT_TAG, REJECTED_TAG, StageCounters
-from corpusforge.transforms.io.observe import observe_length
 from corpusforge.transforms.io.read import (
     STAGE as READ_STAGE,
 )
@@ -42,7 +41,7 @@ from corpusforge.transforms.io.read import (
     TaskReader,
     _unreadable,
 )
-from corpusforge.transforms.io.validate import STAGE, RecordParser, duplicate_rejection
+from corpusforge.transforms.io.validate import STAGE, RecordParser, duplicate_rejection, parse_counted
 
 # (path, position) of a record, and the read task it belongs to (path, start of the range)
 Position = tuple[str, int]
@@ -114,14 +113,10 @@ class _ReadValidateFn(beam.DoFn):
             yield from _unreadable(task.file.path, exc, self.skip_unreadable, read)
 
     def _validate(self, path: str, position: int, payload: Any, firsts: dict[int, Position]) -> Any:
-        self.counters.inc("in")
-        outcome = self.parser.parse(path, position, payload)
+        outcome = parse_counted(self.parser, self.counters, path, position, payload)
         if isinstance(outcome, RejectedDocument):
-            self.counters.rejected(outcome.rejection)
             return pvalue.TaggedOutput(REJECTED_TAG, outcome)
-        self.counters.inc("chars_in", len(outcome.text))
-        observe_length(self.counters, outcome)  # every parsed document, duplicates included
-        first = firsts.get(position)
+        first = firsts.get(position)  # its length was observed: every parsed document counts
         if first is not None:
             rejection = duplicate_rejection(outcome.id, *first)
             self.counters.rejected(rejection)

@@ -198,6 +198,21 @@ def _as_str(value: Any) -> str | None:
     return json.dumps(value, ensure_ascii=False, default=str)
 
 
+def parse_counted(
+    parser: RecordParser, counters: StageCounters, path: str, position: int, payload: Any
+) -> Document | RejectedDocument:
+    """One record parsed and counted as validate counts it (in, the rejection, or the document's
+    characters and length before any stage, for the report); duplicate ids are decided elsewhere."""
+    counters.inc("in")
+    outcome = parser.parse(path, position, payload)
+    if isinstance(outcome, RejectedDocument):
+        counters.rejected(outcome.rejection)
+    else:
+        counters.inc("chars_in", len(outcome.text))
+        observe_length(counters, outcome)
+    return outcome
+
+
 class _ParseFn(beam.DoFn):
     def __init__(self, parser: RecordParser) -> None:
         self.parser = parser
@@ -206,16 +221,8 @@ class _ParseFn(beam.DoFn):
         self.counters = StageCounters(STAGE)
 
     def process(self, record: tuple[str, int, Any]) -> Iterator[Any]:
-        path, position, payload = record
-        self.counters.inc("in")
-        outcome = self.parser.parse(path, position, payload)
-        if isinstance(outcome, RejectedDocument):
-            self.counters.rejected(outcome.rejection)
-            yield pvalue.TaggedOutput(REJECTED_TAG, outcome)
-        else:
-            self.counters.inc("chars_in", len(outcome.text))
-            observe_length(self.counters, outcome)  # length before any stage, for the report
-            yield outcome
+        outcome = parse_counted(self.parser, self.counters, *record)
+        yield pvalue.TaggedOutput(REJECTED_TAG, outcome) if isinstance(outcome, RejectedDocument) else outcome
 
 
 def first_occurrence_wins(docs: Iterable[Document]) -> tuple[Document, list[Document]]:
