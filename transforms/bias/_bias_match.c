@@ -219,9 +219,196 @@ done:
     return Py_BuildValue("(nN)", n_words, hits);
 }
 
+/* ---- scan_mentions: the same pass, plus each unit's mentions (what Lexicon.match gives). ----
+ *
+ * Why: Python counted a found unit's mentions by splitting it into words and matching them
+ * (Lexicon.match: a set intersection, list.count per word, a walk for multi-word terms), which
+ * cost more than finding the units. Here a unit's words are walked in place once more and each
+ * lexicon word's entries are tried: ``terms`` maps a lexicon word (bytes) to a tuple of
+ * (rest, categories) pairs, ``rest`` the following words of a longer term (empty for a one-word
+ * term) and ``categories`` a tuple of category ids; a term counts once per category when its
+ * rest follows it inside the unit, exactly Lexicon.match's rule. */
+
+/* The next word of p[i:b] at or after i: its start in *ws and end in *we; 0 when none. */
+static inline int next_word(const unsigned char *p, Py_ssize_t i, Py_ssize_t b, Py_ssize_t *ws, Py_ssize_t *we) {
+    while (i < b && is_space(p[i])) i++;
+    if (i >= b) return 0;
+    *ws = i;
+    while (i < b && !is_space(p[i])) i++;
+    *we = i;
+    return 1;
+}
+
+/* Whether the words after position i in p[i:b] are, in order, the bytes of ``rest``. */
+static int rest_follows(const unsigned char *p, Py_ssize_t i, Py_ssize_t b, PyObject *rest) {
+    Py_ssize_t k = PyTuple_GET_SIZE(rest), ws, we;
+    for (Py_ssize_t j = 0; j < k; j++) {
+        if (!next_word(p, i, b, &ws, &we)) return 0;
+        PyObject *w = PyTuple_GET_ITEM(rest, j);
+        Py_ssize_t len = PyBytes_GET_SIZE(w);
+        if (we - ws != len || memcmp(p + ws, PyBytes_AS_STRING(w), (size_t)len) != 0) return 0;
+        i = we;
+    }
+    return 1;
+}
+
+/* The category ids of every mention in the unit p[a:b], appended to a new list. NULL: error. */
+static PyObject *span_mentions(const unsigned char *p, Py_ssize_t a, Py_ssize_t b, const unsigned char *filter,
+                               PyObject *terms) {
+    PyObject *out = PyList_New(0);
+    if (out == NULL) return NULL;
+    Py_ssize_t i = a, ws, we;
+    while (next_word(p, i, b, &ws, &we)) {
+        i = we;
+        if (!has_bit(filter, word_hash(p + ws, we - ws))) continue;
+        PyObject *w = PyBytes_FromStringAndSize((const char *)p + ws, we - ws);
+        if (w == NULL) goto fail;
+        PyObject *entries = PyDict_GetItemWithError(terms, w); /* borrowed */
+        Py_DECREF(w);
+        if (entries == NULL) {
+            if (PyErr_Occurred()) goto fail;
+            continue;
+        }
+        if (!PyTuple_Check(entries)) goto bad;
+        for (Py_ssize_t e = 0; e < PyTuple_GET_SIZE(entries); e++) {
+            PyObject *entry = PyTuple_GET_ITEM(entries, e);
+            if (!PyTuple_Check(entry) || PyTuple_GET_SIZE(entry) != 2) goto bad;
+            PyObject *rest = PyTuple_GET_ITEM(entry, 0), *cats = PyTuple_GET_ITEM(entry, 1);
+            if (!PyTuple_Check(rest) || !PyTuple_Check(cats)) goto bad;
+            for (Py_ssize_t j = 0; j < PyTuple_GET_SIZE(rest); j++)
+                if (!PyBytes_Check(PyTuple_GET_ITEM(rest, j))) goto bad;
+            if (PyTuple_GET_SIZE(rest) && !rest_follows(p, we, b, rest)) continue;
+            for (Py_ssize_t c = 0; c < PyTuple_GET_SIZE(cats); c++)
+                if (PyList_Append(out, PyTuple_GET_ITEM(cats, c)) < 0) goto fail;
+        }
+    }
+    return out;
+bad:
+    PyErr_SetString(PyExc_TypeError, "scan_mentions: terms must map bytes to ((rest bytes...), (ids...)) tuples");
+fail:
+    Py_DECREF(out);
+    return NULL;
+}
+
+/* The sentences of the long line prepared[a:b] holding a key, as (start, end, mentions) (see
+ * key_sentences). NULL: error. */
+static PyObject *mention_sentences(const unsigned char *p, const unsigned char *raw, Py_ssize_t a, Py_ssize_t b,
+                                   const unsigned char *filter, PyObject *keys, PyObject *terms) {
+    PyObject *out = PyList_New(0);
+    if (out == NULL) return NULL;
+    Py_ssize_t s = a;
+    while (s <= b) {
+        Py_ssize_t e = s;
+        while (e < b && raw[e] != '.' && raw[e] != '!' && raw[e] != '?') e++;
+        int r = span_has_key(p, s, e, filter, keys);
+        if (r < 0) goto fail;
+        if (r) {
+            PyObject *m = span_mentions(p, s, e, filter, terms);
+            if (m == NULL) goto fail;
+            PyObject *t = Py_BuildValue("(nnN)", s, e, m);
+            if (t == NULL || PyList_Append(out, t) < 0) {
+                Py_XDECREF(t);
+                goto fail;
+            }
+            Py_DECREF(t);
+        }
+        s = e + 1;
+    }
+    return out;
+fail:
+    Py_DECREF(out);
+    return NULL;
+}
+
+PyDoc_STRVAR(scan_mentions_doc,
+             "scan_mentions(prepared, raw, filter, keys, terms, limit)\n"
+             "    -> (n_words, [(line, start, end, sentences, mentions), ...])\n\n"
+             "scan()'s lines, each with its mentions: for a line of at most ``limit`` words,\n"
+             "``sentences`` is None and ``mentions`` the category ids of the line's mentions (one per\n"
+             "mention and category, possibly empty); for a longer line, ``mentions`` is None and\n"
+             "``sentences`` the (start, end, mentions) of its sentences holding a key. ``terms`` maps\n"
+             "each key to its (rest, category ids) pairs (see Lexicon.match).");
+
+static PyObject *scan_mentions(PyObject *self, PyObject *args) {
+    Py_buffer text, rawbuf, filt;
+    PyObject *keys, *terms;
+    Py_ssize_t limit;
+    if (!PyArg_ParseTuple(args, "y*y*y*OO!n", &text, &rawbuf, &filt, &keys, &PyDict_Type, &terms, &limit))
+        return NULL;
+    PyObject *hits = NULL;
+    if (filt.len != FILTER_BYTES || !PyAnySet_Check(keys) || rawbuf.len != text.len) {
+        PyErr_SetString(PyExc_ValueError, "scan_mentions: filter must come from build_filter, keys must be a "
+                                          "set, raw as long as prepared");
+        goto done;
+    }
+    hits = PyList_New(0);
+    if (hits == NULL) goto done;
+    const unsigned char *s = (const unsigned char *)text.buf;
+    const unsigned char *raw = (const unsigned char *)rawbuf.buf;
+    const unsigned char *filter = (const unsigned char *)filt.buf;
+    Py_ssize_t n = text.len, i = 0, line = 0, line_start = 0, n_words = 0, line_words = 0;
+    int line_hit = 0;
+    while (1) {
+        while (i < n && is_space(s[i]) && s[i] != '\n') i++;
+        if (i >= n || s[i] == '\n') {
+            if (line_hit) {
+                PyObject *sentences, *mentions;
+                if (line_words > limit) {
+                    sentences = mention_sentences(s, raw, line_start, i, filter, keys, terms);
+                    mentions = Py_None;
+                    Py_INCREF(Py_None);
+                } else {
+                    mentions = span_mentions(s, line_start, i, filter, terms);
+                    sentences = Py_None;
+                    Py_INCREF(Py_None);
+                }
+                if (sentences == NULL || mentions == NULL) {
+                    Py_XDECREF(sentences);
+                    Py_XDECREF(mentions);
+                    Py_CLEAR(hits);
+                    goto done;
+                }
+                PyObject *t = Py_BuildValue("(nnnNN)", line, line_start, i, sentences, mentions);
+                if (t == NULL || PyList_Append(hits, t) < 0) {
+                    Py_XDECREF(t);
+                    Py_CLEAR(hits);
+                    goto done;
+                }
+                Py_DECREF(t);
+            }
+            if (i >= n) break;
+            i++;
+            line++;
+            line_start = i;
+            line_hit = 0;
+            line_words = 0;
+            continue;
+        }
+        Py_ssize_t start = i;
+        while (i < n && !is_space(s[i])) i++;
+        n_words++;
+        line_words++;
+        if (!line_hit) {
+            int r = is_key(s + start, i - start, filter, keys);
+            if (r < 0) {
+                Py_CLEAR(hits);
+                goto done;
+            }
+            line_hit = r;
+        }
+    }
+done:
+    PyBuffer_Release(&text);
+    PyBuffer_Release(&rawbuf);
+    PyBuffer_Release(&filt);
+    if (hits == NULL) return NULL;
+    return Py_BuildValue("(nN)", n_words, hits);
+}
+
 static PyMethodDef methods[] = {
     {"build_filter", build_filter, METH_O, build_filter_doc},
     {"scan", scan, METH_VARARGS, scan_doc},
+    {"scan_mentions", scan_mentions, METH_VARARGS, scan_mentions_doc},
     {NULL, NULL, 0, NULL},
 };
 

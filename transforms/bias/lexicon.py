@@ -91,6 +91,18 @@ class Lexicon:
             frozenset(k.encode("utf-8") for k in self.keys),
         )
 
+    def term_table(self) -> dict[Any, tuple[tuple[tuple[Any, ...], tuple[int, ...]], ...]]:
+        """The lexicon for the compiled pass (``_bias_match.scan_mentions``): each first word mapped
+        to its terms as (following words, category ids) pairs, the ids indexing :attr:`categories`
+        and a one-word term's following words empty; the same terms :meth:`match` matches."""
+        ids = {c: i for i, c in enumerate(self.categories)}
+        table: dict[Any, tuple[tuple[tuple[Any, ...], tuple[int, ...]], ...]] = {}
+        for w in self.keys:
+            entries = [((), tuple(ids[c] for c in self.single[w]))] if w in self.single else []
+            entries += [(tuple(rest), tuple(ids[c] for c in cats)) for rest, cats in self.multi.get(w, ())]
+            table[w] = tuple(entries)
+        return table
+
     def match(self, words: Sequence[Any]) -> list[str]:
         """The category of every mention in ``words`` (lower-cased), one entry per mention and category.
 
