@@ -73,11 +73,14 @@ _TABLE = _byte_table()
 _SENTENCE_TABLE = _byte_table(sentence_ends=True)
 # Unicode punctuation common in web text ("she’s", "men—women"), made spaces before the byte pass.
 _UNICODE_PUNCT = ("\u2019", "\u2018", "\u201c", "\u201d", "\u2014", "\u2013", "\u2026", "\u00a0", "\u00b4")
+_SPACED = "".join(_UNICODE_PUNCT)  # for the compiled pass: each takes one byte (a space) when prepared
 # A line holding any of these may carry what the toxicity stage cleans (mentions, URLs, HTML
 # entities, masked profanity): it is scored through the toxicity stage's own cleaning.
 _NEEDS_CLEANING = ("*", "@", "$", "#", "//", "&", "www.", "RT", "URL")
 # The same test as one C-level search (a generator over the substrings cost more than the search).
 _NEEDS_CLEANING_RE = re.compile("|".join(map(re.escape, _NEEDS_CLEANING)))
+# The same for the compiled pass, which finds them in a long line's bytes (ASCII: the same there).
+_NEEDS_CLEANING_BYTES = tuple(n.encode("ascii") for n in _NEEDS_CLEANING)
 
 
 def _prepared(text: str, table: bytes = _TABLE) -> bytes:
@@ -243,7 +246,13 @@ class BiasTagger:
         raw_bytes = spaced.encode("utf-8", "replace")
         prepared = raw_bytes.translate(_TABLE)
         n_words, hits = self.compiled.scan_mentions(
-            prepared, raw_bytes, self.filter, self.bytes_lexicon.keys, self.terms, self.max_segment_words
+            prepared,
+            raw_bytes,
+            self.filter,
+            self.bytes_lexicon.keys,
+            self.terms,
+            self.max_segment_words,
+            _NEEDS_CLEANING_BYTES if self.unmask is not None else (),
         )
         found: list[Unit] = []
         pending: list[tuple[Any, list[Unit]]] = []
@@ -254,7 +263,7 @@ class BiasTagger:
         cache = self.cache
         for i, start, end, sentences, mentions in hits:
             raw = raw_lines[i]
-            if sentences is None:
+            if sentences is None and mentions is not None:  # a line of at most max_segment_words
                 if not mentions:
                     continue
                 if cache is None:
@@ -263,9 +272,9 @@ class BiasTagger:
                     units = [[raw, prepared[start:end].split(), mentions, None]]
                     found += units
                     pending.append((raw, units))
-            elif self._needs_cleaning(raw):
+            elif sentences is None:  # a long line to clean (see _NEEDS_CLEANING): its raw sentences
                 if cache is None or not self._from_cache(raw, found):
-                    units = self._raw_sentences_compiled(raw)
+                    units = self._raw_sentences_compiled(raw, prepared, start, end)
                     found += units
                     if cache is not None:
                         pending.append((raw, units))
@@ -301,15 +310,22 @@ class BiasTagger:
         prepared = _prepared("\n".join(sentences)).split(b"\n")
         return [(s, p.split()) for s, p in zip(sentences, prepared, strict=True)]
 
-    def _raw_sentences_compiled(self, raw: str) -> list[Unit]:
+    def _raw_sentences_compiled(self, raw: str, prepared: bytes, start: int, end: int) -> list[Unit]:
         """:meth:`_raw_sentences` through the compiled pass, which also gives each sentence's
-        mentions: only the sentences with a mention, with their words."""
+        mentions: only the sentences with a mention, with their words. ``raw`` is the line whose
+        prepared bytes are ``prepared[start:end]``; it is cut in C (``raw_sentences_str``: the
+        same pieces as the regex, without splitting, joining and preparing them all), or by the
+        regex when its bytes do not add up there (a safeguard: they always should)."""
         assert self.compiled is not None
+        keys = self.bytes_lexicon.keys
+        spans = self.compiled.raw_sentences_str(
+            raw, _SPACED, prepared, start, end, self.filter, keys, self.terms
+        )
+        if spans is not None:
+            return [[raw[i:j], prepared[a:b].split(), m, None] for i, j, a, b, m in spans if m]
         sentences = _SENTENCE_END.split(raw)
         joined = _prepared("\n".join(sentences))
-        _, hits = self.compiled.scan_mentions(
-            joined, joined, self.filter, self.bytes_lexicon.keys, self.terms, len(joined)
-        )
+        _, hits = self.compiled.scan_mentions(joined, joined, self.filter, keys, self.terms, len(joined))
         return [[sentences[i], joined[a:b].split(), m, None] for i, a, b, _, m in hits if m]
 
     def _collect(
