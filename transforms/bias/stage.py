@@ -15,6 +15,11 @@ Tagging only (the stage never rejects). For every document it sets ``bias``
   :mod:`corpusforge.transforms.toxicity.stage`). Only units holding a mention are scored, all units
   of a batch in one vectorised call of the shipped classifier; a mention in a unit scoring at or above
   ``threshold`` (``toxicity.threshold``) is a toxic mention.
+* the compiled pass also counts each unit's mentions and cuts the long lines the toxicity stage
+  cleans into that stage's sentences; and a line (or sentence) scored before is taken from a
+  bounded LRU (``score_cache`` entries, :mod:`corpusforge.transforms.bias.cache`) instead of being
+  split and scored again: a unit's mentions and score depend on its own text only, so the signals
+  are the same with or without it.
 
 Counters (namespace ``corpusforge.bias``), summed per batch: ``words``, ``mentions:<category>`` and
 ``toxic_mentions:<category>`` over the documents the stage tagged, and the same names prefixed
