@@ -69,6 +69,17 @@ def test_compiled_and_python_give_the_same_signals_on_edge_cases(monkeypatch, te
     assert compiled.tag_many([text]) == python.tag_many([text])
 
 
+@pytest.mark.parametrize("clean_text", [False, True])
+def test_compiled_and_python_agree_without_cleaning_and_with_the_cache(monkeypatch, clean_text):
+    """Without the toxicity stage's cleaning a long line is cut at every '.', '!', '?' (the scan's
+    own sentences); with the cache, repeated lines come from it: the same signals either way."""
+    compiled, python = _taggers(monkeypatch, threshold=0.7, clean_text=clean_text, score_cache=64)
+    assert compiled.cache is not None and python.cache is None
+    want = python.tag_many(EDGE_CASES)
+    assert compiled.tag_many(EDGE_CASES) == want and compiled.cache.hits == 0
+    assert compiled.tag_many(EDGE_CASES) == want and compiled.cache.hits > 0  # the second time, cached
+
+
 def test_edge_cases_are_counted_as_a_reader_would(monkeypatch):
     compiled, _ = _taggers(monkeypatch, threshold=0.7)
     none, one, lines = compiled.tag_many(EDGE_CASES[3:6])
