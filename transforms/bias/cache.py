@@ -5,8 +5,9 @@ stage's costliest step is scoring the lines that hold a mention with the toxicit
 line's mentions and score depend on that line's text alone (each unit is scored from its own terms,
 see :meth:`corpusforge.transforms.bias.stage.BiasTagger._toxic_flags`), so a line seen before can
 reuse them: the signals are the same with the cache as without it, on any number of workers (each
-worker has its own cache; only its hit rate differs). Bounded in entries, so a worker's memory
-stays bounded on any corpus.
+worker has its own cache; only its hit rate differs). Bounded in entries and in the total length
+of its keys (the lines themselves, compared exactly, so no hash collision can change a signal; a
+web line can be 100 KB long), so a worker's memory stays bounded on any corpus.
 """
 
 from __future__ import annotations
@@ -18,13 +19,19 @@ V = TypeVar("V")
 
 
 class LineCache(Generic[V]):
-    """``capacity`` entries at most; when full, the least recently used entry goes first."""
+    """``capacity`` entries and ``max_chars`` characters (bytes) of keys at most; when either is
+    exceeded the least recently used entries go first, and a key longer than ``max_chars`` is not
+    kept. Keys are ``str`` or ``bytes``."""
 
-    def __init__(self, capacity: int) -> None:
-        if capacity <= 0:
-            raise ValueError(f"LineCache capacity must be positive, got {capacity}")
+    def __init__(self, capacity: int, max_chars: int = 1 << 24) -> None:
+        if capacity <= 0 or max_chars <= 0:
+            raise ValueError(
+                f"LineCache capacity and max_chars must be positive, got {capacity}, {max_chars}"
+            )
         self.capacity = capacity
+        self.max_chars = max_chars
         self._entries: OrderedDict[Any, V] = OrderedDict()
+        self.chars = 0  # total length of the keys held
         self.hits = 0
         self.misses = 0
 
@@ -42,11 +49,18 @@ class LineCache(Generic[V]):
         return value
 
     def put(self, key: Any, value: V) -> None:
+        size = len(key)
+        if size > self.max_chars:
+            return
+        if key in self._entries:
+            self.chars -= size
         self._entries[key] = value
         self._entries.move_to_end(key)
-        if len(self._entries) > self.capacity:
-            self._entries.popitem(last=False)
+        self.chars += size
+        while len(self._entries) > self.capacity or self.chars > self.max_chars:
+            old, _ = self._entries.popitem(last=False)
+            self.chars -= len(old)
 
     def clear(self) -> None:
         self._entries.clear()
-        self.hits = self.misses = 0
+        self.chars = self.hits = self.misses = 0

@@ -51,6 +51,18 @@ def test_cache_is_bounded_and_drops_the_least_recently_used():
         LineCache(0)
 
 
+def test_cache_bounds_the_length_of_its_keys():
+    cache: LineCache[int] = LineCache(100, max_chars=10)
+    cache.put("x" * 11, 1)  # longer than the whole budget: not kept
+    assert len(cache) == 0 and cache.chars == 0
+    cache.put("aaaa", 1)
+    cache.put(b"bbbb", 2)
+    cache.put("aaaa", 3)  # replaced, counted once; b"bbbb" is now the least recently used
+    assert (len(cache), cache.chars) == (2, 8)
+    cache.put("cccc", 4)  # 12 chars: the least recently used goes
+    assert cache.get(b"bbbb") is None and cache.get("aaaa") == 3 and cache.chars == 8
+
+
 def _tagger(capacity: int) -> BiasTagger:
     return BiasTagger(Lexicon.load(), LinearToxicityModel.load(), threshold=0.7, score_cache=capacity)
 
