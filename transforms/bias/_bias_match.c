@@ -58,7 +58,7 @@ static inline int has_bit(const unsigned char *filter, uint64_t h) {
 
 PyDoc_STRVAR(build_filter_doc,
              "build_filter(words) -> bytes\n\n"
-             "The bit filter of an iterable of bytes words, for scan().");
+             "The bit filter of an iterable of bytes words, for scan_mentions().");
 
 static PyObject *build_filter(PyObject *self, PyObject *words) {
     PyObject *out = PyBytes_FromStringAndSize(NULL, FILTER_BYTES);
@@ -112,114 +112,6 @@ static int span_has_key(const unsigned char *p, Py_ssize_t a, Py_ssize_t b, cons
         int r = is_key(p + start, i - start, filter, keys);
         if (r != 0) return r;
     }
-}
-
-/* The sentences of the long line prepared[a:b] holding a key, as a list of (start, end): a sentence
- * ends at each byte that is ".", "!" or "?" in the text before preparation (``raw``, the same
- * length: preparation maps byte to byte). NULL: error. */
-static PyObject *key_sentences(const unsigned char *p, const unsigned char *raw, Py_ssize_t a, Py_ssize_t b,
-                               const unsigned char *filter, PyObject *keys) {
-    PyObject *out = PyList_New(0);
-    if (out == NULL) return NULL;
-    Py_ssize_t s = a;
-    while (s <= b) {
-        Py_ssize_t e = s;
-        while (e < b && raw[e] != '.' && raw[e] != '!' && raw[e] != '?') e++;
-        int r = span_has_key(p, s, e, filter, keys);
-        if (r < 0) goto fail;
-        if (r) {
-            PyObject *t = Py_BuildValue("(nn)", s, e);
-            if (t == NULL || PyList_Append(out, t) < 0) {
-                Py_XDECREF(t);
-                goto fail;
-            }
-            Py_DECREF(t);
-        }
-        s = e + 1;
-    }
-    return out;
-fail:
-    Py_DECREF(out);
-    return NULL;
-}
-
-PyDoc_STRVAR(scan_doc,
-             "scan(prepared, raw, filter, keys, limit) -> (n_words, [(line, start, end, sentences), ...])\n\n"
-             "The number of words in ``prepared`` (what sum(len(l.split()) for l in\n"
-             "prepared.split(b'\\n')) gives) and, for each line holding at least one word of the set\n"
-             "``keys`` (``filter`` from build_filter(keys)), its index and byte span; ``sentences`` is\n"
-             "None for a line of at most ``limit`` words, else the (start, end) spans of its sentences\n"
-             "holding a key, a sentence ending at each '.', '!' or '?' of ``raw`` (the bytes\n"
-             "``prepared`` was translated from, the same length).");
-
-static PyObject *scan(PyObject *self, PyObject *args) {
-    Py_buffer text, rawbuf, filt;
-    PyObject *keys;
-    Py_ssize_t limit;
-    if (!PyArg_ParseTuple(args, "y*y*y*On", &text, &rawbuf, &filt, &keys, &limit)) return NULL;
-    PyObject *hits = NULL;
-    if (filt.len != FILTER_BYTES || !PyAnySet_Check(keys) || rawbuf.len != text.len) {
-        PyErr_SetString(PyExc_ValueError,
-                        "scan: filter must come from build_filter, keys must be a set, raw as long as prepared");
-        goto done;
-    }
-    hits = PyList_New(0);
-    if (hits == NULL) goto done;
-    const unsigned char *s = (const unsigned char *)text.buf;
-    const unsigned char *raw = (const unsigned char *)rawbuf.buf;
-    const unsigned char *filter = (const unsigned char *)filt.buf;
-    Py_ssize_t n = text.len, i = 0, line = 0, line_start = 0, n_words = 0, line_words = 0;
-    int line_hit = 0;
-    while (1) {
-        /* Skip separators, closing the line at each \n (and at the end of the text). */
-        while (i < n && is_space(s[i]) && s[i] != '\n') i++;
-        if (i >= n || s[i] == '\n') {
-            if (line_hit) {
-                PyObject *sentences = Py_None;
-                Py_INCREF(Py_None);
-                if (line_words > limit) {
-                    Py_DECREF(Py_None);
-                    sentences = key_sentences(s, raw, line_start, i, filter, keys);
-                    if (sentences == NULL) {
-                        Py_CLEAR(hits);
-                        goto done;
-                    }
-                }
-                PyObject *t = Py_BuildValue("(nnnN)", line, line_start, i, sentences);
-                if (t == NULL || PyList_Append(hits, t) < 0) {
-                    Py_XDECREF(t);
-                    Py_CLEAR(hits);
-                    goto done;
-                }
-                Py_DECREF(t);
-            }
-            if (i >= n) break;
-            i++;
-            line++;
-            line_start = i;
-            line_hit = 0;
-            line_words = 0;
-            continue;
-        }
-        Py_ssize_t start = i;
-        while (i < n && !is_space(s[i])) i++;
-        n_words++;
-        line_words++;
-        if (!line_hit) {
-            int r = is_key(s + start, i - start, filter, keys);
-            if (r < 0) {
-                Py_CLEAR(hits);
-                goto done;
-            }
-            line_hit = r;
-        }
-    }
-done:
-    PyBuffer_Release(&text);
-    PyBuffer_Release(&rawbuf);
-    PyBuffer_Release(&filt);
-    if (hits == NULL) return NULL;
-    return Py_BuildValue("(nN)", n_words, hits);
 }
 
 /* ---- scan_mentions: the same pass, plus each unit's mentions (what Lexicon.match gives). ----
@@ -293,8 +185,9 @@ fail:
     return NULL;
 }
 
-/* The sentences of the long line prepared[a:b] holding a key, as (start, end, mentions) (see
- * key_sentences). NULL: error. */
+/* The sentences of the long line prepared[a:b] holding a key, as (start, end, mentions): a sentence
+ * ends at each byte that is ".", "!" or "?" in the text before preparation (``raw``, the same
+ * length: preparation maps byte to byte). NULL: error. */
 static PyObject *mention_sentences(const unsigned char *p, const unsigned char *raw, Py_ssize_t a, Py_ssize_t b,
                                    const unsigned char *filter, PyObject *keys, PyObject *terms) {
     PyObject *out = PyList_New(0);
@@ -337,7 +230,9 @@ static int holds_any(const unsigned char *raw, Py_ssize_t a, Py_ssize_t b, PyObj
 PyDoc_STRVAR(scan_mentions_doc,
              "scan_mentions(prepared, raw, filter, keys, terms, limit, needles=())\n"
              "    -> (n_words, [(line, start, end, sentences, mentions), ...])\n\n"
-             "scan()'s lines, each with its mentions: for a line of at most ``limit`` words,\n"
+             "The number of words in ``prepared`` (what sum(len(l.split()) for l in\n"
+             "prepared.split(b'\\n')) gives) and its lines holding a word of the set ``keys``\n"
+             "(``filter`` from build_filter(keys)) with their index, byte span and mentions: for a line of at most ``limit`` words,\n"
              "``sentences`` is None and ``mentions`` the category ids of the line's mentions (one per\n"
              "mention and category, possibly empty); for a longer line, ``mentions`` is None and\n"
              "``sentences`` the (start, end, mentions) of its sentences holding a key. ``terms`` maps\n"
@@ -537,7 +432,6 @@ done:
 
 static PyMethodDef methods[] = {
     {"build_filter", build_filter, METH_O, build_filter_doc},
-    {"scan", scan, METH_VARARGS, scan_doc},
     {"scan_mentions", scan_mentions, METH_VARARGS, scan_mentions_doc},
     {"raw_sentences_str", raw_sentences_str, METH_VARARGS, raw_sentences_str_doc},
     {NULL, NULL, 0, NULL},
