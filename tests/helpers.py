@@ -81,7 +81,6 @@ class ReportParser(HTMLParser):
         self._key: str | None = None
         self._row: dict[str, str] | None = None
         self.external: list[str] = []
-        self.svg_figures: set[str] = set()
 
     def handle_starttag(self, tag, attrs):
         a = dict(attrs)
@@ -93,7 +92,6 @@ class ReportParser(HTMLParser):
             self._plot = a["data-plot"]
         elif tag == "svg" and self._plot and self._plot not in self.plots:  # inline SVG (report/plots.py)
             self.plots[self._plot] = (round(float(a["width"])), round(float(a["height"])))
-            self.svg_figures.add(self._plot)
         elif tag == "p" and "data-not-run" in a:
             self.not_run.append(a["data-not-run"])
         elif tag == "table":
