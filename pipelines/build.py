@@ -91,7 +91,9 @@ def build_pipeline(
 
     skip = cfg.input.on_unreadable == "skip"
     # read and validate fuse: the documents come out of the read; only ids are shuffled
-    tasks, not_planned = p | READ >> PlanReads(files, cfg.input.split_mb, skip_unreadable=skip)
+    tasks, not_planned = p | READ >> PlanReads(
+        files, cfg.input.split_mb, skip_unreadable=skip, compressed_split_mb=cfg.input.compressed_split_mb
+    )
     docs, rejected, not_read = tasks | VALIDATE >> ReadValidated(record_parser(cfg), skip)
     unreadable = (not_planned, not_read) | "Unreadable" >> beam.Flatten()
     rejected_parts = [rejected]

@@ -2,8 +2,11 @@
 
 Files are matched on the driver (metadata only: paths and sizes), then planned into read tasks
 inside the pipeline: byte ranges of ``input.split_mb`` for uncompressed JSONL, one task per row
-group for Parquet, one task per compressed file (gzip and zstd streams cannot be split). The tasks
-are reshuffled so that workers read in parallel; no record passes through the driver.
+group for Parquet. A gzip or zstd stream cannot be split by byte range, so a compressed JSONL file
+is read in *stripes* (``input.compressed_split_mb``): every stripe decompresses the whole stream
+but keeps only its share of the lines (line number mod stripes), so that the reading, validation
+and every stage fused after them use more than one worker. The tasks are reshuffled so that workers
+read in parallel; no record passes through the driver.
 
 Every raw record carries its input path and its position (byte offset of the line in the
 decompressed stream, or row index in a Parquet file), so ids derived from it are stable whatever the
@@ -29,6 +32,12 @@ from corpusforge.transforms.base import StageCounters
 from corpusforge.transforms.io.paths import is_remote_folder
 
 LOG = logging.getLogger(__name__)
+
+# Stripes of a compressed file: each one decompresses the whole stream, so their number is bounded
+# (decompression costs n times; gzip inflates ~0.1-0.3 s per 100 MB, far less than the stages
+# fused after the read). At least 2, so that a small file still feeds two local workers.
+MIN_STRIPES = 2
+MAX_STRIPES = 8
 
 JSONL_SUFFIXES = (".jsonl", ".json", ".ndjson", ".txt")
 PARQUET_SUFFIXES = (".parquet", ".pq")
@@ -58,6 +67,9 @@ class ReadTask:
     file: InputFile
     start: int = 0  # byte range [start, end) for plain JSONL; row group index for Parquet
     end: int = -1
+    # compressed JSONL: this task keeps the lines whose number (from 0) is stripe mod stripes
+    stripe: int = 0
+    stripes: int = 1
 
 
 @dataclass(frozen=True)
@@ -178,12 +190,21 @@ def iter_lines(stream: IO[bytes], start: int = 0, end: int = -1) -> Iterator[tup
         pos += len(line)
 
 
-class PlanReadTasks(beam.DoFn):
-    """Split each input file into read tasks (byte ranges or Parquet row groups)."""
+def stripe_count(compressed_size: int, stripe_bytes: int | None) -> int:
+    """Stripes for a compressed JSONL file of ``compressed_size`` bytes: one per ``stripe_bytes``,
+    within [MIN_STRIPES, MAX_STRIPES]; ``None`` keeps the whole file in one task."""
+    if stripe_bytes is None:
+        return 1
+    return max(MIN_STRIPES, min(MAX_STRIPES, -(-compressed_size // stripe_bytes)))
 
-    def __init__(self, split_bytes: int, skip_unreadable: bool) -> None:
+
+class PlanReadTasks(beam.DoFn):
+    """Split each input file into read tasks (byte ranges, stripes or Parquet row groups)."""
+
+    def __init__(self, split_bytes: int, skip_unreadable: bool, stripe_bytes: int | None = None) -> None:
         self.split_bytes = split_bytes
         self.skip_unreadable = skip_unreadable
+        self.stripe_bytes = stripe_bytes
 
     def process(self, file: InputFile) -> Iterator[Any]:
         if file.format == "parquet":
@@ -200,6 +221,10 @@ class PlanReadTasks(beam.DoFn):
         elif file.compression == "none" and file.size > self.split_bytes:
             for start in range(0, file.size, self.split_bytes):
                 yield ReadTask(file, start, min(file.size, start + self.split_bytes))
+        elif file.compression != "none":
+            stripes = stripe_count(file.size, self.stripe_bytes)
+            for stripe in range(stripes):
+                yield ReadTask(file, 0, -1, stripe, stripes)
         else:
             yield ReadTask(file, 0, -1)
 
@@ -212,6 +237,21 @@ def _unreadable(path: str, exc: BaseException, skip: bool, records_read: int = 0
         raise InputError(message) from exc
     LOG.warning("%s (skipped: input.on_unreadable=skip)", message)
     yield pvalue.TaggedOutput(UNREADABLE_TAG, Unreadable(path, f"{type(exc).__name__}: {exc}", records_read))
+
+
+def task_failed(
+    task: ReadTask, exc: BaseException, skip: bool, read: int, reader: TaskReader, counters: StageCounters
+) -> Iterator[Any]:
+    """A read task that raised after ``read`` records: the file reported once, not once per stripe.
+
+    Every stripe of a compressed file decompresses the same bytes, so all of them fail at the same
+    line; stripe 0 reports the file, with the records all stripes took before the error (it saw
+    their lines), the others only stop (or stop the run, when unreadable files are not skipped).
+    """
+    if task.stripe and skip:
+        return iter(())
+    counters.inc("unreadable_files")
+    return _unreadable(task.file.path, exc, skip, read + reader.other_stripes_records)
 
 
 def rows_of(table: Any) -> list[dict]:
@@ -258,6 +298,8 @@ class TaskReader:
 
     def __init__(self, counters: StageCounters | None = None) -> None:
         self.counters = counters
+        # records of the other stripes that the last striped task passed over (see task_failed)
+        self.other_stripes_records = 0
 
     def records(self, task: ReadTask) -> Iterator[tuple[str, int, Any]]:
         """Raises what the file raises (OSError, EOFError, zlib.error, ArrowInvalid...) after the
@@ -267,9 +309,15 @@ class TaskReader:
     def _jsonl(self, task: ReadTask) -> Iterator[tuple[str, int, bytes]]:
         path = task.file.path
         blank = records = 0
+        self.other_stripes_records = 0
+        stripe, stripes = task.stripe, task.stripes
         try:
             with open_stream(task.file) as stream:
-                for offset, line in iter_lines(stream, task.start, task.end):
+                for number, (offset, line) in enumerate(iter_lines(stream, task.start, task.end)):
+                    if stripes > 1 and number % stripes != stripe:
+                        if line.strip():
+                            self.other_stripes_records += 1
+                        continue
                     if not line.strip():
                         blank += 1
                         continue
@@ -320,8 +368,7 @@ class ReadRawRecords(beam.DoFn):
                 yield record
         except Exception as exc:  # OSError, EOFError, zlib.error, zstandard.ZstdError, ArrowInvalid...
             # Records already yielded from this file stay read; the rest of it is reported.
-            self.counters.inc("unreadable_files")
-            yield from _unreadable(task.file.path, exc, self.skip_unreadable, read)
+            yield from task_failed(task, exc, self.skip_unreadable, read, self.reader, self.counters)
 
 
 class PlanReads(beam.PTransform):
@@ -331,20 +378,30 @@ class PlanReads(beam.PTransform):
     duplicate ids, once to read the documents (see :mod:`corpusforge.transforms.io.unique_ids`).
     """
 
-    def __init__(self, files: list[InputFile], split_mb: int = 64, skip_unreadable: bool = False) -> None:
+    def __init__(
+        self,
+        files: list[InputFile],
+        split_mb: int = 64,
+        skip_unreadable: bool = False,
+        compressed_split_mb: float | None = None,
+    ) -> None:
         super().__init__()
         self.files = files
         self.split_bytes = split_mb << 20
         self.skip_unreadable = skip_unreadable
+        # None: one task per compressed file; the run passes input.compressed_split_mb
+        self.stripe_bytes = (
+            None if compressed_split_mb is None else max(1, int(compressed_split_mb * (1 << 20)))
+        )
 
     def expand(self, pbegin: beam.pvalue.PBegin) -> tuple[beam.PCollection, beam.PCollection]:
         planned = (
             pbegin
             | "Files" >> beam.Create(self.files)
             | "Plan"
-            >> beam.ParDo(PlanReadTasks(self.split_bytes, self.skip_unreadable)).with_outputs(
-                UNREADABLE_TAG, main="tasks"
-            )
+            >> beam.ParDo(
+                PlanReadTasks(self.split_bytes, self.skip_unreadable, self.stripe_bytes)
+            ).with_outputs(UNREADABLE_TAG, main="tasks")
         )
         return planned["tasks"] | "Spread" >> beam.Reshuffle(), planned[UNREADABLE_TAG]
 
@@ -352,14 +409,23 @@ class PlanReads(beam.PTransform):
 class ReadDocuments(beam.PTransform):
     """Input files in, ``(raw records, unreadable files)`` out; raw records are parsed by Validate."""
 
-    def __init__(self, files: list[InputFile], split_mb: int = 64, skip_unreadable: bool = False) -> None:
+    def __init__(
+        self,
+        files: list[InputFile],
+        split_mb: int = 64,
+        skip_unreadable: bool = False,
+        compressed_split_mb: float | None = None,
+    ) -> None:
         super().__init__()
         self.files = files
         self.split_bytes = split_mb << 20
         self.skip_unreadable = skip_unreadable
+        self.compressed_split_mb = compressed_split_mb
 
     def expand(self, pbegin: beam.pvalue.PBegin) -> tuple[beam.PCollection, beam.PCollection]:
-        plan = PlanReads(self.files, skip_unreadable=self.skip_unreadable)
+        plan = PlanReads(
+            self.files, skip_unreadable=self.skip_unreadable, compressed_split_mb=self.compressed_split_mb
+        )
         plan.split_bytes = self.split_bytes
         tasks, not_planned = pbegin | plan
         read = tasks | "Read" >> beam.ParDo(ReadRawRecords(self.skip_unreadable)).with_outputs(

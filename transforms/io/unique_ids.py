@@ -40,16 +40,18 @@ from corpusforge.transforms.io.read import (
     ReadTask,
     TaskReader,
     _unreadable,
+    task_failed,
 )
 from corpusforge.transforms.io.validate import STAGE, RecordParser, duplicate_rejection, parse_counted
 
-# (path, position) of a record, and the read task it belongs to (path, start of the range)
+# (path, position) of a record, and the read task it belongs to (path, start of the range, stripe:
+# the stripes of a compressed file all start at 0)
 Position = tuple[str, int]
-TaskKey = tuple[str, int]
+TaskKey = tuple[str, int, int]
 
 
 def task_key(task: ReadTask) -> TaskKey:
-    return task.file.path, task.start
+    return task.file.path, task.start, task.stripe
 
 
 class _ScanIdsFn(beam.DoFn):
@@ -109,8 +111,7 @@ class _ReadValidateFn(beam.DoFn):
                 read += 1
                 yield self._validate(path, position, payload, firsts)
         except Exception as exc:  # as ReadRawRecords: the records before the error stay read
-            self.read_counters.inc("unreadable_files")
-            yield from _unreadable(task.file.path, exc, self.skip_unreadable, read)
+            yield from task_failed(task, exc, self.skip_unreadable, read, self.reader, self.read_counters)
 
     def _validate(self, path: str, position: int, payload: Any, firsts: dict[int, Position]) -> Any:
         outcome = parse_counted(self.parser, self.counters, path, position, payload)

@@ -63,11 +63,17 @@ def pickled_documents(monkeypatch):
     return count
 
 
-def run_outcomes(files, sink: Path, read_validate: bool, split_bytes: int | None = None) -> list:
+def run_outcomes(
+    files,
+    sink: Path,
+    read_validate: bool,
+    split_bytes: int | None = None,
+    compressed_split_mb: float | None = None,
+) -> list:
     """Every record's outcome (sorted); the matcher runs in a pickled copy, so it writes ``sink``."""
     with local_test_pipeline() as p:
         if read_validate:
-            plan = PlanReads(files)
+            plan = PlanReads(files, compressed_split_mb=compressed_split_mb)
             if split_bytes:
                 plan.split_bytes = split_bytes
             tasks, _ = p | plan
@@ -124,6 +130,22 @@ def test_split_file_finds_duplicates_across_its_byte_ranges(tmp_path, two_files)
     assert (
         run_outcomes(files, tmp_path / "out", read_validate=True, split_bytes=16) == whole
     )  # a task per line or two
+
+
+def test_compressed_file_in_stripes_finds_duplicates_across_its_stripes(tmp_path, two_files):
+    """a.jsonl.gz holds x twice (lines 0 and 2) and z, which b.jsonl.gz repeats: in one stripe per
+    line, the first occurrence by position still wins, and nothing else changes."""
+    _, folder, _ = two_files
+    striped = write_inputs(tmp_path / "in")
+    (striped / "a.jsonl.gz").write_bytes(gzip.compress((striped / "a.jsonl").read_bytes()))
+    (striped / "a.jsonl").unlink()
+    files, _ = discover_inputs([str(striped)])
+    one_task = run_outcomes(files, tmp_path / "one", read_validate=True)
+    got = run_outcomes(files, tmp_path / "striped", read_validate=True, compressed_split_mb=1e-6)
+    assert got == one_task
+    assert ("kept", "x", "x first in a") in [tuple(r) for r in got]
+    duplicates = [r for r in got if r[0] == "rejected" and r[3] == "invalid:duplicate_id"]
+    assert {(r[2], r[5]) for r in duplicates} == EXPECTED_DUPLICATES
 
 
 @pytest.fixture(scope="module")
