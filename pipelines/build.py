@@ -29,6 +29,7 @@ from corpusforge.transforms.tokenize.sequences_sink import WriteSequences
 from corpusforge.transforms.tokenize.stage import Tokenize
 
 RUN_DIR = "_run"  # small bookkeeping files the driver reads back after the run
+WORK_DIR = "work"  # under RUN_DIR: files workers write and read back during the run (parked documents)
 
 # Top-level transform labels that are not stage names (stages are labelled by their name), and the
 # step of the run each belongs to: the local runner's progress reporter reads them off fused stages.
@@ -98,6 +99,8 @@ def build_pipeline(
     for name, transform in enabled_stages(cfg):
         if dedup_docs is None and name in POST_DEDUP:
             dedup_docs = docs
+        if hasattr(transform, "work_dir"):  # dedup parks documents in files instead of shuffling them
+            transform.work_dir = posixpath.join(output_dir, RUN_DIR, WORK_DIR, name)
         docs, stage_rejected = docs | name >> transform
         if name == "dedup_near":
             signatures = transform.signatures

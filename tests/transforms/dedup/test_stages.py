@@ -38,7 +38,8 @@ def outcome(kept, rejected):
     )
 
 
-def test_exact_keeps_smallest_id_hash_and_points_copies_to_it():
+@pytest.mark.parametrize("parked", [False, True])
+def test_exact_keeps_smallest_id_hash_and_points_copies_to_it(parked, tmp_path):
     docs = [
         Document(id="a", text="Hello  World"),
         Document(id="b", text="hello world\n"),
@@ -46,8 +47,10 @@ def test_exact_keeps_smallest_id_hash_and_points_copies_to_it():
         Document(id="d", text="hello world!"),
         Document(id="e", text="Ｈｅｌｌｏ world"),
     ]  # full-width letters: the same text under NFKC
+    # parked: the documents wait in files of work_dir while only hashes are grouped (the pipeline's way)
+    work_dir = str(tmp_path / "work") if parked else None
     with local_test_pipeline() as p:
-        kept, rejected = p | beam.Create(docs) | DeduplicateExact()
+        kept, rejected = p | beam.Create(docs) | DeduplicateExact(work_dir=work_dir)
         kept_rows, rejected_rows = outcome(kept, rejected)
         # the documented rule, worked out by hand and frozen (not recomputed with the code's own key
         # function, so a salted or changed key fails here): the 8-byte blake2b digests of the ids are
