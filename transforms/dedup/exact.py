@@ -132,9 +132,10 @@ class DecideParked(beam.DoFn):
     """A parked file's documents kept or rejected in place, from the decisions keyed by its path
     (a side input: only documents with a decision are in it; the others are kept unchanged)."""
 
-    def __init__(self, stage: str, reject: Callable[[str], RejectReason]) -> None:
+    def __init__(self, stage: str, reject: Callable[[str], RejectReason], count_seen: bool = True) -> None:
         self.stage = stage
         self.reject = reject
+        self.count_seen = count_seen  # False where the parking step counted the documents in
 
     def setup(self) -> None:
         self.counters = StageCounters(self.stage)
@@ -142,7 +143,8 @@ class DecideParked(beam.DoFn):
     def process(self, path: str, decisions: Any) -> Iterator[Any]:
         mine = {node: (lost_to, absorbed) for node, lost_to, absorbed in decisions[path]}
         for doc in read_parked(path):
-            self.counters.saw(doc)
+            if self.count_seen:
+                self.counters.saw(doc)
             lost_to, absorbed = mine.get(node_key(doc.id), (None, 0))
             if lost_to is None:  # a count, 0 when nothing was absorbed: the stage ran on it
                 kept = replace(doc, duplicate_count=(doc.duplicate_count or 0) + absorbed)

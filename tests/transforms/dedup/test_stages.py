@@ -64,12 +64,17 @@ def test_exact_keeps_smallest_id_hash_and_points_copies_to_it(parked, tmp_path):
         )
 
 
-@pytest.mark.parametrize("exact_verify", [False, True])
-def test_near_clusters_a_chain_and_keeps_unrelated_and_number_tables(exact_verify):
+@pytest.mark.parametrize(
+    ("exact_verify", "parked"), [(False, False), (True, False), (False, True), (True, True)]
+)
+def test_near_clusters_a_chain_and_keeps_unrelated_and_number_tables(exact_verify, parked, tmp_path):
     params = DedupNearConfig(exact_verify=exact_verify)
+    work = {"work_dir": str(tmp_path / "exact")} if parked else {}
     with local_test_pipeline() as p:
-        kept, rejected_exact = p | beam.Create(sample_docs()) | "Exact" >> DeduplicateExact()
-        kept, rejected_near = kept | "Near" >> DeduplicateNear(params)
+        kept, rejected_exact = p | beam.Create(sample_docs()) | "Exact" >> DeduplicateExact(**work)
+        if parked:
+            work = {"work_dir": str(tmp_path / "near")}
+        kept, rejected_near = kept | "Near" >> DeduplicateNear(params, **work)
         kept_rows, rejected_rows = outcome(kept, (rejected_exact, rejected_near) | beam.Flatten())
         # original, exact-case and exact-space are one text; the smallest id hash of the three,
         # exact-case, is kept. near-edit is similar to it, near-chain only to near-edit (Jaccard
