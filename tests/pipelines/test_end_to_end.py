@@ -376,3 +376,21 @@ def test_rejected_text_false_drops_the_text_but_keeps_the_reason(tmp_path):
     assert rejected["reason"] == "invalid:duplicate_id" and rejected["id"] == "k"
     assert rejected.get("text") is None
     assert [r["text"] for r in table_rows(out / "documents")] == ["kept text"]
+
+
+def test_rejected_records_are_written_per_stage_and_parked_documents_removed(sample_run):
+    """Each stage's rejected records are written where the stage runs (rejected/part-<stage>-*), so
+    the local runner never holds them all in its driver; dedup's parked documents (_run/work) are
+    gone once the run has finished."""
+    import pyarrow.parquet as pq
+
+    assert not (sample_run / "_run" / "work").exists()
+    stages_by_file = {}
+    for path in sorted((sample_run / "rejected").glob("*.parquet")):
+        stages_by_file[path.name] = set(pq.read_table(path, columns=["stage"]).column("stage").to_pylist())
+    for name, stages in stages_by_file.items():
+        if name.startswith("part-0"):  # validation's part, the one written even when empty
+            assert stages <= {"validate"}, name
+        else:
+            assert stages == {name[len("part-") :].rsplit("-", 3)[0]}, name
+    assert {"validate", "dedup_exact", "dedup_near"} <= set().union(*stages_by_file.values())
