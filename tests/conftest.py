@@ -8,13 +8,25 @@ at collection, with one line naming what is missing: a skipped bar in CI is a ba
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+from filelock import FileLock
 
 from corpusforge.pipelines import cli
-from tests.helpers import DEV, SCORE_PY, local_test_pipeline, run_cli
+from tests.helpers import (
+    DEV,
+    REPO,
+    SAMPLE_CONFIG,
+    SAMPLE_DIR,
+    SAMPLE_RUN_SETTINGS,
+    SCORE_PY,
+    local_test_pipeline,
+)
 
 COMPILED_MODULES = (
     "corpusforge.transforms.tokenize._pretokenize",
@@ -101,16 +113,67 @@ def test_pipeline():
     return local_test_pipeline()
 
 
+def _shared_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder every process of this pytest session sees: under pytest-xdist each worker has its own
+    basetemp (``.../pytest-N/popen-gwK``) inside the session's one (``.../pytest-N``)."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
+def _sample_cli_run(root: Path) -> subprocess.CompletedProcess:
+    """The sample through the CLI as a user runs it (a subprocess, from the repository root), once
+    per session: the first process to ask runs it under a file lock and stores its terminal output
+    beside it; the others wait on the lock and read what it stored."""
+    folder = root / "shared_sample_run"
+    out, done = folder / "out", folder / "done.json"
+    with FileLock(str(root / "shared_sample_run.lock")):
+        if not done.exists():
+            folder.mkdir(exist_ok=True)
+            cmd = [
+                sys.executable,
+                "-m",
+                "corpusforge.pipelines.cli",
+                "run",
+                "--input",
+                str(SAMPLE_DIR),
+                "--output",
+                str(out),
+                "--config",
+                str(SAMPLE_CONFIG),
+                "--workers",
+                "2",
+                *SAMPLE_RUN_SETTINGS,
+            ]
+            proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=900)
+            record = {
+                "args": cmd,
+                "returncode": proc.returncode,
+                "stdout": proc.stdout,
+                "stderr": proc.stderr,
+            }
+            done.write_text(json.dumps(record))
+    record = json.loads(done.read_text())
+    return subprocess.CompletedProcess(
+        record["args"], record["returncode"], record["stdout"], record["stderr"]
+    )
+
+
 @pytest.fixture(scope="session")
-def sample_run(tmp_path_factory) -> Path:
-    """One two-worker CLI run of the sample with configs/sample.yaml, shared by every test that only
-    reads its outputs (it must not be written to: a test that needs its own run makes one). Its report
-    shows two examples per reason cut to 80 characters, so that the report tests
-    (tests/pipelines/report/test_report_run.py) see the choice and the truncation on this run too."""
-    out = tmp_path_factory.mktemp("sample_run") / "out"
-    report = ["--set", "report.examples_per_reason=2", "--set", "report.example_chars=80"]
-    assert run_cli(out, *report, workers=2) == 0
-    return out
+def sample_cli_run(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
+    """(output folder, finished process) of the one two-worker CLI run of the sample with
+    configs/sample.yaml (plus SAMPLE_RUN_SETTINGS) that every test reading its outputs shares, across
+    pytest-xdist processes too. It must not be written to: a test that needs to change a run copies
+    it (shutil.copytree) or makes its own."""
+    root = _shared_root(tmp_path_factory)
+    proc = _sample_cli_run(root)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return root / "shared_sample_run" / "out", proc
+
+
+@pytest.fixture(scope="session")
+def sample_run(sample_cli_run) -> Path:
+    """The shared sample run's output folder (see sample_cli_run)."""
+    return sample_cli_run[0]
 
 
 @pytest.fixture(scope="session")
