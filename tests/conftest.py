@@ -20,6 +20,7 @@ from filelock import FileLock
 from corpusforge.pipelines import cli
 from tests.helpers import (
     DEV,
+    DEV_NEOX,
     REPO,
     SAMPLE_CONFIG,
     SAMPLE_DIR,
@@ -120,31 +121,21 @@ def _shared_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
 
 
-def _sample_cli_run(root: Path) -> subprocess.CompletedProcess:
-    """The sample through the CLI as a user runs it (a subprocess, from the repository root), once
-    per session: the first process to ask runs it under a file lock and stores its terminal output
-    beside it; the others wait on the lock and read what it stored."""
-    folder = root / "shared_sample_run"
+def shared_cli_run(
+    tmp_path_factory: pytest.TempPathFactory, name: str, *args: str
+) -> tuple[Path, subprocess.CompletedProcess]:
+    """``corpusforge run ARGS --output <shared>/NAME/out`` as a user runs it (a subprocess, from the
+    repository root), once per pytest session: the first process to ask runs it under a file lock and
+    stores its terminal output beside it; the other xdist processes wait on the lock and read it.
+    Returns (output folder, finished process); a failed run fails every test that asks for it."""
+    root = _shared_root(tmp_path_factory)
+    folder = root / f"shared_{name}"
     out, done = folder / "out", folder / "done.json"
-    with FileLock(str(root / "shared_sample_run.lock")):
+    with FileLock(str(root / f"shared_{name}.lock")):
         if not done.exists():
             folder.mkdir(exist_ok=True)
-            cmd = [
-                sys.executable,
-                "-m",
-                "corpusforge.pipelines.cli",
-                "run",
-                "--input",
-                str(SAMPLE_DIR),
-                "--output",
-                str(out),
-                "--config",
-                str(SAMPLE_CONFIG),
-                "--workers",
-                "2",
-                *SAMPLE_RUN_SETTINGS,
-            ]
-            proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=900)
+            cmd = [sys.executable, "-m", "corpusforge.pipelines.cli", "run", *args, "--output", str(out)]
+            proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=1800)
             record = {
                 "args": cmd,
                 "returncode": proc.returncode,
@@ -153,9 +144,11 @@ def _sample_cli_run(root: Path) -> subprocess.CompletedProcess:
             }
             done.write_text(json.dumps(record))
     record = json.loads(done.read_text())
-    return subprocess.CompletedProcess(
+    proc = subprocess.CompletedProcess(
         record["args"], record["returncode"], record["stdout"], record["stderr"]
     )
+    assert proc.returncode == 0, f"{name}: exit {proc.returncode}\n{proc.stderr[-3000:]}"
+    return out, proc
 
 
 @pytest.fixture(scope="session")
@@ -164,10 +157,8 @@ def sample_cli_run(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]
     configs/sample.yaml (plus SAMPLE_RUN_SETTINGS) that every test reading its outputs shares, across
     pytest-xdist processes too. It must not be written to: a test that needs to change a run copies
     it (shutil.copytree) or makes its own."""
-    root = _shared_root(tmp_path_factory)
-    proc = _sample_cli_run(root)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return root / "shared_sample_run" / "out", proc
+    sample = ["--input", str(SAMPLE_DIR), "--config", str(SAMPLE_CONFIG), "--workers", "2"]
+    return shared_cli_run(tmp_path_factory, "sample_run", *sample, *SAMPLE_RUN_SETTINGS)
 
 
 @pytest.fixture(scope="session")
@@ -181,3 +172,14 @@ def dev_corpus() -> Path:
     if not (DEV / "docs.jsonl.gz").exists():
         pytest.skip(f"{DEV} is not available (set CORPUSFORGE_SHARED to the shared checkout)")
     return DEV
+
+
+@pytest.fixture(scope="session")
+def dev_default_run(dev_corpus, tmp_path_factory) -> Path:
+    """One two-worker run of ../shared/data/dev with the default config, every stage on, and the
+    GPT-NeoX tokenizer when ../shared has it: read by the tagging tests
+    (tests/pipelines/test_dev_tagging.py) and the tokenize test on the dev corpus, which share it."""
+    args = ["--input", str(dev_corpus / "docs.jsonl.gz"), "--workers", "2"]
+    if DEV_NEOX.exists():
+        args += ["--set", f"tokenize.tokenizer={DEV_NEOX}"]
+    return shared_cli_run(tmp_path_factory, "dev_default_run", *args)[0]

@@ -31,6 +31,7 @@ SAMPLE_CONFIG = REPO / "configs" / "sample.yaml"
 SHARED = Path(os.environ.get("CORPUSFORGE_SHARED", REPO.parent / "shared"))
 DEV = SHARED / "data" / "dev"
 SCORE_PY = SHARED / "tools" / "score.py"
+DEV_NEOX = SHARED / "data" / "tokenizers" / "gpt-neox-20b.tokenizer.json"
 
 # What the shared run adds to configs/sample.yaml: its report shows two examples per reason cut to 80
 # characters, so that the report tests (tests/pipelines/report/test_report_run.py) see the choice and
