@@ -226,19 +226,23 @@ def sample_startup(runs: int) -> dict:
         str(REPO / "samples" / "sample"),
     ]
     cmd += ["--config", str(REPO / "configs" / "sample.yaml"), "--output", str(out), "--overwrite"]
-    figures, cpu, load = [], [], os.getloadavg()[0]
+    figures, driver, cpu, load = [], [], [], os.getloadavg()[0]
     for _ in range(runs):
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         if proc.returncode != 0:
             return {"error": proc.stderr[-1500:]}
-        figures.append(json.loads((out / "stats.json").read_text())["timing"]["startup_s"])
+        timing = json.loads((out / "stats.json").read_text())["timing"]
+        figures.append(timing["startup_s"])
+        driver.append(timing["startup_cpu_s_driver"])
         cpu.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
     figures.sort()
     return {
         "startup_s": figures[len(figures) // 2],
         "runs": figures,
+        # the driver's CPU by the first stage: what the machine's load does not inflate
+        "driver_cpu_s_median": sorted(driver)[len(driver) // 2],
         "run_cpu_s_median": round(sorted(cpu)[len(cpu) // 2], 2),
         "target_s": STARTUP_TARGET_S,
         "load_1min": round(load, 2),
@@ -292,7 +296,8 @@ def main() -> None:
             "start-up (first stage running), embedded sample: "
             + (
                 f"{res['startup_s']:.2f} s (median of {res['runs']}; target < {STARTUP_TARGET_S:.0f} s: "
-                f"{'meets' if res['startup_s'] < STARTUP_TARGET_S else 'above'}; load {res['load_1min']})"
+                f"{'meets' if res['startup_s'] < STARTUP_TARGET_S else 'above'}; load {res['load_1min']}; "
+                f"driver CPU by then {res['driver_cpu_s_median']:.2f} s, whole run CPU {res['run_cpu_s_median']:.2f} s)"
                 if "error" not in res
                 else f"FAILED {res['error'][-300:]}"
             ),

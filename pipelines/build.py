@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 import apache_beam as beam
 
+from corpusforge.pipelines import beam_memo
 from corpusforge.pipelines.stages import POST_DEDUP, enabled_stages, near_params
 from corpusforge.schemas.config import Config
 from corpusforge.transforms.bias.stage import count_rejected
@@ -78,6 +79,7 @@ def build_pipeline(
 ) -> PipelinePlan:
     """Assemble the graph. ``local_runner`` tells ``output.sharding: auto`` which layout to use;
     ``release`` names this run in its dedup index (default: the output folder's name)."""
+    beam_memo.install()  # Beam re-inspects each DoFn and re-parses the options per transform: remembered
     release = release or default_release(output_dir)
     input_bytes = sum(f.size for f in files)
     sharding = cfg.output.sharding

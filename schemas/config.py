@@ -480,6 +480,7 @@ class BiasConfig(Section):
     toxic_lines: bool = True
     max_segment_words: int = Field(64, gt=0)
     batch_size: int = Field(256, gt=0)
+    score_cache: int = Field(16384, ge=0)  # scored lines kept per worker (LRU, 16 Mi chars); 0: none
 
 
 class Config(Section):

@@ -183,3 +183,28 @@ def dev_default_run(dev_corpus, tmp_path_factory) -> Path:
     if DEV_NEOX.exists():
         args += ["--set", f"tokenize.tokenizer={DEV_NEOX}"]
     return shared_cli_run(tmp_path_factory, "dev_default_run", *args)[0]
+
+
+@pytest.fixture(scope="session")
+def langdetect_profiles_once():
+    """langdetect's profiles loaded once per test process instead of once per detector.
+
+    ``build_factory`` parses 55 JSON profiles (~1 s of CPU) and every language detector a test
+    builds calls it: the language tests built ~35 of them. The factory is read-only once built
+    (detectors read its tables and seed), so one per seed serves every test; the detectors built
+    on it stay separate objects with their own memo. Production keeps building its own: a worker
+    must not hold the profiles' dicts after its naive Bayes table is made from them."""
+    from corpusforge.transforms.language import naive_bayes, stage
+
+    real = stage.build_factory
+    built: dict[int, object] = {}
+
+    def build_factory_once(seed: int):
+        if seed not in built:
+            built[seed] = real(seed)
+        return built[seed]
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(stage, "build_factory", build_factory_once)
+        patch.setattr(naive_bayes, "build_factory", build_factory_once)
+        yield build_factory_once

@@ -6,9 +6,7 @@ twice in spirit, and moving a test would break its neighbours)."""
 
 from __future__ import annotations
 
-import base64
 import importlib
-import io
 import os
 from html.parser import HTMLParser
 from pathlib import Path
@@ -18,7 +16,6 @@ import pyarrow.dataset as ds
 import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.testing.test_pipeline import TestPipeline
-from PIL import Image
 
 from corpusforge.pipelines.cli import main
 from corpusforge.pipelines.local.runner import LocalRunner
@@ -78,7 +75,7 @@ def input_records(folder: Path = SAMPLE_DIR) -> int:
 
 
 class ReportParser(HTMLParser):
-    """Collects plots (with decoded PNG sizes), 'not run' notes, and table cells by data-key."""
+    """Collects plots (with their inline SVG sizes), 'not run' notes, and table cells by data-key."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -99,11 +96,8 @@ class ReportParser(HTMLParser):
                 self.external.append(v)
         if tag == "figure" and "data-plot" in a:
             self._plot = a["data-plot"]
-        elif tag == "img" and self._plot:
-            src = a["src"]
-            assert src.startswith("data:image/png;base64,")
-            img = Image.open(io.BytesIO(base64.b64decode(src.split(",", 1)[1])))
-            self.plots[self._plot] = img.size
+        elif tag == "svg" and self._plot and self._plot not in self.plots:  # inline SVG (report/plots.py)
+            self.plots[self._plot] = (round(float(a["width"])), round(float(a["height"])))
         elif tag == "p" and "data-not-run" in a:
             self.not_run.append(a["data-not-run"])
         elif tag == "table":

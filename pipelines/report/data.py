@@ -15,6 +15,9 @@ from typing import Any
 
 from apache_beam.io.filesystems import FileSystems
 
+# the check alone: transforms.pii.recognizers imports presidio (~1.4 CPU s), which the report never needs
+from corpusforge.transforms.pii.checksums import luhn_ok
+
 # --- PII masking of rejected examples ------------------------------------------------------------
 # Rejected records may never have met the PII stage (it runs late), so examples are masked here with
 # cheap patterns. Cards (Luhn-checked) and IBANs go first so that they are not reported as phones;
@@ -33,10 +36,6 @@ _YEAR = re.compile(r"1\d{3}|20\d{2}")
 
 
 def _card(m: re.Match[str]) -> str:
-    # imported here: the recognizers' module imports presidio, which the driver does not need before
-    # (and usually not at all in) the report
-    from corpusforge.transforms.pii.recognizers import luhn_ok
-
     groups = re.split(r"[ -]", m.group(0))
     digits = "".join(groups)
     if (len(groups) == 1 or all(len(g) >= 3 for g in groups)) and luhn_ok(digits):

@@ -1,6 +1,6 @@
 """report.html: what a run did to the data, readable at a glance, drawn from stats.json.
 
-The report is one self-contained file: plots are PNGs embedded as base64 ``data:`` URIs, the style is
+The report is one self-contained file: plots are inline SVG drawn by :mod:`.plots`, the style is
 inline, there is no script, and a Content-Security-Policy forbids every network fetch. It is written
 at the end of every run and can be rebuilt from an existing output folder
 (``corpusforge report OUT``) since everything it needs is in ``stats.json``, ``documents/`` (the
@@ -56,10 +56,10 @@ class Section:
     title: str
     body: list[str] = field(default_factory=list)
 
-    def plot(self, name: str, png: str, caption: str) -> None:
+    def plot(self, name: str, svg: str, caption: str) -> None:
+        """A figure: ``svg`` is an inline ``<svg>`` element from :mod:`.plots`."""
         self.body.append(
-            f'<figure class="plot" data-plot="{esc(name)}"><img alt="{esc(caption)}" '
-            f'src="data:image/png;base64,{png}"><figcaption>{esc(caption)}</figcaption></figure>'
+            f'<figure class="plot" data-plot="{esc(name)}">{svg}<figcaption>{esc(caption)}</figcaption></figure>'
         )
 
     def not_run(self, stage: str, why: str = "stage not run") -> None:
@@ -565,7 +565,7 @@ STYLE = """
 body{font:14px/1.45 system-ui,sans-serif;margin:0 auto;max-width:1100px;padding:1em 2em;color:#222}
 h1{margin-bottom:.2em}h2{border-bottom:1px solid #ddd;padding-bottom:.2em;margin-top:1.6em}
 table{border-collapse:collapse;margin:.6em 0}td,th{border:1px solid #ddd;padding:3px 8px;text-align:right}
-td:first-child,th:first-child{text-align:left}figure{margin:.8em 0}img{max-width:100%}
+td:first-child,th:first-child{text-align:left}figure{margin:.8em 0}figure svg{max-width:100%;height:auto}
 figcaption{color:#666;font-size:12px}.not-run{color:#888;font-style:italic}.warn{color:#b00}
 pre{white-space:pre-wrap;background:#f6f6f6;padding:6px;margin:2px 0 10px}nav a{margin-right:.8em}
 ul.examples{list-style:none;padding-left:.5em}.meta{font-size:12px;color:#555}

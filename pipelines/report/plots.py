@@ -1,31 +1,38 @@
-"""Plots for the run report: matplotlib (Agg, no display), returned as base64 PNG for embedding.
+"""Plots for the run report: bar charts and histograms drawn as inline SVG, by this module alone.
 
-Figures are built with the object API (``Figure`` + Agg canvas), never ``pyplot``, so nothing global
-is touched and no GUI backend is ever looked for. PNG metadata is stripped so that the same stats
-give the same bytes.
+The report's figures are all bars on a categorical axis (stages, reasons, languages, histogram
+buckets), so a small SVG writer draws them: no plotting library is imported at the end of a run
+(matplotlib took ~0.5 CPU s to import and ~0.15 s per figure to lay out and rasterise, several
+seconds per report). Every bar carries its category, series and value (``data-*`` attributes and a
+``<title>`` tooltip), so the figure can be read and tested as data. Output is text with fixed
+rounding: the same stats give the same bytes.
 """
 
 from __future__ import annotations
 
-import base64
-import io
+import html
+import math
 from collections.abc import Sequence
-
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter
+from dataclasses import dataclass
 
 from corpusforge.pipelines.report.data import Bucket, BucketRow, FunnelRow
 
 KEPT_COLOR, REJECTED_COLOR, BEFORE_COLOR, AFTER_COLOR = "#3b7dd8", "#d8563b", "#9aa5b1", "#3b7dd8"
 THRESHOLD_COLOR = "#c0392b"
+SERIES_COLORS = (BEFORE_COLOR, AFTER_COLOR, KEPT_COLOR, REJECTED_COLOR)
+PX_PER_INCH = 90  # the figure sizes below are the report's former ones, in inches at 90 dpi
+FONT = 11  # px, tick and bar labels
+SMALL = 9  # px, rotated tick labels, annotations and legends
+CHAR_W = 0.58  # average glyph width as a share of the font size (for margins; sans-serif text)
 
 
-def _png(fig: Figure) -> str:
-    FigureCanvasAgg(fig)
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight", metadata={"Software": None})
-    return base64.b64encode(buf.getvalue()).decode("ascii")
+def _esc(value: object) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def _f(x: float) -> str:
+    """A coordinate, rounded so the same figure always writes the same text."""
+    return f"{x:.1f}".rstrip("0").rstrip(".")
 
 
 def _human(value: float, _pos: object = None) -> str:
@@ -36,33 +43,279 @@ def _human(value: float, _pos: object = None) -> str:
     return f"{value:g}"
 
 
-HUMAN = FuncFormatter(_human)
+def _value_label(v: float) -> str:
+    return f"{v:,.0f}" if float(v).is_integer() else f"{v:.3g}"
 
 
-def _fig(width: float = 7.5, height: float = 3.2) -> Figure:
-    return Figure(figsize=(width, height), layout="constrained")
+def _text_w(text: str, size: float = FONT) -> float:
+    """About how wide ``text`` is drawn (capitals and underscores are wider than the average)."""
+    wide = sum(1 for c in text if c.isupper() or c in "_mwMW%")
+    return (len(text) * CHAR_W + wide * 0.16) * size
+
+
+def nice_ticks(top: float, target: int = 5) -> list[float]:
+    """Axis ticks from 0 to at least ``top`` at a 1/2/2.5/5 x 10^k step (about ``target`` of them)."""
+    if not top > 0:
+        return [0.0, 1.0]
+    raw = top / target
+    magnitude = 10 ** math.floor(math.log10(raw))
+    step = next(m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= raw * (1 - 1e-9))
+    n = max(1, math.ceil(top / step - 1e-9))
+    return [round(i * step, 12) for i in range(n + 1)]
+
+
+@dataclass
+class Series:
+    """One row of values, one per category; ``stacked`` draws it on top of the series before it."""
+
+    name: str
+    values: Sequence[float]
+    color: str
+    stacked: bool = False
+
+
+@dataclass
+class Panel:
+    """One chart area: categories along one axis, bars of one or more series along the other."""
+
+    categories: Sequence[str]
+    series: Sequence[Series]
+    title: str = ""
+    xlabel: str = ""
+    ylabel: str = ""
+    legend: bool = False
+    # text written at the end of each category's bars (None: nothing)
+    bar_labels: Sequence[str] | None = None
+    # vertical lines (label, position in category units: 0 is the first category's centre)
+    marks: Sequence[tuple[str, float]] = ()
+    rotate_labels: bool = False
+    horizontal: bool = False
+    share_axis: bool = False  # tick values as written (the axis is a share, not a count)
+
+    def top(self) -> float:
+        """The largest bar end (stacked series add up)."""
+        ends = [0.0] * len(self.categories)
+        best = 0.0
+        for s in self.series:
+            for i, v in enumerate(s.values):
+                end = (ends[i] if s.stacked else 0.0) + float(v)
+                ends[i] = end
+                best = max(best, end)
+        return best
+
+    def groups(self) -> list[list[Series]]:
+        """Series side by side: each group is a series and those stacked on it."""
+        out: list[list[Series]] = []
+        for s in self.series:
+            if s.stacked and out:
+                out[-1].append(s)
+            else:
+                out.append([s])
+        return out
+
+
+class Svg:
+    """An SVG document being written: elements as text, in drawing order."""
+
+    def __init__(self, width: float, height: float, label: str) -> None:
+        self.width, self.height, self.label = width, height, label
+        self.parts: list[str] = []
+
+    def text(
+        self, x: float, y: float, text: str, size: float = FONT, anchor: str = "middle", **extra: str
+    ) -> None:
+        attrs = "".join(f' {k.replace("_", "-")}="{_esc(v)}"' for k, v in extra.items())
+        self.parts.append(
+            f'<text x="{_f(x)}" y="{_f(y)}" font-size="{_f(size)}" text-anchor="{anchor}"{attrs}>'
+            f"{_esc(text)}</text>"
+        )
+
+    def line(self, x1: float, y1: float, x2: float, y2: float, color: str = "#444", **extra: str) -> None:
+        attrs = "".join(f' {k.replace("_", "-")}="{_esc(v)}"' for k, v in extra.items())
+        self.parts.append(
+            f'<line x1="{_f(x1)}" y1="{_f(y1)}" x2="{_f(x2)}" y2="{_f(y2)}" stroke="{color}"{attrs}/>'
+        )
+
+    def bar(
+        self, x: float, y: float, w: float, h: float, color: str, category: str, series: str, value: float
+    ) -> None:
+        tip = f"{category} · {series}: {_value_label(value)}"
+        self.parts.append(
+            f'<rect x="{_f(x)}" y="{_f(y)}" width="{_f(max(w, 0.0))}" height="{_f(max(h, 0.0))}" '
+            f'fill="{color}" data-category="{_esc(category)}" data-series="{_esc(series)}" '
+            f'data-value="{_esc(_value_label(value))}"><title>{_esc(tip)}</title></rect>'
+        )
+
+    def render(self) -> str:
+        return (
+            f'<svg xmlns="http://www.w3.org/2000/svg" width="{_f(self.width)}" height="{_f(self.height)}" '
+            f'viewBox="0 0 {_f(self.width)} {_f(self.height)}" role="img" aria-label="{_esc(self.label)}" '
+            f'font-family="system-ui,sans-serif" fill="#222">' + "".join(self.parts) + "</svg>"
+        )
+
+
+def _legend(svg: Svg, right: float, y: float, series: Sequence[Series]) -> None:
+    """Swatches and names in one row, ending at ``right``."""
+    x = right
+    for s in reversed(series):
+        x -= _text_w(s.name, SMALL) + 4
+        svg.text(x, y + SMALL * 0.8, s.name, SMALL, anchor="start")
+        x -= 14
+        svg.parts.append(f'<rect x="{_f(x)}" y="{_f(y)}" width="10" height="10" fill="{s.color}"/>')
+        x -= 10
+
+
+def _vertical(svg: Svg, panel: Panel, x: float, y: float, w: float, h: float) -> None:
+    """Vertical bars in the box (x, y, w, h): categories along the bottom, values up the left."""
+    ticks = nice_ticks(panel.top())
+    tick_text = [(_human(t) if not panel.share_axis else f"{t:g}") for t in ticks]
+    left = x + max(_text_w(t) for t in tick_text) + 8 + (18 if panel.ylabel else 0)
+    top = y + (20 if panel.title else 6) + (14 if panel.legend else 0)
+    longest = max((_text_w(c, SMALL if panel.rotate_labels else FONT) for c in panel.categories), default=0)
+    below = (longest * 0.72 + 14) if panel.rotate_labels else FONT + 8
+    bottom = y + h - below - (18 if panel.xlabel else 0) - 4
+    right = x + w - 8
+    span = ticks[-1] or 1.0
+    scale = (bottom - top) / span
+
+    for t, label in zip(ticks, tick_text, strict=True):
+        ty = bottom - t * scale
+        svg.line(left, ty, right, ty, "#e4e4e4")
+        svg.text(left - 4, ty + FONT * 0.35, label, anchor="end")
+    n = max(1, len(panel.categories))
+    band = (right - left) / n
+    groups = panel.groups()
+    width = band * 0.8 / max(1, len(groups))
+    for g, group in enumerate(groups):
+        base = [0.0] * len(panel.categories)
+        for s in group:
+            for i, v in enumerate(s.values):
+                bx = left + band * (i + 0.1) + width * g
+                svg.bar(
+                    bx,
+                    bottom - (base[i] + v) * scale,
+                    width,
+                    v * scale,
+                    s.color,
+                    panel.categories[i],
+                    s.name,
+                    v,
+                )
+                base[i] += v
+    if panel.bar_labels is not None:
+        ends = [
+            max(sum(s.values[i] for s in group) for group in groups) for i in range(len(panel.categories))
+        ]
+        for i, label in enumerate(panel.bar_labels):
+            svg.text(left + band * (i + 0.5), bottom - ends[i] * scale - 3, label, SMALL)
+    for i, c in enumerate(panel.categories):
+        cx = left + band * (i + 0.5)
+        if panel.rotate_labels:
+            svg.text(
+                cx, bottom + 10, c, SMALL, anchor="end", transform=f"rotate(-45 {_f(cx)} {_f(bottom + 10)})"
+            )
+        else:
+            svg.text(cx, bottom + FONT + 3, c)
+    for name, pos in panel.marks:
+        mx = left + band * (pos + 0.5)
+        svg.line(mx, top, mx, bottom, THRESHOLD_COLOR, stroke_dasharray="5 3", stroke_width="1.2")
+        svg.text(
+            mx - 3,
+            top + 2,
+            name,
+            SMALL - 1,
+            anchor="end",
+            fill=THRESHOLD_COLOR,
+            transform=f"rotate(-90 {_f(mx - 3)} {_f(top + 2)})",
+        )
+    svg.line(left, bottom, right, bottom)
+    svg.line(left, top, left, bottom)
+    if panel.title:
+        svg.text((left + right) / 2, y + 14, panel.title, FONT + 1)
+    if panel.legend:
+        _legend(svg, right, top - 14, panel.series)
+    if panel.xlabel:
+        svg.text((left + right) / 2, y + h - 6, panel.xlabel)
+    if panel.ylabel:
+        yl, ym = x + 12, (top + bottom) / 2
+        svg.text(yl, ym, panel.ylabel, transform=f"rotate(-90 {_f(yl)} {_f(ym)})")
+
+
+def _horizontal(svg: Svg, panel: Panel, x: float, y: float, w: float, h: float) -> None:
+    """Horizontal bars: categories down the left (first on top), values along the bottom."""
+    peak = panel.top()
+    if panel.bar_labels is not None:  # room for the labels at the bars' ends
+        peak *= 1.12
+    ticks = nice_ticks(peak)
+    left = x + max((_text_w(c) for c in panel.categories), default=0) + 10
+    top = y + 6 + (16 if panel.legend else 0)
+    bottom = y + h - FONT - 10 - (18 if panel.xlabel else 0)
+    right = x + w - 10
+    span = ticks[-1] or 1.0
+    scale = (right - left) / span
+    for t in ticks:
+        tx = left + t * scale
+        svg.line(tx, top, tx, bottom, "#e4e4e4")
+        svg.text(tx, bottom + FONT + 3, _human(t))
+    n = max(1, len(panel.categories))
+    band = (bottom - top) / n
+    groups = panel.groups()
+    height = band * 0.8 / max(1, len(groups))
+    for g, group in enumerate(groups):
+        base = [0.0] * len(panel.categories)
+        for s in group:
+            for i, v in enumerate(s.values):
+                by = top + band * (i + 0.1) + height * g
+                svg.bar(
+                    left + base[i] * scale, by, v * scale, height, s.color, panel.categories[i], s.name, v
+                )
+                base[i] += v
+    for i, c in enumerate(panel.categories):
+        cy = top + band * (i + 0.5)
+        svg.text(left - 5, cy + FONT * 0.35, c, anchor="end")
+        if panel.bar_labels is not None:
+            end = sum(s.values[i] for s in panel.series)
+            svg.text(left + end * scale + 3, cy + SMALL * 0.35, panel.bar_labels[i], SMALL, anchor="start")
+    svg.line(left, bottom, right, bottom)
+    svg.line(left, top, left, bottom)
+    if panel.legend:
+        _legend(svg, right, top - 15, panel.series)
+    if panel.xlabel:
+        svg.text((left + right) / 2, y + h - 6, panel.xlabel)
+
+
+def _chart(panels: Sequence[Panel], width_in: float, height_in: float, label: str) -> str:
+    """Panels side by side in one SVG of the given size (inches at :data:`PX_PER_INCH`)."""
+    width, height = width_in * PX_PER_INCH, height_in * PX_PER_INCH
+    svg = Svg(width, height, label)
+    each = width / len(panels)
+    for k, panel in enumerate(panels):
+        draw = _horizontal if panel.horizontal else _vertical
+        draw(svg, panel, each * k, 0.0, each, height)
+    return svg.render()
 
 
 def funnel_chart(rows: Sequence[FunnelRow]) -> str:
     """Two panels: documents and characters into and kept by each stage."""
-    fig = _fig(9, 3.6)
     names = [r.stage for r in rows]
-    x = range(len(rows))
-    for ax, (title, ins, kept) in zip(
-        fig.subplots(1, 2),
-        (
+    panels = [
+        Panel(
+            names,
+            [Series("in", ins, BEFORE_COLOR), Series("kept", kept, KEPT_COLOR)],
+            title=title,
+            legend=True,
+            rotate_labels=True,
+        )
+        for title, ins, kept in (
             ("documents", [r.docs_in for r in rows], [r.docs_kept for r in rows]),
             ("characters", [r.chars_in for r in rows], [r.chars_kept for r in rows]),
-        ),
-        strict=True,
-    ):
-        ax.bar([i - 0.2 for i in x], ins, width=0.4, color=BEFORE_COLOR, label="in")
-        ax.bar([i + 0.2 for i in x], kept, width=0.4, color=KEPT_COLOR, label="kept")
-        ax.set_xticks(list(x), names, rotation=30, ha="right")
-        ax.set_title(title)
-        ax.yaxis.set_major_formatter(HUMAN)
-    fig.legend(*ax.get_legend_handles_labels(), loc="outside upper right", fontsize=8)
-    return _png(fig)
+        )
+    ]
+    return _chart(panels, 9, 3.6, "documents and characters in and kept, per stage")
+
+
+def _rows_height(n: int, per_row: float) -> float:
+    return max(1.6, per_row * n + 0.9)
 
 
 def hbar_chart(
@@ -70,56 +323,46 @@ def hbar_chart(
 ) -> str:
     """Horizontal bars, largest on top (``items`` already sorted largest first)."""
     items = list(items)[:top]
-    fig = _fig(7.5, max(1.6, 0.28 * len(items) + 0.9))
-    ax = fig.subplots()
-    labels = [k for k, _ in items][::-1]
-    values = [v for _, v in items][::-1]
-    ax.barh(labels, values, color=color)
-    for y, v in enumerate(values):
-        ax.annotate(
-            f"{v:,.0f}" if float(v).is_integer() else f"{v:.3g}",
-            (v, y),
-            xytext=(3, 0),
-            textcoords="offset points",
-            va="center",
-            fontsize=8,
-        )
-    ax.set_xlabel(xlabel)
-    ax.xaxis.set_major_formatter(HUMAN)
-    ax.margins(x=0.12)
-    return _png(fig)
+    values = [v for _, v in items]
+    panel = Panel(
+        [k for k, _ in items],
+        [Series(xlabel, values, color)],
+        xlabel=xlabel,
+        bar_labels=[_value_label(v) for v in values],
+        horizontal=True,
+    )
+    return _chart([panel], 7.5, _rows_height(len(items), 0.28), xlabel)
 
 
 def hbar_pair_chart(labels: Sequence[str], series: Sequence[tuple[str, Sequence[float]]], xlabel: str) -> str:
     """Horizontal bars of two (or more) series side by side per label, e.g. before and after filtering."""
-    labels = list(labels)[::-1]
-    fig = _fig(7.5, max(1.6, 0.45 * len(labels) + 0.9))
-    ax = fig.subplots()
-    n = max(1, len(series))
-    height = 0.8 / n
-    colors = [BEFORE_COLOR, AFTER_COLOR, KEPT_COLOR, REJECTED_COLOR]
-    for s, (name, values) in enumerate(series):
-        ys = [y - 0.4 + height * (s + 0.5) for y in range(len(labels))]
-        ax.barh(ys, list(values)[::-1], height=height, color=colors[s % len(colors)], label=name)
-    ax.set_yticks(range(len(labels)), labels)
-    ax.set_xlabel(xlabel)
-    ax.xaxis.set_major_formatter(HUMAN)
-    ax.legend(fontsize=8, loc="lower right")
-    return _png(fig)
+    panel = Panel(
+        list(labels),
+        [
+            Series(name, list(values), SERIES_COLORS[s % len(SERIES_COLORS)])
+            for s, (name, values) in enumerate(series)
+        ],
+        xlabel=xlabel,
+        legend=True,
+        horizontal=True,
+    )
+    return _chart([panel], 7.5, _rows_height(len(labels), 0.45), xlabel)
 
 
 def hbar_split_chart(items: Sequence[tuple[str, int, int]], xlabel: str, top: int = 30) -> str:
     """Horizontal stacked bars of (label, kept, rejected), largest total on top."""
-    items = list(items)[:top][::-1]
-    fig = _fig(7.5, max(1.6, 0.28 * len(items) + 0.9))
-    ax = fig.subplots()
-    labels = [k for k, _, _ in items]
-    kept = [a for _, a, _ in items]
-    ax.barh(labels, kept, color=KEPT_COLOR, label="kept")
-    ax.barh(labels, [b for _, _, b in items], left=kept, color=REJECTED_COLOR, label="rejected")
-    ax.set_xlabel(xlabel)
-    ax.legend(fontsize=8, loc="lower right")
-    return _png(fig)
+    items = list(items)[:top]
+    panel = Panel(
+        [k for k, _, _ in items],
+        [
+            Series("kept", [a for _, a, _ in items], KEPT_COLOR),
+            Series("rejected", [b for _, _, b in items], REJECTED_COLOR, stacked=True),
+        ],
+        xlabel=xlabel,
+        legend=True,
+        horizontal=True,
+    )
+    return _chart([panel], 7.5, _rows_height(len(items), 0.28), xlabel)
 
 
 def histogram_chart(
@@ -136,35 +379,24 @@ def histogram_chart(
     lowers = sorted({b.lower for _, bs in series for b in bs})
     index = {lo: i for i, lo in enumerate(lowers)}
     labels = {b.lower: b.label for _, bs in series for b in bs}
-    fig = _fig(8, 3.2)
-    ax = fig.subplots()
-    n = max(1, len(series))
-    width = 0.8 / n
-    colors = [BEFORE_COLOR, AFTER_COLOR, KEPT_COLOR, REJECTED_COLOR]
+    drawn = []
     for s, (name, bs) in enumerate(series):
         total = sum(b.count for b in bs) or 1
-        xs = [index[b.lower] - 0.4 + width * (s + 0.5) for b in bs]
-        ys = [b.count / total if density else b.count for b in bs]
-        ax.bar(xs, ys, width=width, color=colors[s % len(colors)], label=name)
-    ax.set_xticks(range(len(lowers)), [labels[lo] for lo in lowers], rotation=45, ha="right", fontsize=8)
-    for name, value in marks:
-        pos = _position(lowers, value)
-        ax.axvline(pos, color=THRESHOLD_COLOR, linestyle="--", linewidth=1.2)
-        ax.annotate(
-            f"{name}={value:g}",
-            (pos, 1),
-            xycoords=("data", "axes fraction"),
-            rotation=90,
-            va="top",
-            ha="right",
-            fontsize=7,
-            color=THRESHOLD_COLOR,
-        )
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel("share of documents" if density else "documents")
-    if len(series) > 1:
-        ax.legend(fontsize=8)
-    return _png(fig)
+        values = [0.0] * len(lowers)  # a bucket a series lacks is an empty bar
+        for b in bs:
+            values[index[b.lower]] = b.count / total if density else b.count
+        drawn.append(Series(name, values, SERIES_COLORS[s % len(SERIES_COLORS)]))
+    panel = Panel(
+        [labels[lo] for lo in lowers],
+        drawn,
+        xlabel=xlabel,
+        ylabel="share of documents" if density else "documents",
+        legend=len(series) > 1,
+        marks=[(f"{name}={value:g}", _position(lowers, value)) for name, value in marks],
+        rotate_labels=True,
+        share_axis=density,
+    )
+    return _chart([panel], 8, 3.2, xlabel)
 
 
 def _position(lowers: Sequence[float], value: float) -> float:
@@ -181,25 +413,24 @@ def _position(lowers: Sequence[float], value: float) -> float:
 
 def buckets_chart(rows: Sequence[BucketRow]) -> str:
     """Per sequence bucket: rows, and tokens against padding (with the waste share written on top)."""
-    fig = _fig(9, 3.4)
-    ax_rows, ax_tok = fig.subplots(1, 2)
     names = [str(r.bucket) for r in rows]
-    ax_rows.bar(names, [r.rows for r in rows], color=KEPT_COLOR)
-    ax_rows.set_title("rows per bucket")
-    ax_rows.yaxis.set_major_formatter(HUMAN)
-    ax_tok.yaxis.set_major_formatter(HUMAN)
-    ax_rows.set_xlabel("bucket (max tokens)")
-    ax_tok.bar(names, [r.tokens for r in rows], color=KEPT_COLOR, label="tokens")
-    ax_tok.bar(
-        names,
-        [r.padding for r in rows],
-        bottom=[r.tokens for r in rows],
-        color=REJECTED_COLOR,
-        label="padding",
-    )
-    for i, r in enumerate(rows):
-        ax_tok.annotate(f"{r.waste:.0%}", (i, r.tokens + r.padding), ha="center", va="bottom", fontsize=8)
-    ax_tok.set_title("tokens and padding per bucket")
-    ax_tok.set_xlabel("bucket (max tokens)")
-    ax_tok.legend(fontsize=8)
-    return _png(fig)
+    panels = [
+        Panel(
+            names,
+            [Series("rows", [r.rows for r in rows], KEPT_COLOR)],
+            title="rows per bucket",
+            xlabel="bucket (max tokens)",
+        ),
+        Panel(
+            names,
+            [
+                Series("tokens", [r.tokens for r in rows], KEPT_COLOR),
+                Series("padding", [r.padding for r in rows], REJECTED_COLOR, stacked=True),
+            ],
+            title="tokens and padding per bucket",
+            xlabel="bucket (max tokens)",
+            legend=True,
+            bar_labels=[f"{r.waste:.0%}" for r in rows],
+        ),
+    ]
+    return _chart(panels, 9, 3.4, "rows, tokens and padding per sequence bucket")

@@ -7,6 +7,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from tests.helpers import REPO, SAMPLE_CONFIG, SAMPLE_DIR
 
 # imported by a worker when it unpickles the pii stage, or by the report after the run
@@ -26,6 +28,8 @@ print(json.dumps({{"stages": plan.stages, "heavy": [m for m in {HEAVY!r} if m in
 """
 
 
+# a fresh interpreter that imports Beam and builds the whole graph (~3 s of CPU): the full suite only
+@pytest.mark.slow
 def test_building_the_graph_imports_no_presidio_spacy_or_matplotlib():
     proc = subprocess.run(
         [sys.executable, "-c", SCRIPT], capture_output=True, text=True, cwd=REPO, check=True

@@ -15,6 +15,11 @@ Tagging only (the stage never rejects). For every document it sets ``bias``
   :mod:`corpusforge.transforms.toxicity.stage`). Only units holding a mention are scored, all units
   of a batch in one vectorised call of the shipped classifier; a mention in a unit scoring at or above
   ``threshold`` (``toxicity.threshold``) is a toxic mention.
+* the compiled pass also counts each unit's mentions and cuts the long lines the toxicity stage
+  cleans into that stage's sentences; and a line (or sentence) scored before is taken from a
+  bounded LRU (``score_cache`` entries, :mod:`corpusforge.transforms.bias.cache`) instead of being
+  split and scored again: a unit's mentions and score depend on its own text only, so the signals
+  are the same with or without it.
 
 Counters (namespace ``corpusforge.bias``), summed per batch: ``words``, ``mentions:<category>`` and
 ``toxic_mentions:<category>`` over the documents the stage tagged, and the same names prefixed
@@ -37,6 +42,7 @@ import numpy as np
 from corpusforge.schemas.config import BiasConfig, ConfigError, ToxicityConfig
 from corpusforge.schemas.records import BiasSignals, Document, RejectedDocument
 from corpusforge.transforms.base import ApplyStage, DocumentStage, StageCounters
+from corpusforge.transforms.bias.cache import LineCache
 from corpusforge.transforms.bias.lexicon import FEMALE, MALE, Lexicon, LexiconError
 from corpusforge.transforms.toxicity.model import LinearToxicityModel
 from corpusforge.transforms.toxicity.text import MASK_TARGET_MIN_WEIGHT, Unmasker, strip_artefacts
@@ -47,6 +53,9 @@ except ImportError:  # pragma: no cover - depends on the build
     _bias_match = None
 
 STAGE = "bias"
+# A unit holding a mention: [raw text or None, words or None, labels of its mentions, toxic or None].
+# Lists, so that scoring fills the last item in place; None: not scored (yet).
+Unit = list[Any]
 REJECTED_PREFIX = "rejected_records:"
 # Sentence ends inside a long line (the toxicity stage's definition).
 _SENTENCE_END = re.compile(r"[.!?\u2026]\s")
@@ -69,11 +78,14 @@ _TABLE = _byte_table()
 _SENTENCE_TABLE = _byte_table(sentence_ends=True)
 # Unicode punctuation common in web text ("she’s", "men—women"), made spaces before the byte pass.
 _UNICODE_PUNCT = ("\u2019", "\u2018", "\u201c", "\u201d", "\u2014", "\u2013", "\u2026", "\u00a0", "\u00b4")
+_SPACED = "".join(_UNICODE_PUNCT)  # for the compiled pass: each takes one byte (a space) when prepared
 # A line holding any of these may carry what the toxicity stage cleans (mentions, URLs, HTML
 # entities, masked profanity): it is scored through the toxicity stage's own cleaning.
 _NEEDS_CLEANING = ("*", "@", "$", "#", "//", "&", "www.", "RT", "URL")
 # The same test as one C-level search (a generator over the substrings cost more than the search).
 _NEEDS_CLEANING_RE = re.compile("|".join(map(re.escape, _NEEDS_CLEANING)))
+# The same for the compiled pass, which finds them in a long line's bytes (ASCII: the same there).
+_NEEDS_CLEANING_BYTES = tuple(n.encode("ascii") for n in _NEEDS_CLEANING)
 
 
 def _prepared(text: str, table: bytes = _TABLE) -> bytes:
@@ -102,6 +114,7 @@ class BiasTagger:
         threshold: float = 0.7,
         max_segment_words: int = 64,
         clean_text: bool = True,
+        score_cache: int = 0,
     ) -> None:
         self.lexicon = lexicon
         self.model = model
@@ -117,6 +130,24 @@ class BiasTagger:
         # the pure-Python path).
         self.compiled = _bias_match
         self.filter = _bias_match.build_filter(self.bytes_lexicon.keys) if _bias_match is not None else b""
+        # The compiled pass labels a mention by its category's index, the pure-Python one by its
+        # name: ``label_names`` turns either into the name.
+        self.terms = self.bytes_lexicon.term_table() if _bias_match is not None else {}
+        self.label_names: Sequence[str] | dict[str, str] = (
+            lexicon.categories if _bias_match is not None else {c: c for c in lexicon.categories}
+        )
+        # Scored lines seen before (compiled path with scoring only; see cache.py): key -> the
+        # (labels, toxic) of the key's units.
+        self.cache: LineCache[tuple[tuple[list[Any], bool], ...]] | None = (
+            LineCache(score_cache)
+            if score_cache > 0 and _bias_match is not None and model is not None
+            else None
+        )
+
+    def clear_cache(self) -> None:
+        """Forget the scored lines (a benchmark's passes then each start cold)."""
+        if self.cache is not None:
+            self.cache.clear()
 
     def _needs_cleaning(self, raw: str | None) -> bool:
         return raw is not None and self.unmask is not None and _NEEDS_CLEANING_RE.search(raw) is not None
@@ -174,15 +205,17 @@ class BiasTagger:
         probs = self.model.score_flat(ids, seg, n)
         return ((probs >= self.threshold) & has_terms).tolist()
 
-    def _units(self, text: str) -> tuple[int, list[tuple[str | None, list[bytes], list[str]]]]:
-        """(words, [(raw unit, unit words, categories of its mentions)]) for units holding a mention."""
+    def _units(self, text: str) -> tuple[int, list[Unit], list[tuple[Any, list[Unit]]]]:
+        """(words, units holding a mention, units to cache once scored as (key, units)); see
+        :data:`Unit` (the compiled pass leaves the words out when nothing scores the units, and
+        fills the toxic flag of units found in the cache)."""
         if self.lower_first:
             text = text.lower()
         if self.compiled is not None:
             return self._units_compiled(text)
         keys, limit = self.bytes_lexicon.keys, self.max_segment_words
         n_words = 0
-        found: list[tuple[str | None, list[bytes], list[str]]] = []
+        found: list[Unit] = []
         raw_lines: list[str] | None = None
         for i, line in enumerate(_prepared(text).split(b"\n")):
             words = line.split()
@@ -202,11 +235,14 @@ class BiasTagger:
                     (None, w) for w in (s.split() for s in _prepared(raw, _SENTENCE_TABLE).split(b"\n")) if w
                 ]
             self._collect(units, found)
-        return n_words, found
+        return n_words, found, []
 
-    def _units_compiled(self, text: str) -> tuple[int, list[tuple[str | None, list[bytes], list[str]]]]:
-        """:meth:`_units` through the compiled pass: it counts the words and finds the lines (and, in
-        a long line, the sentences) holding a lexicon word; only those are split into words here."""
+    def _units_compiled(self, text: str) -> tuple[int, list[Unit], list[tuple[Any, list[Unit]]]]:
+        """:meth:`_units` through the compiled pass: it counts the words, finds the lines (and, in a
+        long line, the sentences) holding a lexicon word and gives each one's mentions as category
+        ids; only units with a mention are split into words here, and only to be scored. With the
+        cache, a line (or sentence) scored before is neither split nor scored again: the key is
+        the raw line (its units follow from it), or a sentence's prepared bytes (its words)."""
         assert self.compiled is not None
         spaced = text
         for p in _UNICODE_PUNCT:
@@ -214,42 +250,93 @@ class BiasTagger:
                 spaced = spaced.replace(p, " ")
         raw_bytes = spaced.encode("utf-8", "replace")
         prepared = raw_bytes.translate(_TABLE)
-        n_words, hits = self.compiled.scan(
-            prepared, raw_bytes, self.filter, self.bytes_lexicon.keys, self.max_segment_words
+        n_words, hits = self.compiled.scan_mentions(
+            prepared,
+            raw_bytes,
+            self.filter,
+            self.bytes_lexicon.keys,
+            self.terms,
+            self.max_segment_words,
+            _NEEDS_CLEANING_BYTES if self.unmask is not None else (),
         )
-        found: list[tuple[str | None, list[bytes], list[str]]] = []
+        found: list[Unit] = []
+        pending: list[tuple[Any, list[Unit]]] = []
         if not hits:
-            return n_words, found
+            return n_words, found, pending
         raw_lines = text.split("\n")
-        for i, start, end, sentences in hits:
+        scored = self.model is not None
+        cache = self.cache
+        for i, start, end, sentences, mentions in hits:
             raw = raw_lines[i]
-            units: list[tuple[str | None, list[bytes]]]
-            if sentences is None:
-                units = [(raw, prepared[start:end].split())]
-            elif self._needs_cleaning(raw):
-                units = self._raw_sentences(raw)
+            if sentences is None and mentions is not None:  # a line of at most max_segment_words
+                if not mentions:
+                    continue
+                if cache is None:
+                    found.append([raw, prepared[start:end].split() if scored else None, mentions, None])
+                elif not self._from_cache(raw, found):
+                    units = [[raw, prepared[start:end].split(), mentions, None]]
+                    found += units
+                    pending.append((raw, units))
+            elif sentences is None:  # a long line to clean (see _NEEDS_CLEANING): its raw sentences
+                if cache is None or not self._from_cache(raw, found):
+                    units = self._raw_sentences_compiled(raw, prepared, start, end)
+                    found += units
+                    if cache is not None:
+                        pending.append((raw, units))
             else:
-                units = [(None, prepared[a:b].split()) for a, b in sentences]
-            self._collect(units, found)
-        return n_words, found
+                for a, b, m in sentences:
+                    if not m:
+                        continue
+                    if cache is None:
+                        found.append([None, prepared[a:b].split() if scored else None, m, None])
+                        continue
+                    key = prepared[a:b]
+                    if not self._from_cache(key, found):
+                        units = [[None, key.split(), m, None]]
+                        found += units
+                        pending.append((key, units))
+        return n_words, found, pending
+
+    def _from_cache(self, key: Any, found: list[Unit]) -> bool:
+        """Append the cached, already scored units of ``key`` to ``found``; False: not cached."""
+        assert self.cache is not None
+        hit = self.cache.get(key)
+        if hit is None:
+            return False
+        found += [[None, None, labels, toxic] for labels, toxic in hit]
+        return True
 
     def _raw_sentences(self, raw: str) -> list[tuple[str | None, list[bytes]]]:
-        """A long line to clean: its raw sentences (cleaned one by one later) with their words."""
+        """A long line to clean (pure-Python path): its raw sentences (cleaned one by one later)
+        with their words."""
         sentences = _SENTENCE_END.split(raw)
         # One byte pass over the line's sentences (a sentence has no line break, and the
         # pass works byte by byte, so each piece is exactly that sentence's own pass).
-        if self.compiled is None:
-            prepared = _prepared("\n".join(sentences)).split(b"\n")
-            return [(s, p.split()) for s, p in zip(sentences, prepared, strict=True)]
-        # Compiled: only the sentences holding a lexicon word (the others hold no mention).
+        prepared = _prepared("\n".join(sentences)).split(b"\n")
+        return [(s, p.split()) for s, p in zip(sentences, prepared, strict=True)]
+
+    def _raw_sentences_compiled(self, raw: str, prepared: bytes, start: int, end: int) -> list[Unit]:
+        """:meth:`_raw_sentences` through the compiled pass, which also gives each sentence's
+        mentions: only the sentences with a mention, with their words. ``raw`` is the line whose
+        prepared bytes are ``prepared[start:end]``; it is cut in C (``raw_sentences_str``: the
+        same pieces as the regex, without splitting, joining and preparing them all), or by the
+        regex when its bytes do not add up there (a safeguard: they always should)."""
+        assert self.compiled is not None
+        keys = self.bytes_lexicon.keys
+        spans = self.compiled.raw_sentences_str(
+            raw, _SPACED, prepared, start, end, self.filter, keys, self.terms
+        )
+        if spans is not None:
+            return [[raw[i:j], prepared[a:b].split(), m, None] for i, j, a, b, m in spans if m]
+        sentences = _SENTENCE_END.split(raw)
         joined = _prepared("\n".join(sentences))
-        _, hits = self.compiled.scan(joined, joined, self.filter, self.bytes_lexicon.keys, len(joined))
-        return [(sentences[i], joined[a:b].split()) for i, a, b, _ in hits]
+        _, hits = self.compiled.scan_mentions(joined, joined, self.filter, keys, self.terms, len(joined))
+        return [[sentences[i], joined[a:b].split(), m, None] for i, a, b, _, m in hits if m]
 
     def _collect(
         self,
         units: list[tuple[str | None, list[bytes]]],
-        found: list[tuple[str | None, list[bytes], list[str]]],
+        found: list[Unit],
     ) -> None:
         """Append each unit holding a mention, with the categories of its mentions, to ``found``."""
         keys, match = self.bytes_lexicon.keys, self.bytes_lexicon.match
@@ -258,33 +345,43 @@ class BiasTagger:
                 continue
             cats = match(unit)
             if cats:
-                found.append((unit_raw, unit, cats))
+                found.append([unit_raw, unit, cats, None])
 
     def tag_many(self, texts: Sequence[str]) -> list[BiasSignals]:
         per_doc = [self._units(t) for t in texts]
-        toxic: list[bool] = []
         if self.model is not None:
-            toxic = self._toxic_flags([(raw, words) for _, found in per_doc for raw, words, _ in found])
+            todo = [u for _, found, _ in per_doc for u in found if u[3] is None]
+            for u, flag in zip(todo, self._toxic_flags([(u[0], u[1]) for u in todo]), strict=True):
+                u[3] = flag
+            if self.cache is not None:
+                for _, _, pending in per_doc:
+                    for key, units in pending:
+                        self.cache.put(key, tuple((u[2], u[3]) for u in units))
         out: list[BiasSignals] = []
-        k = 0
-        for n_words, found in per_doc:
-            mentions: Counter[str] = Counter()
-            in_toxic: Counter[str] = Counter()
-            for _, _, cats in found:
-                mentions.update(cats)
-                if toxic and toxic[k]:
-                    in_toxic.update(cats)
-                k += 1
-            out.append(
-                BiasSignals(
-                    words=n_words,
-                    female=mentions.pop(FEMALE, 0),
-                    male=mentions.pop(MALE, 0),
-                    mentions=dict(sorted(mentions.items())),
-                    toxic_mentions=dict(sorted(in_toxic.items())),
-                )
-            )
+        for n_words, found, _ in per_doc:
+            # One Counter per document over all its labels (a Counter.update per unit cost an ABC
+            # instance check each).
+            labels: list[Any] = []
+            in_toxic: list[Any] = []
+            for u in found:
+                labels += u[2]
+                if u[3]:
+                    in_toxic += u[2]
+            out.append(self._signals(n_words, labels, in_toxic))
         return out
+
+    def _signals(self, n_words: int, labels: list[Any], in_toxic: list[Any]) -> BiasSignals:
+        """The document's signals from the labels of its mentions and of its toxic mentions."""
+        names = self.label_names
+        mentions = {names[c]: n for c, n in Counter(labels).items()} if labels else {}
+        toxic = {names[c]: n for c, n in Counter(in_toxic).items()} if in_toxic else {}
+        return BiasSignals(
+            words=n_words,
+            female=mentions.pop(FEMALE, 0),
+            male=mentions.pop(MALE, 0),
+            mentions=dict(sorted(mentions.items())),
+            toxic_mentions=dict(sorted(toxic.items())),
+        )
 
 
 def signal_counts(signals: Iterable[BiasSignals], prefix: str = "") -> Counter[str]:
@@ -312,6 +409,7 @@ class _TaggerHolder:
         threshold: float,
         max_segment_words: int,
         clean_text: bool,
+        score_cache: int = 0,
     ) -> None:
         self.lexicon_path = lexicon_path
         self.model_path = model_path
@@ -319,6 +417,7 @@ class _TaggerHolder:
         self.threshold = threshold
         self.max_segment_words = max_segment_words
         self.clean_text = clean_text
+        self.score_cache = score_cache
         self._tagger: BiasTagger | None = None
 
     def __getstate__(self) -> dict[str, Any]:
@@ -336,6 +435,7 @@ class _TaggerHolder:
                 self.threshold,
                 self.max_segment_words,
                 self.clean_text,
+                self.score_cache,
             )
         return self._tagger
 
@@ -404,6 +504,7 @@ def _holder(c: BiasConfig, toxicity: ToxicityConfig) -> _TaggerHolder:
         toxicity.threshold,
         c.max_segment_words,
         toxicity.clean_text,
+        c.score_cache,
     )
 
 

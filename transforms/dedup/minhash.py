@@ -133,10 +133,15 @@ class Permutations:
 
     @classmethod
     def create(cls, num_perm: int, seed: int) -> Permutations:
-        from datasketch import MinHash
-
-        a, b = MinHash(num_perm=num_perm, seed=seed, scheme=SCHEME).permutations
-        return cls(np.asarray(a, dtype=np.uint32), np.asarray(b, dtype=np.uint32))
+        """The scheme's coefficients for ``seed``: from numpy's ``RandomState(seed)``, ``num_perm``
+        odd multipliers (``2k + 1``, ``k < 2**31``), then ``num_perm`` offsets below ``2**32``, both
+        drawn as uint32, which is how datasketch draws them (tested against it). Drawn here rather
+        than read off a ``datasketch.MinHash``: importing datasketch imports scipy, ~1 CPU s in
+        every worker before its first bundle."""
+        gen = np.random.RandomState(seed)
+        a = gen.randint(0, 1 << 31, num_perm, dtype=np.uint32) * np.uint32(2) + np.uint32(1)
+        b = gen.randint(0, 1 << 32, num_perm, dtype=np.uint32)
+        return cls(a, b)
 
     @property
     def num_perm(self) -> int:

@@ -91,9 +91,14 @@ def test_default_yaml_documents_the_report_section():
 
 
 # --- HTML ----------------------------------------------------------------------------------------
-def test_full_stats_draw_every_plot_and_tables_match():
-    stats = full_stats()
-    report = parse(render(ReportInputs(stats, {"en": 580, "und": 20}, {})))
+@pytest.fixture(scope="module")
+def full_report():
+    """The report of every stage's stats, rendered once (~15 plots drawn by matplotlib)."""
+    return parse(render(ReportInputs(full_stats(), {"en": 580, "und": 20}, {})))
+
+
+def test_full_stats_draw_every_plot_and_tables_match(full_report):
+    report = full_report
     assert set(report.plots) == FULL_PLOTS
     assert all(w > 100 and h > 50 for w, h in report.plots.values())
     assert report.not_run == []
@@ -201,10 +206,10 @@ def test_render_survives_empty_and_odd_stats():
     assert "quality.odd" in report.plots and "toxicity" in report.plots
 
 
-def test_control_tokens_get_a_bar_chart_next_to_their_table():
+def test_control_tokens_get_a_bar_chart_next_to_their_table(full_report):
     stats = full_stats()
-    plain = parse(render(ReportInputs(stats, {}, {})))
-    assert "control_tokens" not in plain.plots  # no rules: no chart, no table
+    plain = full_report  # the same stats: the language table's counts do not change the plots
+    assert "control_tokens" not in plain.plots and "control_tokens" not in plain.tables  # no rules
     documents = {"<|toxicity_score:low|>": 540, "<|toxicity_score:high|>": 60, "<|lang:en|>": 600}
     stats["control_tokens"] = {
         "documents": documents,

@@ -147,8 +147,9 @@ PROBE = """<script>
 addEventListener('load', () => {
   const figs = [...document.querySelectorAll('figure[data-plot]')];
   document.body.setAttribute('data-probe', JSON.stringify(figs.map(f => {
-    const img = f.querySelector('img');
-    return [f.dataset.plot, img ? img.naturalWidth : 0, img ? img.naturalHeight : 0, img ? img.getBoundingClientRect().height : 0];
+    const svg = f.querySelector('svg');
+    const box = svg ? svg.viewBox.baseVal : null;
+    return [f.dataset.plot, box ? box.width : 0, box ? box.height : 0, svg ? svg.getBoundingClientRect().height : 0];
   })));
 });
 </script>"""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gzip
 import json
+from collections import Counter
 
 import pytest
 
@@ -46,6 +47,10 @@ EDGE_CASES = [
     f"{LONG_CLEAN} f*cking stupid b*tch. the muslims are worthless idiots... she? he!",
     f"{LONG_CLEAN}" + " he." * 80,
     f"{LONG_CLEAN} 3.5 women. 2.0 men.\n" * 3,
+    # long lines to clean that are not ASCII: cut on code points by the compiled pass
+    f"{LONG_CLEAN} “Women” & men’s rights…\u2003she said. {TOXIC}, the christian said.\u3000He left!",
+    f"{LONG_CLEAN} café @user naïve woman.\u00a0日本語 man?\x1cshe {TOXIC} # muslim…\u2029he.",
+    f"{LONG_CLEAN} \U0001f600 @x she. \ud800 he! the woman www.x.org/a.b? {TOXIC} man",
 ]
 
 
@@ -62,6 +67,17 @@ def _taggers(monkeypatch: pytest.MonkeyPatch, **kw) -> tuple[BiasTagger, BiasTag
 def test_compiled_and_python_give_the_same_signals_on_edge_cases(monkeypatch, text):
     compiled, python = _taggers(monkeypatch, threshold=0.7)
     assert compiled.tag_many([text]) == python.tag_many([text])
+
+
+@pytest.mark.parametrize("clean_text", [False, True])
+def test_compiled_and_python_agree_without_cleaning_and_with_the_cache(monkeypatch, clean_text):
+    """Without the toxicity stage's cleaning a long line is cut at every '.', '!', '?' (the scan's
+    own sentences); with the cache, repeated lines come from it: the same signals either way."""
+    compiled, python = _taggers(monkeypatch, threshold=0.7, clean_text=clean_text, score_cache=64)
+    assert compiled.cache is not None and python.cache is None
+    want = python.tag_many(EDGE_CASES)
+    assert compiled.tag_many(EDGE_CASES) == want and compiled.cache.hits == 0
+    assert compiled.tag_many(EDGE_CASES) == want and compiled.cache.hits > 0  # the second time, cached
 
 
 def test_edge_cases_are_counted_as_a_reader_would(monkeypatch):
@@ -95,3 +111,40 @@ def test_compiled_and_python_give_the_same_signals_on_the_dev_pages(monkeypatch)
     got = compiled.tag_many(texts)
     assert got == python.tag_many(texts)
     assert sum(s.words for s in got) > 100_000 and sum(sum(s.toxic_mentions.values()) for s in got) > 0
+
+
+def test_compiled_sentence_cut_is_the_regex_cut():
+    """The toxicity stage's sentences of a line (the regex ``_SENTENCE_END``), cut in C on
+    code points, give the same pieces, words and mentions as the regex, on lines mixing every
+    Unicode space, the punctuation preparation turns into spaces, emoji and lone surrogates."""
+    import random
+
+    tagger = BiasTagger(Lexicon.load(), LinearToxicityModel.load())
+    spaces = [chr(c) for c in range(0x3001) if chr(c).isspace() and chr(c) != "\n"]
+    pieces = [*"abc .!?…’“é日", " she ", " he ", " women ", " old man ", "\ud800", "\U0001f600", "@x", "&"]
+    rng = random.Random(7)
+    checked = 0
+    for _ in range(3000):
+        line = "".join(rng.choice(pieces + spaces) for _ in range(rng.randint(0, 40)))
+        spaced = line
+        for p in bias_stage._UNICODE_PUNCT:
+            spaced = spaced.replace(p, " ")
+        prepared = spaced.encode("utf-8", "replace").translate(bias_stage._TABLE)
+        got = tagger._raw_sentences_compiled(line, prepared, 0, len(prepared))
+        sentences = bias_stage._SENTENCE_END.split(line)
+        want = [
+            [s, w, Counter(m), None]
+            for s, w, m in (
+                (
+                    s,
+                    bias_stage._prepared(s).split(),
+                    tagger.bytes_lexicon.match(bias_stage._prepared(s).split()),
+                )
+                for s in sentences
+            )
+            if m
+        ]
+        names = tagger.label_names
+        assert [[s, w, Counter(names[c] for c in m), t] for s, w, m, t in got] == want, repr(line)
+        checked += bool(want)
+    assert checked > 500

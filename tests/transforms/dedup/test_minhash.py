@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import random
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -169,3 +171,18 @@ def test_verification_fingerprints_estimate_like_full_signatures():
     fb = np.frombuffer(verification_fingerprint(sb), dtype=np.uint16)
     assert len(verification_fingerprint(sa)) == 2 * 128
     assert abs(estimated_jaccard(fa, fb) - estimated_jaccard(sa, sb)) <= 2 / 128
+
+
+def test_permutations_are_datasketchs_without_importing_it():
+    from datasketch import MinHash
+
+    from corpusforge.transforms.dedup.minhash import SCHEME, Permutations
+
+    for num_perm, seed in ((128, 1), (64, 5), (256, 12345), (1, 0)):
+        ours = Permutations.create(num_perm, seed)
+        a, b = MinHash(num_perm=num_perm, seed=seed, scheme=SCHEME).permutations
+        assert np.array_equal(ours.a, a) and np.array_equal(ours.b, b)
+        assert ours.a.dtype == ours.b.dtype == np.uint32 and (ours.a % 2 == 1).all()
+    code = "import sys; from corpusforge.transforms.dedup.minhash import MinHasher; MinHasher(); print(sorted(m for m in ('datasketch', 'scipy') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

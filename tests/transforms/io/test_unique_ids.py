@@ -80,14 +80,23 @@ def run_outcomes(files, sink: Path, read_validate: bool, split_bytes: int | None
     return json.loads(sink.read_text())
 
 
-def test_duplicate_ids_are_rejected_in_place_without_shuffling_documents(tmp_path, pickled_documents):
-    files, _ = discover_inputs([str(write_inputs(tmp_path / "in"))])
-    got = run_outcomes(files, tmp_path / "out", read_validate=True)
+@pytest.fixture(scope="module")
+def two_files(tmp_path_factory) -> tuple[list, Path, list]:
+    """a.jsonl and b.jsonl.gz read by ReadValidated, once for the tests that look at its answers:
+    (the files, their folder, every record's outcome)."""
+    base = tmp_path_factory.mktemp("two_files")
+    folder = write_inputs(base / "in")
+    files, _ = discover_inputs([str(folder)])
+    return files, folder, run_outcomes(files, base / "out", read_validate=True)
+
+
+def test_duplicate_ids_are_rejected_in_place_without_shuffling_documents(tmp_path, two_files):
+    files, folder, got = two_files
     kept = {(r[1], r[2]) for r in got if r[0] == "kept"}
     assert kept == {("x", "x first in a"), ("y", "y unique"), ("z", "z in a, also in b"), ("w", "w unique")}
     duplicates = [r for r in got if r[0] == "rejected" and r[3] == "invalid:duplicate_id"]
     assert {(r[2], r[5]) for r in duplicates} == EXPECTED_DUPLICATES
-    a_path = str(tmp_path / "in" / "a.jsonl")
+    a_path = str(folder / "a.jsonl")
     assert all(r[4].startswith(f"first seen in {a_path} at ") for r in duplicates)
     assert run_outcomes(files, tmp_path / "out", read_validate=False) == got  # Validate's answers
 
@@ -110,9 +119,8 @@ def test_documents_are_not_encoded_on_the_way_to_their_first_stage(tmp_path, pic
     assert pickled_documents[0] >= 1000
 
 
-def test_split_file_finds_duplicates_across_its_byte_ranges(tmp_path):
-    files, _ = discover_inputs([str(write_inputs(tmp_path / "in"))])
-    whole = run_outcomes(files, tmp_path / "out", read_validate=True)
+def test_split_file_finds_duplicates_across_its_byte_ranges(tmp_path, two_files):
+    files, _, whole = two_files
     assert (
         run_outcomes(files, tmp_path / "out", read_validate=True, split_bytes=16) == whole
     )  # a task per line or two

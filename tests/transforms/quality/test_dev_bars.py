@@ -38,12 +38,14 @@ def dev(dev_corpus):
 
 
 @pytest.mark.shared
+@pytest.mark.usefixtures("langdetect_profiles_once")
 @pytest.mark.parametrize("with_language", [True, False])
 def test_dev_junk_recall_and_clean_retention(dev, with_language):
     docs, labels = dev
     lang = LanguageFilter()
     qual = QualityFilter()
-    lang.ready()
+    if with_language:  # its profiles and table cost a second of CPU: built only when used
+        lang.ready()
     qual.ready()
     junk = [d for d in docs if labels[d["id"]]["kind"] == "junk"]
     clean = [
