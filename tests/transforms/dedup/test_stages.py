@@ -16,7 +16,7 @@ from corpusforge.schemas.config import DedupConfig, DedupNearConfig, load_config
 from corpusforge.schemas.records import Document
 from corpusforge.transforms.dedup.exact import DeduplicateExact
 from corpusforge.transforms.dedup.near import DeduplicateNear
-from tests.helpers import REPO, SAMPLE_DIR, local_test_pipeline, table_rows
+from tests.helpers import REPO, SAMPLE_DIR, local_test_pipeline, stages_off, table_rows
 
 SAMPLE = SAMPLE_DIR / "dedup.jsonl"
 
@@ -162,15 +162,13 @@ def test_same_rows_with_one_and_two_workers(tmp_path):
     _generated_corpus(corpus)
     kept = {}
     for workers in (1, 2):
-        # a tiny single-worker limit so that the distributed connected components run too
-        # (the generated corpus is word salad: language and quality filtering are not under test)
-        cfg = load_config(
-            overrides=[
-                "dedup.near.single_worker_max_edges=5",
-                "language.enabled=false",
-                "quality.enabled=false",
-            ]
-        )
+        # a tiny single-worker limit so that the distributed connected components run too; dedup is
+        # under test, every other stage off (the generated corpus is word salad: language and quality
+        # would reject it; the taggers and tokenize would only add work)
+        others = [
+            flag.removeprefix("--set=") for flag in stages_off("normalize", "dedup.exact", "dedup.near")
+        ]
+        cfg = load_config(overrides=["dedup.near.single_worker_max_edges=5", *others])
         out = tmp_path / f"out{workers}"
         stats = run([str(corpus), str(SAMPLE)], str(out), cfg, [], workers=workers)
         assert stats["conservation_ok"]
