@@ -21,7 +21,7 @@ from corpusforge.transforms.io.observe import ObserveOutput
 from corpusforge.transforms.io.read import InputFile, PlanReads, Unreadable
 from corpusforge.transforms.io.unique_ids import ReadValidated
 from corpusforge.transforms.io.validate import RecordParser
-from corpusforge.transforms.io.write import WriteDocuments, WriteRejected, shard_count
+from corpusforge.transforms.io.write import WriteDocuments, WriteRejectedParts, shard_count
 from corpusforge.transforms.pii.stage import ScrubRejected
 from corpusforge.transforms.tokenize.bucket_stage import PACK_GROUP_MB, Bucket
 from corpusforge.transforms.tokenize.mix import Mix
@@ -30,13 +30,13 @@ from corpusforge.transforms.tokenize.sequences_sink import WriteSequences
 from corpusforge.transforms.tokenize.stage import Tokenize
 
 RUN_DIR = "_run"  # small bookkeeping files the driver reads back after the run
+WORK_DIR = "work"  # under RUN_DIR: files workers write and read back during the run (parked documents)
 
 # Top-level transform labels that are not stage names (stages are labelled by their name), and the
 # step of the run each belongs to: the local runner's progress reporter reads them off fused stages.
 READ, VALIDATE, OBSERVE_OUTPUT = "ReadDocuments", "Validate", "ObserveOutput"
 WRITE_DOCUMENTS, ALL_REJECTED, WRITE_REJECTED = "WriteDocuments", "AllRejected", "WriteRejected"
 UNREADABLE_JSON, WRITE_UNREADABLE, WRITE_SEQUENCES = "UnreadableJson", "WriteUnreadable", "WriteSequences"
-BIAS_OF_REJECTED = "BiasOfRejected"
 LABEL_STEPS = {
     READ: "read",
     VALIDATE: "validate",
@@ -96,17 +96,19 @@ def build_pipeline(
     )
     docs, rejected, not_read = tasks | VALIDATE >> ReadValidated(record_parser(cfg), skip)
     unreadable = (not_planned, not_read) | "Unreadable" >> beam.Flatten()
-    rejected_parts = [rejected]
+    rejected_parts = {"validate": rejected}  # stage -> its rejected records, validation first
     order = ["read", "validate"]
     dedup_docs = None  # the documents as dedup compared them, for the index (before PII changes text)
     signatures = None  # dedup_near's MinHash signatures, which the index reuses
     for name, transform in enabled_stages(cfg):
         if dedup_docs is None and name in POST_DEDUP:
             dedup_docs = docs
+        if hasattr(transform, "work_dir"):  # dedup parks documents in files instead of shuffling them
+            transform.work_dir = posixpath.join(output_dir, RUN_DIR, WORK_DIR, name)
         docs, stage_rejected = docs | name >> transform
         if name == "dedup_near":
             signatures = transform.signatures
-        rejected_parts.append(stage_rejected)
+        rejected_parts[name] = stage_rejected
         order.append(name)
 
     # nothing after dedup can reject (mixing drops documents): the index needs no join with the kept
@@ -143,14 +145,15 @@ def build_pipeline(
     _ = index_input | "WriteDedupIndex" >> WriteIndex(
         output_dir, near_params(cfg), release, rejected_shards, codec, signatures
     )
-    all_rejected = tuple(rejected_parts) | ALL_REJECTED >> beam.Flatten()
-    bias_of_rejected = count_rejected(cfg)  # the bias figures before filtering (counters only)
-    if bias_of_rejected is not None:
-        _ = all_rejected | BIAS_OF_REJECTED >> bias_of_rejected
-    if cfg.output.rejected_text == "scrubbed":  # most of a crawl never meets the pii stage
-        all_rejected = all_rejected | "ScrubRejected" >> ScrubRejected(cfg.pii)
-    _ = all_rejected | WRITE_REJECTED >> WriteRejected(
-        output_dir, rejected_shards, cfg.output.rejected_text is not False, codec
+    scrub = cfg.output.rejected_text == "scrubbed"  # most of a crawl never meets the pii stage
+    # each stage's rejected records written where it runs (no Flatten holding them in the driver)
+    _ = rejected_parts | WRITE_REJECTED >> WriteRejectedParts(
+        output_dir,
+        rejected_shards,
+        cfg.output.rejected_text is not False,
+        codec,
+        observe=lambda: count_rejected(cfg),  # the bias figures before filtering (counters only)
+        prepare=lambda: ScrubRejected(cfg.pii) if scrub else None,
     )
     _ = (
         unreadable

@@ -29,7 +29,7 @@ from apache_beam.options.pipeline_options import StandardOptions
 
 from corpusforge import __version__
 from corpusforge.pipelines import incremental, interrupts
-from corpusforge.pipelines.build import RUN_DIR, build_pipeline, default_release
+from corpusforge.pipelines.build import RUN_DIR, WORK_DIR, build_pipeline, default_release
 from corpusforge.pipelines.local.progress import Progress, process_started_at
 from corpusforge.pipelines.local.runner import LocalRunner, local_options, resolve_runner
 from corpusforge.pipelines.report import data as report_data
@@ -193,6 +193,9 @@ def finish_output(output: str, cfg: Config) -> None:
         [f"{output}/{SEQUENCES_TEMP_PREFIX}{b}" for b in cfg.tokenize.buckets] if cfg.tokenize.enabled else []
     )
     leftovers = [p for p in leftovers if _exists(p)]
+    work = f"{output}/{RUN_DIR}/{WORK_DIR}"  # the documents dedup parked in files during the run
+    if _exists(work):
+        leftovers.append(deletable(work))
     if leftovers:
         FileSystems.delete(leftovers)
     with FileSystems.create(f"{output}/{SUCCESS_MARKER}") as f:

@@ -8,13 +8,26 @@ at collection, with one line naming what is missing: a skipped bar in CI is a ba
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+from filelock import FileLock
 
 from corpusforge.pipelines import cli
-from tests.helpers import DEV, SCORE_PY, local_test_pipeline, run_cli
+from tests.helpers import (
+    DEV,
+    DEV_NEOX,
+    REPO,
+    SAMPLE_CONFIG,
+    SAMPLE_DIR,
+    SAMPLE_RUN_SETTINGS,
+    SCORE_PY,
+    local_test_pipeline,
+)
 
 COMPILED_MODULES = (
     "corpusforge.transforms.tokenize._pretokenize",
@@ -101,16 +114,57 @@ def test_pipeline():
     return local_test_pipeline()
 
 
+def _shared_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder every process of this pytest session sees: under pytest-xdist each worker has its own
+    basetemp (``.../pytest-N/popen-gwK``) inside the session's one (``.../pytest-N``)."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
+def shared_cli_run(
+    tmp_path_factory: pytest.TempPathFactory, name: str, *args: str
+) -> tuple[Path, subprocess.CompletedProcess]:
+    """``corpusforge run ARGS --output <shared>/NAME/out`` as a user runs it (a subprocess, from the
+    repository root), once per pytest session: the first process to ask runs it under a file lock and
+    stores its terminal output beside it; the other xdist processes wait on the lock and read it.
+    Returns (output folder, finished process); a failed run fails every test that asks for it."""
+    root = _shared_root(tmp_path_factory)
+    folder = root / f"shared_{name}"
+    out, done = folder / "out", folder / "done.json"
+    with FileLock(str(root / f"shared_{name}.lock")):
+        if not done.exists():
+            folder.mkdir(exist_ok=True)
+            cmd = [sys.executable, "-m", "corpusforge.pipelines.cli", "run", *args, "--output", str(out)]
+            proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=1800)
+            record = {
+                "args": cmd,
+                "returncode": proc.returncode,
+                "stdout": proc.stdout,
+                "stderr": proc.stderr,
+            }
+            done.write_text(json.dumps(record))
+    record = json.loads(done.read_text())
+    proc = subprocess.CompletedProcess(
+        record["args"], record["returncode"], record["stdout"], record["stderr"]
+    )
+    assert proc.returncode == 0, f"{name}: exit {proc.returncode}\n{proc.stderr[-3000:]}"
+    return out, proc
+
+
 @pytest.fixture(scope="session")
-def sample_run(tmp_path_factory) -> Path:
-    """One two-worker CLI run of the sample with configs/sample.yaml, shared by every test that only
-    reads its outputs (it must not be written to: a test that needs its own run makes one). Its report
-    shows two examples per reason cut to 80 characters, so that the report tests
-    (tests/pipelines/report/test_report_run.py) see the choice and the truncation on this run too."""
-    out = tmp_path_factory.mktemp("sample_run") / "out"
-    report = ["--set", "report.examples_per_reason=2", "--set", "report.example_chars=80"]
-    assert run_cli(out, *report, workers=2) == 0
-    return out
+def sample_cli_run(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
+    """(output folder, finished process) of the one two-worker CLI run of the sample with
+    configs/sample.yaml (plus SAMPLE_RUN_SETTINGS) that every test reading its outputs shares, across
+    pytest-xdist processes too. It must not be written to: a test that needs to change a run copies
+    it (shutil.copytree) or makes its own."""
+    sample = ["--input", str(SAMPLE_DIR), "--config", str(SAMPLE_CONFIG), "--workers", "2"]
+    return shared_cli_run(tmp_path_factory, "sample_run", *sample, *SAMPLE_RUN_SETTINGS)
+
+
+@pytest.fixture(scope="session")
+def sample_run(sample_cli_run) -> Path:
+    """The shared sample run's output folder (see sample_cli_run)."""
+    return sample_cli_run[0]
 
 
 @pytest.fixture(scope="session")
@@ -118,6 +172,17 @@ def dev_corpus() -> Path:
     if not (DEV / "docs.jsonl.gz").exists():
         pytest.skip(f"{DEV} is not available (set CORPUSFORGE_SHARED to the shared checkout)")
     return DEV
+
+
+@pytest.fixture(scope="session")
+def dev_default_run(dev_corpus, tmp_path_factory) -> Path:
+    """One two-worker run of ../shared/data/dev with the default config, every stage on, and the
+    GPT-NeoX tokenizer when ../shared has it: read by the tagging tests
+    (tests/pipelines/test_dev_tagging.py) and the tokenize test on the dev corpus, which share it."""
+    args = ["--input", str(dev_corpus / "docs.jsonl.gz"), "--workers", "2"]
+    if DEV_NEOX.exists():
+        args += ["--set", f"tokenize.tokenizer={DEV_NEOX}"]
+    return shared_cli_run(tmp_path_factory, "dev_default_run", *args)[0]
 
 
 @pytest.fixture(scope="session")

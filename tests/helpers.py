@@ -28,6 +28,12 @@ SAMPLE_CONFIG = REPO / "configs" / "sample.yaml"
 SHARED = Path(os.environ.get("CORPUSFORGE_SHARED", REPO.parent / "shared"))
 DEV = SHARED / "data" / "dev"
 SCORE_PY = SHARED / "tools" / "score.py"
+DEV_NEOX = SHARED / "data" / "tokenizers" / "gpt-neox-20b.tokenizer.json"
+
+# What the shared run adds to configs/sample.yaml: its report shows two examples per reason cut to 80
+# characters, so that the report tests (tests/pipelines/report/test_report_run.py) see the choice and
+# the truncation on this run too. The engine tests run the sample with the same settings.
+SAMPLE_RUN_SETTINGS = ("--set", "report.examples_per_reason=2", "--set", "report.example_chars=80")
 
 
 def local_test_pipeline() -> TestPipeline:
@@ -297,10 +303,22 @@ def interop_import(module: str, package: str) -> Any:
         )
 
 
+def stages_off(*keep: str) -> list[str]:
+    """``--set`` flags switching off every stage (and the report) but the sections in ``keep``.
+
+    A run's fixed cost is its worker processes; past that, each stage's setup (models, lexicons,
+    benchmark indexes) and work. A test switches off what it does not examine. Derived from the stage
+    table, so a new stage is off too unless a test names it."""
+    sections = (*SWITCHED_SECTIONS, "tokenize", "report")
+    unknown = set(keep) - set(sections)
+    assert not unknown, f"not a switchable section: {sorted(unknown)}"
+    return [f"--set={section}.enabled=false" for section in sections if section not in keep]
+
+
 # Every stage off but normalize (read, validate, normalize, write): for tests of the run's own
-# guarantees, which no stage should slow down. Derived from the stage table, so a new stage is off too.
-STAGES_OFF: list[str] = [
-    f"--set={section}.enabled=false"
-    for section in (*SWITCHED_SECTIONS, "tokenize", "report")
-    if section != "normalize"
-]
+# guarantees, which no stage should slow down.
+STAGES_OFF: list[str] = stages_off("normalize")
+
+# For a one-worker run whose test is not about worker processes: the pipeline runs in this process
+# (Beam's in-memory FnApiRunner), saving the start-up of an SDK worker process (~3-5 s of CPU).
+IN_PROCESS = "--direct_running_mode=in_memory"

@@ -5,7 +5,7 @@ exactly the local runner's output: kept documents, rejected (id, reason), sequen
 stats.json counters (the job servers report counters as attempted, not committed).
 
 Each engine runs the sample once (module-scoped, parametrized fixture); every assertion reads that
-run. Flink and Spark skip, naming what is missing, without Java or without the job-server jar in
+run and the session's shared local run. Flink and Spark skip, naming what is missing, without Java or without the job-server jar in
 Beam's jar cache (``make jars``).
 """
 
@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import REPO, SAMPLE_CONFIG, SAMPLE_DIR, run_cli, table_rows
+from tests.helpers import REPO, SAMPLE_CONFIG, SAMPLE_DIR, SAMPLE_RUN_SETTINGS, table_rows
 
 pytestmark = [pytest.mark.slow, pytest.mark.engine]
 
@@ -139,10 +139,10 @@ def stop_process_group(proc: subprocess.Popen) -> None:
 
 
 @pytest.fixture(scope="module")
-def local_run(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("local") / "out"
-    assert run_cli(out, workers=2) == 0
-    return out
+def local_run(sample_run) -> Path:
+    """The local runner's output to compare with: the session's shared two-worker run of the sample
+    (tests/conftest.py), whose settings the engine runs repeat (SAMPLE_RUN_SETTINGS)."""
+    return sample_run
 
 
 @pytest.fixture(scope="module", params=list(ENGINES))
@@ -171,6 +171,7 @@ def engine_run(request, tmp_path_factory) -> tuple[str, Path, float]:
         str(out),
         "--config",
         str(SAMPLE_CONFIG),
+        *SAMPLE_RUN_SETTINGS,
         *args,
     ]
     started = time.monotonic()

@@ -2,10 +2,13 @@
 
 score.py counts a duplicate (or contaminated) page as found only when dedup (decontamination)
 rejected a member: a page another stage removed first is not a find. So each bar is measured on a
-CLI run in which the stage under test sees every document: dedup with only the dedup stages on;
-decontamination (dev benchmarks) with language identification annotating only (``keep: []``), so
-that language accuracy is measured on the same run and no page is removed before decontamination;
-language rejection with only language identification on (its default keep: [en]).
+CLI run in which the stage under test sees every document, and every stage no bar reads is off:
+dedup with only the dedup stages on; decontamination (dev benchmarks) and language identification
+(default keep: [en]) together, since decontamination is the first filter (it sees every page) and
+rejects none of the base pages language accuracy and rejection are measured on (false positive rate
+0 on dev; a false positive would show in its own bar). Two dev runs for four bars (it was three: the
+figures of the one decontamination + language run equal those of the two separate runs, checked
+2026-12-01: lang_accuracy 0.9618, non_en_lang_rejected 0.9969, contamination recall 1.0 per mode).
 """
 
 from __future__ import annotations
@@ -18,15 +21,9 @@ from pathlib import Path
 import pytest
 
 from corpusforge.pipelines.cli import main
-from tests.helpers import SCORE_PY
+from tests.helpers import SCORE_PY, stages_off
 
 pytestmark = [pytest.mark.slow, pytest.mark.shared]
-
-OTHER_STAGES = ("language", "quality", "decontamination", "pii", "toxicity", "tokenize", "report")
-
-
-def off(*stages: str) -> list[str]:
-    return [f"--set={s}.enabled=false" for s in stages]
 
 
 def run_and_score(dev: Path, out: Path, *settings: str) -> dict:
@@ -48,18 +45,18 @@ def run_and_score(dev: Path, out: Path, *settings: str) -> dict:
 
 @pytest.fixture(scope="module")
 def dedup_scores(dev_corpus, tmp_path_factory) -> dict:
-    return run_and_score(dev_corpus, tmp_path_factory.mktemp("dev") / "dedup", *off(*OTHER_STAGES))
+    only_dedup = stages_off("normalize", "dedup.exact", "dedup.near")
+    return run_and_score(dev_corpus, tmp_path_factory.mktemp("dev") / "dedup", *only_dedup)
 
 
 @pytest.fixture(scope="module")
-def decontam_scores(dev_corpus, tmp_path_factory) -> dict:
+def decontam_language_scores(dev_corpus, tmp_path_factory) -> dict:
     benchmarks = f"--set=decontamination.benchmarks=[{dev_corpus}/benchmarks/*.jsonl]"
     return run_and_score(
         dev_corpus,
-        tmp_path_factory.mktemp("dev") / "decontam",
+        tmp_path_factory.mktemp("dev") / "decontam_language",
         benchmarks,
-        "--set=language.keep=[]",
-        *off("quality", "dedup.exact", "dedup.near", "pii", "toxicity", "tokenize", "report"),
+        *stages_off("normalize", "decontamination", "language"),
     )
 
 
@@ -72,28 +69,21 @@ def test_dedup_bars_with_only_dedup_on(dedup_scores):
     assert s["dup_rejected"] > 0
 
 
-def test_decontamination_recall_per_mode_and_false_positives(decontam_scores):
+def test_decontamination_recall_per_mode_and_false_positives(decontam_language_scores):
     """Issue 6: verbatim and case_punct >= 0.99, partial >= 0.95; clean pages flagged <= 0.005."""
-    recall = decontam_scores["contam_recall"]
+    recall = decontam_language_scores["contam_recall"]
     assert set(recall) == {"verbatim", "case_punct", "partial"}, recall
     assert recall["verbatim"] >= 0.99 and recall["case_punct"] >= 0.99 and recall["partial"] >= 0.95, recall
-    assert decontam_scores["contam_false_positive_rate"] <= 0.005
+    assert decontam_language_scores["contam_false_positive_rate"] <= 0.005
 
 
-def test_language_accuracy_on_confidently_labelled_pages(decontam_scores):
-    """Issue 4: lang_accuracy >= 0.95 (every page annotated, none removed by language)."""
-    assert decontam_scores["lang_accuracy"] >= 0.95, decontam_scores["lang_accuracy"]
+def test_language_accuracy_on_confidently_labelled_pages(decontam_language_scores):
+    """Issue 4: lang_accuracy >= 0.95 (rejected pages keep their detected language)."""
+    assert decontam_language_scores["lang_accuracy"] >= 0.95, decontam_language_scores["lang_accuracy"]
 
 
-@pytest.fixture(scope="module")
-def language_scores(dev_corpus, tmp_path_factory) -> dict:
-    stages = [s for s in OTHER_STAGES if s != "language"] + ["dedup.exact", "dedup.near"]
-    return run_and_score(dev_corpus, tmp_path_factory.mktemp("dev") / "language", *off(*stages))
-
-
-def test_language_rejects_other_languages_and_keeps_english(language_scores):
-    """Issue 4: non_en_lang_rejected >= 0.95, with the default keep [en] and nothing else on."""
-    assert language_scores["non_en_lang_rejected"] >= 0.95, language_scores["non_en_lang_rejected"]
-    assert language_scores["en_kept_or_not_lang_rejected"] >= 0.95, language_scores[
-        "en_kept_or_not_lang_rejected"
-    ]
+def test_language_rejects_other_languages_and_keeps_english(decontam_language_scores):
+    """Issue 4: non_en_lang_rejected >= 0.95, with the default keep [en]."""
+    s = decontam_language_scores
+    assert s["non_en_lang_rejected"] >= 0.95, s["non_en_lang_rejected"]
+    assert s["en_kept_or_not_lang_rejected"] >= 0.95, s["en_kept_or_not_lang_rejected"]

@@ -1,6 +1,7 @@
 """End to end on ../shared/data/dev: the tagging stages (bias) on a real mixed corpus.
 
-One pipeline run shared by the module (slow); skipped when the dev corpus is absent.
+One default pipeline run of the dev corpus, shared with the tokenize test on it (tests/conftest.py:
+dev_default_run); skipped when the dev corpus is absent.
 """
 
 from __future__ import annotations
@@ -11,8 +12,6 @@ from pathlib import Path
 import pyarrow.dataset as ds
 import pytest
 
-from corpusforge.pipelines.cli import main
-
 pytestmark = [pytest.mark.slow, pytest.mark.shared]
 
 
@@ -21,13 +20,9 @@ def _labels(dev: Path) -> dict[str, dict]:
 
 
 @pytest.fixture(scope="module")
-def dev_run(dev_corpus, tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("dev") / "out"
-    assert (
-        main(["run", "--input", str(dev_corpus / "docs.jsonl.gz"), "--output", str(out), "--workers", "2"])
-        == 0
-    )
-    return out
+def dev_run(dev_default_run) -> Path:
+    """The session's one default run of the dev corpus (tests/conftest.py: dev_default_run)."""
+    return dev_default_run
 
 
 def _share(rows: list[dict]) -> float:

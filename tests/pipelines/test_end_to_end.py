@@ -10,7 +10,17 @@ import pyarrow.dataset as ds
 import pytest
 
 from corpusforge.pipelines.cli import main
-from tests.helpers import STAGES_OFF, input_records, run_cli, table_rows
+from corpusforge.pipelines.local import bounded_bundles
+from corpusforge.pipelines.local.bounded_bundles import BoundedBundlesFnApiRunner
+from tests.helpers import (
+    IN_PROCESS,
+    SAMPLE_RUN_SETTINGS,
+    STAGES_OFF,
+    input_records,
+    run_cli,
+    stages_off,
+    table_rows,
+)
 
 # Every reason the foundation can give, each exercised by samples/sample/malformed.jsonl.
 FOUNDATION_REASONS = {
@@ -73,13 +83,22 @@ def test_stats_json_has_config_versions_and_timing(sample_run):
     assert timing["startup_s"] + timing["stages_s"] == pytest.approx(timing["pipeline_s"], abs=0.01)
 
 
-def test_one_and_two_workers_give_identical_outputs(sample_run, tmp_path):
+def test_one_worker_with_tiny_bundles_gives_the_two_worker_runs_rows(sample_run, monkeypatch, tmp_path):
+    """One run checks two layouts against the shared two-worker run with default bundles: one worker
+    process instead of two, and bundles of a few records (each stage input cut into many pieces). Full
+    rows of every output folder must be equal; a difference in either layout shows here."""
+    monkeypatch.setattr(BoundedBundlesFnApiRunner, "bundle_bytes", 2_000)
+    monkeypatch.setattr(bounded_bundles, "VALUES_PER_PIECE", 3)
     out = tmp_path / "one"
-    assert run_cli(out, workers=1) == 0
+    assert run_cli(out, *SAMPLE_RUN_SETTINGS, workers=1) == 0
     for folder in ("documents", "rejected", "sequences"):
         rows = table_rows(out / folder)
         assert rows, folder
         assert rows == table_rows(sample_run / folder), folder
+    # the tiny bundles really were many: each writes its own file
+    assert len(list((out / "documents").glob("*.parquet"))) > len(
+        list((sample_run / "documents").glob("*.parquet"))
+    )
 
 
 def test_existing_output_is_refused_without_overwrite(sample_run, capsys):
@@ -102,9 +121,11 @@ def test_unreadable_file_stops_the_run_or_is_listed(tmp_path, capsys):
         "1",
         *STAGES_OFF,  # every filter and writer-side stage after validate
     ]
+    # in a worker process, as users run: there the failure reaches the CLI as a failed pipeline (1)
     assert main([*args, "--output", str(tmp_path / "fail")]) == 1
     assert "broken.jsonl.gz" in capsys.readouterr().err
-    assert main([*args, "--output", str(tmp_path / "skip"), "--set", "input.on_unreadable=skip"]) == 0
+    skip = [*args, IN_PROCESS, "--output", str(tmp_path / "skip"), "--set", "input.on_unreadable=skip"]
+    assert main(skip) == 0
     stats = json.loads((tmp_path / "skip" / "stats.json").read_text())
     assert [u["path"].rsplit("/", 1)[1] for u in stats["unreadable_files"]] == ["broken.jsonl.gz"]
     assert stats["unreadable_files"][0]["partial"] is False
@@ -128,6 +149,7 @@ def test_a_truncated_gzip_is_listed_as_partly_read_and_its_records_are_kept(tmp_
         "1",
         "--set",
         "input.on_unreadable=skip",
+        IN_PROCESS,
         *STAGES_OFF,  # the reader is under test: no stage after validate
     ]
     assert main(args) == 0
@@ -238,7 +260,8 @@ def test_hostile_records_each_come_out_exactly_once(tmp_path):
     path = tmp_path / "hostile.jsonl"
     path.write_bytes(b"\n".join(lines) + b"\n")
     out = tmp_path / "out"
-    assert main(["run", "--input", str(path), "--output", str(out), "--workers", "1", *STAGES_OFF]) == 0
+    args = ["run", "--input", str(path), "--output", str(out), "--workers", "1", IN_PROCESS, *STAGES_OFF]
+    assert main(args) == 0
     kept, rejected = table_rows(out / "documents"), table_rows(out / "rejected")
     assert len(kept) + len(rejected) == len(lines)
     assert len({(r["input_offset"]) for r in kept + rejected}) == len(lines)
@@ -265,7 +288,14 @@ def test_missing_benchmark_file_fails_before_touching_an_earlier_run(sample_run,
 
 
 def test_packed_sequences_are_the_same_with_one_and_two_workers(tmp_path):
-    pack = ["--set", "tokenize.pack=true", "--set", "tokenize.buckets=[64,128]"]
+    # packing is under test: every stage before tokenize off (more documents reach it, not fewer)
+    pack = [
+        "--set",
+        "tokenize.pack=true",
+        "--set",
+        "tokenize.buckets=[64,128]",
+        *stages_off("normalize", "tokenize"),
+    ]
     one, two = tmp_path / "one", tmp_path / "two"
     assert run_cli(one, *pack, workers=1) == 0
     assert run_cli(two, *pack, workers=2) == 0
@@ -311,7 +341,8 @@ def test_prompt_signals_on_every_kept_document(sample_run):
 
 
 def _run_folder(folder: Path, out: Path, *extra: str) -> int:
-    return main(["run", "--input", str(folder), "--output", str(out), "--workers", "1", *STAGES_OFF, *extra])
+    args = ["run", "--input", str(folder), "--output", str(out), "--workers", "1", IN_PROCESS, *STAGES_OFF]
+    return main([*args, *extra])
 
 
 def test_a_run_that_keeps_nothing_succeeds_with_empty_but_readable_outputs(tmp_path, capsys):
@@ -352,12 +383,17 @@ def test_overwrite_over_a_larger_run_leaves_no_stale_shards(tmp_path):
     big, small = tmp_path / "big", tmp_path / "small"
     big.mkdir()
     small.mkdir()
-    (big / "big.jsonl").write_text(
-        "".join(json.dumps({"id": f"b{i}", "text": f"big run document {i}"}) + "\n" for i in range(3000))
-    )
+    for k in range(4):  # four files, four read tasks: the larger run writes four shards per folder
+        (big / f"big{k}.jsonl").write_text(
+            "".join(
+                json.dumps({"id": f"b{k}-{i}", "text": f"big run document {i}"}) + "\n" for i in range(750)
+            )
+        )
     (small / "small.jsonl").write_text('{"id": "s1", "text": "the only document of the small run"}\n')
     out = tmp_path / "out"
-    assert main(["run", "--input", str(big), "--output", str(out), "--workers", "2", *STAGES_OFF]) == 0
+    assert _run_folder(big, out) == 0
+    # shards the one-record run does not write (a single shard of another name) and must remove
+    assert len(list((out / "documents").glob("*.parquet"))) == 4
     assert _run_folder(small, out, "--overwrite") == 0
     assert [r["id"] for r in table_rows(out / "documents")] == ["s1"]
     assert table_rows(out / "rejected") == []
@@ -376,3 +412,21 @@ def test_rejected_text_false_drops_the_text_but_keeps_the_reason(tmp_path):
     assert rejected["reason"] == "invalid:duplicate_id" and rejected["id"] == "k"
     assert rejected.get("text") is None
     assert [r["text"] for r in table_rows(out / "documents")] == ["kept text"]
+
+
+def test_rejected_records_are_written_per_stage_and_parked_documents_removed(sample_run):
+    """Each stage's rejected records are written where the stage runs (rejected/part-<stage>-*), so
+    the local runner never holds them all in its driver; dedup's parked documents (_run/work) are
+    gone once the run has finished."""
+    import pyarrow.parquet as pq
+
+    assert not (sample_run / "_run" / "work").exists()
+    stages_by_file = {}
+    for path in sorted((sample_run / "rejected").glob("*.parquet")):
+        stages_by_file[path.name] = set(pq.read_table(path, columns=["stage"]).column("stage").to_pylist())
+    for name, stages in stages_by_file.items():
+        if name.startswith("part-0"):  # validation's part, the one written even when empty
+            assert stages <= {"validate"}, name
+        else:
+            assert stages == {name[len("part-") :].rsplit("-", 3)[0]}, name
+    assert {"validate", "dedup_exact", "dedup_near"} <= set().union(*stages_by_file.values())

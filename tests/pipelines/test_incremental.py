@@ -23,8 +23,11 @@ from corpusforge.transforms.io.read import InputFile
 from tests.helpers import SCORE_PY
 
 # dedup is what these tests are about: the stages that would drop pages first are off (as in the
-# dedup stage tests), and so are the slow taggers
-FAST = ["language.enabled=false", "quality.enabled=false", "pii.enabled=false", "toxicity.enabled=false"]
+# dedup stage tests), and so are the taggers; tokenize stays (the parts' sequences are checked)
+FAST = [
+    f"{section}.enabled=false"
+    for section in ("decontamination", "language", "quality", "prompt", "pii", "toxicity", "bias")
+]
 ONE_FILE_PARTS = "input.part_mb=0.5"  # each split file is 1.3-1.5 MB: one part per file
 SCORE = SCORE_PY
 

@@ -21,7 +21,7 @@ from corpusforge.pipelines.cli import main as cli_main
 from corpusforge.pipelines.incremental import discard_unrecorded
 from corpusforge.transforms.tokenize.mds import parts_index
 from corpusforge.transforms.tokenize.megatron import parts_listing, read_shard
-from tests.helpers import SAMPLE_DIR, interop_import
+from tests.helpers import SAMPLE_DIR, interop_import, stages_off
 
 HAS_MDS = importlib.util.find_spec("streaming") is not None
 FORMATS = "[" + ",".join(["parquet", "megatron"] + (["mds"] if HAS_MDS else [])) + "]"
@@ -38,10 +38,8 @@ def run(tmp_path_factory) -> Path:
         (inputs / name).write_text("".join((SAMPLE_DIR / f"{s}.jsonl").read_text() for s in sources))
     out = base / "out"
     args = ["run", "--input", str(inputs), "--output", str(out), "--incremental", "--workers", "2"]
+    args += stages_off("normalize", "tokenize")  # the parts' trainer formats are under test
     for item in (
-        "language.enabled=false",
-        "quality.enabled=false",
-        "toxicity.enabled=false",
         "input.part_mb=0.005",
         f"tokenize.formats={FORMATS}",
         "tokenize.shards=2",

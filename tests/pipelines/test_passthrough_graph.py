@@ -40,3 +40,18 @@ def test_index_joins_the_kept_ids_when_a_later_stage_can_reject():
     assert any(name.startswith("WriteDedupIndex/JoinKept") for name in shuffles([]))
     mixed = passthrough_overrides() + ["tokenize.enabled=true", "mix.enabled=true", "mix.targets={web: 1.0}"]
     assert any(name.startswith("WriteDedupIndex/JoinKept") for name in shuffles(mixed))
+
+
+def test_full_run_shuffles_no_document_in_dedup_and_flattens_no_rejected_record():
+    """On the local runner every shuffle and every runner-executed Flatten lives in the driver: dedup
+    groups only keys of documents parked in files, and each stage writes its own rejected records."""
+    files, _ = discover_inputs([str(SAMPLE_DIR)])
+    p = beam.Pipeline()
+    build_pipeline(p, load_config(None, []), files, "/tmp/unused", local_runner=True)
+    names = {t.unique_name for t in p.to_runner_api().components.transforms.values()}
+    for stage in ("dedup_exact", "dedup_near"):
+        assert f"{stage}/Decide" in names  # parked files read back and decided in place
+    assert "dedup_exact/KeepSmallestId" not in names  # the grouping of whole documents
+    assert not any(n.startswith("dedup_near/JoinClusters") and "doc" in n for n in names)
+    assert not any(n.startswith(("AllRejected", "WriteRejected/All")) for n in names)
+    assert {"WriteRejected/language/Write", "WriteRejected/dedup_exact/Write"} <= names

@@ -5,47 +5,19 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pyarrow.dataset as ds
 import pytest
 
 from corpusforge.schemas.config import PII_ENTITIES
-from tests.helpers import REPO, SAMPLE_DIR
 
-SAMPLE_CONFIG = REPO / "configs" / "sample.yaml"
 FOLDERS = ("documents", "rejected", "sequences")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")  # read before datasets is imported; never the Hub
 
 
-def cli(*args: str) -> list[str]:
-    return [sys.executable, "-m", "corpusforge.pipelines.cli", *args]
-
-
-@pytest.fixture(scope="module")
-def sample_cli_run(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
-    out = tmp_path_factory.mktemp("cli") / "out"
-    proc = subprocess.run(
-        cli(
-            "run",
-            "--input",
-            str(SAMPLE_DIR),
-            "--output",
-            str(out),
-            "--config",
-            str(SAMPLE_CONFIG),
-            "--workers",
-            "2",
-        ),
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return out, proc
+# sample_cli_run (tests/conftest.py): the session's one subprocess run of the sample, with its terminal
+# output; the tests here only read it (one copies it before running over the copy).
 
 
 def _rows_pyarrow(folder: Path) -> int:

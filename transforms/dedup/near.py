@@ -21,6 +21,12 @@ single-worker path of :class:`ConnectedComponents` for small graphs):
    exact or near, removed in its favour); the others are rejected as
    ``dedup:near`` with ``duplicate_of`` the root's id.
 
+With a ``work_dir`` (the pipeline gives one), step 1 parks each bundle's documents in a file
+instead of sending them to step 4's join (:class:`~corpusforge.transforms.dedup.exact.BundleFile`:
+on the local runner that join held every document in the driver's memory); step 4 then joins only
+``(node, (count, file))`` with the roots and credits, and each parked file is read back and its
+documents kept or rejected in place, from the decisions keyed by file (a side input).
+
 The signatures of step 1 are also a by-product of the stage (:attr:`DeduplicateNear.signatures`):
 the dedup index stores them (and the band keys they derive) for every kept document, and MinHash is most of this stage's CPU, so the index takes them from here instead of
 hashing every text a second time.
@@ -40,12 +46,12 @@ from corpusforge.schemas.config import DedupNearConfig
 from corpusforge.schemas.records import Document, RejectedDocument, RejectReason
 from corpusforge.transforms.base import KEPT_TAG, REJECTED_TAG, StageCounters
 from corpusforge.transforms.dedup.components import ConnectedComponents
-from corpusforge.transforms.dedup.exact import id_of, node_key
+from corpusforge.transforms.dedup.exact import BundleFile, DecideParked, Decision, id_of, node_key
 from corpusforge.transforms.dedup.minhash import MinHasher, band_keys, exact_jaccard
 
 STAGE = "dedup_near"
 REASON = "dedup:near"
-DOC_TAG, COUNT_TAG, SIGNATURE_TAG = "doc", "count", "signature"
+DOC_TAG, COUNT_TAG, SIGNATURE_TAG, FILES_TAG = "doc", "count", "signature", "files"
 # (document id, signature as little-endian uint32 bytes): the index derives the band keys from it
 Signed = tuple[str, bytes]
 
@@ -114,18 +120,37 @@ class _HashingFn(beam.DoFn):
 
 class _Signatures(_HashingFn):
     """Signature and band keys per document; the document, its existing count and its signature
-    (for the dedup index) go to side outputs."""
+    (for the dedup index) go to side outputs. With a ``work_dir`` the document is parked in its
+    bundle's file instead (paths to ``FILES_TAG``, counts as ``(count, file)``), and sent on under
+    ``DOC_TAG`` only when ``keep_docs`` (exact verification reads the texts)."""
+
+    def __init__(self, cfg: DedupNearConfig, work_dir: str | None = None, keep_docs: bool = True) -> None:
+        super().__init__(cfg)
+        self.work_dir = work_dir
+        self.keep_docs = keep_docs
+
+    def start_bundle(self) -> None:
+        self.file = None if self.work_dir is None else BundleFile(self.work_dir)
 
     def process(self, doc: Document) -> Iterable[Any]:
         self.counters.saw(doc)
         node = node_key(doc.id)
         sig = self.hasher.signature(doc.text)
         fingerprint = verification_fingerprint(sig)
-        yield pvalue.TaggedOutput(DOC_TAG, (node, doc))
-        yield pvalue.TaggedOutput(COUNT_TAG, (node, doc.duplicate_count or 0))
+        if self.keep_docs:
+            yield pvalue.TaggedOutput(DOC_TAG, (node, doc))
+        if self.file is None:
+            yield pvalue.TaggedOutput(COUNT_TAG, (node, doc.duplicate_count or 0))
+        else:
+            yield pvalue.TaggedOutput(COUNT_TAG, (node, (doc.duplicate_count or 0, self.file.write(doc))))
         yield pvalue.TaggedOutput(SIGNATURE_TAG, (doc.id, sig.astype("<u4").tobytes()))
         for key in band_keys(sig, self.bands, self.rows):
             yield key, (node, fingerprint)
+
+    def finish_bundle(self) -> Iterable[Any]:
+        if self.file is not None:
+            for path in self.file.close():
+                yield pvalue.TaggedOutput(FILES_TAG, path)
 
 
 class _LinkBuckets(beam.DoFn):
@@ -207,6 +232,28 @@ def _credit(element: tuple[bytes, dict[str, list[Any]]]) -> Iterable[tuple[bytes
             yield root, sum(1 + c for c in joined["count"])
 
 
+class _ParkedDecisions(beam.DoFn):
+    """Per node: ``(file, decision)`` where near dedup changes the document parked in that file
+    (rejected for its cluster's root, or the root absorbing what its cluster removed)."""
+
+    def setup(self) -> None:
+        self.counters = StageCounters(STAGE)
+
+    def process(self, element: tuple[bytes, dict[str, list[Any]]]) -> Iterable[tuple[str, Decision]]:
+        node, joined = element
+        roots, credits = joined["root"], joined["credit"]
+        root = roots[0] if roots else node
+        if root == node:
+            added = sum(credits)
+            if added:
+                self.counters.inc("clusters")
+                for _, path in joined["info"]:
+                    yield path, (node, None, added)
+        else:
+            for _, path in joined["info"]:
+                yield path, (node, id_of(root), 0)
+
+
 class _Decide(beam.DoFn):
     def setup(self) -> None:
         self.counters = StageCounters(STAGE)
@@ -238,15 +285,18 @@ class DeduplicateNear(beam.PTransform):
     Once applied, :attr:`signatures` holds every input document's ``(id, signature bytes)``
     (:data:`Signed`) for the dedup index; left unconsumed it costs nothing but the tuples."""
 
-    def __init__(self, cfg: DedupNearConfig, label: str | None = None) -> None:
+    def __init__(self, cfg: DedupNearConfig, label: str | None = None, work_dir: str | None = None) -> None:
         super().__init__(label)
         self.cfg = cfg
         self.signatures: beam.PCollection | None = None
+        self.work_dir = work_dir  # where documents are parked; None: joined whole with their roots
 
     def expand(self, docs: beam.PCollection) -> tuple[beam.PCollection, beam.PCollection]:
         p = self.cfg
-        sig = docs | "Signatures" >> beam.ParDo(_Signatures(p)).with_outputs(
-            DOC_TAG, COUNT_TAG, SIGNATURE_TAG, main="bands"
+        parked = self.work_dir is not None
+        signer = _Signatures(p, self.work_dir, keep_docs=not parked or p.exact_verify)
+        sig = docs | "Signatures" >> beam.ParDo(signer).with_outputs(
+            DOC_TAG, COUNT_TAG, SIGNATURE_TAG, FILES_TAG, main="bands"
         )
         self.signatures = sig[SIGNATURE_TAG]
         edges = (
@@ -255,12 +305,25 @@ class DeduplicateNear(beam.PTransform):
         if p.exact_verify:
             edges = edges | "ExactVerify" >> ExactVerify(p, sig[DOC_TAG])
         roots = edges | "Clusters" >> ConnectedComponents(STAGE, p.max_rounds, p.single_worker_max_edges)
+        counts = sig[COUNT_TAG]
+        if parked:
+            counts = counts | "Counts" >> beam.Map(lambda kv: (kv[0], kv[1][0]))
         credits = (
-            {"root": roots, "count": sig[COUNT_TAG]}
+            {"root": roots, "count": counts}
             | "JoinCounts" >> beam.CoGroupByKey()
             | "Credit" >> beam.FlatMap(_credit)
             | "SumCredits" >> beam.CombinePerKey(sum)
         )
+        if parked:
+            decisions = (
+                {"info": sig[COUNT_TAG], "root": roots, "credit": credits}
+                | "JoinClusters" >> beam.CoGroupByKey()
+                | "Decisions" >> beam.ParDo(_ParkedDecisions())
+            )
+            results = sig[FILES_TAG] | "Decide" >> beam.ParDo(
+                DecideParked(STAGE, near_rejection, count_seen=False), beam.pvalue.AsMultiMap(decisions)
+            ).with_outputs(REJECTED_TAG, main=KEPT_TAG)
+            return results[KEPT_TAG], results[REJECTED_TAG]
         results = (
             {"doc": sig[DOC_TAG], "root": roots, "credit": credits}
             | "JoinClusters" >> beam.CoGroupByKey()

@@ -5,11 +5,18 @@ sharding the shard count comes from the input size (``output.shard_target_mb``),
 bounded size at the cost of one shuffle of every row; with runner sharding (``num_shards=0``, the local
 runner's default, where every shuffle passes through one process) each bundle writes its own file.
 Beam writes to temporary files and renames them when the run succeeds.
+
+Rejected records come from every stage. Flattening them into one write makes the local runner hold
+every rejected record (most of a crawl, with its text) in the driver's memory until the last stage
+has run: a multi-input Flatten is executed by the runner, not fused. With runner sharding
+:class:`WriteRejectedParts` therefore writes each stage's rejected records where that stage runs
+(``rejected/part-<stage>-*.parquet``), and flattens only for fixed sharding, which shuffles anyway.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Mapping
 
 import apache_beam as beam
 import pyarrow as pa
@@ -28,18 +35,31 @@ def shard_count(input_bytes: int, target_mb: int) -> int:
 
 
 class WriteParquet(beam.PTransform):
-    """Dict rows in, ``<folder>/part-SSSSS-of-NNNNN.parquet`` out."""
+    """Dict rows in, ``<folder>/<prefix>-SSSSS-of-NNNNN.parquet`` out.
 
-    def __init__(self, folder: str, schema: pa.Schema, num_shards: int, codec: str = "zstd") -> None:
+    ``skip_if_empty``: no rows, no file (by default an empty input still writes one empty shard).
+    """
+
+    def __init__(
+        self,
+        folder: str,
+        schema: pa.Schema,
+        num_shards: int,
+        codec: str = "zstd",
+        prefix: str = "part",
+        skip_if_empty: bool = False,
+    ) -> None:
         super().__init__()
         self.folder = folder.rstrip("/")
         self.schema = schema
         self.num_shards = num_shards
         self.codec = codec
+        self.prefix = prefix
+        self.skip_if_empty = skip_if_empty
 
     def expand(self, rows: beam.PCollection) -> beam.pvalue.PDone:
-        return rows | "Parquet" >> WriteToParquet(
-            f"{self.folder}/part",
+        write = WriteToParquet(
+            f"{self.folder}/{self.prefix}",
             schema=self.schema,
             codec=self.codec,
             num_shards=self.num_shards,
@@ -47,6 +67,10 @@ class WriteParquet(beam.PTransform):
             record_batch_size=500,
             row_group_buffer_size=64 << 20,
         )
+        sink = getattr(write, "_sink", None)  # WriteToParquet does not pass skip_if_empty on
+        if self.skip_if_empty and sink is not None and hasattr(sink, "skip_if_empty"):
+            sink.skip_if_empty = True
+        return rows | "Parquet" >> write
 
 
 class WriteDocuments(beam.PTransform):
@@ -68,14 +92,23 @@ class WriteDocuments(beam.PTransform):
 
 
 class WriteRejected(beam.PTransform):
+    """Rejected records -> ``rejected/``; with ``part`` (a stage name), as ``part-<part>-*.parquet``
+    files written only when the stage rejected something."""
+
     def __init__(
-        self, output_dir: str, num_shards: int, include_text: bool = True, codec: str = "zstd"
+        self,
+        output_dir: str,
+        num_shards: int,
+        include_text: bool = True,
+        codec: str = "zstd",
+        part: str | None = None,
     ) -> None:
         super().__init__()
         self.output_dir = output_dir
         self.num_shards = num_shards
         self.include_text = include_text
         self.codec = codec
+        self.part = part
 
     def expand(self, rejected: beam.PCollection) -> beam.pvalue.PDone:
         include_text = self.include_text
@@ -84,6 +117,69 @@ class WriteRejected(beam.PTransform):
             | "ToRow" >> beam.Map(lambda r: rejected_row(r, include_text))
             | "Write"
             >> WriteParquet(
-                f"{self.output_dir}/rejected", arrow.rejected_schema(), self.num_shards, self.codec
+                f"{self.output_dir}/rejected",
+                arrow.rejected_schema(),
+                self.num_shards,
+                self.codec,
+                prefix="part" if self.part is None else f"part-{self.part}",
+                skip_if_empty=self.part is not None,
             )
         )
+
+
+# Builds a transform for one part of the rejected records, or None: a factory, so each part gets
+# its own instance.
+PartStep = Callable[[], "beam.PTransform | None"]
+
+
+def _none() -> None:
+    return None
+
+
+class WriteRejectedParts(beam.PTransform):
+    """``{stage: rejected}`` (in stage order) -> ``rejected/``.
+
+    ``observe()`` is applied to every record beside the write (counters only: its output is
+    dropped); ``prepare()`` between the records and the write (scrubbing). With runner sharding
+    (``num_shards=0``) each stage's records are written by their own write, fused into the stage
+    that rejected them, so they never wait in the local runner's driver; the first part (validation,
+    which always exists) writes an empty shard when it has no rows, so ``rejected/`` always holds a
+    readable file. With fixed sharding the parts are flattened into one write of ``num_shards``
+    files, as before.
+    """
+
+    def __init__(
+        self,
+        output_dir: str,
+        num_shards: int,
+        include_text: bool = True,
+        codec: str = "zstd",
+        observe: PartStep = _none,
+        prepare: PartStep = _none,
+    ) -> None:
+        super().__init__()
+        self.output_dir = output_dir
+        self.num_shards = num_shards
+        self.include_text = include_text
+        self.codec = codec
+        self.observe = observe
+        self.prepare = prepare
+
+    def _write(self, label: str, rejected: beam.PCollection, part: str | None) -> None:
+        observe, prepare = self.observe(), self.prepare()
+        if observe is not None:
+            _ = rejected | f"{label}Observe" >> observe
+        if prepare is not None:
+            rejected = rejected | f"{label}Prepare" >> prepare
+        _ = rejected | f"{label}Write" >> WriteRejected(
+            self.output_dir, self.num_shards, self.include_text, self.codec, part
+        )
+
+    def expand(self, parts: Mapping[str, beam.PCollection]) -> beam.pvalue.PDone:
+        if self.num_shards:
+            everything = tuple(parts.values()) | "All" >> beam.Flatten()
+            self._write("", everything, None)
+        else:
+            for i, (stage, rejected) in enumerate(parts.items()):
+                self._write(f"{stage}/", rejected, None if i == 0 else stage)
+        return beam.pvalue.PDone(next(iter(parts.values())).pipeline)

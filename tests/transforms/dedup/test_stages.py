@@ -16,7 +16,7 @@ from corpusforge.schemas.config import DedupConfig, DedupNearConfig, load_config
 from corpusforge.schemas.records import Document
 from corpusforge.transforms.dedup.exact import DeduplicateExact
 from corpusforge.transforms.dedup.near import DeduplicateNear
-from tests.helpers import REPO, SAMPLE_DIR, local_test_pipeline, table_rows
+from tests.helpers import REPO, SAMPLE_DIR, local_test_pipeline, stages_off, table_rows
 
 SAMPLE = SAMPLE_DIR / "dedup.jsonl"
 
@@ -38,7 +38,8 @@ def outcome(kept, rejected):
     )
 
 
-def test_exact_keeps_smallest_id_hash_and_points_copies_to_it():
+@pytest.mark.parametrize("parked", [False, True])
+def test_exact_keeps_smallest_id_hash_and_points_copies_to_it(parked, tmp_path):
     docs = [
         Document(id="a", text="Hello  World"),
         Document(id="b", text="hello world\n"),
@@ -46,8 +47,10 @@ def test_exact_keeps_smallest_id_hash_and_points_copies_to_it():
         Document(id="d", text="hello world!"),
         Document(id="e", text="Ｈｅｌｌｏ world"),
     ]  # full-width letters: the same text under NFKC
+    # parked: the documents wait in files of work_dir while only hashes are grouped (the pipeline's way)
+    work_dir = str(tmp_path / "work") if parked else None
     with local_test_pipeline() as p:
-        kept, rejected = p | beam.Create(docs) | DeduplicateExact()
+        kept, rejected = p | beam.Create(docs) | DeduplicateExact(work_dir=work_dir)
         kept_rows, rejected_rows = outcome(kept, rejected)
         # the documented rule, worked out by hand and frozen (not recomputed with the code's own key
         # function, so a salted or changed key fails here): the 8-byte blake2b digests of the ids are
@@ -61,12 +64,17 @@ def test_exact_keeps_smallest_id_hash_and_points_copies_to_it():
         )
 
 
-@pytest.mark.parametrize("exact_verify", [False, True])
-def test_near_clusters_a_chain_and_keeps_unrelated_and_number_tables(exact_verify):
+@pytest.mark.parametrize(
+    ("exact_verify", "parked"), [(False, False), (True, False), (False, True), (True, True)]
+)
+def test_near_clusters_a_chain_and_keeps_unrelated_and_number_tables(exact_verify, parked, tmp_path):
     params = DedupNearConfig(exact_verify=exact_verify)
+    work = {"work_dir": str(tmp_path / "exact")} if parked else {}
     with local_test_pipeline() as p:
-        kept, rejected_exact = p | beam.Create(sample_docs()) | "Exact" >> DeduplicateExact()
-        kept, rejected_near = kept | "Near" >> DeduplicateNear(params)
+        kept, rejected_exact = p | beam.Create(sample_docs()) | "Exact" >> DeduplicateExact(**work)
+        if parked:
+            work = {"work_dir": str(tmp_path / "near")}
+        kept, rejected_near = kept | "Near" >> DeduplicateNear(params, **work)
         kept_rows, rejected_rows = outcome(kept, (rejected_exact, rejected_near) | beam.Flatten())
         # original, exact-case and exact-space are one text; the smallest id hash of the three,
         # exact-case, is kept. near-edit is similar to it, near-chain only to near-edit (Jaccard
@@ -154,15 +162,13 @@ def test_same_rows_with_one_and_two_workers(tmp_path):
     _generated_corpus(corpus)
     kept = {}
     for workers in (1, 2):
-        # a tiny single-worker limit so that the distributed connected components run too
-        # (the generated corpus is word salad: language and quality filtering are not under test)
-        cfg = load_config(
-            overrides=[
-                "dedup.near.single_worker_max_edges=5",
-                "language.enabled=false",
-                "quality.enabled=false",
-            ]
-        )
+        # a tiny single-worker limit so that the distributed connected components run too; dedup is
+        # under test, every other stage off (the generated corpus is word salad: language and quality
+        # would reject it; the taggers and tokenize would only add work)
+        others = [
+            flag.removeprefix("--set=") for flag in stages_off("normalize", "dedup.exact", "dedup.near")
+        ]
+        cfg = load_config(overrides=["dedup.near.single_worker_max_edges=5", *others])
         out = tmp_path / f"out{workers}"
         stats = run([str(corpus), str(SAMPLE)], str(out), cfg, [], workers=workers)
         assert stats["conservation_ok"]

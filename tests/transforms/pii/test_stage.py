@@ -43,8 +43,16 @@ def test_apply_stage_scrubs_and_rejects_nothing(test_pipeline):
 
 @pytest.mark.slow
 def test_sample_run_reports_replacements_per_type(tmp_path):
-    # default filters on: every PII sample record is English prose that reaches the pii stage
-    cfg = load_config()
+    # default filters on: every PII sample record is English prose that reaches the pii stage; the
+    # stages after pii (which do not change what it counts) and the report off
+    cfg = load_config(
+        overrides=[
+            "toxicity.enabled=false",
+            "bias.enabled=false",
+            "tokenize.enabled=false",
+            "report.enabled=false",
+        ]
+    )
     out = tmp_path / "run"
     stats = run(
         [str(SAMPLE_DIR / "pii.jsonl")], str(out), cfg, ["--direct_running_mode=in_memory"], workers=1

@@ -21,7 +21,7 @@ from corpusforge.transforms.tokenize.control import build_control, chosen
 from corpusforge.transforms.tokenize.loading import load_tokenizer
 from corpusforge.transforms.tokenize.stage import TokenizeAndBucket
 from corpusforge.transforms.tokenize.tokenizer import DocumentTokenizer
-from tests.helpers import SAMPLE_DIR, local_test_pipeline
+from tests.helpers import IN_PROCESS, SAMPLE_DIR, local_test_pipeline, stages_off
 
 TOXIC_RULE = {"field": "toxicity_score", "bins": [0.5], "names": ["low", "high"]}
 
@@ -182,10 +182,8 @@ def toxic_run(tmp_path_factory) -> Path:
         "--overwrite",
         "--workers",
         "2",
-        "--set",
-        "language.enabled=false",
-        "--set",
-        "quality.enabled=false",
+        # what the rule reads (toxicity), what writes the tokens (tokenize) and the report's table
+        *stages_off("normalize", "toxicity", "tokenize", "report"),
         "--set",
         f"tokenize.control_tokens=[{json.dumps(TOXIC_RULE)}]",
     ]
@@ -245,10 +243,8 @@ def test_no_rules_write_no_tokenizer_file(tmp_path):
         str(out),
         "--workers",
         "1",
-        "--set",
-        "language.enabled=false",
-        "--set",
-        "quality.enabled=false",
+        IN_PROCESS,
+        *stages_off("normalize", "tokenize"),
     ]
     assert cli_main(args) == 0
     stats = json.loads((out / "stats.json").read_text())

@@ -23,7 +23,7 @@ from corpusforge.schemas.records import Document
 from corpusforge.transforms.tokenize.control import SeenValues, build_control, escape_value
 from corpusforge.transforms.tokenize.loading import load_tokenizer
 from corpusforge.transforms.tokenize.stage import TokenizeAndBucket
-from tests.helpers import SAMPLE_DIR
+from tests.helpers import SAMPLE_DIR, stages_off
 
 LANG = {"field": "lang"}
 
@@ -132,10 +132,9 @@ def lang_run(tmp_path_factory) -> Path:
         "--overwrite",
         "--workers",
         "2",
+        *stages_off("normalize", "language", "tokenize"),
         "--set",
         "language.keep=[]",
-        "--set",
-        "quality.enabled=false",
         "--set",
         "tokenize.control_tokens=[{field: lang}]",
     ]

@@ -19,7 +19,7 @@ from corpusforge.schemas.records import Document
 from corpusforge.transforms.tokenize.sequences_sink import WriteSequences
 from corpusforge.transforms.tokenize.stage import TokenizeAndBucket
 from corpusforge.transforms.tokenize.tokenizer import DocumentTokenizer
-from tests.helpers import SAMPLE_DIR, SHARED, local_test_pipeline
+from tests.helpers import IN_PROCESS, SAMPLE_DIR, SHARED, local_test_pipeline, stages_off
 
 NEOX = SHARED / "data" / "tokenizers" / "gpt-neox-20b.tokenizer.json"
 TEXTS = {
@@ -150,8 +150,9 @@ def _table_rows(folder: Path) -> list[dict]:
 
 def _run(inputs: Path, out: Path, *sets: str, workers: str = "2") -> dict:
     args = ["run", "--input", str(inputs), "--output", str(out), "--overwrite", "--workers", workers]
-    # tokenization is under test: the sample's short records would not pass language/quality filtering
-    args += ["--set", "language.enabled=false", "--set", "quality.enabled=false"]
+    # tokenization is under test: every other stage off (the sample's short records would not pass
+    # language/quality filtering); a one-worker run is not about worker processes: in this process
+    args += stages_off("normalize", "tokenize") + ([IN_PROCESS] if workers == "1" else [])
     for s in sets:
         args += ["--set", s]
     assert cli_main(args) == 0
@@ -190,16 +191,17 @@ def _check_run(out: Path, stats: dict, decode: DocumentTokenizer, sample: int | 
 
 
 @pytest.mark.slow
-def test_sample_run_conserves_tokens_and_decodes_back_to_the_kept_text(tmp_path):
-    stats = _run(SAMPLE_DIR, tmp_path / "out")
+def test_sample_run_conserves_tokens_and_decodes_back_to_the_kept_text(sample_run):
+    # the session's shared two-worker run of the sample (tests/conftest.py), read only
+    stats = json.loads((sample_run / "stats.json").read_text())
     assert stats["stage_order"][-2:] == ["tokenize", "bucket"]
     bucket_tokens = sum(
         v for k, v in stats["stages"]["bucket"]["counters"].items() if k.startswith("tokens:bucket=")
     )
     assert stats["stages"]["tokenize"]["counters"]["tokens"] == bucket_tokens
-    _check_run(tmp_path / "out", stats, DocumentTokenizer(None, None, 0, word_cache=True))
+    _check_run(sample_run, stats, DocumentTokenizer(None, None, 0, word_cache=True))
     # the sample's long record lands in a bigger bucket than the short ones
-    buckets = {p.name for p in (tmp_path / "out" / "sequences").iterdir()}
+    buckets = {p.name for p in (sample_run / "sequences").iterdir()}
     assert {"bucket=512", "bucket=1024"} <= buckets
 
 
@@ -224,9 +226,12 @@ def test_tokenizer_without_eos_stops_the_run_with_a_clear_message(tmp_path, caps
 @pytest.mark.slow
 @pytest.mark.shared
 @pytest.mark.skipif(not NEOX.exists(), reason="../shared/data/tokenizers is not available")
-def test_dev_corpus_with_gpt_neox_sequences_load_conserve_and_decode(dev_corpus, tmp_path):
-    out = tmp_path / "dev"
-    stats = _run(dev_corpus / "docs.jsonl.gz", out, f"tokenize.tokenizer={NEOX}")
+def test_dev_corpus_with_gpt_neox_sequences_load_conserve_and_decode(dev_default_run, tmp_path):
+    # the session's default run of the dev corpus with the GPT-NeoX tokenizer (tests/conftest.py),
+    # shared with tests/pipelines/test_dev_tagging.py
+    out = dev_default_run
+    stats = json.loads((out / "stats.json").read_text())
+    assert stats["config"]["tokenize"]["tokenizer"] == str(NEOX)
     _check_run(out, stats, DocumentTokenizer(str(NEOX), None, None, word_cache=True), sample=200)
     datasets = pytest.importorskip("datasets")
     ds = datasets.load_dataset(

@@ -16,7 +16,7 @@ import pytest
 
 from corpusforge.pipelines.cli import main as cli_main
 from corpusforge.transforms.tokenize.megatron import read_shard
-from tests.helpers import SAMPLE_DIR
+from tests.helpers import SAMPLE_DIR, stages_off
 
 HAS_MDS = importlib.util.find_spec("streaming") is not None
 FORMAT_LIST = ["parquet", "megatron"] + (["mds"] if HAS_MDS else [])
@@ -33,10 +33,7 @@ def _run(out: Path, workers: str) -> dict:
         "--overwrite",
         "--workers",
         workers,
-        "--set",
-        "language.enabled=false",
-        "--set",
-        "quality.enabled=false",
+        *stages_off("normalize", "tokenize"),  # the writers of tokens are under test
         "--set",
         f"tokenize.formats={FORMATS}",
         "--set",
