@@ -10,8 +10,6 @@ import pyarrow.dataset as ds
 import pytest
 
 from corpusforge.pipelines.cli import main
-from corpusforge.pipelines.local import bounded_bundles
-from corpusforge.pipelines.local.bounded_bundles import BoundedBundlesFnApiRunner
 from tests.helpers import (
     IN_PROCESS,
     SAMPLE_RUN_SETTINGS,
@@ -83,22 +81,15 @@ def test_stats_json_has_config_versions_and_timing(sample_run):
     assert timing["startup_s"] + timing["stages_s"] == pytest.approx(timing["pipeline_s"], abs=0.01)
 
 
-def test_one_worker_with_tiny_bundles_gives_the_two_worker_runs_rows(sample_run, monkeypatch, tmp_path):
-    """One run checks two layouts against the shared two-worker run with default bundles: one worker
-    process instead of two, and bundles of a few records (each stage input cut into many pieces). Full
-    rows of every output folder must be equal; a difference in either layout shows here."""
-    monkeypatch.setattr(BoundedBundlesFnApiRunner, "bundle_bytes", 2_000)
-    monkeypatch.setattr(bounded_bundles, "VALUES_PER_PIECE", 3)
+def test_one_worker_gives_the_two_worker_runs_rows(sample_run, tmp_path):
+    """One worker process instead of the shared run's two: full rows of every output folder must be
+    equal. (Tiny bundles against default ones, at two workers each: tests/pipelines/local/test_bounded_bundles.py.)"""
     out = tmp_path / "one"
     assert run_cli(out, *SAMPLE_RUN_SETTINGS, workers=1) == 0
     for folder in ("documents", "rejected", "sequences"):
         rows = table_rows(out / folder)
         assert rows, folder
         assert rows == table_rows(sample_run / folder), folder
-    # the tiny bundles really were many: each writes its own file
-    assert len(list((out / "documents").glob("*.parquet"))) > len(
-        list((sample_run / "documents").glob("*.parquet"))
-    )
 
 
 def test_existing_output_is_refused_without_overwrite(sample_run, capsys):

@@ -18,6 +18,7 @@ from corpusforge.pipelines.local.bounded_bundles import (
     bounded_bundles_supported,
 )
 from corpusforge.pipelines.local.runner import LocalRunner, local_options
+from tests.helpers import SAMPLE_RUN_SETTINGS, run_cli, table_rows
 
 
 def test_this_beam_has_what_the_bounded_bundles_need():
@@ -107,9 +108,17 @@ def test_a_grouped_input_is_processed_in_many_bundles_with_the_same_result(monke
     )
 
 
-# The sample with tiny bundles gives the same rows as with the default ones: checked in
-# tests/pipelines/test_end_to_end.py (test_one_worker_with_tiny_bundles_gives_the_two_worker_runs_rows),
-# whose one-worker run is also the tiny-bundle run.
+@pytest.mark.slow
+def test_the_sample_gives_the_same_output_with_tiny_bundles(sample_run, monkeypatch, tmp_path):
+    default, tiny = sample_run, tmp_path / "tiny"  # the shared two-worker run has the default bundles
+    monkeypatch.setattr(BoundedBundlesFnApiRunner, "bundle_bytes", 2_000)
+    monkeypatch.setattr(bounded_bundles, "VALUES_PER_PIECE", 3)
+    assert run_cli(tiny, *SAMPLE_RUN_SETTINGS, workers=2) == 0
+    for folder in ("documents", "rejected", "sequences"):
+        assert table_rows(tiny / folder) == table_rows(default / folder), folder
+    # That the cutting really happens is counted above (>= 20 bundles for a grouped input). The
+    # documents/ file count no longer shows it: dedup parks documents in files and writes them per
+    # parked file, whatever the bundles before it were.
 
 
 class _Recorder:
