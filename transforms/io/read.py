@@ -19,6 +19,7 @@ import gzip
 import io
 import logging
 import posixpath
+import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import IO, Any
@@ -239,17 +240,33 @@ def _unreadable(path: str, exc: BaseException, skip: bool, records_read: int = 0
     yield pvalue.TaggedOutput(UNREADABLE_TAG, Unreadable(path, f"{type(exc).__name__}: {exc}", records_read))
 
 
+def stream_fault_types() -> tuple[type[BaseException], ...]:
+    """Errors raised by a fault in a compressed stream's bytes, the same for every reader of them."""
+    faults: list[type[BaseException]] = [EOFError, gzip.BadGzipFile, zlib.error]
+    try:
+        import zstandard
+    except ImportError:  # zstd input then fails at open, not here
+        return tuple(faults)
+    return (*faults, zstandard.ZstdError)
+
+
 def task_failed(
     task: ReadTask, exc: BaseException, skip: bool, read: int, reader: TaskReader, counters: StageCounters
 ) -> Iterator[Any]:
     """A read task that raised after ``read`` records: the file reported once, not once per stripe.
 
-    Every stripe of a compressed file decompresses the same bytes, so all of them fail at the same
-    line; stripe 0 reports the file, with the records all stripes took before the error (it saw
-    their lines), the others only stop (or stop the run, when unreadable files are not skipped).
+    Every stripe of a compressed file decompresses the same bytes, so a fault in those bytes (a
+    truncated or corrupt stream) stops all of them at the same line: stripe 0 reports the file, with
+    the records all stripes took before the error (it saw their lines), and the others only stop (or
+    stop the run, when unreadable files are not skipped). Any other error (a failing read from the
+    filesystem, say) may hit one stripe alone, so that stripe reports it itself, with its own records:
+    stripe 0 may have finished, and staying silent would lose the rest of this stripe's lines.
     """
-    if task.stripe and skip:
+    if task.stripe and skip and isinstance(exc, stream_fault_types()):
         return iter(())
+    if task.stripe:
+        counters.inc("unreadable_files")
+        return _unreadable(task.file.path, exc, skip, read)
     counters.inc("unreadable_files")
     return _unreadable(task.file.path, exc, skip, read + reader.other_stripes_records)
 

@@ -127,3 +127,35 @@ def test_records_of_a_striped_file_are_counted_once(striped_run):
     assert bad["path"].endswith("truncated.jsonl.gz") and 1900 < bad["records_read"] < 2000
     assert stats["records_read"] == len(LINES) + bad["records_read"]
     assert stats["kept"] + stats["rejected"] == stats["records_read"]
+
+
+class _NoCounters:
+    def inc(self, name: str, n: int = 1) -> None:
+        pass
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [EOFError("Compressed file ended before the end-of-stream marker was reached"), gzip.BadGzipFile("bad")],
+)
+def test_a_later_stripe_leaves_a_stream_fault_to_stripe_0(fault):
+    """A fault in the stream's bytes stops every stripe at the same line: stripe 0 alone reports it."""
+    from corpusforge.transforms.io.read import InputFile, ReadTask, TaskReader, task_failed
+
+    task = ReadTask(InputFile("in/a.jsonl.gz", 100, "jsonl", "gzip"), stripe=2, stripes=4)
+    reader = TaskReader()
+    assert list(task_failed(task, fault, True, 7, reader, _NoCounters())) == []
+
+
+def test_a_later_stripe_reports_an_error_of_its_own_with_its_records():
+    """An error that may hit one stripe alone (the filesystem failing a read) is reported by that
+    stripe: stripe 0 may have finished, and silence would lose the rest of this stripe's lines."""
+    from corpusforge.transforms.io.read import InputFile, ReadTask, TaskReader, task_failed
+
+    task = ReadTask(InputFile("in/a.jsonl.gz", 100, "jsonl", "gzip"), stripe=2, stripes=4)
+    reader = TaskReader()
+    (out,) = list(task_failed(task, OSError("connection reset"), True, 7, reader, _NoCounters()))
+    assert out.value.path == "in/a.jsonl.gz"
+    assert "connection reset" in out.value.error and out.value.records_read == 7
+    with pytest.raises(Exception, match="cannot read input file in/a.jsonl.gz: OSError: connection reset"):
+        list(task_failed(task, OSError("connection reset"), False, 7, reader, _NoCounters()))
