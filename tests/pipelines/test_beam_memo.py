@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import apache_beam as beam
+import pytest
 from apache_beam.coders import VarIntCoder
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions, TypeOptions
 from apache_beam.transforms.timeutil import TimeDomain
@@ -109,6 +110,7 @@ def _summary(mode: str) -> list:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+@pytest.mark.slow  # a fresh interpreter in a subprocess
 def test_the_sample_graph_translates_the_same_with_and_without_the_memo():
     (memo_off, without), (memo_on, with_memo) = _summary("off"), _summary("on")
     assert (memo_off, memo_on) == (False, True)

@@ -7,6 +7,8 @@ import subprocess
 import sys
 import xml.etree.ElementTree as ET
 
+import pytest
+
 from corpusforge.pipelines.report import plots
 from corpusforge.pipelines.report.data import Bucket, BucketRow, FunnelRow
 from tests.helpers import REPO
@@ -103,6 +105,7 @@ def test_stacked_bars_start_where_the_one_below_ends():
     assert abs(rows[0] / rows[1] - 5) < 0.05
 
 
+@pytest.mark.slow  # a fresh interpreter in a subprocess
 def test_same_data_same_bytes_and_the_report_imports_no_plotting_library_nor_presidio():
     items = [("a", 3), ("b", 1)]
     assert plots.hbar_chart(items, "n") == plots.hbar_chart(items, "n")

@@ -173,6 +173,7 @@ def test_verification_fingerprints_estimate_like_full_signatures():
     assert abs(estimated_jaccard(fa, fb) - estimated_jaccard(sa, sb)) <= 2 / 128
 
 
+@pytest.mark.slow  # a fresh interpreter in a subprocess
 def test_permutations_are_datasketchs_without_importing_it():
     from datasketch import MinHash
 
