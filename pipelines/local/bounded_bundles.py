@@ -192,6 +192,14 @@ class BoundedBundlesFnApiRunner(fn_runner.FnApiRunner):
 
     bundle_bytes = BUNDLE_BYTES
     on_bundle: Callable[[str, Any], None] | None = None  # called after each bounded bundle
+    warm_pool: Any = None  # a warm.WarmPool: the SDK workers' processes, started ahead
+
+    def run_via_runner_api(self, pipeline_proto, options):  # noqa: ANN001, ANN201
+        if self.warm_pool is not None:  # the graph's subprocess workers come from the pool
+            from corpusforge.pipelines.local.warm_handler import use_warm_workers
+
+            use_warm_workers(pipeline_proto, self.warm_pool)
+        return super().run_via_runner_api(pipeline_proto, options)
 
     @staticmethod
     def uses_bounded_bundles(bundle_context_manager: Any) -> bool:

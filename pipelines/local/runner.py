@@ -28,9 +28,11 @@ class LocalRunner(DirectRunner):
     counters are reported to it while the run goes.
     """
 
-    def __init__(self, progress=None) -> None:  # noqa: ANN001 - Progress, imported lazily
+    def __init__(self, progress=None, warm_pool=None) -> None:  # noqa: ANN001 - imported lazily
         super().__init__()
         self.progress = progress
+        # a warm.WarmPool: SDK worker processes started ahead (see pipelines/local/warm.py)
+        self.warm_pool = warm_pool
 
     def run_pipeline(self, pipeline, options):  # noqa: D102 - see class docstring
         from apache_beam.portability.api import beam_provision_api_pb2
@@ -44,8 +46,11 @@ class LocalRunner(DirectRunner):
         if self.progress is not None:
             from corpusforge.pipelines.local.progress import ProgressFnApiRunner
 
-            return ProgressFnApiRunner(self.progress, provision_info=info).run_pipeline(pipeline, options)
-        return BoundedBundlesFnApiRunner(provision_info=info).run_pipeline(pipeline, options)
+            runner = ProgressFnApiRunner(self.progress, provision_info=info)
+        else:
+            runner = BoundedBundlesFnApiRunner(provision_info=info)
+        runner.warm_pool = self.warm_pool
+        return runner.run_pipeline(pipeline, options)
 
 
 def local_options(workers: int | None = None, extra: list[str] | None = None) -> PipelineOptions:
@@ -63,6 +68,18 @@ def local_options(workers: int | None = None, extra: list[str] | None = None) ->
     elif not direct.direct_num_workers:
         direct.direct_num_workers = os.cpu_count() or 1
     return options
+
+
+def local_worker_processes(workers: int | None, extra: list[str] | None) -> int:
+    """How many SDK worker processes a run with these arguments starts on the local runner: the
+    multi-processing FnApiRunner's worker count (0 for another runner or running mode)."""
+    options = local_options(workers, extra)
+    if not isinstance(resolve_runner(options), LocalRunner):
+        return 0
+    direct = options.view_as(DirectOptions)
+    if direct.direct_running_mode != "multi_processing":
+        return 0
+    return direct.direct_num_workers or os.cpu_count() or 1
 
 
 def resolve_runner(options: PipelineOptions):

@@ -76,9 +76,17 @@ class CliRun:
         return rc, "".join(self.stderr)
 
 
+def _comm(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return ""
+
+
 def _sdk_workers(cli_pid: int, wait_s: float = 120) -> list[int]:
     """The Python SDK worker processes of a run (Beam starts each through ``/bin/sh -c``, so they are
-    the CLI's children or grandchildren); waits for the first to appear."""
+    the CLI's children or grandchildren; a warm one, ``pipelines/local/warm.py``, is a child named
+    sdk_worker_main once it took over); waits for the first to appear."""
     deadline = time.monotonic() + wait_s
     while time.monotonic() < deadline:
         found = []
@@ -89,6 +97,8 @@ def _sdk_workers(cli_pid: int, wait_s: float = 120) -> list[int]:
                 except OSError:
                     continue
                 if b"python" in argv[0] and any(a.endswith(b"sdk_worker_main") for a in argv[1:]):
+                    found.append(pid)
+                elif _comm(pid) == "sdk_worker_main":  # a warm process that became a worker
                     found.append(pid)
         if found:
             return found

@@ -26,6 +26,8 @@ could not be built.
 from __future__ import annotations
 
 import re
+import threading
+from typing import NamedTuple
 
 import numpy as np
 
@@ -47,6 +49,56 @@ _NON_LATIN = re.compile("[\u0300-\u1dff\u1f00-\U0010ffff]")
 _NOT_LATIN_LETTER = re.compile("[A-z]+")
 
 
+class ProfileTables(NamedTuple):
+    """The read-only part of a detector, built from langdetect's profiles: language codes, n-gram
+    -> row, the rows' log-probabilities and (with the compiled walk) its hash table of the n-grams."""
+
+    languages: tuple[str, ...]
+    gram_row: dict[str, int]
+    gram_logs: np.ndarray
+    hash_table: bytes | None
+
+
+_TABLES: dict[bool, ProfileTables] = {}
+_TABLES_LOCK = threading.Lock()
+
+
+def profile_tables(compiled: bool) -> ProfileTables:
+    """The profiles' tables, built once per process (~1 s of CPU: parsing 55 JSON profiles and a
+    38 MB float table) and shared by every detector of the process, since nothing writes to them.
+
+    Why once per process: a worker builds one detector per copy of the language stage it sets up
+    (and the local runner's SDK workers may set up several), and a pre-started local worker builds
+    them while it waits for its first bundle (``pipelines/local/warm.py``), off the run's start-up.
+    ``compiled`` says whether the compiled walk's hash table is wanted (tests build detectors with
+    and without it); the profiles are langdetect's installed files, which do not change while a
+    process runs.
+    """
+    with _TABLES_LOCK:
+        tables = _TABLES.get(compiled)
+        if tables is None:
+            from langdetect.detector import Detector
+
+            factory = build_factory(0)
+            probabilities = factory.word_lang_prob_map
+            gram_row = {gram: i for i, gram in enumerate(probabilities)}
+            weight = Detector.ALPHA_DEFAULT / Detector.BASE_FREQ
+            logs = np.log(weight + np.array(list(probabilities.values()), dtype=np.float64))
+            logs.setflags(write=False)
+            tables = _TABLES[compiled] = ProfileTables(
+                languages=tuple(lang.split("-")[0].lower() for lang in factory.langlist),
+                gram_row=gram_row,
+                gram_logs=np.ascontiguousarray(logs) if compiled else logs,
+                hash_table=_ngrams.build_table(gram_row) if compiled and _ngrams is not None else None,
+            )
+        return tables
+
+
+def preload() -> None:
+    """Build this process's profile tables ahead of the language stage's set-up (warm workers)."""
+    profile_tables(compiled=_ngrams is not None)
+
+
 class NaiveBayesLanguageDetector:
     """``detect(text) -> (code, posterior)`` with langdetect's profiles, computed exactly.
 
@@ -56,15 +108,14 @@ class NaiveBayesLanguageDetector:
     """
 
     def __init__(self) -> None:
-        factory = build_factory(0)
         from langdetect.detector import Detector
         from langdetect.utils.ngram import NGram
 
-        self.languages = [lang.split("-")[0].lower() for lang in factory.langlist]
-        probabilities = factory.word_lang_prob_map
-        self._gram_row = {gram: i for i, gram in enumerate(probabilities)}
-        weight = Detector.ALPHA_DEFAULT / Detector.BASE_FREQ
-        self._gram_logs = np.log(weight + np.array(list(probabilities.values()), dtype=np.float64))
+        tables = profile_tables(compiled=_ngrams is not None)
+        self.languages = list(tables.languages)
+        self._gram_row = tables.gram_row
+        self._gram_logs = tables.gram_logs
+        self._hash_table = tables.hash_table
         self._url, self._mail = Detector.URL_RE, Detector.MAIL_RE
         self._max_text_length = 10_000  # langdetect's Detector.max_text_length
         self._normalize_vi = NGram.normalize_vi
@@ -74,9 +125,6 @@ class NaiveBayesLanguageDetector:
         self._rows = np.zeros((4096, n_lang), dtype=np.float64)
         self._next_row = 0
         self._compiled = _ngrams
-        if _ngrams is not None:
-            self._hash_table = _ngrams.build_table(self._gram_row)
-            self._gram_logs = np.ascontiguousarray(self._gram_logs)
 
     def _prepare(self, text: str) -> str:
         """langdetect's ``Detector.append`` and ``cleaning_text``, with cheap gates."""

@@ -1,0 +1,366 @@
+"""Pre-started SDK workers for the local runner, so that their imports overlap the driver's work.
+
+Beam's FnApiRunner starts each SDK worker (``python -m apache_beam.runners.worker.sdk_worker_main``)
+only once the driver has imported Beam, built the graph and translated it (~3 s of the driver's CPU
+on the embedded sample), and each worker then spends ~2 s of its own importing Beam and corpusforge
+before it runs anything, while the machine's other cores idle. Here the CLI starts the workers'
+processes first (:func:`start_early`, before it imports Beam itself): each imports what every SDK
+worker needs (:data:`PRELOAD`), then waits on its stdin. ``pipelines/local/warm_handler.py`` hands a
+waiting process the addresses Beam would have put in a fresh worker's environment, and the process
+becomes that SDK worker (``sdk_worker_main.main``), exactly as if Beam had started it.
+
+While it waits, a process also builds what the run's configuration says its stages will need
+(:meth:`WarmPool.preload`: the language profiles' tables, presidio's import), one item at a time,
+stopping as soon as its hand-over arrives, so preloading never delays the first bundle.
+
+Robustness: an unused process exits when its stdin closes (the pool's :meth:`~WarmPool.close`, or
+the driver dying); a process found dead is skipped and Beam's own start is used instead; each process
+is a child of the driver, so ``interrupts.stop_workers`` kills it with the rest. Only timing
+changes: a warm process runs Beam's own worker with Beam's own environment variables.
+
+This module imports only the standard library: it runs before ``import apache_beam`` in the CLI.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import os
+import select
+import subprocess
+import sys
+import threading
+from collections.abc import Sequence
+
+# What every SDK worker of a corpusforge graph imports anyway (the graph's DoFns are unpickled from
+# these modules): imported before the hand-over. The heavier, config-dependent items come later
+# (WarmPool.preload), interruptible.
+PRELOAD = (
+    "apache_beam.runners.worker.sdk_worker_main",
+    "apache_beam.runners.worker.bundle_processor",
+    "corpusforge.pipelines.build",
+)
+_LOCAL_NAMES = {"", "DirectRunner", "directrunner", "direct", "LocalRunner"}  # runner.py's, less None
+
+
+def _option(argv: Sequence[str], name: str) -> str | None:
+    """The value of ``--name VALUE`` or ``--name=VALUE`` in ``argv`` (the last one), else None."""
+    value = None
+    for i, arg in enumerate(argv):
+        if arg == name and i + 1 < len(argv):
+            value = argv[i + 1]
+        elif arg.startswith(name + "="):
+            value = arg[len(name) + 1 :]
+    return value
+
+
+def workers_for(argv: Sequence[str]) -> int:
+    """How many SDK worker processes ``corpusforge ARGV`` will start on the local runner (0: none):
+    ``--workers``, else ``--direct_num_workers``, else Beam's default of one; none for another runner,
+    another running mode or an incremental run (its parts are several pipelines)."""
+    if not argv or argv[0] != "run" or "--incremental" in argv or "-h" in argv or "--help" in argv:
+        return 0
+    if (_option(argv, "--runner") or "") not in _LOCAL_NAMES:
+        return 0
+    if (_option(argv, "--direct_running_mode") or "multi_processing") != "multi_processing":
+        return 0
+    raw = _option(argv, "--workers") or _option(argv, "--direct_num_workers") or "1"
+    try:
+        return max(0, int(raw))
+    except ValueError:
+        return 0
+
+
+class WarmProcess:
+    """One pre-started process waiting to become an SDK worker."""
+
+    def __init__(self, python: str = sys.executable) -> None:
+        ready_r, ready_w = os.pipe()
+        self.proc = subprocess.Popen(
+            [python, "-m", "corpusforge.pipelines.local.warm", str(ready_w)],
+            stdin=subprocess.PIPE,
+            pass_fds=(ready_w,),
+            close_fds=True,
+        )
+        os.close(ready_w)
+        self._ready_fd = ready_r
+        self._lock = threading.Lock()
+        self.taken = False
+
+    def wait_ready(self, timeout: float | None = None) -> bool:
+        """Whether the process finished its imports (within ``timeout`` seconds)."""
+        if self._ready_fd < 0:
+            return True
+        readable, _, _ = select.select([self._ready_fd], [], [], timeout)
+        if not readable:
+            return False
+        os.close(self._ready_fd)
+        self._ready_fd = -1
+        return True
+
+    def send(self, message: dict) -> bool:
+        """Write one message line to the process; False when it is gone."""
+        with self._lock:
+            if self.proc.poll() is not None or self.proc.stdin is None or self.proc.stdin.closed:
+                return False
+            try:
+                self.proc.stdin.write((json.dumps(message) + "\n").encode())
+                self.proc.stdin.flush()
+                return True
+            except (BrokenPipeError, OSError, ValueError):
+                return False
+
+    def hand_over(self, env: dict[str, str]) -> bool:
+        """Make the process the SDK worker for ``env``; False when it died waiting."""
+        ok = self.send({"env": env})
+        self.close_stdin()
+        return ok
+
+    def close_stdin(self) -> None:
+        with self._lock:
+            if self.proc.stdin is not None and not self.proc.stdin.closed:
+                try:
+                    self.proc.stdin.close()
+                except OSError:
+                    pass
+
+    def close(self) -> None:
+        """An untaken process: stop it (it only imported modules, it holds nothing to finish)."""
+        self.close_stdin()
+        if self._ready_fd >= 0:
+            os.close(self._ready_fd)
+            self._ready_fd = -1
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+
+
+class WarmPool:
+    """Up to ``count`` warm processes, started at most ``cores - 1`` at a time (the driver keeps a
+    core: its own imports and graph are the start-up's critical path); each next one starts when an
+    earlier one has finished its imports."""
+
+    def __init__(self, count: int, cores: int | None = None) -> None:
+        self.count = count
+        self._cores = cores or os.cpu_count() or 1
+        self._free: list[WarmProcess] = []
+        self._all: list[WarmProcess] = []
+        self._preload: list[str] = []
+        self._lock = threading.Lock()
+        self._closed = False
+        self._starter: threading.Thread | None = None
+        if count > 0:
+            self._starter = threading.Thread(target=self._start_all, name="corpusforge-warm", daemon=True)
+            self._starter.start()
+
+    def _start_all(self) -> None:
+        at_once = max(1, self._cores - 1)
+        while True:
+            with self._lock:
+                if self._closed or len(self._all) >= self.count:
+                    return
+                started = len(self._all)
+                earlier = self._all[started - at_once] if started >= at_once else None
+            # a dead one's pipe reads as closed: no wait then
+            while earlier is not None and not self._closed and not earlier.wait_ready(timeout=0.1):
+                pass
+            with self._lock:
+                if self._closed:
+                    return
+                process = WarmProcess()
+                self._all.append(process)
+                self._free.append(process)
+                preload = list(self._preload)
+            if preload:
+                process.send({"preload": preload})
+
+    def grow(self, count: int) -> None:
+        """Have ``count`` processes in all (starting the missing ones as :meth:`_start_all` does)."""
+        with self._lock:
+            if count <= self.count or self._closed:
+                return
+            self.count = count
+            running = self._starter is not None and self._starter.is_alive()
+        if not running:
+            self._starter = threading.Thread(target=self._start_all, name="corpusforge-warm", daemon=True)
+            self._starter.start()
+
+    def preload(self, items: Sequence[str]) -> None:
+        """Ask each waiting process (and each started later) to build ``items`` (``module`` or
+        ``module:function``) while it waits; a process stops at its hand-over."""
+        with self._lock:
+            self._preload = list(items)
+            free = list(self._free)
+        for process in free:
+            process.send({"preload": list(items)})
+
+    def take(self) -> WarmProcess | None:
+        """A live warm process to become an SDK worker, or None (start one the usual way)."""
+        while True:
+            with self._lock:
+                if self._closed:
+                    return None
+                if not self._free:
+                    starting = self._starter is not None and self._starter.is_alive()
+                    if not starting or len(self._all) >= self.count:
+                        return None
+                    process = None
+                else:
+                    process = self._free.pop(0)
+            if process is None:  # the next one is about to be started: wait for it
+                self._starter.join(0.05)
+                continue
+            if process.proc.poll() is None:
+                process.taken = True
+                return process
+            process.close()
+
+    def close(self) -> None:
+        """Stop the processes never taken (a taken one is an SDK worker: Beam stops it)."""
+        with self._lock:
+            self._closed = True
+            free, self._free = self._free, []
+        if self._starter is not None:
+            self._starter.join()
+        with self._lock:
+            free += self._free
+            self._free = []
+        for process in free:
+            process.close()
+
+    def pids(self) -> list[int]:
+        with self._lock:
+            return [p.proc.pid for p in self._all]
+
+
+def preloads_for(cfg) -> list[str]:  # noqa: ANN001 - a schemas.config.Config (not imported here)
+    """What a warm process builds while it waits, for the stages ``cfg`` enables, in the order the
+    graph needs them: the language profiles' tables, then presidio's import (~1-2 s each)."""
+    items = []
+    language = getattr(cfg, "language", None)
+    if language is not None and language.enabled and getattr(language, "method", "") == "naive_bayes":
+        items.append("corpusforge.transforms.language.naive_bayes:preload")
+    pii = getattr(cfg, "pii", None)
+    if pii is not None and pii.enabled:
+        items.append("corpusforge.transforms.pii.engine")
+    return items
+
+
+_EARLY: list[WarmPool] = []
+
+
+def start_early(argv: Sequence[str]) -> WarmPool | None:
+    """Start the pool for ``corpusforge ARGV`` now, if it runs the local runner (see
+    :func:`workers_for`); :func:`claim` hands it to the run. Closed at exit if nobody claims it."""
+    count = workers_for(argv)
+    if count <= 0 or _EARLY or os.environ.get("CORPUSFORGE_WARM_WORKERS", "1") == "0":
+        return None
+    pool = WarmPool(count)
+    _EARLY.append(pool)
+    atexit.register(pool.close)
+    return pool
+
+
+def claim(count: int) -> WarmPool | None:
+    """The early pool (topped up to ``count`` processes), or a new one when none was started (a run
+    called from Python); None when ``count`` is 0 or warm workers are off
+    (``CORPUSFORGE_WARM_WORKERS=0``: Beam starts every worker itself). The caller closes it."""
+    if _EARLY:
+        pool = _EARLY.pop()
+        pool.grow(count)
+        return pool
+    if count <= 0 or os.environ.get("CORPUSFORGE_WARM_WORKERS", "1") == "0":
+        return None
+    return WarmPool(count)
+
+
+def _preload(item: str) -> None:
+    import importlib
+
+    module, _, function = item.partition(":")
+    loaded = importlib.import_module(module)
+    if function:
+        getattr(loaded, function)()
+
+
+class _Lines:
+    """Lines of a file descriptor, with a look whether another one is already waiting (a buffered
+    reader's ``select`` cannot tell: the line may sit in its buffer)."""
+
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+        self._buffer = b""
+        self._eof = False
+
+    def _fill(self) -> None:
+        chunk = os.read(self._fd, 1 << 16)
+        if chunk:
+            self._buffer += chunk
+        else:
+            self._eof = True
+
+    def readline(self) -> bytes:
+        """The next line (b"" at end of file)."""
+        while b"\n" not in self._buffer and not self._eof:
+            self._fill()
+        line, sep, rest = self._buffer.partition(b"\n")
+        self._buffer = rest
+        return line + sep
+
+    def pending(self) -> bool:
+        """Whether more input (or the end of it) is waiting to be read, without blocking."""
+        if self._buffer or self._eof:
+            return True
+        return bool(select.select([self._fd], [], [], 0)[0])
+
+
+def _name_process(name: bytes) -> None:
+    """Name this process ``name`` in ``/proc/PID/comm`` (what ``ps -o comm`` and ``top`` show), so
+    that a warm process that became an SDK worker reads as one (Linux; elsewhere nothing)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None).prctl(15, ctypes.c_char_p(name[:15]), 0, 0, 0)  # PR_SET_NAME
+    except (OSError, AttributeError):
+        pass
+
+
+def main(argv: Sequence[str]) -> int:
+    """The warm process: import :data:`PRELOAD`, say so on the ready pipe, then follow stdin's
+    messages (``{"preload": [...]}``, then ``{"env": {...}}``: become the SDK worker); exit 0 when
+    stdin closes first."""
+    ready_fd = int(argv[0]) if argv else -1
+    for item in PRELOAD:
+        try:
+            _preload(item)
+        except Exception:  # noqa: BLE001 - the SDK worker will report it when it needs the module
+            pass
+    if ready_fd >= 0:
+        os.write(ready_fd, b"\n")
+        os.close(ready_fd)
+    stdin = _Lines(sys.stdin.fileno())
+    while True:
+        line = stdin.readline()
+        if not line:
+            return 0
+        message = json.loads(line)
+        if "env" in message:
+            break
+        for item in message.get("preload", ()):
+            if stdin.pending():  # the hand-over came (or the run ended): preload no more
+                break
+            try:
+                _preload(item)
+            except Exception:  # noqa: BLE001 - the stage's own set-up reports it
+                pass
+    os.environ.clear()  # exactly the environment Beam would have started a worker with
+    os.environ.update(message["env"])
+    _name_process(b"sdk_worker_main")
+    from apache_beam.runners.worker import sdk_worker_main
+
+    sdk_worker_main.main([])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
