@@ -9,9 +9,9 @@ worker needs (:data:`PRELOAD`), then waits on its stdin. ``pipelines/local/warm_
 waiting process the addresses Beam would have put in a fresh worker's environment, and the process
 becomes that SDK worker (``sdk_worker_main.main``), exactly as if Beam had started it.
 
-While it waits, a process also builds what the run's configuration says its stages will need
-(:meth:`WarmPool.preload`: the language profiles' tables, presidio's import), one item at a time,
-stopping as soon as its hand-over arrives, so preloading never delays the first bundle.
+While it waits, a process also builds what the run's configuration says its first stages will need
+(:meth:`WarmPool.preload`, :func:`preloads_for`: the language profiles' tables), one item at a time,
+starting none once its hand-over has arrived.
 
 Robustness: an unused process exits when its stdin closes (the pool's :meth:`~WarmPool.close`, or
 the driver dying); a process found dead is skipped and Beam's own start is used instead; each process
@@ -234,16 +234,17 @@ class WarmPool:
 
 
 def preloads_for(cfg) -> list[str]:  # noqa: ANN001 - a schemas.config.Config (not imported here)
-    """What a warm process builds while it waits, for the stages ``cfg`` enables, in the order the
-    graph needs them: the language profiles' tables, then presidio's import (~1-2 s each)."""
-    items = []
+    """What a warm process builds while it waits, for the stages ``cfg`` enables: the language
+    profiles' tables (~1 s of CPU; the first stage that reads documents needs them).
+
+    Not presidio (~1.4 s to import, needed only after deduplication): an item already begun when the
+    hand-over arrives is finished first, so a long item that the first stages do not need would only
+    delay them; under load (the shared 2-core machine at load 8-13) runs that preloaded presidio too
+    started later than those that did not."""
     language = getattr(cfg, "language", None)
     if language is not None and language.enabled and getattr(language, "method", "") == "naive_bayes":
-        items.append("corpusforge.transforms.language.naive_bayes:preload")
-    pii = getattr(cfg, "pii", None)
-    if pii is not None and pii.enabled:
-        items.append("corpusforge.transforms.pii.engine")
-    return items
+        return ["corpusforge.transforms.language.naive_bayes:preload"]
+    return []
 
 
 _EARLY: list[WarmPool] = []

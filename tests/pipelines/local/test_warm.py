@@ -39,15 +39,24 @@ def test_warm_workers_only_for_a_local_multi_process_run(argv, expected):
 
 
 def test_preloads_follow_the_enabled_stages():
-    cfg = load_config(None, [])
-    assert warm.preloads_for(cfg) == [
-        "corpusforge.transforms.language.naive_bayes:preload",
-        "corpusforge.transforms.pii.engine",
-    ]
-    off = load_config(None, ["language.enabled=false", "pii.enabled=false"])
-    assert warm.preloads_for(off) == []
-    sampling = load_config(None, ["language.method=sampling"])
-    assert warm.preloads_for(sampling) == ["corpusforge.transforms.pii.engine"]
+    tables = "corpusforge.transforms.language.naive_bayes:preload"
+    assert warm.preloads_for(load_config(None, [])) == [tables]
+    assert warm.preloads_for(load_config(None, ["language.enabled=false"])) == []
+    assert warm.preloads_for(load_config(None, ["language.method=sampling"])) == []
+
+
+def test_a_preload_item_is_built_and_a_bad_one_is_reported_as_an_error():
+    from corpusforge.transforms.language import naive_bayes
+
+    naive_bayes._TABLES.clear()
+    warm._preload("corpusforge.transforms.language.naive_bayes:preload")
+    assert naive_bayes._TABLES  # built once, shared by the detectors this process builds
+    first = naive_bayes.NaiveBayesLanguageDetector()
+    second = naive_bayes.NaiveBayesLanguageDetector()
+    assert first._gram_logs is second._gram_logs
+    assert first.detect("The quick brown fox jumps over the lazy dog near the river bank.")[0] == "en"
+    with pytest.raises(ImportError):
+        warm._preload("corpusforge.no_such_module")
 
 
 def _alive(pid: int) -> bool:
