@@ -141,10 +141,11 @@ def build_pipeline(
             )
 
     _ = docs | WRITE_DOCUMENTS >> WriteDocuments(output_dir, doc_shards, codec)
-    index_input = dedup_docs if all_kept else (dedup_docs, docs | "KeptIds" >> beam.Map(lambda d: d.id))
-    _ = index_input | "WriteDedupIndex" >> WriteIndex(
-        output_dir, near_params(cfg), release, rejected_shards, codec, signatures
-    )
+    if cfg.writes_dedup_index():  # output.dedup_index; auto: when a dedup stage runs
+        index_input = dedup_docs if all_kept else (dedup_docs, docs | "KeptIds" >> beam.Map(lambda d: d.id))
+        _ = index_input | "WriteDedupIndex" >> WriteIndex(
+            output_dir, near_params(cfg), release, rejected_shards, codec, signatures
+        )
     scrub = cfg.output.rejected_text == "scrubbed"  # most of a crawl never meets the pii stage
     # each stage's rejected records written where it runs (no Flatten holding them in the driver)
     _ = rejected_parts | WRITE_REJECTED >> WriteRejectedParts(

@@ -280,7 +280,8 @@ def run(
         result = pipeline.run()
         result.wait_until_finish()
     pipeline_done = time.time()
-    write_params(f"{output}/{INDEX_DIR}", IndexParams.of(near_params(cfg)), plan.release, __version__)
+    if cfg.writes_dedup_index():
+        write_params(f"{output}/{INDEX_DIR}", IndexParams.of(near_params(cfg)), plan.release, __version__)
     counters = run_stats.counters_from_result(result)
     outputs = {
         name: run_stats.parquet_rows(f"{output}/{name}") for name in ("documents", "rejected", "sequences")
@@ -377,6 +378,13 @@ def run_incremental(
         raise InputError("no input files to read (every --input was unreadable)")
     # a bad benchmark or dedup.previous path fails here, before --overwrite removes anything
     enabled_stages(incremental.part_config(cfg, output, 0))
+    if (cfg.dedup.exact.enabled or cfg.dedup.near.enabled) and not cfg.writes_dedup_index():
+        # part N deduplicates against the dedup_index/ of parts 0..N-1: part 1 would fail to start
+        raise UsageError(
+            "--incremental deduplicates each part against the earlier parts' dedup_index/, which "
+            "output.dedup_index=false does not write: set output.dedup_index to auto or true, or turn "
+            "dedup.exact and dedup.near off"
+        )
     manifest = None
     if not overwrite:
         try:
