@@ -25,7 +25,7 @@ from corpusforge.pipelines import logs  # first: Beam logs while it is imported
 # isort: split
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
-from apache_beam.options.pipeline_options import StandardOptions
+from apache_beam.options.pipeline_options import DirectOptions, StandardOptions
 
 from corpusforge import __version__
 from corpusforge.pipelines import incremental, interrupts
@@ -263,8 +263,15 @@ def run(
     total_mb = sum(f.size for f in files) / 1e6
     LOG.info("reading %d file(s), %.1f MB, with %s", len(files), total_mb, _runner_name(runner))
     pipeline = beam.Pipeline(runner=runner, options=options)
+    local = isinstance(runner, LocalRunner)
     plan = build_pipeline(
-        pipeline, cfg, files, output, local_runner=isinstance(runner, LocalRunner), release=release
+        pipeline,
+        cfg,
+        files,
+        output,
+        local_runner=local,
+        release=release,
+        workers=options.view_as(DirectOptions).direct_num_workers if local else None,
     )
     # only now, with the graph built (a bad benchmark path or tokenizer has failed by here), is an
     # earlier run's output removed
