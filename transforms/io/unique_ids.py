@@ -23,7 +23,9 @@ Reading gzip JSONL again costs far less than shuffling the parsed documents. The
 those of :class:`~corpusforge.transforms.io.validate.Validate`: the first occurrence by path and
 position wins, the others carry ``duplicate_of`` and where the first was seen. Both reads see the
 same bytes (a file is read the same way twice), so a file that fails part-way fails at the same
-record in both.
+record in both. (An error that is not in the stream's bytes, a failing filesystem read, ends the
+scan of the whole file where it happens, not of one stripe: with ``input.on_unreadable: skip`` the
+ids after it are not compared, as those of the failing stripe were not before.)
 """
 
 from __future__ import annotations
