@@ -27,6 +27,7 @@ import atexit
 import json
 import os
 import select
+import signal
 import subprocess
 import sys
 import threading
@@ -331,6 +332,9 @@ def main(argv: Sequence[str]) -> int:
     messages (``{"preload": [...]}``, then ``{"env": {...}}``: become the SDK worker); exit 0 when
     stdin closes first."""
     ready_fd = int(argv[0]) if argv else -1
+    # a Ctrl-C on the terminal reaches the whole process group: a waiting process leaves it to the
+    # driver (which stops its children) instead of printing an import's KeyboardInterrupt traceback
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     for item in PRELOAD:
         try:
             _preload(item)
@@ -357,6 +361,7 @@ def main(argv: Sequence[str]) -> int:
     os.environ.clear()  # exactly the environment Beam would have started a worker with
     os.environ.update(message["env"])
     _name_process(b"sdk_worker_main")
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # as a worker Beam started
     from apache_beam.runners.worker import sdk_worker_main
 
     sdk_worker_main.main([])
