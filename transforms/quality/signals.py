@@ -161,19 +161,22 @@ def ngram_signals(
     total = float(max(total_chars, 1))
     csum = np.concatenate(([0], np.cumsum(lengths)))
     # positions (ascending) that may start a repeated n-gram: those of repeated words at first
-    pos = np.flatnonzero(np.bincount(ids.astype(np.int64))[ids.astype(np.int64)] > 1)
+    word = ids.astype(np.int64)
+    pos = np.flatnonzero(np.bincount(word)[word] > 1)
+    raw = ids[pos] * _FNV_MUL  # each position's hash so far, before the final mix
+    last = len(words)
     for n in (*TOP_NGRAM_NS, *DUP_NGRAM_NS):
-        if len(words) < n + (n in DUP_NGRAM_NS):
+        if last < n + (n in DUP_NGRAM_NS):
             break
-        pos = pos[pos <= len(words) - n]
+        fits = pos <= last - n
+        if not fits.all():
+            pos, raw = pos[fits], raw[fits]
         if pos.size < 2:
             break  # no n-gram repeats, nor any longer one
-        # _ngram_hashes at these positions only (uint64 arrays wrap silently: no errstate needed,
-        # whose context switch cost more than the hashing of a short position list)
-        h = ids[pos] * _FNV_MUL
-        for k in range(1, n):
-            h = (h ^ ids[pos + k]) * _FNV_MUL
-        h ^= h >> np.uint64(29)
+        # the n-gram's hash extends the (n-1)-gram's by one word, exactly as _ngram_hashes folds
+        # them (uint64 arrays wrap silently: no errstate, whose context switch costs more here)
+        raw = (raw ^ ids[pos + (n - 1)]) * _FNV_MUL
+        h = raw ^ (raw >> np.uint64(29))
         h *= _MIX
         order, counts, earliest = _hash_groups(h)
         if n in TOP_NGRAM_NS:
@@ -186,11 +189,12 @@ def ngram_signals(
             repeat = pos[order[order != np.repeat(earliest, counts)]]
             if len(repeat) == 0:
                 break
-            size = len(words) + 1
+            size = last + 1
             mark = np.bincount(repeat, minlength=size) - np.bincount(repeat + n, minlength=size)
             covered = np.cumsum(mark[:-1]) > 0
             dup[n] = float(lengths[covered].sum()) / total
-        pos = np.sort(pos[order[np.repeat(counts > 1, counts)]])  # members of repeated n-grams
+        keep = np.sort(order[np.repeat(counts > 1, counts)])  # members of repeated n-grams
+        pos, raw = pos[keep], raw[keep]
     return top, dup
 
 
