@@ -3,7 +3,8 @@
 Most documents hold no prompt scaffolding at all, yet one alternation of every pattern costs about
 1 ms per 6 KB page because the regex engine tries each branch at each position. A *gate* is a
 conjunction of clauses, each a set of literal strings one of which every match of the pattern must
-contain. A substring test (``in``, a C-level search) is far cheaper than a regex scan, so a pattern
+contain. A substring search (glibc's ``memmem`` via ``_gate_search.c``, or ``in`` where that is
+not built) is far cheaper than a regex scan, so a pattern
 whose gate fails on a text cannot match anywhere in it and can be left out of the scan: a branch
 that matches nowhere never changes which branch wins at any position, so the counts are the same.
 
@@ -201,22 +202,38 @@ def _seq(items, flags: int) -> _Info:
     return _Info(whole, tuple(clauses))
 
 
-_Tester = tuple[bool, "re.Pattern[str] | re.Pattern[bytes] | str | bytes"]
+try:  # glibc's memmem over a clause's literals in one call (setup.py; optional)
+    from corpusforge.transforms.prompt._gate_search import any_in as _any_in_c
+except ImportError:  # pragma: no cover - built without a C compiler
+    _any_in_c = None
 
 
-def _tester(clause: Clause) -> _Tester:
-    """How one clause is tested: (on the folded bytes?, a literal for ``in`` or a regex of the
-    literal alternatives for ``search``: one C-level pass instead of one search per literal)."""
+def any_in_python(haystack: bytes, literals: tuple[bytes, ...]) -> bool:
+    """The pure-Python clause test (the compiled ``any_in`` gives the same answers)."""
+    return any(lit in haystack for lit in literals)
+
+
+any_in = _any_in_c if _any_in_c is not None else any_in_python
+
+
+def encoded(text: str) -> bytes:
+    """The UTF-8 bytes raw-text clauses are searched in (a UTF-8 substring is a text substring)."""
+    return text.encode("utf-8", "surrogatepass")
+
+
+def fold_encoded(text: str, raw: bytes) -> bytes:
+    """:func:`fold` of ``text`` given its :func:`encoded` bytes (no second encoding when the text
+    holds none of the four hazards, nearly always)."""
+    if not text.isascii() and any(ch in text for ch in _HAZARDS):
+        return fold(text)
+    return raw.lower()
+
+
+def _tester(clause: Clause) -> tuple[bool, tuple[bytes, ...]]:
+    """How one clause is tested: (on the folded bytes?, its literals as UTF-8 bytes)."""
     folded = any(f for _, f in clause)
     # a raw literal in a folded clause: the text holds it, so the fold holds its fold
-    lits = sorted({fold(s) for s, _ in clause} if folded else {s for s, _ in clause})
-    if len(lits) == 1:
-        return folded, lits[0]
-    if len(lits) < 6 or not _rare_starts(clause):  # a regex costs ~4 searches (and more where
-        # the first characters are common): one search per literal
-        return folded, tuple(lits)  # type: ignore[return-value]
-    escaped = [re.escape(s) for s in lits]
-    return folded, re.compile(b"|".join(escaped) if folded else "|".join(escaped))  # type: ignore[arg-type]
+    return folded, tuple(sorted({fold(s) if folded else encoded(s) for s, _ in clause}))
 
 
 @dataclass(frozen=True)
@@ -233,20 +250,10 @@ class Gate:
     def needs_fold(self) -> bool:
         return any(f for f, _ in self._testers)  # type: ignore[attr-defined]
 
-    def passes(self, text: str, folded: bytes | None) -> bool:
-        """``folded`` is :func:`fold` of ``text`` (may be None when no clause needs it)."""
-        for on_fold, test in self._testers:  # type: ignore[attr-defined]
-            hay = folded if on_fold else text
-            if isinstance(test, (str, bytes)):
-                if test not in hay:  # type: ignore[operator]
-                    return False
-            elif isinstance(test, tuple):
-                for lit in test:
-                    if lit in hay:  # type: ignore[operator]
-                        break
-                else:
-                    return False
-            elif test.search(hay) is None:  # type: ignore[arg-type]
+    def passes(self, raw: bytes, folded: bytes | None) -> bool:
+        """``raw`` is :func:`encoded` text, ``folded`` its :func:`fold` (None when not needed)."""
+        for on_fold, literals in self._testers:  # type: ignore[attr-defined]
+            if not any_in(folded if on_fold else raw, literals):  # type: ignore[arg-type]
                 return False
         return True
 
@@ -282,13 +289,6 @@ def _entails(a: Clause, b: Clause) -> bool:
     return all(any(_implies(x, y) for y in b) for x in a)
 
 
-def _rare_starts(clause: Clause) -> bool:
-    """Whether every literal starts with a character that is rare in text (not a lowercase letter,
-    digit or space), so that a regex of the alternatives skips most positions on its first-character
-    set."""
-    return all(not (s[0].islower() or s[0].isdigit() or s[0].isspace()) for s, _ in clause)
-
-
 # Characters rare in prose: a clause of them is a few memchr scans, so it goes first when it exists.
 _RARE = frozenset("<>[]{}|#*_\\^~`@$%&=+")
 
@@ -311,14 +311,14 @@ def _rare_chars(clause: Clause) -> bool:
 
 
 def _rank(clause: Clause) -> float:
-    """Lower is better: the searches the clause costs (a regex of literals with rare first
-    characters costs about one; otherwise each literal is one), weighted by how common its
-    shortest literal is likely to be (short literals are found in most texts and remove little)."""
+    """Lower is better: the searches the clause costs (one memmem, or `in`, per literal), weighted
+    by how common its shortest literal is likely to be: short literals are found in most texts and
+    remove little, a single ordinary character (':', ' ') almost never removes anything."""
     if _rare_chars(clause):
-        return 0.2 * len(clause)  # memchr scans
-    cost = 1.0 if len(clause) == 1 else 1.5 if _rare_starts(clause) else float(len(clause))
+        return 0.05 * len(clause)  # memchr scans, tested first
     shortest = min(len(s) for s, _ in clause)
-    return cost * (1 if shortest >= 6 else 3 if shortest >= 4 else 6 if shortest >= 2 else 10)
+    weight = 1 if shortest >= 6 else 3 if shortest >= 4 else 6 if shortest >= 2 else 100
+    return 0.25 * len(clause) * weight
 
 
 def _common(clause: Clause) -> Clause | None:

@@ -13,7 +13,7 @@ import re
 from collections.abc import Iterable
 
 from corpusforge.schemas.records import PromptSignals
-from corpusforge.transforms.prompt.gates import Gate, derive_gate, fold
+from corpusforge.transforms.prompt.gates import Gate, derive_gate, encoded, fold_encoded
 from corpusforge.transforms.prompt.patterns import SIGNALS, compile_patterns
 
 _ZERO = dict.fromkeys(SIGNALS, 0)
@@ -32,12 +32,13 @@ class GatedPromptScanner:
 
     def active(self, text: str) -> tuple[int, ...]:
         """Indices (in pattern order) of the patterns that may match ``text``."""
-        folded: str | None = None
+        raw = encoded(text)
+        folded: bytes | None = None
         on = list(self._always)
         for i, gate, needs_fold in self._gated:
             if needs_fold and folded is None:
-                folded = fold(text)
-            if gate.passes(text, folded):
+                folded = fold_encoded(text, raw)
+            if gate.passes(raw, folded):
                 on.append(i)
         on.sort()
         return tuple(on)

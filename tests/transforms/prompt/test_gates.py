@@ -13,6 +13,7 @@ import sys
 
 import pytest
 
+from corpusforge.transforms.prompt import gates
 from corpusforge.transforms.prompt.gates import derive_gate, fold
 from corpusforge.transforms.prompt.patterns import compile_patterns, load_patterns
 from corpusforge.transforms.prompt.scanner import GatedPromptScanner
@@ -97,6 +98,28 @@ def _planted_texts(filler: list[str], n: int, seed: int = 7) -> list[str]:
     return texts
 
 
+@pytest.fixture(params=["compiled", "python"])
+def search_path(request, monkeypatch) -> str:
+    """Each equality test runs with the compiled clause test (where built) and the fallback."""
+    if request.param == "python":
+        monkeypatch.setattr(gates, "any_in", gates.any_in_python)
+    elif gates._any_in_c is None:
+        pytest.skip("the compiled _gate_search module is not built here")
+    return request.param
+
+
+def test_compiled_clause_test_equals_the_fallback():
+    if gates._any_in_c is None:
+        pytest.skip("the compiled _gate_search module is not built here")
+    rng = random.Random(1)
+    for _ in range(3000):
+        hay = bytes(rng.choice(b"ab\x00\xffc") for _ in range(rng.randint(0, 30)))
+        lits = tuple(bytes(rng.choice(b"ab\x00\xffc") for _ in range(rng.randint(0, 4))) for _ in range(3))
+        assert gates._any_in_c(hay, lits) == gates.any_in_python(hay, lits), (hay, lits)
+    with pytest.raises(TypeError):
+        gates._any_in_c("text", (b"t",))
+
+
 def _sample_texts() -> list[str]:
     return [json.loads(line)["text"] for line in (SAMPLE_DIR / "articles.jsonl").read_text().splitlines()]
 
@@ -148,13 +171,13 @@ def test_fold_keeps_length_per_character_and_passes_surrogates():
     assert fold("x\ud800y") == b"x\xed\xa0\x80y"  # a lone surrogate from JSON does not raise
 
 
-def test_same_counts_on_planted_texts_with_hazards():
+def test_same_counts_on_planted_texts_with_hazards(search_path):
     texts = _planted_texts(_sample_texts(), 1500)
     assert sum(PromptScanner(compile_patterns(SHIPPED)).scan(t).jailbreak > 0 for t in texts) > 100
     _assert_same(SHIPPED, texts)
 
 
-def test_hazard_spellings_are_counted_like_re_does():
+def test_hazard_spellings_are_counted_like_re_does(search_path):
     full = PromptScanner(compile_patterns(SHIPPED))
     gated = GatedPromptScanner(SHIPPED)
     for text in [
@@ -169,7 +192,7 @@ def test_hazard_spellings_are_counted_like_re_does():
     assert gated.scan("as an a\u0131 model").assistant_boilerplate == 1
 
 
-def test_same_counts_on_the_sample_and_dev_pages(dev_corpus):
+def test_same_counts_on_the_sample_and_dev_pages(dev_corpus, search_path):
     with gzip.open(dev_corpus / "docs.jsonl.gz", "rt", encoding="utf-8") as f:
         dev = [json.loads(line)["text"] for line in f]
     _assert_same(SHIPPED, _sample_texts() + dev[::3])  # a third: the fast loop stays fast
@@ -186,7 +209,7 @@ def test_same_counts_on_the_sample_and_dev_pages(dev_corpus):
         },  # ungated, and a gate " mode"
     ],
 )
-def test_user_patterns_gated_or_not_give_the_same_counts(extra):
+def test_user_patterns_gated_or_not_give_the_same_counts(extra, search_path):
     patterns = load_patterns(extra=extra)
     texts = _planted_texts(_sample_texts() + ["As an LLM, Q1: DAN WAIT! dev MODE", "q: dan"], 400, seed=3)
     texts += ["As an LLM, Q1: DAN WAIT! dev MODE", "AS AN LL\u039c"]
