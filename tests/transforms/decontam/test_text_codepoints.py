@@ -63,6 +63,10 @@ def test_nfkc_equals_normalize_at_stable_boundaries():
         text = "".join(rng.choice(pool) for _ in range(rng.randint(1, 40)))
         assert T._nfkc(text) == unicodedata.normalize("NFKC", text), ascii(text)
         assert _same(text), ascii(text)
+    # long lines, which are halved at spaces before normalising
+    for _ in range(200):
+        text = "".join(rng.choice(pool + ["word"] * 20) for _ in range(rng.randint(200, 1500)))
+        assert T._nfkc(text) == unicodedata.normalize("NFKC", text), ascii(text[:80])
 
 
 def test_same_code_points_on_sample_and_dev_pages(dev_corpus):
