@@ -1,4 +1,4 @@
-"""Stop the local runner's SDK workers together instead of one after the other.
+"""Stop the local runner's SDK workers together instead of one after the other, and quickly.
 
 At the end of a run Beam's FnApiRunner closes its worker handlers in turn: it tells one worker that
 there is no more work, waits until that worker has torn down every cached bundle processor and its
@@ -12,6 +12,10 @@ Sending the marker is what Beam's own ``ControlConnection.close`` does first; a 
 which ``close`` still sends, lands behind the end of a stream that is already over and is never
 read. The FnApiRunner internals used here are private: when they are missing (another Beam
 version), nothing changes and the workers stop one after the other, as Beam ships it.
+
+Each worker's own exit is shortened too: :func:`fast_exit_environment` swaps Beam's worker command
+for :mod:`corpusforge.pipelines.local.sdk_worker_main`, which skips the interpreter's final garbage
+collection (2-4 s per worker).
 """
 
 from __future__ import annotations
@@ -22,6 +26,24 @@ from typing import Any
 LOG = logging.getLogger(__name__)
 
 _PATCHED = "_corpusforge_stops_together"
+BEAM_WORKER_MODULE = "apache_beam.runners.worker.sdk_worker_main"
+WORKER_MODULE = (
+    "corpusforge.pipelines.local.sdk_worker_main"  # the same module name: tools find workers by it
+)
+
+
+def fast_exit_environment(env: Any) -> Any:
+    """``env`` with Beam's multi-processing worker command (``<python> -m sdk_worker_main``) turned
+    into the same command on :mod:`~corpusforge.pipelines.local.sdk_worker_main`; any other
+    environment (embedded, external, docker, a user's own command) unchanged."""
+    from apache_beam.transforms.environments import SubprocessSDKEnvironment
+
+    if not isinstance(env, SubprocessSDKEnvironment):
+        return env
+    command = env.command_string
+    if not command.endswith(f" -m {BEAM_WORKER_MODULE}"):
+        return env
+    return SubprocessSDKEnvironment.from_command_string(command[: -len(BEAM_WORKER_MODULE)] + WORKER_MODULE)
 
 
 def _connections(manager: Any) -> list[Any]:
