@@ -8,11 +8,12 @@ single-worker path of :class:`ConnectedComponents` for small graphs):
    band keys, and the document keyed by its node key (stable id hash + id).
 2. ``GroupByBand``: node keys sharing a band are grouped (only ``(band key, node)`` travels, once
    per band); the members of every bucket of two or more are then given their verification
-   fingerprints by a join (``JoinFingerprints``: each document's fingerprint travels once, not once
-   per band, which made the band shuffle ~5x bigger) and grouped again by bucket. In each bucket,
-   members (sorted by node key) are linked to a representative they verify against (estimated
-   Jaccard at least ``verify_threshold``), not to every other member: a bucket of k members yields at most k - 1
-   edges and ``max_bucket_reps * k`` comparisons, never k^2. A bucket is sorted in memory for a
+   fingerprints by a join (``JoinFingerprints``: a document's 256-byte fingerprint travels once,
+   plus once per shared bucket, not once per band: 2-3.4x less shuffled, see benchmarks/RESULTS.md)
+   and grouped again by bucket. In each bucket, members (sorted by node key) are linked to a
+   representative they verify against (estimated Jaccard at least ``verify_threshold``), not to
+   every other member: a bucket of k members yields at most k - 1 edges and
+   ``max_bucket_reps * k`` comparisons, never k^2. A bucket is sorted in memory for a
    deterministic choice of representatives: about 300 bytes per member at 128 permutations (a
    16-bit fingerprint per position plus the node key), so 1M pages sharing one band need ~0.3 GB
    on one worker; exact dedup runs first and removes the usual cause (identical boilerplate pages).
@@ -124,9 +125,10 @@ class _HashingFn(beam.DoFn):
 
 class _Signatures(_HashingFn):
     """Signature and ``(band key, node)`` per band per document; the document, its existing count,
-    its verification fingerprint (once) and its signature (for the dedup index) go to side outputs. With a ``work_dir`` the document is parked in its
-    bundle's file instead (paths to ``FILES_TAG``, counts as ``(count, file)``), and sent on under
-    ``DOC_TAG`` only when ``keep_docs`` (exact verification reads the texts)."""
+    its verification fingerprint (once) and its signature (for the dedup index) go to side
+    outputs. With a ``work_dir`` the document is parked in its bundle's file instead (paths to
+    ``FILES_TAG``, counts as ``(count, file)``), and sent on under ``DOC_TAG`` only when
+    ``keep_docs`` (exact verification reads the texts)."""
 
     def __init__(self, cfg: DedupNearConfig, work_dir: str | None = None, keep_docs: bool = True) -> None:
         super().__init__(cfg)
