@@ -362,9 +362,11 @@ def main(argv: Sequence[str]) -> int:
     os.environ.update(message["env"])
     _name_process(b"sdk_worker_main")
     signal.signal(signal.SIGINT, signal.default_int_handler)  # as a worker Beam started
-    from apache_beam.runners.worker import sdk_worker_main
+    # the local runner's own worker entry: Beam's sdk_worker_main, then an exit without the
+    # interpreter's final clean-up (pipelines/local/sdk_worker_main.py)
+    from corpusforge.pipelines.local import sdk_worker_main
 
-    sdk_worker_main.main([])
+    sdk_worker_main.main()
     return 0
 
 
