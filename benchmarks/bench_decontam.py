@@ -43,6 +43,12 @@ def main(argv: list[str] | None = None) -> dict:
     )
     ap.add_argument("--batch", type=int, default=64, help="documents per batch, as in the stage")
     ap.add_argument("--out", default=None)
+    ap.add_argument(
+        "--compare-reference",
+        action="store_true",
+        help="also time the plain NFKC + casefold code points (text._codepoints_reference), "
+        "interleaved with the table path in 3 rounds, best of each",
+    )
     a = ap.parse_args(argv)
 
     from corpusforge.schemas.config import DecontaminationConfig
@@ -67,11 +73,35 @@ def main(argv: list[str] | None = None) -> dict:
     index = logic.index
     assert index is not None
 
-    t0 = time.process_time()
-    flagged = 0
-    for start in range(0, len(docs), a.batch):  # as the Beam stage does (BatchElements)
-        flagged += sum(v.rejection is not None for v in logic.check_batch(docs[start : start + a.batch]))
-    cpu_s = time.process_time() - t0
+    from corpusforge.transforms.decontam import text as text_module
+
+    def timed() -> tuple[float, int, list]:
+        t0 = time.process_time()
+        flagged, verdicts = 0, []
+        for start in range(0, len(docs), a.batch):  # as the Beam stage does (BatchElements)
+            out = logic.check_batch(docs[start : start + a.batch])
+            verdicts += [(v.rejection.reason if v.rejection else None) for v in out]
+            flagged += sum(v.rejection is not None for v in out)
+        return time.process_time() - t0, flagged, verdicts
+
+    cpu_s, flagged, verdicts = timed()
+    compare = {}
+    if a.compare_reference:
+        fast = text_module._codepoints
+        best = {"table": cpu_s, "reference": float("inf")}
+        for _ in range(3):
+            text_module._codepoints = text_module._codepoints_reference
+            t_ref, _, ref_verdicts = timed()
+            text_module._codepoints = fast
+            t_new, _, _ = timed()
+            best["reference"] = min(best["reference"], t_ref)
+            best["table"] = min(best["table"], t_new)
+        cpu_s = best["table"]
+        compare = {
+            "reference_cpu_s": round(best["reference"], 3),
+            "speedup_vs_reference": round(best["reference"] / best["table"], 2),
+            "same_verdicts_as_reference": ref_verdicts == verdicts,
+        }
     mb = sum(len(d.text.encode("utf-8")) for d in docs) / 1e6
     result = {
         "stage": "decontamination",
@@ -89,6 +119,7 @@ def main(argv: list[str] | None = None) -> dict:
         "cpu_s": round(cpu_s, 2),
         "docs_per_s_per_core": round(len(docs) / cpu_s),
         "mb_per_s_per_core": round(mb / cpu_s, 2),
+        **compare,
     }
     text = json.dumps(result)
     if a.out:

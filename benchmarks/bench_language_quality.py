@@ -41,6 +41,12 @@ def main() -> None:
     ap.add_argument("--docs", type=Path, required=True, help="JSONL or JSONL.gz with a text field")
     ap.add_argument("--limit", type=int, default=2000, help="documents to use (0: all)")
     ap.add_argument("--config", type=Path, default=None)
+    ap.add_argument(
+        "--compare-reference",
+        action="store_true",
+        help="also time quality with the reference word split and n-gram signals "
+        "(signals.*_reference), interleaved with the current ones in 3 rounds, best of each",
+    )
     a = ap.parse_args()
     cfg = load_config(a.config)
     docs = read_docs(a.docs, a.limit)
@@ -77,6 +83,36 @@ def main() -> None:
         qual.process(d)
     t_both = t_lang + time.process_time() - t0
 
+    compare = {}
+    if a.compare_reference:
+        from corpusforge.transforms.quality import signals
+
+        fast = (signals.split_words, signals.ngram_signals)
+        reference = (
+            signals.split_words_reference,
+            lambda words, total, counts=None: signals.ngram_signals_reference(words, total),
+        )
+        best = {"current": float("inf"), "reference": float("inf")}
+        outputs = {}
+        for _ in range(3):
+            for name, (split, ngrams) in (("reference", reference), ("current", fast)):
+                signals.split_words, signals.ngram_signals = split, ngrams
+                t0 = time.process_time()
+                outputs[name] = [qual.process(d) for d in docs]
+                best[name] = min(best[name], time.process_time() - t0)
+        signals.split_words, signals.ngram_signals = fast
+
+        def sigs(outs: list) -> list:
+            return [getattr(o, "doc", o).quality_signals for o in outs]
+
+        same = sigs(outputs["current"]) == sigs(outputs["reference"])
+        compare = {
+            "quality_current_cpu_s": round(best["current"], 3),
+            "quality_reference_cpu_s": round(best["reference"], 3),
+            "quality_speedup_vs_reference": round(best["reference"] / best["current"], 2),
+            "quality_same_signals_as_reference": same,
+        }
+
     def rate(seconds: float) -> dict[str, float]:
         return {
             "docs_per_s_per_core": round(len(docs) / seconds, 1),
@@ -98,6 +134,7 @@ def main() -> None:
                 "quality": rate(t_qual),
                 "both": rate(t_both),
                 "language_kept": len(survivors),
+                **compare,
             }
         )
     )

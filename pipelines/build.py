@@ -76,9 +76,11 @@ def build_pipeline(
     output_dir: str,
     local_runner: bool = False,
     release: str | None = None,
+    workers: int | None = None,
 ) -> PipelinePlan:
     """Assemble the graph. ``local_runner`` tells ``output.sharding: auto`` which layout to use;
-    ``release`` names this run in its dedup index (default: the output folder's name)."""
+    ``release`` names this run in its dedup index (default: the output folder's name); ``workers``
+    (the local runner's processes) caps the read stripes of a compressed file."""
     beam_memo.install()  # Beam re-inspects each DoFn and re-parses the options per transform: remembered
     release = release or default_release(output_dir)
     input_bytes = sum(f.size for f in files)
@@ -92,7 +94,11 @@ def build_pipeline(
     skip = cfg.input.on_unreadable == "skip"
     # read and validate fuse: the documents come out of the read; only ids are shuffled
     tasks, not_planned = p | READ >> PlanReads(
-        files, cfg.input.split_mb, skip_unreadable=skip, compressed_split_mb=cfg.input.compressed_split_mb
+        files,
+        cfg.input.split_mb,
+        skip_unreadable=skip,
+        compressed_split_mb=cfg.input.compressed_split_mb,
+        workers=workers,
     )
     docs, rejected, not_read = tasks | VALIDATE >> ReadValidated(record_parser(cfg), skip)
     unreadable = (not_planned, not_read) | "Unreadable" >> beam.Flatten()
@@ -141,10 +147,11 @@ def build_pipeline(
             )
 
     _ = docs | WRITE_DOCUMENTS >> WriteDocuments(output_dir, doc_shards, codec)
-    index_input = dedup_docs if all_kept else (dedup_docs, docs | "KeptIds" >> beam.Map(lambda d: d.id))
-    _ = index_input | "WriteDedupIndex" >> WriteIndex(
-        output_dir, near_params(cfg), release, rejected_shards, codec, signatures
-    )
+    if cfg.writes_dedup_index():  # output.dedup_index; auto: when a dedup stage runs
+        index_input = dedup_docs if all_kept else (dedup_docs, docs | "KeptIds" >> beam.Map(lambda d: d.id))
+        _ = index_input | "WriteDedupIndex" >> WriteIndex(
+            output_dir, near_params(cfg), release, rejected_shards, codec, signatures
+        )
     scrub = cfg.output.rejected_text == "scrubbed"  # most of a crawl never meets the pii stage
     # each stage's rejected records written where it runs (no Flatten holding them in the driver)
     _ = rejected_parts | WRITE_REJECTED >> WriteRejectedParts(

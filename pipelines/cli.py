@@ -25,7 +25,7 @@ from corpusforge.pipelines import logs  # first: Beam logs while it is imported
 # isort: split
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
-from apache_beam.options.pipeline_options import StandardOptions
+from apache_beam.options.pipeline_options import DirectOptions, StandardOptions
 
 from corpusforge import __version__
 from corpusforge.pipelines import incremental, interrupts
@@ -263,8 +263,15 @@ def run(
     total_mb = sum(f.size for f in files) / 1e6
     LOG.info("reading %d file(s), %.1f MB, with %s", len(files), total_mb, _runner_name(runner))
     pipeline = beam.Pipeline(runner=runner, options=options)
+    local = isinstance(runner, LocalRunner)
     plan = build_pipeline(
-        pipeline, cfg, files, output, local_runner=isinstance(runner, LocalRunner), release=release
+        pipeline,
+        cfg,
+        files,
+        output,
+        local_runner=local,
+        release=release,
+        workers=options.view_as(DirectOptions).direct_num_workers if local else None,
     )
     # only now, with the graph built (a bad benchmark path or tokenizer has failed by here), is an
     # earlier run's output removed
@@ -280,7 +287,8 @@ def run(
         result = pipeline.run()
         result.wait_until_finish()
     pipeline_done = time.time()
-    write_params(f"{output}/{INDEX_DIR}", IndexParams.of(near_params(cfg)), plan.release, __version__)
+    if cfg.writes_dedup_index():
+        write_params(f"{output}/{INDEX_DIR}", IndexParams.of(near_params(cfg)), plan.release, __version__)
     counters = run_stats.counters_from_result(result)
     outputs = {
         name: run_stats.parquet_rows(f"{output}/{name}") for name in ("documents", "rejected", "sequences")
@@ -377,6 +385,13 @@ def run_incremental(
         raise InputError("no input files to read (every --input was unreadable)")
     # a bad benchmark or dedup.previous path fails here, before --overwrite removes anything
     enabled_stages(incremental.part_config(cfg, output, 0))
+    if (cfg.dedup.exact.enabled or cfg.dedup.near.enabled) and not cfg.writes_dedup_index():
+        # part N deduplicates against the dedup_index/ of parts 0..N-1: part 1 would fail to start
+        raise UsageError(
+            "--incremental deduplicates each part against the earlier parts' dedup_index/, which "
+            "output.dedup_index=false does not write: set output.dedup_index to auto or true, or turn "
+            "dedup.exact and dedup.near off"
+        )
     manifest = None
     if not overwrite:
         try:

@@ -59,6 +59,8 @@ class OutputConfig(Section):
     shard_target_mb: int = Field(256, gt=0)
     sharding: Literal["auto", "fixed", "runner"] = "auto"
     compression: Literal["zstd", "snappy", "gzip", "none"] = "zstd"
+    # dedup_index/ for later releases: auto writes it when exact or near dedup runs (see Config)
+    dedup_index: bool | Literal["auto"] = "auto"
 
 
 class NormalizeConfig(Section):
@@ -499,6 +501,15 @@ class Config(Section):
     tokenize: TokenizeConfig = Field(default_factory=TokenizeConfig)
     mix: MixConfig = Field(default_factory=MixConfig)
     report: ReportConfig = Field(default_factory=ReportConfig)
+
+    def writes_dedup_index(self) -> bool:
+        """``output.dedup_index`` resolved. ``auto`` writes the index when exact or near dedup runs:
+        a run that deduplicates is a release later runs deduplicate against, while a run with both
+        off (a pass-through, a re-tokenization) would spend a MinHash signature per kept document
+        on an index nobody asked for (most of a pass-through run's time)."""
+        if self.output.dedup_index == "auto":
+            return self.dedup.exact.enabled or self.dedup.near.enabled
+        return self.output.dedup_index
 
     def resolved(self) -> dict[str, Any]:
         """The full config as plain data, every default filled in (written to stats.json)."""

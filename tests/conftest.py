@@ -33,6 +33,7 @@ COMPILED_MODULES = (
     "corpusforge.transforms.tokenize._pretokenize",
     "corpusforge.transforms.language._ngrams",
     "corpusforge.transforms.bias._bias_match",
+    "corpusforge.transforms.prompt._gate_search",
 )
 
 

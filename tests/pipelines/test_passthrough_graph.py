@@ -39,6 +39,7 @@ def test_pass_through_shuffles_only_read_tasks_and_ids():
 def test_index_joins_the_kept_ids_when_a_later_stage_can_reject():
     assert any(name.startswith("WriteDedupIndex/JoinKept") for name in shuffles([]))
     mixed = passthrough_overrides() + ["tokenize.enabled=true", "mix.enabled=true", "mix.targets={web: 1.0}"]
+    mixed.append("output.dedup_index=true")  # dedup is off: asked for explicitly
     assert any(name.startswith("WriteDedupIndex/JoinKept") for name in shuffles(mixed))
 
 

@@ -21,6 +21,7 @@ salted ``hash()``).
 
 from __future__ import annotations
 
+import functools
 import threading
 import unicodedata
 from collections.abc import Sequence
@@ -65,12 +66,94 @@ def _class_table() -> np.ndarray:
     return _TABLE
 
 
+# Case folding by table: each code point's one-character casefold (itself when it has none), or
+# _MULTI for the ~100 that fold to several characters (ß -> ss); every code point that folds lies
+# below _FOLD_LIMIT. str.casefold() on a non-ASCII page costs ~4x the table look-up.
+_FOLD_LIMIT = 0x1E922
+_MULTI = np.uint32(0xFFFFFFFF)
+_FOLD: np.ndarray | None = None
+
+
+def _fold_table() -> np.ndarray:
+    global _FOLD
+    if _FOLD is None:
+        with _TABLE_LOCK:
+            if _FOLD is None:
+                table = np.arange(0x110000, dtype=np.uint32)
+                for cp in range(_FOLD_LIMIT):
+                    ch = chr(cp)
+                    folded = ch.casefold()
+                    if folded != ch:
+                        table[cp] = ord(folded) if len(folded) == 1 else _MULTI
+                _FOLD = table
+    return _FOLD
+
+
+def _nfkc(text: str) -> str:
+    """``unicodedata.normalize("NFKC", text)``, normalising only the pieces that need it.
+
+    A space or newline is a stable boundary (a starter that never composes or reorders with its
+    neighbours), so NFKC of the whole is the NFKC of each piece between them joined back; most of
+    a page is already normalised and the quick check skips it, where ``normalize`` redoes the page.
+    A line that is not normalised is halved at a space until the halves that still need it are
+    short (a third faster than normalising it word by word).
+    """
+    if unicodedata.is_normalized("NFKC", text):
+        return text
+    lines = text.split("\n")
+    for i, line in enumerate(lines):
+        if not unicodedata.is_normalized("NFKC", line):
+            lines[i] = _nfkc_halves(line)
+    return "\n".join(lines)
+
+
+_SHORT_PIECE = 256  # characters: below this a piece is normalised whole
+
+
+def _nfkc_halves(piece: str) -> str:
+    if unicodedata.is_normalized("NFKC", piece):
+        return piece
+    if len(piece) > _SHORT_PIECE:
+        cut = piece.find(" ", len(piece) // 2)
+        if cut < 0:
+            cut = piece.rfind(" ", 0, len(piece) // 2)
+        if cut >= 0:
+            return _nfkc_halves(piece[:cut]) + " " + _nfkc_halves(piece[cut + 1 :])
+    return unicodedata.normalize("NFKC", piece)
+
+
 def _codepoints(text: str) -> np.ndarray:
-    """Case-folded (and, for non-ASCII text, NFKC) code points of ``text``."""
+    """Case-folded (and, for non-ASCII text, NFKC) code points of ``text``: exactly those of
+    ``unicodedata.normalize("NFKC", text).casefold()``."""
     if text.isascii():
         return np.frombuffer(text.lower().encode("ascii"), dtype=np.uint8)  # casefold == lower here
-    if not unicodedata.is_normalized("NFKC", text):
-        text = unicodedata.normalize("NFKC", text)
+    text = _nfkc(text)
+    cps = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+    folded = _fold_table()[cps]
+    multi = np.flatnonzero(folded == _MULTI)
+    if multi.size == 0:
+        return folded
+    # characters folding to several (ß -> ss): make room for each expansion and write it in
+    expansions = [_expansion(int(cps[i])) for i in multi]
+    counts = np.ones(folded.size, dtype=np.int64)
+    counts[multi] = [e.size for e in expansions]
+    out = np.repeat(folded, counts)
+    starts = np.cumsum(counts) - counts
+    for i, e in zip(starts[multi].tolist(), expansions, strict=True):
+        out[i : i + e.size] = e
+    return out
+
+
+@functools.lru_cache(maxsize=256)
+def _expansion(cp: int) -> np.ndarray:
+    return np.frombuffer(chr(cp).casefold().encode("utf-32-le"), dtype=np.uint32)
+
+
+def _codepoints_reference(text: str) -> np.ndarray:
+    """The definition :func:`_codepoints` is tested against (the straightforward, slower way)."""
+    if text.isascii():
+        return np.frombuffer(text.lower().encode("ascii"), dtype=np.uint8)
+    text = unicodedata.normalize("NFKC", text)
     return np.frombuffer(text.casefold().encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
 
 

@@ -287,7 +287,10 @@ def index_folders(path: str) -> list[str]:
     if not _exists(path):
         raise DedupIndexError(f"{path}: no such folder")
     raise DedupIndexError(
-        f"{path}: holds no dedup index ({PARAMS_FILE} not found in it or in {path}/{INDEX_DIR})"
+        f"{path}: holds no dedup index ({PARAMS_FILE} not found in it or in {path}/{INDEX_DIR}); a run "
+        "writes one only with output.dedup_index=true, or auto (the default) and dedup.exact or "
+        "dedup.near on: rerun that release with --set output.dedup_index=true, or leave it out of "
+        "dedup.previous"
     )
 
 

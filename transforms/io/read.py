@@ -191,21 +191,37 @@ def iter_lines(stream: IO[bytes], start: int = 0, end: int = -1) -> Iterator[tup
         pos += len(line)
 
 
-def stripe_count(compressed_size: int, stripe_bytes: int | None) -> int:
+def stripe_count(compressed_size: int, stripe_bytes: int | None, workers: int | None = None) -> int:
     """Stripes for a compressed JSONL file of ``compressed_size`` bytes: one per ``stripe_bytes``,
-    within [MIN_STRIPES, MAX_STRIPES]; ``None`` keeps the whole file in one task."""
+    within [MIN_STRIPES, MAX_STRIPES]; ``None`` keeps the whole file in one task.
+
+    ``workers`` (known on the local runner) caps the count: every stripe inflates the whole stream,
+    so stripes beyond the workers that can run them at once only repeat the decompression (a
+    122 MB .gz in 8 stripes cost a 2-worker run 8 inflations per read instead of 2; one worker
+    needs no stripes at all). A cluster runner's worker count is unknown here: the size rules."""
     if stripe_bytes is None:
         return 1
-    return max(MIN_STRIPES, min(MAX_STRIPES, -(-compressed_size // stripe_bytes)))
+    low, high = MIN_STRIPES, MAX_STRIPES
+    if workers is not None:
+        high = max(1, min(high, workers))
+        low = min(low, high)
+    return max(low, min(high, -(-compressed_size // stripe_bytes)))
 
 
 class PlanReadTasks(beam.DoFn):
     """Split each input file into read tasks (byte ranges, stripes or Parquet row groups)."""
 
-    def __init__(self, split_bytes: int, skip_unreadable: bool, stripe_bytes: int | None = None) -> None:
+    def __init__(
+        self,
+        split_bytes: int,
+        skip_unreadable: bool,
+        stripe_bytes: int | None = None,
+        workers: int | None = None,
+    ) -> None:
         self.split_bytes = split_bytes
         self.skip_unreadable = skip_unreadable
         self.stripe_bytes = stripe_bytes
+        self.workers = workers
 
     def process(self, file: InputFile) -> Iterator[Any]:
         if file.format == "parquet":
@@ -223,7 +239,7 @@ class PlanReadTasks(beam.DoFn):
             for start in range(0, file.size, self.split_bytes):
                 yield ReadTask(file, start, min(file.size, start + self.split_bytes))
         elif file.compression != "none":
-            stripes = stripe_count(file.size, self.stripe_bytes)
+            stripes = stripe_count(file.size, self.stripe_bytes, self.workers)
             for stripe in range(stripes):
                 yield ReadTask(file, 0, -1, stripe, stripes)
         else:
@@ -332,16 +348,34 @@ class TaskReader:
             with open_stream(task.file) as stream:
                 for number, (offset, line) in enumerate(iter_lines(stream, task.start, task.end)):
                     if stripes > 1 and number % stripes != stripe:
-                        if line.strip():
+                        if not line.isspace():
                             self.other_stripes_records += 1
                         continue
-                    if not line.strip():
+                    if line.isspace():
                         blank += 1
                         continue
                     records += 1
                     yield path, offset, line.rstrip(b"\r\n")
         finally:
             self._count(path, records, blank)
+
+    def all_stripes(self, task: ReadTask) -> Iterator[tuple[str, int, bytes, int]]:
+        """Every record of a striped file in one pass, ``(path, position, line, stripe)``, stripe
+        being the task that will read it (line number mod stripes, as :meth:`records` decides).
+
+        For the duplicate-id scan: it needs every record's id and the task it belongs to, and one
+        inflation of the stream gives them all, where a scan per stripe inflates it once each.
+        Nothing is counted; the stream raises where each stripe's own read raises (the same bytes).
+        """
+        if task.file.format == "parquet" or task.stripes <= 1:
+            for path, position, payload in self.records(task):
+                yield path, position, payload, task.stripe
+            return
+        path, stripes = task.file.path, task.stripes
+        with open_stream(task.file) as stream:
+            for number, (offset, line) in enumerate(iter_lines(stream, task.start, task.end)):
+                if not line.isspace():
+                    yield path, offset, line.rstrip(b"\r\n"), number % stripes
 
     def _count(self, path: str, records: int, blank: int = 0) -> None:
         if self.counters is None:
@@ -401,6 +435,7 @@ class PlanReads(beam.PTransform):
         split_mb: int = 64,
         skip_unreadable: bool = False,
         compressed_split_mb: float | None = None,
+        workers: int | None = None,
     ) -> None:
         super().__init__()
         self.files = files
@@ -410,6 +445,7 @@ class PlanReads(beam.PTransform):
         self.stripe_bytes = (
             None if compressed_split_mb is None else max(1, int(compressed_split_mb * (1 << 20)))
         )
+        self.workers = workers  # the local runner's worker processes: at most this many stripes
 
     def expand(self, pbegin: beam.pvalue.PBegin) -> tuple[beam.PCollection, beam.PCollection]:
         planned = (
@@ -417,7 +453,7 @@ class PlanReads(beam.PTransform):
             | "Files" >> beam.Create(self.files)
             | "Plan"
             >> beam.ParDo(
-                PlanReadTasks(self.split_bytes, self.skip_unreadable, self.stripe_bytes)
+                PlanReadTasks(self.split_bytes, self.skip_unreadable, self.stripe_bytes, self.workers)
             ).with_outputs(UNREADABLE_TAG, main="tasks")
         )
         return planned["tasks"] | "Spread" >> beam.Reshuffle(), planned[UNREADABLE_TAG]

@@ -5,7 +5,11 @@ Grouping whole documents by id would send every document through a shuffle befor
 the input is read twice:
 
 1. ``ScanIds`` reads every task and parses each record without counting it, keeping only
-   ``(id, (path, position, task key))`` for the records that become documents;
+   ``(id, (path, position, task key))`` for the records that become documents. A compressed file
+   read in stripes is scanned whole by its stripe 0's task (one inflation of the stream instead of
+   one per stripe; each record keyed by the stripe that will read it), and the scan decides only
+   validity and the id (:meth:`~corpusforge.transforms.io.validate.RecordParser.document_id`),
+   never building the document;
 2. ``GroupIds`` shuffles those small tuples and ``Losers`` keeps, for each id seen more than once,
    every occurrence but the first by (input path, position), with where the first one is. Duplicate
    ids are rare, so this side input is small; it is keyed by read task, so a worker fetches the
@@ -19,7 +23,9 @@ Reading gzip JSONL again costs far less than shuffling the parsed documents. The
 those of :class:`~corpusforge.transforms.io.validate.Validate`: the first occurrence by path and
 position wins, the others carry ``duplicate_of`` and where the first was seen. Both reads see the
 same bytes (a file is read the same way twice), so a file that fails part-way fails at the same
-record in both.
+record in both. (An error that is not in the stream's bytes, a failing filesystem read, ends the
+scan of the whole file where it happens, not of one stripe: with ``input.on_unreadable: skip`` the
+ids after it are not compared, as those of the failing stripe were not before.)
 """
 
 from __future__ import annotations
@@ -65,12 +71,14 @@ class _ScanIdsFn(beam.DoFn):
         self.reader = TaskReader()  # no counters: the second read counts
 
     def process(self, task: ReadTask) -> Iterator[tuple[str, tuple[str, int, TaskKey]]]:
-        key = task_key(task)
+        if task.stripe:  # stripe 0 scans the whole stream, for every stripe of the file
+            return
+        file, start = task.file.path, task.start
         try:
-            for path, position, payload in self.reader.records(task):
-                outcome = self.parser.parse(path, position, payload)
-                if not isinstance(outcome, RejectedDocument):
-                    yield outcome.id, (path, position, key)
+            for path, position, payload, stripe in self.reader.all_stripes(task):
+                record_id = self.parser.document_id(path, position, payload)
+                if record_id is not None:
+                    yield record_id, (path, position, (file, start, stripe))
         except Exception as exc:
             if not self.skip_unreadable:
                 # the same error the second read would raise, naming the file

@@ -86,8 +86,43 @@ class RecordParser:
         )  # type: ignore[arg-type]
 
     def parse(self, path: str, position: int, payload: bytes | dict) -> Document | RejectedDocument:
+        loaded = self._load(path, position, payload)
+        if isinstance(loaded, RejectedDocument):
+            return loaded
+        return self.from_object(path, position, *loaded)
+
+    def document_id(self, path: str, position: int, payload: bytes | dict) -> str | None:
+        """The id of the document ``parse`` makes of this record, or ``None`` when it rejects it.
+
+        The duplicate-id scan needs only this: the same decisions, in the same order, without
+        building the document (its metadata JSON and fields cost as much again as the JSON parse).
+        ``tests/transforms/io/test_validate.py`` holds it to ``parse`` on every kind of bad record.
+        """
+        loaded = self._load(path, position, payload)
+        if isinstance(loaded, RejectedDocument):
+            return None
+        obj, line = loaded
+        if not isinstance(obj, dict):
+            return None
+        text = obj.get(self.text_field)
+        if isinstance(text, bytes | bytearray):
+            try:
+                text = bytes(text).decode("utf-8")
+            except UnicodeDecodeError:
+                return None
+        if not isinstance(text, str) or not text or text.isspace() or len(text) > self.max_chars:
+            return None
+        if line is None and _has_lone_surrogate(obj):
+            return None
+        return self._record_id(obj, path, position)
+
+    def _load(
+        self, path: str, position: int, payload: bytes | dict
+    ) -> tuple[Any, str | None] | RejectedDocument:
+        """``(decoded JSON value, line)`` of a record (``line`` None for a Parquet row), or the
+        rejection of a line that is not UTF-8 or not JSON."""
         if isinstance(payload, dict):
-            return self.from_object(path, position, payload, None)
+            return payload, None
         try:
             line = payload.decode("utf-8")
         except UnicodeDecodeError as exc:
@@ -108,7 +143,7 @@ class RecordParser:
             return RejectedDocument(
                 self.shell(path, position, raw, record_id), _rejection("bad_utf8", "lone surrogate escape")
             )
-        return self.from_object(path, position, obj, line)
+        return obj, line
 
     def _record_id(self, obj: dict, path: str, position: int) -> str:
         value = obj.get(self.id_field)
@@ -157,7 +192,7 @@ class RecordParser:
             input_path=path,
             input_offset=position,
         )
-        if not text.strip():
+        if not text or text.isspace():  # as not text.strip(), without copying the text
             return RejectedDocument(doc, _rejection("empty"))
         if len(text) > self.max_chars:
             shell = Document(**{**doc.__dict__, "text": text[:AUDIT_CHARS]})

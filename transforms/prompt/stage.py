@@ -3,7 +3,8 @@
 Web crawls now hold chat logs, model-generated pages and prompt scaffolding that teach a base model
 the wrong habits (answering as "an AI language model") or leak templates (``<|im_start|>``). Every
 document gets ``prompt_signals`` (:class:`~corpusforge.schemas.records.PromptSignals`): matches per
-signal of the patterns in :mod:`corpusforge.transforms.prompt.patterns`, found in one scan.
+signal of the patterns in :mod:`corpusforge.transforms.prompt.patterns`, found in one scan of the
+patterns whose literal gate passes (:mod:`corpusforge.transforms.prompt.gates`).
 
 A document is *tagged* for a signal when its count reaches that signal's threshold (counter
 ``tagged:<signal>``, counted even when only tagging). With ``filter`` on, a tagged document is
@@ -21,11 +22,13 @@ from dataclasses import replace
 from corpusforge.schemas.config import ConfigError, PromptConfig
 from corpusforge.schemas.records import Document, PromptSignals, RejectedDocument
 from corpusforge.transforms.base import ApplyStage, DocumentStage
-from corpusforge.transforms.prompt.patterns import SIGNALS, PatternError, compile_patterns, load_patterns
+from corpusforge.transforms.prompt.patterns import SIGNALS, PatternError, load_patterns
+from corpusforge.transforms.prompt.scanner import GatedPromptScanner
 
 
 class PromptScanner:
-    """Pure logic: count each signal's matches in a text. No Beam in here."""
+    """Pure logic: count each signal's matches in a text with one alternation of every pattern.
+    The reference the stage's gated scan (:class:`GatedPromptScanner`) must equal; no Beam here."""
 
     def __init__(self, regex: re.Pattern[str]) -> None:
         self.regex = regex
@@ -58,12 +61,11 @@ class TagPrompt(DocumentStage):
         self.filter = filter
         self.patterns_file = patterns_file
         self.extra_patterns = {k: list(v) for k, v in (extra_patterns or {}).items()}
-        self._scanner: PromptScanner | None = None
+        self._scanner: GatedPromptScanner | None = None
 
     def setup(self) -> None:
-        self._scanner = PromptScanner(
-            compile_patterns(load_patterns(self.patterns_file, self.extra_patterns))
-        )
+        # gated: only the patterns whose literal gate passes are scanned (same counts, ~10x less CPU)
+        self._scanner = GatedPromptScanner(load_patterns(self.patterns_file, self.extra_patterns))
 
     def __getstate__(self) -> dict:
         state = dict(self.__dict__)

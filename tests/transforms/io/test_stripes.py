@@ -46,6 +46,41 @@ def test_stripe_count_is_bounded_and_at_least_two():
     assert stripe_count(10_000 * mb, None) == 1
 
 
+def test_stripes_are_capped_by_the_workers_that_can_run_them():
+    """Every stripe inflates the whole stream: more stripes than workers only repeat that."""
+    mb = 1 << 20
+    assert stripe_count(122 * mb, 8 * mb, workers=2) == 2  # was 8: 8 inflations per read
+    assert stripe_count(122 * mb, 8 * mb, workers=1) == 1  # one worker: no stripes at all
+    assert stripe_count(100, 8 * mb, workers=1) == 1
+    assert stripe_count(25 * mb, 8 * mb, workers=16) == 4  # the size still rules below the cap
+    assert stripe_count(10_000 * mb, 8 * mb, workers=64) == MAX_STRIPES
+
+
+def test_the_id_scan_inflates_a_striped_file_once(tmp_path, monkeypatch):
+    """The duplicate-id scan reads a striped file whole from its stripe 0 task, each record keyed by
+    the stripe that reads it; the other stripes' scan tasks open nothing."""
+    from corpusforge.transforms.io import read as read_module
+    from corpusforge.transforms.io.read import ReadTask
+    from corpusforge.transforms.io.unique_ids import _ScanIdsFn
+    from corpusforge.transforms.io.validate import RecordParser
+
+    path = tmp_path / "a.jsonl.gz"
+    path.write_bytes(gzip.compress(PAYLOAD))
+    (file,), _ = discover_inputs([str(path)])
+    opened = []
+    real_open = read_module.open_stream
+    monkeypatch.setattr(read_module, "open_stream", lambda f: opened.append(f) or real_open(f))
+    scan = _ScanIdsFn(RecordParser(), skip_unreadable=False)
+    scan.setup()
+    stripes = 3
+    out = [e for k in range(stripes) for e in scan.process(ReadTask(file, 0, -1, k, stripes))]
+    assert len(opened) == 1
+    numbers = {off: n for n, (off, _) in enumerate(iter_lines(io.BytesIO(PAYLOAD)))}
+    expected = [(f"r{i}", off) for i, (_, off, _) in enumerate(expected_records(file.path))]
+    assert [(record_id, position) for record_id, (_, position, _) in out] == expected
+    assert all(key == (file.path, 0, numbers[pos] % stripes) for _, (_, pos, key) in out)
+
+
 @pytest.mark.parametrize("name", sorted(COMPRESSORS))
 def test_a_compressed_file_in_stripes_gives_the_records_of_one_task(tmp_path, test_pipeline, name):
     path = tmp_path / name

@@ -121,3 +121,38 @@ def test_float_ids_from_pandas_and_strict_json_metadata():
 def test_lone_surrogate_rejection_keeps_the_record_id():
     out = PARSER.parse("in.jsonl", 5, b'{"id": "s1", "text": "bad \\udfff"}')
     assert out.rejection.reason == "invalid:bad_utf8" and out.doc.id == "s1"
+
+
+def test_the_scan_decides_as_parse_does_on_every_kind_of_record():
+    """``document_id`` (the duplicate-id scan's cheap parse) keeps exactly what ``parse`` keeps,
+    with the same id: a record it wrongly kept would reject a real document as its duplicate."""
+    lines = [
+        b'{"text": "x"',
+        b'["text"]',
+        b'{"body": "x"}',
+        b'{"text": null}',
+        b'{"text": ["x"]}',
+        b'{"text": "caf\xe9"}',
+        b'{"text": "lone \\udc80 surrogate"}',
+        b'{"id": "s1", "text": "ok", "meta": "lone \\udfff"}',
+        b'{"text": ""}',
+        b'{"text": " \\n\\t \\u3000"}',
+        json.dumps({"text": "x" * 101}).encode(),
+        json.dumps({"id": "edge", "text": "x" * 100}).encode(),
+        b'{"text": "smile \\ud83d\\ude00"}',
+        b'{"id": 12, "text": "x"}',
+        b'{"id": 7.0, "text": "x"}',
+        b'{"id": 7.5, "text": "x"}',
+        b'{"id": true, "text": "x"}',
+        b'{"id": "", "text": "x"}',
+        '\ufeff{"id": "b", "text": "after a BOM"}'.encode(),
+        b'{"id": "t", "text": "raw\ttab"}',
+        b"[" * 5000 + b"]" * 5000,
+        b"null",
+        b'{"text": NaN}',
+    ]
+    rows = [{"text": b"bytes ok"}, {"text": b"\xff"}, {"id": 3, "text": "row"}, {"text": " "}, {"text": 5}]
+    for position, payload in enumerate([*lines, *rows]):
+        outcome = PARSER.parse("in.jsonl", position, payload)
+        expected = None if isinstance(outcome, RejectedDocument) else outcome.id
+        assert PARSER.document_id("in.jsonl", position, payload) == expected, payload[:60]
