@@ -106,6 +106,7 @@ def build_pipeline(
     order = ["read", "validate"]
     dedup_docs = None  # the documents as dedup compared them, for the index (before PII changes text)
     signatures = None  # dedup_near's MinHash signatures, which the index reuses
+    hashes = None  # dedup_exact's text hashes, which the index reuses
     for name, transform in enabled_stages(cfg):
         if dedup_docs is None and name in POST_DEDUP:
             dedup_docs = docs
@@ -114,6 +115,8 @@ def build_pipeline(
         docs, stage_rejected = docs | name >> transform
         if name == "dedup_near":
             signatures = transform.signatures
+        if name == "dedup_exact":
+            hashes = transform.hashes
         rejected_parts[name] = stage_rejected
         order.append(name)
 
@@ -150,7 +153,7 @@ def build_pipeline(
     if cfg.writes_dedup_index():  # output.dedup_index; auto: when a dedup stage runs
         index_input = dedup_docs if all_kept else (dedup_docs, docs | "KeptIds" >> beam.Map(lambda d: d.id))
         _ = index_input | "WriteDedupIndex" >> WriteIndex(
-            output_dir, near_params(cfg), release, rejected_shards, codec, signatures
+            output_dir, near_params(cfg), release, rejected_shards, codec, signatures, hashes
         )
     scrub = cfg.output.rejected_text == "scrubbed"  # most of a crawl never meets the pii stage
     # each stage's rejected records written where it runs (no Flatten holding them in the driver)

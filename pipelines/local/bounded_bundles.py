@@ -31,6 +31,8 @@ from apache_beam.metrics import monitoring_infos
 from apache_beam.portability.api import beam_fn_api_pb2
 from apache_beam.runners.portability.fn_api_runner import execution, fn_runner
 
+from corpusforge.pipelines.local.shutdown import fast_exit_environment, stop_workers_together
+
 LOG = logging.getLogger(__name__)
 
 # Encoded input per bundle. Small enough that a worker's memory stays flat (16 MB: worker peak 1.1 GB at
@@ -192,6 +194,21 @@ class BoundedBundlesFnApiRunner(fn_runner.FnApiRunner):
 
     bundle_bytes = BUNDLE_BYTES
     on_bundle: Callable[[str, Any], None] | None = None  # called after each bounded bundle
+
+    # Beam's run_pipeline sets the worker environment for multi-processing runs just before it
+    # translates the graph; the property turns its worker command into the fast-exiting one.
+    @property
+    def _default_environment(self) -> Any:
+        return self.__dict__.get("_corpusforge_environment")
+
+    @_default_environment.setter
+    def _default_environment(self, env: Any) -> None:
+        self.__dict__["_corpusforge_environment"] = fast_exit_environment(env)
+
+    def _execute_bundle(self, runner_execution_context, bundle_context_manager, bundle_input):  # noqa: ANN001, ANN202
+        # the run's worker handler manager is first reachable here: its workers then stop together
+        stop_workers_together(getattr(runner_execution_context, "worker_handler_manager", None))
+        return super()._execute_bundle(runner_execution_context, bundle_context_manager, bundle_input)
 
     @staticmethod
     def uses_bounded_bundles(bundle_context_manager: Any) -> bool:

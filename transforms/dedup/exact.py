@@ -225,7 +225,11 @@ class _KeepSmallest(beam.DoFn):
 class DeduplicateExact(beam.PTransform):
     """Stage ``dedup_exact`` from its section (``cfg.dedup.exact``, which has no setting beyond
     ``enabled`` yet): documents -> ``(kept, rejected)``; rejected ones carry ``dedup:exact`` and
-    ``duplicate_of``."""
+    ``duplicate_of``.
+
+    Once applied, :attr:`hashes` holds ``(id, exact hash)`` of every input document: the dedup
+    index stores the same hash for each kept document and takes it from here rather than
+    normalizing and hashing every text a second time."""
 
     def __init__(
         self, cfg: DedupExactConfig | None = None, label: str | None = None, work_dir: str | None = None
@@ -233,13 +237,15 @@ class DeduplicateExact(beam.PTransform):
         super().__init__(label)
         self.cfg = cfg or DedupExactConfig()
         self.work_dir = work_dir  # where documents are parked; None: grouped whole instead
+        self.hashes: beam.PCollection | None = None
 
     def expand(self, docs: beam.PCollection) -> tuple[beam.PCollection, beam.PCollection]:
         if self.work_dir is not None:
             return self._parked(docs)
+        keyed = docs | "KeyByTextHash" >> beam.Map(lambda d: (exact_hash(d.text), d))
+        self.hashes = keyed | "Hashes" >> beam.Map(lambda kv: (kv[1].id, kv[0]))
         results = (
-            docs
-            | "KeyByTextHash" >> beam.Map(lambda d: (exact_hash(d.text), d))
+            keyed
             | "GroupByTextHash" >> beam.GroupByKey()
             | "KeepSmallestId" >> beam.ParDo(_KeepSmallest()).with_outputs(REJECTED_TAG, main=KEPT_TAG)
         )
@@ -249,6 +255,7 @@ class DeduplicateExact(beam.PTransform):
         parked = docs | "Park" >> beam.ParDo(Park(self.work_dir, _text_key)).with_outputs(
             KEYS_TAG, main="files"
         )
+        self.hashes = parked[KEYS_TAG] | "Hashes" >> beam.Map(lambda kv: (id_of(kv[1][0]), kv[0]))
         decisions = (
             parked[KEYS_TAG]
             | "GroupByTextHash" >> beam.GroupByKey()

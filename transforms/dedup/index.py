@@ -189,7 +189,11 @@ class WriteIndex(beam.PTransform):
 
     ``signatures`` (``dedup_near``'s :attr:`~corpusforge.transforms.dedup.near.DeduplicateNear.signatures`,
     when near dedup ran) saves hashing every text a second time: the rows are then built from them
-    and a digest of each text (one join by id), and are the same rows, byte for byte.
+    and a digest of each text (one join by id), and are the same rows, byte for byte. ``hashes``
+    (``dedup_exact``'s :attr:`~corpusforge.transforms.dedup.exact.DeduplicateExact.hashes`, when
+    exact dedup ran too) are those digests: then no text is hashed here at all. They cover every
+    document exact dedup saw, so the join then always names the kept ids (from ``dedup_docs`` when
+    no ``kept_ids`` are given).
     """
 
     def __init__(
@@ -200,6 +204,7 @@ class WriteIndex(beam.PTransform):
         num_shards: int,
         codec: str = "zstd",
         signatures: beam.PCollection | None = None,
+        hashes: beam.PCollection | None = None,
     ) -> None:
         super().__init__()
         self.folder = posixpath.join(output_dir.rstrip("/"), INDEX_DIR)
@@ -208,6 +213,7 @@ class WriteIndex(beam.PTransform):
         self.num_shards = num_shards
         self.codec = codec
         self.signatures = signatures
+        self.hashes = hashes
 
     def expand(
         self, pcolls: tuple[beam.PCollection, beam.PCollection] | beam.PCollection
@@ -218,7 +224,12 @@ class WriteIndex(beam.PTransform):
         maker = IndexRowMaker(self.params, self.release)
         kept = None if kept_ids is None else kept_ids | "KeyKept" >> beam.Map(lambda i: (i, True))
         if self.signatures is not None:
-            hashes = dedup_docs | "TextHashes" >> beam.Map(lambda d: (d.id, exact_hash(d.text)))
+            if self.hashes is not None:  # a superset of the kept documents: the kept ids say which
+                hashes = self.hashes
+                if kept is None:
+                    kept = dedup_docs | "KeyKept" >> beam.Map(lambda d: (d.id, True))
+            else:
+                hashes = dedup_docs | "TextHashes" >> beam.Map(lambda d: (d.id, exact_hash(d.text)))
             joined = {"hash": hashes, "signature": self.signatures}
             if kept is not None:
                 joined["kept"] = kept

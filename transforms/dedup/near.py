@@ -6,10 +6,14 @@ single-worker path of :class:`ConnectedComponents` for small graphs):
 
 1. ``Signatures``: per document, a MinHash signature (:class:`MinHasher`, built in ``setup``), its
    band keys, and the document keyed by its node key (stable id hash + id).
-2. ``GroupByBand``: documents sharing a band are grouped. In each bucket, members (sorted by node
-   key) are linked to a representative they verify against (estimated Jaccard at least
-   ``verify_threshold``), not to every other member: a bucket of k members yields at most k - 1
-   edges and ``max_bucket_reps * k`` comparisons, never k^2. A bucket is sorted in memory for a
+2. ``GroupByBand``: node keys sharing a band are grouped (only ``(band key, node)`` travels, once
+   per band); the members of every bucket of two or more are then given their verification
+   fingerprints by a join (``JoinFingerprints``: a document's 256-byte fingerprint travels once,
+   plus once per shared bucket, not once per band: 2-3.4x less shuffled, see benchmarks/RESULTS.md)
+   and grouped again by bucket. In each bucket, members (sorted by node key) are linked to a
+   representative they verify against (estimated Jaccard at least ``verify_threshold``), not to
+   every other member: a bucket of k members yields at most k - 1 edges and
+   ``max_bucket_reps * k`` comparisons, never k^2. A bucket is sorted in memory for a
    deterministic choice of representatives: about 300 bytes per member at 128 permutations (a
    16-bit fingerprint per position plus the node key), so 1M pages sharing one band need ~0.3 GB
    on one worker; exact dedup runs first and removes the usual cause (identical boilerplate pages).
@@ -52,6 +56,7 @@ from corpusforge.transforms.dedup.minhash import MinHasher, band_keys, exact_jac
 STAGE = "dedup_near"
 REASON = "dedup:near"
 DOC_TAG, COUNT_TAG, SIGNATURE_TAG, FILES_TAG = "doc", "count", "signature", "files"
+FINGERPRINT_TAG = "fingerprint"
 # (document id, signature as little-endian uint32 bytes): the index derives the band keys from it
 Signed = tuple[str, bytes]
 
@@ -119,10 +124,11 @@ class _HashingFn(beam.DoFn):
 
 
 class _Signatures(_HashingFn):
-    """Signature and band keys per document; the document, its existing count and its signature
-    (for the dedup index) go to side outputs. With a ``work_dir`` the document is parked in its
-    bundle's file instead (paths to ``FILES_TAG``, counts as ``(count, file)``), and sent on under
-    ``DOC_TAG`` only when ``keep_docs`` (exact verification reads the texts)."""
+    """Signature and ``(band key, node)`` per band per document; the document, its existing count,
+    its verification fingerprint (once) and its signature (for the dedup index) go to side
+    outputs. With a ``work_dir`` the document is parked in its bundle's file instead (paths to
+    ``FILES_TAG``, counts as ``(count, file)``), and sent on under ``DOC_TAG`` only when
+    ``keep_docs`` (exact verification reads the texts)."""
 
     def __init__(self, cfg: DedupNearConfig, work_dir: str | None = None, keep_docs: bool = True) -> None:
         super().__init__(cfg)
@@ -144,13 +150,46 @@ class _Signatures(_HashingFn):
         else:
             yield pvalue.TaggedOutput(COUNT_TAG, (node, (doc.duplicate_count or 0, self.file.write(doc))))
         yield pvalue.TaggedOutput(SIGNATURE_TAG, (doc.id, sig.astype("<u4").tobytes()))
+        yield pvalue.TaggedOutput(FINGERPRINT_TAG, (node, fingerprint))
         for key in band_keys(sig, self.bands, self.rows):
-            yield key, (node, fingerprint)
+            yield key, node
 
     def finish_bundle(self) -> Iterable[Any]:
         if self.file is not None:
             for path in self.file.close():
                 yield pvalue.TaggedOutput(FILES_TAG, path)
+
+
+class _SharedBuckets(beam.DoFn):
+    """``(band key, nodes)`` -> ``(node, band key)`` for every distinct member of a bucket of two or
+    more: the only documents whose fingerprints verification needs."""
+
+    def setup(self) -> None:
+        self.counters = StageCounters(STAGE)
+
+    def process(self, element: tuple[bytes, Iterable[bytes]]) -> Iterable[tuple[bytes, bytes]]:
+        key, nodes = element
+        members = set(nodes)  # a document twice (duplicate ids) is one member
+        if len(members) < 2:
+            return
+        self.counters.inc("lsh_buckets_shared")
+        for node in sorted(members):
+            yield node, key
+
+
+def _fingerprinted(
+    element: tuple[bytes, dict[str, list[Any]]],
+) -> Iterable[tuple[bytes, tuple[bytes, bytes]]]:
+    """``node -> {fingerprint, bucket}`` -> ``(band key, (node, fingerprint))`` per shared bucket.
+
+    With duplicate ids a node has several fingerprints: the smallest stands for it, so the choice
+    does not depend on the order the shuffle delivers them in."""
+    node, joined = element
+    if not joined["bucket"] or not joined["fingerprint"]:
+        return
+    fingerprint = min(joined["fingerprint"])
+    for key in joined["bucket"]:
+        yield key, (node, fingerprint)
 
 
 class _LinkBuckets(beam.DoFn):
@@ -163,9 +202,6 @@ class _LinkBuckets(beam.DoFn):
     def process(self, element: tuple[bytes, Iterable[tuple[bytes, bytes]]]) -> Iterable[tuple[bytes, bytes]]:
         _, members = element
         members = [(node, np.frombuffer(raw, dtype=np.uint16)) for node, raw in members]
-        if len(members) < 2:
-            return
-        self.counters.inc("lsh_buckets_shared")
         edges, comparisons, unlinked = link_bucket(members, self.cfg.verify_at, self.cfg.max_bucket_reps)
         self.counters.inc("candidate_comparisons", comparisons)
         self.counters.inc("verified_edges", len(edges))
@@ -232,6 +268,17 @@ def _credit(element: tuple[bytes, dict[str, list[Any]]]) -> Iterable[tuple[bytes
             yield root, sum(1 + c for c in joined["count"])
 
 
+def cluster_decision(node: bytes, joined: dict[str, list[Any]]) -> tuple[str | None, int]:
+    """One document's outcome from its join with its cluster root and credits: ``(None, added)``
+    when it is kept (``added`` copies removed in its favour, 0 outside a cluster), ``(root id, 0)``
+    when it is a near duplicate of the root. The one rule of both paths (parked or whole)."""
+    roots = joined["root"]
+    root = roots[0] if roots else node
+    if root == node:
+        return None, sum(joined["credit"])
+    return id_of(root), 0
+
+
 class _ParkedDecisions(beam.DoFn):
     """Per node: ``(file, decision)`` where near dedup changes the document parked in that file
     (rejected for its cluster's root, or the root absorbing what its cluster removed)."""
@@ -241,38 +288,33 @@ class _ParkedDecisions(beam.DoFn):
 
     def process(self, element: tuple[bytes, dict[str, list[Any]]]) -> Iterable[tuple[str, Decision]]:
         node, joined = element
-        roots, credits = joined["root"], joined["credit"]
-        root = roots[0] if roots else node
-        if root == node:
-            added = sum(credits)
-            if added:
-                self.counters.inc("clusters")
-                for _, path in joined["info"]:
-                    yield path, (node, None, added)
-        else:
-            for _, path in joined["info"]:
-                yield path, (node, id_of(root), 0)
+        lost_to, added = cluster_decision(node, joined)
+        if lost_to is None and not added:
+            return  # kept unchanged: no decision needed (DecideParked keeps what it finds none for)
+        if added:
+            self.counters.inc("clusters")
+        for _, path in joined["info"]:
+            yield path, (node, lost_to, added)
 
 
 class _Decide(beam.DoFn):
+    """The whole-document path (no ``work_dir``): the same decisions applied to the joined documents."""
+
     def setup(self) -> None:
         self.counters = StageCounters(STAGE)
 
     def process(self, element: tuple[bytes, dict[str, list[Any]]]) -> Iterable[Any]:
         node, joined = element
-        roots, credits = joined["root"], joined["credit"]
-        root = roots[0] if roots else node
-        if root == node:
-            added = sum(credits)
-            if added:
-                self.counters.inc("clusters")
-            for doc in joined["doc"]:
+        lost_to, added = cluster_decision(node, joined)
+        if added:
+            self.counters.inc("clusters")
+        for doc in joined["doc"]:
+            if lost_to is None:
                 kept = replace(doc, duplicate_count=(doc.duplicate_count or 0) + added)
                 self.counters.kept(kept)
                 yield kept
-        else:
-            rejection = near_rejection(id_of(root))
-            for doc in joined["doc"]:
+            else:
+                rejection = near_rejection(lost_to)
                 self.counters.rejected(rejection)
                 yield pvalue.TaggedOutput(REJECTED_TAG, RejectedDocument(doc, rejection))
 
@@ -296,11 +338,20 @@ class DeduplicateNear(beam.PTransform):
         parked = self.work_dir is not None
         signer = _Signatures(p, self.work_dir, keep_docs=not parked or p.exact_verify)
         sig = docs | "Signatures" >> beam.ParDo(signer).with_outputs(
-            DOC_TAG, COUNT_TAG, SIGNATURE_TAG, FILES_TAG, main="bands"
+            DOC_TAG, COUNT_TAG, SIGNATURE_TAG, FILES_TAG, FINGERPRINT_TAG, main="bands"
         )
         self.signatures = sig[SIGNATURE_TAG]
+        shared = (
+            sig["bands"]
+            | "GroupByBand" >> beam.GroupByKey()
+            | "SharedBuckets" >> beam.ParDo(_SharedBuckets())
+        )
         edges = (
-            sig["bands"] | "GroupByBand" >> beam.GroupByKey() | "LinkBuckets" >> beam.ParDo(_LinkBuckets(p))
+            {"fingerprint": sig[FINGERPRINT_TAG], "bucket": shared}
+            | "JoinFingerprints" >> beam.CoGroupByKey()
+            | "ToBuckets" >> beam.FlatMap(_fingerprinted)
+            | "GroupBucketMembers" >> beam.GroupByKey()
+            | "LinkBuckets" >> beam.ParDo(_LinkBuckets(p))
         )
         if p.exact_verify:
             edges = edges | "ExactVerify" >> ExactVerify(p, sig[DOC_TAG])

@@ -1,5 +1,6 @@
-"""The dedup index takes its MinHash signatures from ``dedup_near`` instead of hashing every text
-again: the rows are the ones a fresh computation gives, and the run's graph hashes texts once."""
+"""The dedup index takes its MinHash signatures from ``dedup_near`` and its text hashes from
+``dedup_exact`` instead of hashing every text again: the rows are the ones a fresh computation
+gives, and the run's graph hashes texts once."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import pyarrow.dataset as ds
 from corpusforge.pipelines.build import build_pipeline
 from corpusforge.schemas.config import DedupNearConfig, load_config
 from corpusforge.schemas.records import Document
+from corpusforge.transforms.dedup.exact import DeduplicateExact
 from corpusforge.transforms.dedup.index import IndexRowMaker, NearParams, WriteIndex
 from corpusforge.transforms.dedup.near import DeduplicateNear
 from corpusforge.transforms.io.read import InputFile
@@ -51,6 +53,29 @@ def test_rows_from_dedup_near_signatures_equal_recomputed_rows(tmp_path):
     )
 
 
+def test_rows_from_dedup_exact_hashes_equal_recomputed_rows(tmp_path):
+    """Exact dedup's hashes cover documents it rejected too (an exact copy here): only the kept
+    documents get rows, each with the hash a fresh computation gives."""
+    docs = [*_docs(), Document(id="copy-of-d03", text=_docs()[3].text.upper())]
+    exact, near = DeduplicateExact(work_dir=str(tmp_path / "work")), DeduplicateNear(DedupNearConfig())
+    params = NearParams.of(DedupNearConfig())
+    with local_test_pipeline() as p:
+        kept, _ = p | beam.Create(docs) | exact
+        kept, _ = kept | near
+        # dedup_docs alone (nothing after dedup rejects): the kept ids come from them
+        _ = kept | WriteIndex(str(tmp_path), params, "r1", 1, signatures=near.signatures, hashes=exact.hashes)
+    rows = ds.dataset(str(tmp_path / "dedup_index"), format="parquet").to_table().to_pylist()
+    maker = IndexRowMaker(params, "r1")
+    maker.setup()
+    by_id = {d.id: d for d in docs}
+    ids = {r["id"] for r in rows}
+    assert len(rows) == len(ids) and 12 <= len(ids) < len(docs) - 1
+    assert len(ids & {"copy-of-d03", "d03"}) == 1  # one of the exact pair, never both
+    assert sorted(rows, key=lambda r: r["id"]) == sorted(
+        (maker.row(by_id[r["id"]]) for r in rows), key=lambda r: r["id"]
+    )
+
+
 def _labels(overrides: list[str]) -> set[str]:
     cfg = load_config(overrides=overrides)
     p = beam.Pipeline(runner="DirectRunner")  # built, never run
@@ -68,8 +93,10 @@ def _labels(overrides: list[str]) -> set[str]:
     return labels
 
 
-def test_the_index_hashes_texts_again_only_when_near_dedup_is_off():
+def test_the_index_hashes_texts_again_only_when_a_dedup_stage_is_off():
     on = _labels(["tokenize.enabled=false"])
-    assert "WriteDedupIndex/TextHashes" in on and "WriteDedupIndex/IndexRows" not in on
+    assert "WriteDedupIndex/TextHashes" not in on and "WriteDedupIndex/IndexRows" not in on
+    no_exact = _labels(["tokenize.enabled=false", "dedup.exact.enabled=false"])
+    assert "WriteDedupIndex/TextHashes" in no_exact and "WriteDedupIndex/IndexRows" not in no_exact
     off = _labels(["tokenize.enabled=false", "dedup.near.enabled=false"])
     assert "WriteDedupIndex/IndexRows" in off and "WriteDedupIndex/TextHashes" not in off
