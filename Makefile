@@ -11,9 +11,11 @@ SAMPLE ?= samples/sample
 BENCH_DOCS ?= 20000
 PYTEST_ARGS ?=
 # pytest-xdist: one test process per core (`make test PYTEST_WORKERS=0` runs them in this process);
-# --dist loadfile keeps a module's tests, hence its module-scoped pipeline run, in one process.
+# --dist loadfile keeps a module's tests, hence its module-scoped pipeline run, in one process;
+# --no-loadscope-reorder hands the modules out in collection order, longest first (tests/conftest.py:
+# LONGEST_FIRST), instead of xdist's most-tests-first.
 PYTEST_WORKERS ?= 2
-PYTEST_XDIST = $(if $(filter 0,$(PYTEST_WORKERS)),,-n $(PYTEST_WORKERS) --dist loadfile)
+PYTEST_XDIST = $(if $(filter 0,$(PYTEST_WORKERS)),,-n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder)
 
 # Cluster runs (see README, "Running on a cluster"). Set INPUT and OUTPUT to Beam filesystem paths.
 INPUT ?=

@@ -288,7 +288,8 @@ def test_packed_sequences_are_the_same_with_one_and_two_workers(tmp_path):
         *stages_off("normalize", "tokenize"),
     ]
     one, two = tmp_path / "one", tmp_path / "two"
-    assert run_cli(one, *pack, workers=1) == 0
+    # one worker in this process (Beam's in-memory runner), two in worker processes: two layouts
+    assert run_cli(one, *pack, IN_PROCESS, workers=1) == 0
     assert run_cli(two, *pack, workers=2) == 0
     rows_one = (
         ds.dataset(str(one / "sequences"), format="parquet", partitioning="hive").to_table().to_pylist()

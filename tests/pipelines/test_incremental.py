@@ -20,7 +20,7 @@ import pytest
 from corpusforge.pipelines.cli import main
 from corpusforge.pipelines.incremental import manifest_problems, plan_parts
 from corpusforge.transforms.io.read import InputFile
-from tests.helpers import SCORE_PY
+from tests.helpers import IN_PROCESS, SCORE_PY
 
 # dedup is what these tests are about: the stages that would drop pages first are off (as in the
 # dedup stage tests), and so are the taggers; tokenize stays (the parts' sequences are checked)
@@ -39,19 +39,13 @@ def sets(*extra: str) -> list[str]:
     return out
 
 
-def cli_args(inputs: Path, out: Path, *extra: str) -> list[str]:
-    return [
-        "run",
-        "--input",
-        str(inputs),
-        "--output",
-        str(out),
-        "--incremental",
-        "--workers",
-        "2",
-        *sets(),
-        *extra,
-    ]
+def cli_args(inputs: Path, out: Path, *extra: str, workers: int = 1) -> list[str]:
+    """An incremental run of ``inputs``. One part is one pipeline, so a two-worker run pays the SDK
+    workers' start-up once per part: the runs in this process are one-worker, in-process runs
+    (dedup across parts is under test, not worker processes; the killed run, a subprocess, keeps two
+    workers, so its part and the in-process parts come from different layouts)."""
+    layout = ["--workers", "2"] if workers == 2 else ["--workers", "1", IN_PROCESS]
+    return ["run", "--input", str(inputs), "--output", str(out), "--incremental", *layout, *sets(), *extra]
 
 
 def outcome(out: Path) -> tuple[list[str], list[tuple[str, str]]]:
@@ -172,7 +166,7 @@ def test_killed_run_resumes_and_a_new_file_becomes_one_new_part(split, full_run,
     for i in (0, 1):
         shutil.copy2(split / f"docs_{i}.jsonl.gz", inputs)
     out = tmp_path / "out"  # same folder name as the full run's: the same release name
-    cmd = [sys.executable, "-m", "corpusforge.pipelines.cli", *cli_args(inputs, out)]
+    cmd = [sys.executable, "-m", "corpusforge.pipelines.cli", *cli_args(inputs, out, workers=2)]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
         deadline = time.time() + 300
@@ -229,7 +223,7 @@ def test_bad_manifest_or_changed_config_is_refused_before_anything_is_deleted(
 @pytest.mark.slow
 def test_dedup_against_an_earlier_release(split, tmp_path, capsys):
     first = tmp_path / "first"
-    base = ["--workers", "2", *sets()]
+    base = ["--workers", "1", IN_PROCESS, *sets()]  # dedup.previous is under test, not workers
     assert (
         main(
             [

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import REPO, SAMPLE_DIR, stages_off
+from tests.helpers import IN_PROCESS, REPO, SAMPLE_DIR, stages_off
 
 boto3 = pytest.importorskip("boto3", reason="boto3 (apache-beam[aws]) is needed for s3:// paths")
 pytest.importorskip("moto", reason="moto[server] is needed for the S3 server")
@@ -189,7 +189,7 @@ def runs(s3):
     # Beam's S3 filesystem is under test, not the stages: only those writing what is checked here
     # (sequences/, report.html) stay on
     only = stages_off("normalize", "tokenize", "report")
-    common = ["--config", "configs/sample.yaml", "--workers", "2", *only, *s3_args(port)]
+    common = ["--config", "configs/sample.yaml", *only, *s3_args(port)]
     out = f"s3://{BUCKET}/out"
     first = cli(
         "run",
@@ -199,11 +199,13 @@ def runs(s3):
         out,
         "--set",
         "output.sharding=runner",
+        "--workers",
+        "2",  # worker processes reading and writing s3:// with the options the CLI passes them
         *common,
     )
     before = keys(client, "out/")
     first_ids = _parquet_ids(client, "out/documents/")
-    refused = cli("run", "--input", f"s3://{BUCKET}/in/sample/", "--output", out, *common)
+    refused = cli("run", "--input", f"s3://{BUCKET}/in/sample/", "--output", out, "--workers", "2", *common)
     after_refused = keys(client, "out/")
     second = cli(
         "run",
@@ -214,6 +216,11 @@ def runs(s3):
         "--overwrite",
         "--set",
         "output.sharding=fixed",
+        # the driver's listing and deleting are under test here: the pipeline runs in the CLI's
+        # process (no SDK worker start-up, each worker's boto3 import and its own S3 clients)
+        "--workers",
+        "1",
+        IN_PROCESS,
         *common,
     )
     stats = json.loads(client.get_object(Bucket=BUCKET, Key="out/stats.json")["Body"].read())

@@ -57,8 +57,13 @@ def test_the_reader_counts_each_files_records_as_written_on_disk(tmp_path):
     folder = tmp_path / "in"
     folder.mkdir()
     expected = {}
-    for name, n in (("a.jsonl", 60_000), ("b.jsonl", 3), ("c.jsonl", 1)):
-        lines = [json.dumps({"id": f"{name}-{i}", "text": f"document {i} of {name}"}) for i in range(n)]
+    # a.jsonl is over 2 MB in a tenth of the records it took before: long records, not many (the
+    # run's cost is per record; the split into read tasks is per byte)
+    filler = " and more words of it" * 25
+    for name, n in (("a.jsonl", 6_000), ("b.jsonl", 3), ("c.jsonl", 1)):
+        lines = [
+            json.dumps({"id": f"{name}-{i}", "text": f"document {i} of {name}{filler}"}) for i in range(n)
+        ]
         (folder / name).write_text("\n\n".join(lines) + "\n")  # blank lines between records
         expected[str(folder / name)] = n
     out = tmp_path / "out"

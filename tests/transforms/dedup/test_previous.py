@@ -222,7 +222,7 @@ def test_rejections_against_an_earlier_release_are_the_same_rows_on_one_and_two_
     else it writes) are identical rows whether one worker or two split its input."""
     from corpusforge.pipelines.cli import run
     from corpusforge.schemas.config import load_config
-    from tests.helpers import stages_off, table_rows
+    from tests.helpers import IN_PROCESS, stages_off, table_rows
 
     base = [(f"old{i:03d}", text(100 + i)) for i in range(60)]
     first = tmp_path / "first"
@@ -230,7 +230,10 @@ def test_rejections_against_an_earlier_release_are_the_same_rows_on_one_and_two_
     _write_jsonl(first / "old.jsonl", base)
     # dedup (previous and in-run) is under test: every other stage off
     fast = [flag.removeprefix("--set=") for flag in stages_off("normalize", "dedup.exact", "dedup.near")]
-    run([str(first)], str(tmp_path / "r1"), load_config(overrides=fast), [], workers=2, release="r1")
+    # the earlier release only provides the index: made in this process (no SDK worker start-up)
+    run(
+        [str(first)], str(tmp_path / "r1"), load_config(overrides=fast), [IN_PROCESS], workers=1, release="r1"
+    )
 
     second = tmp_path / "second"
     second.mkdir()
@@ -252,7 +255,9 @@ def test_rejections_against_an_earlier_release_are_the_same_rows_on_one_and_two_
     for workers in (1, 2):
         cfg = load_config(overrides=[*fast, f"dedup.previous=[{tmp_path / 'r1'}]"])
         out = tmp_path / f"r2_w{workers}"
-        stats = run([str(second)], str(out), cfg, [], workers=workers, release="r2")
+        # one worker in this process (Beam's in-memory runner), two in worker processes: two layouts
+        beam_args = [IN_PROCESS] if workers == 1 else []
+        stats = run([str(second)], str(out), cfg, beam_args, workers=workers, release="r2")
         assert stats["conservation_ok"]
         outputs[workers] = (table_rows(out / "rejected"), table_rows(out / "documents"))
     rejected = outputs[1][0]

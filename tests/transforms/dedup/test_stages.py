@@ -16,7 +16,7 @@ from corpusforge.schemas.config import DedupConfig, DedupNearConfig, load_config
 from corpusforge.schemas.records import Document
 from corpusforge.transforms.dedup.exact import DeduplicateExact
 from corpusforge.transforms.dedup.near import DeduplicateNear
-from tests.helpers import REPO, SAMPLE_DIR, local_test_pipeline, stages_off, table_rows
+from tests.helpers import IN_PROCESS, REPO, SAMPLE_DIR, local_test_pipeline, stages_off, table_rows
 
 SAMPLE = SAMPLE_DIR / "dedup.jsonl"
 
@@ -170,7 +170,9 @@ def test_same_rows_with_one_and_two_workers(tmp_path):
         ]
         cfg = load_config(overrides=["dedup.near.single_worker_max_edges=5", *others])
         out = tmp_path / f"out{workers}"
-        stats = run([str(corpus), str(SAMPLE)], str(out), cfg, [], workers=workers)
+        # one worker in this process (Beam's in-memory runner), two in worker processes: two layouts
+        beam_args = [IN_PROCESS] if workers == 1 else []
+        stats = run([str(corpus), str(SAMPLE)], str(out), cfg, beam_args, workers=workers)
         assert stats["conservation_ok"]
         assert stats["stages"]["dedup_near"]["counters"].get("cc_unconverged_nodes", 0) == 0
         # full rows (texts, duplicate counts, reasons, duplicate_of), not ids alone

@@ -14,7 +14,7 @@ from corpusforge.schemas.records import Document
 from corpusforge.transforms.io.read import PlanReads, ReadDocuments, discover_inputs
 from corpusforge.transforms.io.unique_ids import ReadValidated
 from corpusforge.transforms.io.validate import RecordParser, Validate
-from tests.helpers import local_test_pipeline, stages_off, table_rows
+from tests.helpers import IN_PROCESS, local_test_pipeline, stages_off, table_rows
 
 A = [
     {"id": "x", "text": "x first in a"},
@@ -161,9 +161,9 @@ def runs(tmp_path_factory) -> dict[int, Path]:
         # validate's duplicate ids are under test: every stage after it off (language and quality
         # would reject these few short documents)
         args = stages_off("normalize")
-        code = main(
-            ["run", "--input", str(inputs), "--output", str(out[workers]), "--workers", str(workers), *args]
-        )
+        # one worker in this process (Beam's in-memory runner), two in worker processes: two layouts
+        layout = ["--workers", "1", IN_PROCESS] if workers == 1 else ["--workers", "2"]
+        code = main(["run", "--input", str(inputs), "--output", str(out[workers]), *layout, *args])
         assert code == 0
     return out
 

@@ -16,7 +16,7 @@ import pytest
 
 from corpusforge.pipelines.cli import main as cli_main
 from corpusforge.transforms.tokenize.megatron import read_shard
-from tests.helpers import SAMPLE_DIR, stages_off
+from tests.helpers import IN_PROCESS, SAMPLE_DIR, stages_off
 
 HAS_MDS = importlib.util.find_spec("streaming") is not None
 FORMAT_LIST = ["parquet", "megatron"] + (["mds"] if HAS_MDS else [])
@@ -33,6 +33,8 @@ def _run(out: Path, workers: str) -> dict:
         "--overwrite",
         "--workers",
         workers,
+        # one worker in this process (Beam's in-memory runner), two in worker processes: two layouts
+        *([IN_PROCESS] if workers == "1" else []),
         *stages_off("normalize", "tokenize"),  # the writers of tokens are under test
         "--set",
         f"tokenize.formats={FORMATS}",
