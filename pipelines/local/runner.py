@@ -8,8 +8,6 @@ handed to its workers.
 
 from __future__ import annotations
 
-import os
-
 from apache_beam.options.pipeline_options import (
     DirectOptions,
     PipelineOptions,
@@ -17,6 +15,8 @@ from apache_beam.options.pipeline_options import (
     WorkerOptions,
 )
 from apache_beam.runners.direct.direct_runner import DirectRunner
+
+from corpusforge.pipelines.local.worker_count import default_workers
 
 LOCAL_RUNNER_NAMES = {None, "", "DirectRunner", "directrunner", "direct", "LocalRunner"}
 
@@ -65,9 +65,13 @@ def local_options(workers: int | None = None, extra: list[str] | None = None) ->
         options.view_as(WorkerOptions).default_sdk_harness_log_level = "WARNING"
     if workers is not None:
         direct.direct_num_workers = workers
-    elif not direct.direct_num_workers:
-        direct.direct_num_workers = os.cpu_count() or 1
+    elif not _names_option(extra, "--direct_num_workers"):
+        direct.direct_num_workers = default_workers()
     return options
+
+
+def _names_option(args: list[str] | None, name: str) -> bool:
+    return any(a == name or a.startswith(name + "=") for a in (args or []))
 
 
 def local_worker_processes(workers: int | None, extra: list[str] | None) -> int:
@@ -79,7 +83,7 @@ def local_worker_processes(workers: int | None, extra: list[str] | None) -> int:
     direct = options.view_as(DirectOptions)
     if direct.direct_running_mode != "multi_processing":
         return 0
-    return direct.direct_num_workers or os.cpu_count() or 1
+    return direct.direct_num_workers or default_workers()
 
 
 def resolve_runner(options: PipelineOptions):

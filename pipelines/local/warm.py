@@ -33,6 +33,8 @@ import sys
 import threading
 from collections.abc import Sequence
 
+from corpusforge.pipelines.local.worker_count import default_workers
+
 # What every SDK worker of a corpusforge graph imports anyway (the graph's DoFns are unpickled from
 # these modules): imported before the hand-over. The heavier, config-dependent items come later
 # (WarmPool.preload), interruptible.
@@ -57,7 +59,7 @@ def _option(argv: Sequence[str], name: str) -> str | None:
 
 def workers_for(argv: Sequence[str]) -> int:
     """How many SDK worker processes ``corpusforge ARGV`` will start on the local runner (0: none):
-    ``--workers``, else ``--direct_num_workers``, else Beam's default of one; none for another runner,
+    ``--workers``, else ``--direct_num_workers``, else one per core (the runner's default); none for another runner,
     another running mode or an incremental run (its parts are several pipelines)."""
     if not argv or argv[0] != "run" or "--incremental" in argv or "-h" in argv or "--help" in argv:
         return 0
@@ -65,7 +67,7 @@ def workers_for(argv: Sequence[str]) -> int:
         return 0
     if (_option(argv, "--direct_running_mode") or "multi_processing") != "multi_processing":
         return 0
-    raw = _option(argv, "--workers") or _option(argv, "--direct_num_workers") or "1"
+    raw = _option(argv, "--workers") or _option(argv, "--direct_num_workers") or str(default_workers())
     try:
         return max(0, int(raw))
     except ValueError:

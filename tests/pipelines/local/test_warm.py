@@ -22,7 +22,7 @@ from tests.helpers import REPO, SAMPLE_CONFIG, SAMPLE_DIR, table_rows
 @pytest.mark.parametrize(
     ("argv", "expected"),
     [
-        (["run", "--input", "x", "--output", "y"], 1),  # Beam's default: one worker
+        (["run", "--input", "x", "--output", "y"], os.cpu_count()),  # the default: one per core
         (["run", "--input", "x", "--output", "y", "--workers", "2"], 2),
         (["run", "--direct_num_workers=3", "--input", "x"], 3),
         (["run", "--input", "x", "--runner", "FlinkRunner"], 0),
@@ -153,3 +153,27 @@ def test_a_run_that_fails_before_its_workers_start_leaves_no_warm_process(tmp_pa
     assert failed.returncode == 2, failed.stderr[-3000:]
     assert "decontamination" in failed.stderr
     assert _wait_gone(marker) == []
+
+
+@pytest.mark.parametrize(
+    ("extra", "workers", "expected"),
+    [
+        ([], None, 3),  # one per core, not Beam's own default of one
+        (["--direct_num_workers=5"], None, 5),
+        (["--direct_num_workers", "4"], None, 4),
+        ([], 2, 2),
+        (["--direct_num_workers=5"], 1, 1),  # --workers wins
+    ],
+)
+def test_the_runner_and_the_warm_start_agree_on_the_worker_count(monkeypatch, extra, workers, expected):
+    """The default is one worker per core (a 3-core machine here), and the number of warm processes
+    the CLI starts before importing Beam is the number of SDK workers the runner then asks for."""
+    from apache_beam.options.pipeline_options import DirectOptions
+
+    from corpusforge.pipelines.local.runner import local_options, local_worker_processes
+
+    monkeypatch.setattr(os, "cpu_count", lambda: 3)
+    argv = ["run", "--input", "x", *extra, *(["--workers", str(workers)] if workers else [])]
+    assert local_options(workers, extra).view_as(DirectOptions).direct_num_workers == expected
+    assert local_worker_processes(workers, extra) == expected
+    assert warm.workers_for(argv) == expected
