@@ -460,7 +460,9 @@ class PlanReads(beam.PTransform):
 
 
 class ReadDocuments(beam.PTransform):
-    """Input files in, ``(raw records, unreadable files)`` out; raw records are parsed by Validate."""
+    """Input files in, ``(raw records, unreadable files)`` out; raw records are parsed by Validate.
+
+    The tasks are :class:`PlanReads`' own (``plan``: its split sizes are the ones used)."""
 
     def __init__(
         self,
@@ -470,18 +472,11 @@ class ReadDocuments(beam.PTransform):
         compressed_split_mb: float | None = None,
     ) -> None:
         super().__init__()
-        self.files = files
-        self.split_bytes = split_mb << 20
-        self.skip_unreadable = skip_unreadable
-        self.compressed_split_mb = compressed_split_mb
+        self.plan = PlanReads(files, split_mb, skip_unreadable, compressed_split_mb)
 
     def expand(self, pbegin: beam.pvalue.PBegin) -> tuple[beam.PCollection, beam.PCollection]:
-        plan = PlanReads(
-            self.files, skip_unreadable=self.skip_unreadable, compressed_split_mb=self.compressed_split_mb
-        )
-        plan.split_bytes = self.split_bytes
-        tasks, not_planned = pbegin | plan
-        read = tasks | "Read" >> beam.ParDo(ReadRawRecords(self.skip_unreadable)).with_outputs(
+        tasks, not_planned = pbegin | self.plan
+        read = tasks | "Read" >> beam.ParDo(ReadRawRecords(self.plan.skip_unreadable)).with_outputs(
             UNREADABLE_TAG, main="records"
         )
         unreadable = (not_planned, read[UNREADABLE_TAG]) | "Unreadable" >> beam.Flatten()

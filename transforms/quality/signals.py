@@ -201,18 +201,8 @@ def ngram_signals(
 def ngram_signals_reference(
     words: Sequence[str], total_chars: int
 ) -> tuple[dict[int, float], dict[int, float]]:
-    """The definition :func:`ngram_signals` is tested against: every n-gram length hashed and
-    sorted over the whole text.
-
-    Gopher's top n-gram character fractions (n=2..4) and duplicate n-gram fractions (n=5..10).
-
-    Both are shares of ``total_chars`` (the text's length, as in Gopher and datatrove). *Top*: the
-    characters of the most frequent n-gram, with the single spaces between its words (as datatrove
-    joins them), times its count, when it occurs more than once. *Duplicate*: the characters of the
-    words that lie in an n-gram occurring earlier in the text, spaces not counted; a word in several
-    such n-grams counts once. Not counting spaces here is deliberately the milder reading: a news
-    page that repeats one summary sentence sits right at the 8- to 10-gram limits otherwise.
-    """
+    """The definition :func:`ngram_signals` is tested against (the same figures, defined in its
+    docstring): every n-gram length hashed and sorted over the whole text."""
     top = dict.fromkeys(TOP_NGRAM_NS, 0.0)
     dup = dict.fromkeys(DUP_NGRAM_NS, 0.0)
     if len(words) < 2:

@@ -99,7 +99,7 @@ def test_split_reading_in_a_pipeline_keeps_offsets(tmp_path, test_pipeline, monk
     from corpusforge.transforms.io import read
 
     read_docs = read.ReadDocuments(files, 1)
-    read_docs.split_bytes = 100  # force many small splits
+    read_docs.plan.split_bytes = 100  # force many small splits
     with test_pipeline as p:
         records, _ = p | read_docs
         expected = [(off, json.loads(line)["id"]) for off, line in iter_lines(io.BytesIO(jsonl_bytes()))]
