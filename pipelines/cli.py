@@ -312,7 +312,7 @@ def _run(
     write_tokenizer(output, control)  # with control tokens: the tokenizer the ids are for
     LOG.info("stages: %s", " -> ".join(plan.stages))
     progress = Progress(plan.stages, cfg.report.progress_every_s)
-    if isinstance(runner, LocalRunner):
+    if local:
         runner.progress = progress  # per-bundle counts; other runners get the heartbeat only
         runner.warm_pool = warm_pool
     with progress:
@@ -320,7 +320,7 @@ def _run(
         # trip is of no use there; deciding whether it could be done (test_runner_api="AUTO")
         # pickles and unpickles every transform of the graph: ~0.3 s of the driver's CPU on the
         # embedded sample, before any worker starts
-        result = pipeline.run(test_runner_api=False if isinstance(runner, LocalRunner) else "AUTO")
+        result = pipeline.run(test_runner_api=False if local else "AUTO")
         result.wait_until_finish()
     pipeline_done = time.time()
     if cfg.writes_dedup_index():

@@ -253,11 +253,16 @@ def preloads_for(cfg) -> list[str]:  # noqa: ANN001 - a schemas.config.Config (n
 _EARLY: list[WarmPool] = []
 
 
+def _enabled() -> bool:
+    """Warm workers are on unless ``CORPUSFORGE_WARM_WORKERS=0`` (then Beam starts every worker)."""
+    return os.environ.get("CORPUSFORGE_WARM_WORKERS", "1") != "0"
+
+
 def start_early(argv: Sequence[str]) -> WarmPool | None:
     """Start the pool for ``corpusforge ARGV`` now, if it runs the local runner (see
     :func:`workers_for`); :func:`claim` hands it to the run. Closed at exit if nobody claims it."""
     count = workers_for(argv)
-    if count <= 0 or _EARLY or os.environ.get("CORPUSFORGE_WARM_WORKERS", "1") == "0":
+    if count <= 0 or _EARLY or not _enabled():
         return None
     pool = WarmPool(count)
     _EARLY.append(pool)
@@ -273,7 +278,7 @@ def claim(count: int) -> WarmPool | None:
         pool = _EARLY.pop()
         pool.grow(count)
         return pool
-    if count <= 0 or os.environ.get("CORPUSFORGE_WARM_WORKERS", "1") == "0":
+    if count <= 0 or not _enabled():
         return None
     return WarmPool(count)
 
