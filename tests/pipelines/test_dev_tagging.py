@@ -88,24 +88,4 @@ def test_prompt_tags_at_most_one_percent_of_clean_english_pages(dev_run, dev_cor
     assert stats["stages"]["prompt"]["in"] > 0 and stats["stages"]["prompt"]["rejected"] == 0
 
 
-@pytest.mark.slow
-def test_prompt_patterns_tag_at_most_one_percent_of_all_clean_english_dev_pages(dev_corpus):
-    """The same bar over every English base page, also those the quality rules reject before the stage."""
-    import gzip
-
-    from corpusforge.schemas.config import Config
-    from corpusforge.transforms.prompt.patterns import compile_patterns, load_patterns
-    from corpusforge.transforms.prompt.stage import PromptScanner, tagged_signals
-
-    labels = _labels(dev_corpus)
-    scanner = PromptScanner(compile_patterns(load_patterns()))
-    thresholds = Config().prompt.thresholds.model_dump()
-    with gzip.open(dev_corpus / "docs.jsonl.gz", "rt", encoding="utf-8") as f:
-        pages = [
-            d
-            for d in map(json.loads, f)
-            if labels[d["id"]]["kind"] == "base" and labels[d["id"]].get("lang") == "en"
-        ]
-    assert len(pages) >= 100
-    tagged = [d["id"] for d in pages if tagged_signals(scanner.scan(d["text"]), thresholds)]
-    assert len(tagged) <= 0.01 * len(pages), tagged
+# The same bar over every English base page, without a pipeline: tests/transforms/prompt/test_dev_pages.py

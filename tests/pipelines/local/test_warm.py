@@ -16,7 +16,7 @@ import pytest
 
 from corpusforge.pipelines.local import warm
 from corpusforge.schemas.config import load_config
-from tests.helpers import REPO, SAMPLE_CONFIG, SAMPLE_DIR, table_rows
+from tests.helpers import REPO, SAMPLE_CONFIG, SAMPLE_DIR, stages_off, table_rows
 
 
 @pytest.mark.parametrize(
@@ -127,10 +127,15 @@ def _wait_gone(marker: str, wait_s: float = 10) -> list[int]:
 @pytest.mark.slow
 def test_warm_workers_give_the_same_outputs_as_beams_own_and_leave_nothing_behind(tmp_path):
     marker = uuid.uuid4().hex
-    warm_run = _cli(tmp_path / "warm", marker, "--workers", "2")
+    # what a warm worker holds that Beam's own does not is its preloads (the language tables): the
+    # language stage and the filters and dedup around it stay on; the stages after dedup (PII's
+    # engine, the toxicity model, the tokenizer: each worker's heaviest set-up, not the warm start's)
+    # and the report are off. documents/ and rejected/ are compared.
+    only = stages_off("normalize", "language", "quality", "decontamination", "dedup.exact", "dedup.near")
+    warm_run = _cli(tmp_path / "warm", marker, "--workers", "2", *only)
     assert warm_run.returncode == 0, warm_run.stderr[-3000:]
     assert _wait_gone(marker) == []
-    cold_run = _cli(tmp_path / "cold", marker, "--workers", "2", warm_on=False)
+    cold_run = _cli(tmp_path / "cold", marker, "--workers", "2", *only, warm_on=False)
     assert cold_run.returncode == 0, cold_run.stderr[-3000:]
     for table in ("documents", "rejected"):
         key = "id"
