@@ -31,6 +31,11 @@ import numpy as np
 
 from corpusforge.transforms.hashing import FNV_PRIME, GOLDEN, U64, PowerTable, splitmix64
 
+try:  # the optional compiled hashing and look-up (setup.py); the numpy paths give the same hashes
+    from corpusforge.transforms.decontam import _grams
+except ImportError:  # pragma: no cover - depends on the build
+    _grams = None
+
 _LEN_SALT = U64(0xD6E8FEB86659FD93)
 
 # Code point classes: 0 = delete (punctuation, symbols, control and format characters such as
@@ -241,6 +246,37 @@ def word_hashes_many(texts: Sequence[str]) -> WordBatch:
     n_words = np.bincount(text_of_word, minlength=len(texts))
     first_word = np.concatenate(([0], np.cumsum(n_words)[:-1]))
     return WordBatch(hashes, text_of_word, numeric, n_words, first_word)
+
+
+_EXPAND: np.ndarray | None = None
+
+
+def _expand_table() -> np.ndarray:
+    """The multi-character case folds for ``_grams.word_hashes``: rows of (code point, count, up to
+    three code points), sorted; the fold table marks these code points with ``_MULTI``."""
+    global _EXPAND
+    if _EXPAND is None:
+        fold = _fold_table()
+        with _TABLE_LOCK:
+            if _EXPAND is None:
+                rows = []
+                for cp in np.flatnonzero(fold == _MULTI).tolist():
+                    e = _expansion(cp).tolist()
+                    rows.append([cp, len(e), *e, *[0] * (3 - len(e))])  # fails on a 4-character fold
+                _EXPAND = np.asarray(rows, dtype=np.uint32).reshape(-1, 5)
+    return _EXPAND
+
+
+def word_hashes_docs(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """The word hashes of ``texts`` (concatenated, uint64) and each text's word count (int64):
+    exactly :func:`word_hashes_many`'s ``hashes`` and ``n_words``, in one compiled loop per text
+    where ``_grams`` was built (NFKC stays here: :func:`_nfkc`, on the texts that are not ASCII)."""
+    if _grams is None:
+        batch = word_hashes_many(texts)
+        return batch.hashes, batch.n_words.astype(np.int64)
+    prepared = [t if t.isascii() else _nfkc(t) for t in texts]
+    hashes, counts = _grams.word_hashes(prepared, _fold_table(), _class_table(), _expand_table())
+    return np.frombuffer(hashes, dtype=U64), np.frombuffer(counts, dtype=np.int64)
 
 
 def gram_prefix(words: np.ndarray) -> np.ndarray:
