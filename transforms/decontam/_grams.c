@@ -285,9 +285,86 @@ done:
     return result;
 }
 
+PyDoc_STRVAR(nfkc_spans_doc,
+"nfkc_spans(text: str, unsafe: bytes, gap: int) -> list[tuple[int, int]]\n\n"
+"The spans of ``text`` NFKC may change, each starting and ending at a normalisation boundary, so\n"
+"that normalising only them gives NFKC of the whole. ``unsafe`` is a bitmap over the BMP of the\n"
+"characters that are not a stable starter (changed by NFKC, a non-zero combining class, or able to\n"
+"combine with the character before); every character above the BMP counts as unsafe. A span is the\n"
+"safe character before an unsafe run (a boundary: it may compose with the run) up to the next safe\n"
+"character; spans fewer than ``gap`` characters apart are merged (fewer calls).");
+
+static PyObject *nfkc_spans(PyObject *self, PyObject *args) {
+    PyObject *text;
+    Py_buffer unsafe;
+    Py_ssize_t gap;
+    if (!PyArg_ParseTuple(args, "Uy*n", &text, &unsafe, &gap)) return NULL;
+    PyObject *out = NULL;
+    if (unsafe.len != 0x10000 / 8) {
+        PyErr_SetString(PyExc_ValueError, "nfkc_spans: unsafe must be a bitmap of the BMP (8 KiB)");
+        goto done;
+    }
+    const uint8_t *bits = (const uint8_t *)unsafe.buf;
+    const int kind = PyUnicode_KIND(text);
+    const void *data = PyUnicode_DATA(text);
+    const Py_ssize_t n = PyUnicode_GET_LENGTH(text);
+#define UNSAFE(ch) ((ch) >= 0x10000 || ((bits[(ch) >> 3] >> ((ch) & 7)) & 1))
+    out = PyList_New(0);
+    if (!out) goto done;
+    Py_ssize_t span_start = -1, span_end = -1, i = 0;
+    if (kind == PyUnicode_1BYTE_KIND) { /* Latin-1: skip the safe run quickly */
+        const Py_UCS1 *p = (const Py_UCS1 *)data;
+        while (i < n && !UNSAFE(p[i])) i++;
+    }
+    while (i < n) {
+        const Py_UCS4 ch = PyUnicode_READ(kind, data, i);
+        if (!UNSAFE(ch)) {
+            i++;
+            continue;
+        }
+        const Py_ssize_t s = i > 0 ? i - 1 : 0;
+        Py_ssize_t j = i + 1;
+        while (j < n) {
+            const Py_UCS4 c = PyUnicode_READ(kind, data, j);
+            if (!UNSAFE(c)) break;
+            j++;
+        }
+        if (span_start >= 0 && s <= span_end + gap) {
+            span_end = j;
+        } else {
+            if (span_start >= 0) {
+                PyObject *t = Py_BuildValue("(nn)", span_start, span_end);
+                if (!t || PyList_Append(out, t) < 0) {
+                    Py_XDECREF(t);
+                    Py_CLEAR(out);
+                    goto done;
+                }
+                Py_DECREF(t);
+            }
+            span_start = s;
+            span_end = j;
+        }
+        i = j;
+    }
+    if (span_start >= 0) {
+        PyObject *t = Py_BuildValue("(nn)", span_start, span_end);
+        if (!t || PyList_Append(out, t) < 0) {
+            Py_XDECREF(t);
+            Py_CLEAR(out);
+            goto done;
+        }
+        Py_DECREF(t);
+    }
+#undef UNSAFE
+done:
+    PyBuffer_Release(&unsafe);
+    return out;
+}
+
 static PyMethodDef methods[] = {
     {"word_hashes", word_hashes, METH_VARARGS, word_hashes_doc},
     {"lookup", lookup, METH_VARARGS, lookup_doc},
+    {"nfkc_spans", nfkc_spans, METH_VARARGS, nfkc_spans_doc},
     {NULL, NULL, 0, NULL},
 };
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import gzip
 import json
 import random
+import unicodedata
 from pathlib import Path
 
 import numpy as np
@@ -74,6 +75,26 @@ def test_word_hashes_match_numpy_on_random_unicode():
     hashes, counts = word_hashes_docs(texts)
     assert np.array_equal(hashes, np.concatenate([word_hashes(t) for t in texts]))
     assert counts.tolist() == [word_hashes(t).size for t in texts]
+
+
+def test_nfkc_of_the_unsafe_spans_is_nfkc_of_the_text():
+    """_nfkc_compiled normalises only the spans around characters that are not stable starters; on
+    random mixes of composing, reordering, compatibility and Hangul characters (and each unsafe BMP
+    character between sampled safe ones) it must give ``unicodedata.normalize`` of the whole."""
+    pool = (
+        "aZe ,.'\n"
+        "éÉßİŉǰΐﬁ①²Å\u00a0\u2026\u2019\u0301\u0323\u0308\u0b47\u0b3e\u0cc6\u0cc2\u0cd5"
+        "\u1100\u1161\u11a8\uac00\u30ab\uff76\uff9e\u0f73\u0344"
+        "\U0001f600\U0001d400\U00011099\U000110ba"
+    )
+    rng = random.Random(1)
+    texts = ["".join(rng.choice(pool) for _ in range(rng.randrange(0, 30))) for _ in range(5000)]
+    bitmap = np.unpackbits(np.frombuffer(text_module._unsafe_bitmap(), np.uint8), bitorder="little")
+    unsafe = [chr(c) for c in np.flatnonzero(bitmap) if not 0xD800 <= c < 0xE000]
+    safe = [chr(c) for c in np.flatnonzero(bitmap == 0)]
+    assert 3000 < len(unsafe) < 5000 and "e" in safe and "\u0301" in unsafe and "\u1161" in unsafe
+    texts += [x + u + y for u in unsafe for x, y in [rng.sample(safe, 2)]]
+    assert [text_module._nfkc_compiled(t) for t in texts] == [unicodedata.normalize("NFKC", t) for t in texts]
 
 
 def write_bench(path: Path) -> str:
