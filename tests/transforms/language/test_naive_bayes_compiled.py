@@ -118,10 +118,11 @@ def test_dev_pages_give_the_same_floats(both, dev_corpus):
     compiled, python = both
     with gzip.open(dev_corpus / "docs.jsonl.gz", "rt", encoding="utf-8") as f:
         texts = [sample_text(json.loads(line)["text"], 1500, 3) for line in f]
-    differ = [t[:60] for t in texts if compiled.detect(t) != python.detect(t)]
-    assert differ == []
-    differ = [t[:60] for t in texts if compiled.detect(t) != compiled._detect_compiled_reference(t)]
-    assert differ == []
+    new = [compiled.detect(t) for t in texts]
+    assert [t[:60] for t, n in zip(texts, new, strict=True) if n != python.detect(t)] == []
+    assert [
+        t[:60] for t, n in zip(texts, new, strict=True) if n != compiled._detect_compiled_reference(t)
+    ] == []
     assert len(texts) > 1000
 
 
