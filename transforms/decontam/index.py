@@ -368,10 +368,18 @@ class BenchmarkIndex:
         ``_grams.lookup``. Each table gets its own bitmap (about 32 bits per hash, as the shared one):
         the short whole texts' few thousand hashes then fit a few KiB that stay in cache, where
         probing the shared bitmap (MiBs, sized for the n-grams) at every start for every length
-        missed the cache. A bitmap only rules grams out; the binary search decides, as in lookup."""
-        out = []
-        tables = [(self.n, self.ngrams, self.ngram_items), *((k, *v) for k, v in self.whole.items())]
-        for length, hashes, owners in tables:
+        missed the cache; the n-grams keep the shared one. A bitmap only rules grams out; the binary
+        search decides, as in lookup."""
+        out = [
+            (
+                self.n,
+                np.ascontiguousarray(self.ngrams),
+                np.ascontiguousarray(self.ngram_items, dtype=np.int32),
+                self.filter,
+                self.filter_bits,
+            )
+        ]  # the shared bitmap: sized for the n-grams already
+        for length, (hashes, owners) in self.whole.items():
             bits = min(MAX_FILTER_BITS, max(13, int(np.ceil(np.log2(max(1, hashes.size) * 32)))))
             bitmap = _bitmap(hashes, bits)
             out.append(
