@@ -145,3 +145,17 @@ def test_dev_pages_get_the_same_verdicts(dev_corpus):
         docs = [d for d, v in zip(docs, batched, strict=True) if v.hits]  # the cut round: those that match
         assert len(docs) >= 100  # the dev corpus plants contaminated pages: the comparison saw hits
     assert any(v.cut for v in batched)
+
+
+def test_numpy_batch_path_stays_the_fallback(tmp_path, monkeypatch):
+    """Without the module (a wheel built with CORPUSFORGE_PURE_PYTHON) check_batch takes the numpy
+    batch path; it must decide as the compiled one."""
+    logic = Decontaminator(DecontaminationConfig(benchmarks=[write_bench(tmp_path / "quiz.jsonl")]))
+    logic.ready()
+    docs = [Document(id=str(i), text=t) for i, t in enumerate([QUESTION, "x " + SHORT, *HOSTILE])]
+    compiled = logic.check_batch(docs)
+    monkeypatch.setattr(text_module, "_grams", None)
+    monkeypatch.setattr(index_module, "_grams", None)
+    assert word_hashes_docs(HOSTILE)[1].tolist() == [word_hashes(t).size for t in HOSTILE]
+    assert logic.check_batch(docs) == compiled
+    assert [bool(v.rejection) for v in compiled[:2]] == [True, True]
