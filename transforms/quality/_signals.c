@@ -68,6 +68,11 @@ static int word_isupper(const Py_UCS4 *s, Py_ssize_t n) {
     int cased = 0;
     for (Py_ssize_t i = 0; i < n; i++) {
         Py_UCS4 c = s[i];
+        if (c < 128) { /* ASCII: only a-z are lower case, only A-Z upper case, none title case */
+            if (c >= 'a' && c <= 'z') return 0;
+            cased |= c >= 'A' && c <= 'Z';
+            continue;
+        }
         if (Py_UNICODE_ISLOWER(c) || Py_UNICODE_ISTITLE(c)) return 0;
         if (!cased && Py_UNICODE_ISUPPER(c)) cased = 1;
     }
@@ -149,9 +154,14 @@ static inline Py_UCS4 lower_ascii(Py_UCS4 c) {
 
 /* ------------------------------------------------------------------ spans and their table */
 
+/* FNV over two code points a step (each step is invertible, so equal-length spans that differ
+ * differ before the final mix); it hashes every word, line and paragraph, so halving its chain of
+ * multiplies shows. */
 static inline uint64_t span_hash(const Py_UCS4 *s, Py_ssize_t n) {
     uint64_t h = 0xCBF29CE484222325ULL ^ (uint64_t)n;
-    for (Py_ssize_t i = 0; i < n; i++) h = (h ^ s[i]) * FNV_PRIME;
+    Py_ssize_t i = 0;
+    for (; i + 1 < n; i += 2) h = (h ^ ((uint64_t)s[i] | ((uint64_t)s[i + 1] << 32))) * FNV_PRIME;
+    if (i < n) h = (h ^ s[i]) * FNV_PRIME;
     h ^= h >> 29;
     h *= GOLDEN;
     return h ^ (h >> 32);
@@ -327,11 +337,21 @@ static int check_word_table(PyObject *table) {
 
 /* ------------------------------------------------------------------ words */
 
-/* The words of u[0:n] as spans (starts, lengths), in order; their count. */
-static Py_ssize_t find_words(const Py_UCS4 *u, Py_ssize_t n, Py_ssize_t *starts, Py_ssize_t *lens) {
-    Py_ssize_t count = 0, i = 0;
+/* The words of u[0:n] as spans (starts, lengths), in order; their count. Where cuts is not NULL,
+ * also the paragraph cuts, as (start, end) pairs, and their number in *n_cuts: signals.
+ * _PARAGRAPH_SPLIT ("\n\s*\n") cuts at every whitespace run holding two or more newlines (from
+ * its first newline to its last; the pieces are stripped, so the whole run can go). */
+static Py_ssize_t find_words(const Py_UCS4 *u, Py_ssize_t n, Py_ssize_t *starts, Py_ssize_t *lens, Py_ssize_t *cuts,
+                             Py_ssize_t *n_cuts) {
+    Py_ssize_t count = 0, i = 0, k = 0;
     while (i < n) {
-        while (i < n && is_space(u[i])) i++;
+        Py_ssize_t run = i, newlines = 0;
+        while (i < n && is_space(u[i])) newlines += u[i++] == '\n';
+        if (cuts && newlines >= 2) {
+            cuts[2 * k] = run;
+            cuts[2 * k + 1] = i;
+            k++;
+        }
         if (i >= n) break;
         Py_ssize_t a = i;
         while (i < n && !is_space(u[i])) i++;
@@ -344,6 +364,7 @@ static Py_ssize_t find_words(const Py_UCS4 *u, Py_ssize_t n, Py_ssize_t *starts,
             count++;
         }
     }
+    if (n_cuts) *n_cuts = k;
     return count;
 }
 
@@ -383,7 +404,7 @@ static PyObject *split_words(PyObject *self, PyObject *text) {
         return PyErr_NoMemory();
     }
     Py_ssize_t *lens = starts + cap;
-    Py_ssize_t count = find_words(u, n, starts, lens);
+    Py_ssize_t count = find_words(u, n, starts, lens, NULL, NULL);
     PyObject *out = PyList_New(count);
     for (Py_ssize_t i = 0; out && i < count; i++) {
         PyObject *w = PyUnicode_Substring(text, starts[i], starts[i] + lens[i]);
@@ -533,11 +554,38 @@ static inline int phrase_at(const Py_UCS4 *s, Py_ssize_t n, Py_ssize_t i, const 
 
 #define PHRASE(s) s, (Py_ssize_t)(sizeof(s) - 1)
 
-/* Which of "lorem ipsum" (1), "javascript" (2) and a policy phrase (4) the line's lower() holds. */
+/* Which phrase family may start with a pair of ASCII letters: letter_code is 1-26 for a-z and
+ * A-Z (0 otherwise), phrase_start[32 * first + second] the phrases' first letter (0: none). Most
+ * positions of a line are rejected by these two look-ups without a hard-to-predict branch. */
+static unsigned char letter_code[128];
+static unsigned char phrase_start[32 * 32];
+
+static const char *const PHRASES[] = {"lorem ipsum",  "javascript",    "terms of use", "privacy policy",
+                                      "cookie policy", "uses cookies", "use of cookies", "use cookies"};
+
+static void fill_phrase_starts(void) {
+    for (int c = 'a'; c <= 'z'; c++) letter_code[c] = letter_code[c - 32] = (unsigned char)(c - 'a' + 1);
+    for (size_t k = 0; k < sizeof(PHRASES) / sizeof(PHRASES[0]); k++) {
+        unsigned char a = (unsigned char)PHRASES[k][0], b = (unsigned char)PHRASES[k][1];
+        phrase_start[32 * letter_code[a] + letter_code[b]] = a;
+    }
+}
+
+static inline unsigned letter_of(Py_UCS4 c) { return c < 128 ? letter_code[c] : 0; }
+
+/* Which of "lorem ipsum" (1), "javascript" (2), a policy phrase (4) the line's lower() holds, and
+ * whether the line holds a '{' (8). (A phrase's first two characters are ASCII letters: no other
+ * character lower-cases to one there, U+212A's 'k' comes later in a phrase.) */
 static int c4_phrases(const Py_UCS4 *s, Py_ssize_t n) {
     int found = 0;
-    for (Py_ssize_t i = 0; i < n && found != 7; i++) {
-        switch (lower_ascii(s[i])) {
+    unsigned next = n ? letter_of(s[0]) : 0;
+    for (Py_ssize_t i = 0; i < n && found != 15; i++) {
+        unsigned first = next;
+        next = i + 1 < n ? letter_of(s[i + 1]) : 0;
+        if (s[i] == '{') found |= 8;
+        Py_UCS4 c = phrase_start[32 * first + next];
+        if (!c) continue;
+        switch (c) {
         case 'l':
             if (phrase_at(s, n, i, PHRASE("lorem ipsum"))) found |= 1;
             break;
@@ -571,7 +619,7 @@ static int c4_phrases(const Py_UCS4 *s, Py_ssize_t n) {
 static Py_ssize_t count_sentences(const Py_UCS4 *s, Py_ssize_t n) {
     Py_ssize_t count = 0, i = 0;
     while (i < n) {
-        if (!is_sentence_end(s[i])) {
+        if ((s[i] > '?' && s[i] < 0x2026) || !is_sentence_end(s[i])) { /* letters fail the first test */
             i++;
             continue;
         }
@@ -648,12 +696,7 @@ static void c4_line(const Py_UCS4 *line, Py_ssize_t n, Py_UCS4 *scratch, Py_ssiz
         c4->js_lines++;
         return;
     }
-    for (Py_ssize_t i = 0; i < n; i++) {
-        if (s[i] == '{') {
-            c4->curly = 1;
-            break;
-        }
-    }
+    if (found & 8) c4->curly = 1;
     if (found & 4) {
         c4->policy_lines++;
         return;
@@ -690,39 +733,41 @@ static PyObject *signals(PyObject *self, PyObject *args) {
     uint64_t *ids = PyMem_Malloc((size_t)cap * sizeof(uint64_t));
     Py_ssize_t *counts = PyMem_Malloc(((size_t)cap + 1) * sizeof(Py_ssize_t)); /* by id */
     Py_UCS4 *scratch = PyMem_Malloc(((size_t)n + 1) * sizeof(Py_UCS4));
+    Py_ssize_t *newline_at = PyMem_Malloc(((size_t)n + 1) * sizeof(Py_ssize_t));
+    Py_ssize_t *cuts = PyMem_Malloc(((size_t)cap + 1) * 2 * sizeof(Py_ssize_t)); /* paragraph cuts */
     SpanTable vocab = {NULL, 0, 0}, lines = {NULL, 0, 0}, paras = {NULL, 0, 0};
-    if (!starts || !lens || !ids || !counts || !scratch) {
+    if (!starts || !lens || !ids || !counts || !scratch || !newline_at || !cuts) {
         PyErr_NoMemory();
         goto done;
     }
 
-    /* character counts over the whole text: '#', "..." (non-overlapping, as str.count), U+2026,
-     * newlines, and mojibake pairs */
-    Py_ssize_t n_symbols = 0, newlines = 0, mojibake = 0;
+    /* one pass over the characters: '#', "..." (non-overlapping, as str.count: a run of k dots
+     * holds k / 3), U+2026, mojibake pairs (the lead and trail classes are disjoint, so pairs
+     * never overlap) and where the newlines are */
+    Py_ssize_t n_symbols = 0, newlines = 0, mojibake = 0, dots = 0;
     for (Py_ssize_t i = 0; i < n; i++) {
         Py_UCS4 c = u[i];
-        if (c == '#' || c == 0x2026) n_symbols++;
-        else if (c == '\n') newlines++;
-    }
-    for (Py_ssize_t i = 0; i + 2 < n;) {
-        if (u[i] == '.' && u[i + 1] == '.' && u[i + 2] == '.') {
+        if (c == '.') {
+            dots++;
+            continue;
+        }
+        n_symbols += dots / 3;
+        dots = 0;
+        if (c < 0x80) {
+            if (c == '\n') newline_at[newlines++] = i;
+            else if (c == '#') n_symbols++;
+        } else if (c == 0x2026) {
             n_symbols++;
-            i += 3;
-        } else {
-            i++;
-        }
-    }
-    for (Py_ssize_t i = 0; i + 1 < n;) {
-        if (is_mojibake_lead(u[i]) && is_mojibake_trail(u[i + 1])) {
+        } else if (is_mojibake_lead(c) && i + 1 < n && is_mojibake_trail(u[i + 1])) {
             mojibake++;
-            i += 2;
-        } else {
-            i++;
         }
     }
+    n_symbols += dots / 3;
+    newline_at[newlines] = n; /* the last line ends at the text's end */
 
     /* words: ids by first occurrence, counts, and each distinct word's classes once */
-    Py_ssize_t n_words = find_words(u, n, starts, lens);
+    Py_ssize_t n_cuts;
+    Py_ssize_t n_words = find_words(u, n, starts, lens, cuts, &n_cuts);
     Py_ssize_t word_chars = 0, caps_words = 0, alpha_words = 0, stop_hits = 0, n_vocab = 0;
     if (table_alloc(&vocab, 64) < 0) {
         PyErr_NoMemory();
@@ -767,13 +812,10 @@ static PyObject *signals(PyObject *self, PyObject *args) {
         PyErr_NoMemory();
         goto done;
     }
-    for (Py_ssize_t i = 0; i <= n;) {
-        Py_ssize_t end = i;
-        while (end < n && u[end] != '\n') end++;
-        Py_ssize_t a = i, b = end;
+    for (Py_ssize_t k = 0, start = 0; k <= newlines; start = newline_at[k++] + 1) {
+        Py_ssize_t a = start, b = newline_at[k];
         while (a < b && is_space(u[a])) a++;
         while (b > a && is_space(u[b - 1])) b--;
-        i = end + 1;
         if (a == b) continue;
         Py_ssize_t len = b - a;
         const Py_UCS4 *s = u + a;
@@ -795,46 +837,27 @@ static PyObject *signals(PyObject *self, PyObject *args) {
         c4_line(s, len, scratch, min_words, terminal, &c4);
     }
 
-    /* paragraphs: signals._PARAGRAPH_SPLIT ("\n\s*\n") cuts at every whitespace run holding two or
-     * more newlines (from its first newline to its last); the pieces are stripped, empty ones
-     * dropped */
+    /* paragraphs: the pieces between find_words' cuts, stripped, empty ones dropped */
     Py_ssize_t n_paras = 0, dup_paras = 0, dup_para_chars = 0;
-    if (table_alloc(&paras, (size_t)newlines / 2 + 1) < 0) {
+    if (table_alloc(&paras, (size_t)n_cuts + 1) < 0) {
         PyErr_NoMemory();
         goto done;
     }
-    for (Py_ssize_t piece = 0, i = 0; i <= n;) {
-        Py_ssize_t cut_start = n, cut_end = n; /* the piece ends at the next cut or the text's end */
-        while (i < n) {
-            if (!is_space(u[i])) {
-                i++;
-                continue;
-            }
-            Py_ssize_t run = i, nl = 0;
-            while (i < n && is_space(u[i])) nl += u[i++] == '\n';
-            if (nl >= 2) {
-                cut_start = run;
-                cut_end = i;
-                break;
-            }
-        }
-        Py_ssize_t a = piece, b = cut_start;
+    for (Py_ssize_t k = 0, start = 0; k <= n_cuts; start = cuts[2 * k + 1], k++) {
+        Py_ssize_t a = start, b = k < n_cuts ? cuts[2 * k] : n;
         while (a < b && is_space(u[a])) a++;
         while (b > a && is_space(u[b - 1])) b--;
-        if (a < b) {
-            int added;
-            n_paras++;
-            if (!table_find_or_add(&paras, u, a, b - a, &added)) {
-                PyErr_NoMemory();
-                goto done;
-            }
-            if (!added) {
-                dup_paras++;
-                dup_para_chars += b - a;
-            }
+        if (a == b) continue;
+        int added;
+        n_paras++;
+        if (!table_find_or_add(&paras, u, a, b - a, &added)) {
+            PyErr_NoMemory();
+            goto done;
         }
-        if (cut_start == n) break;
-        piece = i = cut_end;
+        if (!added) {
+            dup_paras++;
+            dup_para_chars += b - a;
+        }
     }
 
     result = Py_BuildValue(
@@ -859,6 +882,8 @@ done:
     PyMem_Free(ids);
     PyMem_Free(counts);
     PyMem_Free(scratch);
+    PyMem_Free(newline_at);
+    PyMem_Free(cuts);
     PyMem_Free(vocab.slots);
     PyMem_Free(lines.slots);
     PyMem_Free(paras.slots);
@@ -877,4 +902,7 @@ static struct PyModuleDef module = {
     "The quality stage's signals in one pass over a text's code points (optional; signals.py is the reference).",
     -1, methods, NULL, NULL, NULL, NULL};
 
-PyMODINIT_FUNC PyInit__signals(void) { return PyModule_Create(&module); }
+PyMODINIT_FUNC PyInit__signals(void) {
+    fill_phrase_starts();
+    return PyModule_Create(&module);
+}
