@@ -733,10 +733,11 @@ static PyObject *signals(PyObject *self, PyObject *args) {
     uint64_t *ids = PyMem_Malloc((size_t)cap * sizeof(uint64_t));
     Py_ssize_t *counts = PyMem_Malloc(((size_t)cap + 1) * sizeof(Py_ssize_t)); /* by id */
     Py_UCS4 *scratch = PyMem_Malloc(((size_t)n + 1) * sizeof(Py_UCS4));
-    Py_ssize_t *newline_at = PyMem_Malloc(((size_t)n + 1) * sizeof(Py_ssize_t));
-    Py_ssize_t *cuts = PyMem_Malloc(((size_t)cap + 1) * 2 * sizeof(Py_ssize_t)); /* paragraph cuts */
+    size_t newline_cap = 256; /* grows as newlines are found */
+    Py_ssize_t *newline_at = PyMem_Malloc(newline_cap * sizeof(Py_ssize_t));
+    Py_ssize_t *cuts = NULL; /* paragraph cuts, sized once the newlines are counted */
     SpanTable vocab = {NULL, 0, 0}, lines = {NULL, 0, 0}, paras = {NULL, 0, 0};
-    if (!starts || !lens || !ids || !counts || !scratch || !newline_at || !cuts) {
+    if (!starts || !lens || !ids || !counts || !scratch || !newline_at) {
         PyErr_NoMemory();
         goto done;
     }
@@ -754,8 +755,20 @@ static PyObject *signals(PyObject *self, PyObject *args) {
         n_symbols += dots / 3;
         dots = 0;
         if (c < 0x80) {
-            if (c == '\n') newline_at[newlines++] = i;
-            else if (c == '#') n_symbols++;
+            if (c == '\n') {
+                if ((size_t)newlines + 1 >= newline_cap) {
+                    Py_ssize_t *bigger = PyMem_Realloc(newline_at, newline_cap * 2 * sizeof(Py_ssize_t));
+                    if (!bigger) {
+                        PyErr_NoMemory();
+                        goto done;
+                    }
+                    newline_at = bigger;
+                    newline_cap *= 2;
+                }
+                newline_at[newlines++] = i;
+            } else if (c == '#') {
+                n_symbols++;
+            }
         } else if (c == 0x2026) {
             n_symbols++;
         } else if (is_mojibake_lead(c) && i + 1 < n && is_mojibake_trail(u[i + 1])) {
@@ -764,6 +777,12 @@ static PyObject *signals(PyObject *self, PyObject *args) {
     }
     n_symbols += dots / 3;
     newline_at[newlines] = n; /* the last line ends at the text's end */
+    /* a cut holds two newlines of its own */
+    cuts = PyMem_Malloc(((size_t)newlines / 2 + 1) * 2 * sizeof(Py_ssize_t));
+    if (!cuts) {
+        PyErr_NoMemory();
+        goto done;
+    }
 
     /* words: ids by first occurrence, counts, and each distinct word's classes once */
     Py_ssize_t n_cuts;
