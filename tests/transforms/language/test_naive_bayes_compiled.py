@@ -164,3 +164,13 @@ def test_table_refuses_what_it_cannot_hold():
     table = naive_bayes._ngrams.build_table({"a": 5})
     with pytest.raises(ValueError, match="outside logs"):
         naive_bayes._ngrams.score("a", table, np.zeros((2, 3)), np.empty(3))
+
+
+def test_profile_probabilities_are_langdetects_factory():
+    """The tables built in numpy from the profile files are langdetect's DetectorFactory's, float
+    for float and in its n-gram order: the detector's scores depend on nothing else."""
+    languages, gram_row, probabilities = naive_bayes.profile_probabilities()
+    ref_languages, ref_gram_row, ref_probabilities = naive_bayes.profile_probabilities_reference()
+    assert languages == ref_languages and len(languages) == 55
+    assert list(gram_row.items()) == list(ref_gram_row.items())
+    assert probabilities.view(np.uint64).tobytes() == ref_probabilities.view(np.uint64).tobytes()
