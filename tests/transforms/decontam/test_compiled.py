@@ -159,3 +159,14 @@ def test_numpy_batch_path_stays_the_fallback(tmp_path, monkeypatch):
     assert word_hashes_docs(HOSTILE)[1].tolist() == [word_hashes(t).size for t in HOSTILE]
     assert logic.check_batch(docs) == compiled
     assert [bool(v.rejection) for v in compiled[:2]] == [True, True]
+
+
+def test_class_table_skips_only_planes_without_any_other_class():
+    """The class table leaves the unassigned and private-use planes at "word" without looking; every
+    code point there must be one (the whole of Unicode classified one by one, as the definition)."""
+    table = text_module._class_table()
+    skipped = [cp for lo, hi in text_module._ALL_WORD_PLANES for cp in range(lo, hi)]
+    assert all(text_module._class_of(chr(cp)) == text_module._WORD for cp in skipped)
+    assert (table[skipped] == text_module._WORD).all()
+    assert table[ord(" ")] == text_module._SPACE and table[ord("-")] == text_module._DELETE
+    assert table[0xE0001] == text_module._DELETE  # LANGUAGE TAG (Cf), in plane 14: still classified
