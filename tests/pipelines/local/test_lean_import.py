@@ -22,9 +22,11 @@ import json, os, sys
 os.environ["CORPUSFORGE_WARM_WORKERS"] = "0"
 sys.argv = ["corpusforge", *json.loads(sys.argv[1])]
 import corpusforge.pipelines.cli
+from apache_beam.io.filesystem import FileSystem
 loaded = [m for m in {left_out!r} if m in sys.modules]
+filesystems = sorted(c.__name__ for c in FileSystem.get_all_subclasses())
 import pandas  # a later import of a left-out module works as usual
-print(json.dumps(loaded))
+print(json.dumps([loaded, filesystems]))
 """
 
 
@@ -34,7 +36,8 @@ def _installed() -> list[str]:
     return [m for m in LEFT_OUT if importlib.util.find_spec(m) is not None]
 
 
-def _loaded_by_cli(argv: list[str]) -> list[str]:
+def _loaded_by_cli(argv: list[str]) -> tuple[list[str], list[str]]:
+    """The left-out modules the command line's import loaded; the filesystems Beam registered."""
     proc = subprocess.run(
         [sys.executable, "-c", CLI.format(left_out=LEFT_OUT), json.dumps(argv)],
         capture_output=True,
@@ -42,7 +45,8 @@ def _loaded_by_cli(argv: list[str]) -> list[str]:
         cwd=REPO,
         check=True,
     )
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    loaded, filesystems = json.loads(proc.stdout.strip().splitlines()[-1])
+    return loaded, filesystems
 
 
 needs_optional = pytest.mark.skipif(
@@ -53,15 +57,19 @@ needs_optional = pytest.mark.skipif(
 # an interpreter that imports Beam (~2 s of CPU): the full suite only
 @pytest.mark.slow
 @needs_optional
-def test_a_local_runs_driver_imports_beam_without_pandas_or_cloud_clients():
-    assert _loaded_by_cli(["run", "--input", "x", "--output", "y"]) == []
+def test_a_local_runs_driver_imports_beam_without_pandas_or_cloud_clients_but_every_filesystem():
+    loaded, filesystems = _loaded_by_cli(["run", "--input", "x", "--output", "y"])
+    _, usual_filesystems = _loaded_by_cli(["run", "--input", "x", "--runner", "DataflowRunner"])
+    assert loaded == []
+    assert filesystems == usual_filesystems  # gs://, s3:// stay readable where installed
+    assert "LocalFileSystem" in filesystems
 
 
 # an interpreter that imports Beam (~2 s of CPU): the full suite only
 @pytest.mark.slow
 @needs_optional
 def test_another_runner_imports_beam_as_usual():
-    loaded = _loaded_by_cli(["run", "--input", "x", "--output", "y", "--runner", "DataflowRunner"])
+    loaded, _ = _loaded_by_cli(["run", "--input", "x", "--output", "y", "--runner", "DataflowRunner"])
     assert loaded == _installed()
 
 
