@@ -26,9 +26,11 @@ import threading
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
+from corpusforge.transforms import derived_cache
 from corpusforge.transforms.hashing import FNV_PRIME, GOLDEN, U64, PowerTable, splitmix64
 
 try:  # the optional compiled hashing and look-up (setup.py); the numpy paths give the same hashes
@@ -69,19 +71,49 @@ def _class_ranges() -> list[tuple[int, int]]:
 
 
 def _class_table() -> np.ndarray:
+    """The class of every code point. Deriving it calls :func:`_class_of` for every code point of the
+    planes :func:`_class_ranges` names (~0.06 s of CPU, in every worker before its first document is
+    hashed; ~0.25 s on a newer Unicode, where every plane is classified), so it is read from the derived-data
+    cache (``transforms/derived_cache.py``) when this machine derived it before from the same Unicode
+    database (``unicodedata.unidata_version``, the Python version) and this module's source."""
     global _TABLE
     if _TABLE is None:
         with _TABLE_LOCK:
             if _TABLE is None:
-                table = np.full(0x110000, _WORD, dtype=np.int8)
-                for lo, hi in _class_ranges():
-                    for cp in range(lo, hi):
-                        if not 0xD800 <= cp <= 0xDFFF:
-                            c = _class_of(chr(cp))
-                            if c != _WORD:
-                                table[cp] = c
-                _TABLE = table
+                key = derived_cache.content_key(
+                    CLASS_TABLE_KIND,
+                    [unicodedata.unidata_version, derived_cache.runtime_fingerprint(), Path(__file__)],
+                )
+                _TABLE = derived_cache.load_or_build(
+                    CLASS_TABLE_KIND, key, ".npy", _build_class_table, _save_array, _load_class_table
+                )
     return _TABLE
+
+
+CLASS_TABLE_KIND = "decontam-word-classes-v1"
+
+
+def _build_class_table() -> np.ndarray:
+    table = np.full(0x110000, _WORD, dtype=np.int8)
+    for lo, hi in _class_ranges():
+        for cp in range(lo, hi):
+            if not 0xD800 <= cp <= 0xDFFF:
+                c = _class_of(chr(cp))
+                if c != _WORD:
+                    table[cp] = c
+    return table
+
+
+def _save_array(table: np.ndarray, path: Path) -> None:
+    with open(path, "wb") as f:
+        np.save(f, table, allow_pickle=False)
+
+
+def _load_class_table(path: Path) -> np.ndarray:
+    table = np.load(path, allow_pickle=False)
+    if table.dtype != np.int8 or table.shape != (0x110000,):
+        raise ValueError(f"cached class table {path} has shape {table.shape}, dtype {table.dtype}")
+    return table
 
 
 # Case folding by table: each code point's one-character casefold (itself when it has none), or

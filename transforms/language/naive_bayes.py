@@ -34,11 +34,16 @@ reference it is tested against (``_detect_compiled_reference``).
 
 from __future__ import annotations
 
+import json
 import re
+import sys
 import threading
+from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
+
+from corpusforge.transforms import derived_cache
 
 try:  # the optional compiled walk (setup.py); the pure-Python path below gives the same scores
     from corpusforge.transforms.language import _ngrams
@@ -77,8 +82,11 @@ _TABLES_LOCK = threading.Lock()
 
 
 def profile_tables(compiled: bool) -> ProfileTables:
-    """The profiles' tables, built once per process (~1 s of CPU: parsing 55 JSON profiles and a
-    38 MB float table) and shared by every detector of the process, since nothing writes to them.
+    """The profiles' tables, built once per process and shared by every detector of the process,
+    since nothing writes to them. Deriving them costs ~0.2 s of CPU (parsing 55 JSON profiles into a
+    38 MB float table, :func:`profile_probabilities`); they are read from the derived-data cache when an earlier process of this
+    machine derived them from the same profiles, code and runtime (``transforms/derived_cache.py``:
+    ~0.05 s).
 
     Why once per process: a worker builds one detector per copy of the language stage it sets up
     (and the local runner's SDK workers may set up several), and a pre-started local worker builds
@@ -90,14 +98,17 @@ def profile_tables(compiled: bool) -> ProfileTables:
     with _TABLES_LOCK:
         tables = _TABLES.get(compiled)
         if tables is None:
-            from langdetect.detector import Detector
-
-            langlist, gram_row, probabilities = profile_probabilities()
-            weight = Detector.ALPHA_DEFAULT / Detector.BASE_FREQ
-            logs = np.log(weight + probabilities)
-            logs.setflags(write=False)
+            other = next(iter(_TABLES.values()), None)  # the other mode's: the same profiles, read once
+            if other is None:
+                languages, grams, logs = derived_cache.load_or_build(
+                    TABLES_CACHE_KIND, tables_cache_key(), ".npz", _build_tables, _save_tables, _load_tables
+                )
+                logs.setflags(write=False)
+                gram_row = {gram: i for i, gram in enumerate(grams)}
+            else:
+                languages, gram_row, logs = other.languages, other.gram_row, other.gram_logs
             tables = _TABLES[compiled] = ProfileTables(
-                languages=tuple(lang.split("-")[0].lower() for lang in langlist),
+                languages=languages,
                 gram_row=gram_row,
                 gram_logs=np.ascontiguousarray(logs) if compiled else logs,
                 hash_table=_ngrams.build_table(gram_row) if compiled and _ngrams is not None else None,
@@ -163,6 +174,66 @@ def normalisation_table() -> np.ndarray:
     table = np.fromiter(map(ord, chars), dtype=np.uint32, count=0x10000)  # ord fails on 2+ chars
     table.setflags(write=False)
     return table
+
+
+# The derived tables on disk (``transforms/derived_cache.py``): the languages, the n-grams in the
+# profiles' order and their log-probabilities, exactly as :func:`_build_tables` computes them.
+TABLES_CACHE_KIND = "langdetect-tables-v1"
+_RawTables = tuple[tuple[str, ...], list[str], np.ndarray]
+
+
+def tables_cache_key() -> str:
+    """The tables' cache key: langdetect's profile files (content, sorted by name), the source of
+    the code deriving the tables (this module, :func:`build_factory`'s module, langdetect's profile
+    loading) and the runtime whose ``log`` computes them."""
+    import langdetect
+    from langdetect import detector_factory
+    from langdetect.utils import lang_profile
+
+    from corpusforge.transforms.language import stage
+
+    profiles = Path(detector_factory.PROFILES_DIRECTORY)
+    return derived_cache.content_key(
+        TABLES_CACHE_KIND,
+        [
+            getattr(langdetect, "__version__", ""),
+            derived_cache.runtime_fingerprint(),
+            *(Path(m.__file__) for m in (sys.modules[__name__], stage, detector_factory, lang_profile)),
+            *sorted((p for p in profiles.iterdir() if not p.name.startswith(".")), key=lambda p: p.name),
+        ],
+    )
+
+
+def _build_tables() -> _RawTables:
+    """langdetect's profiles parsed (:func:`profile_probabilities`, ~0.2 s of CPU) into languages,
+    n-grams and log-probabilities."""
+    from langdetect.detector import Detector
+
+    langlist, gram_row, probabilities = profile_probabilities()
+    weight = Detector.ALPHA_DEFAULT / Detector.BASE_FREQ
+    logs = np.log(weight + probabilities)
+    languages = tuple(lang.split("-")[0].lower() for lang in langlist)
+    return languages, list(gram_row), logs  # gram_row's keys are in row order
+
+
+def _save_tables(tables: _RawTables, path: Path) -> None:
+    languages, grams, logs = tables
+    with open(path, "wb") as f:
+        np.savez(f, logs=logs, grams=_utf8_json(grams), languages=_utf8_json(list(languages)))
+
+
+def _load_tables(path: Path) -> _RawTables:
+    with np.load(path, allow_pickle=False) as data:
+        logs = data["logs"]
+        grams = json.loads(data["grams"].tobytes().decode("utf-8"))
+        languages = tuple(json.loads(data["languages"].tobytes().decode("utf-8")))
+    if logs.dtype != np.float64 or logs.shape != (len(grams), len(languages)):
+        raise ValueError(f"cached language tables {path} have shape {logs.shape}, dtype {logs.dtype}")
+    return languages, grams, logs
+
+
+def _utf8_json(value: list[str]) -> np.ndarray:
+    return np.frombuffer(json.dumps(value, ensure_ascii=False).encode("utf-8"), dtype=np.uint8)
 
 
 def preload() -> None:
