@@ -34,6 +34,8 @@ COMPILED_MODULES = (
     "corpusforge.transforms.language._ngrams",
     "corpusforge.transforms.bias._bias_match",
     "corpusforge.transforms.prompt._gate_search",
+    "corpusforge.transforms.quality._signals",
+    "corpusforge.transforms.decontam._grams",
 )
 
 
@@ -231,6 +233,7 @@ LONGEST_FIRST = (
     "tests/transforms/dedup/test_stages.py",
     "tests/test_missing_requirements.py",
     "tests/pipelines/test_run_guarantees.py",
+    "tests/transforms/tokenize/test_stage.py",
     "tests/pipelines/test_install.py",
     "tests/pipelines/test_interrupts.py",
     "tests/engines/test_engines.py",
@@ -247,6 +250,7 @@ LONGEST_FIRST = (
     "tests/transforms/pii/test_outside_text.py",
     "tests/pipelines/report/test_report_run.py",
     "tests/pipelines/test_startup.py",
+    "tests/transforms/tokenize/test_control.py",
 )
 
 
