@@ -164,6 +164,7 @@ def build_pipeline(
         codec,
         observe=lambda: count_rejected(cfg),  # the bias figures before filtering (counters only)
         prepare=lambda: ScrubRejected(cfg.pii) if scrub else None,
+        temp_dir=posixpath.join(output_dir, RUN_DIR, WORK_DIR, "rejected"),  # removed with work/
     )
     _ = (
         unreadable
