@@ -39,3 +39,12 @@ def test_rejected_records_of_every_stage_are_finalized_by_one_stage():
     for stage in ("language", "dedup_near", "pii"):
         (home,) = [s for s in stages if f"{WRITE_REJECTED}/Files/{stage}/WriteFiles" in s]
         assert any(n.startswith(f"{stage}/") for n in home), (stage, home)
+
+
+def test_presidio_is_prefetched_from_the_first_stage_only_when_pii_runs():
+    """The idle-time import of presidio (transforms/pii/prefetch.py) is armed in the stage that
+    reads and validates, so every worker that reads arms it, long before the pii stage."""
+    stages = fused_stages([])
+    (home,) = [s for s in stages if "PrefetchPii/Arm" in s]
+    assert any(n.startswith("Validate/") for n in home) and any(n.startswith("normalize/") for n in home)
+    assert not any("PrefetchPii/Arm" in s for s in fused_stages(["pii.enabled=false"]))
