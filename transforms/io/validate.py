@@ -16,6 +16,7 @@ import math
 import posixpath
 import re
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import apache_beam as beam
@@ -60,6 +61,16 @@ def _has_lone_surrogate(value: Any) -> bool:
     return False
 
 
+@dataclass(frozen=True)
+class _TextFlaw:
+    """Why a record's text field cannot be written: the rejection's reason, its detail, and the raw
+    text the rejected record is reported with (None when there is none to show)."""
+
+    kind: str
+    detail: str
+    audit: str | None
+
+
 class RecordParser:
     """Turn one raw record into a Document or a RejectedDocument; pure, no Beam."""
 
@@ -99,22 +110,41 @@ class RecordParser:
         ``tests/transforms/io/test_validate.py`` holds it to ``parse`` on every kind of bad record.
         """
         loaded = self._load(path, position, payload)
-        if isinstance(loaded, RejectedDocument):
+        if isinstance(loaded, RejectedDocument) or not isinstance(loaded[0], dict):
             return None
         obj, line = loaded
-        if not isinstance(obj, dict):
+        text = self._text_or_flaw(obj, line)
+        if isinstance(text, _TextFlaw) or self._size_flaw(text) is not None:
             return None
+        return self._record_id(obj, path, position)
+
+    def _text_or_flaw(self, obj: dict, line: str | None) -> str | _TextFlaw:
+        """The record's text, or why it has none that can be written: the checks ``from_object`` and
+        ``document_id`` share, in the order ``from_object`` reports them."""
         text = obj.get(self.text_field)
         if isinstance(text, bytes | bytearray):
             try:
                 text = bytes(text).decode("utf-8")
-            except UnicodeDecodeError:
-                return None
-        if not isinstance(text, str) or not text or text.isspace() or len(text) > self.max_chars:
-            return None
-        if line is None and _has_lone_surrogate(obj):
-            return None
-        return self._record_id(obj, path, position)
+            except UnicodeDecodeError as exc:
+                return _TextFlaw("bad_utf8", str(exc), bytes(text).decode("utf-8", errors="replace"))
+        if not isinstance(text, str):
+            why = (
+                f"field {self.text_field!r} is missing"
+                if text is None
+                else f"field {self.text_field!r} is a {type(text).__name__}"
+            )
+            return _TextFlaw("no_text", why, line)
+        if line is None and _has_lone_surrogate(obj):  # Parquet strings cannot hold them, but be safe
+            return _TextFlaw("bad_utf8", "lone surrogate", None)
+        return text
+
+    def _size_flaw(self, text: str) -> str | None:
+        """``empty`` or ``too_long`` when the text is either, else None."""
+        if not text or text.isspace():  # as not text.strip(), without copying the text
+            return "empty"
+        if len(text) > self.max_chars:
+            return "too_long"
+        return None
 
     def _load(
         self, path: str, position: int, payload: bytes | dict
@@ -164,24 +194,10 @@ class RecordParser:
                 _rejection("no_text", f"record is a {type(obj).__name__}, not an object"),
             )
         record_id = self._record_id(obj, path, position)
-        text = obj.get(self.text_field)
-        if isinstance(text, bytes | bytearray):
-            try:
-                text = bytes(text).decode("utf-8")
-            except UnicodeDecodeError as exc:
-                shell = self.shell(path, position, bytes(text).decode("utf-8", errors="replace"), record_id)
-                return RejectedDocument(shell, _rejection("bad_utf8", str(exc)))
-        if not isinstance(text, str):
-            why = (
-                f"field {self.text_field!r} is missing"
-                if text is None
-                else f"field {self.text_field!r} is a {type(text).__name__}"
-            )
-            return RejectedDocument(self.shell(path, position, line, record_id), _rejection("no_text", why))
-        if line is None and _has_lone_surrogate(obj):  # Parquet strings cannot hold them, but be safe
-            return RejectedDocument(
-                self.shell(path, position, None, record_id), _rejection("bad_utf8", "lone surrogate")
-            )
+        text = self._text_or_flaw(obj, line)
+        if isinstance(text, _TextFlaw):
+            shell = self.shell(path, position, text.audit, record_id)
+            return RejectedDocument(shell, _rejection(text.kind, text.detail))
         rest = {k: v for k, v in obj.items() if k not in self.own_fields}
         doc = Document(
             id=record_id,
@@ -192,9 +208,10 @@ class RecordParser:
             input_path=path,
             input_offset=position,
         )
-        if not text or text.isspace():  # as not text.strip(), without copying the text
+        size_flaw = self._size_flaw(text)
+        if size_flaw == "empty":
             return RejectedDocument(doc, _rejection("empty"))
-        if len(text) > self.max_chars:
+        if size_flaw == "too_long":
             shell = Document(**{**doc.__dict__, "text": text[:AUDIT_CHARS]})
             return RejectedDocument(
                 shell, _rejection("too_long", f"{len(text)} characters > input.max_chars={self.max_chars}")
