@@ -41,24 +41,32 @@ def shard_name(folder: str, prefix: str, shard: int, shards: int) -> str:
     return f"{folder}/{prefix}-{shard:05d}-of-{shards:05d}.parquet"
 
 
+def _open_writer(path: str, schema: pa.Schema, codec: str) -> tuple[object, pq.ParquetWriter]:
+    """A file handle at ``path`` (any Beam filesystem) and a Parquet writer on it, with the writer
+    options Beam's Parquet sink uses."""
+    handle = FileSystems.create(path, mime_type=MIME_TYPE)
+    writer = pq.ParquetWriter(
+        handle,
+        schema,
+        compression=codec,
+        use_deprecated_int96_timestamps=False,
+        use_compliant_nested_type=False,
+    )
+    return handle, writer
+
+
 def write_table_file(path: str, schema: pa.Schema, codec: str, tables: Iterable[pa.Table]) -> None:
-    """``tables`` into one Parquet file at ``path`` (any Beam filesystem), with the writer options
-    Beam's Parquet sink uses (each table its own row group(s))."""
-    with FileSystems.create(path, mime_type=MIME_TYPE) as handle:
-        writer = pq.ParquetWriter(
-            handle,
-            schema,
-            compression=codec,
-            use_deprecated_int96_timestamps=False,
-            use_compliant_nested_type=False,
-        )
-        for table in tables:
-            writer.write_table(table)
-        writer.close()
+    """``tables`` into one Parquet file at ``path``, each table its own row group(s)."""
+    handle, writer = _open_writer(path, schema, codec)
+    for table in tables:
+        writer.write_table(table)
+    writer.close()
+    handle.close()
 
 
 class _WriteBundleFile(beam.DoFn):
-    """Arrow tables of one part -> one temporary file per bundle; emits ``(part, temporary path)``."""
+    """Arrow tables of one part -> one temporary file per bundle (opened at the bundle's first table,
+    each table written as it comes); emits ``(part, temporary path)``."""
 
     def __init__(self, temp_dir: str, part: str, schema: pa.Schema, codec: str) -> None:
         self.temp_dir = temp_dir
@@ -67,20 +75,24 @@ class _WriteBundleFile(beam.DoFn):
         self.codec = codec
 
     def start_bundle(self) -> None:
-        self._tables: list[pa.Table] = []
+        self._path: str | None = None
+        self._open: tuple[object, pq.ParquetWriter] | None = None
 
     def process(self, table: pa.Table) -> Iterator[tuple[str, str]]:
-        # RowsToTables hands over one table per ~64 MB, most bundles one table in finish_bundle
-        self._tables.append(table)
+        if self._open is None:
+            self._path = f"{self.temp_dir}/{self.part}-{uuid.uuid4().hex}.parquet"
+            self._open = _open_writer(self._path, self.schema, self.codec)
+        self._open[1].write_table(table)
         return iter(())
 
     def finish_bundle(self) -> Iterator[WindowedValue]:
-        if not self._tables:
+        if self._open is None:
             return
-        path = f"{self.temp_dir}/{self.part}-{uuid.uuid4().hex}.parquet"
-        tables, self._tables = self._tables, []
-        write_table_file(path, self.schema, self.codec, tables)
-        yield GlobalWindows.windowed_value_at_end_of_window((self.part, path))
+        handle, writer = self._open
+        writer.close()
+        handle.close()  # type: ignore[attr-defined]
+        self._open = None
+        yield GlobalWindows.windowed_value_at_end_of_window((self.part, self._path))
 
 
 class _FinalizeParts(beam.DoFn):
