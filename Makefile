@@ -83,6 +83,9 @@ $(INTEROP_STAMP): pyproject.toml setup.py transforms/tokenize/_pretokenize.c tra
 	rm -f $(INTEROP_VENV)/.installed*
 	touch $(INTEROP_STAMP)
 
+# transforms/quality/_signals.c (the quality signals, setup.py) rebuilds both environments too.
+$(STAMP) $(INTEROP_STAMP): transforms/quality/_signals.c
+
 # Only the interop tests; there a missing package fails them instead of skipping (CORPUSFORGE_INTEROP)
 test-interop: $(INTEROP_STAMP)
 	CORPUSFORGE_INTEROP=1 $(INTEROP_VENV)/bin/python -m pytest -m interop tests/transforms/tokenize tests/pipelines/test_incremental_formats.py $(PYTEST_ARGS)

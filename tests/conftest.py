@@ -34,6 +34,7 @@ COMPILED_MODULES = (
     "corpusforge.transforms.language._ngrams",
     "corpusforge.transforms.bias._bias_match",
     "corpusforge.transforms.prompt._gate_search",
+    "corpusforge.transforms.quality._signals",
 )
 
 

@@ -12,6 +12,12 @@ leading and trailing punctuation stripped; a token made only of punctuation or s
 splitter does) makes ordinary articles fail the "80% of words contain a letter" rule and lowers
 their mean word length. Symbols (``#``, ``...``, ``…``) are counted separately for the
 symbol-to-word ratio.
+
+Where ``transforms/quality/_signals.c`` was compiled (setup.py), :func:`compute_signals` and
+:func:`split_words` run there: one pass over the text's code points, no Python object per word or
+line, the same values bit for bit (its header says how each definition is matched). The Python
+functions below stay as the fallback (no C compiler) and as the reference the compiled pass is
+tested against (``compute_signals_reference``).
 """
 
 from __future__ import annotations
@@ -26,6 +32,11 @@ import numpy as np
 
 from corpusforge.schemas.records import QualitySignals
 from corpusforge.transforms.hashing import FNV_PRIME, GOLDEN
+
+try:  # the optional compiled pass (setup.py); the Python functions below give the same values
+    from corpusforge.transforms.quality import _signals
+except ImportError:  # pragma: no cover - depends on the build
+    _signals = None
 
 # Characters stripped from both ends of a token before it counts as a word.
 _PUNCT = (
@@ -86,8 +97,16 @@ DUP_NGRAM_NS: tuple[int, ...] = (5, 6, 7, 8, 9, 10)
 
 
 def split_words(text: str) -> list[str]:
-    """Whitespace tokens with edge punctuation stripped; pure-punctuation tokens dropped.
-    (``map``/``filter`` run the strip per token in C: a third less than a Python loop.)"""
+    """Whitespace tokens with edge punctuation stripped; pure-punctuation tokens dropped (compiled
+    where ``_signals`` was built)."""
+    if _signals is not None:
+        return _signals.split_words(text)
+    return _split_words_python(text)
+
+
+def _split_words_python(text: str) -> list[str]:
+    """:func:`split_words` in Python (``map``/``filter`` run the strip per token in C: a third less
+    than a Python loop)."""
     tokens = text.split()
     return list(filter(None, map(str.strip, tokens, repeat(_PUNCT, len(tokens)))))
 
@@ -265,6 +284,12 @@ def count_sentences(line: str) -> int:
     return n if ended and n else n + 1
 
 
+@lru_cache(maxsize=64)
+def _stop_table(stop_words: frozenset[str]) -> bytes:
+    """The compiled pass's look-up table of the stop words in every casing :func:`_cased` allows."""
+    return _signals.build_word_table(_cased(stop_words) if stop_words else ())
+
+
 def compute_signals(
     text: str,
     stop_words: frozenset[str],
@@ -272,7 +297,28 @@ def compute_signals(
     c4_min_words_per_line: int = 5,
     c4_terminal_punct: bool = False,
 ) -> QualitySignals:
-    """All signals of ``text``. ``stop_words`` are lower-case words of the expected language(s);
+    """All signals of ``text`` (:func:`compute_signals_reference` defines them), compiled where
+    ``_signals`` was built."""
+    if _signals is None:
+        return compute_signals_reference(
+            text, stop_words, short_line_length, c4_min_words_per_line, c4_terminal_punct
+        )
+    return QualitySignals(
+        *_signals.signals(
+            text, _stop_table(stop_words), short_line_length, c4_min_words_per_line, c4_terminal_punct
+        )
+    )
+
+
+def compute_signals_reference(
+    text: str,
+    stop_words: frozenset[str],
+    short_line_length: int = 30,
+    c4_min_words_per_line: int = 5,
+    c4_terminal_punct: bool = False,
+) -> QualitySignals:
+    """All signals of ``text``, in Python: the fallback and the definition the compiled pass is
+    tested against. ``stop_words`` are lower-case words of the expected language(s);
     FineWeb's short lines are those of at most ``short_line_length`` characters. C4's line rules
     (a line needs ``c4_min_words_per_line`` words and, if ``c4_terminal_punct``, a terminal mark)
     decide which lines count towards ``c4_sentences``, ``c4_curly_brace`` and ``c4_lorem_ipsum``."""
@@ -280,7 +326,7 @@ def compute_signals(
     lines = [ln.strip() for ln in raw_lines]
     nonempty = [ln for ln in lines if ln]
     n_lines = len(nonempty)
-    words = split_words(text)
+    words = _split_words_python(text)
     n_words = len(words)
     word_chars = sum(map(len, words))
 
@@ -379,4 +425,4 @@ def compute_signals(
     )
 
 
-__all__ = ["compute_signals", "ngram_signals", "split_words"]
+__all__ = ["compute_signals", "compute_signals_reference", "ngram_signals", "split_words"]

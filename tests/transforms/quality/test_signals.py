@@ -7,6 +7,7 @@ import pytest
 
 from corpusforge.schemas.config import QualityConfig
 from corpusforge.schemas.records import Document, RejectedDocument
+from corpusforge.transforms.quality import signals
 from corpusforge.transforms.quality.signals import (
     compute_signals,
     count_sentences,
@@ -17,6 +18,17 @@ from corpusforge.transforms.quality.stage import QualityFilter, build_rules, fir
 from corpusforge.transforms.quality.stopwords import STOP_WORDS, stop_words_for
 
 EN = STOP_WORDS["en"]
+
+
+@pytest.fixture(autouse=True, params=["compiled", "python"])
+def signals_path(request, monkeypatch):
+    """Every test here runs on the compiled signals (_signals.c) and on the pure-Python fallback."""
+    if request.param == "python":
+        monkeypatch.setattr(signals, "_signals", None)
+    elif signals._signals is None:
+        pytest.skip("transforms/quality/_signals.c was not compiled here")
+    return request.param
+
 
 SENTENCES = [
     "The old mill on the river has been turned into a library with a reading room and a garden.",
