@@ -51,9 +51,9 @@ MVN ?= mvn
 
 env: $(STAMP)
 
-# setup.py compiles transforms/tokenize/_pretokenize.c, transforms/language/_ngrams.c, transforms/bias/_bias_match.c and transforms/prompt/_gate_search.c (into the editable tree): a change to any
+# setup.py compiles transforms/tokenize/_pretokenize.c, transforms/language/_ngrams.c, transforms/bias/_bias_match.c, transforms/prompt/_gate_search.c and transforms/decontam/_grams.c (into the editable tree): a change to any
 # rebuilds it. Strict editable mode: see pyproject.toml. constraints.txt pins what must agree.
-$(STAMP): pyproject.toml setup.py transforms/tokenize/_pretokenize.c transforms/language/_ngrams.c transforms/bias/_bias_match.c transforms/prompt/_gate_search.c $(CONSTRAINTS)
+$(STAMP): pyproject.toml setup.py transforms/tokenize/_pretokenize.c transforms/language/_ngrams.c transforms/bias/_bias_match.c transforms/prompt/_gate_search.c transforms/decontam/_grams.c $(CONSTRAINTS)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	# setuptools' warnings of the editable build go to a log, shown only when the install fails
@@ -74,7 +74,7 @@ INTEROP_STAMP := $(INTEROP_VENV)/.installed-$(MODULES_HASH)
 
 interop-env: $(INTEROP_STAMP)
 
-$(INTEROP_STAMP): pyproject.toml setup.py transforms/tokenize/_pretokenize.c transforms/language/_ngrams.c transforms/bias/_bias_match.c transforms/prompt/_gate_search.c $(CONSTRAINTS) $(INTEROP_REQS)
+$(INTEROP_STAMP): pyproject.toml setup.py transforms/tokenize/_pretokenize.c transforms/language/_ngrams.c transforms/bias/_bias_match.c transforms/prompt/_gate_search.c transforms/decontam/_grams.c $(CONSTRAINTS) $(INTEROP_REQS)
 	test -x $(INTEROP_VENV)/bin/python || $(PYTHON) -m venv $(INTEROP_VENV)
 	$(INTEROP_VENV)/bin/python -m pip install --quiet -c $(CONSTRAINTS) -c $(INTEROP_REQS) -e . 'pytest>=8,<10' \
 	  --config-settings editable_mode=strict > $(INTEROP_VENV)/install.log 2>&1 || (tail -n 40 $(INTEROP_VENV)/install.log; exit 1)

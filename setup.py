@@ -5,7 +5,9 @@ cache look-ups in one pass); ``transforms/language/_ngrams.c`` the naive_bayes l
 (langdetect's n-gram walk and log-sum in one pass); ``transforms/bias/_bias_match.c`` the bias stage
 (word count and lexicon-line search in one pass); ``transforms/prompt/_gate_search.c`` the prompt
 stage's literal gates (memmem over a clause's literals); ``transforms/quality/_signals.c`` the quality
-stage's signals (words, lines, paragraphs and n-grams in one pass over the code points). All are optional: where they cannot be compiled
+stage's signals (words, lines, paragraphs and n-grams in one pass over the code points);
+``transforms/decontam/_grams.c`` decontamination (word hashes and the n-gram look-up in one loop per
+document). All are optional: where they cannot be compiled
 (no C compiler on the machine) the package installs without them and the pure-Python paths give the
 same answers, slower.
 ``CORPUSFORGE_PURE_PYTHON=1`` leaves it out on purpose (a wheel that installs anywhere).
@@ -49,6 +51,13 @@ if not os.environ.get("CORPUSFORGE_PURE_PYTHON"):
         Extension(
             "corpusforge.transforms.quality._signals",
             sources=["transforms/quality/_signals.c"],
+            optional=True,
+        )
+    )
+    extensions.append(
+        Extension(
+            "corpusforge.transforms.decontam._grams",
+            sources=["transforms/decontam/_grams.c"],
             optional=True,
         )
     )

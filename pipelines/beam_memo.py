@@ -1,5 +1,5 @@
-"""Two introspections Beam repeats for every transform while building and translating the graph,
-remembered instead. Together they were about half of the driver's graph construction and
+"""Introspections Beam repeats for every transform while building and translating the graph,
+remembered instead. The first two were about half of the driver's graph construction and
 translation on the sample (~2.1 CPU s for ~350 transforms and 180 ParDos).
 
 1. ``userstate.get_dofn_specs`` finds a DoFn's state and timer specs by wrapping every bound method
@@ -15,6 +15,12 @@ translation on the sample (~2.1 CPU s for ~350 transforms and 180 ParDos).
    state of its own: it reads and writes the options' shared ``_all_options`` dict. The view is
    remembered per options object and class, and made afresh if the options' flags or dict were
    replaced.
+3. ``core._check_fn_use_yield_and_return`` reads the source of every ParDo's ``process`` from disk
+   and tokenises it (``inspect.getsourcelines``) to warn about a ``process`` that both yields and
+   returns a value: ~10 % of the sample's graph construction, mostly for the same few functions
+   (Beam's own sinks are built 11 times, once per stage's rejected records). The answer depends on
+   the source alone, which is that of the function's code object: it is remembered per code object
+   (callables without one are checked every time).
 
 The answers are the ones Beam computes; nothing about the graph or its translation changes.
 """
@@ -26,10 +32,12 @@ import weakref
 from typing import Any
 
 from apache_beam.options.pipeline_options import PipelineOptions
-from apache_beam.transforms import userstate
+from apache_beam.transforms import core, userstate
 
 _ORIGINAL_SPECS = userstate.get_dofn_specs
 _ORIGINAL_VIEW_AS = PipelineOptions.view_as
+_ORIGINAL_YIELD_AND_RETURN = core._check_fn_use_yield_and_return
+_YIELD_AND_RETURN: dict[types.CodeType, bool] = {}
 _SPECS: dict[type, tuple[frozenset[Any], frozenset[Any]]] = {}
 _VIEWS: weakref.WeakKeyDictionary[PipelineOptions, dict[type, PipelineOptions]] = weakref.WeakKeyDictionary()
 
@@ -65,10 +73,23 @@ def view_as(self: PipelineOptions, cls: type[Any]) -> Any:
     return view
 
 
+def check_fn_use_yield_and_return(fn: Any) -> bool:
+    """``core._check_fn_use_yield_and_return``, remembered per code object of ``fn``."""
+    code = getattr(getattr(fn, "__func__", fn), "__code__", None)
+    if not isinstance(code, types.CodeType):
+        return _ORIGINAL_YIELD_AND_RETURN(fn)
+    answer = _YIELD_AND_RETURN.get(code)
+    if answer is None:
+        answer = _YIELD_AND_RETURN.setdefault(code, bool(_ORIGINAL_YIELD_AND_RETURN(fn)))
+    return answer
+
+
 def install() -> None:
     """Route Beam's calls to the remembered answers (idempotent).
 
-    Beam looks both up at call time (``userstate.get_dofn_specs`` from core, common and operations;
-    ``options.view_as`` as a method), so the process's later pipelines use them too."""
+    Beam looks them up at call time (``userstate.get_dofn_specs`` from core, common and operations;
+    ``options.view_as`` as a method; ``_check_fn_use_yield_and_return`` from ``ParDo.__init__``), so
+    the process's later pipelines use them too."""
     userstate.get_dofn_specs = get_dofn_specs
+    core._check_fn_use_yield_and_return = check_fn_use_yield_and_return
     PipelineOptions.view_as = view_as  # type: ignore[method-assign]

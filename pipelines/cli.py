@@ -21,12 +21,14 @@ import time
 from typing import Any
 
 from corpusforge.pipelines import logs  # first: Beam logs while it is imported
-from corpusforge.pipelines.local import warm  # standard library only
+from corpusforge.pipelines.local import lean_import, warm  # standard library only
 
 # The command line itself (python -m, or the console script importing this module): the local
 # runner's SDK worker processes start now, before Beam is imported here (see local/warm.py).
 if __name__ == "__main__" or os.path.basename(sys.argv[0]) == "corpusforge":
     warm.start_early(sys.argv[1:])
+    if warm.local_run(sys.argv[1:]):  # Beam without what a local run never uses (see lean_import.py)
+        lean_import.import_lean(["apache_beam"])
 
 # isort: split
 import apache_beam as beam

@@ -35,6 +35,7 @@ COMPILED_MODULES = (
     "corpusforge.transforms.bias._bias_match",
     "corpusforge.transforms.prompt._gate_search",
     "corpusforge.transforms.quality._signals",
+    "corpusforge.transforms.decontam._grams",
 )
 
 

@@ -5,9 +5,10 @@ only once the driver has imported Beam, built the graph and translated it (~3 s 
 on the embedded sample), and each worker then spends ~2 s of its own importing Beam and corpusforge
 before it runs anything, while the machine's other cores idle. Here the CLI starts the workers'
 processes first (:func:`start_early`, before it imports Beam itself): each imports what every SDK
-worker needs (:data:`PRELOAD`), then waits on its stdin. ``pipelines/local/warm_handler.py`` hands a
-waiting process the addresses Beam would have put in a fresh worker's environment, and the process
-becomes that SDK worker (``sdk_worker_main.main``), exactly as if Beam had started it.
+worker needs (:data:`PRELOAD`, without the optional modules ``lean_import.py`` leaves out), then
+waits on its stdin. ``pipelines/local/warm_handler.py`` hands a waiting process the addresses Beam
+would have put in a fresh worker's environment, and the process becomes that SDK worker
+(``sdk_worker_main.main``), exactly as if Beam had started it.
 
 While it waits, a process also builds what the run's configuration says its first stages will need
 (:meth:`WarmPool.preload`, :func:`preloads_for`: the language profiles' tables), one item at a time,
@@ -33,6 +34,7 @@ import sys
 import threading
 from collections.abc import Sequence
 
+from corpusforge.pipelines.local import lean_import
 from corpusforge.pipelines.local.worker_count import default_workers
 
 # What every SDK worker of a corpusforge graph imports anyway (the graph's DoFns are unpickled from
@@ -57,13 +59,16 @@ def _option(argv: Sequence[str], name: str) -> str | None:
     return value
 
 
+def local_run(argv: Sequence[str]) -> bool:
+    """Whether ``corpusforge ARGV`` is a run on the local runner (no ``--runner``, or a local one)."""
+    return bool(argv) and argv[0] == "run" and (_option(argv, "--runner") or "") in _LOCAL_NAMES
+
+
 def workers_for(argv: Sequence[str]) -> int:
     """How many SDK worker processes ``corpusforge ARGV`` will start on the local runner (0: none):
     ``--workers``, else ``--direct_num_workers``, else one per core (the runner's default); none for another runner,
     another running mode or an incremental run (its parts are several pipelines)."""
-    if not argv or argv[0] != "run" or "--incremental" in argv or "-h" in argv or "--help" in argv:
-        return 0
-    if (_option(argv, "--runner") or "") not in _LOCAL_NAMES:
+    if not local_run(argv) or "--incremental" in argv or "-h" in argv or "--help" in argv:
         return 0
     if (_option(argv, "--direct_running_mode") or "multi_processing") != "multi_processing":
         return 0
@@ -342,6 +347,9 @@ def main(argv: Sequence[str]) -> int:
     # a Ctrl-C on the terminal reaches the whole process group: a waiting process leaves it to the
     # driver (which stops its children) instead of printing an import's KeyboardInterrupt traceback
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # Beam without the optional modules a local worker never uses (lean_import.py); should that
+    # fail, the ordinary imports below import them
+    lean_import.import_lean(PRELOAD)
     for item in PRELOAD:
         try:
             _preload(item)

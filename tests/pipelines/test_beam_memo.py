@@ -115,3 +115,31 @@ def test_the_sample_graph_translates_the_same_with_and_without_the_memo():
     (memo_off, without), (memo_on, with_memo) = _summary("off"), _summary("on")
     assert (memo_off, memo_on) == (False, True)
     assert len(with_memo) > 300 and with_memo == without
+
+
+class _YieldsAndReturns(beam.DoFn):
+    def process(self, element):
+        if element:
+            return [element]
+        yield element
+
+
+def test_yield_and_return_check_is_beams_and_read_once_per_function(monkeypatch):
+    from apache_beam.transforms import core
+
+    calls = []
+    original = beam_memo._ORIGINAL_YIELD_AND_RETURN
+
+    def counting(fn):
+        calls.append(fn)
+        return original(fn)
+
+    monkeypatch.setattr(beam_memo, "_ORIGINAL_YIELD_AND_RETURN", counting)
+    monkeypatch.setattr(beam_memo, "_YIELD_AND_RETURN", {})
+    for dofn in (_YieldsAndReturns(), _YieldsAndReturns(), _Plain(), _Plain()):
+        assert beam_memo.check_fn_use_yield_and_return(dofn.process) is original(dofn.process)
+    assert beam_memo.check_fn_use_yield_and_return(_YieldsAndReturns().process) is True
+    assert len(calls) == 2  # once per function, not per instance
+    beam_memo.install()
+    assert core._check_fn_use_yield_and_return is beam_memo.check_fn_use_yield_and_return
+    assert beam_memo.check_fn_use_yield_and_return(len) is False  # no code object: Beam's answer

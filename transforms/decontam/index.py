@@ -30,7 +30,13 @@ from typing import Any
 import numpy as np
 from apache_beam.io.filesystems import FileSystems
 
-from corpusforge.transforms.decontam.text import gram_hashes, gram_hashes_at, gram_prefix, word_hashes_many
+from corpusforge.transforms.decontam.text import (
+    _grams,
+    gram_hashes,
+    gram_hashes_at,
+    gram_prefix,
+    word_hashes_many,
+)
 
 FORMAT_SUFFIXES = {
     ".jsonl": "jsonl",
@@ -214,6 +220,7 @@ class BenchmarkIndex:
         self.ngram_items = np.zeros(0, dtype=np.int32)
         self.whole: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # length -> (sorted hashes, items)
         self.stats = IndexStats()
+        self._compiled_tables: list[tuple[int, np.ndarray, np.ndarray, np.ndarray, int]] | None = None
 
     @classmethod
     def build(
@@ -270,14 +277,7 @@ class BenchmarkIndex:
         index.filter_bits = min(
             MAX_FILTER_BITS, max(MIN_FILTER_BITS, int(np.ceil(np.log2(max(1, total) * 32))))
         )
-        index.filter = np.zeros(1 << (index.filter_bits - 3), dtype=np.uint8)
-        for table in tables:
-            slot = table >> np.uint64(64 - index.filter_bits)
-            np.bitwise_or.at(
-                index.filter,
-                slot >> np.uint64(3),
-                np.left_shift(1, (slot & np.uint64(7)).astype(np.uint8)).astype(np.uint8),
-            )
+        index.filter = _bitmap(np.concatenate(tables), index.filter_bits)
         return index
 
     def _add_texts(self, batch: list[tuple[int, int, int, str]], acc: _Accumulator) -> None:
@@ -362,6 +362,75 @@ class BenchmarkIndex:
             empty = np.zeros(0, dtype=np.int64)
             return empty, empty, empty.astype(np.int32)
         return np.concatenate(starts), np.concatenate(lengths), np.concatenate(items)
+
+    def _tables_per_length(self) -> list[tuple[int, np.ndarray, np.ndarray, np.ndarray, int]]:
+        """(length, hashes, owners, bitmap, bits) per table in :meth:`lookup`'s order, for
+        ``_grams.lookup``. Each table gets its own bitmap (about 32 bits per hash, as the shared one):
+        the short whole texts' few thousand hashes then fit a few KiB that stay in cache, where
+        probing the shared bitmap (MiBs, sized for the n-grams) at every start for every length
+        missed the cache; the n-grams keep the shared one. A bitmap only rules grams out; the binary
+        search decides, as in lookup."""
+        out = [
+            (
+                self.n,
+                np.ascontiguousarray(self.ngrams),
+                np.ascontiguousarray(self.ngram_items, dtype=np.int32),
+                self.filter,
+                self.filter_bits,
+            )
+        ]  # the shared bitmap: sized for the n-grams already
+        for length, (hashes, owners) in self.whole.items():
+            bits = min(MAX_FILTER_BITS, max(13, int(np.ceil(np.log2(max(1, hashes.size) * 32)))))
+            bitmap = _bitmap(hashes, bits)
+            out.append(
+                (
+                    length,
+                    np.ascontiguousarray(hashes),
+                    np.ascontiguousarray(owners, dtype=np.int32),
+                    bitmap,
+                    bits,
+                )
+            )
+        return out
+
+    def lookup_docs(
+        self, words: np.ndarray, n_words: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """:meth:`lookup` on each document of a batch (``words`` concatenated, ``n_words`` per
+        document): (document, start word in it, length, item) per hit, by document, then in
+        :meth:`lookup`'s order. Compiled where ``_grams`` was built (one loop per document and gram
+        length, the bitmap probed as the gram hash rolls on); else :meth:`lookup` per document."""
+        if _grams is not None:
+            if self._compiled_tables is None:
+                self._compiled_tables = self._tables_per_length()
+            parts = _grams.lookup(
+                np.ascontiguousarray(words, dtype=np.uint64),
+                np.ascontiguousarray(n_words, dtype=np.int64),
+                self._compiled_tables,
+            )
+            return tuple(np.frombuffer(p, dtype=np.int64) for p in parts)  # type: ignore[return-value]
+        out: list[list[np.ndarray]] = [[], [], [], []]
+        first = 0
+        for d, m in enumerate(np.asarray(n_words).tolist()):
+            starts, lengths, items = self.lookup(words[first : first + m])
+            first += m
+            if starts.size:
+                for part, values in zip(out, (np.full(starts.size, d), starts, lengths, items), strict=True):
+                    part.append(values.astype(np.int64))
+        empty = np.zeros(0, dtype=np.int64)
+        return tuple(np.concatenate(p) if p else empty for p in out)  # type: ignore[return-value]
+
+
+def _bitmap(hashes: np.ndarray, bits: int) -> np.ndarray:
+    """A bitmap of ``2**bits`` bits with the bit of each hash's top ``bits`` bits set."""
+    bitmap = np.zeros(1 << (bits - 3), dtype=np.uint8)
+    slot = hashes >> np.uint64(64 - bits)
+    np.bitwise_or.at(
+        bitmap,
+        slot >> np.uint64(3),
+        np.left_shift(1, (slot & np.uint64(7)).astype(np.uint8)).astype(np.uint8),
+    )
+    return bitmap
 
 
 def _frequent_dropped(

@@ -26,10 +26,17 @@ import threading
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
+from corpusforge.transforms import derived_cache
 from corpusforge.transforms.hashing import FNV_PRIME, GOLDEN, U64, PowerTable, splitmix64
+
+try:  # the optional compiled hashing and look-up (setup.py); the numpy paths give the same hashes
+    from corpusforge.transforms.decontam import _grams
+except ImportError:  # pragma: no cover - depends on the build
+    _grams = None
 
 _LEN_SALT = U64(0xD6E8FEB86659FD93)
 
@@ -51,19 +58,62 @@ def _class_of(ch: str) -> int:
     return _WORD
 
 
+# Planes 4-13 are unassigned and planes 15-16 private use (all _WORD) in every Unicode version up
+# to 16 (Python 3.11 has 14): the table skips them there, a third of the build's ~0.3 s per process.
+_ALL_WORD_PLANES = ((0x40000, 0xE0000), (0xF0000, 0x110000))
+
+
+def _class_ranges() -> list[tuple[int, int]]:
+    """The code point ranges :func:`_class_table` must classify one by one."""
+    if int(unicodedata.unidata_version.split(".")[0]) > 16:
+        return [(0, 0x110000)]  # a newer Unicode may assign in those planes: classify everything
+    return [(0, _ALL_WORD_PLANES[0][0]), (_ALL_WORD_PLANES[0][1], _ALL_WORD_PLANES[1][0])]
+
+
 def _class_table() -> np.ndarray:
+    """The class of every code point. Deriving it calls :func:`_class_of` for every code point of the
+    planes :func:`_class_ranges` names (~0.06 s of CPU, in every worker before its first document is
+    hashed; ~0.25 s on a newer Unicode, where every plane is classified), so it is read from the derived-data
+    cache (``transforms/derived_cache.py``) when this machine derived it before from the same Unicode
+    database (``unicodedata.unidata_version``, the Python version) and this module's source."""
     global _TABLE
     if _TABLE is None:
         with _TABLE_LOCK:
             if _TABLE is None:
-                table = np.full(0x110000, _WORD, dtype=np.int8)
-                for cp in range(0x110000):
-                    if not 0xD800 <= cp <= 0xDFFF:
-                        c = _class_of(chr(cp))
-                        if c != _WORD:
-                            table[cp] = c
-                _TABLE = table
+                key = derived_cache.content_key(
+                    CLASS_TABLE_KIND,
+                    [unicodedata.unidata_version, derived_cache.runtime_fingerprint(), Path(__file__)],
+                )
+                _TABLE = derived_cache.load_or_build(
+                    CLASS_TABLE_KIND, key, ".npy", _build_class_table, _save_array, _load_class_table
+                )
     return _TABLE
+
+
+CLASS_TABLE_KIND = "decontam-word-classes-v1"
+
+
+def _build_class_table() -> np.ndarray:
+    table = np.full(0x110000, _WORD, dtype=np.int8)
+    for lo, hi in _class_ranges():
+        for cp in range(lo, hi):
+            if not 0xD800 <= cp <= 0xDFFF:
+                c = _class_of(chr(cp))
+                if c != _WORD:
+                    table[cp] = c
+    return table
+
+
+def _save_array(table: np.ndarray, path: Path) -> None:
+    with open(path, "wb") as f:
+        np.save(f, table, allow_pickle=False)
+
+
+def _load_class_table(path: Path) -> np.ndarray:
+    table = np.load(path, allow_pickle=False)
+    if table.dtype != np.int8 or table.shape != (0x110000,):
+        raise ValueError(f"cached class table {path} has shape {table.shape}, dtype {table.dtype}")
+    return table
 
 
 # Case folding by table: each code point's one-character casefold (itself when it has none), or
@@ -108,6 +158,48 @@ def _nfkc(text: str) -> str:
 
 
 _SHORT_PIECE = 256  # characters: below this a piece is normalised whole
+_SPAN_GAP = 32  # nfkc_spans: spans closer than this are normalised as one (fewer calls)
+_UNSAFE: bytes | None = None
+
+
+def _unsafe_bitmap() -> bytes:
+    """The BMP characters that are not a stable NFKC starter, as a bitmap (for ``nfkc_spans``):
+    changed by NFKC on their own, a non-zero combining class, or able to combine with the character
+    before them (the second character of a canonical pair, and Hangul's vowel and final jamo).
+    Surrogates count as unsafe too. A text of safe characters only is NFKC already, and a boundary
+    lies before every safe character, so NFKC may be applied to the spans around the unsafe ones
+    alone. Built in ~20 ms per process."""
+    global _UNSAFE
+    if _UNSAFE is None:
+        unsafe = np.zeros(0x10000, dtype=bool)
+        for cp in range(0x10000):
+            ch = chr(cp)
+            if unicodedata.combining(ch) or not unicodedata.is_normalized("NFKC", ch):
+                unsafe[cp] = True
+            decomposition = unicodedata.decomposition(ch)
+            if decomposition and not decomposition.startswith("<"):
+                parts = decomposition.split()
+                if len(parts) == 2:
+                    unsafe[int(parts[1], 16)] = True  # may compose with the character before it
+        unsafe[0x1161:0x1176] = unsafe[0x11A8:0x11C3] = unsafe[0xD800:0xE000] = True
+        _UNSAFE = np.packbits(unsafe, bitorder="little").tobytes()
+    return _UNSAFE
+
+
+def _nfkc_compiled(text: str) -> str:
+    """``unicodedata.normalize("NFKC", text)``, normalising only the spans ``_grams.nfkc_spans``
+    finds around the characters that are not stable starters: a page with a few curly quotes'
+    neighbours, non-breaking spaces or ellipses pays for those few characters, not for its lines."""
+    spans = _grams.nfkc_spans(text, _unsafe_bitmap(), _SPAN_GAP)
+    if not spans:
+        return text
+    pieces, pos = [], 0
+    for start, end in spans:
+        pieces.append(text[pos:start])
+        pieces.append(unicodedata.normalize("NFKC", text[start:end]))
+        pos = end
+    pieces.append(text[pos:])
+    return "".join(pieces)
 
 
 def _nfkc_halves(piece: str) -> str:
@@ -241,6 +333,38 @@ def word_hashes_many(texts: Sequence[str]) -> WordBatch:
     n_words = np.bincount(text_of_word, minlength=len(texts))
     first_word = np.concatenate(([0], np.cumsum(n_words)[:-1]))
     return WordBatch(hashes, text_of_word, numeric, n_words, first_word)
+
+
+_EXPAND: np.ndarray | None = None
+
+
+def _expand_table() -> np.ndarray:
+    """The multi-character case folds for ``_grams.word_hashes``: rows of (code point, count, up to
+    three code points), sorted; the fold table marks these code points with ``_MULTI``."""
+    global _EXPAND
+    if _EXPAND is None:
+        fold = _fold_table()
+        with _TABLE_LOCK:
+            if _EXPAND is None:
+                rows = []
+                for cp in np.flatnonzero(fold == _MULTI).tolist():
+                    e = _expansion(cp).tolist()
+                    rows.append([cp, len(e), *e, *[0] * (3 - len(e))])  # fails on a 4-character fold
+                _EXPAND = np.asarray(rows, dtype=np.uint32).reshape(-1, 5)
+    return _EXPAND
+
+
+def word_hashes_docs(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """The word hashes of ``texts`` (concatenated, uint64) and each text's word count (int64):
+    exactly :func:`word_hashes_many`'s ``hashes`` and ``n_words``, in one compiled loop per text
+    where ``_grams`` was built (NFKC stays in Python: :func:`_nfkc_compiled`, on the texts that are not
+    ASCII)."""
+    if _grams is None:
+        batch = word_hashes_many(texts)
+        return batch.hashes, batch.n_words.astype(np.int64)
+    prepared = [t if t.isascii() else _nfkc_compiled(t) for t in texts]
+    hashes, counts = _grams.word_hashes(prepared, _fold_table(), _class_table(), _expand_table())
+    return np.frombuffer(hashes, dtype=U64), np.frombuffer(counts, dtype=np.int64)
 
 
 def gram_prefix(words: np.ndarray) -> np.ndarray:

@@ -38,6 +38,14 @@ EDGE_CASES = [
     "mail me at someone@example.com or see https://example.com/page?x=1 now",
     "ThisIsAVeryLongCamelCaseWordThatGoesOnAndOnForMoreThanOneHundredAndTwentyEightCharactersSoThat"
     "ItsNgramRowsAreMoreThanAnyShortWordHasAndStillMoreAndMoreAndMoreCharacters",
+    "word",  # one word, no space after it
+    "Cafe\u0301 \u2014 \u201cquoted\u201d \u00a0nbsp\u00a0 tab\there\nnewline\r\nend  ",
+    "\u0645\u0631\u062d\u0628\u0627 \u06cc\u06a9 \u0628\u0647 \u0639\u0631\u0628\u064a",  # Farsi yeh
+    "\u0e20\u0e32\u0e29\u0e32\u0e44\u0e17\u0e22 \u0939\u093f\u0928\u094d\u0926\u0940 \u10e5\u10d0\u10e0",
+    "\x00\x01 control \ud800 lone surrogate \U0010ffff",
+    # long: Vietnamese marks around langdetect's 10,000-character cut (normalize_vi runs before it)
+    "Vie\u0302\u0323t Nam " * 900 + "a\u0301 " * 200,
+    "spaces   everywhere " * 700,  # runs of spaces past the cut, which langdetect collapses after it
 ]
 
 
@@ -58,6 +66,46 @@ def both() -> tuple[naive_bayes.NaiveBayesLanguageDetector, naive_bayes.NaiveBay
 def test_edge_cases_give_the_same_floats(both, text):
     compiled, python = both
     assert compiled.detect(text) == python.detect(text)
+    assert compiled.detect(text) == compiled._detect_compiled_reference(text)
+
+
+def test_normalisation_table_is_langdetects():
+    """score_words normalises through the table; every BMP character must map as NGram.normalize
+    maps it, and the characters above the BMP must be ones it keeps."""
+    from langdetect.utils.ngram import NGram
+
+    table = naive_bayes.normalisation_table()
+    assert table.shape == (0x10000,)
+    assert table[ord("!")] == ord(" ") and table[0x3044] == 0x3042  # punctuation, hiragana
+    sample = [*range(0, 0x10000, 7), 0x219, 0x21B, 0x6CC, 0x1EA5, 0x30A4, 0xAC01]
+    assert all(chr(table[cp]) == NGram.normalize(chr(cp)) for cp in sample)
+    assert all(NGram.normalize(chr(cp)) == chr(cp) for cp in (0x10000, 0x1F600, 0x1D400, 0x10FFFF))
+
+
+@pytest.mark.shared
+def test_a_full_memo_gives_the_same_floats(both, dev_corpus):
+    """A memo far too small for the text (compacted again and again, words dropped and kept) must
+    not change one float: the memo only saves work."""
+    compiled, python = both
+    small = naive_bayes.NaiveBayesLanguageDetector()
+    small._memo = naive_bayes._ngrams.new_memo(len(small.languages), 16)
+    with gzip.open(dev_corpus / "docs.jsonl.gz", "rt", encoding="utf-8") as f:
+        texts = [
+            sample_text(json.loads(line)["text"], 1500, 3) for line, _ in zip(f, range(200), strict=False)
+        ]
+    texts += EDGE_CASES
+    assert [small.detect(t) for t in texts] == [compiled._detect_compiled_reference(t) for t in texts]
+    assert [small.detect(t) for t in texts[:50]] == [python.detect(t) for t in texts[:50]]
+
+
+def test_memo_refuses_a_foreign_buffer(both):
+    compiled, _ = both
+    n = len(compiled.languages)
+    args = (compiled._hash_table, compiled._gram_logs, compiled._normalise)
+    with pytest.raises(ValueError, match="memo"):
+        naive_bayes._ngrams.score_words("a", *args, bytearray(64), np.empty(n))
+    with pytest.raises(ValueError, match="memo"):
+        naive_bayes._ngrams.score_words("a", *args, naive_bayes._ngrams.new_memo(n + 1, 8), np.empty(n))
 
 
 def test_no_ngrams_is_unknown_on_both_paths(both):
@@ -70,8 +118,11 @@ def test_dev_pages_give_the_same_floats(both, dev_corpus):
     compiled, python = both
     with gzip.open(dev_corpus / "docs.jsonl.gz", "rt", encoding="utf-8") as f:
         texts = [sample_text(json.loads(line)["text"], 1500, 3) for line in f]
-    differ = [t[:60] for t in texts if compiled.detect(t) != python.detect(t)]
-    assert differ == []
+    new = [compiled.detect(t) for t in texts]
+    assert [t[:60] for t, n in zip(texts, new, strict=True) if n != python.detect(t)] == []
+    assert [
+        t[:60] for t, n in zip(texts, new, strict=True) if n != compiled._detect_compiled_reference(t)
+    ] == []
     assert len(texts) > 1000
 
 
@@ -113,3 +164,13 @@ def test_table_refuses_what_it_cannot_hold():
     table = naive_bayes._ngrams.build_table({"a": 5})
     with pytest.raises(ValueError, match="outside logs"):
         naive_bayes._ngrams.score("a", table, np.zeros((2, 3)), np.empty(3))
+
+
+def test_profile_probabilities_are_langdetects_factory():
+    """The tables built in numpy from the profile files are langdetect's DetectorFactory's, float
+    for float and in its n-gram order: the detector's scores depend on nothing else."""
+    languages, gram_row, probabilities = naive_bayes.profile_probabilities()
+    ref_languages, ref_gram_row, ref_probabilities = naive_bayes.profile_probabilities_reference()
+    assert languages == ref_languages and len(languages) == 55
+    assert list(gram_row.items()) == list(ref_gram_row.items())
+    assert probabilities.view(np.uint64).tobytes() == ref_probabilities.view(np.uint64).tobytes()
