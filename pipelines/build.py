@@ -22,6 +22,7 @@ from corpusforge.transforms.io.read import InputFile, PlanReads, Unreadable
 from corpusforge.transforms.io.unique_ids import ReadValidated
 from corpusforge.transforms.io.validate import RecordParser
 from corpusforge.transforms.io.write import WriteDocuments, WriteRejectedParts, shard_count
+from corpusforge.transforms.pii.prefetch import PrefetchEngine
 from corpusforge.transforms.pii.stage import ScrubRejected
 from corpusforge.transforms.tokenize.bucket_stage import PACK_GROUP_MB, Bucket
 from corpusforge.transforms.tokenize.mix import Mix
@@ -103,6 +104,8 @@ def build_pipeline(
     docs, rejected, not_read = tasks | VALIDATE >> ReadValidated(record_parser(cfg), skip)
     unreadable = (not_planned, not_read) | "Unreadable" >> beam.Flatten()
     rejected_parts = {"validate": rejected}  # stage -> its rejected records, validation first
+    if cfg.pii.enabled:  # presidio imported while each worker is idle, before the pii stage needs it
+        _ = rejected | "PrefetchPii" >> PrefetchEngine()
     order = ["read", "validate"]
     dedup_docs = None  # the documents as dedup compared them, for the index (before PII changes text)
     signatures = None  # dedup_near's MinHash signatures, which the index reuses
@@ -164,6 +167,7 @@ def build_pipeline(
         codec,
         observe=lambda: count_rejected(cfg),  # the bias figures before filtering (counters only)
         prepare=lambda: ScrubRejected(cfg.pii) if scrub else None,
+        temp_dir=posixpath.join(output_dir, RUN_DIR, WORK_DIR, "rejected"),  # removed with work/
     )
     _ = (
         unreadable

@@ -10,7 +10,9 @@ Rejected records come from every stage. Flattening them into one write makes the
 every rejected record (most of a crawl, with its text) in the driver's memory until the last stage
 has run: a multi-input Flatten is executed by the runner, not fused. With runner sharding
 :class:`WriteRejectedParts` therefore writes each stage's rejected records where that stage runs
-(``rejected/part-<stage>-*.parquet``), and flattens only for fixed sharding, which shuffles anyway.
+(``rejected/part-<stage>-*.parquet``), all parts finalized by one step
+(:mod:`.part_files`: one Beam sink per stage was four fused stages each), and flattens only for
+fixed sharding, which shuffles anyway.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from apache_beam.utils.windowed_value import WindowedValue
 
 from corpusforge.schemas import arrow
 from corpusforge.schemas.records import document_row, rejected_row
+from corpusforge.transforms.io.part_files import WriteParquetParts
 
 # Parquet with zstd compresses web text about as well as gzip does; input bytes are a fair estimate.
 MIN_SHARDS = 1
@@ -199,11 +202,13 @@ class WriteRejectedParts(beam.PTransform):
 
     ``observe()`` is applied to every record beside the write (counters only: its output is
     dropped); ``prepare()`` between the records and the write (scrubbing). With runner sharding
-    (``num_shards=0``) each stage's records are written by their own write, fused into the stage
-    that rejected them, so they never wait in the local runner's driver; the first part (validation,
-    which always exists) writes an empty shard when it has no rows, so ``rejected/`` always holds a
-    readable file. With fixed sharding the parts are flattened into one write of ``num_shards``
-    files, as before.
+    (``num_shards=0``) each stage's records are written where the stage that rejected them runs
+    (fused into it), so they never wait in the local runner's driver, as ``part-<stage>-*`` files
+    that one step finalizes for every stage (:class:`~corpusforge.transforms.io.part_files.WriteParquetParts`,
+    temporary files under ``temp_dir``, default ``<output_dir>/_rejected_temp``); the first part
+    (validation, which always exists) is ``part-*`` and gets an empty shard when it has no rows, so
+    ``rejected/`` always holds a readable file. With fixed sharding the parts are flattened into one
+    write of ``num_shards`` files, as before.
     """
 
     def __init__(
@@ -214,6 +219,7 @@ class WriteRejectedParts(beam.PTransform):
         codec: str = "zstd",
         observe: PartStep = _none,
         prepare: PartStep = _none,
+        temp_dir: str | None = None,
     ) -> None:
         super().__init__()
         self.output_dir = output_dir
@@ -222,22 +228,37 @@ class WriteRejectedParts(beam.PTransform):
         self.codec = codec
         self.observe = observe
         self.prepare = prepare
+        self.temp_dir = temp_dir or f"{output_dir.rstrip('/')}/_rejected_temp"
 
-    def _write(self, label: str, rejected: beam.PCollection, part: str | None) -> None:
+    def _prepared(self, label: str, rejected: beam.PCollection) -> beam.PCollection:
         observe, prepare = self.observe(), self.prepare()
         if observe is not None:
             _ = rejected | f"{label}Observe" >> observe
         if prepare is not None:
             rejected = rejected | f"{label}Prepare" >> prepare
-        _ = rejected | f"{label}Write" >> WriteRejected(
-            self.output_dir, self.num_shards, self.include_text, self.codec, part
-        )
+        return rejected
 
     def expand(self, parts: Mapping[str, beam.PCollection]) -> beam.pvalue.PDone:
         if self.num_shards:
             everything = tuple(parts.values()) | "All" >> beam.Flatten()
-            self._write("", everything, None)
-        else:
-            for i, (stage, rejected) in enumerate(parts.items()):
-                self._write(f"{stage}/", rejected, None if i == 0 else stage)
+            _ = self._prepared("", everything) | "Write" >> WriteRejected(
+                self.output_dir, self.num_shards, self.include_text, self.codec
+            )
+            return beam.pvalue.PDone(everything.pipeline)
+        include_text, schema = self.include_text, arrow.rejected_schema()
+        tables = {
+            stage: self._prepared(f"{stage}/", rejected)
+            | f"{stage}/Write" >> beam.Map(lambda r: rejected_row(r, include_text))
+            | f"{stage}/ToArrow" >> beam.ParDo(RowsToTables(schema))
+            for stage, rejected in parts.items()
+        }
+        first = next(iter(parts))
+        _ = tables | "Files" >> WriteParquetParts(
+            f"{self.output_dir.rstrip('/')}/rejected",
+            schema,
+            self.temp_dir,
+            {stage: "part" if stage == first else f"part-{stage}" for stage in parts},
+            required=[first],
+            codec=self.codec,
+        )
         return beam.pvalue.PDone(next(iter(parts.values())).pipeline)
