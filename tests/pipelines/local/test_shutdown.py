@@ -7,6 +7,7 @@ from __future__ import annotations
 import sys
 
 import apache_beam as beam
+import pytest
 from apache_beam.runners.portability.fn_api_runner.worker_handlers import BeamFnControlServicer
 from apache_beam.testing.util import assert_that, equal_to
 from apache_beam.transforms.environments import EmbeddedPythonEnvironment, SubprocessSDKEnvironment
@@ -82,6 +83,7 @@ def test_only_beams_own_worker_command_is_swapped():
     assert runner._default_environment.command_string.endswith(WORKER_MODULE)
 
 
+@pytest.mark.slow  # starts two SDK worker processes
 def test_a_two_worker_run_with_the_fast_exiting_workers_gives_every_result():
     with beam.Pipeline(runner=LocalRunner(), options=local_options(2)) as p:
         squares = p | beam.Create(range(200)) | beam.Map(lambda x: x * x) | beam.combiners.ToList()

@@ -64,8 +64,15 @@ def test_exact_keeps_smallest_id_hash_and_points_copies_to_it(parked, tmp_path):
         )
 
 
+# The fast loop runs the plain variant; the other three (each ~2.5 s of local pipeline) run in `make test`.
 @pytest.mark.parametrize(
-    ("exact_verify", "parked"), [(False, False), (True, False), (False, True), (True, True)]
+    ("exact_verify", "parked"),
+    [
+        (False, False),
+        pytest.param(True, False, marks=pytest.mark.slow),
+        pytest.param(False, True, marks=pytest.mark.slow),
+        pytest.param(True, True, marks=pytest.mark.slow),
+    ],
 )
 def test_near_clusters_a_chain_and_keeps_unrelated_and_number_tables(exact_verify, parked, tmp_path):
     params = DedupNearConfig(exact_verify=exact_verify)
