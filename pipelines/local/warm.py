@@ -321,9 +321,10 @@ def preloads_for(cfg) -> list[str]:  # noqa: ANN001 - a schemas.config.Config (n
     return []
 
 
-# presidio under the pii engine, in three steps (spaCy ~0.7 of its ~1.3 CPU s, then the analyzer,
-# then the engine module), so that a hand-over waits for one step at most
-PII_IMPORTS = ("spacy", "presidio_analyzer", "corpusforge.transforms.pii.engine")
+# presidio under the pii engine, in steps of at most ~0.4 CPU s (of ~1.2 in all: spaCy's serialisation
+# and model libraries, spaCy, the analyzer with its predefined recognizers, the engine module), so
+# that a hand-over that comes meanwhile waits for one step at most
+PII_IMPORTS = ("srsly", "thinc.api", "spacy", "presidio_analyzer", "corpusforge.transforms.pii.engine")
 
 
 def shared_preloads_for(cfg) -> list[str]:  # noqa: ANN001 - a schemas.config.Config

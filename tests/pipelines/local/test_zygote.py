@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from corpusforge.pipelines.local import warm, zygote
+from corpusforge.schemas.config import load_config
 from tests.helpers import REPO, SAMPLE_CONFIG, SAMPLE_DIR, table_rows
 
 pytestmark = pytest.mark.skipif(not zygote.available(), reason="workers are forked on Linux only")
@@ -52,6 +53,14 @@ def test_a_wait_status_reads_as_subprocess_return_codes():
     assert zygote._status(0) == 0
     assert zygote._status(3 << 8) == 3  # exit(3)
     assert zygote._status(signal.SIGKILL) == -signal.SIGKILL  # killed by signal 9
+
+
+def test_the_zygote_builds_the_language_tables_first_and_presidio_only_for_the_pii_stage():
+    tables = "corpusforge.transforms.language.naive_bayes:preload"
+    shared = warm.shared_preloads_for(load_config(None, []))
+    assert shared[0] == tables and shared[-1] == "corpusforge.transforms.pii.engine"
+    assert warm.shared_preloads_for(load_config(None, ["pii.enabled=false"])) == [tables]
+    assert warm.shared_preloads_for(load_config(None, ["pii.enabled=false", "language.enabled=false"])) == []
 
 
 def test_forking_can_be_turned_off(monkeypatch):
