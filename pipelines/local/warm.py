@@ -14,10 +14,16 @@ While it waits, a process also builds what the run's configuration says its firs
 (:meth:`WarmPool.preload`, :func:`preloads_for`: the language profiles' tables), one item at a time,
 starting none once its hand-over has arrived.
 
+On Linux the processes are not started one by one: one parent process (``zygote.py``) imports
+:data:`PRELOAD` and builds the preloads once (with the pii stage on, presidio too:
+:func:`shared_preloads_for`), then forks them all, so that the imports are paid once per run
+instead of once per worker. Each forked child then waits for its hand-over exactly as below.
+
 Robustness: an unused process exits when its stdin closes (the pool's :meth:`~WarmPool.close`, or
 the driver dying); a process found dead is skipped and Beam's own start is used instead; each process
-is a child of the driver, so ``interrupts.stop_workers`` kills it with the rest. Only timing
-changes: a warm process runs Beam's own worker with Beam's own environment variables.
+is a child of the driver (or of its zygote, itself the driver's child), so ``interrupts.stop_workers``
+kills it with the rest. Only timing changes: a warm process runs Beam's own worker with Beam's own
+environment variables.
 
 This module imports only the standard library: it runs before ``import apache_beam`` in the CLI.
 """
