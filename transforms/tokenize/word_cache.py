@@ -255,6 +255,24 @@ class WordCacheEncoder:
         if len(self._cache) > MAX_CACHED_WORDS + len(self._seed):
             self._cache = dict(self._seed)
 
+    def preload(self, table: dict[str, tuple[int, ...]]) -> None:
+        """Start from words learned before (:mod:`.word_store`: the model's ids of each word)."""
+        room = MAX_CACHED_WORDS - (len(self._cache) - len(self._seed))
+        if 0 < len(table) <= room:
+            self._cache.update(table)
+            self._cache.update(self._seed)  # an added token stays its own word
+
+    def learned(self) -> dict[str, tuple[int, ...]]:
+        """The words this worker holds besides the added tokens (what :mod:`.word_store` keeps)."""
+        if len(self._cache) == len(self._seed):
+            return {}
+        seed = self._seed
+        return {w: ids for w, ids in self._cache.items() if w not in seed}
+
+    @property
+    def n_learned(self) -> int:
+        return len(self._cache) - len(self._seed)
+
     def _learn(self, words: set[str]) -> None:
         """Cache the model's ids of those ``words`` not cached yet (one call to the model)."""
         unseen = list(words.difference(self._cache))
