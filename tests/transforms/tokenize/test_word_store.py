@@ -16,9 +16,10 @@ from corpusforge.transforms import derived_cache
 from corpusforge.transforms.tokenize import word_store
 from corpusforge.transforms.tokenize.loading import library_encoder, load_tokenizer
 from corpusforge.transforms.tokenize.tokenizer import DocumentTokenizer
-from tests.transforms.tokenize.test_word_cache import HOSTILE, _sample_texts, implementation  # noqa: F401
+from tests.helpers import sample_texts
+from tests.transforms.tokenize.test_word_cache import HOSTILE, implementation  # noqa: F401
 
-TEXTS = _sample_texts()[:300]
+TEXTS = sample_texts(utf8_only=True)[:300]
 OTHER = [
     "Quedlinburg's half-timbered houses line the cobbled lanes below the castle hill.",
     "Sourdough starters need flour, water, patience and a warm kitchen shelf.",

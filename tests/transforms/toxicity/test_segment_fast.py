@@ -9,7 +9,8 @@ from corpusforge.schemas.config import ToxicityConfig
 from corpusforge.transforms.toxicity import stage
 from corpusforge.transforms.toxicity.model import LinearToxicityModel
 from corpusforge.transforms.toxicity.stage import ToxicityScorer
-from tests.transforms.tokenize.test_word_cache import HOSTILE, _sample_texts
+from tests.helpers import sample_texts
+from tests.transforms.tokenize.test_word_cache import HOSTILE
 
 
 class _Reference(ToxicityScorer):
@@ -28,7 +29,7 @@ class _Reference(ToxicityScorer):
 def test_the_fast_segmentation_gives_the_reference_arrays_and_scores():
     model = LinearToxicityModel.load()
     texts = (
-        _sample_texts() + HOSTILE + ["Shut the f*ck up, @user, you stupid b1tch. RT http://x.y", "", "\n\n"]
+        sample_texts() + HOSTILE + ["Shut the f*ck up, @user, you stupid b1tch. RT http://x.y", "", "\n\n"]
     )
     for clean in (True, False):
         cfg = ToxicityConfig(clean_text=clean)
