@@ -191,9 +191,13 @@ class ConnectedComponents(beam.PTransform):
 
     def expand(self, edges: beam.PCollection) -> beam.PCollection:
         ns = self.namespace
-        total = edges | "CountEdges" >> beam.combiners.Count.Globally()
+        # without defaults: no edge, no count (the side input's default says 0), which saves the
+        # fused stage that injects a default into an empty global combine
+        total = (
+            edges | "CountEdges" >> beam.CombineGlobally(beam.combiners.CountCombineFn()).without_defaults()
+        )
         routed = edges | "Route" >> beam.ParDo(
-            _Route(ns, self.single_worker_max_edges), beam.pvalue.AsSingleton(total)
+            _Route(ns, self.single_worker_max_edges), beam.pvalue.AsSingleton(total, default_value=0)
         ).with_outputs(SMALL_TAG, main=LARGE_TAG)
 
         small = (
