@@ -16,12 +16,12 @@ from corpusforge.pipelines import beam_memo
 from corpusforge.pipelines.stages import POST_DEDUP, enabled_stages, near_params
 from corpusforge.schemas.config import Config
 from corpusforge.transforms.bias.stage import count_rejected
-from corpusforge.transforms.dedup.index import WriteIndex
+from corpusforge.transforms.dedup.index import WriteIndex, index_target
 from corpusforge.transforms.io.observe import ObserveOutput
 from corpusforge.transforms.io.read import InputFile, PlanReads, Unreadable
 from corpusforge.transforms.io.unique_ids import ReadValidated
 from corpusforge.transforms.io.validate import RecordParser
-from corpusforge.transforms.io.write import WriteDocuments, WriteRejectedParts, shard_count
+from corpusforge.transforms.io.write import WriteDocuments, WriteRejectedParts, documents_target, shard_count
 from corpusforge.transforms.pii.prefetch import PrefetchEngine
 from corpusforge.transforms.pii.stage import ScrubRejected
 from corpusforge.transforms.tokenize.bucket_stage import PACK_GROUP_MB, Bucket
@@ -152,12 +152,25 @@ def build_pipeline(
                 cfg.tokenize, output_dir, tokenize.info.vocab_size, seq_shards, codec
             )
 
-    _ = docs | WRITE_DOCUMENTS >> WriteDocuments(output_dir, doc_shards, codec)
+    # runner sharding: documents/ and dedup_index/ are finalized with the rejected records, in one step
+    shared = {}
+    written = docs | WRITE_DOCUMENTS >> WriteDocuments(output_dir, doc_shards, codec, tables_only=not fixed)
+    if not fixed:
+        shared["documents"] = (documents_target(output_dir), written)
     if cfg.writes_dedup_index():  # output.dedup_index; auto: when a dedup stage runs
         index_input = dedup_docs if all_kept else (dedup_docs, docs | "KeptIds" >> beam.Map(lambda d: d.id))
-        _ = index_input | "WriteDedupIndex" >> WriteIndex(
-            output_dir, near_params(cfg), release, rejected_shards, codec, signatures, hashes
+        written = index_input | "WriteDedupIndex" >> WriteIndex(
+            output_dir,
+            near_params(cfg),
+            release,
+            rejected_shards,
+            codec,
+            signatures,
+            hashes,
+            tables_only=not fixed,
         )
+        if not fixed:
+            shared["dedup_index"] = (index_target(output_dir), written)
     scrub = cfg.output.rejected_text == "scrubbed"  # most of a crawl never meets the pii stage
     # each stage's rejected records written where it runs (no Flatten holding them in the driver)
     _ = rejected_parts | WRITE_REJECTED >> WriteRejectedParts(
@@ -168,6 +181,7 @@ def build_pipeline(
         observe=lambda: count_rejected(cfg),  # the bias figures before filtering (counters only)
         prepare=lambda: ScrubRejected(cfg.pii) if scrub else None,
         temp_dir=posixpath.join(output_dir, RUN_DIR, WORK_DIR, "rejected"),  # removed with work/
+        others=shared,
     )
     _ = (
         unreadable
