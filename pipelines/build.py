@@ -18,6 +18,7 @@ from corpusforge.schemas.config import Config
 from corpusforge.transforms.bias.stage import count_rejected
 from corpusforge.transforms.dedup.index import WriteIndex, index_target
 from corpusforge.transforms.io.observe import ObserveOutput
+from corpusforge.transforms.io.part_files import PartTarget
 from corpusforge.transforms.io.read import InputFile, PlanReads, Unreadable
 from corpusforge.transforms.io.unique_ids import ReadValidated
 from corpusforge.transforms.io.validate import RecordParser
@@ -27,7 +28,7 @@ from corpusforge.transforms.pii.stage import ScrubRejected
 from corpusforge.transforms.tokenize.bucket_stage import PACK_GROUP_MB, Bucket
 from corpusforge.transforms.tokenize.mix import Mix
 from corpusforge.transforms.tokenize.outputs import WriteTrainerFormats
-from corpusforge.transforms.tokenize.sequences_sink import WriteSequences
+from corpusforge.transforms.tokenize.sequences_sink import SequenceFiles, WriteSequences
 from corpusforge.transforms.tokenize.stage import Tokenize
 
 RUN_DIR = "_run"  # small bookkeeping files the driver reads back after the run
@@ -129,6 +130,10 @@ def build_pipeline(
         dedup_docs = docs
     docs = docs | OBSERVE_OUTPUT >> ObserveOutput()  # final length histogram for the report
 
+    # runner sharding: documents/, dedup_index/ and sequences/ are finalized with the rejected records,
+    # in one step (temporary files where the rejected records' go, removed with work/)
+    shared: dict[str, tuple[PartTarget, beam.PCollection]] = {}
+    parts_temp = posixpath.join(output_dir, RUN_DIR, WORK_DIR, "rejected")
     if cfg.tokenize.enabled:
         tokenize = Tokenize(cfg.tokenize, output_dir=output_dir)
         docs, tokens = docs | "tokenize" >> tokenize
@@ -138,7 +143,19 @@ def build_pipeline(
         sequences = tokens | "bucket" >> Bucket(cfg.tokenize, pack_groups)
         order += ["tokenize", "bucket"]
         seq_shards = cfg.tokenize.shards or shard_count(input_bytes, cfg.tokenize.shard_target_mb)
-        if "parquet" in cfg.tokenize.formats and cfg.tokenize.shuffle_seed is None:
+        if "parquet" in cfg.tokenize.formats and cfg.tokenize.shuffle_seed is None and not fixed:
+            # runner sharding: written where the rows are made, finalized with the other outputs (below)
+            sink = SequenceFiles(
+                output_dir,
+                cfg.tokenize.buckets,
+                tokenize.info.vocab_size,
+                cfg.tokenize.pack,
+                parts_temp,
+                codec,
+            )
+            written = sequences | WRITE_SEQUENCES >> sink
+            shared.update({part: (target, written) for part, target in sink.targets().items()})
+        elif "parquet" in cfg.tokenize.formats and cfg.tokenize.shuffle_seed is None:
             _ = sequences | WRITE_SEQUENCES >> WriteSequences(
                 output_dir,
                 cfg.tokenize.buckets,
@@ -152,8 +169,6 @@ def build_pipeline(
                 cfg.tokenize, output_dir, tokenize.info.vocab_size, seq_shards, codec
             )
 
-    # runner sharding: documents/ and dedup_index/ are finalized with the rejected records, in one step
-    shared = {}
     written = docs | WRITE_DOCUMENTS >> WriteDocuments(output_dir, doc_shards, codec, tables_only=not fixed)
     if not fixed:
         shared["documents"] = (documents_target(output_dir), written)
@@ -180,7 +195,7 @@ def build_pipeline(
         codec,
         observe=lambda: count_rejected(cfg),  # the bias figures before filtering (counters only)
         prepare=lambda: ScrubRejected(cfg.pii) if scrub else None,
-        temp_dir=posixpath.join(output_dir, RUN_DIR, WORK_DIR, "rejected"),  # removed with work/
+        temp_dir=parts_temp,
         others=shared,
     )
     _ = (

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import apache_beam as beam
 import pyarrow as pa
@@ -57,6 +57,9 @@ class PartTarget:
     prefix: str
     schema: pa.Schema
     required: bool = False
+    # The part's files are written elsewhere (one per bundle, by a writer of its own) and come as
+    # ``(part, path)``, not as Arrow tables: only their names are finalized here.
+    written: bool = False
 
 
 def _open_writer(path: str, schema: pa.Schema, codec: str) -> tuple[object, pq.ParquetWriter]:
@@ -157,7 +160,9 @@ class WriteParquetParts(beam.PTransform):
     ``temp_dir``: where bundles write before the finalize renames their files (a folder the run
     removes at its end; it must not be under ``folder``). ``prefixes``: each part's file prefix.
     ``required``: the parts that get one empty file when they have no rows. ``others``: parts with
-    a folder and schema of their own (:class:`PartTarget`), finalized by the same step. The output
+    a folder and schema of their own (:class:`PartTarget`), finalized by the same step; one with
+    ``written`` is given as the ``(part, path)`` of its files, written already (parts may share
+    one such collection). The output
     is the final paths (one element per file), for tests and tools.
     """
 
@@ -181,9 +186,7 @@ class WriteParquetParts(beam.PTransform):
         for part, target in (others or {}).items():
             if part in self.targets:
                 raise ValueError(f"part {part!r} is named twice")
-            self.targets[part] = PartTarget(
-                target.folder.rstrip("/"), target.prefix, target.schema, target.required
-            )
+            self.targets[part] = replace(target, folder=target.folder.rstrip("/"))
         self.codec = codec
         for target in self.targets.values():
             if f"{self.temp_dir}/".startswith(f"{target.folder}/"):
@@ -192,12 +195,19 @@ class WriteParquetParts(beam.PTransform):
     def expand(self, parts: Mapping[str, beam.PCollection]) -> beam.PCollection:
         if set(parts) != set(self.targets):
             raise ValueError(f"parts {sorted(parts)} do not match the prefixes {sorted(self.targets)}")
-        written = [
-            tables
-            | f"{part}/WriteFiles"
-            >> beam.ParDo(_WriteBundleFile(self.temp_dir, part, self.targets[part].schema, self.codec))
-            for part, tables in parts.items()
-        ]
+        written: list[beam.PCollection] = []
+        for part, tables in parts.items():
+            if not self.targets[part].written:
+                schema = self.targets[part].schema
+                written.append(
+                    tables
+                    | f"{part}/WriteFiles"
+                    >> beam.ParDo(_WriteBundleFile(self.temp_dir, part, schema, self.codec))
+                )
+            elif not any(
+                tables is w for w in written
+            ):  # names of files written already, maybe shared by parts
+                written.append(tables)
         names = tuple(written) | "Written" >> beam.Flatten()
         pipeline = next(iter(parts.values())).pipeline
         return (
