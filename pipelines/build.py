@@ -18,7 +18,7 @@ from corpusforge.schemas.config import Config
 from corpusforge.transforms.bias.stage import count_rejected
 from corpusforge.transforms.dedup.index import WriteIndex, index_target
 from corpusforge.transforms.io.observe import ObserveOutput
-from corpusforge.transforms.io.part_files import PartTarget
+from corpusforge.transforms.io.part_files import PartTarget, WriteLines
 from corpusforge.transforms.io.read import InputFile, PlanReads, Unreadable
 from corpusforge.transforms.io.unique_ids import ReadValidated
 from corpusforge.transforms.io.validate import RecordParser
@@ -186,6 +186,22 @@ def build_pipeline(
         )
         if not fixed:
             shared["dedup_index"] = (index_target(output_dir), written)
+    unreadable_lines = unreadable | UNREADABLE_JSON >> beam.Map(
+        lambda u: json.dumps({"path": u.path, "error": u.error, "records_read": u.records_read})
+    )
+    if not fixed:  # _run/unreadable-SSSSS-of-NNNNN.jsonl, finalized with the other outputs
+        shared["unreadable"] = (
+            PartTarget(
+                f"{output_dir.rstrip('/')}/{RUN_DIR}", "unreadable", None, written=True, suffix=".jsonl"
+            ),
+            unreadable_lines | WRITE_UNREADABLE >> beam.ParDo(WriteLines(parts_temp, "unreadable", ".jsonl")),
+        )
+    else:
+        # skip_if_empty: Beam's S3 uploader cannot write a zero-byte object (an empty multipart
+        # upload is MalformedXML), and no unreadable file is the usual case
+        _ = unreadable_lines | WRITE_UNREADABLE >> beam.io.WriteToText(
+            f"{output_dir}/{RUN_DIR}/unreadable", file_name_suffix=".jsonl", skip_if_empty=True
+        )
     scrub = cfg.output.rejected_text == "scrubbed"  # most of a crawl never meets the pii stage
     # each stage's rejected records written where it runs (no Flatten holding them in the driver)
     _ = rejected_parts | WRITE_REJECTED >> WriteRejectedParts(
@@ -197,16 +213,5 @@ def build_pipeline(
         prepare=lambda: ScrubRejected(cfg.pii) if scrub else None,
         temp_dir=parts_temp,
         others=shared,
-    )
-    _ = (
-        unreadable
-        | UNREADABLE_JSON
-        >> beam.Map(lambda u: json.dumps({"path": u.path, "error": u.error, "records_read": u.records_read}))
-        # skip_if_empty: Beam's S3 uploader cannot write a zero-byte object (an empty multipart
-        # upload is MalformedXML), and no unreadable file is the usual case
-        | WRITE_UNREADABLE
-        >> beam.io.WriteToText(
-            f"{output_dir}/{RUN_DIR}/unreadable", file_name_suffix=".jsonl", skip_if_empty=True
-        )
     )
     return PipelinePlan(order, files, release=release)

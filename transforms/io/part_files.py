@@ -43,9 +43,9 @@ from apache_beam.utils.windowed_value import WindowedValue
 MIME_TYPE = "application/x-parquet"  # what Beam's Parquet sink creates its files with
 
 
-def shard_name(folder: str, prefix: str, shard: int, shards: int) -> str:
+def shard_name(folder: str, prefix: str, shard: int, shards: int, suffix: str = ".parquet") -> str:
     """``<folder>/<prefix>-SSSSS-of-NNNNN.parquet``: the name Beam's file sinks give shard ``shard``."""
-    return f"{folder}/{prefix}-{shard:05d}-of-{shards:05d}.parquet"
+    return f"{folder}/{prefix}-{shard:05d}-of-{shards:05d}{suffix}"
 
 
 @dataclass(frozen=True)
@@ -55,11 +55,12 @@ class PartTarget:
 
     folder: str
     prefix: str
-    schema: pa.Schema
+    schema: pa.Schema | None  # None for a text part (``suffix``)
     required: bool = False
     # The part's files are written elsewhere (one per bundle, by a writer of its own) and come as
     # ``(part, path)``, not as Arrow tables: only their names are finalized here.
     written: bool = False
+    suffix: str = ".parquet"  # another (``.jsonl``: :class:`WriteLines`) for files written elsewhere
 
 
 def _open_writer(path: str, schema: pa.Schema, codec: str) -> tuple[object, pq.ParquetWriter]:
@@ -116,6 +117,35 @@ class _WriteBundleFile(beam.DoFn):
         yield GlobalWindows.windowed_value_at_end_of_window((self.part, self._path))
 
 
+class WriteLines(beam.DoFn):
+    """Text lines of one part -> one temporary UTF-8 file per bundle, a line each (as Beam's
+    ``WriteToText`` writes them); emits ``(part, temporary path)`` at the bundle's end, for a
+    ``written`` :class:`PartTarget` with its suffix."""
+
+    def __init__(self, temp_dir: str, part: str, suffix: str) -> None:
+        self.temp_dir = temp_dir.rstrip("/")
+        self.part = part
+        self.suffix = suffix
+
+    def start_bundle(self) -> None:
+        self._path: str | None = None
+        self._file: object | None = None
+
+    def process(self, line: str) -> Iterator[tuple[str, str]]:
+        if self._file is None:
+            self._path = f"{self.temp_dir}/{self.part}-{uuid.uuid4().hex}{self.suffix}"
+            self._file = FileSystems.create(self._path, mime_type="text/plain")
+        self._file.write(line.encode("utf-8") + b"\n")  # type: ignore[attr-defined]
+        return iter(())
+
+    def finish_bundle(self) -> Iterator[WindowedValue]:
+        if self._file is None:
+            return
+        self._file.close()  # type: ignore[attr-defined]
+        self._file = None
+        yield GlobalWindows.windowed_value_at_end_of_window((self.part, self._path))
+
+
 class _FinalizeParts(beam.DoFn):
     """Once, after every part was written: each part's temporary files renamed to their shard names;
     an empty file for a required part that has none."""
@@ -145,7 +175,7 @@ class _FinalizeParts(beam.DoFn):
                 folders.append(target.folder)
             for shard, path in enumerate(sorted(paths)):
                 sources.append(path)
-                targets.append(shard_name(target.folder, target.prefix, shard, len(paths)))
+                targets.append(shard_name(target.folder, target.prefix, shard, len(paths), target.suffix))
         if sources:
             for folder in folders:
                 if not FileSystems.exists(folder):  # local folders must exist (object stores: a no-op)
@@ -188,8 +218,11 @@ class WriteParquetParts(beam.PTransform):
                 raise ValueError(f"part {part!r} is named twice")
             self.targets[part] = replace(target, folder=target.folder.rstrip("/"))
         self.codec = codec
-        for target in self.targets.values():
-            if f"{self.temp_dir}/".startswith(f"{target.folder}/"):
+        for part, target in self.targets.items():
+            if target.suffix != ".parquet" and (target.required or not target.written):
+                raise ValueError(f"part {part!r}: only Parquet parts are written or made required here")
+            # Parquet folders are read whole (datasets, hive layouts); a text part by its prefix only
+            if target.suffix == ".parquet" and f"{self.temp_dir}/".startswith(f"{target.folder}/"):
                 raise ValueError(f"temp_dir {temp_dir} must not be inside {target.folder}: readers glob it")
 
     def expand(self, parts: Mapping[str, beam.PCollection]) -> beam.PCollection:
