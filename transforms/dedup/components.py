@@ -14,7 +14,8 @@ still safe for deduplication: a node is only ever labelled with a node of its ow
 worst case is a component split in two, never two components merged.
 
 When the whole graph has at most ``single_worker_max_edges`` edges, it is sent to one worker and
-solved with union-find instead (the rounds then run on empty collections), which is faster for the
+solved with union-find instead (the rounds then run on empty collections, which the local runner
+does not send to its workers: ``pipelines/local/bounded_bundles.py``), which is faster for the
 small graphs of small corpora and is bounded by configuration.
 """
 

@@ -1,4 +1,9 @@
-"""The sequences sink: ``(bucket, row)`` pairs to ``<output>/sequences/bucket=N/part-*.parquet``."""
+"""The sequences sink: ``(bucket, row)`` pairs to ``<output>/sequences/bucket=N/part-*.parquet``.
+
+:class:`WriteSequences` is one Beam ``WriteToFiles`` per bucket (three fused stages each); on the
+local runner (runner sharding) :class:`SequenceFiles` writes the same per-bundle files where the
+rows are made and leaves their naming to the outputs' shared finalize (``transforms/io/part_files.py``).
+"""
 
 from __future__ import annotations
 
