@@ -17,49 +17,21 @@ import os
 
 from setuptools import Extension, setup
 
+# Each compiled module's dotted name and its one C source, beside the Python module it speeds up.
+COMPILED = (
+    "transforms/tokenize/_pretokenize",
+    "transforms/language/_ngrams",
+    "transforms/bias/_bias_match",
+    "transforms/prompt/_gate_search",
+    "transforms/quality/_signals",
+    "transforms/decontam/_grams",
+)
+
 extensions = []
 if not os.environ.get("CORPUSFORGE_PURE_PYTHON"):
-    extensions.append(
-        Extension(
-            "corpusforge.transforms.tokenize._pretokenize",
-            sources=["transforms/tokenize/_pretokenize.c"],
-            optional=True,
-        )
-    )
-    extensions.append(
-        Extension(
-            "corpusforge.transforms.language._ngrams",
-            sources=["transforms/language/_ngrams.c"],
-            optional=True,
-        )
-    )
-    extensions.append(
-        Extension(
-            "corpusforge.transforms.bias._bias_match",
-            sources=["transforms/bias/_bias_match.c"],
-            optional=True,
-        )
-    )
-    extensions.append(
-        Extension(
-            "corpusforge.transforms.prompt._gate_search",
-            sources=["transforms/prompt/_gate_search.c"],
-            optional=True,
-        )
-    )
-    extensions.append(
-        Extension(
-            "corpusforge.transforms.quality._signals",
-            sources=["transforms/quality/_signals.c"],
-            optional=True,
-        )
-    )
-    extensions.append(
-        Extension(
-            "corpusforge.transforms.decontam._grams",
-            sources=["transforms/decontam/_grams.c"],
-            optional=True,
-        )
-    )
+    extensions = [
+        Extension("corpusforge." + path.replace("/", "."), sources=[path + ".c"], optional=True)
+        for path in COMPILED
+    ]
 
 setup(ext_modules=extensions)

@@ -7,6 +7,7 @@ twice in spirit, and moving a test would break its neighbours)."""
 from __future__ import annotations
 
 import importlib
+import json
 import os
 from html.parser import HTMLParser
 from pathlib import Path
@@ -67,6 +68,30 @@ def table_rows(folder: Path) -> list[dict]:
     return sorted(
         rows, key=lambda r: (r["id"], r.get("reason") or "") if "id" in r else (r["doc_id"], r["chunk_index"])
     )
+
+
+def sample_texts(utf8_only: bool = False) -> list[str]:
+    """Every string ``text`` of the embedded sample's files, in file order, malformed lines skipped.
+
+    ``utf8_only`` also leaves out texts with lone surrogates, which validation rejects before any stage
+    sees them (the tokenizer tests compare with a library that cannot take them)."""
+    texts = []
+    for path in sorted(SAMPLE_DIR.glob("*.jsonl")):
+        for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue
+            text = record.get("text") if isinstance(record, dict) else None
+            if not isinstance(text, str):
+                continue
+            if utf8_only:
+                try:
+                    text.encode("utf-8")
+                except UnicodeEncodeError:
+                    continue
+            texts.append(text)
+    return texts
 
 
 def input_records(folder: Path = SAMPLE_DIR) -> int:

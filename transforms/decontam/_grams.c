@@ -285,6 +285,15 @@ done:
     return result;
 }
 
+/* Appends ``(start, end)`` to ``out``; 0 with an exception set when that fails. */
+static int append_span(PyObject *out, Py_ssize_t start, Py_ssize_t end) {
+    PyObject *t = Py_BuildValue("(nn)", start, end);
+    if (!t) return 0;
+    const int ok = PyList_Append(out, t) == 0;
+    Py_DECREF(t);
+    return ok;
+}
+
 PyDoc_STRVAR(nfkc_spans_doc,
 "nfkc_spans(text: str, unsafe: bytes, gap: int) -> list[tuple[int, int]]\n\n"
 "The spans of ``text`` NFKC may change, each starting and ending at a normalisation boundary, so\n"
@@ -333,28 +342,17 @@ static PyObject *nfkc_spans(PyObject *self, PyObject *args) {
             span_end = j;
         } else {
             if (span_start >= 0) {
-                PyObject *t = Py_BuildValue("(nn)", span_start, span_end);
-                if (!t || PyList_Append(out, t) < 0) {
-                    Py_XDECREF(t);
+                if (!append_span(out, span_start, span_end)) {
                     Py_CLEAR(out);
                     goto done;
                 }
-                Py_DECREF(t);
             }
             span_start = s;
             span_end = j;
         }
         i = j;
     }
-    if (span_start >= 0) {
-        PyObject *t = Py_BuildValue("(nn)", span_start, span_end);
-        if (!t || PyList_Append(out, t) < 0) {
-            Py_XDECREF(t);
-            Py_CLEAR(out);
-            goto done;
-        }
-        Py_DECREF(t);
-    }
+    if (span_start >= 0 && !append_span(out, span_start, span_end)) Py_CLEAR(out);
 #undef UNSAFE
 done:
     PyBuffer_Release(&unsafe);

@@ -101,6 +101,43 @@ fail:
     return NULL;
 }
 
+/* What both scoring walks need from their buffers: the n-gram table, the rows of log
+   probabilities, the output row (zeroed here) and one row of scratch (PyMem; the caller frees it).
+   Checked once here so that the two entry points cannot drift apart in what they accept. */
+typedef struct {
+    const Slot *slots;
+    uint64_t mask;
+    const double *rows;
+    Py_ssize_t n_rows;
+    Py_ssize_t n_lang;
+    double *acc;
+    double *scratch;
+} Walk;
+
+/* Returns 0 with a ValueError (naming ``caller``) or MemoryError set when the buffers do not fit. */
+static int walk_setup(const char *caller, Py_buffer *table, Py_buffer *logs, Py_buffer *out, Walk *w) {
+    const Py_ssize_t n_lang = out->len / (Py_ssize_t)sizeof(double);
+    const uint64_t size = (uint64_t)table->len / sizeof(Slot);
+    if (n_lang < 1 || out->len % (Py_ssize_t)sizeof(double) || logs->len % (n_lang * (Py_ssize_t)sizeof(double))
+        || size == 0 || (size & (size - 1)) || table->len % (Py_ssize_t)sizeof(Slot)) {
+        PyErr_Format(PyExc_ValueError, "%s: table, logs and out do not fit together", caller);
+        return 0;
+    }
+    w->slots = (const Slot *)table->buf;
+    w->mask = size - 1;
+    w->rows = (const double *)logs->buf;
+    w->n_rows = logs->len / (n_lang * (Py_ssize_t)sizeof(double));
+    w->n_lang = n_lang;
+    w->acc = (double *)out->buf;
+    w->scratch = (double *)PyMem_Malloc((size_t)n_lang * sizeof(double));
+    if (!w->scratch) {
+        PyErr_NoMemory();
+        return 0;
+    }
+    memset(w->acc, 0, (size_t)n_lang * sizeof(double));
+    return 1;
+}
+
 PyDoc_STRVAR(score_doc,
 "score(text: str, table: bytes, logs, out) -> int\n\n"
 "Sum into ``out`` (float64, one per language, overwritten) the rows of ``logs`` (C-contiguous\n"
@@ -112,25 +149,15 @@ static PyObject *score(PyObject *self, PyObject *args) {
     Py_buffer table, logs, out;
     if (!PyArg_ParseTuple(args, "Uy*y*w*", &text, &table, &logs, &out)) return NULL;
     PyObject *result = NULL;
-    double *word = NULL;
-    const Py_ssize_t n_lang = out.len / (Py_ssize_t)sizeof(double);
-    const uint64_t size = (uint64_t)table.len / sizeof(Slot);
-    if (n_lang < 1 || out.len % (Py_ssize_t)sizeof(double) || logs.len % (n_lang * (Py_ssize_t)sizeof(double))
-        || size == 0 || (size & (size - 1)) || table.len % (Py_ssize_t)sizeof(Slot)) {
-        PyErr_SetString(PyExc_ValueError, "score: table, logs and out do not fit together");
-        goto done;
-    }
-    const Slot *slots = (const Slot *)table.buf;
-    const uint64_t mask = size - 1;
-    const double *rows = (const double *)logs.buf;
-    const Py_ssize_t n_rows = logs.len / (n_lang * (Py_ssize_t)sizeof(double));
-    double *acc = (double *)out.buf;
-    word = (double *)PyMem_Malloc((size_t)n_lang * sizeof(double));
-    if (!word) {
-        PyErr_NoMemory();
-        goto done;
-    }
-    memset(acc, 0, (size_t)n_lang * sizeof(double));
+    Walk wk = {0};
+    if (!walk_setup("score", &table, &logs, &out, &wk)) goto done;
+    const Slot *slots = wk.slots;
+    const uint64_t mask = wk.mask;
+    const double *rows = wk.rows;
+    const Py_ssize_t n_rows = wk.n_rows;
+    const Py_ssize_t n_lang = wk.n_lang;
+    double *acc = wk.acc;
+    double *word = wk.scratch;
 
     const int kind = PyUnicode_KIND(text);
     const void *data = PyUnicode_DATA(text);
@@ -194,7 +221,7 @@ static PyObject *score(PyObject *self, PyObject *args) {
     }
     result = PyLong_FromLongLong(found);
 done:
-    PyMem_Free(word);
+    PyMem_Free(wk.scratch);
     PyBuffer_Release(&table);
     PyBuffer_Release(&logs);
     PyBuffer_Release(&out);
@@ -403,32 +430,25 @@ static PyObject *score_words(PyObject *self, PyObject *args) {
     if (!PyArg_ParseTuple(args, "Uy*y*y*w*w*", &text, &table, &logs, &norm, &memo_buf, &out)) return NULL;
     PyObject *result = NULL;
     Py_UCS4 *long_word = NULL;
-    double *scratch = NULL;
+    Walk wk = {0};
     Memo m;
-    const Py_ssize_t n_lang = out.len / (Py_ssize_t)sizeof(double);
-    const uint64_t size = (uint64_t)table.len / sizeof(Slot);
-    if (n_lang < 1 || out.len % (Py_ssize_t)sizeof(double) || logs.len % (n_lang * (Py_ssize_t)sizeof(double))
-        || size == 0 || (size & (size - 1)) || table.len % (Py_ssize_t)sizeof(Slot)
-        || norm.len != 0x10000 * (Py_ssize_t)sizeof(uint32_t)) {
-        PyErr_SetString(PyExc_ValueError, "score_words: table, logs, norm and out do not fit together");
+    if (norm.len != 0x10000 * (Py_ssize_t)sizeof(uint32_t)) {
+        PyErr_SetString(PyExc_ValueError, "score_words: norm is not one uint32 per BMP code point");
         goto done;
     }
-    if (!memo_view(&memo_buf, n_lang, &m)) {
+    if (!walk_setup("score_words", &table, &logs, &out, &wk)) goto done;
+    if (!memo_view(&memo_buf, wk.n_lang, &m)) {
         PyErr_SetString(PyExc_ValueError, "score_words: memo is not a new_memo() of this many languages");
         goto done;
     }
-    const Slot *slots = (const Slot *)table.buf;
-    const uint64_t mask = size - 1;
-    const double *rows = (const double *)logs.buf;
-    const Py_ssize_t n_rows = logs.len / (n_lang * (Py_ssize_t)sizeof(double));
+    const Slot *slots = wk.slots;
+    const uint64_t mask = wk.mask;
+    const double *rows = wk.rows;
+    const Py_ssize_t n_rows = wk.n_rows;
+    const Py_ssize_t n_lang = wk.n_lang;
     const uint32_t *nm = (const uint32_t *)norm.buf;
-    double *acc = (double *)out.buf;
-    scratch = (double *)PyMem_Malloc((size_t)n_lang * sizeof(double));
-    if (!scratch) {
-        PyErr_NoMemory();
-        goto done;
-    }
-    memset(acc, 0, (size_t)n_lang * sizeof(double));
+    double *acc = wk.acc;
+    double *scratch = wk.scratch;
 
     const int kind = PyUnicode_KIND(text);
     const void *data = PyUnicode_DATA(text);
@@ -532,7 +552,7 @@ bad_row:
     PyErr_SetString(PyExc_ValueError, "score_words: a row of the table is outside logs");
 done:
     PyMem_Free(long_word);
-    PyMem_Free(scratch);
+    PyMem_Free(wk.scratch);
     PyBuffer_Release(&table);
     PyBuffer_Release(&logs);
     PyBuffer_Release(&norm);

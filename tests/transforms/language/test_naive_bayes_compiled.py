@@ -174,3 +174,20 @@ def test_profile_probabilities_are_langdetects_factory():
     assert languages == ref_languages and len(languages) == 55
     assert list(gram_row.items()) == list(ref_gram_row.items())
     assert probabilities.view(np.uint64).tobytes() == ref_probabilities.view(np.uint64).tobytes()
+
+
+def test_both_walks_refuse_buffers_that_do_not_fit_together(both):
+    """The two entry points share one buffer check: each names itself and what does not fit, instead of
+    reading past a table or an output row that is too short."""
+    compiled, _ = both
+    n_lang = len(compiled.languages)
+    short_out = np.empty(n_lang - 1)  # one language short: logs' rows no longer divide by it
+    with pytest.raises(ValueError, match="^score: table, logs and out"):
+        naive_bayes._ngrams.score("abc", compiled._hash_table, compiled._gram_logs, short_out)
+    args = (compiled._hash_table, compiled._gram_logs, compiled._normalise, compiled._memo)
+    with pytest.raises(ValueError, match="^score_words: table, logs and out"):
+        naive_bayes._ngrams.score_words("abc", *args, short_out)
+    with pytest.raises(ValueError, match="^score_words: norm is not"):
+        naive_bayes._ngrams.score_words("abc", args[0], args[1], b"\0" * 8, args[3], np.empty(n_lang))
+    scores = np.empty(n_lang)  # and the right buffers still score
+    assert naive_bayes._ngrams.score_words("abc", *args, scores) > 0

@@ -31,7 +31,7 @@ from corpusforge.transforms.quality.signals import (
     split_words_reference,
 )
 from corpusforge.transforms.quality.stopwords import STOP_WORDS, stop_words_for
-from tests.helpers import SAMPLE_DIR, SHARED
+from tests.helpers import SHARED, sample_texts
 
 pytestmark = pytest.mark.skipif(
     signals._signals is None, reason="transforms/quality/_signals.c was not compiled here"
@@ -77,20 +77,6 @@ def read_texts(path: Path) -> list[str]:
     opener = gzip.open if path.suffix == ".gz" else open
     with opener(path, "rt", encoding="utf-8") as f:
         return [json.loads(line)["text"] for line in f]
-
-
-def sample_texts() -> list[str]:
-    """Every string text of the embedded sample's files (its malformed lines skipped)."""
-    texts = []
-    for path in sorted(SAMPLE_DIR.glob("*.jsonl")):
-        for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
-            try:
-                record = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(record, dict) and isinstance(record.get("text"), str):
-                texts.append(record["text"])
-    return texts
 
 
 def test_every_dev_and_sample_page_gets_the_reference_signals(dev_corpus):
