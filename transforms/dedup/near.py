@@ -275,14 +275,16 @@ def cluster_decision(node: bytes, roots: list[bytes]) -> str | None:
 
 
 class _JoinRoots(beam.DoFn):
-    """Per node, its documents (``doc``: whole ones, or ``(count, file)`` of parked ones) joined
-    with its cluster root. What is settled here is emitted at once: a near duplicate is rejected
-    for its root (``(file, decision)`` when parked), a document in no cluster kept unchanged (whole
-    path; a parked one needs no decision). Each cluster's root needs what its cluster removed, so
-    ``ROOT_TAG`` carries ``(root, (CREDIT, copies))`` from every removed member (itself and the
-    copies it absorbed earlier) and ``(root, (HOME, member))`` from the root itself, to
-    :class:`_RootOutcome`. One join by node and one group by root (the counts travel with the
-    documents' join instead of a join, a sum and a join of their own)."""
+    """Per node, its documents (``doc``: whole ones, or ``info``: ``(count, file)`` of parked ones)
+    joined with its cluster root. A whole document is settled here when it can be: a near
+    duplicate rejected for its root, a document in no cluster kept (a parked one in no cluster
+    needs no decision at all). Each cluster's root needs what its cluster removed, so ``ROOT_TAG``
+    carries ``(root, (CREDIT, copies))`` from every removed member (itself and the copies it
+    absorbed earlier), ``(root, (HOME, member))`` from the root itself and, parked, ``(root, (LOST,
+    (node, file)))`` from each near duplicate, to :class:`_RootOutcome`, which then emits every
+    decision of the cluster (no Flatten of two decision collections before the side input). One
+    join by node and one group by root (the counts travel with the documents' join instead of a
+    join, a sum and a join of their own)."""
 
     def __init__(self, parked: bool, member_tag: str) -> None:
         self.parked = parked
@@ -323,7 +325,7 @@ def _count(member: Any, parked: bool) -> int:
 
 class _RootOutcome(beam.DoFn):
     """Per cluster root: its documents kept with ``duplicate_count`` increased by everything its
-    cluster removed (``(file, decision)`` for a parked one)."""
+    cluster removed; parked, ``(file, decision)`` for the root and for each of its near duplicates."""
 
     def __init__(self, parked: bool) -> None:
         self.parked = parked
