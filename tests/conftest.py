@@ -36,6 +36,7 @@ COMPILED_MODULES = (
     "corpusforge.transforms.prompt._gate_search",
     "corpusforge.transforms.quality._signals",
     "corpusforge.transforms.decontam._grams",
+    "corpusforge.transforms.toxicity._terms",
 )
 
 
