@@ -7,7 +7,8 @@ cache look-ups in one pass); ``transforms/language/_ngrams.c`` the naive_bayes l
 stage's literal gates (memmem over a clause's literals); ``transforms/quality/_signals.c`` the quality
 stage's signals (words, lines, paragraphs and n-grams in one pass over the code points);
 ``transforms/decontam/_grams.c`` decontamination (word hashes and the n-gram look-up in one loop per
-document). All are optional: where they cannot be compiled
+document); ``transforms/toxicity/_terms.c`` the toxicity stage's term ids (the token regex and the
+vocabulary look-up in one pass). All are optional: where they cannot be compiled
 (no C compiler on the machine) the package installs without them and the pure-Python paths give the
 same answers, slower.
 ``CORPUSFORGE_PURE_PYTHON=1`` leaves it out on purpose (a wheel that installs anywhere).
@@ -25,6 +26,7 @@ COMPILED = (
     "transforms/prompt/_gate_search",
     "transforms/quality/_signals",
     "transforms/decontam/_grams",
+    "transforms/toxicity/_terms",
 )
 
 extensions = []

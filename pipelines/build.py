@@ -16,18 +16,19 @@ from corpusforge.pipelines import beam_memo
 from corpusforge.pipelines.stages import POST_DEDUP, enabled_stages, near_params
 from corpusforge.schemas.config import Config
 from corpusforge.transforms.bias.stage import count_rejected
-from corpusforge.transforms.dedup.index import WriteIndex
+from corpusforge.transforms.dedup.index import WriteIndex, index_target
 from corpusforge.transforms.io.observe import ObserveOutput
+from corpusforge.transforms.io.part_files import PartTarget, WriteLines
 from corpusforge.transforms.io.read import InputFile, PlanReads, Unreadable
 from corpusforge.transforms.io.unique_ids import ReadValidated
 from corpusforge.transforms.io.validate import RecordParser
-from corpusforge.transforms.io.write import WriteDocuments, WriteRejectedParts, shard_count
+from corpusforge.transforms.io.write import WriteDocuments, WriteRejectedParts, documents_target, shard_count
 from corpusforge.transforms.pii.prefetch import PrefetchEngine
 from corpusforge.transforms.pii.stage import ScrubRejected
 from corpusforge.transforms.tokenize.bucket_stage import PACK_GROUP_MB, Bucket
 from corpusforge.transforms.tokenize.mix import Mix
 from corpusforge.transforms.tokenize.outputs import WriteTrainerFormats
-from corpusforge.transforms.tokenize.sequences_sink import WriteSequences
+from corpusforge.transforms.tokenize.sequences_sink import SequenceFiles, WriteSequences
 from corpusforge.transforms.tokenize.stage import Tokenize
 
 RUN_DIR = "_run"  # small bookkeeping files the driver reads back after the run
@@ -129,6 +130,10 @@ def build_pipeline(
         dedup_docs = docs
     docs = docs | OBSERVE_OUTPUT >> ObserveOutput()  # final length histogram for the report
 
+    # runner sharding: documents/, dedup_index/ and sequences/ are finalized with the rejected records,
+    # in one step (temporary files where the rejected records' go, removed with work/)
+    shared: dict[str, tuple[PartTarget, beam.PCollection]] = {}
+    parts_temp = posixpath.join(output_dir, RUN_DIR, WORK_DIR, "rejected")
     if cfg.tokenize.enabled:
         tokenize = Tokenize(cfg.tokenize, output_dir=output_dir)
         docs, tokens = docs | "tokenize" >> tokenize
@@ -138,7 +143,19 @@ def build_pipeline(
         sequences = tokens | "bucket" >> Bucket(cfg.tokenize, pack_groups)
         order += ["tokenize", "bucket"]
         seq_shards = cfg.tokenize.shards or shard_count(input_bytes, cfg.tokenize.shard_target_mb)
-        if "parquet" in cfg.tokenize.formats and cfg.tokenize.shuffle_seed is None:
+        if "parquet" in cfg.tokenize.formats and cfg.tokenize.shuffle_seed is None and not fixed:
+            # runner sharding: written where the rows are made, finalized with the other outputs (below)
+            sink = SequenceFiles(
+                output_dir,
+                cfg.tokenize.buckets,
+                tokenize.info.vocab_size,
+                cfg.tokenize.pack,
+                parts_temp,
+                codec,
+            )
+            written = sequences | WRITE_SEQUENCES >> sink
+            shared.update({part: (target, written) for part, target in sink.targets().items()})
+        elif "parquet" in cfg.tokenize.formats and cfg.tokenize.shuffle_seed is None:
             _ = sequences | WRITE_SEQUENCES >> WriteSequences(
                 output_dir,
                 cfg.tokenize.buckets,
@@ -152,11 +169,38 @@ def build_pipeline(
                 cfg.tokenize, output_dir, tokenize.info.vocab_size, seq_shards, codec
             )
 
-    _ = docs | WRITE_DOCUMENTS >> WriteDocuments(output_dir, doc_shards, codec)
+    written = docs | WRITE_DOCUMENTS >> WriteDocuments(output_dir, doc_shards, codec, tables_only=not fixed)
+    if not fixed:
+        shared["documents"] = (documents_target(output_dir), written)
     if cfg.writes_dedup_index():  # output.dedup_index; auto: when a dedup stage runs
         index_input = dedup_docs if all_kept else (dedup_docs, docs | "KeptIds" >> beam.Map(lambda d: d.id))
-        _ = index_input | "WriteDedupIndex" >> WriteIndex(
-            output_dir, near_params(cfg), release, rejected_shards, codec, signatures, hashes
+        written = index_input | "WriteDedupIndex" >> WriteIndex(
+            output_dir,
+            near_params(cfg),
+            release,
+            rejected_shards,
+            codec,
+            signatures,
+            hashes,
+            tables_only=not fixed,
+        )
+        if not fixed:
+            shared["dedup_index"] = (index_target(output_dir), written)
+    unreadable_lines = unreadable | UNREADABLE_JSON >> beam.Map(
+        lambda u: json.dumps({"path": u.path, "error": u.error, "records_read": u.records_read})
+    )
+    if not fixed:  # _run/unreadable-SSSSS-of-NNNNN.jsonl, finalized with the other outputs
+        shared["unreadable"] = (
+            PartTarget(
+                f"{output_dir.rstrip('/')}/{RUN_DIR}", "unreadable", None, written=True, suffix=".jsonl"
+            ),
+            unreadable_lines | WRITE_UNREADABLE >> beam.ParDo(WriteLines(parts_temp, "unreadable", ".jsonl")),
+        )
+    else:
+        # skip_if_empty: Beam's S3 uploader cannot write a zero-byte object (an empty multipart
+        # upload is MalformedXML), and no unreadable file is the usual case
+        _ = unreadable_lines | WRITE_UNREADABLE >> beam.io.WriteToText(
+            f"{output_dir}/{RUN_DIR}/unreadable", file_name_suffix=".jsonl", skip_if_empty=True
         )
     scrub = cfg.output.rejected_text == "scrubbed"  # most of a crawl never meets the pii stage
     # each stage's rejected records written where it runs (no Flatten holding them in the driver)
@@ -167,17 +211,7 @@ def build_pipeline(
         codec,
         observe=lambda: count_rejected(cfg),  # the bias figures before filtering (counters only)
         prepare=lambda: ScrubRejected(cfg.pii) if scrub else None,
-        temp_dir=posixpath.join(output_dir, RUN_DIR, WORK_DIR, "rejected"),  # removed with work/
-    )
-    _ = (
-        unreadable
-        | UNREADABLE_JSON
-        >> beam.Map(lambda u: json.dumps({"path": u.path, "error": u.error, "records_read": u.records_read}))
-        # skip_if_empty: Beam's S3 uploader cannot write a zero-byte object (an empty multipart
-        # upload is MalformedXML), and no unreadable file is the usual case
-        | WRITE_UNREADABLE
-        >> beam.io.WriteToText(
-            f"{output_dir}/{RUN_DIR}/unreadable", file_name_suffix=".jsonl", skip_if_empty=True
-        )
+        temp_dir=parts_temp,
+        others=shared,
     )
     return PipelinePlan(order, files, release=release)

@@ -260,7 +260,7 @@ def run(
     """Run the pipeline and write stats.json; returns the stats. Raises UsageError/InputError."""
     pool = warm.claim(local_worker_processes(workers, beam_args))
     if pool is not None:
-        pool.preload(warm.preloads_for(cfg))
+        pool.preload(warm.preloads_for(cfg), shared=warm.shared_preloads_for(cfg))
     try:
         return _run(inputs, output, cfg, beam_args, workers, overwrite, release, pool)
     finally:

@@ -36,6 +36,7 @@ COMPILED_MODULES = (
     "corpusforge.transforms.prompt._gate_search",
     "corpusforge.transforms.quality._signals",
     "corpusforge.transforms.decontam._grams",
+    "corpusforge.transforms.toxicity._terms",
 )
 
 
@@ -227,6 +228,7 @@ LONGEST_FIRST = (
     "tests/pipelines/test_end_to_end.py",
     "tests/pipelines/test_remote_fs.py",
     "tests/pipelines/local/test_warm.py",
+    "tests/pipelines/local/test_zygote.py",
     "tests/transforms/tokenize/test_word_cache.py",
     "tests/pipelines/local/test_bounded_bundles.py",
     "tests/pipelines/test_dev_tagging.py",

@@ -160,3 +160,26 @@ def _prune(folder: Path, keep: Path) -> None:
     entries.sort(reverse=True)
     for _, old in entries[KEEP_PER_KIND - 1 :]:
         old.unlink(missing_ok=True)
+
+
+def load_entry(kind: str, key: str, suffix: str, load: Callable[[Path], T]) -> T | None:
+    """The entry ``kind``/``key`` read with ``load``, or None: caching off, no entry, or a bad entry
+    (``load`` raised; warned and left to be replaced). For entries that grow over runs, where
+    :func:`load_or_build`'s build-once does not fit."""
+    path = entry_path(kind, key, suffix)
+    if path is None or not path.exists():
+        return None
+    try:
+        value = load(path)
+    except Exception:  # truncated or corrupt (a disk full, a foreign file): the caller starts afresh
+        LOG.warning("cache entry %s is unreadable; rebuilding it", path, exc_info=True)
+        return None
+    _touch(path)
+    return value
+
+
+def store_entry(kind: str, key: str, suffix: str, value: T, save: Callable[[T, Path], None]) -> None:
+    """Write ``value`` as the entry ``kind``/``key`` (atomically; a no-op with caching off)."""
+    path = entry_path(kind, key, suffix)
+    if path is not None:
+        _store(value, path, save)

@@ -11,6 +11,14 @@ the local runner do the same:
 - one thread per worker process takes the next bundle when it is done with the previous one, pinned
   to its own worker, so memory per worker is one bundle and the work balances itself.
 
+A stage whose every input is empty (and that has no timers to fire) is not sent to a worker at all:
+no element means no ``process`` call, and no DoFn of the graph emits from ``start_bundle`` or
+``finish_bundle`` without having seen an element (runners are free not to run empty bundles;
+Dataflow does not), so the answer is the same, without the round trip and the worker's building
+of the stage's operators. The unrolled star rounds of near dedup's connected components run empty
+whenever the graph is small enough for the single-worker path (20 fused stages on every such run),
+and so do the sinks of outputs a run does not produce (the unreadable-files list).
+
 Stateful stages keep Beam's own handling (state is keyed; a key must stay on one worker), and so
 does everything the runner does besides bundling. The FnApiRunner internals used here
 (``_get_bundle_manager``, ``BundleManager``, the buffers' ``partition``) are private: if a Beam
@@ -100,6 +108,30 @@ def _bundles(inputs: dict[str, Any], workers: int, bundle_bytes: int) -> list[di
     return [{name: bundle.get(name, []) for name in inputs} for bundle in bundles]
 
 
+def _is_empty(buffer: Any) -> bool:
+    """Whether a stage input holds no element (an element encodes to one byte at least)."""
+    table = getattr(buffer, "_table", None)
+    if isinstance(buffer, execution.GroupingBuffer) and table is not None:
+        return not table
+    try:
+        return all(len(chunk) == 0 for chunk in buffer)
+    except (TypeError, RuntimeError):  # a buffer kind that cannot be iterated (or a cleared one): run it
+        return False
+
+
+def nothing_to_do(inputs: dict[str, Any], fired_timers: Any) -> bool:
+    """Whether a bundle has no input element and no timer: running it cannot produce anything."""
+    if fired_timers and not all(_is_empty(t) for t in fired_timers.values()):
+        return False
+    return all(_is_empty(buffer) for buffer in inputs.values())
+
+
+def _empty_result() -> tuple[Any, list[Any]]:
+    """What a worker answers for a bundle that produced nothing and counted nothing."""
+    response = beam_fn_api_pb2.InstructionResponse(process_bundle=beam_fn_api_pb2.ProcessBundleResponse())
+    return response, []
+
+
 class _PinnedContext:
     """The stage's bundle context with one worker only, so a thread's bundles go to its worker."""
 
@@ -129,6 +161,8 @@ class BoundedBundleManager(fn_runner.BundleManager):
         self._on_bundle = on_bundle  # (stage name, InstructionResponse) after each bundle
 
     def process_bundle(self, inputs, expected_outputs, fired_timers, expected_output_timers, dry_run=False):  # noqa: ANN001
+        if not dry_run and nothing_to_do(dict(inputs), fired_timers):
+            return _empty_result()
         context = self.bundle_context_manager
         handlers = context.worker_handlers
         bundles = _bundles(dict(inputs), len(handlers), self._bundle_bytes)

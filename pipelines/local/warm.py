@@ -14,10 +14,16 @@ While it waits, a process also builds what the run's configuration says its firs
 (:meth:`WarmPool.preload`, :func:`preloads_for`: the language profiles' tables), one item at a time,
 starting none once its hand-over has arrived.
 
+On Linux the processes are not started one by one: one parent process (``zygote.py``) imports
+:data:`PRELOAD` and builds the preloads once (with the pii stage on, presidio too:
+:func:`shared_preloads_for`), then forks them all, so that the imports are paid once per run
+instead of once per worker. Each forked child then waits for its hand-over exactly as below.
+
 Robustness: an unused process exits when its stdin closes (the pool's :meth:`~WarmPool.close`, or
 the driver dying); a process found dead is skipped and Beam's own start is used instead; each process
-is a child of the driver, so ``interrupts.stop_workers`` kills it with the rest. Only timing
-changes: a warm process runs Beam's own worker with Beam's own environment variables.
+is a child of the driver (or of its zygote, itself the driver's child), so ``interrupts.stop_workers``
+kills it with the rest. Only timing changes: a warm process runs Beam's own worker with Beam's own
+environment variables.
 
 This module imports only the standard library: it runs before ``import apache_beam`` in the CLI.
 """
@@ -33,8 +39,9 @@ import subprocess
 import sys
 import threading
 from collections.abc import Sequence
+from typing import Any
 
-from corpusforge.pipelines.local import lean_import
+from corpusforge.pipelines.local import lean_import, zygote
 from corpusforge.pipelines.local.worker_count import default_workers
 
 # What every SDK worker of a corpusforge graph imports anyway (the graph's DoFns are unpickled from
@@ -80,9 +87,16 @@ def workers_for(argv: Sequence[str]) -> int:
 
 
 class WarmProcess:
-    """One pre-started process waiting to become an SDK worker."""
+    """One pre-started process waiting to become an SDK worker: started here (``python``), or
+    forked from the pool's zygote (``forked``, a ``zygote.ForkedProcess``: ready at once)."""
 
-    def __init__(self, python: str = sys.executable) -> None:
+    def __init__(self, python: str = sys.executable, forked: Any = None) -> None:
+        self._lock = threading.Lock()
+        self.taken = False
+        if forked is not None:
+            self.proc = forked
+            self._ready_fd = -1
+            return
         ready_r, ready_w = os.pipe()
         self.proc = subprocess.Popen(
             [python, "-m", "corpusforge.pipelines.local.warm", str(ready_w)],
@@ -92,8 +106,6 @@ class WarmProcess:
         )
         os.close(ready_w)
         self._ready_fd = ready_r
-        self._lock = threading.Lock()
-        self.taken = False
 
     def wait_ready(self, timeout: float | None = None) -> bool:
         """Whether the process finished its imports (within ``timeout`` seconds)."""
@@ -144,12 +156,22 @@ class WarmProcess:
 
 
 class WarmPool:
-    """Up to ``count`` warm processes, started at most ``cores - 1`` at a time (the driver keeps a
-    core: its own imports and graph are the start-up's critical path); each next one starts when an
-    earlier one has finished its imports."""
+    """Up to ``count`` warm processes.
 
-    def __init__(self, count: int, cores: int | None = None) -> None:
+    Where :func:`zygote.available` (Linux), one parent process imports what every worker needs once
+    and forks them (``zygote.py``): the forks are asked for at once; with ``planned`` (a run's
+    pool: :meth:`preload` will be called once the configuration is read) the parent forks after
+    building those preloads, or as soon as :meth:`take` needs a process, so they are shared by
+    every child. Elsewhere
+    (or with ``fork=False``) each is a process of its own, started at most ``cores - 1`` at a time
+    (the driver keeps a core: its own imports and graph are the start-up's critical path); each
+    next one starts when an earlier one has finished its imports."""
+
+    def __init__(
+        self, count: int, cores: int | None = None, fork: bool | None = None, planned: bool = False
+    ) -> None:
         self.count = count
+        self._planned = planned  # a preload() will come: the zygote forks after it
         self._cores = cores or os.cpu_count() or 1
         self._free: list[WarmProcess] = []
         self._all: list[WarmProcess] = []
@@ -157,9 +179,42 @@ class WarmPool:
         self._lock = threading.Lock()
         self._closed = False
         self._starter: threading.Thread | None = None
+        self._zygote: zygote.Zygote | None = None
+        if count > 0 and (zygote.available() if fork is None else fork):
+            try:
+                self._zygote = zygote.Zygote()
+            except OSError:  # could not start it: one process per worker
+                self._zygote = None
         if count > 0:
-            self._starter = threading.Thread(target=self._start_all, name="corpusforge-warm", daemon=True)
-            self._starter.start()
+            self._start_starter()
+
+    def _start_starter(self) -> None:
+        target = self._fork_all if self._zygote is not None else self._start_all
+        self._starter = threading.Thread(target=target, name="corpusforge-warm", daemon=True)
+        self._starter.start()
+
+    def _fork_all(self) -> None:
+        """Ask the zygote for every missing process, then collect them as they are forked; a
+        zygote gone before answering leaves the rest to Beam's own start."""
+        with self._lock:
+            missing = self.count - len(self._all)
+        pipes = []
+        for _ in range(missing):
+            fd = self._zygote.request_fork(after_preload=self._planned)
+            if fd is None:
+                break
+            pipes.append(fd)
+        for fd in pipes:
+            forked = self._zygote.next_forked(fd)
+            if forked is None:
+                continue
+            with self._lock:
+                process = WarmProcess(forked=forked)
+                self._all.append(process)
+                if self._closed:
+                    process.close()
+                else:
+                    self._free.append(process)
 
     def _start_all(self) -> None:
         at_once = max(1, self._cores - 1)
@@ -189,21 +244,28 @@ class WarmPool:
                 return
             self.count = count
             running = self._starter is not None and self._starter.is_alive()
+        if running and self._zygote is not None:
+            self._starter.join()  # it asked for the earlier count: ask for the rest after it
+            running = False
         if not running:
-            self._starter = threading.Thread(target=self._start_all, name="corpusforge-warm", daemon=True)
-            self._starter.start()
+            self._start_starter()
 
-    def preload(self, items: Sequence[str]) -> None:
+    def preload(self, items: Sequence[str], shared: Sequence[str] | None = None) -> None:
         """Ask each waiting process (and each started later) to build ``items`` (``module`` or
-        ``module:function``) while it waits; a process stops at its hand-over."""
+        ``module:function``) while it waits; a process stops at its hand-over. With a zygote,
+        ``shared`` (default: ``items``) goes to it: built there before it forks, shared by all."""
         with self._lock:
             self._preload = list(items)
             free = list(self._free)
+        if self._zygote is not None:
+            self._zygote.preload(list(items) if shared is None else shared)
         for process in free:
             process.send({"preload": list(items)})
 
     def take(self) -> WarmProcess | None:
         """A live warm process to become an SDK worker, or None (start one the usual way)."""
+        if self._zygote is not None:
+            self._zygote.hurry()
         while True:
             with self._lock:
                 if self._closed:
@@ -224,10 +286,13 @@ class WarmPool:
             process.close()
 
     def close(self) -> None:
-        """Stop the processes never taken (a taken one is an SDK worker: Beam stops it)."""
+        """Stop the processes never taken (a taken one is an SDK worker: Beam stops it), and the
+        zygote (it kills any child still alive)."""
         with self._lock:
             self._closed = True
             free, self._free = self._free, []
+        if self._zygote is not None:
+            self._zygote.close_requests()  # unblocks a starter still waiting for forks
         if self._starter is not None:
             self._starter.join()
         with self._lock:
@@ -235,10 +300,17 @@ class WarmPool:
             self._free = []
         for process in free:
             process.close()
+        if self._zygote is not None:
+            self._zygote.close()
 
     def pids(self) -> list[int]:
         with self._lock:
             return [p.proc.pid for p in self._all]
+
+    @property
+    def zygote_pid(self) -> int | None:
+        """The forking parent's process id (None: each process was started on its own)."""
+        return None if self._zygote is None else self._zygote.proc.pid
 
 
 def preloads_for(cfg) -> list[str]:  # noqa: ANN001 - a schemas.config.Config (not imported here)
@@ -255,6 +327,25 @@ def preloads_for(cfg) -> list[str]:  # noqa: ANN001 - a schemas.config.Config (n
     return []
 
 
+# presidio under the pii engine, in steps of at most ~0.4 CPU s (of ~1.2 in all: spaCy's serialisation
+# and model libraries, spaCy, the analyzer with its predefined recognizers, the engine module), so
+# that a hand-over that comes meanwhile waits for one step at most
+PII_IMPORTS = ("srsly", "thinc.api", "spacy", "presidio_analyzer", "corpusforge.transforms.pii.engine")
+
+
+def shared_preloads_for(cfg) -> list[str]:  # noqa: ANN001 - a schemas.config.Config
+    """What the zygote builds before it forks, for the stages ``cfg`` enables: :func:`preloads_for`
+    and, with the pii stage on, presidio (~1.3 CPU s that every worker would spend otherwise). Unlike
+    in a warm process of its own, a long item delays the first stage by the step in progress at most:
+    the parent forks as soon as the runner asks for a worker, dropping what it has not built
+    (``zygote.py``)."""
+    items = preloads_for(cfg)
+    pii = getattr(cfg, "pii", None)
+    if pii is not None and pii.enabled:
+        items += list(PII_IMPORTS)
+    return items
+
+
 _EARLY: list[WarmPool] = []
 
 
@@ -269,7 +360,7 @@ def start_early(argv: Sequence[str]) -> WarmPool | None:
     count = workers_for(argv)
     if count <= 0 or _EARLY or not _enabled():
         return None
-    pool = WarmPool(count)
+    pool = WarmPool(count, planned=True)
     _EARLY.append(pool)
     atexit.register(pool.close)
     return pool
@@ -285,7 +376,7 @@ def claim(count: int) -> WarmPool | None:
         return pool
     if count <= 0 or not _enabled():
         return None
-    return WarmPool(count)
+    return WarmPool(count, planned=True)
 
 
 def _preload(item: str) -> None:
@@ -339,26 +430,21 @@ def _name_process(name: bytes) -> None:
         pass
 
 
-def main(argv: Sequence[str]) -> int:
-    """The warm process: import :data:`PRELOAD`, say so on the ready pipe, then follow stdin's
-    messages (``{"preload": [...]}``, then ``{"env": {...}}``: become the SDK worker); exit 0 when
-    stdin closes first."""
-    ready_fd = int(argv[0]) if argv else -1
-    # a Ctrl-C on the terminal reaches the whole process group: a waiting process leaves it to the
-    # driver (which stops its children) instead of printing an import's KeyboardInterrupt traceback
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    # Beam without the optional modules a local worker never uses (lean_import.py); should that
-    # fail, the ordinary imports below import them
+def import_preload() -> None:
+    """Import :data:`PRELOAD`: Beam without the optional modules a local worker never uses
+    (lean_import.py); should that fail, the ordinary imports import them."""
     lean_import.import_lean(PRELOAD)
     for item in PRELOAD:
         try:
             _preload(item)
         except Exception:  # noqa: BLE001 - the SDK worker will report it when it needs the module
             pass
-    if ready_fd >= 0:
-        os.write(ready_fd, b"\n")
-        os.close(ready_fd)
-    stdin = _Lines(sys.stdin.fileno())
+
+
+def serve(fd: int) -> int:
+    """Wait for the hand-over on ``fd`` (``{"preload": [...]}`` messages, then ``{"env": {...}}``)
+    and become the SDK worker; 0 when ``fd`` closes first (the pool's close, or the driver gone)."""
+    stdin = _Lines(fd)
     while True:
         line = stdin.readline()
         if not line:
@@ -383,6 +469,19 @@ def main(argv: Sequence[str]) -> int:
 
     sdk_worker_main.main()
     return 0
+
+
+def main(argv: Sequence[str]) -> int:
+    """The warm process: import :data:`PRELOAD`, say so on the ready pipe, then :func:`serve` stdin."""
+    ready_fd = int(argv[0]) if argv else -1
+    # a Ctrl-C on the terminal reaches the whole process group: a waiting process leaves it to the
+    # driver (which stops its children) instead of printing an import's KeyboardInterrupt traceback
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    import_preload()
+    if ready_fd >= 0:
+        os.write(ready_fd, b"\n")
+        os.close(ready_fd)
+    return serve(sys.stdin.fileno())
 
 
 if __name__ == "__main__":

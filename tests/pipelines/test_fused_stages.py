@@ -48,3 +48,66 @@ def test_presidio_is_prefetched_from_the_first_stage_only_when_pii_runs():
     (home,) = [s for s in stages if "PrefetchPii/Arm" in s]
     assert any(n.startswith("Validate/") for n in home) and any(n.startswith("normalize/") for n in home)
     assert not any("PrefetchPii/Arm" in s for s in fused_stages(["pii.enabled=false"]))
+
+
+def test_every_output_is_finalized_by_the_one_step_of_the_rejected_records():
+    """documents/, dedup_index/, sequences/bucket=N/ and the unreadable list join the rejected
+    records' finalize on the local runner: no Beam sink of their own (each was three or four fused
+    stages: 75 fused stages in all were 45), and each output is written inside the stage that makes it."""
+    stages = fused_stages([])
+    sink_only = [
+        s
+        for s in stages
+        if s
+        and all(
+            n.startswith(
+                (
+                    "WriteDocuments",
+                    "WriteDedupIndex",
+                    "WriteSequences",
+                    "WriteUnreadable",
+                    "UnreadableJson",
+                    f"{WRITE_REJECTED}/Files",
+                )
+            )
+            for n in s
+        )
+    ]
+    assert len(sink_only) <= 4, sink_only  # the finalize, the Flatten of names, the index's join
+    names = [n for s in stages for n in s]
+    assert not any(
+        n.startswith(("WriteDocuments/Write/", "WriteSequences/Write512", "WriteUnreadable/Write/"))
+        for n in names
+    )
+    (home,) = [s for s in stages if f"{WRITE_REJECTED}/Files/documents/WriteFiles" in s]
+    assert any(n.startswith("WriteDocuments/ToRow") for n in home) and any(
+        n.startswith("bias/") for n in home
+    )
+    (home,) = [s for s in stages if "WriteSequences/WriteFiles" in s]
+    assert any(n.startswith("bucket/") for n in home), home
+    assert len(stages) <= 50, len(stages)
+
+
+def test_near_dedup_runs_two_shuffles_from_its_clusters_to_its_decisions():
+    """A cluster's credits and decisions need one join by node and one group by root (a join of
+    counts, a sum and a join of clusters were three), with no Flatten before the side input."""
+    files, _ = discover_inputs([str(SAMPLE_DIR)])
+    p = beam.Pipeline()
+    build_pipeline(p, load_config(None, []), files, "/tmp/unused", local_runner=True)
+    transforms = p.to_runner_api().components.transforms.values()
+    shuffles = sorted(
+        t.unique_name.removeprefix("dedup_near/")
+        for t in transforms
+        if t.spec.urn == "beam:transform:group_by_key:v1" and t.unique_name.startswith("dedup_near/")
+    )
+    after_clusters = [
+        n
+        for n in shuffles
+        if not n.startswith(("GroupByBand", "JoinFingerprints", "GroupBucketMembers", "Clusters/"))
+    ]
+    assert after_clusters == ["GroupByRoot", "JoinRoots/CoGroupByKeyImpl/GroupByKey"], shuffles
+    flattens = [t.unique_name for t in transforms if t.spec.urn == "beam:transform:flatten:v1"]
+    assert not any(
+        n.startswith("dedup_near/") and not n.startswith(("dedup_near/Join", "dedup_near/Clusters/"))
+        for n in flattens
+    ), flattens

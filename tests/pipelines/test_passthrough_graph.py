@@ -53,6 +53,8 @@ def test_full_run_shuffles_no_document_in_dedup_and_flattens_no_rejected_record(
     for stage in ("dedup_exact", "dedup_near"):
         assert f"{stage}/Decide" in names  # parked files read back and decided in place
     assert "dedup_exact/KeepSmallestId" not in names  # the grouping of whole documents
-    assert not any(n.startswith("dedup_near/JoinClusters") and "doc" in n for n in names)
+    # near dedup joins its clusters' roots with the parked documents' (count, file), not the documents
+    assert "dedup_near/JoinRoots/CoGroupByKeyImpl/Tag[info]" in names
+    assert not any(n.startswith("dedup_near/JoinRoots") and "doc" in n for n in names)
     assert not any(n.startswith(("AllRejected", "WriteRejected/All")) for n in names)
     assert {"WriteRejected/language/Write", "WriteRejected/dedup_exact/Write"} <= names

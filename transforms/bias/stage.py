@@ -29,7 +29,9 @@ stats.json can compare the corpus before filtering with what was kept.
 
 from __future__ import annotations
 
+import os
 import re
+import threading
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
@@ -398,8 +400,32 @@ def signal_counts(signals: Iterable[BiasSignals], prefix: str = "") -> Counter[s
     return totals
 
 
+# One tagger per worker process and settings, shared by the stage and the rejected-record count
+# (see _TaggerHolder), each with the lock its tag_many runs under.
+_TAGGERS: dict[tuple[Any, ...], tuple[BiasTagger, threading.Lock]] = {}
+_TAGGERS_LOCK = threading.Lock()
+
+
+def _file_state(path: str | None) -> tuple[Any, ...]:
+    """What tells a changed file apart within one process: its size and modification time."""
+    if path is None:
+        return ()
+    try:
+        st = os.stat(path)
+    except OSError:
+        return (path,)
+    return (path, st.st_size, st.st_mtime_ns)
+
+
 class _TaggerHolder:
-    """Builds the tagger once per worker (lexicon and classifier), never pickled with the graph."""
+    """Builds the tagger once per worker (lexicon and classifier), never pickled with the graph.
+
+    Holders with the same settings share one tagger per process: the stage and
+    :class:`CountBiasOfRejected` then share its set-up and its cache of scored lines, so a line
+    of boilerplate or a duplicate's line scored in one is not scored again in the other (the
+    signals do not depend on the cache, see ``cache.py``). Its ``tag_many`` runs under a lock:
+    Beam may run both on threads of one process, and the cache is not thread-safe.
+    """
 
     def __init__(
         self,
@@ -423,21 +449,47 @@ class _TaggerHolder:
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
         state["_tagger"] = None
+        state.pop("_lock", None)
         return state
+
+    def _key(self) -> tuple[Any, ...]:
+        settings = (
+            self.toxic_lines,
+            self.threshold,
+            self.max_segment_words,
+            self.clean_text,
+            self.score_cache,
+        )
+        # the compiled pass is chosen when a tagger is built (tests switch it off): part of the key
+        return (*settings, _file_state(self.lexicon_path), _file_state(self.model_path), _bias_match)
 
     @property
     def tagger(self) -> BiasTagger:
         if self._tagger is None:
-            model = LinearToxicityModel.load(self.model_path) if self.toxic_lines else None
-            self._tagger = BiasTagger(
-                Lexicon.load(self.lexicon_path),
-                model,
-                self.threshold,
-                self.max_segment_words,
-                self.clean_text,
-                self.score_cache,
-            )
+            with _TAGGERS_LOCK:
+                key = self._key()
+                shared = _TAGGERS.get(key)
+                if shared is None:
+                    shared = _TAGGERS[key] = (self._build(), threading.Lock())
+                self._tagger, self._lock = shared
         return self._tagger
+
+    def _build(self) -> BiasTagger:
+        model = LinearToxicityModel.load(self.model_path) if self.toxic_lines else None
+        return BiasTagger(
+            Lexicon.load(self.lexicon_path),
+            model,
+            self.threshold,
+            self.max_segment_words,
+            self.clean_text,
+            self.score_cache,
+        )
+
+    def tag_many(self, texts: Sequence[str]) -> list[BiasSignals]:
+        """The shared tagger's :meth:`BiasTagger.tag_many`, one thread at a time."""
+        tagger = self.tagger
+        with self._lock:
+            return tagger.tag_many(texts)
 
 
 class TagBias(DocumentStage):
@@ -456,7 +508,7 @@ class TagBias(DocumentStage):
         return self.process_batch([doc])[0]
 
     def process_batch(self, docs: Sequence[Document]) -> list[Document | RejectedDocument]:
-        signals = self.holder.tagger.tag_many([d.text or "" for d in docs])
+        signals = self.holder.tag_many([d.text or "" for d in docs])
         if self.counters is not None:
             for name, n in signal_counts(signals).items():
                 self.counters.inc(name, n)
@@ -472,7 +524,7 @@ class _CountRejectedFn(beam.DoFn):
         _ = self.holder.tagger
 
     def process(self, batch: list[RejectedDocument]) -> Iterable[None]:
-        signals = self.holder.tagger.tag_many([r.doc.text or "" for r in batch])
+        signals = self.holder.tag_many([r.doc.text or "" for r in batch])
         for name, n in signal_counts(signals, REJECTED_PREFIX).items():
             self.counters.inc(name, n)
         return ()

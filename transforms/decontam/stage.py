@@ -32,6 +32,7 @@ from corpusforge.schemas.records import Document, RejectedDocument, RejectReason
 from corpusforge.transforms.base import KEPT_TAG, REJECTED_TAG, StageCounters, WorkerState
 from corpusforge.transforms.decontam import text as text_module
 from corpusforge.transforms.decontam.index import BenchmarkIndex, resolve_sources
+from corpusforge.transforms.decontam.index_cache import cached_index
 from corpusforge.transforms.decontam.text import (
     benchmark_matching_form,
     word_hashes,
@@ -197,12 +198,13 @@ _INDEXES_LOCK = threading.Lock()
 
 def _shared_index(benchmarks: list[Any], n: int, min_words: int, max_item_frequency: int) -> BenchmarkIndex:
     """One index per worker process and settings, shared by every DoFn instance (Beam may run
-    several instances of a DoFn, on threads, in one process) and by the index-statistics step."""
+    several instances of a DoFn, on threads, in one process) and by the index-statistics step;
+    read from the disk cache when this machine built it before (``index_cache.py``)."""
     key = json.dumps([benchmarks, n, min_words, max_item_frequency], sort_keys=True, default=str)
     with _INDEXES_LOCK:
         index = _INDEXES.get(key)
         if index is None:
-            index = _INDEXES[key] = BenchmarkIndex.build(
+            index = _INDEXES[key] = cached_index(
                 resolve_sources(benchmarks), n, min_words, max_item_frequency
             )
         return index

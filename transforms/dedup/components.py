@@ -14,7 +14,8 @@ still safe for deduplication: a node is only ever labelled with a node of its ow
 worst case is a component split in two, never two components merged.
 
 When the whole graph has at most ``single_worker_max_edges`` edges, it is sent to one worker and
-solved with union-find instead (the rounds then run on empty collections), which is faster for the
+solved with union-find instead (the rounds then run on empty collections, which the local runner
+does not send to its workers: ``pipelines/local/bounded_bundles.py``), which is faster for the
 small graphs of small corpora and is bounded by configuration.
 """
 
@@ -191,9 +192,13 @@ class ConnectedComponents(beam.PTransform):
 
     def expand(self, edges: beam.PCollection) -> beam.PCollection:
         ns = self.namespace
-        total = edges | "CountEdges" >> beam.combiners.Count.Globally()
+        # without defaults: no edge, no count (the side input's default says 0), which saves the
+        # fused stage that injects a default into an empty global combine
+        total = (
+            edges | "CountEdges" >> beam.CombineGlobally(beam.combiners.CountCombineFn()).without_defaults()
+        )
         routed = edges | "Route" >> beam.ParDo(
-            _Route(ns, self.single_worker_max_edges), beam.pvalue.AsSingleton(total)
+            _Route(ns, self.single_worker_max_edges), beam.pvalue.AsSingleton(total, default_value=0)
         ).with_outputs(SMALL_TAG, main=LARGE_TAG)
 
         small = (

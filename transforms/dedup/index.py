@@ -18,7 +18,7 @@ import json
 import posixpath
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import apache_beam as beam
 import numpy as np
@@ -35,6 +35,9 @@ from corpusforge.transforms.dedup.minhash import (
     exact_hash,
     exact_hash_of_comparison_text,
 )
+
+if TYPE_CHECKING:
+    from corpusforge.transforms.io.part_files import PartTarget
 
 INDEX_DIR = "dedup_index"
 PARAMS_FILE = "_params.json"
@@ -205,8 +208,10 @@ class WriteIndex(beam.PTransform):
         codec: str = "zstd",
         signatures: beam.PCollection | None = None,
         hashes: beam.PCollection | None = None,
+        tables_only: bool = False,
     ) -> None:
         super().__init__()
+        self.tables_only = tables_only  # Arrow tables out, for a shared finalize (index_target)
         self.folder = posixpath.join(output_dir.rstrip("/"), INDEX_DIR)
         self.params = params
         self.release = release
@@ -217,8 +222,8 @@ class WriteIndex(beam.PTransform):
 
     def expand(
         self, pcolls: tuple[beam.PCollection, beam.PCollection] | beam.PCollection
-    ) -> beam.pvalue.PDone:
-        from corpusforge.transforms.io.write import WriteParquet
+    ) -> beam.pvalue.PDone | beam.PCollection:
+        from corpusforge.transforms.io.write import RowsToTables, WriteParquet
 
         dedup_docs, kept_ids = pcolls if isinstance(pcolls, tuple) else (pcolls, None)
         maker = IndexRowMaker(self.params, self.release)
@@ -248,9 +253,22 @@ class WriteIndex(beam.PTransform):
                     | "JoinKept" >> beam.CoGroupByKey()
                     | "OnlyKept" >> beam.FlatMap(_rows_of_kept)
                 )
+        if self.tables_only:
+            return kept_rows | "ToArrow" >> beam.ParDo(RowsToTables(arrow.index_schema()))
         return kept_rows | "Write" >> WriteParquet(
             self.folder, arrow.index_schema(), self.num_shards, self.codec
         )
+
+
+def index_target(output_dir: str) -> PartTarget:
+    """``dedup_index/part-SSSSS-of-NNNNN.parquet`` as a part of a shared finalize
+    (:class:`~corpusforge.transforms.io.part_files.PartTarget`); one empty file when nothing is
+    kept, as Beam's sink writes."""
+    from corpusforge.transforms.io.part_files import PartTarget
+
+    return PartTarget(
+        posixpath.join(output_dir.rstrip("/"), INDEX_DIR), "part", arrow.index_schema(), required=True
+    )
 
 
 # ---- locating and checking an index on the driver --------------------------------------------------

@@ -20,16 +20,19 @@ single-worker path of :class:`ConnectedComponents` for small graphs):
    With ``exact_verify``, :class:`ExactVerify` then checks each edge's exact shingle Jaccard.
 3. ``ConnectedComponents``: clusters from the verified edges; a chain A~B~C is one cluster even
    when A and C are not similar.
-4. ``Decide``: a join of documents with their cluster root. The root (smallest node key) is kept
-   with ``duplicate_count`` increased by everything its cluster removed (so it counts every copy,
-   exact or near, removed in its favour); the others are rejected as
-   ``dedup:near`` with ``duplicate_of`` the root's id.
+4. ``JoinRoots``, ``GroupByRoot``: the documents joined with their cluster root (one join by node
+   key), then each cluster's members grouped by its root: the root (smallest node key) is kept with
+   ``duplicate_count`` increased by everything its cluster removed (so it counts every copy, exact
+   or near, removed in its favour); the others are rejected as ``dedup:near`` with
+   ``duplicate_of`` the root's id. The counts travel with the join's documents, so a cluster's
+   credits need no join and sum of their own (three shuffles were two).
 
 With a ``work_dir`` (the pipeline gives one), step 1 parks each bundle's documents in a file
 instead of sending them to step 4's join (:class:`~corpusforge.transforms.dedup.exact.BundleFile`:
 on the local runner that join held every document in the driver's memory); step 4 then joins only
-``(node, (count, file))`` with the roots and credits, and each parked file is read back and its
-documents kept or rejected in place, from the decisions keyed by file (a side input).
+``(node, (count, file))`` with the roots, every decision of a cluster is made where its root's
+members meet, and each parked file is read back and its documents kept or rejected in place, from
+the decisions keyed by file (a side input).
 
 The signatures of step 1 are also a by-product of the stage (:attr:`DeduplicateNear.signatures`):
 the dedup index stores them (and the band keys they derive) for every kept document, and MinHash is most of this stage's CPU, so the index takes them from here instead of
@@ -50,7 +53,7 @@ from corpusforge.schemas.config import DedupNearConfig
 from corpusforge.schemas.records import Document, RejectedDocument, RejectReason
 from corpusforge.transforms.base import KEPT_TAG, REJECTED_TAG, StageCounters
 from corpusforge.transforms.dedup.components import ConnectedComponents
-from corpusforge.transforms.dedup.exact import BundleFile, DecideParked, Decision, id_of, node_key
+from corpusforge.transforms.dedup.exact import BundleFile, DecideParked, id_of, node_key
 from corpusforge.transforms.dedup.minhash import MinHasher, band_keys, exact_jaccard
 
 STAGE = "dedup_near"
@@ -260,63 +263,97 @@ class ExactVerify(beam.PTransform):
         )
 
 
-def _credit(element: tuple[bytes, dict[str, list[Any]]]) -> Iterable[tuple[bytes, int]]:
-    """What a removed document adds to its root's duplicate_count: itself and its own removed copies."""
-    node, joined = element
-    for root in joined["root"]:
-        if root != node:
-            yield root, sum(1 + c for c in joined["count"])
+ROOT_TAG, HOME, CREDIT, LOST = "to_root", "home", "credit", "lost"
 
 
-def cluster_decision(node: bytes, joined: dict[str, list[Any]]) -> tuple[str | None, int]:
-    """One document's outcome from its join with its cluster root and credits: ``(None, added)``
-    when it is kept (``added`` copies removed in its favour, 0 outside a cluster), ``(root id, 0)``
-    when it is a near duplicate of the root. The one rule of both paths (parked or whole)."""
-    roots = joined["root"]
+def cluster_decision(node: bytes, roots: list[bytes]) -> str | None:
+    """A document's side of its cluster, from its join with its cluster root: ``None`` when it is
+    kept (it is its cluster's root, or in no cluster), the root's id when it is a near duplicate of
+    it. The one rule of both paths (parked or whole)."""
     root = roots[0] if roots else node
-    if root == node:
-        return None, sum(joined["credit"])
-    return id_of(root), 0
+    return None if root == node else id_of(root)
 
 
-class _ParkedDecisions(beam.DoFn):
-    """Per node: ``(file, decision)`` where near dedup changes the document parked in that file
-    (rejected for its cluster's root, or the root absorbing what its cluster removed)."""
+class _JoinRoots(beam.DoFn):
+    """Per node, its documents (``doc``: whole ones, or ``info``: ``(count, file)`` of parked ones)
+    joined with its cluster root. A whole document is settled here when it can be: a near
+    duplicate rejected for its root, a document in no cluster kept (a parked one in no cluster
+    needs no decision at all). Each cluster's root needs what its cluster removed, so ``ROOT_TAG``
+    carries ``(root, (CREDIT, copies))`` from every removed member (itself and the copies it
+    absorbed earlier), ``(root, (HOME, member))`` from the root itself and, parked, ``(root, (LOST,
+    (node, file)))`` from each near duplicate, to :class:`_RootOutcome`, which then emits every
+    decision of the cluster (no Flatten of two decision collections before the side input). One
+    join by node and one group by root (the counts travel with the documents' join instead of a
+    join, a sum and a join of their own)."""
 
-    def setup(self) -> None:
-        self.counters = StageCounters(STAGE)
-
-    def process(self, element: tuple[bytes, dict[str, list[Any]]]) -> Iterable[tuple[str, Decision]]:
-        node, joined = element
-        lost_to, added = cluster_decision(node, joined)
-        if lost_to is None and not added:
-            return  # kept unchanged: no decision needed (DecideParked keeps what it finds none for)
-        if added:
-            self.counters.inc("clusters")
-        for _, path in joined["info"]:
-            yield path, (node, lost_to, added)
-
-
-class _Decide(beam.DoFn):
-    """The whole-document path (no ``work_dir``): the same decisions applied to the joined documents."""
+    def __init__(self, parked: bool, member_tag: str) -> None:
+        self.parked = parked
+        self.member_tag = member_tag
 
     def setup(self) -> None:
         self.counters = StageCounters(STAGE)
 
     def process(self, element: tuple[bytes, dict[str, list[Any]]]) -> Iterable[Any]:
         node, joined = element
-        lost_to, added = cluster_decision(node, joined)
-        if added:
-            self.counters.inc("clusters")
-        for doc in joined["doc"]:
-            if lost_to is None:
-                kept = replace(doc, duplicate_count=(doc.duplicate_count or 0) + added)
+        roots, members = joined["root"], joined[self.member_tag]
+        lost_to = cluster_decision(node, roots)
+        if lost_to is not None:
+            copies = sum(1 + _count(m, self.parked) for m in members)
+            if members:
+                yield pvalue.TaggedOutput(ROOT_TAG, (roots[0], (CREDIT, copies)))
+            for member in members:
+                if self.parked:  # decided with its root's, so that one step emits every decision
+                    yield pvalue.TaggedOutput(ROOT_TAG, (roots[0], (LOST, (node, member[1]))))
+                else:
+                    rejection = near_rejection(lost_to)
+                    self.counters.rejected(rejection)
+                    yield pvalue.TaggedOutput(REJECTED_TAG, RejectedDocument(member, rejection))
+        elif roots:  # a cluster's root: kept, once its cluster's credits are summed
+            for member in members:
+                yield pvalue.TaggedOutput(ROOT_TAG, (node, (HOME, member)))
+        elif not self.parked:  # in no cluster: kept, with a count (0 when none: the stage ran on it)
+            for doc in members:
+                kept = replace(doc, duplicate_count=doc.duplicate_count or 0)
                 self.counters.kept(kept)
                 yield kept
+
+
+def _count(member: Any, parked: bool) -> int:
+    """The copies a document already absorbed (exact dedup, earlier releases)."""
+    return member[0] if parked else (member.duplicate_count or 0)
+
+
+class _RootOutcome(beam.DoFn):
+    """Per cluster root: its documents kept with ``duplicate_count`` increased by everything its
+    cluster removed; parked, ``(file, decision)`` for the root and for each of its near duplicates."""
+
+    def __init__(self, parked: bool) -> None:
+        self.parked = parked
+
+    def setup(self) -> None:
+        self.counters = StageCounters(STAGE)
+
+    def process(self, element: tuple[bytes, Iterable[tuple[str, Any]]]) -> Iterable[Any]:
+        node, values = element
+        added, homes = 0, []
+        for kind, value in values:
+            if kind == CREDIT:
+                added += value
+            elif kind == HOME:
+                homes.append(value)
+            else:  # a parked near duplicate of this root
+                member, path = value
+                yield path, (member, id_of(node), 0)
+        if added:
+            self.counters.inc("clusters")
+        for member in homes:
+            if self.parked:
+                if added:  # else kept unchanged: no decision needed
+                    yield member[1], (node, None, added)
             else:
-                rejection = near_rejection(lost_to)
-                self.counters.rejected(rejection)
-                yield pvalue.TaggedOutput(REJECTED_TAG, RejectedDocument(doc, rejection))
+                kept = replace(member, duplicate_count=(member.duplicate_count or 0) + added)
+                self.counters.kept(kept)
+                yield kept
 
 
 class DeduplicateNear(beam.PTransform):
@@ -356,28 +393,26 @@ class DeduplicateNear(beam.PTransform):
         if p.exact_verify:
             edges = edges | "ExactVerify" >> ExactVerify(p, sig[DOC_TAG])
         roots = edges | "Clusters" >> ConnectedComponents(STAGE, p.max_rounds, p.single_worker_max_edges)
-        counts = sig[COUNT_TAG]
-        if parked:
-            counts = counts | "Counts" >> beam.Map(lambda kv: (kv[0], kv[1][0]))
-        credits = (
-            {"root": roots, "count": counts}
-            | "JoinCounts" >> beam.CoGroupByKey()
-            | "Credit" >> beam.FlatMap(_credit)
-            | "SumCredits" >> beam.CombinePerKey(sum)
+        # parked: (count, file) per document, and decisions by file for DecideParked; else the documents
+        member_tag = "info" if parked else "doc"
+        members = sig[COUNT_TAG] if parked else sig[DOC_TAG]
+        joined = (
+            {member_tag: members, "root": roots}
+            | "JoinRoots" >> beam.CoGroupByKey()
+            | "Settle"
+            >> beam.ParDo(_JoinRoots(parked, member_tag)).with_outputs(ROOT_TAG, REJECTED_TAG, main="settled")
+        )
+        by_root = (
+            joined[ROOT_TAG]
+            | "GroupByRoot" >> beam.GroupByKey()
+            | "RootOutcome" >> beam.ParDo(_RootOutcome(parked))
         )
         if parked:
-            decisions = (
-                {"info": sig[COUNT_TAG], "root": roots, "credit": credits}
-                | "JoinClusters" >> beam.CoGroupByKey()
-                | "Decisions" >> beam.ParDo(_ParkedDecisions())
-            )
+            # every decision comes from RootOutcome (Settle decides nothing alone for parked documents):
+            # no Flatten, which the local runner would run as a stage of its own
             results = sig[FILES_TAG] | "Decide" >> beam.ParDo(
-                DecideParked(STAGE, near_rejection, count_seen=False), beam.pvalue.AsMultiMap(decisions)
+                DecideParked(STAGE, near_rejection, count_seen=False), beam.pvalue.AsMultiMap(by_root)
             ).with_outputs(REJECTED_TAG, main=KEPT_TAG)
             return results[KEPT_TAG], results[REJECTED_TAG]
-        results = (
-            {"doc": sig[DOC_TAG], "root": roots, "credit": credits}
-            | "JoinClusters" >> beam.CoGroupByKey()
-            | "Decide" >> beam.ParDo(_Decide()).with_outputs(REJECTED_TAG, main=KEPT_TAG)
-        )
-        return results[KEPT_TAG], results[REJECTED_TAG]
+        kept = (joined["settled"], by_root) | "Kept" >> beam.Flatten()
+        return kept, joined[REJECTED_TAG]

@@ -14,6 +14,12 @@ each part's files to ``<folder>/<prefix>-SSSSS-of-NNNNN.parquet``, the names Bea
 (``-SSSSS-of-NNNNN`` is Beam's default shard template). A part with no rows gets no file, unless it
 is ``required``: then one empty file, so that the folder always holds a readable file.
 
+Parts need not share a folder or a schema (:class:`PartTarget`): on the local runner the kept
+documents (``documents/``) and the dedup index (``dedup_index/``) are parts of the same step as the
+rejected records, so their Beam sinks' eight fused stages are not run either. Nothing is renamed
+before every part's bundles are written, and ``_SUCCESS`` comes after the finalize, so a partial
+output is never mistaken for a finished one, as with Beam's sinks.
+
 The input is Arrow tables (``write.RowsToTables`` makes them from rows, as for
 :class:`~corpusforge.transforms.io.write.WriteParquet`), written with the writer options of Beam's
 Parquet sink, so the files are laid out as that sink lays them out. Which bundle's file gets which shard number is not fixed, as with Beam's sinks
@@ -25,6 +31,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, replace
 
 import apache_beam as beam
 import pyarrow as pa
@@ -36,9 +43,24 @@ from apache_beam.utils.windowed_value import WindowedValue
 MIME_TYPE = "application/x-parquet"  # what Beam's Parquet sink creates its files with
 
 
-def shard_name(folder: str, prefix: str, shard: int, shards: int) -> str:
+def shard_name(folder: str, prefix: str, shard: int, shards: int, suffix: str = ".parquet") -> str:
     """``<folder>/<prefix>-SSSSS-of-NNNNN.parquet``: the name Beam's file sinks give shard ``shard``."""
-    return f"{folder}/{prefix}-{shard:05d}-of-{shards:05d}.parquet"
+    return f"{folder}/{prefix}-{shard:05d}-of-{shards:05d}{suffix}"
+
+
+@dataclass(frozen=True)
+class PartTarget:
+    """Where one part's files go: ``<folder>/<prefix>-SSSSS-of-NNNNN.parquet``, of ``schema``;
+    ``required``: one empty file when the part has no rows."""
+
+    folder: str
+    prefix: str
+    schema: pa.Schema | None  # None for a text part (``suffix``)
+    required: bool = False
+    # The part's files are written elsewhere (one per bundle, by a writer of its own) and come as
+    # ``(part, path)``, not as Arrow tables: only their names are finalized here.
+    written: bool = False
+    suffix: str = ".parquet"  # another (``.jsonl``: :class:`WriteLines`) for files written elsewhere
 
 
 def _open_writer(path: str, schema: pa.Schema, codec: str) -> tuple[object, pq.ParquetWriter]:
@@ -95,44 +117,69 @@ class _WriteBundleFile(beam.DoFn):
         yield GlobalWindows.windowed_value_at_end_of_window((self.part, self._path))
 
 
+class WriteLines(beam.DoFn):
+    """Text lines of one part -> one temporary UTF-8 file per bundle, a line each (as Beam's
+    ``WriteToText`` writes them); emits ``(part, temporary path)`` at the bundle's end, for a
+    ``written`` :class:`PartTarget` with its suffix."""
+
+    def __init__(self, temp_dir: str, part: str, suffix: str) -> None:
+        self.temp_dir = temp_dir.rstrip("/")
+        self.part = part
+        self.suffix = suffix
+
+    def start_bundle(self) -> None:
+        self._path: str | None = None
+        self._file: object | None = None
+
+    def process(self, line: str) -> Iterator[tuple[str, str]]:
+        if self._file is None:
+            self._path = f"{self.temp_dir}/{self.part}-{uuid.uuid4().hex}{self.suffix}"
+            self._file = FileSystems.create(self._path, mime_type="text/plain")
+        self._file.write(line.encode("utf-8") + b"\n")  # type: ignore[attr-defined]
+        return iter(())
+
+    def finish_bundle(self) -> Iterator[WindowedValue]:
+        if self._file is None:
+            return
+        self._file.close()  # type: ignore[attr-defined]
+        self._file = None
+        yield GlobalWindows.windowed_value_at_end_of_window((self.part, self._path))
+
+
 class _FinalizeParts(beam.DoFn):
     """Once, after every part was written: each part's temporary files renamed to their shard names;
     an empty file for a required part that has none."""
 
-    def __init__(
-        self,
-        folder: str,
-        schema: pa.Schema,
-        codec: str,
-        prefixes: Mapping[str, str],
-        required: frozenset[str],
-    ) -> None:
-        self.folder = folder
-        self.schema = schema
+    def __init__(self, targets: Mapping[str, PartTarget], codec: str) -> None:
+        self.targets = dict(targets)
         self.codec = codec
-        self.prefixes = dict(prefixes)
-        self.required = required
 
     def process(self, _: bytes, written: list[tuple[str, str]]) -> Iterator[str]:
-        by_part: dict[str, list[str]] = {part: [] for part in self.prefixes}
+        by_part: dict[str, list[str]] = {part: [] for part in self.targets}
         for part, path in written:
             by_part[part].append(path)
         sources: list[str] = []
         targets: list[str] = []
+        folders: list[str] = []
         for part, paths in by_part.items():
-            prefix = self.prefixes[part]
+            target = self.targets[part]
             if not paths:
-                if part in self.required:
-                    path = shard_name(self.folder, prefix, 0, 1)
-                    write_table_file(path, self.schema, self.codec, [])  # no row group, as Beam
+                if target.required:
+                    path = shard_name(target.folder, target.prefix, 0, 1)
+                    if not FileSystems.exists(target.folder):
+                        FileSystems.mkdirs(target.folder)
+                    write_table_file(path, target.schema, self.codec, [])  # no row group, as Beam
                     yield path
                 continue
+            if target.folder not in folders:
+                folders.append(target.folder)
             for shard, path in enumerate(sorted(paths)):
                 sources.append(path)
-                targets.append(shard_name(self.folder, prefix, shard, len(paths)))
+                targets.append(shard_name(target.folder, target.prefix, shard, len(paths), target.suffix))
         if sources:
-            if not FileSystems.exists(self.folder):  # local folders must exist (object stores: a no-op)
-                FileSystems.mkdirs(self.folder)
+            for folder in folders:
+                if not FileSystems.exists(folder):  # local folders must exist (object stores: a no-op)
+                    FileSystems.mkdirs(folder)
             FileSystems.rename(sources, targets)
         yield from targets
 
@@ -142,8 +189,11 @@ class WriteParquetParts(beam.PTransform):
 
     ``temp_dir``: where bundles write before the finalize renames their files (a folder the run
     removes at its end; it must not be under ``folder``). ``prefixes``: each part's file prefix.
-    ``required``: the parts that get one empty file when they have no rows. The output is the final
-    paths (one element per file), for tests and tools.
+    ``required``: the parts that get one empty file when they have no rows. ``others``: parts with
+    a folder and schema of their own (:class:`PartTarget`), finalized by the same step; one with
+    ``written`` is given as the ``(part, path)`` of its files, written already (parts may share
+    one such collection). The output
+    is the final paths (one element per file), for tests and tools.
     """
 
     def __init__(
@@ -154,34 +204,47 @@ class WriteParquetParts(beam.PTransform):
         prefixes: Mapping[str, str],
         required: Iterable[str] = (),
         codec: str = "zstd",
+        others: Mapping[str, PartTarget] | None = None,
     ) -> None:
         super().__init__()
-        self.folder = folder.rstrip("/")
-        self.schema = schema
+        folder = folder.rstrip("/")
         self.temp_dir = temp_dir.rstrip("/")
-        self.prefixes = dict(prefixes)
-        self.required = frozenset(required)
+        required = frozenset(required)
+        self.targets = {
+            part: PartTarget(folder, prefix, schema, part in required) for part, prefix in prefixes.items()
+        }
+        for part, target in (others or {}).items():
+            if part in self.targets:
+                raise ValueError(f"part {part!r} is named twice")
+            self.targets[part] = replace(target, folder=target.folder.rstrip("/"))
         self.codec = codec
-        if f"{self.temp_dir}/".startswith(f"{self.folder}/"):
-            raise ValueError(f"temp_dir {temp_dir} must not be inside {folder}: readers glob it")
+        for part, target in self.targets.items():
+            if target.suffix != ".parquet" and (target.required or not target.written):
+                raise ValueError(f"part {part!r}: only Parquet parts are written or made required here")
+            # Parquet folders are read whole (datasets, hive layouts); a text part by its prefix only
+            if target.suffix == ".parquet" and f"{self.temp_dir}/".startswith(f"{target.folder}/"):
+                raise ValueError(f"temp_dir {temp_dir} must not be inside {target.folder}: readers glob it")
 
     def expand(self, parts: Mapping[str, beam.PCollection]) -> beam.PCollection:
-        if set(parts) != set(self.prefixes):
-            raise ValueError(f"parts {sorted(parts)} do not match the prefixes {sorted(self.prefixes)}")
-        written = [
-            tables
-            | f"{part}/WriteFiles"
-            >> beam.ParDo(_WriteBundleFile(self.temp_dir, part, self.schema, self.codec))
-            for part, tables in parts.items()
-        ]
+        if set(parts) != set(self.targets):
+            raise ValueError(f"parts {sorted(parts)} do not match the prefixes {sorted(self.targets)}")
+        written: list[beam.PCollection] = []
+        for part, tables in parts.items():
+            if not self.targets[part].written:
+                schema = self.targets[part].schema
+                written.append(
+                    tables
+                    | f"{part}/WriteFiles"
+                    >> beam.ParDo(_WriteBundleFile(self.temp_dir, part, schema, self.codec))
+                )
+            elif not any(
+                tables is w for w in written
+            ):  # names of files written already, maybe shared by parts
+                written.append(tables)
         names = tuple(written) | "Written" >> beam.Flatten()
         pipeline = next(iter(parts.values())).pipeline
         return (
             pipeline
             | "Once" >> beam.Impulse()
-            | "Finalize"
-            >> beam.ParDo(
-                _FinalizeParts(self.folder, self.schema, self.codec, self.prefixes, self.required),
-                beam.pvalue.AsList(names),
-            )
+            | "Finalize" >> beam.ParDo(_FinalizeParts(self.targets, self.codec), beam.pvalue.AsList(names))
         )

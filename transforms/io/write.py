@@ -28,7 +28,7 @@ from apache_beam.utils.windowed_value import WindowedValue
 
 from corpusforge.schemas import arrow
 from corpusforge.schemas.records import document_row, rejected_row
-from corpusforge.transforms.io.part_files import WriteParquetParts
+from corpusforge.transforms.io.part_files import PartTarget, WriteParquetParts
 
 # Parquet with zstd compresses web text about as well as gzip does; input bytes are a fair estimate.
 MIN_SHARDS = 1
@@ -135,21 +135,30 @@ class WriteParquet(beam.PTransform):
 
 
 class WriteDocuments(beam.PTransform):
-    def __init__(self, output_dir: str, num_shards: int, codec: str = "zstd") -> None:
+    """Kept documents -> ``documents/``. With ``tables_only`` the output is the Arrow tables, for a
+    shared finalize to write (:func:`documents_target`; :class:`WriteRejectedParts` ``others``)."""
+
+    def __init__(
+        self, output_dir: str, num_shards: int, codec: str = "zstd", tables_only: bool = False
+    ) -> None:
         super().__init__()
         self.output_dir = output_dir
         self.num_shards = num_shards
         self.codec = codec
+        self.tables_only = tables_only
 
-    def expand(self, docs: beam.PCollection) -> beam.pvalue.PDone:
-        return (
-            docs
-            | "ToRow" >> beam.Map(document_row)
-            | "Write"
-            >> WriteParquet(
-                f"{self.output_dir}/documents", arrow.document_schema(), self.num_shards, self.codec
-            )
+    def expand(self, docs: beam.PCollection) -> beam.pvalue.PDone | beam.PCollection:
+        rows = docs | "ToRow" >> beam.Map(document_row)
+        if self.tables_only:
+            return rows | "ToArrow" >> beam.ParDo(RowsToTables(arrow.document_schema()))
+        return rows | "Write" >> WriteParquet(
+            f"{self.output_dir}/documents", arrow.document_schema(), self.num_shards, self.codec
         )
+
+
+def documents_target(output_dir: str) -> PartTarget:
+    """``documents/part-SSSSS-of-NNNNN.parquet``; one empty file when nothing is kept, as Beam's sink."""
+    return PartTarget(f"{output_dir.rstrip('/')}/documents", "part", arrow.document_schema(), required=True)
 
 
 class WriteRejected(beam.PTransform):
@@ -207,8 +216,10 @@ class WriteRejectedParts(beam.PTransform):
     that one step finalizes for every stage (:class:`~corpusforge.transforms.io.part_files.WriteParquetParts`,
     temporary files under ``temp_dir``, default ``<output_dir>/_rejected_temp``); the first part
     (validation, which always exists) is ``part-*`` and gets an empty shard when it has no rows, so
-    ``rejected/`` always holds a readable file. With fixed sharding the parts are flattened into one
-    write of ``num_shards`` files, as before.
+    ``rejected/`` always holds a readable file. ``others``: ``{name: (target, Arrow tables)}`` of
+    other outputs finalized by the same step (the kept documents, the dedup index: each Beam sink
+    was four fused stages more). With fixed sharding the parts are flattened into one write of
+    ``num_shards`` files, as before.
     """
 
     def __init__(
@@ -220,6 +231,7 @@ class WriteRejectedParts(beam.PTransform):
         observe: PartStep = _none,
         prepare: PartStep = _none,
         temp_dir: str | None = None,
+        others: Mapping[str, tuple[PartTarget, beam.PCollection]] | None = None,
     ) -> None:
         super().__init__()
         self.output_dir = output_dir
@@ -229,6 +241,7 @@ class WriteRejectedParts(beam.PTransform):
         self.observe = observe
         self.prepare = prepare
         self.temp_dir = temp_dir or f"{output_dir.rstrip('/')}/_rejected_temp"
+        self.others = dict(others or {})
 
     def _prepared(self, label: str, rejected: beam.PCollection) -> beam.PCollection:
         observe, prepare = self.observe(), self.prepare()
@@ -240,6 +253,8 @@ class WriteRejectedParts(beam.PTransform):
 
     def expand(self, parts: Mapping[str, beam.PCollection]) -> beam.pvalue.PDone:
         if self.num_shards:
+            if self.others:
+                raise ValueError("other outputs share the finalize of runner-sharded parts only")
             everything = tuple(parts.values()) | "All" >> beam.Flatten()
             _ = self._prepared("", everything) | "Write" >> WriteRejected(
                 self.output_dir, self.num_shards, self.include_text, self.codec
@@ -253,6 +268,8 @@ class WriteRejectedParts(beam.PTransform):
             for stage, rejected in parts.items()
         }
         first = next(iter(parts))
+        for name, (_, other) in self.others.items():
+            tables[name] = other
         _ = tables | "Files" >> WriteParquetParts(
             f"{self.output_dir.rstrip('/')}/rejected",
             schema,
@@ -260,5 +277,6 @@ class WriteRejectedParts(beam.PTransform):
             {stage: "part" if stage == first else f"part-{stage}" for stage in parts},
             required=[first],
             codec=self.codec,
+            others={name: target for name, (target, _) in self.others.items()},
         )
         return beam.pvalue.PDone(next(iter(parts.values())).pipeline)

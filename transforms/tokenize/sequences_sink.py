@@ -1,8 +1,14 @@
-"""The sequences sink: ``(bucket, row)`` pairs to ``<output>/sequences/bucket=N/part-*.parquet``."""
+"""The sequences sink: ``(bucket, row)`` pairs to ``<output>/sequences/bucket=N/part-*.parquet``.
+
+:class:`WriteSequences` is one Beam ``WriteToFiles`` per bucket (three fused stages each); on the
+local runner (runner sharding) :class:`SequenceFiles` writes the same per-bundle files where the
+rows are made and leaves their naming to the outputs' shared finalize (``transforms/io/part_files.py``).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import uuid
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import apache_beam as beam
@@ -10,10 +16,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from apache_beam.io import fileio
 from apache_beam.io.filesystem import CompressionTypes
+from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.value_provider import StaticValueProvider
+from apache_beam.transforms.window import GlobalWindows
+from apache_beam.utils.windowed_value import WindowedValue
 
 from corpusforge.schemas import arrow
 from corpusforge.schemas.records import sequence_row
+from corpusforge.transforms.io.part_files import PartTarget
 
 
 class ParquetRowSink(fileio.FileSink):
@@ -106,3 +116,83 @@ class WriteSequences(beam.PTransform):
                 )
             )
         return beam.pvalue.PDone(rows.pipeline)
+
+
+def sequence_part(bucket: int) -> str:
+    """The shared finalize's name for one bucket's files."""
+    return f"sequences-{bucket}"
+
+
+class _WriteBucketFiles(beam.DoFn):
+    """``(bucket, row)`` -> one Parquet file per bucket per bundle under ``temp_dir``, written by
+    :class:`ParquetRowSink` as ``WriteToFiles`` writes each bundle's file; emits ``(part, path)``
+    at the bundle's end. One open writer per bucket that has rows in the bundle (Beam's sink
+    keeps up to 20 per bundle before it shuffles the rest; a run has a few buckets)."""
+
+    def __init__(self, temp_dir: str, schema: pa.Schema, codec: str | None) -> None:
+        self.temp_dir = temp_dir
+        self.schema = schema
+        self.codec = codec
+
+    def start_bundle(self) -> None:
+        self._open: dict[int, tuple[str, Any, ParquetRowSink]] = {}
+
+    def process(self, element: tuple[int, Any]) -> Iterator[Any]:
+        bucket, row = element
+        if bucket not in self._open:
+            path = f"{self.temp_dir}/{sequence_part(bucket)}-{uuid.uuid4().hex}.parquet"
+            handle = FileSystems.create(
+                path,
+                mime_type="application/vnd.apache.parquet",
+                compression_type=CompressionTypes.UNCOMPRESSED,
+            )
+            sink = ParquetRowSink(self.schema, self.codec)
+            sink.open(handle)
+            self._open[bucket] = (path, handle, sink)
+        self._open[bucket][2].write(sequence_row(row))
+        return iter(())
+
+    def finish_bundle(self) -> Iterator[WindowedValue]:
+        for bucket in sorted(self._open):
+            path, handle, sink = self._open[bucket]
+            sink.flush()
+            handle.close()
+            yield GlobalWindows.windowed_value_at_end_of_window((sequence_part(bucket), path))
+        self._open = {}
+
+
+class SequenceFiles(beam.PTransform):
+    """``(bucket, row)`` pairs -> the ``(part, path)`` of the files written, one collection for every
+    bucket's part (:meth:`targets`), for the shared finalize
+    (:class:`~corpusforge.transforms.io.part_files.WriteParquetParts`): the files
+    :class:`WriteSequences` writes on the local runner (one per bucket per bundle, named
+    ``sequences/bucket=N/part-SSSSS-of-NNNNN.parquet`` by their count), written in the stage
+    that makes the rows, without a sink per bucket (five sinks were 15 fused stages). A bucket
+    without rows gets no folder."""
+
+    def __init__(
+        self,
+        output_dir: str,
+        bounds: Sequence[int],
+        vocab_size: int,
+        packed: bool,
+        temp_dir: str,
+        codec: str = "zstd",
+    ) -> None:
+        super().__init__()
+        self.output_dir = output_dir.rstrip("/")
+        self.bounds = list(bounds)
+        self.schema = arrow.sequence_schema(vocab_size, packed)
+        self.temp_dir = temp_dir.rstrip("/")
+        self.codec = None if codec == "none" else codec
+
+    def targets(self) -> dict[str, PartTarget]:
+        return {
+            sequence_part(b): PartTarget(
+                f"{self.output_dir}/sequences/bucket={b}", "part", self.schema, written=True
+            )
+            for b in self.bounds
+        }
+
+    def expand(self, rows: beam.PCollection) -> beam.PCollection:
+        return rows | "WriteFiles" >> beam.ParDo(_WriteBucketFiles(self.temp_dir, self.schema, self.codec))

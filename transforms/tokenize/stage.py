@@ -59,6 +59,9 @@ class _TokenizeFn(beam.DoFn):
         self.counters = StageCounters(self.logic.name)
         self._resolved: ControlTokens | None = None
 
+    def teardown(self) -> None:
+        self.logic.flush()  # the words this worker learned, for the next (transforms/word_store.py)
+
     def _control(self, seen: dict[str, list[str]] | None) -> ControlTokens | None:
         """The control tokens with the values seen (the side input), resolved once per worker."""
         if self.control is None or not self.control.seen_rules:

@@ -6,12 +6,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from corpusforge.transforms import derived_cache
 from corpusforge.transforms.base import WorkerState
 from corpusforge.transforms.tokenize.loading import (
     library_encoder,
     load_tokenizer,
 )
 from corpusforge.transforms.tokenize.word_cache import word_cache_encoder
+from corpusforge.transforms.tokenize.word_store import WordStore
 
 
 class DocumentTokenizer(WorkerState):
@@ -23,10 +25,11 @@ class DocumentTokenizer(WorkerState):
 
     name = "tokenize"
     # the tokenizer is rebuilt by setup() on each worker, never shipped with the graph
-    per_worker = ("_tok", "_encode", "_cached")
+    per_worker = ("_tok", "_encode", "_cached", "_store")
     _tok: Any = None
     _encode: Any = None
     _cached: Any = None
+    _store: WordStore | None = None
 
     def __init__(self, spec: str | None, bos_id: int | None, eos_id: int | None, *, word_cache: bool) -> None:
         self.spec = spec
@@ -40,6 +43,10 @@ class DocumentTokenizer(WorkerState):
         self._cached = word_cache_encoder(self._tok) if self.word_cache else None
         if self._cached is not None:
             self._encode = self._cached.encode_batch
+            # the words earlier workers learned with this tokenizer (transforms/word_store.py)
+            if derived_cache.cache_dir() is not None:
+                self._store = WordStore(self._tok.to_str(), self._cached._model_ids)
+                self._cached.preload(self._store.load())
         else:
             self._encode = library_encoder(self._tok)
 
@@ -56,10 +63,17 @@ class DocumentTokenizer(WorkerState):
     def encode(self, texts: Sequence[str]) -> list[list[int]]:
         self.ready()
         all_ids = self._encode(list(texts))
+        if self._store is not None and self._store.due(self._cached.n_learned):
+            self._store.save(self._cached.learned())
         prefix, suffix = self.prefix, self.suffix
         if not prefix and not suffix:
             return all_ids
         return [prefix + ids + suffix for ids in all_ids]
+
+    def flush(self) -> None:
+        """Keep the words learned since the last save (a worker's teardown)."""
+        if self._store is not None and self._store.unsaved(self._cached.n_learned):
+            self._store.save(self._cached.learned())
 
     def decode(self, ids: Sequence[int]) -> str:
         """Text of ``ids`` with the special tokens left out (for checks and tests)."""

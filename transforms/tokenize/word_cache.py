@@ -31,7 +31,8 @@ elsewhere :class:`WordCacheEncoder` does it with ``re`` and the standard library
 This module holds the pure-Python encoder, its exactness checks (the per-character probes and the
 self-check on :data:`SELF_CHECK_TEXTS`) and the factory that picks an encoder. The pre-tokenizer
 rules both encoders reproduce live in :mod:`.pretokenize_rules`, the compiled encoder and its C
-module import in :mod:`.compiled_cache`.
+module import in :mod:`.compiled_cache`, the learned words kept on disk between workers and runs in
+:mod:`.word_store`.
 """
 
 from __future__ import annotations
@@ -98,7 +99,8 @@ class WordCacheEncoder:
         self._special = _literal_alternation(specials)
         # an added token is its own word; the cache starts with nothing else: the words a worker
         # meets are learned in its first batches (seeding the whole vocabulary costs more set-up
-        # time than it saves)
+        # time than it saves), or read back from the words earlier workers learned (preload, fed
+        # by word_store.py)
         self._has_added = self._raw_added is not None or self._normalized_added is not None
         self._seed = dict(self._added_ids)
         self._cache: dict[str, tuple[int, ...]] = dict(self._seed)
@@ -254,6 +256,24 @@ class WordCacheEncoder:
     def _bound_cache(self) -> None:
         if len(self._cache) > MAX_CACHED_WORDS + len(self._seed):
             self._cache = dict(self._seed)
+
+    def preload(self, table: dict[str, tuple[int, ...]]) -> None:
+        """Start from words learned before (:mod:`.word_store`: the model's ids of each word)."""
+        room = MAX_CACHED_WORDS - (len(self._cache) - len(self._seed))
+        if 0 < len(table) <= room:
+            self._cache.update(table)
+            self._cache.update(self._seed)  # an added token stays its own word
+
+    def learned(self) -> dict[str, tuple[int, ...]]:
+        """The words this worker holds besides the added tokens (what :mod:`.word_store` keeps)."""
+        if len(self._cache) == len(self._seed):
+            return {}
+        seed = self._seed
+        return {w: ids for w, ids in self._cache.items() if w not in seed}
+
+    @property
+    def n_learned(self) -> int:
+        return len(self._cache) - len(self._seed)
 
     def _learn(self, words: set[str]) -> None:
         """Cache the model's ids of those ``words`` not cached yet (one call to the model)."""

@@ -150,3 +150,37 @@ def test_progress_is_reported_after_every_bundle_and_adds_up(monkeypatch):
     pipeline.run().wait_until_finish()
     counted = [d[("normalize", "in")] for _, d in recorder.calls if ("normalize", "in") in d]
     assert len(counted) > 2 and sum(counted) == 50  # one report per bundle, none counted twice
+
+
+def test_a_bundle_with_no_element_and_no_timer_has_nothing_to_do():
+    empty, full = execution.ListBuffer(None), _list_buffer([[b"x"]])
+    assert bounded_bundles.nothing_to_do({"a": empty, "b": execution.ListBuffer(None)}, {})
+    assert not bounded_bundles.nothing_to_do({"a": empty, "b": full}, {})
+    assert not bounded_bundles.nothing_to_do({"a": empty}, {("t", "timers"): full})  # a timer fires
+    kv = coders.TupleCoder([coders.BytesCoder(), coders.BytesCoder()])
+    grouping = execution.GroupingBuffer(kv, kv, beam.transforms.core.Windowing(beam.window.GlobalWindows()))
+    assert bounded_bundles.nothing_to_do({"g": grouping}, {})
+
+
+@pytest.mark.slow  # multi-process pipeline runs
+def test_a_stage_whose_input_is_empty_is_not_sent_to_a_worker():
+    """The star rounds of near dedup run empty on every small graph: a stage with no input element
+    costs no worker round trip (its DoFns are never set up, no bundle starts), and the answer is the
+    same (nothing in, nothing out), while a stage with input still runs."""
+    pipeline = beam.Pipeline(runner=LocalRunner(), options=local_options(2))
+    keyed = pipeline | beam.Create([(1, "a"), (2, "b")])
+    nothing = (
+        keyed
+        | "NoneKept" >> beam.Filter(lambda kv: False)
+        | "GroupNone" >> beam.GroupByKey()
+        | "CountEmpty" >> beam.ParDo(_CountBundles())
+    )
+    some = keyed | "GroupSome" >> beam.GroupByKey() | "Count" >> beam.ParDo(_CountBundles())
+    assert_that(nothing, equal_to([]), label="nothing")
+    assert_that(some | beam.Keys(), equal_to([1, 2]), label="some")
+    result = pipeline.run()
+    result.wait_until_finish()
+    counters = result.metrics().query(MetricsFilter().with_name("bundles"))["counters"]
+    by_step = {c.key.step: c.committed for c in counters}
+    assert not any("CountEmpty" in step for step in by_step), by_step
+    assert sum(n for step, n in by_step.items() if step.startswith("Count")) >= 1, by_step

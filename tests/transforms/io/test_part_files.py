@@ -8,7 +8,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from corpusforge.transforms.io.part_files import WriteParquetParts, shard_name
+from corpusforge.transforms.io.part_files import PartTarget, WriteLines, WriteParquetParts, shard_name
 from corpusforge.transforms.io.write import RowsToTables
 from tests.helpers import local_test_pipeline
 
@@ -66,3 +66,63 @@ def test_shard_names_and_a_temp_folder_inside_the_output_is_refused(tmp_path):
     assert shard_name("o/rejected", "part-pii", 2, 11) == "o/rejected/part-pii-00002-of-00011.parquet"
     with pytest.raises(ValueError, match="must not be inside"):
         WriteParquetParts("o/rejected", SCHEMA, "o/rejected/tmp", {"a": "part"})
+
+
+OTHER = pa.schema([pa.field("doc", pa.string(), nullable=False)])
+
+
+def test_parts_in_other_folders_and_written_lines_share_the_one_finalize(tmp_path):
+    """documents/, dedup_index/, sequences/ and the unreadable list join the rejected records' finalize
+    on the local runner: each part keeps its own folder, schema, names and suffix."""
+    out = tmp_path / "out"
+    others = {
+        "docs": PartTarget(str(out / "documents"), "part", OTHER, required=True),
+        "index": PartTarget(str(out / "dedup_index"), "part", OTHER, required=True),
+        "lines": PartTarget(str(out / "_run"), "unreadable", None, written=True, suffix=".jsonl"),
+        "none": PartTarget(str(out / "_run"), "never", None, written=True, suffix=".jsonl"),
+    }
+    with local_test_pipeline() as p:
+        tables = {
+            "first": p
+            | "CreateFirst" >> beam.Create([{"id": "v", "n": 1}])
+            | "T1" >> beam.ParDo(RowsToTables(SCHEMA)),
+            "docs": p
+            | "CreateDocs" >> beam.Create([{"doc": "d1"}, {"doc": "d2"}])
+            | "T2" >> beam.ParDo(RowsToTables(OTHER)),
+            "index": p
+            | "CreateIndex" >> beam.Create([], reshuffle=False)
+            | "T3" >> beam.ParDo(RowsToTables(OTHER)),
+            "lines": p
+            | "CreateLines" >> beam.Create(['{"path": "a"}', '{"path": "b"}'])
+            | beam.ParDo(WriteLines(str(tmp_path / "temp"), "lines", ".jsonl")),
+        }
+        tables["none"] = tables["lines"]  # a collection of names shared by parts counts once
+        _ = tables | WriteParquetParts(
+            str(out / "rejected"), SCHEMA, str(tmp_path / "temp"), {"first": "part"}, ["first"], others=others
+        )
+    docs = sorted(
+        r["doc"]
+        for f in (out / "documents").glob("part-*-of-*.parquet")
+        for r in pq.read_table(f).to_pylist()
+    )
+    assert docs == ["d1", "d2"]
+    assert [f.name for f in (out / "dedup_index").iterdir()] == [
+        "part-00000-of-00001.parquet"
+    ]  # required: one empty file
+    assert pq.ParquetFile(out / "dedup_index" / "part-00000-of-00001.parquet").schema_arrow == OTHER
+    lines = sorted((out / "_run").glob("unreadable-*-of-*.jsonl"))
+    assert lines and sorted(x for f in lines for x in f.read_text().splitlines()) == [
+        '{"path": "a"}',
+        '{"path": "b"}',
+    ]
+    assert not list((out / "_run").glob("never*"))
+    assert not list((tmp_path / "temp").glob("*"))
+
+
+def test_a_text_part_cannot_be_required_nor_written_from_tables():
+    for target in (
+        PartTarget("o/_run", "unreadable", None, written=True, required=True, suffix=".jsonl"),
+        PartTarget("o/_run", "unreadable", None, suffix=".jsonl"),
+    ):
+        with pytest.raises(ValueError, match="only Parquet parts"):
+            WriteParquetParts("o/rejected", SCHEMA, "o/tmp", {"a": "part"}, others={"u": target})
