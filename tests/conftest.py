@@ -214,15 +214,15 @@ def langdetect_profiles_once():
         yield build_factory_once
 
 
-# The longest modules first (measured with --durations, 2026-12-01, then scaled by the CPU each
-# change saved: benchmarks/RESULTS.md, "Suite time, branch suite-4min"). With `--dist loadfile
-# --no-loadscope-reorder` (the Makefile's; xdist's default orders modules by their number of tests)
-# each module goes whole to the next free xdist process, in collection order: a long module collected
-# late (the S3 emulator's, the incremental runs, the warm-worker runs) kept one process busy minutes
-# after the other had finished. Longest first, the short ones fill in behind. Only the order changes,
-# never a test. The S3 module moved down once Beam's S3 filesystem shared its boto3 client (its CPU
-# fell by 60 %); test_end_to_end makes the shared sample run the other modules wait for, so it starts
-# at once, beside the incremental runs.
+# The longest modules first (measured with --durations and per-test CPU, 2026-12-02, then scaled by
+# the CPU each change saved: benchmarks/RESULTS.md, "Suite time, branch suite-under-4"). With `--dist
+# loadfile --no-loadscope-reorder` (the Makefile's; xdist's default orders modules by their number of
+# tests) each module goes whole to the next free xdist process, in collection order: a long module
+# collected late (the S3 emulator's, the incremental runs, the warm-worker runs) kept one process busy
+# minutes after the other had finished. Longest first, the short ones fill in behind. Only the order
+# changes, never a test. test_end_to_end makes the shared sample run the other modules wait for, so it
+# starts at once, beside the incremental runs; test_dev_tagging makes the shared dev run, so it comes
+# before tokenize/test_stage, which reads it.
 LONGEST_FIRST = (
     "tests/pipelines/test_incremental.py",
     "tests/pipelines/test_end_to_end.py",
@@ -233,26 +233,27 @@ LONGEST_FIRST = (
     "tests/pipelines/local/test_bounded_bundles.py",
     "tests/pipelines/test_dev_tagging.py",
     "tests/transforms/dedup/test_stages.py",
-    "tests/test_missing_requirements.py",
     "tests/pipelines/test_run_guarantees.py",
-    "tests/transforms/tokenize/test_stage.py",
-    "tests/pipelines/test_install.py",
-    "tests/pipelines/test_interrupts.py",
-    "tests/engines/test_engines.py",
-    "tests/transforms/dedup/test_previous.py",
     "tests/transforms/io/test_stripes.py",
-    "tests/pipelines/test_dev_bars.py",
+    "tests/transforms/dedup/test_previous.py",
     "tests/transforms/tokenize/test_mix.py",
-    "tests/transforms/io/test_unique_ids.py",
+    "tests/pipelines/test_install.py",
+    "tests/engines/test_engines.py",
+    "tests/test_missing_requirements.py",
+    "tests/transforms/tokenize/test_stage.py",
+    "tests/pipelines/test_interrupts.py",
     "tests/pipelines/test_beam_memo.py",
-    "tests/pipelines/test_incremental_formats.py",
+    "tests/pipelines/test_dev_bars.py",
+    "tests/pipelines/local/test_lean_import.py",
+    "tests/transforms/io/test_unique_ids.py",
+    "tests/transforms/tokenize/test_control.py",
     "tests/transforms/tokenize/test_control_seen.py",
     "tests/transforms/tokenize/test_trainer_formats.py",
+    "tests/pipelines/test_incremental_formats.py",
     "tests/pipelines/test_remote_fs_gcs.py",
     "tests/transforms/pii/test_outside_text.py",
     "tests/pipelines/report/test_report_run.py",
     "tests/pipelines/test_startup.py",
-    "tests/transforms/tokenize/test_control.py",
 )
 
 

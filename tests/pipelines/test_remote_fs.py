@@ -108,10 +108,16 @@ def keys(client, prefix: str) -> list[str]:
     return sorted(o["Key"] for page in pages for o in page.get("Contents", []))
 
 
-def cli(*args: str) -> tuple[int, str]:
-    """Run the corpusforge CLI in a fresh process (as a user does): (exit status, stderr)."""
+def cli(*args: str, fails_early: bool = False) -> tuple[int, str]:
+    """Run the corpusforge CLI in a fresh process (as a user does): (exit status, stderr).
+
+    ``fails_early``: the run is expected to stop in the driver, at its output or input check, before
+    any pipeline: the warm SDK workers the CLI starts beside the driver (one per core, ~1 s of CPU each
+    importing Beam, then killed) are switched off, as they cannot change what the driver reports.
+    That a failed run leaves none behind is tests/pipelines/local/test_warm.py's to check."""
     exe = Path(sys.executable).with_name("corpusforge")
-    done = subprocess.run([str(exe), *args], cwd=REPO, capture_output=True, text=True, timeout=900)
+    env = dict(os.environ, CORPUSFORGE_WARM_WORKERS="0") if fails_early else None
+    done = subprocess.run([str(exe), *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
     return done.returncode, done.stderr
 
 
@@ -140,12 +146,26 @@ def test_input_spellings_find_the_files(s3, spelling: str) -> None:
 
 def test_missing_bucket_fails_naming_the_path(s3, tmp_path) -> None:
     _, port = s3
-    rc, err = cli("run", "--input", str(SAMPLE_DIR), "--output", "s3://no-such-bucket/out", *s3_args(port))
+    rc, err = cli(
+        "run",
+        "--input",
+        str(SAMPLE_DIR),
+        "--output",
+        "s3://no-such-bucket/out",
+        *s3_args(port),
+        fails_early=True,
+    )
     assert rc == 2
     line = error_line(err)
     assert "s3://no-such-bucket/out" in line and "NoSuchBucket" in line
     rc, err = cli(
-        "run", "--input", "s3://no-such-bucket/in", "--output", str(tmp_path / "out"), *s3_args(port)
+        "run",
+        "--input",
+        "s3://no-such-bucket/in",
+        "--output",
+        str(tmp_path / "out"),
+        *s3_args(port),
+        fails_early=True,
     )
     assert rc == 2 and "s3://no-such-bucket/in" in error_line(err)
     assert not (tmp_path / "out").exists()
@@ -163,6 +183,7 @@ def test_denied_access_fails_before_deleting(tmp_path) -> None:
             f"s3://{BUCKET}/out",
             "--overwrite",
             *s3_args(port, key="AKIAWRONGKEY"),
+            fails_early=True,
         )
     finally:
         _stop(proc)
@@ -205,7 +226,17 @@ def runs(s3):
     )
     before = keys(client, "out/")
     first_ids = _parquet_ids(client, "out/documents/")
-    refused = cli("run", "--input", f"s3://{BUCKET}/in/sample/", "--output", out, "--workers", "2", *common)
+    refused = cli(
+        "run",
+        "--input",
+        f"s3://{BUCKET}/in/sample/",
+        "--output",
+        out,
+        "--workers",
+        "2",
+        *common,
+        fails_early=True,
+    )
     after_refused = keys(client, "out/")
     second = cli(
         "run",
