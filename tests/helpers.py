@@ -70,6 +70,31 @@ def table_rows(folder: Path) -> list[dict]:
     )
 
 
+def pid_alive(pid: int) -> bool:
+    """Whether ``pid`` is a running process (not a zombie nor dead), read from /proc/PID/stat."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except OSError:
+        return False
+
+
+def processes_with(marker: str) -> list[int]:
+    """Live processes whose environment holds ``marker`` (a test's own children, wherever they
+    were re-parented)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        try:
+            environ = Path(f"/proc/{entry}/environ").read_bytes()
+        except OSError:
+            continue
+        if marker.encode() in environ and pid_alive(int(entry)):
+            found.append(int(entry))
+    return found
+
+
 def sample_texts(utf8_only: bool = False) -> list[str]:
     """Every string ``text`` of the embedded sample's files, in file order, malformed lines skipped.
 

@@ -72,7 +72,21 @@ class ParquetRowSink(fileio.FileSink):
 SEQUENCES_TEMP_PREFIX = "_run/tmp-sequences-"
 
 
-class WriteSequences(beam.PTransform):
+class _SequenceBuckets(beam.PTransform):
+    """What both ways of writing sequences/ share: the output folder, the bucket bounds, the rows'
+    Arrow schema and the Parquet codec (``"none"`` -> uncompressed)."""
+
+    def __init__(
+        self, output_dir: str, bounds: Sequence[int], vocab_size: int, packed: bool, codec: str
+    ) -> None:
+        super().__init__()
+        self.output_dir = output_dir.rstrip("/")
+        self.bounds = list(bounds)
+        self.schema = arrow.sequence_schema(vocab_size, packed)
+        self.codec = None if codec == "none" else codec
+
+
+class WriteSequences(_SequenceBuckets):
     """``(bucket, row)`` pairs to ``<output>/sequences/bucket=N/part-*.parquet`` (hive layout).
 
     One ``WriteToFiles`` per bucket, so a bucket without rows gets no folder and no empty file.
@@ -87,12 +101,8 @@ class WriteSequences(beam.PTransform):
         num_shards: int,
         codec: str = "zstd",
     ) -> None:
-        super().__init__()
-        self.output_dir = output_dir.rstrip("/")
-        self.bounds = list(bounds)
-        self.schema = arrow.sequence_schema(vocab_size, packed)
+        super().__init__(output_dir, bounds, vocab_size, packed, codec)
         self.num_shards = num_shards
-        self.codec = None if codec == "none" else codec
 
     def expand(self, rows: beam.PCollection) -> beam.pvalue.PDone:
         index = {b: i for i, b in enumerate(self.bounds)}
@@ -161,7 +171,7 @@ class _WriteBucketFiles(beam.DoFn):
         self._open = {}
 
 
-class SequenceFiles(beam.PTransform):
+class SequenceFiles(_SequenceBuckets):
     """``(bucket, row)`` pairs -> the ``(part, path)`` of the files written, one collection for every
     bucket's part (:meth:`targets`), for the shared finalize
     (:class:`~corpusforge.transforms.io.part_files.WriteParquetParts`): the files
@@ -179,12 +189,8 @@ class SequenceFiles(beam.PTransform):
         temp_dir: str,
         codec: str = "zstd",
     ) -> None:
-        super().__init__()
-        self.output_dir = output_dir.rstrip("/")
-        self.bounds = list(bounds)
-        self.schema = arrow.sequence_schema(vocab_size, packed)
+        super().__init__(output_dir, bounds, vocab_size, packed, codec)
         self.temp_dir = temp_dir.rstrip("/")
-        self.codec = None if codec == "none" else codec
 
     def targets(self) -> dict[str, PartTarget]:
         return {

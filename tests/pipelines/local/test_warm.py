@@ -16,7 +16,7 @@ import pytest
 
 from corpusforge.pipelines.local import warm
 from corpusforge.schemas.config import load_config
-from tests.helpers import REPO, SAMPLE_CONFIG, SAMPLE_DIR, stages_off, table_rows
+from tests.helpers import REPO, SAMPLE_CONFIG, SAMPLE_DIR, pid_alive, processes_with, stages_off, table_rows
 
 
 @pytest.mark.parametrize(
@@ -59,14 +59,6 @@ def test_a_preload_item_is_built_and_a_bad_one_is_reported_as_an_error():
         warm._preload("corpusforge.no_such_module")
 
 
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
 # fresh interpreters importing Beam (~2 s of CPU each): the full suite only
 @pytest.mark.slow
 def test_a_warm_process_exits_quietly_when_the_driver_goes_away():
@@ -84,30 +76,14 @@ def test_a_dead_warm_process_is_skipped_and_close_leaves_none_running():
         time.sleep(0.05)
     first, second = pool.pids()
     os.kill(first, signal.SIGKILL)
-    while _alive(first):
+    while pid_alive(first):
         time.sleep(0.05)
     taken = pool.take()
     assert taken is not None and taken.proc.pid == second  # the dead one was skipped
     assert pool.take() is None  # none left: Beam starts its own worker then
     pool.close()
     taken.close()
-    assert not _alive(first) and not _alive(second)
-
-
-def _processes_with(marker: str) -> list[int]:
-    """Live processes whose environment holds ``marker`` (the test's own children, wherever they
-    were re-parented)."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit() or int(entry) == os.getpid():
-            continue
-        try:
-            environ = Path(f"/proc/{entry}/environ").read_bytes()
-        except OSError:
-            continue
-        if marker.encode() in environ and _alive(int(entry)):
-            found.append(int(entry))
-    return found
+    assert not pid_alive(first) and not pid_alive(second)
 
 
 def _cli(out: Path, marker: str, *extra: str, warm_on: bool = True) -> subprocess.CompletedProcess:
@@ -119,7 +95,7 @@ def _cli(out: Path, marker: str, *extra: str, warm_on: bool = True) -> subproces
 
 def _wait_gone(marker: str, wait_s: float = 10) -> list[int]:
     deadline = time.monotonic() + wait_s
-    while (left := _processes_with(marker)) and time.monotonic() < deadline:
+    while (left := processes_with(marker)) and time.monotonic() < deadline:
         time.sleep(0.1)
     return left
 

@@ -19,7 +19,7 @@ import pytest
 
 from corpusforge.pipelines.local import warm, zygote
 from corpusforge.schemas.config import load_config
-from tests.helpers import REPO, SAMPLE_CONFIG, SAMPLE_DIR, table_rows
+from tests.helpers import REPO, SAMPLE_CONFIG, SAMPLE_DIR, pid_alive, processes_with, table_rows
 
 pytestmark = pytest.mark.skipif(not zygote.available(), reason="workers are forked on Linux only")
 
@@ -28,13 +28,6 @@ def _stat(pid: int) -> list[str]:
     """/proc/PID/stat's fields after the command name: state, ppid, ... (utime at [11])."""
     with open(f"/proc/{pid}/stat") as f:
         return f.read().rsplit(")", 1)[1].split()
-
-
-def _alive(pid: int) -> bool:
-    try:
-        return _stat(pid)[0] not in ("Z", "X")
-    except OSError:
-        return False
 
 
 def _cpu_s(pid: int) -> float:
@@ -81,14 +74,14 @@ def test_children_are_forks_of_one_parent_that_imported_for_them_and_a_dead_one_
             # Beam and corpusforge came with the fork: the child spent next to no CPU of its own
             assert _cpu_s(pid) < 0.5 < _cpu_s(pool.zygote_pid)
         os.kill(first, signal.SIGKILL)
-        assert _wait_for(lambda: not _alive(first), 10)
+        assert _wait_for(lambda: not pid_alive(first), 10)
         taken = pool.take()
         assert taken is not None and taken.proc.pid == second  # the dead one was skipped
         assert pool.take() is None  # none left: Beam starts its own worker then
     finally:
         pool.close()
     assert taken.proc.wait(10) == -signal.SIGKILL  # close ends the parent, which ends its children
-    assert not _alive(second) and not _alive(pool.zygote_pid)
+    assert not pid_alive(second) and not pid_alive(pool.zygote_pid)
 
 
 @pytest.mark.slow
@@ -144,21 +137,7 @@ def test_a_killed_driver_leaves_no_parent_and_no_child(tmp_path):
         proc.kill()
         proc.wait()
     assert len(pids) == 3
-    assert _wait_for(lambda: not any(_alive(pid) for pid in pids), 10)
-
-
-def _processes_with(marker: str) -> list[int]:
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit() or int(entry) == os.getpid():
-            continue
-        try:
-            environ = Path(f"/proc/{entry}/environ").read_bytes()
-        except OSError:
-            continue
-        if marker.encode() in environ and _alive(int(entry)):
-            found.append(int(entry))
-    return found
+    assert _wait_for(lambda: not any(pid_alive(pid) for pid in pids), 10)
 
 
 def _comm(pid: int) -> str:
@@ -242,4 +221,4 @@ def test_neither_a_finished_run_nor_a_killed_driver_leaves_a_forked_process(samp
     _, _, _, marker, (killed_marker, running) = sample_runs
     assert running, "the killed run's forked workers never ran"
     for left in (marker, killed_marker):
-        assert _wait_for(lambda m=left: not _processes_with(m), 10), _processes_with(left)
+        assert _wait_for(lambda m=left: not processes_with(m), 10), processes_with(left)
