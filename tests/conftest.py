@@ -193,6 +193,15 @@ def sample_cli_run(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]
 
 
 @pytest.fixture(scope="session")
+def sample_one_worker_run(tmp_path_factory) -> Path:
+    """The same CLI run of the sample as sample_cli_run's on one SDK worker process (forked, as a
+    user's run is): the 1-vs-2-worker comparisons of the end-to-end and the forked-worker tests
+    (tests/pipelines/test_end_to_end.py, tests/pipelines/local/test_zygote.py) share it. Read only."""
+    sample = ["--input", str(SAMPLE_DIR), "--config", str(SAMPLE_CONFIG), "--workers", "1"]
+    return shared_cli_run(tmp_path_factory, "sample_run_one_worker", *sample, *SAMPLE_RUN_SETTINGS)[0]
+
+
+@pytest.fixture(scope="session")
 def sample_run(sample_cli_run) -> Path:
     """The shared sample run's output folder (see sample_cli_run)."""
     return sample_cli_run[0]
