@@ -250,8 +250,8 @@ def langdetect_profiles_once():
         yield build_factory_once
 
 
-# The longest modules first (measured with --durations and per-test CPU, 2026-12-02, then scaled by
-# the CPU each change saved: benchmarks/RESULTS.md, "Suite time, branch suite-under-4"). With `--dist
+# The longest modules first (per-test CPU of a whole `make test`, 2026-12-02 04:54 UTC, after the
+# changes of benchmarks/RESULTS.md, "Suite time, branch suite-fast"; earlier: "... suite-under-4"). With `--dist
 # loadfile --no-loadscope-reorder` (the Makefile's; xdist's default orders modules by their number of
 # tests) each module goes whole to the next free xdist process, in collection order: a long module
 # collected late (the S3 emulator's, the incremental runs, the warm-worker runs) kept one process busy
@@ -264,25 +264,25 @@ LONGEST_FIRST = (
     "tests/pipelines/test_end_to_end.py",
     "tests/pipelines/test_remote_fs.py",
     "tests/pipelines/local/test_warm.py",
-    "tests/pipelines/local/test_zygote.py",
     "tests/transforms/tokenize/test_word_cache.py",
-    "tests/pipelines/local/test_bounded_bundles.py",
+    "tests/pipelines/local/test_zygote.py",
+    "tests/engines/test_engines.py",
     "tests/pipelines/test_dev_tagging.py",
     "tests/transforms/dedup/test_stages.py",
-    "tests/pipelines/test_run_guarantees.py",
-    "tests/transforms/io/test_stripes.py",
-    "tests/transforms/dedup/test_previous.py",
-    "tests/transforms/tokenize/test_mix.py",
     "tests/pipelines/test_install.py",
-    "tests/engines/test_engines.py",
-    "tests/test_missing_requirements.py",
-    "tests/transforms/tokenize/test_stage.py",
-    "tests/pipelines/test_interrupts.py",
-    "tests/pipelines/test_beam_memo.py",
-    "tests/pipelines/test_dev_bars.py",
+    "tests/transforms/io/test_stripes.py",
+    "tests/pipelines/test_run_guarantees.py",
+    "tests/pipelines/local/test_bounded_bundles.py",
     "tests/pipelines/local/test_lean_import.py",
-    "tests/transforms/io/test_unique_ids.py",
+    "tests/transforms/tokenize/test_mix.py",
+    "tests/pipelines/test_dev_bars.py",
     "tests/transforms/tokenize/test_control.py",
+    "tests/transforms/dedup/test_previous.py",
+    "tests/pipelines/test_beam_memo.py",
+    "tests/transforms/tokenize/test_stage.py",
+    "tests/test_missing_requirements.py",
+    "tests/pipelines/test_interrupts.py",
+    "tests/transforms/io/test_unique_ids.py",
     "tests/transforms/tokenize/test_control_seen.py",
     "tests/transforms/tokenize/test_trainer_formats.py",
     "tests/pipelines/test_incremental_formats.py",
