@@ -10,17 +10,12 @@ OUT ?= out/sample
 SAMPLE ?= samples/sample
 BENCH_DOCS ?= 20000
 PYTEST_ARGS ?=
-# pytest-xdist processes (`make test PYTEST_WORKERS=0` runs the tests in this process); --dist
-# loadfile keeps a module's tests, hence its module-scoped pipeline run, in one process;
+# pytest-xdist: one test process per core (`make test PYTEST_WORKERS=0` runs them in this process);
+# --dist loadfile keeps a module's tests, hence its module-scoped pipeline run, in one process;
 # --no-loadscope-reorder hands the modules out in collection order, longest first (tests/conftest.py:
-# LONGEST_FIRST), instead of xdist's most-tests-first. `make test` runs three on two cores: a test
-# process waiting on its pipeline's SDK workers to start, on a shared run's lock or on a subprocess
-# leaves a core idle that a third process fills; the fast loop is all CPU in the test processes: one
-# per core. PYTEST_WORKERS=N sets both.
-PYTEST_WORKERS ?=
-TEST_WORKERS = $(or $(PYTEST_WORKERS),3)
-TEST_FAST_WORKERS = $(or $(PYTEST_WORKERS),2)
-xdist_args = $(if $(filter 0,$(1)),,-n $(1) --dist loadfile --no-loadscope-reorder)
+# LONGEST_FIRST), instead of xdist's most-tests-first.
+PYTEST_WORKERS ?= 2
+PYTEST_XDIST = $(if $(filter 0,$(PYTEST_WORKERS)),,-n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder)
 
 # Cluster runs (see README, "Running on a cluster"). Set INPUT and OUTPUT to Beam filesystem paths.
 INPUT ?=
@@ -114,11 +109,11 @@ run: $(STAMP)
 	@echo "output written to $(OUT)/"
 
 test: $(STAMP)
-	$(BIN)/python -m pytest $(call xdist_args,$(TEST_WORKERS)) $(PYTEST_ARGS)
+	$(BIN)/python -m pytest $(PYTEST_XDIST) $(PYTEST_ARGS)
 
 # the development loop: everything but the pipeline runs (marked slow), under a minute
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -m "not slow" $(call xdist_args,$(TEST_FAST_WORKERS)) $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -m "not slow" $(PYTEST_XDIST) $(PYTEST_ARGS)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run_bench.py --docs $(BENCH_DOCS) --out bench.json
