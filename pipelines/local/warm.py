@@ -337,18 +337,24 @@ PII_IMPORTS = ("srsly", "thinc.api", "spacy", "presidio_analyzer", "corpusforge.
 # object): in every worker's first Parquet write, ~0.35 CPU s each
 ARROW_PANDAS = "corpusforge.pipelines.local.warm:arrow_pandas"
 WORD_STORE = "corpusforge.transforms.tokenize.word_store:preload"
+DECONTAMINATION_INDEX = "corpusforge.transforms.decontam.stage:preload"
 
 
 def shared_preloads_for(cfg) -> list[str]:  # noqa: ANN001 - a schemas.config.Config
     """What the zygote builds before it forks, for the stages ``cfg`` enables, most CPU saved per
-    second first: :func:`preloads_for`, pandas under pyarrow (every run writes Parquet), the
+    second first: :func:`preloads_for`, the decontamination index (the first stage's; keyed by its
+    settings, ``transforms/decontam/stage.py``), pandas under pyarrow (every run writes Parquet), the
     tokenizer's learned words (the tokenize stage with its word cache: the registry of
     ``transforms/shared_setup.py``, keyed by the tokenizer and the cache folder, so a worker asking
     for another builds its own) and, with the pii stage on, presidio (~1.3 CPU s that every worker
     would spend otherwise). Unlike in a warm process of its own, a long item delays the first stage
     by the step in progress at most: the parent forks as soon as the runner asks for a worker,
     dropping what it has not built (``zygote.py``)."""
-    items = [*preloads_for(cfg), ARROW_PANDAS]
+    items = preloads_for(cfg)
+    decontamination = getattr(cfg, "decontamination", None)
+    if decontamination is not None and decontamination.enabled and decontamination.benchmarks:
+        items.append(with_argument(DECONTAMINATION_INDEX, decontamination.model_dump(mode="json")))
+    items.append(ARROW_PANDAS)
     tokenize = getattr(cfg, "tokenize", None)
     if tokenize is not None and tokenize.enabled and tokenize.word_cache:
         items.append(with_argument(WORD_STORE, tokenize.tokenizer))

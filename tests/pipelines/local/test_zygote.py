@@ -64,6 +64,12 @@ def test_the_zygote_builds_the_language_tables_first_and_presidio_only_for_the_p
     assert warm.shared_preloads_for(
         load_config(None, [*no_pii, "language.enabled=false", "tokenize.word_cache=false"])
     ) == [warm.ARROW_PANDAS]
+    # the first stage's benchmark index, with the section the workers will see
+    with_bench = warm.shared_preloads_for(
+        load_config(None, [*no_pii, "decontamination.benchmarks=[b.jsonl]"])
+    )
+    assert with_bench[1].startswith(warm.DECONTAMINATION_INDEX + ":")
+    assert json.loads(with_bench[1][len(warm.DECONTAMINATION_INDEX) + 1 :])["benchmarks"] == ["b.jsonl"]
 
 
 def test_a_preload_item_may_carry_one_json_argument(tmp_path, monkeypatch):
@@ -132,7 +138,7 @@ def test_a_hand_over_does_not_wait_for_the_parents_remaining_preloads(tmp_path, 
 
 
 @pytest.mark.slow
-def test_a_forked_worker_finds_the_words_and_pandas_built_by_its_parent(tmp_path, monkeypatch):
+def test_a_forked_worker_finds_the_index_the_words_and_pandas_built_by_its_parent(tmp_path, monkeypatch):
     from corpusforge.transforms import derived_cache
     from corpusforge.transforms.tokenize import word_store
     from corpusforge.transforms.tokenize.tokenizer import DocumentTokenizer
@@ -150,7 +156,9 @@ def test_a_forked_worker_finds_the_words_and_pandas_built_by_its_parent(tmp_path
             def report(path):
                 from corpusforge.transforms import shared_setup
                 with open(path, "w") as f:
+                    indexes = sys.modules["corpusforge.transforms.decontam.stage"]._INDEXES
                     json.dump({"kinds": shared_setup.kinds(), "pandas": "pandas" in sys.modules,
+                               "indexes": len(indexes),
                                "cpu_s": time.process_time()}, f)
             """
         ),
@@ -159,7 +167,17 @@ def test_a_forked_worker_finds_the_words_and_pandas_built_by_its_parent(tmp_path
     monkeypatch.setenv("PYTHONPATH", f"{tmp_path}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
     pool = warm.WarmPool(1, fork=True, planned=True)
     try:
-        pool.preload([], shared=[warm.ARROW_PANDAS, warm.with_argument(warm.WORD_STORE, None)])
+        bench = tmp_path / "quiz.jsonl"
+        bench.write_text(json.dumps({"q": "Which river flows through the old town of Quedlinburg?"}) + "\n")
+        section = load_config(None, [f"decontamination.benchmarks=[{bench}]"]).decontamination
+        pool.preload(
+            [],
+            shared=[
+                warm.with_argument(warm.DECONTAMINATION_INDEX, section.model_dump(mode="json")),
+                warm.ARROW_PANDAS,
+                warm.with_argument(warm.WORD_STORE, None),
+            ],
+        )
         assert _wait_for(lambda: len(pool.pids()) == 1)  # forked once both were built
         taken = pool.take()
         report = tmp_path / "report.json"
@@ -173,7 +191,7 @@ def test_a_forked_worker_finds_the_words_and_pandas_built_by_its_parent(tmp_path
         pool.close()
     ident = word_store.shared_ident(word_store.store_key(logic._tok.to_str()))
     assert [word_store.KIND, ident] in seen["kinds"]  # the parent read the entry for it
-    assert seen["pandas"]
+    assert seen["pandas"] and seen["indexes"] == 1
     assert seen["cpu_s"] < 0.3  # the child imported and read nothing itself (pandas alone: ~0.35 s)
 
 
