@@ -9,7 +9,8 @@ stage's signals (words, lines, paragraphs and n-grams in one pass over the code 
 ``transforms/decontam/_grams.c`` decontamination (word hashes and the n-gram look-up in one loop per
 document); ``transforms/toxicity/_terms.c`` the toxicity stage's term ids (the token regex and the
 vocabulary look-up in one pass); ``transforms/pii/_gates.c`` the PII stage's digit-run and IBAN
-gates (one walk each, no regex stop per digit). All are optional: where they cannot be compiled
+gates (one walk each, no regex stop per digit); ``transforms/dedup/_minhash.c`` the MinHash
+signature's min over the permutations (no shingles x permutations block). All are optional: where they cannot be compiled
 (no C compiler on the machine) the package installs without them and the pure-Python paths give the
 same answers, slower.
 ``CORPUSFORGE_PURE_PYTHON=1`` leaves it out on purpose (a wheel that installs anywhere).
@@ -29,6 +30,7 @@ COMPILED = (
     "transforms/decontam/_grams",
     "transforms/toxicity/_terms",
     "transforms/pii/_gates",
+    "transforms/dedup/_minhash",
 )
 
 extensions = []

@@ -38,6 +38,7 @@ COMPILED_MODULES = (
     "corpusforge.transforms.decontam._grams",
     "corpusforge.transforms.toxicity._terms",
     "corpusforge.transforms.pii._gates",
+    "corpusforge.transforms.dedup._minhash",
 )
 
 
