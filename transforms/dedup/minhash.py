@@ -52,7 +52,9 @@ def comparison_text(text: str) -> str:
     if not text.isascii():
         if not unicodedata.is_normalized("NFKC", text):
             text = unicodedata.normalize("NFKC", text)
-        text = _OTHER_SPACE.sub(" ", text)
+        # the regex stops at every character of a non-ASCII text; four substring tests do not
+        if "\x85" in text or "\u1680" in text or "\u2028" in text or "\u2029" in text:
+            text = _OTHER_SPACE.sub(" ", text)
     return text.casefold()
 
 

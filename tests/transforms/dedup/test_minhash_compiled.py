@@ -65,3 +65,11 @@ def test_minimum_affine_checks_its_buffers():
         _minhash.minimum_affine(np.ones(3, dtype=np.uint32), a, np.ones(5, dtype=np.uint32), a.copy())
     with pytest.raises(TypeError):
         _minhash.minimum_affine(np.ones(3, dtype=np.uint32), a, a, b"read-only out")
+
+
+@pytest.mark.parametrize("space", ["\x85", "\u1680", "\u2028", "\u2029"])
+def test_comparison_text_turns_each_other_space_into_a_space(space):
+    # non-ASCII text (the only kind the substitution applies to), the space at the ends and inside
+    for text in (f"\u00e9{space}x", f"{space}\u00e9", f"\u00e9{space}{space}", "\u00e9x"):
+        assert minhash.comparison_text(text) == minhash._OTHER_SPACE.sub(" ", text).casefold()
+    assert minhash.comparison_text(f"\u00e9{space}x") == "\u00e9 x"
