@@ -379,9 +379,9 @@ def pii_examples(
         import pyarrow.parquet as pq
 
         with FileSystems.open(path) as f:
-            column = pq.ParquetFile(f).read_row_group(rg, columns=["text"]).column("text").to_pylist()
-        for r in rows:
-            texts[(path, rg, r)] = column[r] or ""
+            column = pq.ParquetFile(f).read_row_group(rg, columns=["text"]).column("text")
+        for r in rows:  # the picked texts only become Python strings, not the row group's
+            texts[(path, rg, r)] = column[r].as_py() or ""
     out: dict[str, list[str]] = {}
     for entity, slot in sorted(picks.items()):
         mark = placeholder.format(entity=entity)

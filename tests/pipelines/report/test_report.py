@@ -236,3 +236,24 @@ def test_control_tokens_get_a_bar_chart_next_to_their_table(full_report):
     assert w > 100 and h > 50
     assert set(report.plots) == set(plain.plots) | {"control_tokens"}
     assert {r["token"]: as_int(r["documents"]) for r in report.tables["control_tokens"]} == documents
+
+
+def test_pii_examples_are_the_same_whatever_the_row_groups(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rows = [
+        {
+            "id": f"doc-{i}",
+            "text": f"doc {i} wrote to <EMAIL_ADDRESS> today",
+            "pii_counts": {"EMAIL_ADDRESS": 1},
+        }
+        for i in range(30)
+    ]
+    for name, group_rows in (("one", 30), ("each", 1)):
+        (tmp_path / name / "documents").mkdir(parents=True)
+        path = tmp_path / name / "documents" / "part-00000.parquet"
+        pq.write_table(pa.Table.from_pylist(rows), path, row_group_size=group_rows)
+    one, each = (rd.pii_examples(str(tmp_path / n), "<{entity}>", 4) for n in ("one", "each"))
+    assert len(one["EMAIL_ADDRESS"]) == 4 and one == each
+    assert len(set(one["EMAIL_ADDRESS"])) == 4  # four documents' own passages
