@@ -85,6 +85,9 @@ $(INTEROP_STAMP): pyproject.toml setup.py transforms/tokenize/_pretokenize.c tra
 
 # transforms/quality/_signals.c (the quality signals, setup.py) rebuilds both environments too.
 $(STAMP) $(INTEROP_STAMP): transforms/quality/_signals.c
+# and so do transforms/toxicity/_terms.c (the toxicity term scan), transforms/pii/_gates.c
+# and transforms/dedup/_minhash.c.
+$(STAMP) $(INTEROP_STAMP): transforms/toxicity/_terms.c transforms/pii/_gates.c transforms/dedup/_minhash.c
 
 # Only the interop tests; there a missing package fails them instead of skipping (CORPUSFORGE_INTEROP)
 test-interop: $(INTEROP_STAMP)
