@@ -5,27 +5,16 @@ coefficients at the ends of uint32 (where the products wrap)."""
 
 from __future__ import annotations
 
-import gzip
-import json
-
 import numpy as np
 import pytest
 
 from corpusforge.transforms.dedup import minhash
 from corpusforge.transforms.dedup.minhash import MinHasher, Permutations
-from tests.helpers import DEV, sample_texts
+from tests.helpers import DEV, dev_or_sample_texts
 
 _minhash = pytest.importorskip(
     "corpusforge.transforms.dedup._minhash", reason="transforms/dedup/_minhash.c was not compiled here"
 )
-
-
-def _real() -> list[str]:
-    path = DEV / "docs.jsonl.gz"
-    if not path.exists():
-        return sample_texts()
-    with gzip.open(path, "rt", encoding="utf-8") as f:
-        return [json.loads(line).get("text") or "" for line in f]
 
 
 def _blocks(perms: Permutations, shingles: np.ndarray) -> np.ndarray:
@@ -35,7 +24,7 @@ def _blocks(perms: Permutations, shingles: np.ndarray) -> np.ndarray:
 
 def test_compiled_signatures_are_the_numpy_ones_on_real_text():
     hasher = MinHasher(128, 5, 1)
-    texts = _real() + ["", "one", "x " * 20_000, "\u00e9t\u00e9 \u4e2d\u6587 " * 300]
+    texts = dev_or_sample_texts() + ["", "one", "x " * 20_000, "\u00e9t\u00e9 \u4e2d\u6587 " * 300]
     for text in texts:
         shingles = hasher.shingles(text)
         got = hasher.perms.signature(shingles)

@@ -6,14 +6,12 @@ digits, a match's end read by the next one's look-behind)."""
 
 from __future__ import annotations
 
-import gzip
-import json
 import random
 
 import pytest
 
 from corpusforge.transforms.pii import engine
-from tests.helpers import DEV, sample_texts
+from tests.helpers import dev_or_sample_texts
 
 _gates = pytest.importorskip(
     "corpusforge.transforms.pii._gates", reason="transforms/pii/_gates.c was not compiled here"
@@ -43,21 +41,13 @@ EDGES = [
 ]
 
 
-def _real() -> list[str]:
-    path = DEV / "docs.jsonl.gz"
-    if not path.exists():
-        return sample_texts()
-    with gzip.open(path, "rt", encoding="utf-8") as f:
-        return [json.loads(line).get("text") or "" for line in f]
-
-
 def _fuzz(alphabet: str, n: int, seed: int) -> list[str]:
     rng = random.Random(seed)
     return ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 40))) for _ in range(n)]
 
 
 def test_digit_runs_are_the_regex_matches():
-    texts = _real() + EDGES + _fuzz("0123456789 .-/()+x\n\u0663\u00b2", 20_000, seed=1)
+    texts = dev_or_sample_texts() + EDGES + _fuzz("0123456789 .-/()+x\n\u0663\u00b2", 20_000, seed=1)
     found = 0
     for t in texts:
         want = engine._digit_runs_regex(t)
@@ -67,7 +57,7 @@ def test_digit_runs_are_the_regex_matches():
 
 
 def test_iban_hits_are_the_regex_matches():
-    texts = _real() + EDGES + _fuzz("ABzq0129 -\u00e9", 20_000, seed=2)
+    texts = dev_or_sample_texts() + EDGES + _fuzz("ABzq0129 -\u00e9", 20_000, seed=2)
     found = 0
     for t in texts:
         want = engine._iban_hits_regex(t)

@@ -6,16 +6,13 @@ cases each could get wrong."""
 
 from __future__ import annotations
 
-import gzip
-import json
-
 import numpy as np
 import pytest
 
 from corpusforge.transforms.toxicity import stage, text
 from corpusforge.transforms.toxicity.model import LinearToxicityModel
 from corpusforge.transforms.toxicity.text import MASK_TARGET_MIN_WEIGHT, Unmasker, strip_artefacts
-from tests.helpers import DEV, sample_texts
+from tests.helpers import dev_or_sample_texts
 from tests.transforms.toxicity.test_segment_fast import _unicode_fuzz
 
 _compiled = pytest.mark.skipif(
@@ -77,17 +74,9 @@ MASK_EDGES = [
 ]
 
 
-def _real_texts() -> list[str]:
-    path = DEV / "docs.jsonl.gz"
-    if not path.exists():
-        return sample_texts()
-    with gzip.open(path, "rt", encoding="utf-8") as f:
-        return [json.loads(line).get("text") or "" for line in f]
-
-
 @pytest.fixture(scope="module")
 def real() -> list[str]:
-    return _real_texts()
+    return dev_or_sample_texts()
 
 
 @pytest.fixture(scope="module")
