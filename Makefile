@@ -51,6 +51,13 @@ MVN ?= mvn
 
 env: $(STAMP)
 
+# pip byte-compiles what it installs, but not an editable tree: where PYTHONDONTWRITEBYTECODE is set
+# (this machine's shells set it) every process of every run would compile corpusforge's ~110 modules
+# from source again (~0.5 CPU s for the CLI's imports, in the driver and in the workers' parent).
+# compileall writes the .pyc files regardless; a module edited later is compiled from source until
+# the next `make env` or `make test`, as Python does when it may not write.
+COMPILE_BYTECODE = $(BIN)/python -c "import compileall, os, corpusforge; compileall.compile_dir(os.path.dirname(corpusforge.__file__), quiet=1)" > /dev/null
+
 # setup.py compiles transforms/tokenize/_pretokenize.c, transforms/language/_ngrams.c, transforms/bias/_bias_match.c, transforms/prompt/_gate_search.c and transforms/decontam/_grams.c (into the editable tree): a change to any
 # rebuilds it. Strict editable mode: see pyproject.toml. constraints.txt pins what must agree.
 $(STAMP): pyproject.toml setup.py transforms/tokenize/_pretokenize.c transforms/language/_ngrams.c transforms/bias/_bias_match.c transforms/prompt/_gate_search.c transforms/decontam/_grams.c $(CONSTRAINTS)
@@ -59,6 +66,7 @@ $(STAMP): pyproject.toml setup.py transforms/tokenize/_pretokenize.c transforms/
 	# setuptools' warnings of the editable build go to a log, shown only when the install fails
 	$(BIN)/python -m pip install --quiet -c $(CONSTRAINTS) -e '.[dev]' --config-settings editable_mode=strict \
 	  > $(VENV)/install.log 2>&1 || (tail -n 40 $(VENV)/install.log; exit 1)
+	$(COMPILE_BYTECODE)
 	rm -f $(VENV)/.installed*
 	touch $(STAMP)
 
@@ -85,6 +93,9 @@ $(INTEROP_STAMP): pyproject.toml setup.py transforms/tokenize/_pretokenize.c tra
 
 # transforms/quality/_signals.c (the quality signals, setup.py) rebuilds both environments too.
 $(STAMP) $(INTEROP_STAMP): transforms/quality/_signals.c
+# and so do transforms/toxicity/_terms.c (the toxicity term scan), transforms/pii/_gates.c
+# and transforms/dedup/_minhash.c.
+$(STAMP) $(INTEROP_STAMP): transforms/toxicity/_terms.c transforms/pii/_gates.c transforms/dedup/_minhash.c
 
 # Only the interop tests; there a missing package fails them instead of skipping (CORPUSFORGE_INTEROP)
 test-interop: $(INTEROP_STAMP)
@@ -109,10 +120,12 @@ run: $(STAMP)
 	@echo "output written to $(OUT)/"
 
 test: $(STAMP)
+	@$(COMPILE_BYTECODE)
 	$(BIN)/python -m pytest $(PYTEST_XDIST) $(PYTEST_ARGS)
 
 # the development loop: everything but the pipeline runs (marked slow), under a minute
 test-fast: $(STAMP)
+	@$(COMPILE_BYTECODE)
 	$(BIN)/python -m pytest -m "not slow" $(PYTEST_XDIST) $(PYTEST_ARGS)
 
 bench: $(STAMP)

@@ -8,7 +8,9 @@ stage's literal gates (memmem over a clause's literals); ``transforms/quality/_s
 stage's signals (words, lines, paragraphs and n-grams in one pass over the code points);
 ``transforms/decontam/_grams.c`` decontamination (word hashes and the n-gram look-up in one loop per
 document); ``transforms/toxicity/_terms.c`` the toxicity stage's term ids (the token regex and the
-vocabulary look-up in one pass). All are optional: where they cannot be compiled
+vocabulary look-up in one pass); ``transforms/pii/_gates.c`` the PII stage's digit-run and IBAN
+gates (one walk each, no regex stop per digit); ``transforms/dedup/_minhash.c`` the MinHash
+signature's min over the permutations (no shingles x permutations block). All are optional: where they cannot be compiled
 (no C compiler on the machine) the package installs without them and the pure-Python paths give the
 same answers, slower.
 ``CORPUSFORGE_PURE_PYTHON=1`` leaves it out on purpose (a wheel that installs anywhere).
@@ -27,6 +29,8 @@ COMPILED = (
     "transforms/quality/_signals",
     "transforms/decontam/_grams",
     "transforms/toxicity/_terms",
+    "transforms/pii/_gates",
+    "transforms/dedup/_minhash",
 )
 
 extensions = []

@@ -39,6 +39,8 @@ COMPILED_MODULES = (
     "corpusforge.transforms.quality._signals",
     "corpusforge.transforms.decontam._grams",
     "corpusforge.transforms.toxicity._terms",
+    "corpusforge.transforms.pii._gates",
+    "corpusforge.transforms.dedup._minhash",
 )
 
 

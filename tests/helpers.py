@@ -6,6 +6,7 @@ twice in spirit, and moving a test would break its neighbours)."""
 
 from __future__ import annotations
 
+import gzip
 import importlib
 import json
 import os
@@ -117,6 +118,16 @@ def sample_texts(utf8_only: bool = False) -> list[str]:
                     continue
             texts.append(text)
     return texts
+
+
+def dev_or_sample_texts() -> list[str]:
+    """Every ``text`` of the dev corpus (its 1,559 real pages) where ``../shared`` exists, else the
+    embedded sample's: the real text a compiled path is compared with its plain one on."""
+    path = DEV / "docs.jsonl.gz"
+    if not path.exists():
+        return sample_texts()
+    with gzip.open(path, "rt", encoding="utf-8") as f:
+        return [json.loads(line).get("text") or "" for line in f]
 
 
 def input_records(folder: Path = SAMPLE_DIR) -> int:

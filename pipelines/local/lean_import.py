@@ -12,8 +12,10 @@ job, no BigQuery or Pub/Sub I/O).
 How: while the given modules are imported, a finder first in ``sys.meta_path`` answers
 ``ModuleNotFoundError`` for :data:`OPTIONAL` (and their submodules), which is exactly what Beam sees
 when they are not installed: it takes its own ``except ImportError`` branch. The finder is removed
-right after, so a later ``import pandas`` (a user's code, a test) works as usual. The filesystems
-(``gs://``, ``s3://``) are not left out: a local run may read and write object stores. Should an
+right after, so a later ``import pandas`` (a user's code, a test) works as usual. The object-store
+filesystems (:data:`FILESYSTEMS`: ``gs://``, ``s3://``...) are left out too but stay usable: a local
+run may read and write object stores, so each is imported on the first path of its scheme
+(``transforms/io/lazy_filesystems.py``, installed by :func:`import_lean`). Should an
 import fail with the modules left out (a Beam release that no longer guards one of them), what it
 imported is dropped and the same modules are imported again as usual: only start-up time is at stake.
 
@@ -36,6 +38,17 @@ OPTIONAL = (
     "apache_beam.io.gcp.bigquery",  # apache_beam.io: BigQuery I/O (and, in the same try, Pub/Sub)
     "apache_beam.io.gcp.pubsub",
 )
+# Beam's object-store filesystems (gs://, s3://, hdfs://, azfs://): left out at start and imported on
+# the first path of their scheme (transforms/io/lazy_filesystems.py, whose MODULES this repeats: this
+# module runs before Beam and cannot import it; a test holds the two equal). GCS alone pulls in
+# google.cloud.storage and oauth, S3 boto3: ~0.4 s of a local run's start on local files.
+FILESYSTEMS = (
+    "apache_beam.io.gcp.gcsfilesystem",
+    "apache_beam.io.aws.s3filesystem",
+    "apache_beam.io.hadoopfilesystem",
+    "apache_beam.io.azure.blobstoragefilesystem",
+)
+LAZY_HOOK = "corpusforge.transforms.io.lazy_filesystems"
 
 
 class _LeftOut(importlib.abc.MetaPathFinder):
@@ -54,7 +67,7 @@ class _LeftOut(importlib.abc.MetaPathFinder):
 
 
 @contextmanager
-def left_out(names: Iterable[str] = OPTIONAL) -> Iterator[None]:
+def left_out(names: Iterable[str] = OPTIONAL + FILESYSTEMS) -> Iterator[None]:
     """While the block runs, importing any of ``names`` fails as if it were not installed."""
     finder = _LeftOut(names)
     sys.meta_path.insert(0, finder)
@@ -64,15 +77,19 @@ def left_out(names: Iterable[str] = OPTIONAL) -> Iterator[None]:
         sys.meta_path.remove(finder)
 
 
-def import_lean(modules: Sequence[str], names: Iterable[str] = OPTIONAL) -> bool:
+def import_lean(modules: Sequence[str], names: Iterable[str] = OPTIONAL + FILESYSTEMS) -> bool:
     """Import ``modules`` with ``names`` left out; True if that worked. Otherwise the modules it
     imported are dropped from ``sys.modules``, the finder is gone, and the caller's own imports run
-    as usual (False)."""
+    as usual (False). When filesystems were left out, the hook that imports them on their first
+    path is installed before this returns, so no ``FileSystems`` call can miss them."""
+    names = tuple(names)
     before = set(sys.modules)
     try:
         with left_out(names):
             for module in modules:
                 importlib.import_module(module)
+        if "apache_beam.io.filesystems" in sys.modules and any(n in FILESYSTEMS for n in names):
+            importlib.import_module(LAZY_HOOK).install()
         return True
     except Exception:  # noqa: BLE001 - any failure: fall back to the ordinary import
         for name in set(sys.modules) - before:

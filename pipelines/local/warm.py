@@ -333,13 +333,31 @@ def preloads_for(cfg) -> list[str]:  # noqa: ANN001 - a schemas.config.Config (n
 PII_IMPORTS = ("srsly", "thinc.api", "spacy", "presidio_analyzer", "corpusforge.transforms.pii.engine")
 
 
+# pyarrow imports pandas on its first ``pa.array`` of Python values (to ask whether they are a pandas
+# object): in every worker's first Parquet write, ~0.35 CPU s each
+ARROW_PANDAS = "corpusforge.pipelines.local.warm:arrow_pandas"
+WORD_STORE = "corpusforge.transforms.tokenize.word_store:preload"
+DECONTAMINATION_INDEX = "corpusforge.transforms.decontam.stage:preload"
+
+
 def shared_preloads_for(cfg) -> list[str]:  # noqa: ANN001 - a schemas.config.Config
-    """What the zygote builds before it forks, for the stages ``cfg`` enables: :func:`preloads_for`
-    and, with the pii stage on, presidio (~1.3 CPU s that every worker would spend otherwise). Unlike
-    in a warm process of its own, a long item delays the first stage by the step in progress at most:
-    the parent forks as soon as the runner asks for a worker, dropping what it has not built
-    (``zygote.py``)."""
+    """What the zygote builds before it forks, for the stages ``cfg`` enables, most CPU saved per
+    second first: :func:`preloads_for`, the decontamination index (the first stage's; keyed by its
+    settings, ``transforms/decontam/stage.py``), pandas under pyarrow (every run writes Parquet), the
+    tokenizer's learned words (the tokenize stage with its word cache: the registry of
+    ``transforms/shared_setup.py``, keyed by the tokenizer and the cache folder, so a worker asking
+    for another builds its own) and, with the pii stage on, presidio (~1.3 CPU s that every worker
+    would spend otherwise). Unlike in a warm process of its own, a long item delays the first stage
+    by the step in progress at most: the parent forks as soon as the runner asks for a worker,
+    dropping what it has not built (``zygote.py``)."""
     items = preloads_for(cfg)
+    decontamination = getattr(cfg, "decontamination", None)
+    if decontamination is not None and decontamination.enabled and decontamination.benchmarks:
+        items.append(with_argument(DECONTAMINATION_INDEX, decontamination.model_dump(mode="json")))
+    items.append(ARROW_PANDAS)
+    tokenize = getattr(cfg, "tokenize", None)
+    if tokenize is not None and tokenize.enabled and tokenize.word_cache:
+        items.append(with_argument(WORD_STORE, tokenize.tokenizer))
     pii = getattr(cfg, "pii", None)
     if pii is not None and pii.enabled:
         items += list(PII_IMPORTS)
@@ -379,13 +397,32 @@ def claim(count: int) -> WarmPool | None:
     return WarmPool(count, planned=True)
 
 
+def with_argument(item: str, argument: Any) -> str:
+    """``module:function`` called with one JSON-able ``argument`` (``module:function:JSON``)."""
+    return f"{item}:{json.dumps(argument)}"
+
+
 def _preload(item: str) -> None:
+    """Build ``item``: ``module``, ``module:function`` or ``module:function:JSON`` (called with the
+    JSON value: :func:`with_argument`)."""
     import importlib
 
     module, _, function = item.partition(":")
+    function, has_argument, argument = function.partition(":")
     loaded = importlib.import_module(module)
     if function:
-        getattr(loaded, function)()
+        if has_argument:
+            getattr(loaded, function)(json.loads(argument))
+        else:
+            getattr(loaded, function)()
+
+
+def arrow_pandas() -> None:
+    """Have pyarrow import pandas now, as its first conversion of Python values does anyway
+    (:data:`ARROW_PANDAS`): no result changes, the import moves to the zygote."""
+    import pyarrow
+
+    pyarrow.array([None])
 
 
 class _Lines:

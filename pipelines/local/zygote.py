@@ -387,7 +387,9 @@ class _Parent:
                     warm._preload(items.pop(0))
                 except Exception:  # noqa: BLE001 - the stage's own set-up reports it
                     pass
-                continue
+                if items:
+                    continue
+                # the last one built: fork now, not at the next message (a hurry that may come late)
             while forks and not deferred:
                 fd = forks.pop(0)
                 self.fork(fd, forks)

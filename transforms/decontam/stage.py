@@ -210,6 +210,14 @@ def _shared_index(benchmarks: list[Any], n: int, min_words: int, max_item_freque
         return index
 
 
+def preload(section: dict[str, Any]) -> None:
+    """Build the index of the ``decontamination`` section ``section`` (its JSON form) into this
+    process's indexes: the local runner's zygote, once for every worker it forks (~0.15 CPU s each
+    with the eight dev benchmarks, read from the disk cache; ``pipelines/local/warm.py``). A worker
+    whose settings differ misses it and builds its own; the index is only read after it is built."""
+    Decontaminator(DecontaminationConfig.model_validate(section)).ready()
+
+
 def _word_spans(text: str) -> list[tuple[int, int]]:
     """Character span of each matching word, in order (a token may hold none, e.g. ``--``)."""
     spans = []

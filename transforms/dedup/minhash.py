@@ -24,6 +24,11 @@ import numpy as np
 
 from corpusforge.transforms.hashing import FNV_PRIME, GOLDEN, PowerTable, splitmix64
 
+try:  # the optional compiled signature loop (setup.py); the numpy blocks give the same values
+    from corpusforge.transforms.dedup import _minhash
+except ImportError:  # pragma: no cover - depends on the build
+    _minhash = None
+
 _U64 = np.uint64
 _MASK32 = _U64(0xFFFFFFFF)
 # ASCII whitespace bytes. After NFKC every Unicode space (NBSP, U+2000..U+200A, U+3000) is U+0020.
@@ -47,7 +52,9 @@ def comparison_text(text: str) -> str:
     if not text.isascii():
         if not unicodedata.is_normalized("NFKC", text):
             text = unicodedata.normalize("NFKC", text)
-        text = _OTHER_SPACE.sub(" ", text)
+        # the regex stops at every character of a non-ASCII text; four substring tests do not
+        if "\x85" in text or "\u1680" in text or "\u2028" in text or "\u2029" in text:
+            text = _OTHER_SPACE.sub(" ", text)
     return text.casefold()
 
 
@@ -150,6 +157,14 @@ class Permutations:
     def signature(self, shingles: np.ndarray) -> np.ndarray:
         out = np.full(self.num_perm, np.iinfo(np.uint32).max, dtype=np.uint32)
         hv = fmix32(shingles.astype(np.uint32))
+        if _minhash is not None and self.a.dtype == np.uint32 and self.b.dtype == np.uint32:
+            # the same minimum in one compiled loop, without the blocks below
+            _minhash.minimum_affine(hv, np.ascontiguousarray(self.a), np.ascontiguousarray(self.b), out)
+            return out
+        return self._signature_blocks(hv, out)
+
+    def _signature_blocks(self, hv: np.ndarray, out: np.ndarray) -> np.ndarray:
+        """The minimum in numpy, ``_CHUNK`` shingles at a time (the reference; the fallback)."""
         for i in range(0, len(hv), _CHUNK):
             block = hv[i : i + _CHUNK, None] * self.a
             block += self.b

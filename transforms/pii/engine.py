@@ -59,6 +59,24 @@ _IPV6_GATE = re.compile(r":(?:[0-9A-Fa-f]{0,4}:[0-9A-Fa-f]|:(?![\w:]))")  # ":"-
 # Two letters, two digits: led by the digits (the letters checked behind them), which scans 1.5x
 # faster than either a letter-led pattern or a digit pair checked for letters in Python.
 _IBAN_GATE = re.compile(r"[0-9][0-9](?<=[A-Za-z][A-Za-z][0-9][0-9])[ \-]?[A-Za-z0-9]{4}")
+
+
+def _digit_runs_regex(text: str) -> list[tuple[int, int]]:
+    return [m.span() for m in _DIGIT_RUN.finditer(text)]
+
+
+def _iban_hits_regex(text: str) -> list[tuple[int, int]]:
+    return [m.span() for m in _IBAN_GATE.finditer(text)]
+
+
+# The (start, end) of every match of the two class-led gates: by one compiled walk each where
+# ``_gates.c`` was built (the same spans, see there; the regexes stop at every digit of a page),
+# by the regexes otherwise.
+try:
+    from corpusforge.transforms.pii._gates import digit_runs as _digit_runs
+    from corpusforge.transforms.pii._gates import iban_hits as _iban_hits
+except ImportError:  # pragma: no cover - depends on the build
+    _digit_runs, _iban_hits = _digit_runs_regex, _iban_hits_regex
 # Literal-led gates for the non-digit entities (secrets need a key prefix or a secret-like name
 # before "=" or ":"; URL credentials need "://...@").
 GATED_ENTITIES = frozenset({*DIGIT_GATES, "SECRET", "CREDENTIAL", "EMAIL_ADDRESS", "IBAN_CODE"})
@@ -371,11 +389,11 @@ class PiiScrubber(WorkerState):
             hits.extend((m.start(), m.end(), "EMAIL_ADDRESS") for m in _EMAIL_GATE.finditer(text))
         digit_gates = [(e, g) for e, g in DIGIT_GATES.items() if e in ents]
         if digit_gates:
-            for m in _DIGIT_RUN.finditer(text):
-                run = m.group()
+            for start, end in _digit_runs(text):
+                run = text[start:end]
                 for ent, gate in digit_gates:
                     if gate.search(run):
-                        hits.append((m.start(), m.end(), ent))
+                        hits.append((start, end, ent))
         if "IP_ADDRESS" in ents and ":" in text:
             hits.extend((m.start(), m.end(), "IP_ADDRESS") for m in _IPV6_GATE.finditer(text))
         if "SECRET" in ents:
@@ -383,7 +401,7 @@ class PiiScrubber(WorkerState):
         if "CREDENTIAL" in ents and "://" in text:
             hits.extend((m.start(), m.end(), "CREDENTIAL") for m in CREDENTIAL_GATE.finditer(text))
         if "IBAN_CODE" in ents:
-            hits.extend((m.start() - 2, m.end(), "IBAN_CODE") for m in _IBAN_GATE.finditer(text))
+            hits.extend((s - 2, e, "IBAN_CODE") for s, e in _iban_hits(text))
         return hits
 
     def _chunks(self, doc: int, text: str, win: _Window) -> list[_Window]:

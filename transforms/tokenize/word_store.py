@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import tokenizers
 
-from corpusforge.transforms import derived_cache
+from corpusforge.transforms import derived_cache, shared_setup
 from corpusforge.transforms.tokenize import pretokenize_rules, word_cache
 
 LOG = logging.getLogger(__name__)
@@ -96,8 +96,12 @@ class WordStore:
         self._model_ids = model_ids
         self._saved = 0  # size of the table last read or written
 
-    def _read(self) -> Table | None:
-        table = derived_cache.load_entry(KIND, self.key, SUFFIX, load_table)
+    def _read(self, shared: bool = False) -> Table | None:
+        """The entry as on disk now, checked; with ``shared``, the one the zygote read before it
+        forked this worker when there is one (:func:`preload`; never changed: callers copy)."""
+        table = shared_setup.lookup(KIND, shared_ident(self.key)) if shared else None
+        if table is None:
+            table = derived_cache.load_entry(KIND, self.key, SUFFIX, load_table)
         if table:
             step = max(1, len(table) // CHECKED_WORDS)
             sample = list(table)[::step]
@@ -109,7 +113,7 @@ class WordStore:
 
     def load(self) -> Table:
         """The words learned before with this tokenizer (empty when none, or caching is off)."""
-        table = self._read() or {}
+        table = self._read(shared=True) or {}
         self._saved = len(table)
         return table
 
@@ -127,10 +131,30 @@ class WordStore:
         """Store ``learned`` merged with what is on disk now (other workers' words), bounded."""
         if derived_cache.cache_dir() is None:
             return
-        merged: Table = self._read() or {}
+        merged: Table = self._read() or {}  # read afresh (never the shared table: it is changed here)
         room = MAX_STORED_WORDS - len(merged)
         if room > 0:
             new = islice((w for w in learned if w not in merged), room)
             merged.update((w, learned[w]) for w in new)
         derived_cache.store_entry(KIND, self.key, SUFFIX, merged, save_table)
         self._saved = max(len(merged), len(learned))
+
+
+def shared_ident(key: str) -> str:
+    """The registry key of entry ``key`` (``transforms/shared_setup.py``): the entry's path, so that
+    a worker with another cache folder reads its own."""
+    return str(derived_cache.entry_path(KIND, key, SUFFIX))
+
+
+def preload(spec: str | None) -> None:
+    """Read the learned words of tokenizer ``spec`` into the process-wide registry (the zygote, once
+    for every worker it forks, ~0.3 CPU s each; ``pipelines/local/warm.py``). Checked against the
+    model in each worker's :meth:`WordStore.load`, as when a worker reads the entry itself."""
+    if derived_cache.cache_dir() is None:
+        return
+    from corpusforge.transforms.tokenize.loading import load_tokenizer
+
+    key = store_key(load_tokenizer(spec).to_str())
+    shared_setup.shared(
+        KIND, shared_ident(key), lambda: derived_cache.load_entry(KIND, key, SUFFIX, load_table)
+    )

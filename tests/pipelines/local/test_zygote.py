@@ -5,6 +5,7 @@ never waits for the parent's long preloads, and no process outlives the driver, 
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -50,10 +51,33 @@ def test_a_wait_status_reads_as_subprocess_return_codes():
 
 def test_the_zygote_builds_the_language_tables_first_and_presidio_only_for_the_pii_stage():
     tables = "corpusforge.transforms.language.naive_bayes:preload"
+    words = warm.with_argument(warm.WORD_STORE, None)
     shared = warm.shared_preloads_for(load_config(None, []))
-    assert shared[0] == tables and shared[-1] == "corpusforge.transforms.pii.engine"
-    assert warm.shared_preloads_for(load_config(None, ["pii.enabled=false"])) == [tables]
-    assert warm.shared_preloads_for(load_config(None, ["pii.enabled=false", "language.enabled=false"])) == []
+    assert shared[:3] == [tables, warm.ARROW_PANDAS, words]
+    assert shared[-1] == "corpusforge.transforms.pii.engine"
+    no_pii = ["pii.enabled=false"]
+    assert warm.shared_preloads_for(load_config(None, no_pii)) == [tables, warm.ARROW_PANDAS, words]
+    # the words of the tokenizer the stage asks for, and none without its word cache
+    assert warm.shared_preloads_for(load_config(None, [*no_pii, "tokenize.tokenizer=gpt2"]))[2] == (
+        warm.with_argument(warm.WORD_STORE, "gpt2")
+    )
+    assert warm.shared_preloads_for(
+        load_config(None, [*no_pii, "language.enabled=false", "tokenize.word_cache=false"])
+    ) == [warm.ARROW_PANDAS]
+    # the first stage's benchmark index, with the section the workers will see
+    with_bench = warm.shared_preloads_for(
+        load_config(None, [*no_pii, "decontamination.benchmarks=[b.jsonl]"])
+    )
+    assert with_bench[1].startswith(warm.DECONTAMINATION_INDEX + ":")
+    assert json.loads(with_bench[1][len(warm.DECONTAMINATION_INDEX) + 1 :])["benchmarks"] == ["b.jsonl"]
+
+
+def test_a_preload_item_may_carry_one_json_argument(tmp_path, monkeypatch):
+    (tmp_path / "argument_probe.py").write_text("got = []\n\ndef take(value):\n    got.append(value)\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    warm._preload(warm.with_argument("argument_probe:take", {"a": "b:c", "n": [1, None]}))
+    warm._preload("argument_probe:take:null")
+    assert sys.modules["argument_probe"].got == [{"a": "b:c", "n": [1, None]}, None]
 
 
 def test_forking_can_be_turned_off(monkeypatch):
@@ -111,6 +135,64 @@ def test_a_hand_over_does_not_wait_for_the_parents_remaining_preloads(tmp_path, 
     finally:
         pool.close()
     assert taken.proc.wait(10) == -signal.SIGKILL
+
+
+@pytest.mark.slow
+def test_a_forked_worker_finds_the_index_the_words_and_pandas_built_by_its_parent(tmp_path, monkeypatch):
+    from corpusforge.transforms import derived_cache
+    from corpusforge.transforms.tokenize import word_store
+    from corpusforge.transforms.tokenize.tokenizer import DocumentTokenizer
+
+    cache = tmp_path / "cache"
+    monkeypatch.setenv(derived_cache.ENV, str(cache))
+    logic = DocumentTokenizer(None, None, None, word_cache=True)
+    logic.encode(["Half-timbered houses line the cobbled lanes below the castle hill."] * 3)
+    logic.flush()  # an entry on disk, as an earlier run leaves it
+    (tmp_path / "setup_probe.py").write_text(
+        textwrap.dedent(
+            """
+            import json, sys, time
+
+            def report(path):
+                from corpusforge.transforms import shared_setup
+                with open(path, "w") as f:
+                    indexes = sys.modules["corpusforge.transforms.decontam.stage"]._INDEXES
+                    json.dump({"kinds": shared_setup.kinds(), "pandas": "pandas" in sys.modules,
+                               "indexes": len(indexes),
+                               "cpu_s": time.process_time()}, f)
+            """
+        ),
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("PYTHONPATH", f"{tmp_path}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
+    pool = warm.WarmPool(1, fork=True, planned=True)
+    try:
+        bench = tmp_path / "quiz.jsonl"
+        bench.write_text(json.dumps({"q": "Which river flows through the old town of Quedlinburg?"}) + "\n")
+        section = load_config(None, [f"decontamination.benchmarks=[{bench}]"]).decontamination
+        pool.preload(
+            [],
+            shared=[
+                warm.with_argument(warm.DECONTAMINATION_INDEX, section.model_dump(mode="json")),
+                warm.ARROW_PANDAS,
+                warm.with_argument(warm.WORD_STORE, None),
+            ],
+        )
+        assert _wait_for(lambda: len(pool.pids()) == 1)  # forked once both were built
+        taken = pool.take()
+        report = tmp_path / "report.json"
+        assert taken is not None and taken.send(
+            {"preload": [f"setup_probe:report:{json.dumps(str(report))}"]}
+        )
+        assert _wait_for(report.exists, 60)
+        time.sleep(0.2)  # written and closed
+        seen = json.loads(report.read_text())
+    finally:
+        pool.close()
+    ident = word_store.shared_ident(word_store.store_key(logic._tok.to_str()))
+    assert [word_store.KIND, ident] in seen["kinds"]  # the parent read the entry for it
+    assert seen["pandas"] and seen["indexes"] == 1
+    assert seen["cpu_s"] < 0.3  # the child imported and read nothing itself (pandas alone: ~0.35 s)
 
 
 @pytest.mark.slow

@@ -184,9 +184,24 @@ def test_rejected_examples_are_stable_across_sharding_and_masked(tmp_path):
     assert all(len(v) == 3 for v in a.values())
     for e in a["quality:short"] + a["dedup:exact"]:
         assert "@example.com" not in e.text and "<EMAIL>" in e.text and len(e.text) <= 62
+        assert e.text.startswith(f"record {e.id.removeprefix('doc-')} ")  # its own row's text
     assert all(e.duplicate_of == "doc-0" for e in a["dedup:exact"])
     assert rd.rejected_examples(str(tmp_path / "a"), 0, 60) == {}
     assert rd.rejected_examples(str(tmp_path / "missing"), 3, 60) == {}
+
+
+def test_examples_picked_in_one_row_group_are_those_picked_row_by_row(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rows = [{"id": f"doc-{i}", "reason": "quality:short", "text": f"record {i}"} for i in range(40)]
+    for name, group_rows in (("one", 40), ("each", 1)):
+        (tmp_path / name / "rejected").mkdir(parents=True)
+        path = tmp_path / name / "rejected" / "part-00000.parquet"
+        pq.write_table(pa.Table.from_pylist(rows), path, row_group_size=group_rows)
+    one, each = (rd.rejected_examples(str(tmp_path / n), 6, 60)["quality:short"] for n in ("one", "each"))
+    assert len(one) == 6 and one == each  # the same rows, in the same (stable hash) order
+    assert all(e.text == f"record {e.id[4:]}" for e in one)
 
 
 def test_rejected_examples_without_text_column(tmp_path):
@@ -221,3 +236,24 @@ def test_control_tokens_get_a_bar_chart_next_to_their_table(full_report):
     assert w > 100 and h > 50
     assert set(report.plots) == set(plain.plots) | {"control_tokens"}
     assert {r["token"]: as_int(r["documents"]) for r in report.tables["control_tokens"]} == documents
+
+
+def test_pii_examples_are_the_same_whatever_the_row_groups(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rows = [
+        {
+            "id": f"doc-{i}",
+            "text": f"doc {i} wrote to <EMAIL_ADDRESS> today",
+            "pii_counts": {"EMAIL_ADDRESS": 1},
+        }
+        for i in range(30)
+    ]
+    for name, group_rows in (("one", 30), ("each", 1)):
+        (tmp_path / name / "documents").mkdir(parents=True)
+        path = tmp_path / name / "documents" / "part-00000.parquet"
+        pq.write_table(pa.Table.from_pylist(rows), path, row_group_size=group_rows)
+    one, each = (rd.pii_examples(str(tmp_path / n), "<{entity}>", 4) for n in ("one", "each"))
+    assert len(one["EMAIL_ADDRESS"]) == 4 and one == each
+    assert len(set(one["EMAIL_ADDRESS"])) == 4  # four documents' own passages

@@ -139,3 +139,24 @@ def test_caching_off_builds_every_time_and_writes_nothing(tmp_path, bench, monke
     assert len(calls) == 2
     _assert_same(first.index, second.index)
     assert not any(p.name == "cache" for p in tmp_path.iterdir())
+
+
+def test_the_zygotes_index_is_the_workers_own_and_other_settings_build_theirs(cache, bench, monkeypatch):
+    import pickle
+
+    entry = {"name": "quiz", "path": str(bench), "fields": ["q"]}
+    cfg = DecontaminationConfig(benchmarks=[str(bench), entry])
+    stage.preload(cfg.model_dump(mode="json"))  # the zygote, from the section the driver sent
+    (built,) = stage._INDEXES.values()
+    calls = _build_counter(monkeypatch)
+    worker = pickle.loads(pickle.dumps(stage.Decontaminator(cfg)))  # the graph's copy, unpickled
+    worker.ready()
+    assert worker.index is built and not calls  # found, neither built nor read again
+    frozen = {name: value.copy() for name, value in vars(built).items() if isinstance(value, np.ndarray)}
+    docs = [Document(id="hit", text=f"Notes. {QUESTION} The answer follows."), Document(id="x", text=SHORT)]
+    assert worker.check_batch(docs)[0].rejection is not None
+    for name, value in frozen.items():  # checking documents leaves the shared index as it was
+        assert np.array_equal(getattr(built, name), value), name
+    other = stage.Decontaminator(DecontaminationConfig(benchmarks=[str(bench)], ngram=10))
+    other.ready()
+    assert other.index is not built and len(stage._INDEXES) == 2

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from tokenizers import AddedToken
 
-from corpusforge.transforms import derived_cache
+from corpusforge.transforms import derived_cache, shared_setup
 from corpusforge.transforms.tokenize import word_store
 from corpusforge.transforms.tokenize.loading import library_encoder, load_tokenizer
 from corpusforge.transforms.tokenize.tokenizer import DocumentTokenizer
@@ -147,3 +147,57 @@ def test_off_keeps_nothing(tmp_path, monkeypatch):
     logic.flush()
     assert not list(tmp_path.iterdir())
     assert json.loads(load_tokenizer(None).to_str())["model"]["type"] == "BPE"
+
+
+@pytest.fixture
+def registry():
+    """The process-wide set-up registry, empty before and after (it outlives a test otherwise)."""
+    shared_setup.clear()
+    yield
+    shared_setup.clear()
+
+
+def _learn_and_save(texts: list[str]) -> None:
+    logic = _tokenizer()
+    _encode(logic, texts)
+    logic.flush()
+
+
+def _shared_table() -> dict:
+    (ident,) = [key for kind, key in shared_setup.kinds() if kind == word_store.KIND]
+    return shared_setup.lookup(word_store.KIND, ident)
+
+
+def test_a_worker_takes_the_words_its_parent_read_and_never_changes_them(cache, registry, monkeypatch):
+    _learn_and_save(TEXTS)  # a first worker
+    word_store.preload(None)  # the zygote, once the driver sent the configuration
+    shared = _shared_table()
+    snapshot = dict(shared)
+    assert len(snapshot) > 1000
+    # the worker reads nothing from disk: the table is the parent's
+    monkeypatch.setattr(word_store, "load_table", lambda path: pytest.fail(f"read {path} again"))
+    logic = _tokenizer()
+    assert logic._cached.n_learned >= len(snapshot)
+    monkeypatch.undo()
+    monkeypatch.setenv(derived_cache.ENV, str(cache))
+    library = library_encoder(load_tokenizer(None))
+    assert _encode(logic, OTHER + TEXTS[:50]) == library(OTHER + TEXTS[:50])  # still the library's ids
+    logic.flush()  # learned new words (OTHER) and saved them: the shared table stays as it was
+    assert _shared_table() is shared and shared == snapshot
+    assert len(word_store.load_table(_entries(cache)[0])) > len(snapshot)
+
+
+def test_a_worker_with_another_cache_folder_reads_its_own_entry(cache, registry, tmp_path, monkeypatch):
+    _learn_and_save(TEXTS)
+    word_store.preload(None)
+    other = tmp_path / "other-cache"
+    monkeypatch.setenv(derived_cache.ENV, str(other))
+    _learn_and_save(OTHER)  # another folder: its entry holds only OTHER's words (and the self-check's)
+    assert 0 < _tokenizer()._cached.n_learned < len(_shared_table()) // 10
+
+
+def test_a_parent_without_an_entry_keeps_nothing_and_the_worker_reads_it_later(cache, registry):
+    word_store.preload(None)  # nothing on disk yet (the first run with this tokenizer)
+    assert shared_setup.kinds() == []
+    _learn_and_save(TEXTS)
+    assert _tokenizer()._cached.n_learned > 1000  # the worker's own read found the new entry
