@@ -10,8 +10,10 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -65,6 +67,31 @@ def pytest_configure(config: pytest.Config) -> None:
     if missing and in_ci():
         raise pytest.UsageError("CI=true but missing: " + "; ".join(missing))
     _guard_unmarked_pipeline_runs()
+    _isolate_derived_cache(config)
+
+
+# The derived-data cache (transforms/derived_cache.py) of this session: one folder for the whole
+# session, created by the process that configures first (the xdist controller; its workers and every
+# CLI subprocess inherit the environment), removed when it ends. Without it the suite read and wrote
+# the user's ~/.cache/corpusforge: its entries (kept per kind, a few at a time) come and go with
+# whatever else ran on the machine, so the suite's cost depended on it, and the suite's runs pruned
+# the user's entries. A CORPUSFORGE_CACHE_DIR set by the caller (``off`` included) is kept as it is.
+_OWN_CACHE: dict[str, str] = {}
+
+
+def _isolate_derived_cache(config: pytest.Config) -> None:
+    from corpusforge.transforms import derived_cache
+
+    if derived_cache.ENV in os.environ:
+        return
+    folder = tempfile.mkdtemp(prefix="corpusforge-test-cache-")
+    os.environ[derived_cache.ENV] = _OWN_CACHE["folder"] = folder
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    folder = _OWN_CACHE.pop("folder", None)
+    if folder is not None:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 # The fast loop (`-m "not slow"`) stays fast only if every test that runs a pipeline through the CLI
@@ -168,6 +195,15 @@ def sample_cli_run(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]
 
 
 @pytest.fixture(scope="session")
+def sample_one_worker_run(tmp_path_factory) -> Path:
+    """The same CLI run of the sample as sample_cli_run's on one SDK worker process (forked, as a
+    user's run is): the 1-vs-2-worker comparisons of the end-to-end and the forked-worker tests
+    (tests/pipelines/test_end_to_end.py, tests/pipelines/local/test_zygote.py) share it. Read only."""
+    sample = ["--input", str(SAMPLE_DIR), "--config", str(SAMPLE_CONFIG), "--workers", "1"]
+    return shared_cli_run(tmp_path_factory, "sample_run_one_worker", *sample, *SAMPLE_RUN_SETTINGS)[0]
+
+
+@pytest.fixture(scope="session")
 def sample_run(sample_cli_run) -> Path:
     """The shared sample run's output folder (see sample_cli_run)."""
     return sample_cli_run[0]
@@ -216,8 +252,8 @@ def langdetect_profiles_once():
         yield build_factory_once
 
 
-# The longest modules first (measured with --durations and per-test CPU, 2026-12-02, then scaled by
-# the CPU each change saved: benchmarks/RESULTS.md, "Suite time, branch suite-under-4"). With `--dist
+# The longest modules first (per-test CPU of a whole `make test`, 2026-12-02 04:54 UTC, after the
+# changes of benchmarks/RESULTS.md, "Suite time, branch suite-fast"; earlier: "... suite-under-4"). With `--dist
 # loadfile --no-loadscope-reorder` (the Makefile's; xdist's default orders modules by their number of
 # tests) each module goes whole to the next free xdist process, in collection order: a long module
 # collected late (the S3 emulator's, the incremental runs, the warm-worker runs) kept one process busy
@@ -230,25 +266,25 @@ LONGEST_FIRST = (
     "tests/pipelines/test_end_to_end.py",
     "tests/pipelines/test_remote_fs.py",
     "tests/pipelines/local/test_warm.py",
-    "tests/pipelines/local/test_zygote.py",
     "tests/transforms/tokenize/test_word_cache.py",
-    "tests/pipelines/local/test_bounded_bundles.py",
+    "tests/pipelines/local/test_zygote.py",
+    "tests/engines/test_engines.py",
     "tests/pipelines/test_dev_tagging.py",
     "tests/transforms/dedup/test_stages.py",
-    "tests/pipelines/test_run_guarantees.py",
-    "tests/transforms/io/test_stripes.py",
-    "tests/transforms/dedup/test_previous.py",
-    "tests/transforms/tokenize/test_mix.py",
     "tests/pipelines/test_install.py",
-    "tests/engines/test_engines.py",
-    "tests/test_missing_requirements.py",
-    "tests/transforms/tokenize/test_stage.py",
-    "tests/pipelines/test_interrupts.py",
-    "tests/pipelines/test_beam_memo.py",
-    "tests/pipelines/test_dev_bars.py",
+    "tests/transforms/io/test_stripes.py",
+    "tests/pipelines/test_run_guarantees.py",
+    "tests/pipelines/local/test_bounded_bundles.py",
     "tests/pipelines/local/test_lean_import.py",
-    "tests/transforms/io/test_unique_ids.py",
+    "tests/transforms/tokenize/test_mix.py",
+    "tests/pipelines/test_dev_bars.py",
     "tests/transforms/tokenize/test_control.py",
+    "tests/transforms/dedup/test_previous.py",
+    "tests/pipelines/test_beam_memo.py",
+    "tests/transforms/tokenize/test_stage.py",
+    "tests/test_missing_requirements.py",
+    "tests/pipelines/test_interrupts.py",
+    "tests/transforms/io/test_unique_ids.py",
     "tests/transforms/tokenize/test_control_seen.py",
     "tests/transforms/tokenize/test_trainer_formats.py",
     "tests/pipelines/test_incremental_formats.py",

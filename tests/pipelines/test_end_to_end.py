@@ -12,7 +12,6 @@ import pytest
 from corpusforge.pipelines.cli import main
 from tests.helpers import (
     IN_PROCESS,
-    SAMPLE_RUN_SETTINGS,
     STAGES_OFF,
     input_records,
     run_cli,
@@ -81,11 +80,11 @@ def test_stats_json_has_config_versions_and_timing(sample_run):
     assert timing["startup_s"] + timing["stages_s"] == pytest.approx(timing["pipeline_s"], abs=0.01)
 
 
-def test_one_worker_gives_the_two_worker_runs_rows(sample_run, tmp_path):
-    """One worker process instead of the shared run's two: full rows of every output folder must be
-    equal. (Tiny bundles against default ones, at two workers each: tests/pipelines/local/test_bounded_bundles.py.)"""
-    out = tmp_path / "one"
-    assert run_cli(out, *SAMPLE_RUN_SETTINGS, workers=1) == 0
+def test_one_worker_gives_the_two_worker_runs_rows(sample_run, sample_one_worker_run):
+    """One worker process instead of the shared run's two (the same command otherwise, both shared
+    with the forked-worker tests): full rows of every output folder must be equal. (Tiny bundles
+    against default ones, at two workers each: tests/pipelines/local/test_bounded_bundles.py.)"""
+    out = sample_one_worker_run
     for folder in ("documents", "rejected", "sequences"):
         rows = table_rows(out / folder)
         assert rows, folder

@@ -79,10 +79,18 @@ class _CountBundles(beam.DoFn):
         yield element
 
 
+# The cutting is the driver's (BoundedBundleManager splits a stage's input by the number of worker
+# handlers the runner holds): with the in-memory running mode and two workers the runner holds two
+# in-process handlers and cuts exactly as for two worker processes (same bundle counts, measured),
+# without starting two SDK worker processes per pipeline (~2.5 CPU s each). The sample through the
+# CLI with tiny bundles on two worker processes (below) keeps the multi-process path under test.
+TWO_IN_PROCESS_WORKERS = ["--direct_running_mode=in_memory"]
+
+
 def _bundles_seen(monkeypatch, bundle_bytes: int, workers: int) -> int:
     """Runs a GroupByKey and the stage after it; checks the groups; returns that stage's bundles."""
     monkeypatch.setattr(BoundedBundlesFnApiRunner, "bundle_bytes", bundle_bytes)
-    pipeline = beam.Pipeline(runner=LocalRunner(), options=local_options(workers))
+    pipeline = beam.Pipeline(runner=LocalRunner(), options=local_options(workers, TWO_IN_PROCESS_WORKERS))
     groups = (
         pipeline
         | beam.Create([(i % 97, i) for i in range(5000)])
@@ -145,7 +153,9 @@ def test_progress_is_reported_after_every_bundle_and_adds_up(monkeypatch):
 
     monkeypatch.setattr(BoundedBundlesFnApiRunner, "bundle_bytes", 400)
     recorder = _Recorder()
-    pipeline = beam.Pipeline(runner=LocalRunner(progress=recorder), options=local_options(2))
+    pipeline = beam.Pipeline(
+        runner=LocalRunner(progress=recorder), options=local_options(2, TWO_IN_PROCESS_WORKERS)
+    )
     _ = pipeline | beam.Create([(i % 50, i) for i in range(2000)]) | beam.GroupByKey() | beam.ParDo(_Count())
     pipeline.run().wait_until_finish()
     counted = [d[("normalize", "in")] for _, d in recorder.calls if ("normalize", "in") in d]
@@ -167,7 +177,7 @@ def test_a_stage_whose_input_is_empty_is_not_sent_to_a_worker():
     """The star rounds of near dedup run empty on every small graph: a stage with no input element
     costs no worker round trip (its DoFns are never set up, no bundle starts), and the answer is the
     same (nothing in, nothing out), while a stage with input still runs."""
-    pipeline = beam.Pipeline(runner=LocalRunner(), options=local_options(2))
+    pipeline = beam.Pipeline(runner=LocalRunner(), options=local_options(2, TWO_IN_PROCESS_WORKERS))
     keyed = pipeline | beam.Create([(1, "a"), (2, "b")])
     nothing = (
         keyed

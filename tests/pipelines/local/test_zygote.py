@@ -258,11 +258,12 @@ def _children(pid: int) -> list[int]:
 
 @pytest.fixture(scope="module")
 def sample_runs(tmp_path_factory):
-    """The embedded sample on two forked workers (their process tree seen while it runs) and on one."""
+    """The embedded sample on two forked workers (their process tree seen while it runs); on one, the
+    session's shared one-worker CLI run (sample_one_worker_run) is the same command."""
     root = tmp_path_factory.mktemp("forked")
     marker = uuid.uuid4().hex
     runs, seen = {}, set()
-    for workers in (2, 1):
+    for workers in (2,):
         proc = _cli(root / f"w{workers}", marker, workers)
         stop = threading.Event()
 
@@ -287,14 +288,16 @@ def sample_runs(tmp_path_factory):
 
 
 @pytest.mark.slow
-def test_forked_workers_run_the_stages_with_the_same_outputs_on_one_and_two(sample_runs):
+def test_forked_workers_run_the_stages_with_the_same_outputs_on_one_and_two(
+    sample_runs, sample_one_worker_run
+):
     root, runs, seen, _, _ = sample_runs
     for workers, (rc, err) in runs.items():
         assert rc == 0, (workers, err[-3000:])
     assert seen, "no SDK worker was a child of the zygote"
     for table in ("documents", "rejected", "sequences"):
         two = sorted(str(r) for r in table_rows(root / "w2" / table))
-        one = sorted(str(r) for r in table_rows(root / "w1" / table))
+        one = sorted(str(r) for r in table_rows(sample_one_worker_run / table))
         assert two == one and two, table
 
 
