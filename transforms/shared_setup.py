@@ -11,7 +11,14 @@ finds nothing and builds its own, as without a parent.
 
 Contract: an object handed out here is never changed in place, by anyone (a caller that needs to
 change it copies it first). That is what keeps the workers' outputs independent of whether the
-object came from the parent or was built in the worker, and keeps the shared pages shared.
+object came from the parent or was built in the worker, and keeps the shared pages shared. One
+exception, and it is never preloaded in the zygote: state an object keeps behind its own lock
+that changes no result (the bias tagger's cache of scored lines, shared by the stage and the
+rejected-record count of one process, ``transforms/bias/stage.py``).
+
+Users: the tokenizer's learned words (``tokenize/word_store.py``), the decontamination index
+(``decontam/stage.py``, also preloaded by the zygote) and the bias tagger (``bias/stage.py``,
+per process only: ~0.02 CPU s to build, not worth the fork's copied pages).
 Standard library only: the registry is imported by the zygote and by stages alike.
 """
 
@@ -24,21 +31,35 @@ from typing import Any, TypeVar
 T = TypeVar("T")
 
 _BUILT: dict[tuple[str, str], Any] = {}
-_LOCK = threading.Lock()
+_LOCK = threading.Lock()  # guards the two dicts, never held while building
+_BUILDING: dict[tuple[str, str], threading.Lock] = {}  # one lock per key, held while it is built
 
 
 def shared(kind: str, key: str, build: Callable[[], T]) -> T:
     """The object of ``kind``/``key`` built in this process (or inherited from the zygote), else
     ``build()``'s result, kept for the next caller. ``build`` returning None keeps nothing (no entry
-    on disk yet: a later caller tries again)."""
+    on disk yet: a later caller tries again).
+
+    Built under a lock of its own key: two threads (Beam runs several DoFn instances of one process
+    on threads) asking for one key build it once, the second waits and takes the first's; other
+    keys are built meanwhile, and a build may itself ask for another key. A build must not ask
+    for its own key (it would wait for itself)."""
+    entry = (kind, key)
     with _LOCK:
-        if (kind, key) in _BUILT:
-            return _BUILT[(kind, key)]
-    value = build()  # outside the lock: a build may take a while and never needs another entry
-    if value is None:
+        if entry in _BUILT:
+            return _BUILT[entry]
+        building = _BUILDING.setdefault(entry, threading.Lock())
+    with building:
+        with _LOCK:
+            if entry in _BUILT:  # built by the thread this one waited for
+                return _BUILT[entry]
+        value = build()
+        if value is None:
+            return value
+        with _LOCK:
+            _BUILT[entry] = value
+            _BUILDING.pop(entry, None)
         return value
-    with _LOCK:
-        return _BUILT.setdefault((kind, key), value)
 
 
 def lookup(kind: str, key: str) -> Any:
@@ -48,19 +69,14 @@ def lookup(kind: str, key: str) -> Any:
         return _BUILT.get((kind, key))
 
 
-def built(kind: str, key: str) -> bool:
-    """Whether ``kind``/``key`` is already built in this process (tests, diagnostics)."""
-    with _LOCK:
-        return (kind, key) in _BUILT
-
-
 def kinds() -> list[tuple[str, str]]:
-    """Every ``(kind, key)`` built in this process, in a stable order (diagnostics)."""
+    """Every ``(kind, key)`` built in this process, in a stable order (diagnostics, tests)."""
     with _LOCK:
         return sorted(_BUILT)
 
 
 def clear() -> None:
-    """Forget everything built (tests)."""
+    """Forget everything built (tests: a new worker process)."""
     with _LOCK:
         _BUILT.clear()
+        _BUILDING.clear()

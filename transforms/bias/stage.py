@@ -29,6 +29,7 @@ stats.json can compare the corpus before filtering with what was kept.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import threading
@@ -43,6 +44,7 @@ import numpy as np
 
 from corpusforge.schemas.config import BiasConfig, ConfigError, ToxicityConfig
 from corpusforge.schemas.records import BiasSignals, Document, RejectedDocument
+from corpusforge.transforms import shared_setup
 from corpusforge.transforms.base import ApplyStage, DocumentStage, StageCounters
 from corpusforge.transforms.bias.cache import LineCache
 from corpusforge.transforms.bias.lexicon import FEMALE, MALE, Lexicon, LexiconError
@@ -400,10 +402,10 @@ def signal_counts(signals: Iterable[BiasSignals], prefix: str = "") -> Counter[s
     return totals
 
 
-# One tagger per worker process and settings, shared by the stage and the rejected-record count
-# (see _TaggerHolder), each with the lock its tag_many runs under.
-_TAGGERS: dict[tuple[Any, ...], tuple[BiasTagger, threading.Lock]] = {}
-_TAGGERS_LOCK = threading.Lock()
+# One tagger per worker process and settings in the process's registry (transforms/shared_setup.py),
+# shared by the stage and the rejected-record count (see _TaggerHolder), with the lock its tag_many
+# runs under.
+TAGGER_KIND = "bias.tagger"
 
 
 def _file_state(path: str | None) -> tuple[Any, ...]:
@@ -452,7 +454,9 @@ class _TaggerHolder:
         state.pop("_lock", None)
         return state
 
-    def _key(self) -> tuple[Any, ...]:
+    def _key(self) -> str:
+        """The registry key: every setting the tagger is built from, the files' states, and whether
+        the compiled pass is in (it is chosen when a tagger is built; tests switch it off)."""
         settings = (
             self.toxic_lines,
             self.threshold,
@@ -460,18 +464,17 @@ class _TaggerHolder:
             self.clean_text,
             self.score_cache,
         )
-        # the compiled pass is chosen when a tagger is built (tests switch it off): part of the key
-        return (*settings, _file_state(self.lexicon_path), _file_state(self.model_path), _bias_match)
+        files = (_file_state(self.lexicon_path), _file_state(self.model_path))
+        return json.dumps([*settings, *files, _bias_match is not None], default=str)
 
     @property
     def tagger(self) -> BiasTagger:
         if self._tagger is None:
-            with _TAGGERS_LOCK:
-                key = self._key()
-                shared = _TAGGERS.get(key)
-                if shared is None:
-                    shared = _TAGGERS[key] = (self._build(), threading.Lock())
-                self._tagger, self._lock = shared
+            # its cache changes under the lock only, and changes no signal (the registry's one
+            # exception to "never changed", see shared_setup.py)
+            self._tagger, self._lock = shared_setup.shared(
+                TAGGER_KIND, self._key(), lambda: (self._build(), threading.Lock())
+            )
         return self._tagger
 
     def _build(self) -> BiasTagger:

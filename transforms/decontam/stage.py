@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -29,6 +28,7 @@ from apache_beam import pvalue
 
 from corpusforge.schemas.config import ConfigError, DecontaminationConfig
 from corpusforge.schemas.records import Document, RejectedDocument, RejectReason
+from corpusforge.transforms import shared_setup
 from corpusforge.transforms.base import KEPT_TAG, REJECTED_TAG, StageCounters, WorkerState
 from corpusforge.transforms.decontam import text as text_module
 from corpusforge.transforms.decontam.index import BenchmarkIndex, resolve_sources
@@ -192,22 +192,24 @@ class Decontaminator(WorkerState):
         return "\n".join(p for p in pieces if p.strip()).strip()
 
 
-_INDEXES: dict[str, BenchmarkIndex] = {}
-_INDEXES_LOCK = threading.Lock()
+INDEX_KIND = "decontamination.index"  # its entries in the process's registry (shared_setup.py)
+
+
+def index_key(benchmarks: list[Any], n: int, min_words: int, max_item_frequency: int) -> str:
+    """The registry key of an index: every setting it is built from."""
+    return json.dumps([benchmarks, n, min_words, max_item_frequency], sort_keys=True, default=str)
 
 
 def _shared_index(benchmarks: list[Any], n: int, min_words: int, max_item_frequency: int) -> BenchmarkIndex:
-    """One index per worker process and settings, shared by every DoFn instance (Beam may run
-    several instances of a DoFn, on threads, in one process) and by the index-statistics step;
-    read from the disk cache when this machine built it before (``index_cache.py``)."""
-    key = json.dumps([benchmarks, n, min_words, max_item_frequency], sort_keys=True, default=str)
-    with _INDEXES_LOCK:
-        index = _INDEXES.get(key)
-        if index is None:
-            index = _INDEXES[key] = cached_index(
-                resolve_sources(benchmarks), n, min_words, max_item_frequency
-            )
-        return index
+    """One index per worker process and settings (``transforms/shared_setup.py``: built once even
+    when several DoFn instances ask on threads at once), shared by every DoFn instance and by the
+    index-statistics step; read from the disk cache when this machine built it before
+    (``index_cache.py``). Only read once built: never changed in place."""
+    return shared_setup.shared(
+        INDEX_KIND,
+        index_key(benchmarks, n, min_words, max_item_frequency),
+        lambda: cached_index(resolve_sources(benchmarks), n, min_words, max_item_frequency),
+    )
 
 
 def preload(section: dict[str, Any]) -> None:

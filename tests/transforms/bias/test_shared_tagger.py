@@ -8,14 +8,17 @@ import threading
 import pytest
 
 from corpusforge.schemas.config import Config
+from corpusforge.transforms import shared_setup
 from corpusforge.transforms.bias import stage as bias_stage
 from corpusforge.transforms.bias.stage import _holder
 from tests.transforms.bias.test_cache import PAGES, needs_compiled
 
 
 @pytest.fixture(autouse=True)
-def fresh(monkeypatch):
-    monkeypatch.setattr(bias_stage, "_TAGGERS", {})  # a new worker process
+def fresh():
+    shared_setup.clear()  # a new worker process
+    yield
+    shared_setup.clear()
 
 
 def _config(**bias) -> Config:
@@ -30,7 +33,7 @@ def test_holders_with_the_same_settings_share_a_tagger_and_its_cache_and_give_th
     kept, rejected = PAGES[:6], PAGES[6:]
     got = stage_holder.tag_many(kept) + rejected_holder.tag_many(rejected)
     assert stage_holder.tagger.cache.hits > 0  # the rejected pages reused the kept pages' lines
-    bias_stage._TAGGERS.clear()
+    shared_setup.clear()
     alone = _holder(cfg.bias, cfg.toxicity)._build()  # a tagger of its own, cold
     assert got == alone.tag_many(kept) + _holder(cfg.bias, cfg.toxicity)._build().tag_many(rejected)
     assert sum(s.toxic_mentions.get("religion", 0) for s in got) > 0

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +14,7 @@ import pytest
 
 from corpusforge.schemas.config import DecontaminationConfig
 from corpusforge.schemas.records import Document
-from corpusforge.transforms import derived_cache
+from corpusforge.transforms import derived_cache, shared_setup
 from corpusforge.transforms.decontam import index_cache, stage
 from corpusforge.transforms.decontam.index import BenchmarkIndex, resolve_sources
 
@@ -24,12 +25,18 @@ QUESTION = (
 SHORT = "Which river flows through the old town of Quedlinburg?"
 
 
+def _indexes() -> list:
+    """The indexes in this process's registry."""
+    return [shared_setup.lookup(k, key) for k, key in shared_setup.kinds() if k == stage.INDEX_KIND]
+
+
 @pytest.fixture
-def cache(tmp_path, monkeypatch) -> Path:
+def cache(tmp_path, monkeypatch) -> Iterator[Path]:
     folder = tmp_path / "cache"
     monkeypatch.setenv(derived_cache.ENV, str(folder))
-    monkeypatch.setattr(stage, "_INDEXES", {})  # this test's worker: no index in memory yet
-    return folder
+    shared_setup.clear()  # this test's worker: no index in memory yet
+    yield folder
+    shared_setup.clear()
 
 
 @pytest.fixture
@@ -80,7 +87,7 @@ def test_the_second_worker_loads_the_index_and_decides_the_same(cache, bench, mo
     calls = _build_counter(monkeypatch)
     first = _logic(bench)
     assert len(calls) == 1 and len(_entries(cache)) == 1
-    monkeypatch.setattr(stage, "_INDEXES", {})  # another worker process
+    shared_setup.clear()  # another worker process
     second = _logic(bench)
     assert len(calls) == 1  # loaded, not built
     assert second.index is not first.index
@@ -131,10 +138,10 @@ def test_a_corrupt_or_foreign_entry_is_rebuilt_with_a_warning(cache, bench, monk
 
 def test_caching_off_builds_every_time_and_writes_nothing(tmp_path, bench, monkeypatch):
     monkeypatch.setenv(derived_cache.ENV, "off")
-    monkeypatch.setattr(stage, "_INDEXES", {})
+    shared_setup.clear()
     calls = _build_counter(monkeypatch)
     first = _logic(bench)
-    monkeypatch.setattr(stage, "_INDEXES", {})
+    shared_setup.clear()
     second = _logic(bench)
     assert len(calls) == 2
     _assert_same(first.index, second.index)
@@ -147,7 +154,7 @@ def test_the_zygotes_index_is_the_workers_own_and_other_settings_build_theirs(ca
     entry = {"name": "quiz", "path": str(bench), "fields": ["q"]}
     cfg = DecontaminationConfig(benchmarks=[str(bench), entry])
     stage.preload(cfg.model_dump(mode="json"))  # the zygote, from the section the driver sent
-    (built,) = stage._INDEXES.values()
+    (built,) = _indexes()
     calls = _build_counter(monkeypatch)
     worker = pickle.loads(pickle.dumps(stage.Decontaminator(cfg)))  # the graph's copy, unpickled
     worker.ready()
@@ -159,4 +166,4 @@ def test_the_zygotes_index_is_the_workers_own_and_other_settings_build_theirs(ca
         assert np.array_equal(getattr(built, name), value), name
     other = stage.Decontaminator(DecontaminationConfig(benchmarks=[str(bench)], ngram=10))
     other.ready()
-    assert other.index is not built and len(stage._INDEXES) == 2
+    assert other.index is not built and len(_indexes()) == 2
