@@ -23,11 +23,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
-import time
 from pathlib import Path
+
+import run_meter  # benchmarks/, beside this script
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -137,74 +137,37 @@ def datatrove_cmd(python: Path, corpus_dir: Path, out: Path, workers: int) -> li
     ]
 
 
-class TreeCpu:
-    """CPU seconds (user+sys) of a process and all its descendants, sampled from /proc.
-
-    ``getrusage(RUSAGE_CHILDREN)`` misses datatrove's workers (a forkserver's children are never
-    reaped by the command), so the tree is walked every ``every_s`` and each process's last reading
-    kept; a process that lives less than that between two samples is missed (a small undercount)."""
-
-    def __init__(self, pid: int, every_s: float = 0.5) -> None:
-        import threading
-
-        self.pid, self.every_s, self.seen = pid, every_s, {}
-        self.tick = os.sysconf("SC_CLK_TCK")
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _sample(self) -> None:
-        stats = {}
-        for entry in os.listdir("/proc"):
-            if entry.isdigit():
-                try:
-                    with open(f"/proc/{entry}/stat") as f:
-                        fields = f.read().rsplit(")", 1)[1].split()
-                    stats[int(entry)] = (int(fields[1]), int(fields[11]) + int(fields[12]))
-                except (OSError, IndexError, ValueError):
-                    continue
-        tree, frontier = {self.pid}, {self.pid}
-        while frontier:
-            frontier = {p for p, (pp, _) in stats.items() if pp in frontier and p not in tree}
-            tree |= frontier
-        for p in tree & set(stats):
-            self.seen[p] = max(self.seen.get(p, 0), stats[p][1])
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.every_s):
-            self._sample()
-
-    def stop(self) -> float:
-        self._stop.set()
-        self._thread.join()
-        return sum(self.seen.values()) / self.tick
+def phases(tool: str, out: Path) -> dict:
+    """The run's own phase times, where its outputs record them: corpusforge's stats.json ``timing``
+    (start-up to the first stage running, the stages, the whole pipeline; the rest of the command's
+    wall is the stats, report and exit after it) and datatrove's timings.json (wall per step)."""
+    path = out / ("stats.json" if tool == "corpusforge" else "timings.json")
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    if tool == "corpusforge":
+        return {k: v for k, v in (data.get("timing") or {}).items() if v is not None}
+    return data if isinstance(data, dict) else {}
 
 
-def timed(cmd: list[str], log: Path) -> dict:
-    """Whole-command wall time, CPU time (user+sys of it and every descendant) and the load around it."""
-    load_before = os.getloadavg()[0]
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    start = time.perf_counter()
-    with open(log, "w") as f:
-        child = subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT, text=True)
-        cpu = TreeCpu(child.pid)
-        returncode = child.wait()
-    wall = time.perf_counter() - start
-    sampled = cpu.stop()
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    reaped = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
-    proc = subprocess.CompletedProcess(cmd, returncode)
-    result = {
-        "wall_s": round(wall, 1),
-        # the command itself is reaped (exact); its descendants are sampled, whichever is larger
-        "cpu_s": round(max(sampled, reaped), 1),
-        "load_1min_before": round(load_before, 2),
-        "load_1min_after": round(os.getloadavg()[0], 2),
-        "log": str(log),
-    }
-    if proc.returncode != 0:
-        result["error"] = f"exit {proc.returncode}: " + log.read_text()[-1500:]
+def timed(tool: str, cmd: list[str], out: Path, log: Path) -> dict:
+    """The whole command measured as a process tree (benchmarks/run_meter.py), with its phases."""
+    result = run_meter.measure(cmd, log)
+    if "error" not in result:
+        result["phases"] = phases(tool, out)
     return result
+
+
+def phase_line(tool: str, res: dict) -> str:
+    """corpusforge's start-up and stage times beside the wall, where stats.json gave them."""
+    ph = res.get("phases") or {}
+    if tool != "corpusforge" or "startup_s" not in ph:
+        return ""
+    return (
+        f"; start-up {ph['startup_s']:.1f} s (driver CPU {ph.get('startup_cpu_s_driver', 0):.1f} s), "
+        f"stages {ph.get('stages_s', 0):.1f} s, after the pipeline {res['wall_s'] - ph['pipeline_s']:.1f} s"
+    )
 
 
 def score(run: Path) -> dict:
@@ -249,15 +212,11 @@ def main() -> None:
                 if tool == "corpusforge"
                 else datatrove_cmd(python, corpus.parent, out, a.workers)
             )
-            res = timed(cmd, RESULTS / f"run-{tool}-{r}.log")
+            res = timed(tool, cmd, out, RESULTS / f"run-{tool}-{r}.log")
             report["runs"][tool].append(res)
             print(
                 f"round {r + 1} {tool:<12} "
-                + (
-                    res["error"][-400:]
-                    if "error" in res
-                    else f"{res['wall_s']:>7.1f} s wall, {res['cpu_s']:>7.1f} s CPU"
-                )
+                + (res["error"][-400:] if "error" in res else run_meter.summary(res) + phase_line(tool, res))
                 + f" (load {res['load_1min_before']} -> {res['load_1min_after']})",
                 flush=True,
             )
@@ -279,6 +238,17 @@ def main() -> None:
         print(
             f"CPU time (user+sys, every process): corpusforge {cf_cpu:.1f} s, datatrove {dt_cpu:.1f} s: {report['cpu_ratio']:.2f}x"
         )
+        print("per round, beside the wall ratio (what a slow round waited on):")
+        print(
+            f"  {'round':<6}{'ratio':>7}  {'tool':<12}{'wall s':>8}{'CPU s':>8}{'majflt':>8}{'read MB':>9}{'idle s':>8}{'D s':>6}"
+        )
+        for r, (c, d) in enumerate(zip(ok["corpusforge"], ok["datatrove"], strict=False)):
+            for tool, x in (("corpusforge", c), ("datatrove", d)):
+                head = f"{r + 1:<6}{d['wall_s'] / c['wall_s']:>6.2f}x" if tool == "corpusforge" else " " * 13
+                print(
+                    f"  {head}  {tool:<12}{x['wall_s']:>8.1f}{x['cpu_s']:>8.1f}{x['major_faults']:>8}"
+                    f"{x['read_mb']:>9.1f}{x['idle_s']:>8.1f}{x['d_state_s']:>6.1f}"
+                )
     if not a.no_quality:
         scores = {}
         for tool in ("corpusforge", "datatrove"):
@@ -288,7 +258,7 @@ def main() -> None:
                 if tool == "corpusforge"
                 else datatrove_cmd(python, DEV, out, a.workers)
             )
-            res = timed(cmd, RESULTS / f"dev-{tool}.log")
+            res = timed(tool, cmd, out, RESULTS / f"dev-{tool}.log")
             scores[tool] = {"run": res, "scores": score(out) if "error" not in res else {}}
         report["quality_dev"] = scores
         runs = {t: scores[t]["run"] for t in scores}
