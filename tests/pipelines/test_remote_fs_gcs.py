@@ -71,11 +71,20 @@ def gcs() -> Iterator[object]:
         for name in SAMPLE_FILES:
             bucket.blob(f"in/sample/{name}").upload_from_filename(str(SAMPLE_DIR / name))
         bucket.blob("in/sample_decoy.jsonl").upload_from_string(b'{"id": "x", "text": "decoy"}\n')
+        from apache_beam.internal.gcp import auth
         from apache_beam.io.filesystems import FileSystems
         from apache_beam.options.pipeline_options import PipelineOptions
 
         FileSystems.set_options(PipelineOptions([]))
-        yield client
+        # Without credentials Beam's GCS client retries Google's default-credential lookup with
+        # exponential back-off (~22 s idle) and then connects anonymously, as the emulator wants.
+        # Credential discovery is not under test here: start from its end state, anonymous.
+        saved_auth = (auth._Credentials._credentials_init, auth._Credentials._credentials)
+        auth._Credentials._credentials_init, auth._Credentials._credentials = True, None
+        try:
+            yield client
+        finally:
+            auth._Credentials._credentials_init, auth._Credentials._credentials = saved_auth
     finally:
         for key, value in saved.items():
             if value is None:

@@ -21,6 +21,7 @@ from corpusforge.transforms.io.read import (
     iter_lines,
     stripe_count,
 )
+from tests.helpers import STAGES_OFF
 
 TINY_MB = 1e-6  # one stripe per byte: as many stripes as allowed
 LINES = [json.dumps({"id": f"r{i}", "text": f"document {i} " + "word " * (i % 5)}) for i in range(50)]
@@ -147,8 +148,8 @@ def striped_run(tmp_path_factory) -> dict:
     (inputs / "good.jsonl.gz").write_bytes(gzip.compress(PAYLOAD))
     whole = b"".join(b'{"id": "t%d", "text": "record number %d"}\n' % (i, i) for i in range(2000))
     (inputs / "truncated.jsonl.gz").write_bytes(gzip.compress(whole)[:-30])
-    args = ["--set", "language.enabled=false", "--set", "quality.enabled=false"]
-    args += ["--set", f"input.compressed_split_mb={TINY_MB}", "--set", "input.on_unreadable=skip"]
+    # counting is under test, not the stages: every stage but normalize is off (tests/helpers.py)
+    args = [*STAGES_OFF, "--set", f"input.compressed_split_mb={TINY_MB}", "--set", "input.on_unreadable=skip"]
     code = main(["run", "--input", str(inputs), "--output", str(base / "out"), "--workers", "2", *args])
     assert code == 0
     return json.loads((base / "out" / "stats.json").read_text())
