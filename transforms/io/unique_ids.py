@@ -166,7 +166,9 @@ class ReadValidated(beam.PTransform):
     """Read tasks in (from :class:`~corpusforge.transforms.io.read.PlanReads`); ``(documents,
     rejected, unreadable files)`` out, each document with a unique id."""
 
-    def __init__(self, parser: RecordParser, skip_unreadable: bool = False, spill_dir: str | None = None) -> None:
+    def __init__(
+        self, parser: RecordParser, skip_unreadable: bool = False, spill_dir: str | None = None
+    ) -> None:
         super().__init__()
         self.parser = parser
         self.skip_unreadable = skip_unreadable
