@@ -66,6 +66,15 @@ def record_parser(cfg: Config) -> RecordParser:
     return RecordParser(c.text_field, c.id_field, c.source_field, c.url_field, c.max_chars)
 
 
+def spill_dir(cfg: Config, output_dir: str) -> str | None:
+    """Where the id scan keeps the inflated lines of compressed inputs (``input.spill_inflated``):
+    the run's work folder when the output is local, so every local worker reads it; None on an
+    object store, where writing and fetching the lines again would cost more than inflating."""
+    if not cfg.input.spill_inflated or "://" in output_dir:
+        return None
+    return posixpath.join(output_dir, RUN_DIR, WORK_DIR, "read")
+
+
 def default_release(output_dir: str) -> str:
     """A run's release name unless ``--release`` gives one: its output folder's name."""
     return posixpath.basename(output_dir.rstrip("/")) or "release"
@@ -102,7 +111,9 @@ def build_pipeline(
         compressed_split_mb=cfg.input.compressed_split_mb,
         workers=workers,
     )
-    docs, rejected, not_read = tasks | VALIDATE >> ReadValidated(record_parser(cfg), skip)
+    docs, rejected, not_read = tasks | VALIDATE >> ReadValidated(
+        record_parser(cfg), skip, spill_dir(cfg, output_dir)
+    )
     unreadable = (not_planned, not_read) | "Unreadable" >> beam.Flatten()
     rejected_parts = {"validate": rejected}  # stage -> its rejected records, validation first
     if cfg.pii.enabled:  # presidio imported while each worker is idle, before the pii stage needs it

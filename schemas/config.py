@@ -49,6 +49,7 @@ class InputConfig(Section):
     max_chars: int = Field(1_000_000, gt=0)
     split_mb: int = Field(64, gt=0)
     compressed_split_mb: float = Field(8.0, gt=0)  # gzip/zstd JSONL: one read stripe per this many MB
+    spill_inflated: bool = True  # gzip/zstd JSONL: the id scan keeps the inflated lines for the reads
     part_mb: float = Field(1024.0, gt=0)  # --incremental: input MB (as stored) per part
     on_unreadable: Literal["fail", "skip"] = "fail"
 

@@ -9,12 +9,15 @@ the input is read twice:
    read in stripes is scanned whole by its stripe 0's task (one inflation of the stream instead of
    one per stripe; each record keyed by the stripe that will read it), and the scan decides only
    validity and the id (:meth:`~corpusforge.transforms.io.validate.RecordParser.document_id`),
-   never building the document;
+   never building the document. As it inflates a compressed file it writes each stripe's records
+   to a spill file of its own (:mod:`~corpusforge.transforms.io.spill`, in the run's work folder)
+   and, once it reached the end of the stream, hands the files on (the ``spills`` side input);
 2. ``GroupIds`` shuffles those small tuples and ``Losers`` keeps, for each id seen more than once,
    every occurrence but the first by (input path, position), with where the first one is. Duplicate
    ids are rare, so this side input is small; it is keyed by read task, so a worker fetches the
    losers of the task it reads and never the whole list.
-3. ``ReadValidate`` reads each task again, parses each record, counts it (reader and validate
+3. ``ReadValidate`` reads each task again (a stripe from its spill file when there is one, the
+   stream otherwise: the same records), parses each record, counts it (reader and validate
    counters, as :class:`~corpusforge.transforms.io.read.ReadRawRecords` and ``Validate`` do) and
    rejects a loser as ``invalid:duplicate_id`` where it stands, so the documents come out of the
    same fused stage as the read and flow straight into the stages.
@@ -48,7 +51,10 @@ from corpusforge.transforms.io.read import (
     _unreadable,
     task_failed,
 )
+from corpusforge.transforms.io.spill import StripeSpill
 from corpusforge.transforms.io.validate import STAGE, RecordParser, duplicate_rejection, parse_counted
+
+SPILLS_TAG = "spills"  # the scan's (task key, spill file) of each stripe of a compressed file
 
 # (path, position) of a record, and the read task it belongs to (path, start of the range, stripe:
 # the stripes of a compressed file all start at 0)
@@ -60,30 +66,50 @@ def task_key(task: ReadTask) -> TaskKey:
     return task.file.path, task.start, task.stripe
 
 
-class _ScanIdsFn(beam.DoFn):
-    """First read: ``(id, (path, position, task key))`` for each record that parses to a document."""
+def spills_inflation(task: ReadTask) -> bool:
+    """Whether the scan of ``task`` keeps the lines it inflates for the reads (see :mod:`.spill`):
+    a compressed JSONL file, whose every read would inflate the whole stream again."""
+    return task.file.format == "jsonl" and task.file.compression != "none" and task.stripe == 0
 
-    def __init__(self, parser: RecordParser, skip_unreadable: bool) -> None:
+
+class _ScanIdsFn(beam.DoFn):
+    """First read: ``(id, (path, position, task key))`` for each record that parses to a document;
+    with ``spill_dir``, also ``(task key, spill file)`` for each stripe of a compressed file, on the
+    ``spills`` output, once its whole stream was scanned."""
+
+    def __init__(self, parser: RecordParser, skip_unreadable: bool, spill_dir: str | None = None) -> None:
         self.parser = parser
         self.skip_unreadable = skip_unreadable
+        self.spill_dir = spill_dir
 
     def setup(self) -> None:
         self.reader = TaskReader()  # no counters: the second read counts
 
-    def process(self, task: ReadTask) -> Iterator[tuple[str, tuple[str, int, TaskKey]]]:
+    def process(self, task: ReadTask) -> Iterator[Any]:
         if task.stripe:  # stripe 0 scans the whole stream, for every stripe of the file
             return
         file, start = task.file.path, task.start
+        spill = (
+            StripeSpill(self.spill_dir, max(1, task.stripes))
+            if self.spill_dir is not None and spills_inflation(task)
+            else None
+        )
         try:
-            for path, position, payload, stripe in self.reader.all_stripes(task):
+            for path, position, payload, stripe in self.reader.all_stripes(task, spill):
                 record_id = self.parser.document_id(path, position, payload)
                 if record_id is not None:
                     yield record_id, (path, position, (file, start, stripe))
         except Exception as exc:
+            if spill is not None:
+                spill.abort()  # the stripes read the stream and stop where it stops
             if not self.skip_unreadable:
                 # the same error the second read would raise, naming the file
                 list(_unreadable(task.file.path, exc, False))
             # skipped: the second read stops at the same record and reports the file
+            return
+        if spill is not None:
+            for stripe, spilled in enumerate(spill.finish()):
+                yield pvalue.TaggedOutput(SPILLS_TAG, ((file, start, stripe), spilled))
 
 
 def losers_of(element: tuple[str, Iterable[tuple[str, int, TaskKey]]]) -> Iterator[tuple[TaskKey, Any]]:
@@ -110,12 +136,14 @@ class _ReadValidateFn(beam.DoFn):
         self.counters = StageCounters(STAGE)
         self.reader = TaskReader(self.read_counters)
 
-    def process(self, task: ReadTask, losers: Any) -> Iterator[Any]:
+    def process(self, task: ReadTask, losers: Any, spills: Any = None) -> Iterator[Any]:
         self.read_counters.inc("tasks")
-        firsts = {position: (path, first) for position, path, first in losers[task_key(task)]}
+        key = task_key(task)
+        firsts = {position: (path, first) for position, path, first in losers[key]}
+        spill = spills.get(key) if spills is not None else None
         read = 0
         try:
-            for path, position, payload in self.reader.records(task):
+            for path, position, payload in self.reader.records(task, spill):
                 read += 1
                 yield self._validate(path, position, payload, firsts)
         except Exception as exc:  # as ReadRawRecords: the records before the error stay read
@@ -138,19 +166,24 @@ class ReadValidated(beam.PTransform):
     """Read tasks in (from :class:`~corpusforge.transforms.io.read.PlanReads`); ``(documents,
     rejected, unreadable files)`` out, each document with a unique id."""
 
-    def __init__(self, parser: RecordParser, skip_unreadable: bool = False) -> None:
+    def __init__(
+        self, parser: RecordParser, skip_unreadable: bool = False, spill_dir: str | None = None
+    ) -> None:
         super().__init__()
         self.parser = parser
         self.skip_unreadable = skip_unreadable
+        # where the scan keeps the inflated lines of compressed files for the reads (None: the
+        # reads inflate again); a folder every worker can read, the run's work folder
+        self.spill_dir = spill_dir
 
     def expand(self, tasks: beam.PCollection) -> tuple[beam.PCollection, beam.PCollection, beam.PCollection]:
-        losers = (
-            tasks
-            | "ScanIds" >> beam.ParDo(_ScanIdsFn(self.parser, self.skip_unreadable))
-            | "GroupIds" >> beam.GroupByKey()
-            | "Losers" >> beam.FlatMap(losers_of)
-        )
+        scanned = tasks | "ScanIds" >> beam.ParDo(
+            _ScanIdsFn(self.parser, self.skip_unreadable, self.spill_dir)
+        ).with_outputs(SPILLS_TAG, main="ids")
+        losers = scanned["ids"] | "GroupIds" >> beam.GroupByKey() | "Losers" >> beam.FlatMap(losers_of)
         out = tasks | "ReadValidate" >> beam.ParDo(
-            _ReadValidateFn(self.parser, self.skip_unreadable), losers=beam.pvalue.AsMultiMap(losers)
+            _ReadValidateFn(self.parser, self.skip_unreadable),
+            losers=beam.pvalue.AsMultiMap(losers),
+            spills=beam.pvalue.AsDict(scanned[SPILLS_TAG]),
         ).with_outputs(REJECTED_TAG, UNREADABLE_TAG, main=KEPT_TAG)
         return out[KEPT_TAG], out[REJECTED_TAG], out[UNREADABLE_TAG]

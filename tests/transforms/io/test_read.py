@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import io
 import json
+from collections.abc import Iterator
 
 import apache_beam as beam
 import pyarrow as pa
@@ -13,7 +14,14 @@ import pytest
 import zstandard
 from apache_beam.testing.util import assert_that, equal_to
 
-from corpusforge.transforms.io.read import ReadDocuments, detect_format, discover_inputs, iter_lines
+from corpusforge.transforms.io.read import (
+    ReadDocuments,
+    detect_format,
+    discover_inputs,
+    is_blank,
+    iter_lines,
+    iter_stream_lines,
+)
 
 RECORDS = [{"id": f"r{i}", "text": f"document number {i} " + "word " * (i % 7)} for i in range(40)]
 
@@ -180,3 +188,46 @@ def test_output_folder_inside_an_input_folder_is_not_read_and_files_are_read_onc
     monkeypatch.chdir(tmp_path)
     files, _ = discover_inputs(["a.jsonl", "./a.jsonl", str(tmp_path / "a.jsonl")])
     assert len(files) == 1
+
+
+# blank and whitespace-only lines, CRLF, a lone "\r", "\n\n" runs, non-ASCII, no final newline
+TRICKY = b'{"a": 1}\n\n  \n\r\n{"b": "\xc3\xa9"}\r\n\t\n\n\n{"c": 3}\r\r\nlast line, no newline'
+
+
+def _as_readline_would(stream) -> Iterator[tuple[int, bytes, bool]]:
+    return ((off, line.rstrip(b"\r\n"), line.isspace()) for off, line in iter_lines(stream))
+
+
+def _in_blocks(stream, chunk: int) -> Iterator[tuple[int, bytes, bool]]:
+    return ((off, line.rstrip(b"\r\n"), is_blank(line)) for off, line in iter_stream_lines(stream, chunk))
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 3, 7, 64, 1 << 20])
+@pytest.mark.parametrize("payload", [TRICKY, TRICKY + b"\n", b"", b"\n", b"x", jsonl_bytes()])
+def test_lines_in_blocks_are_the_lines_readline_gives(payload, chunk):
+    expected = list(_as_readline_would(gzip.GzipFile(fileobj=io.BytesIO(gzip.compress(payload)))))
+    got = list(_in_blocks(gzip.GzipFile(fileobj=io.BytesIO(gzip.compress(payload))), chunk))
+    assert got == expected
+    zstd = zstandard.ZstdDecompressor().stream_reader(
+        io.BytesIO(zstandard.ZstdCompressor().compress(payload))
+    )
+    assert list(_in_blocks(io.BufferedReader(zstd, buffer_size=1 << 20), chunk)) == expected
+
+
+def test_a_truncated_gzip_fails_in_blocks_after_the_lines_readline_gives():
+    whole = b"".join(b'{"id": "t%d", "text": "record number %d"}\n' % (i, i) for i in range(20000))
+    cut = gzip.compress(whole)[:-30]
+
+    def lines_until_failure(read) -> tuple[list, type]:
+        got = []
+        try:
+            for item in read(gzip.GzipFile(fileobj=io.BytesIO(cut))):
+                got.append(item)
+        except Exception as exc:  # noqa: BLE001 - the type is compared
+            return got, type(exc)
+        return got, type(None)
+
+    expected, error = lines_until_failure(_as_readline_would)
+    got, got_error = lines_until_failure(lambda s: _in_blocks(s, 1 << 20))
+    assert error is EOFError and got_error is error
+    assert got == expected and 19000 < len(got) < 20000
