@@ -121,6 +121,28 @@ def test_bands_are_chosen_for_recall_at_the_threshold():
     assert len(keys) == bands and len(set(keys)) == bands
 
 
+def _bands_one_pair_at_a_time(threshold: float, num_perm: int) -> tuple[int, int]:
+    """The banding search written out pair by pair (the weights' defaults, 0.2 and 0.8): what
+    choose_bands computes for all pairs at once."""
+    xs = np.linspace(0.0, 1.0, 2001)
+    best = None
+    for bands in range(1, num_perm + 1):
+        for rows in range(1, num_perm // bands + 1):
+            p = 1.0 - (1.0 - xs**rows) ** bands
+            lo = xs <= threshold
+            err = 0.2 * np.trapezoid(p[lo], xs[lo]) + 0.8 * np.trapezoid(1.0 - p[~lo], xs[~lo])
+            if best is None or err < best[0] - 1e-12:
+                best = (err, bands, rows)
+    return best[1], best[2]
+
+
+@pytest.mark.parametrize("num_perm", [16, 64, 128, 256])
+def test_bands_for_all_pairs_at_once_are_the_pair_by_pair_choice(num_perm):
+    for threshold in (0.3, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95):
+        choose_bands.cache_clear()
+        assert choose_bands(threshold, num_perm) == _bands_one_pair_at_a_time(threshold, num_perm), threshold
+
+
 def test_near_section_derives_banding_and_verification():
     cfg = DedupNearConfig()
     assert cfg.band_rows == choose_bands(cfg.lsh_threshold, cfg.num_perm) == (18, 7)
