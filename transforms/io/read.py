@@ -20,7 +20,7 @@ import io
 import logging
 import posixpath
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import IO, Any
 
@@ -226,6 +226,17 @@ def is_blank(line: bytes) -> bool:
     return not line or line.isspace()
 
 
+def task_lines(
+    stream: IO[bytes], task: ReadTask
+) -> tuple[Iterator[tuple[int, bytes]], Callable[[bytes], bool]]:
+    """``(offset, line)`` of a JSONL task's range of ``stream`` and the test of a blank line for
+    them: a compressed file (always read whole) in blocks, lines without their ``\n``
+    (:func:`iter_stream_lines`, :func:`is_blank`); a plain file's byte range by ``readline``."""
+    if task.file.compression != "none":
+        return iter_stream_lines(stream), is_blank
+    return iter_lines(stream, task.start, task.end), bytes.isspace
+
+
 def stripe_count(compressed_size: int, stripe_bytes: int | None, workers: int | None = None) -> int:
     """Stripes for a compressed JSONL file of ``compressed_size`` bytes: one per ``stripe_bytes``,
     within [MIN_STRIPES, MAX_STRIPES]; ``None`` keeps the whole file in one task.
@@ -407,10 +418,7 @@ class TaskReader:
         stripe, stripes = task.stripe, task.stripes
         try:
             with open_stream(task.file) as stream:
-                if task.file.compression != "none":  # a compressed file is always read whole
-                    lines, blank_line = iter_stream_lines(stream), is_blank
-                else:
-                    lines, blank_line = iter_lines(stream, task.start, task.end), bytes.isspace
+                lines, blank_line = task_lines(stream, task)
                 for number, (offset, line) in enumerate(lines):
                     if stripes > 1 and number % stripes != stripe:
                         if not blank_line(line):
@@ -440,12 +448,9 @@ class TaskReader:
             for path, position, payload in self.records(task):
                 yield path, position, payload, task.stripe
             return
-        path, stripes = task.file.path, max(1, task.stripes)
+        path, stripes = task.file.path, task.stripes
         with open_stream(task.file) as stream:
-            if task.file.compression != "none":  # a compressed file is always read whole
-                lines, blank_line = iter_stream_lines(stream), is_blank
-            else:
-                lines, blank_line = iter_lines(stream, task.start, task.end), bytes.isspace
+            lines, blank_line = task_lines(stream, task)
             for number, (offset, line) in enumerate(lines):
                 stripe = number % stripes
                 if blank_line(line):

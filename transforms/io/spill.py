@@ -87,10 +87,6 @@ class StripeSpill:
         except OSError as exc:
             self._drop(exc)
 
-    @property
-    def active(self) -> bool:
-        return self._files is not None
-
     def record(self, stripe: int, offset: int, line: bytes) -> None:
         if self._files is None:
             return

@@ -90,7 +90,7 @@ class _ScanIdsFn(beam.DoFn):
             return
         file, start = task.file.path, task.start
         spill = (
-            StripeSpill(self.spill_dir, max(1, task.stripes))
+            StripeSpill(self.spill_dir, task.stripes)
             if self.spill_dir is not None and spills_inflation(task)
             else None
         )
