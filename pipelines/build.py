@@ -66,11 +66,14 @@ def record_parser(cfg: Config) -> RecordParser:
     return RecordParser(c.text_field, c.id_field, c.source_field, c.url_field, c.max_chars)
 
 
-def spill_dir(cfg: Config, output_dir: str) -> str | None:
+def spill_dir(cfg: Config, output_dir: str, local_runner: bool) -> str | None:
     """Where the id scan keeps the inflated lines of compressed inputs (``input.spill_inflated``):
-    the run's work folder when the output is local, so every local worker reads it; None on an
-    object store, where writing and fetching the lines again would cost more than inflating."""
-    if not cfg.input.spill_inflated or "://" in output_dir:
+    the run's work folder on the local runner with a local output, where every worker reads it and
+    the driver's end-of-run clean-up removes what is left. None on an object store (writing and
+    fetching the lines again would cost more than inflating) and on a cluster runner: a local path
+    there is each worker machine's own disk, so a stripe run on another machine would inflate the
+    stream anyway and the files left on the scanning machine would outlive the run."""
+    if not cfg.input.spill_inflated or not local_runner or "://" in output_dir:
         return None
     return posixpath.join(output_dir, RUN_DIR, WORK_DIR, "read")
 
@@ -112,7 +115,7 @@ def build_pipeline(
         workers=workers,
     )
     docs, rejected, not_read = tasks | VALIDATE >> ReadValidated(
-        record_parser(cfg), skip, spill_dir(cfg, output_dir)
+        record_parser(cfg), skip, spill_dir(cfg, output_dir, local_runner)
     )
     unreadable = (not_planned, not_read) | "Unreadable" >> beam.Flatten()
     rejected_parts = {"validate": rejected}  # stage -> its rejected records, validation first

@@ -186,12 +186,44 @@ def test_a_run_inflates_each_compressed_file_once_with_the_same_outcome(tmp_path
     assert list(folder.iterdir()) == []  # every spill read and deleted
 
 
-def test_the_spill_folder_is_the_runs_work_folder_only_for_a_local_output():
+def test_the_spill_folder_is_the_runs_work_folder_only_for_a_local_output_on_the_local_runner():
     from corpusforge.pipelines.build import spill_dir
 
     cfg = Config()
     assert cfg.input.spill_inflated
-    assert spill_dir(cfg, "/data/out") == "/data/out/_run/work/read"
-    assert spill_dir(cfg, "gs://bucket/out") is None and spill_dir(cfg, "s3://b/out") is None
+    assert spill_dir(cfg, "/data/out", local_runner=True) == "/data/out/_run/work/read"
+    for store in ("gs://bucket/out", "s3://b/out"):
+        assert spill_dir(cfg, store, local_runner=True) is None
+    # a cluster's workers each see their own disk under a local path: no spill left on a worker machine
+    assert spill_dir(cfg, "/data/out", local_runner=False) is None
     off = cfg.model_copy(update={"input": cfg.input.model_copy(update={"spill_inflated": False})})
-    assert spill_dir(off, "/data/out") is None
+    assert spill_dir(off, "/data/out", local_runner=True) is None
+
+
+def test_a_graph_for_a_cluster_runner_scans_ids_without_a_spill(tmp_path):
+    """What the Flink, Spark and Dataflow graphs get: the id scan's DoFn carries no spill folder."""
+    from corpusforge.pipelines.build import build_pipeline
+
+    corpus = tmp_path / "in.jsonl.gz"
+    with gzip.open(corpus, "wt", encoding="utf-8") as f:
+        f.write("\n".join(LINES[:1]) + "\n")
+    files, _ = discover_inputs([str(corpus)])
+    folders = {}
+    for local in (True, False):
+        p = beam.Pipeline()
+        build_pipeline(p, Config(), files, str(tmp_path / f"out-{local}"), local_runner=local, workers=2)
+        scans = [
+            t.transform
+            for t in p.transforms_stack[0].parts
+            for t in _walk(t)
+            if isinstance(getattr(t.transform, "dofn", None), _ScanIdsFn)
+        ]
+        assert len(scans) == 1
+        folders[local] = scans[0].dofn.spill_dir
+    assert folders == {True: str(tmp_path / "out-True" / "_run" / "work" / "read"), False: None}
+
+
+def _walk(node):  # noqa: ANN001, ANN202 - a Beam AppliedPTransform and its parts, depth first
+    yield node
+    for part in node.parts:
+        yield from _walk(part)
