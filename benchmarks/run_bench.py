@@ -250,6 +250,8 @@ def sample_startup(runs: int) -> dict:
 
 
 PASSTHROUGH_TARGET = 3000.0  # issue 20: pass-through docs/s with 2 workers, start-up excluded
+LANGUAGE_TARGET = 3.0  # issue 20: language identification per core against langdetect's sampling walk
+DRIVER_MEMORY_TARGET_MB = 1700.0  # issue 20: half of the 3.4 GB the local runner's driver held at 100k
 
 
 def passthrough_rate(small: int, large: int, workers: int = 2, runs: int = 1) -> dict:
@@ -278,6 +280,34 @@ def passthrough_rate(small: int, large: int, workers: int = 2, runs: int = 1) ->
         "runs": {str(n): {k: best[n][k] for k in ("docs", "wall_s", "cpu_s")} for n in best},
         "load_1min_at_start": round(load, 2),
     }
+
+
+def driver_memory_line(docs: int, res: dict) -> str:
+    """The local runner's driver peak on the full pipeline beside its target."""
+    if "error" in res:
+        return f"driver memory, full pipeline, {docs} docs: FAILED {res['error'][-300:]}"
+    peak = res["peak_rss_mb_driver"]
+    verdict = "meets" if peak <= DRIVER_MEMORY_TARGET_MB else "above"
+    return (
+        f"driver memory, full pipeline, 2 workers, {docs} docs: peak {peak:.0f} MB (target <= "
+        f"{DRIVER_MEMORY_TARGET_MB:.0f} MB: {verdict}; largest worker {res['peak_rss_mb_worker']:.0f} MB, "
+        f"{res['docs_per_s']} docs/s, conservation {res['conservation_ok']})"
+    )
+
+
+def language_line(res: dict) -> str:
+    """Language identification per core against langdetect's own sampling walk, measured side by
+    side by bench_language_quality.py; its accuracy bars on the dev corpus are the suite's
+    (tests/pipelines/test_dev_bars.py)."""
+    ratio = res.get("language_speedup_vs_walk")
+    if ratio is None:
+        return f"language identification per core: not measured ({str(res.get('error', res))[-300:]})"
+    verdict = "meets" if ratio >= LANGUAGE_TARGET else "below"
+    return (
+        f"language identification per core: {res['language']['docs_per_s_per_core']:.0f} docs/s against "
+        f"{res['language_sampling_walk']['docs_per_s_per_core']:.0f} for langdetect's sampling walk: {ratio:.2f}x "
+        f"(target >= {LANGUAGE_TARGET:.0f}x: {verdict}; accuracy bars: tests/pipelines/test_dev_bars.py)"
+    )
 
 
 def stage_benchmarks(corpus: Path, limit: int) -> dict:
@@ -314,6 +344,12 @@ def main() -> None:
         help="SMALL,LARGE: pass-through docs/s (2 workers) from the difference of two runs; none: skip",
     )
     ap.add_argument("--rate-runs", type=int, default=1, help="runs of each size for --passthrough-rate")
+    ap.add_argument(
+        "--memory-docs",
+        type=int,
+        default=100_000,
+        help="the full pipeline, 2 workers, on this many documents for the driver's peak memory (0: skip)",
+    )
     a = ap.parse_args()
     corpus = scale_corpus(a.docs, a.shards)
     report = {
@@ -375,10 +411,16 @@ def main() -> None:
             report["pipeline"][f"{scenario}/speedup_2_vs_1"] = round(
                 runs[1]["docs_per_s"] / runs[0]["docs_per_s"], 2
             )
+    if a.memory_docs > 0:
+        res = report["driver_memory"] = run_pipeline(
+            scale_corpus(a.memory_docs, a.shards), 2, full_overrides(), f"memory{a.memory_docs}"
+        )
+        print(driver_memory_line(a.memory_docs, res), flush=True)
     if not a.skip_stages:
         report["stages"] = stage_benchmarks(corpus, a.stage_limit)
         for name, res in report["stages"].items():
             print(f"stage {name:<20} {json.dumps(res)[:300]}")
+        print(language_line(report["stages"].get("language_quality", {})))
     out = RESULTS / (a.out or f"bench-{a.docs}.json")
     out.write_text(json.dumps(report, indent=2))
     print(f"written {out}")
