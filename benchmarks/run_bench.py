@@ -17,8 +17,9 @@ import platform
 import resource
 import subprocess
 import sys
-import time
 from pathlib import Path
+
+import run_meter  # benchmarks/, beside this script
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -95,59 +96,6 @@ def full_overrides() -> list[str]:
     return []
 
 
-class TreeMemory:
-    """Peak RSS of a process (the driver) and, separately, of its largest descendant (a worker),
-    sampled from /proc. The local runner keeps shuffled data in the driver; workers should stay flat."""
-
-    def __init__(self, pid: int, every_s: float = 0.2) -> None:
-        import threading
-
-        self.pid, self.every_s = pid, every_s
-        self.driver_peak = self.worker_peak = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    @staticmethod
-    def _rss_kb(pid: int) -> int:
-        try:
-            with open(f"/proc/{pid}/status") as f:
-                for line in f:
-                    if line.startswith("VmRSS:"):
-                        return int(line.split()[1])
-        except OSError:
-            pass
-        return 0
-
-    def _children(self) -> dict[int, int]:
-        parent: dict[int, int] = {}
-        for entry in os.listdir("/proc"):
-            if entry.isdigit():
-                try:
-                    with open(f"/proc/{entry}/stat") as f:
-                        parent[int(entry)] = int(f.read().rsplit(")", 1)[1].split()[1])
-                except (OSError, IndexError, ValueError):
-                    continue
-        tree, frontier = set(), {self.pid}
-        while frontier:
-            frontier = {p for p, pp in parent.items() if pp in frontier and p not in tree}
-            tree |= frontier
-        return {p: self._rss_kb(p) for p in tree}
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self.driver_peak = max(self.driver_peak, self._rss_kb(self.pid))
-            kids = self._children()
-            if kids:
-                self.worker_peak = max(self.worker_peak, max(kids.values()))
-            self._stop.wait(self.every_s)
-
-    def stop(self) -> tuple[float, float]:
-        self._stop.set()
-        self._thread.join()
-        return round(self.driver_peak / 1024, 1), round(self.worker_peak / 1024, 1)
-
-
 def run_pipeline(
     corpus: Path, workers: int, overrides: list[str], tag: str, extra: tuple[str, ...] = ("--overwrite",)
 ) -> dict:
@@ -169,20 +117,10 @@ def run_pipeline(
     ]
     for o in overrides:
         cmd += ["--set", o]
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    start = time.perf_counter()
-    with open(RESULTS / f"run-{tag}-w{workers}.log", "w") as log:
-        child = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, text=True)
-        memory = TreeMemory(child.pid)
-        returncode = child.wait()
-    wall = time.perf_counter() - start
-    driver_mb, worker_mb = memory.stop()
-    proc = subprocess.CompletedProcess(
-        cmd, returncode, "", (RESULTS / f"run-{tag}-w{workers}.log").read_text()[-3000:]
-    )
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    if proc.returncode != 0:
-        return {"error": proc.stderr[-2000:], "returncode": proc.returncode}
+    measured = run_meter.measure(cmd, RESULTS / f"run-{tag}-w{workers}.log")
+    if "error" in measured:
+        return {"error": measured["error"][-2000:]}
+    wall = measured["wall_s"]
     stats = json.loads((out / "stats.json").read_text())
     docs = stats["records_read"]
     mb = input_bytes(corpus) / 1e6
@@ -197,11 +135,10 @@ def run_pipeline(
         "docs_per_s_pipeline": round(docs / stats["wall_time_s"], 1),
         "text_mb_per_s_per_core": round(raw_mb / wall / workers, 2),
         "input_mb": round(mb, 1),
-        "cpu_s": round((after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime), 1),
-        # ru_maxrss of children is the largest single process: the peak of one worker (or the driver).
-        "peak_rss_mb_per_process": round(after.ru_maxrss / 1024, 1),
-        "peak_rss_mb_driver": driver_mb,
-        "peak_rss_mb_worker": worker_mb,
+        "cpu_s": measured["cpu_s"],
+        # sampled from /proc (benchmarks/run_meter.py): the driver, and its largest descendant
+        "peak_rss_mb_driver": measured["peak_rss_mb_command"],
+        "peak_rss_mb_worker": measured["peak_rss_mb_descendant"],
         "kept": stats["kept"],
         "rejected": stats["rejected"],
         "conservation_ok": stats["conservation_ok"],

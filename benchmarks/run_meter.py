@@ -56,7 +56,9 @@ def _stat_fields(pid: str) -> list[str] | None:
 class TreeSampler:
     """The descendants of ``root`` sampled from ``/proc`` every ``every_s`` seconds (``root`` itself
     excluded: it is the measuring process): per interval, the tree's CPU use (in cores), how many of
-    its processes were running (R) and waiting on the disk (D), and its major faults."""
+    its processes were running (R) and waiting on the disk (D), and its major faults; and each
+    process's highest resident set (``rss_peak_mb``: the local runner's driver holds every shuffle,
+    its workers should stay flat)."""
 
     def __init__(self, root: int, every_s: float = 0.25) -> None:
         self.root, self.every_s = root, every_s
@@ -64,6 +66,8 @@ class TreeSampler:
         self.start = time.perf_counter()
         self.last: dict[int, tuple[int, int]] = {}  # pid: (cpu ticks, majflt) at the last sample
         self.cpu_peak: dict[int, int] = {}  # pid: highest cpu ticks seen (for the sampled total)
+        self.rss_peak: dict[int, int] = {}  # pid: highest resident pages seen
+        self.page_size = os.sysconf("SC_PAGE_SIZE")
         self.timeline: list[tuple[float, float, int, int, int, int]] = []
         self._prev_t = self.start
         self._stop = threading.Event()
@@ -71,16 +75,17 @@ class TreeSampler:
         self._thread.start()
 
     def sample(self) -> None:
-        procs: dict[int, tuple[int, str, int, int]] = {}  # pid: (ppid, state, ticks, majflt)
+        procs: dict[int, tuple[int, str, int, int, int]] = {}  # pid: (ppid, state, ticks, majflt, rss)
         for entry in os.listdir("/proc"):
             if entry.isdigit():
                 fields = _stat_fields(entry)
-                if fields is not None and len(fields) > 12:
+                if fields is not None and len(fields) > 21:
                     procs[int(entry)] = (
                         int(fields[1]),
                         fields[0],
                         int(fields[11]) + int(fields[12]),
                         int(fields[9]),
+                        int(fields[21]),  # resident pages
                     )
         tree, frontier = set(), {self.root}
         while frontier:
@@ -90,7 +95,8 @@ class TreeSampler:
         cpu = majflt = running = waiting = 0
         current: dict[int, tuple[int, int]] = {}
         for pid in tree:
-            _ppid, state, ticks, faults = procs[pid]
+            _ppid, state, ticks, faults, rss = procs[pid]
+            self.rss_peak[pid] = max(self.rss_peak.get(pid, 0), rss)
             before = self.last.get(pid, (0, 0))
             cpu += max(0, ticks - before[0])
             majflt += max(0, faults - before[1])
@@ -138,6 +144,9 @@ class TreeSampler:
             "longest_idle_s": round(longest_idle, 2),
             "d_state_s": round(d_state_s, 2),
             "sampled_cpu_s": round(sum(self.cpu_peak.values()) / self.tick, 2),
+            "rss_peak_mb": {
+                pid: round(pages * self.page_size / 2**20, 1) for pid, pages in self.rss_peak.items()
+            },
             "every_s": self.every_s,
             # (seconds since start, cores used, processes in R, in D, major faults, processes)
             "timeline": self.timeline,
@@ -189,7 +198,7 @@ def measure(cmd: list[str], log: Path, every_s: float = 0.25) -> dict:
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     reaped_cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
     result = {
-        "wall_s": round(wall, 1),
+        "wall_s": round(wall, 2),
         # exact when every descendant was reaped (subreaper); else the sampled figure may be larger
         "cpu_s": round(max(reaped_cpu, sampled["sampled_cpu_s"]), 1),
         "user_s": round(after.ru_utime - before.ru_utime, 2),
@@ -205,6 +214,11 @@ def measure(cmd: list[str], log: Path, every_s: float = 0.25) -> dict:
         "orphan_wait_s": orphan_wait,
         "load_1min_before": round(load_before, 2),
         "load_1min_after": round(os.getloadavg()[0], 2),
+        # the command's own process (the driver of a corpusforge run) and the largest of the others
+        "peak_rss_mb_command": sampled["rss_peak_mb"].get(child.pid, 0.0),
+        "peak_rss_mb_descendant": max(
+            (mb for pid, mb in sampled["rss_peak_mb"].items() if pid != child.pid), default=0.0
+        ),
         "log": str(log),
         "timeline": sampled["timeline"],
     }

@@ -66,3 +66,22 @@ def test_disk_reads_and_all_idle_seconds_are_counted(tmp_path):
     )
     assert res["read_mb"] >= 8.0
     assert res["idle_s"] >= 0.8 and res["longest_idle_s"] >= 0.8
+
+
+@pytest.mark.slow
+def test_the_peak_memory_of_the_command_and_of_its_largest_descendant(tmp_path):
+    """What make bench prints as the driver's and the largest worker's peak: the command holds
+    ~60 MB while its child holds ~200 MB for a second; both let go before they end, so only a
+    peak (not the last sample) sees them."""
+    hold = "import time\nb = bytearray(200 << 20)\ntime.sleep(1.0)\ndel b\ntime.sleep(0.6)"
+    child = f"{sys.executable} -c '{hold}'"
+    parent = (
+        "import subprocess, time\n"
+        "b = bytearray(60 << 20)\n"
+        f"subprocess.run({child!r}, shell=True, check=True)\n"
+        "del b\n"
+        "time.sleep(0.6)\n"
+    )
+    res = measured([sys.executable, "-c", parent], tmp_path)
+    assert 60 <= res["peak_rss_mb_command"] < 150
+    assert 200 <= res["peak_rss_mb_descendant"] < 300
