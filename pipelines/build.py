@@ -92,7 +92,8 @@ def build_pipeline(
     release: str | None = None,
     workers: int | None = None,
 ) -> PipelinePlan:
-    """Assemble the graph. ``local_runner`` tells ``output.sharding: auto`` which layout to use;
+    """Assemble the graph. ``local_runner`` tells ``output.sharding: auto`` which layout to use and
+    whether the id scan may spill inflated lines (:func:`spill_dir`);
     ``release`` names this run in its dedup index (default: the output folder's name); ``workers``
     (the local runner's processes) caps the read stripes of a compressed file."""
     beam_memo.install()  # Beam re-inspects each DoFn and re-parses the options per transform: remembered
