@@ -10,7 +10,8 @@ Never stale: an entry's key is a SHA-256 over everything the data is derived fro
 input files' content (not their dates), the source of the code that derives it, and the versions
 of the libraries whose arithmetic it holds (numpy, Python, the machine's architecture). Any change
 gives a new key, so an old entry is never read for new inputs; it is only pruned (each kind keeps its
-:data:`KEEP_PER_KIND` most recently used entries).
+:data:`KEEP_PER_KIND` most recently used entries, or the ``keep`` its caller gives: a kind keyed by
+a run's settings, such as the benchmark index, sees more keys in use side by side).
 
 Safe to share: an entry is written to a temporary file and renamed into place, so a reader sees a
 whole entry or none, and workers racing to fill the same key write identical bytes. A missing,
@@ -95,10 +96,11 @@ def load_or_build(
     build: Callable[[], T],
     save: Callable[[T, Path], None],
     load: Callable[[Path], T],
+    keep: int = KEEP_PER_KIND,
 ) -> T:
     """The entry ``kind``/``key``: ``load(path)`` when it is cached, else ``build()``, saved with
-    ``save(value, temporary_path)`` and renamed into place. ``load`` raising means a bad entry: it is
-    rebuilt and replaced."""
+    ``save(value, temporary_path)`` and renamed into place, the kind then pruned to its ``keep`` most
+    recently used entries. ``load`` raising means a bad entry: it is rebuilt and replaced."""
     path = entry_path(kind, key, suffix)
     if path is None:
         return build()
@@ -111,7 +113,7 @@ def load_or_build(
             _touch(path)
             return value
     value = build()
-    _store(value, path, save)
+    _store(value, path, save, keep)
     return value
 
 
@@ -122,8 +124,9 @@ def _touch(path: Path) -> None:
         pass
 
 
-def _store(value: T, path: Path, save: Callable[[T, Path], None]) -> None:
-    """Write ``value`` to ``path`` atomically (temporary file, then rename), then prune its kind;
+def _store(value: T, path: Path, save: Callable[[T, Path], None], keep: int = KEEP_PER_KIND) -> None:
+    """Write ``value`` to ``path`` atomically (temporary file, then rename), then prune its kind to
+    ``keep`` entries;
     any failure leaves the cache as it was (the value was built; caching is only an optimisation)."""
     tmp = None
     try:
@@ -134,7 +137,7 @@ def _store(value: T, path: Path, save: Callable[[T, Path], None]) -> None:
         save(value, tmp)
         os.replace(tmp, path)
         tmp = None
-        _prune(path.parent, keep=path)
+        _prune(path.parent, path, keep)
     except OSError as exc:
         LOG.debug("not caching %s: %s", path, exc)
     finally:
@@ -142,12 +145,12 @@ def _store(value: T, path: Path, save: Callable[[T, Path], None]) -> None:
             tmp.unlink(missing_ok=True)
 
 
-def _prune(folder: Path, keep: Path) -> None:
-    """Keep the :data:`KEEP_PER_KIND` most recently used entries of a kind (``keep`` among them)."""
+def _prune(folder: Path, newest: Path, keep: int = KEEP_PER_KIND) -> None:
+    """Keep the ``keep`` most recently used entries of a kind (``newest`` among them)."""
     entries = []
     now = time.time()
     for p in folder.iterdir():
-        if p == keep:
+        if p == newest:
             continue
         try:
             mtime = p.stat().st_mtime
@@ -158,7 +161,7 @@ def _prune(folder: Path, keep: Path) -> None:
         elif now - mtime > STALE_TMP_S:
             p.unlink(missing_ok=True)
     entries.sort(reverse=True)
-    for _, old in entries[KEEP_PER_KIND - 1 :]:
+    for _, old in entries[max(0, keep - 1) :]:
         old.unlink(missing_ok=True)
 
 

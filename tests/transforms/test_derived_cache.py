@@ -103,3 +103,14 @@ def test_each_kind_keeps_its_most_recently_used_entries(cache):
     newest = [f"k{i}.npy" for i in range(2, derived_cache.KEEP_PER_KIND + 2)]
     assert kept == sorted(newest)
     assert (cache / "other" / "x.npy").exists()  # another kind is not pruned with this one
+
+
+def test_a_kind_may_keep_more_entries_than_the_default(cache):
+    build = Builder(np.ones(1))
+    keep = derived_cache.KEEP_PER_KIND + 2
+    for i in range(keep + 1):
+        derived_cache.load_or_build("wide", f"k{i}", ".npy", build, _save, _load, keep=keep)
+        os.utime(cache / "wide" / f"k{i}.npy", (1000 + i, 1000 + i))
+    assert sorted(p.name for p in (cache / "wide").iterdir()) == sorted(
+        f"k{i}.npy" for i in range(1, keep + 1)
+    )

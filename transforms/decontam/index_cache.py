@@ -29,6 +29,10 @@ from corpusforge.transforms.decontam import text as text_module
 from corpusforge.transforms.decontam.index import BenchmarkIndex, BenchmarkSource, IndexStats, Item
 
 KIND = "decontam-benchmark-index-v1"
+# Entries kept: one per benchmark set and settings in use on this machine (one config per corpus, a
+# test suite's several sets), not per code version as for the other kinds; each is a few MB (the
+# eight dev benchmarks: 19 MB). With the default 3, four sets used in turn rebuilt at every run.
+KEEP_INDEXES = 12
 _FORMAT = 1
 _ARRAYS = ("item_benchmark", "filter", "ngrams", "ngram_items")
 
@@ -63,7 +67,7 @@ def cached_index(
     if derived_cache.cache_dir() is None:
         return build()
     key = index_key(sources, n, min_words, max_item_frequency)
-    return derived_cache.load_or_build(KIND, key, ".npz", build, save_index, load_index)
+    return derived_cache.load_or_build(KIND, key, ".npz", build, save_index, load_index, keep=KEEP_INDEXES)
 
 
 def save_index(index: BenchmarkIndex, path: Path) -> None:

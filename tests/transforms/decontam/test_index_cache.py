@@ -118,6 +118,21 @@ def test_a_changed_file_or_setting_is_a_new_entry_and_a_new_date_is_not(cache, b
     assert len(_entries(cache)) == 2
 
 
+def test_several_benchmark_sets_used_in_turn_stay_cached(cache, bench, monkeypatch):
+    """More sets than the cache's default per kind (3), used one after the other and again: each
+    is built once (a config per corpus, or a suite's several sets, do not evict one another)."""
+    sets = [resolve_sources([str(bench)])]
+    for i in range(4):
+        other = bench.with_name(f"set{i}.jsonl")
+        other.write_text(json.dumps({"q": f"{QUESTION} Variant number {i}."}) + "\n", encoding="utf-8")
+        sets.append(resolve_sources([str(other)]))
+    calls = _build_counter(monkeypatch)
+    for _ in range(2):
+        for sources in sets:
+            index_cache.cached_index(sources, 13, 8, 20)
+    assert len(calls) == len(sets) and len(_entries(cache)) == len(sets)
+
+
 @pytest.mark.parametrize("damage", ["truncated", "foreign"])
 def test_a_corrupt_or_foreign_entry_is_rebuilt_with_a_warning(cache, bench, monkeypatch, caplog, damage):
     sources = resolve_sources([str(bench)])
