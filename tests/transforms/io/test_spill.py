@@ -212,18 +212,21 @@ def test_a_graph_for_a_cluster_runner_scans_ids_without_a_spill(tmp_path):
     for local in (True, False):
         p = beam.Pipeline()
         build_pipeline(p, Config(), files, str(tmp_path / f"out-{local}"), local_runner=local, workers=2)
-        scans = [
-            t.transform
-            for t in p.transforms_stack[0].parts
-            for t in _walk(t)
-            if isinstance(getattr(t.transform, "dofn", None), _ScanIdsFn)
-        ]
+        scans = _scan_fns(p)
         assert len(scans) == 1
-        folders[local] = scans[0].dofn.spill_dir
+        folders[local] = scans[0].spill_dir
     assert folders == {True: str(tmp_path / "out-True" / "_run" / "work" / "read"), False: None}
 
 
-def _walk(node):  # noqa: ANN001, ANN202 - a Beam AppliedPTransform and its parts, depth first
-    yield node
-    for part in node.parts:
-        yield from _walk(part)
+def _scan_fns(p: beam.Pipeline) -> list[_ScanIdsFn]:
+    """The id scan DoFns of ``p``'s graph (Beam's own walk of every applied transform)."""
+    found: list[_ScanIdsFn] = []
+
+    class FindScans(beam.pipeline.PipelineVisitor):
+        def visit_transform(self, node) -> None:  # noqa: ANN001 - Beam's AppliedPTransform
+            dofn = getattr(node.transform, "dofn", None)
+            if isinstance(dofn, _ScanIdsFn):
+                found.append(dofn)
+
+    p.visit(FindScans())
+    return found
