@@ -228,9 +228,12 @@ def main() -> None:
                 if tool == "corpusforge"
                 else datatrove_cmd(python, corpus.parent, out, a.workers)
             )
-            name = f"warm-up {r + a.warmup + 1}" if r < 0 else f"round {r + 1}"
-            res = timed(tool, cmd, out, RESULTS / f"run-{tool}-{'w' if r < 0 else ''}{abs(r)}.log")
-            report["warmup" if r < 0 else "runs"][tool].append(res)
+            warm = r < 0
+            name, log = (
+                (f"warm-up {r + a.warmup + 1}", f"w{r + a.warmup}") if warm else (f"round {r + 1}", str(r))
+            )
+            res = timed(tool, cmd, out, RESULTS / f"run-{tool}-{log}.log")
+            report["warmup" if warm else "runs"][tool].append(res)
             print(
                 f"{name} {tool:<12} "
                 + (res["error"][-400:] if "error" in res else run_meter.summary(res) + phase_line(tool, res))
